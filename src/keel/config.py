@@ -1,0 +1,296 @@
+"""keel.toml, the contract between Keel and a user's ML system, as typed, validated models.
+
+Every key has a documented default where one makes sense. Unknown keys are errors, so a typo
+is reported rather than silently ignored. `load_config` reads and validates the file and turns
+every problem into a `ConfigError` whose message names the file, the key, the value given and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from keel.errors import ConfigError
+from keel.model.metrics import DEFAULT_METRIC, METRICS, metrics_for
+
+ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+PRACTICE_ID = re.compile(r"^(data|model|infra|monitor)\.[1-7]$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class SqlSource(_Section):
+    """A DuckDB SQL query over files; relative file paths resolve against keel.toml's folder."""
+
+    sql: str = Field(min_length=1)
+
+
+
+
+def _source(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("expected a path or glob, got an empty string")
+        return value
+    if isinstance(value, SqlSource):
+        return value
+    if isinstance(value, dict) and set(value) == {"sql"}:
+        return SqlSource.model_validate(value)
+    raise ValueError('expected a path or glob string, or a table { sql = "SELECT ..." }')
+
+
+Source = Annotated[str | SqlSource, BeforeValidator(_source)]
+
+
+class SystemSection(_Section):
+    """[system]: what the ML system is and which columns play which role."""
+
+    name: str = Field(min_length=1)
+    task: Literal["binary", "multiclass", "regression"]
+    target: str = Field(min_length=1)
+    id: str | None = None
+    timestamp: str | None = None
+    primary_metric: str | None = None
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _metric_fits_task(cls, value: str | None, info: ValidationInfo) -> str | None:
+        task = info.data.get("task")
+        if value is None or task is None:
+            return value
+        allowed = metrics_for(task)
+        if value not in allowed:
+            raise ValueError(f"not a {task} metric; expected one of {', '.join(allowed)}")
+        return value
+
+    @property
+    def metric(self) -> str:
+        """The primary metric, defaulted by task."""
+        return self.primary_metric or DEFAULT_METRIC[self.task]
+
+
+class DataSection(_Section):
+    """[data]: where the training, evaluation, serving and label data live."""
+
+    train: Source
+    eval: Source | None = None
+    eval_fraction: float = Field(0.2, gt=0, lt=1)
+    schema_file: str = Field("keel.schema.yaml", alias="schema")
+    serving_log: str = ".keel/logs"
+    labels: Source | None = None
+    batch_size: int = Field(65_536, gt=0)
+
+
+class ModelSection(_Section):
+    """[model]: the user's training and feature entry points and their parameters."""
+
+    train: str
+    features: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    tests: str | None = "tests"
+
+    @field_validator("train", "features")
+    @classmethod
+    def _entry_point(cls, value: str | None) -> str | None:
+        if value is not None and not ENTRY_POINT.match(value):
+            raise ValueError(f"expected an entry point 'module:function', got {value!r}")
+        return value
+
+
+class SlicesSection(_Section):
+    """[slices]: which slices must hold up (model.6) and how worst slices are searched."""
+
+    columns: list[str] = Field(default_factory=list)
+    min_size: int = Field(200, gt=0)
+    min_metric: float | None = None
+    max_gap: float | None = Field(0.05, ge=0)
+    search: bool = True
+    bins: int = Field(4, ge=2, le=20)
+    worst: int = Field(10, ge=1)
+
+
+class FairnessSection(_Section):
+    """[fairness]: sensitive attributes and the limits model.7 holds the model to."""
+
+    sensitive: list[str] = Field(default_factory=list)
+    max_demographic_parity_difference: float = Field(0.10, ge=0, le=1)
+    max_equalized_odds_difference: float = Field(0.10, ge=0, le=1)
+    max_proxy_association: float = Field(0.50, ge=0, le=1)
+    min_group_size: int = Field(30, ge=1)
+
+
+class PolicySection(_Section):
+    """[policy]: the feature policy (data.4)."""
+
+    deny: list[str] = Field(default_factory=list)
+    require_owner: bool = False
+
+
+class BaselineSection(_Section):
+    """[baseline]: the margin by which the model must beat simple baselines (model.5)."""
+
+    min_gain: float = 0.01
+
+
+class RegistrySection(_Section):
+    """[registry]: where model versions are registered."""
+
+    uri: str = "sqlite:///.keel/mlflow.db"
+    model: str | None = None
+
+
+class GateSection(_Section):
+    """[gate]: what a version must meet to become the serving version."""
+
+    min: dict[str, float] = Field(default_factory=dict)
+    max_regression: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("min", "max_regression")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(METRICS))
+        if unknown:
+            raise ValueError(
+                f"unknown metric {', '.join(unknown)}; expected one of {', '.join(METRICS)}"
+            )
+        return value
+
+
+class ScoreSection(_Section):
+    """[score]: how the score itself is computed."""
+
+    attest_max_age_days: int = Field(90, gt=0)
+    min_score: float | None = None
+
+
+class Attestation(_Section):
+    """[attest."<practice>"]: a practice done by hand and documented; worth 0.5 while fresh."""
+
+    evidence: str = Field(min_length=1)
+    by: str = Field(min_length=1)
+    date: dt.date
+
+
+class KeelConfig(_Section):
+    """The whole keel.toml."""
+
+    system: SystemSection
+    data: DataSection
+    model: ModelSection
+    slices: SlicesSection = SlicesSection()
+    fairness: FairnessSection = FairnessSection()
+    policy: PolicySection = PolicySection()
+    baseline: BaselineSection = BaselineSection()
+    registry: RegistrySection = RegistrySection()
+    gate: GateSection = GateSection()
+    score: ScoreSection = ScoreSection()
+    attest: dict[str, Attestation] = Field(default_factory=dict)
+
+    @field_validator("attest")
+    @classmethod
+    def _practice_ids(cls, value: dict[str, Attestation]) -> dict[str, Attestation]:
+        for key in value:
+            if not PRACTICE_ID.match(key):
+                raise ValueError(
+                    f"attestation for unknown practice {key!r}; expected an id such as "
+                    "'data.1' or 'monitor.7'"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_roles(self) -> KeelConfig:
+        s = self.system
+        roles = {"target": s.target, "id": s.id, "timestamp": s.timestamp}
+        for attr in self.fairness.sensitive:
+            for role, column in roles.items():
+                if column == attr:
+                    raise ValueError(
+                        f"[fairness] sensitive attribute {attr!r} is also the {role} column"
+                    )
+        return self
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """`[section] key` for a pydantic error location."""
+    parts = [str(p) for p in loc]
+    if not parts:
+        return "(top level)"
+    if parts[0] == "attest" and len(parts) > 1:
+        head, rest = f'[attest."{parts[1]}"]', parts[2:]
+    else:
+        head, rest = f"[{parts[0]}]", parts[1:]
+    return head + (" " + ".".join(rest) if rest else "")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict | list) and len(repr(value)) > 60:
+        return type(value).__name__
+    return repr(value)
+
+
+def _message(file: str, error: Any, data: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    msg = error["msg"].removeprefix("Value error, ")
+    kind = error["type"]
+    if kind == "missing":
+        if len(loc) == 1:
+            return f"{file}: required section [{loc[0]}] is missing"
+        return f"{file}: {_where(loc)}: required key is missing"
+    if kind == "extra_forbidden":
+        return f"{file}: {_where(loc)}: unknown key (check the spelling; see the README for keys)"
+    given = error.get("input")
+    if loc and isinstance(given, dict) and kind.startswith("value_error"):
+        return f"{file}: {_where(loc)}: {msg}"
+    return f"{file}: {_where(loc)} = {_show(given)}: {msg}"
+
+
+def parse_config(data: dict[str, Any], *, file: str = "keel.toml") -> KeelConfig:
+    """Validate a keel.toml already parsed into a dict."""
+    try:
+        return KeelConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_message(file, e, data) for e in exc.errors()]
+        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+
+
+def find_config(path: str | Path = ".") -> Path:
+    """The keel.toml at `path`, or inside `path` when it is a folder."""
+    p = Path(path)
+    candidate = p / "keel.toml" if p.is_dir() else p
+    if not candidate.is_file():
+        raise ConfigError(
+            f"{candidate}: no keel.toml here; run `keel init --data YOUR_DATA` to write one"
+        )
+    return candidate
+
+
+def load_config(path: str | Path = ".") -> tuple[KeelConfig, Path]:
+    """Read and validate keel.toml; return it with the path of the file read."""
+    file = find_config(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file.name}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot be read: {exc}") from None
+    return parse_config(data, file=file.name), file

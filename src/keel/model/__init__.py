@@ -1,0 +1,1 @@
+"""Model evaluation: metrics, baselines, slices and fairness."""
