@@ -1,0 +1,60 @@
+"""Asking git about the files of a system: tracked, clean, and at which commit."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class GitState:
+    """What git says about some files: the commit, and which files are untracked or changed."""
+
+    top: Path
+    commit: str
+    untracked: list[str]
+    modified: list[str]
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def repository_top(folder: Path) -> Path | None:
+    """The top of the git work tree holding `folder`, or None outside one (or without git)."""
+    try:
+        out = _git(["rev-parse", "--show-toplevel"], folder)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    return Path(out.stdout.strip()) if out.returncode == 0 else None
+
+
+def head_commit(folder: Path) -> str | None:
+    """The commit checked out at `folder`, or None outside a repository or before any commit."""
+    try:
+        out = _git(["rev-parse", "HEAD"], folder)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def file_state(folder: Path, files: list[Path]) -> GitState | None:
+    """Which of `files` git does not track, and which differ from the commit (None: no repo)."""
+    top = repository_top(folder)
+    if top is None:
+        return None
+    commit = head_commit(folder) or ""
+    rels = [str(f.resolve().relative_to(top.resolve())) for f in files]
+    untracked, modified = [], []
+    for rel in rels:
+        if _git(["ls-files", "--error-unmatch", "--", rel], top).returncode != 0:
+            untracked.append(rel)
+    status = _git(["status", "--porcelain", "--", *rels], top).stdout.splitlines()
+    for line in status:
+        path = line[3:].strip()
+        if path in rels and path not in untracked:
+            modified.append(path)
+    return GitState(top, commit, untracked, modified)

@@ -1,0 +1,166 @@
+"""Running the checks: select, run each with its duration, turn failures into evidence, attest.
+
+A check that raises does not stop the run: a `KeelError` becomes `error` evidence carrying its
+message, any other exception the same with its type. Attestations from keel.toml are applied
+afterwards: a fresh one lifts a practice with no passing check to `attested` (0.5 points); an
+expired one says so and counts nothing; a failing automated check is never overruled by one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+from collections.abc import Callable
+
+from keel.checks import CHECKS
+from keel.checks._git import head_commit
+from keel.config import Attestation
+from keel.errors import KeelError
+from keel.evidence import Evidence, RunResult, not_configured
+from keel.rubric import BY_ID, PRACTICE_IDS, SECTIONS, points, score
+from keel.system import System
+
+Progress = Callable[[str, int, int], None]
+
+
+def select(only: list[str] | None = None, section: str | None = None) -> list[str]:
+    """The practice ids a run covers, validated: `only` ids, or one section, or all 28."""
+    if section is not None and section not in SECTIONS:
+        raise KeelError(
+            f"--section {section!r} is not a section; expected one of {', '.join(SECTIONS)}"
+        )
+    chosen = [p for p in PRACTICE_IDS if section is None or BY_ID[p].section == section]
+    if only:
+        unknown = [p for p in only if p not in BY_ID]
+        if unknown:
+            raise KeelError(
+                f"--only: unknown practice id {', '.join(unknown)}; expected ids such as "
+                "data.1, model.5 or monitor.7 (`keel rubric` lists them)"
+            )
+        chosen = [p for p in chosen if p in only]
+    return chosen
+
+
+def attest_hint(practice: str) -> str:
+    """How to record a practice done by hand."""
+    return (
+        f'Or, if you do this by hand, attest it in keel.toml: [attest."{practice}"] '
+        'evidence = "<link to the record>", by = "<who>", date = <YYYY-MM-DD>.'
+    )
+
+
+def run_check(system: System, practice: str) -> Evidence:
+    """Run one practice's check, never raising: failures become `error` evidence."""
+    check = CHECKS.get(practice)
+    start = time.perf_counter()
+    if check is None:
+        evidence = not_configured(
+            practice,
+            "no automated check in this version of Keel",
+            f"{BY_ID[practice].automated} {attest_hint(practice)}",
+        )
+    else:
+        try:
+            evidence = check(system)
+        except KeelError as exc:
+            evidence = Evidence(practice, "error", str(exc), hint="Fix the problem named above.")
+        except Exception as exc:  # a bug in user code or in Keel: report it, keep going
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            evidence = Evidence(
+                practice, "error", f"{type(exc).__name__}: {exc}",
+                hint="The check crashed; the error above names the cause.",
+                facts={"raised_at": f"{where.filename}:{where.lineno}"},
+            )
+    evidence.duration_s = time.perf_counter() - start
+    return evidence
+
+
+def apply_attestation(
+    evidence: Evidence, attestation: Attestation | None, *, today: dt.date, max_age_days: int
+) -> Evidence:
+    """Evidence with a keel.toml attestation taken into account (see the module docstring)."""
+    if attestation is None or evidence.status == "pass":
+        return evidence
+    a = attestation
+    facts = {**evidence.facts, "attested_by": a.by, "attested_on": a.date.isoformat(),
+             "attestation_evidence": a.evidence}
+    age = (today - a.date).days
+    if evidence.status == "fail":
+        evidence.facts = {**facts, "attestation": "ignored: the automated check fails"}
+        return evidence
+    if age < 0:
+        evidence.facts = facts
+        evidence.summary += f"; attestation dated {a.date} is in the future and does not count"
+        evidence.hint = f'Correct the date of [attest."{evidence.practice}"].'
+        return evidence
+    if age > max_age_days:
+        evidence.facts = facts
+        evidence.summary = (
+            f"attestation by {a.by} of {a.date} expired: {age} days old, "
+            f"limit {max_age_days} ([score] attest_max_age_days)"
+        )
+        evidence.hint = (
+            f'Repeat the practice and renew [attest."{evidence.practice}"] with today\'s date, '
+            "or automate it. " + evidence.hint
+        )
+        return evidence
+    return Evidence(
+        evidence.practice, "attested",
+        f"done by hand: attested by {a.by} on {a.date} ({a.evidence})",
+        hint=f"Half a point while the attestation is fresh (until "
+        f"{a.date + dt.timedelta(days=max_age_days)}). Automate it for the full point.",
+        thresholds={"attest_max_age_days": max_age_days},
+        facts={**facts, "check": evidence.summary},
+        duration_s=evidence.duration_s,
+    )
+
+
+def run(
+    system: System,
+    *,
+    only: list[str] | None = None,
+    section: str | None = None,
+    progress: Progress | None = None,
+    today: dt.date | None = None,
+) -> RunResult:
+    """Run the selected checks on a system and score the result."""
+    from keel import __version__
+
+    today = today or dt.date.today()
+    selected = select(only, section)
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    found: dict[str, Evidence] = {}
+    for i, practice in enumerate(selected):
+        if progress:
+            progress(practice, i, len(selected))
+        found[practice] = run_check(system, practice)
+    if progress:
+        progress("done", len(selected), len(selected))
+    max_age = system.config.score.attest_max_age_days
+    evidence = []
+    for practice in PRACTICE_IDS:
+        if practice in found:
+            e = apply_attestation(
+                found[practice], system.config.attest.get(practice), today=today,
+                max_age_days=max_age,
+            )
+        else:
+            e = not_configured(
+                practice, "not run: left out of this run by --only or --section",
+                "Run `keel score` without --only/--section to include it.",
+            )
+        e.points = points(e)
+        evidence.append(e)
+    return RunResult(
+        system=system.name,
+        root=str(system.root),
+        keel_version=__version__,
+        git_commit=head_commit(system.root),
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=time.perf_counter() - clock,
+        evidence=evidence,
+        score=score(evidence),
+        selected=selected,
+    )

@@ -1,0 +1,143 @@
+"""The `keel` command: a thin layer over library calls.
+
+Every command turns a `KeelError` into its message on standard error and exit status 2.
+`keel score` exits 1 when the score is under `--min-score` (a CI gate), else 0.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from keel.errors import KeelError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    help="Keel: the ML Test Score of your ML system, automated, with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _user_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KeelError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _ids(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command()
+@_user_errors
+def score(
+    path: Annotated[Path, typer.Argument(help="keel.toml, or the folder that holds it.")] = Path(
+        "."
+    ),
+    only: Annotated[
+        str | None, typer.Option(help="Comma-separated practice ids to run, e.g. data.1,model.5.")
+    ] = None,
+    section: Annotated[
+        str | None, typer.Option(help="Run one section: data, model, infra or monitor.")
+    ] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Exit 1 when the final score is below this (CI gate).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the reports (default: .keel/).")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Retrain and recompute instead of reusing.")
+    ] = False,
+) -> None:
+    """Run every check on the system, print the score and write the reports."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from keel.checks.runner import run, select
+    from keel.report import write_reports
+    from keel.report.terminal import render_terminal
+    from keel.rubric import BY_ID
+    from keel.system import System
+
+    select(_ids(only), section)  # bad ids fail before any work
+    system = System.from_path(path, use_cache=not no_cache)
+    with Progress(
+        TextColumn("[bold]{task.description:<60}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("checks", total=None)
+
+        def progress(practice: str, done: int, total: int) -> None:
+            title = BY_ID[practice].title if practice in BY_ID else "finished"
+            bar.update(task, description=f"{practice} {title}"[:60], completed=done, total=total)
+
+        result = run(system, only=_ids(only), section=section, progress=progress)
+    render_terminal(result, out)
+    paths = write_reports(result, out_dir or system.keel_dir)
+    for kind, p in paths.items():
+        out.print(f"[dim]{kind}:[/] {p}", highlight=False)
+    limit = min_score if min_score is not None else system.config.score.min_score
+    if limit is not None and result.score.final < limit:
+        err.print(f"score {result.score.final:g} is below the minimum {limit:g}")
+        raise typer.Exit(1)
+
+
+@app.command()
+@_user_errors
+def init(
+    data: Annotated[Path, typer.Option(help="A Parquet or CSV file of your training data.")],
+    target: Annotated[
+        str | None, typer.Option(help="The label column (guessed when not given).")
+    ] = None,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write keel.toml (default: here).")
+    ] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing keel.toml.")] = False,
+) -> None:
+    """Write a commented keel.toml for your data, with the target, id and timestamp guessed."""
+    from keel.init import write_config
+
+    path, guess = write_config(data, directory=directory, target=target, force=force)
+    out.print(f"wrote {path}", highlight=False)
+    for line in guess.notes():
+        out.print(f"  {line}", highlight=False)
+    out.print("Review it, then run `keel score`.")
+
+
+@app.command()
+def rubric() -> None:
+    """List the 28 practices of the ML Test Score and what Keel automates for each."""
+    from rich.table import Table
+
+    from keel.checks import CHECKS
+    from keel.rubric import PRACTICES
+
+    table = Table("id", "practice", "automated check", "in this version")
+    for p in PRACTICES:
+        table.add_row(p.id, p.title, p.automated, "yes" if p.id in CHECKS else "attest")
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point of the `keel` console script."""
+    app()

@@ -1,0 +1,1 @@
+"""Data: reading sources, profiles, schema, comparisons and PII."""

@@ -1,0 +1,95 @@
+"""Reading the data sources named in keel.toml: Parquet, CSV, or DuckDB SQL over files.
+
+A source is a path or glob relative to keel.toml's folder, or a table `{ sql = "..." }` whose
+file paths DuckDB resolves against that folder. Every failure is a `DataError` naming the key
+and the file.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from keel.config import SqlSource
+from keel.errors import DataError
+
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+def describe(source: str | SqlSource) -> str:
+    """A short, user-facing description of a source."""
+    return f'{{ sql = "{source.sql}" }}' if isinstance(source, SqlSource) else f'"{source}"'
+
+
+def resolve_paths(source: str, root: Path, *, key: str) -> list[Path]:
+    """The files a path or glob names, relative to `root`, sorted."""
+    pattern = Path(source) if Path(source).is_absolute() else root / source
+    if glob.has_magic(str(pattern)):
+        paths = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True))
+    else:
+        paths = [pattern] if pattern.exists() else []
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        raise DataError(f'{key} = "{source}": no file found at {pattern}')
+    return paths
+
+
+def _format(path: Path, key: str) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(
+            f"{key}: {path}: unknown format {path.suffix or '(no suffix)'!r}; "
+            "expected .parquet or .csv, or an SQL table { sql = \"...\" }"
+        )
+    return fmt
+
+
+def _read_file(path: Path, key: str) -> pa.Table:
+    fmt = _format(path, key)
+    try:
+        if fmt == "parquet":
+            return pq.read_table(path)
+        return pacsv.read_csv(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{key}: {path}: cannot be read as {fmt}: {exc}") from None
+
+
+def read_table(source: str | SqlSource, root: Path, *, key: str) -> pa.Table:
+    """Read a source into one Arrow table."""
+    if isinstance(source, SqlSource):
+        return _read_sql(source.sql, root, key=key)
+    tables = [_read_file(p, key) for p in resolve_paths(source, root, key=key)]
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except pa.ArrowException as exc:
+        raise DataError(
+            f'{key} = "{source}": files do not share one schema: {exc}'
+        ) from None
+
+
+def _read_sql(sql: str, root: Path, *, key: str) -> pa.Table:
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET file_search_path = ?", [str(root)])
+        return con.execute(sql).fetch_arrow_table()
+    except duckdb.Error as exc:
+        raise DataError(f"{key} = {{ sql = {sql!r} }}: query failed: {exc}") from None
+    finally:
+        con.close()
+
+
+def read_frame(source: str | SqlSource, root: Path, *, key: str) -> pd.DataFrame:
+    """Read a source into a pandas DataFrame, refusing an empty one."""
+    table = read_table(source, root, key=key)
+    if table.num_rows == 0:
+        raise DataError(f"{key} = {describe(source)}: the data is empty (0 rows)")
+    return table.to_pandas()

@@ -1,0 +1,339 @@
+"""The user's ML system as one object: its configuration, data, feature and training code.
+
+A `System` is built from keel.toml (`System.from_path`) or directly from a `KeelConfig`. It
+loads the data, builds model inputs with the user's feature function, trains with the user's
+training function and predicts. Checks share one trained model and its evaluation predictions,
+cached under `.keel/cache/` and keyed by the hash of code, data and parameters, so a second run
+with nothing changed does not retrain.
+
+The training contract: `train(frame, target, params, seed) -> estimator`, where `frame` holds
+the model inputs and the target column, and the estimator has the scikit-learn API (`predict`,
+and `predict_proba` for classifiers) on a frame of model inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from keel.cache import Cache, digest
+from keel.config import KeelConfig, load_config
+from keel.data.sources import describe, read_frame
+from keel.errors import CheckError, ConfigError, DataError
+from keel.model.metrics import Predictions, compute
+
+Split = Literal["train", "eval"]
+IGNORED_DIRS = {".keel", ".venv", "venv", "__pycache__", "node_modules", "data", ".git"}
+
+
+@dataclass
+class Dataset:
+    """Rows of one split: the raw frame, the model inputs built from it, and the target."""
+
+    raw: pd.DataFrame
+    inputs: pd.DataFrame
+    target: pd.Series
+
+
+@dataclass
+class Trained:
+    """The system's model trained on the training split, and its evaluation predictions."""
+
+    estimator: Any
+    predictions: Predictions
+    metric: float
+    train_seconds: float
+
+
+def _import_entry(spec: str, root: Path, key: str) -> Callable[..., Any]:
+    module_name, func_name = spec.split(":")
+    root_str = str(root)
+    if root_str in sys.path:
+        sys.path.remove(root_str)
+    sys.path.insert(0, root_str)
+    _forget_foreign_modules(module_name.split(".")[0], root)
+    where = f'keel.toml: {key} = "{spec}"'
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"{where}: module {module_name} cannot be imported ({exc}); "
+            f"expected it under {root}"
+        ) from None
+    except Exception as exc:
+        raise ConfigError(
+            f"{where}: importing module {module_name} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise ConfigError(f"{where}: module {module_name} has no function {func_name}")
+    if not callable(func):
+        raise ConfigError(f"{where}: {module_name}.{func_name} is not a function")
+    return func
+
+
+def _forget_foreign_modules(top: str, root: Path) -> None:
+    """Drop an imported package of the same name that lives outside `root` (another system)."""
+    module = sys.modules.get(top)
+    file = getattr(module, "__file__", None) if module else None
+    if file and not Path(file).resolve().is_relative_to(root.resolve()):
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]
+
+
+def _frame_hash(frame: pd.DataFrame) -> str:
+    h = hashlib.sha256()
+    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def code_hash(root: Path, *, exclude: set[str] | None = None) -> str:
+    """A hash of every Python file under `root`, outside data, caches and virtualenvs."""
+    skip = IGNORED_DIRS | (exclude or set())
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if any(part in skip or part.startswith(".") for part in rel.parts[:-1]):
+            continue
+        h.update(str(rel).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+class System:
+    """A user's ML system: configuration, data, feature and training code, and its model."""
+
+    def __init__(
+        self, config: KeelConfig, root: str | Path, *, config_file: Path | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        self.config = config
+        self.root = Path(root).resolve()
+        self.config_file = config_file
+        self.cache = Cache(self.root / ".keel" / "cache", enabled=use_cache)
+        self._raw: dict[str, pd.DataFrame] = {}
+        self._datasets: dict[str, Dataset] = {}
+
+    @classmethod
+    def from_path(cls, path: str | Path = ".", *, use_cache: bool = True) -> System:
+        """The system described by keel.toml at `path` (the file or its folder)."""
+        config, file = load_config(path)
+        system = cls(config, file.parent, config_file=file, use_cache=use_cache)
+        system.train_function  # noqa: B018 (resolve entry points now: errors belong to loading)
+        system.features_function  # noqa: B018
+        return system
+
+    # -- names ------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.config.system.name
+
+    @property
+    def task(self) -> str:
+        return self.config.system.task
+
+    @property
+    def target(self) -> str:
+        return self.config.system.target
+
+    @property
+    def metric_name(self) -> str:
+        return self.config.system.metric
+
+    @property
+    def keel_dir(self) -> Path:
+        return self.root / ".keel"
+
+    # -- code -------------------------------------------------------------------------------
+    @cached_property
+    def train_function(self) -> Callable[..., Any]:
+        """The user's `train(frame, target, params, seed)`."""
+        return _import_entry(self.config.model.train, self.root, "[model] train")
+
+    @cached_property
+    def features_function(self) -> Callable[[pd.DataFrame], pd.DataFrame] | None:
+        """The user's `build(raw) -> inputs`, or None when inputs are the raw columns."""
+        spec = self.config.model.features
+        return None if spec is None else _import_entry(spec, self.root, "[model] features")
+
+    # -- data -------------------------------------------------------------------------------
+    def role_columns(self) -> list[str]:
+        """Columns that are never model inputs by default: target, id, timestamp, sensitive."""
+        s = self.config.system
+        cols = [s.target, s.id, s.timestamp, *self.config.fairness.sensitive]
+        return [c for c in cols if c]
+
+    def raw(self, split: Split) -> pd.DataFrame:
+        """The raw rows of a split, as read (evaluation held out when [data] eval is absent)."""
+        if split not in self._raw:
+            if split == "train" or self.config.data.eval is not None:
+                source = self.config.data.train if split == "train" else self.config.data.eval
+                frame = read_frame(source, self.root, key=f"keel.toml: [data] {split}")
+                self._check_columns(frame, split)
+                if split == "train" and self.config.data.eval is None:
+                    frame = self._holdout(frame)
+                self._raw[split] = frame
+            else:
+                self.raw("train")
+        return self._raw[split]
+
+    def _check_columns(self, frame: pd.DataFrame, split: str) -> None:
+        s = self.config.system
+        source = describe(getattr(self.config.data, split))
+        wanted = {"[system] target": s.target, "[system] id": s.id,
+                  "[system] timestamp": s.timestamp}
+        wanted.update({"[fairness] sensitive": c for c in self.config.fairness.sensitive})
+        for key, column in wanted.items():
+            if column and column not in frame.columns:
+                shown = ", ".join(map(str, frame.columns[:30]))
+                raise DataError(
+                    f'keel.toml: {key} = "{column}": no such column in [data] {split} '
+                    f"({source}); columns are: {shown}"
+                )
+        if frame[s.target].isna().any():
+            n = int(frame[s.target].isna().sum())
+            raise DataError(
+                f'keel.toml: [system] target = "{s.target}": {n} rows of [data] {split} '
+                f"({source}) have no label; expected a label on every training row"
+            )
+
+    def _holdout(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Split off evaluation rows: the newest by timestamp, or a seeded random share."""
+        fraction = self.config.data.eval_fraction
+        ts = self.config.system.timestamp
+        if ts:
+            order = np.argsort(frame[ts].to_numpy(), kind="stable")
+        else:
+            order = np.random.default_rng(self.config.model.seed).permutation(len(frame))
+        cut = int(round(len(frame) * (1 - fraction)))
+        if cut <= 0 or cut >= len(frame):
+            raise DataError(
+                f"keel.toml: [data] eval_fraction = {fraction}: leaves no rows for training or "
+                f"evaluation out of {len(frame)}"
+            )
+        self._raw["eval"] = frame.iloc[order[cut:]].reset_index(drop=True)
+        return frame.iloc[order[:cut]].reset_index(drop=True)
+
+    def inputs(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Model inputs for raw rows: the feature function's output, or the non-role columns."""
+        func = self.features_function
+        if func is None:
+            drop = [c for c in self.role_columns() if c in raw.columns]
+            return raw.drop(columns=drop)
+        spec = self.config.model.features
+        try:
+            out = func(raw.copy())
+        except Exception as exc:
+            raise CheckError(
+                f'[model] features = "{spec}" raised {type(exc).__name__}: {exc}'
+            ) from exc
+        if not isinstance(out, pd.DataFrame) or len(out) != len(raw):
+            got = type(out).__name__ + (f" of {len(out)} rows" if hasattr(out, "__len__") else "")
+            raise CheckError(
+                f'[model] features = "{spec}" returned {got}; expected a DataFrame with one row '
+                f"per input row ({len(raw)})"
+            )
+        if self.target in out.columns:
+            raise CheckError(
+                f'[model] features = "{spec}" returned the target column "{self.target}" as a '
+                "model input; drop it in the feature function"
+            )
+        return out.set_axis(raw.index)
+
+    def dataset(self, split: Split) -> Dataset:
+        """Raw rows, model inputs and target of a split (built once per System)."""
+        if split not in self._datasets:
+            raw = self.raw(split)
+            self._datasets[split] = Dataset(raw, self.inputs(raw), raw[self.target])
+        return self._datasets[split]
+
+    # -- training and prediction ------------------------------------------------------------
+    def fit(
+        self, inputs: pd.DataFrame, target: pd.Series, *, params: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> Any:
+        """Train the user's model on these inputs (the training contract, called once)."""
+        frame = inputs.copy()
+        frame[self.target] = target.to_numpy()
+        params = dict(self.config.model.params if params is None else params)
+        seed = self.config.model.seed if seed is None else seed
+        try:
+            estimator = self.train_function(frame, self.target, params, seed)
+        except Exception as exc:
+            raise CheckError(
+                f'[model] train = "{self.config.model.train}" raised {type(exc).__name__}: {exc}'
+            ) from exc
+        if not hasattr(estimator, "predict"):
+            raise CheckError(
+                f'[model] train = "{self.config.model.train}" returned '
+                f"{type(estimator).__name__}; expected a fitted estimator with predict()"
+            )
+        return estimator
+
+    def predict(self, estimator: Any, inputs: pd.DataFrame) -> Predictions:
+        """Predictions (and class probabilities for classifiers) of an estimator on inputs."""
+        labels = np.asarray(estimator.predict(inputs))
+        if self.task == "regression" or not hasattr(estimator, "predict_proba"):
+            return Predictions(labels)
+        proba = np.asarray(estimator.predict_proba(inputs), dtype=float)
+        classes = np.asarray(getattr(estimator, "classes_", np.arange(proba.shape[1])))
+        return Predictions(labels, proba, classes)
+
+    def evaluate(self, target: Any, predictions: Predictions, metric: str | None = None) -> float:
+        """A metric (the primary one by default) of predictions against the target."""
+        return compute(metric or self.metric_name, np.asarray(target), predictions)
+
+    def fingerprint(self) -> dict[str, str]:
+        """Hashes of what the trained model depends on: code, data, and model configuration."""
+        c = self.config
+        tests = {Path(c.model.tests).parts[0]} if c.model.tests else set()
+        return {
+            "code": code_hash(self.root, exclude=tests),
+            "train": _frame_hash(self.raw("train")),
+            "eval": _frame_hash(self.raw("eval")),
+            "config": digest(
+                c.system.model_dump(mode="json"),
+                c.data.model_dump(mode="json"),
+                c.model.model_dump(mode="json"),
+                c.fairness.sensitive,
+            ),
+        }
+
+    @cached_property
+    def key(self) -> str:
+        """The cache key of this system's trained state."""
+        from keel import __version__
+
+        return digest(self.fingerprint(), __version__)
+
+    def cached(self, name: str, compute: Callable[[], Any], *extra: Any) -> Any:
+        """A result computed once per (system state, name, extra) and reused across runs."""
+        return self.cache.memo(name, digest(self.key, name, extra), compute)
+
+    @cached_property
+    def trained(self) -> Trained:
+        """The model trained on the training split and evaluated on the evaluation split."""
+
+        self.train_function  # noqa: B018 (puts the user's code on sys.path to load a cached model)
+
+        def train() -> Trained:
+            train_set, eval_set = self.dataset("train"), self.dataset("eval")
+            start = time.perf_counter()
+            estimator = self.fit(train_set.inputs, train_set.target)
+            seconds = time.perf_counter() - start
+            predictions = self.predict(estimator, eval_set.inputs)
+            metric = self.evaluate(eval_set.target, predictions)
+            return Trained(estimator, predictions, metric, seconds)
+
+        return self.cached("trained", train)

@@ -1,0 +1,95 @@
+"""Small, real ML systems written to a folder, for tests."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# A default training module: a real scikit-learn pipeline on whatever inputs it is given.
+HGB_TRAIN = """
+from sklearn.compose import make_column_selector, make_column_transformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    encode = make_column_transformer(
+        (OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                        encoded_missing_value=-1),
+         make_column_selector(dtype_include=["object", "category", "string"])),
+        remainder="passthrough",
+    )
+    kind = params.pop("kind", "classifier")
+    model = (HistGradientBoostingClassifier if kind == "classifier"
+             else HistGradientBoostingRegressor)(random_state=seed, **params)
+    return make_pipeline(encode, model).fit(X, y)
+"""
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+def render_toml(sections: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for section, keys in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {toml_value(v)}" for k, v in keys.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_system(
+    folder: Path,
+    train: pd.DataFrame,
+    eval: pd.DataFrame | None = None,
+    *,
+    sections: dict[str, dict[str, Any]] | None = None,
+    code: str = HGB_TRAIN,
+    module: str = "sysmodel",
+) -> Path:
+    """Write data, a training module and keel.toml for a small system; return keel.toml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "data").mkdir(exist_ok=True)
+    train.to_parquet(folder / "data" / "train.parquet")
+    data: dict[str, Any] = {"train": "data/train.parquet"}
+    if eval is not None:
+        eval.to_parquet(folder / "data" / "eval.parquet")
+        data["eval"] = "data/eval.parquet"
+    (folder / f"{module}.py").write_text(textwrap.dedent(code))
+    base: dict[str, dict[str, Any]] = {
+        "system": {"name": "test-system", "task": "binary", "target": "y"},
+        "data": data,
+        "model": {"train": f"{module}:train", "params": {"max_iter": 50}, "seed": 1},
+    }
+    for name, keys in (sections or {}).items():
+        base.setdefault(name, {}).update(keys)
+    path = folder / "keel.toml"
+    path.write_text(render_toml(base))
+    return path
+
+
+def binary_frame(n: int, *, seed: int = 0) -> pd.DataFrame:
+    """A binary task with a clear, nonlinear signal in x1, x2 and a categorical `group`."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    group = rng.choice(["a", "b", "c"], size=n)
+    logit = 1.5 * x1 - 1.0 * x2 + 1.5 * (x1 * x2 > 0.3) + np.where(group == "a", 0.8, -0.2)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "y": y})
+
+
