@@ -12,6 +12,17 @@ from keel.errors import CheckError, ConfigError, DataError, KeelError
 from keel.evidence import Evidence, RunResult
 from keel.rubric import PRACTICES, Practice, Score, score
 
+# The System and the runner pull in pandas, scikit-learn and Fairlearn: load them on first use.
+_LAZY = {"System": "keel.system", "run": "keel.checks.runner"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'keel' has no attribute {name!r}")
+
 __all__ = sorted(
     [
         "CheckError",
@@ -24,8 +35,10 @@ __all__ = sorted(
         "Practice",
         "RunResult",
         "Score",
+        "System",
         "__version__",
         "load_config",
+        "run",
         "score",
     ]
 )
