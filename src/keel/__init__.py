@@ -23,22 +23,21 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'keel' has no attribute {name!r}")
 
-__all__ = sorted(
-    [
-        "CheckError",
-        "ConfigError",
-        "DataError",
-        "Evidence",
-        "KeelConfig",
-        "KeelError",
-        "PRACTICES",
-        "Practice",
-        "RunResult",
-        "Score",
-        "System",
-        "__version__",
-        "load_config",
-        "run",
-        "score",
-    ]
-)
+
+__all__ = [
+    "PRACTICES",
+    "CheckError",
+    "ConfigError",
+    "DataError",
+    "Evidence",
+    "KeelConfig",
+    "KeelError",
+    "Practice",
+    "RunResult",
+    "Score",
+    "System",
+    "__version__",
+    "load_config",
+    "run",
+    "score",
+]

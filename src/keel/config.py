@@ -42,8 +42,6 @@ class SqlSource(_Section):
     sql: str = Field(min_length=1)
 
 
-
-
 def _source(value: Any) -> Any:
     if isinstance(value, str):
         if not value.strip():

@@ -1,4 +1,4 @@
-"""Evidence: what one practice's check found, as plain data shared by checks, scoring and reports."""
+"""Evidence: what one practice's check found, as plain data for checks, scoring and reports."""
 
 from __future__ import annotations
 

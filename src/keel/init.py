@@ -105,8 +105,13 @@ def guess(frame: pd.DataFrame, *, file: Path, target: str | None = None) -> Gues
     ts = _guess_timestamp(frame, {target, id_col or ""})
     sensitive = [str(c) for c in frame.columns if SENSITIVE_NAMES.match(str(c))]
     return Guess(
-        target, guess_task(frame[target]), id_col, ts, [c for c in sensitive if c != target],
-        rows=len(frame), columns=len(frame.columns),
+        target,
+        guess_task(frame[target]),
+        id_col,
+        ts,
+        [c for c in sensitive if c != target],
+        rows=len(frame),
+        columns=len(frame.columns),
     )
 
 

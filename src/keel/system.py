@@ -67,8 +67,7 @@ def _import_entry(spec: str, root: Path, key: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise ConfigError(
-            f"{where}: module {module_name} cannot be imported ({exc}); "
-            f"expected it under {root}"
+            f"{where}: module {module_name} cannot be imported ({exc}); expected it under {root}"
         ) from None
     except Exception as exc:
         raise ConfigError(
@@ -115,7 +114,11 @@ class System:
     """A user's ML system: configuration, data, feature and training code, and its model."""
 
     def __init__(
-        self, config: KeelConfig, root: str | Path, *, config_file: Path | None = None,
+        self,
+        config: KeelConfig,
+        root: str | Path,
+        *,
+        config_file: Path | None = None,
         use_cache: bool = True,
     ) -> None:
         self.config = config
@@ -191,10 +194,16 @@ class System:
     def _check_columns(self, frame: pd.DataFrame, split: str) -> None:
         s = self.config.system
         source = describe(getattr(self.config.data, split))
-        wanted = {"[system] target": s.target, "[system] id": s.id,
-                  "[system] timestamp": s.timestamp}
-        wanted.update({"[fairness] sensitive": c for c in self.config.fairness.sensitive})
-        for key, column in wanted.items():
+        wanted = {
+            "[system] target": s.target,
+            "[system] id": s.id,
+            "[system] timestamp": s.timestamp,
+        }
+        wanted = [
+            *wanted.items(),
+            *(("[fairness] sensitive", c) for c in self.config.fairness.sensitive),
+        ]
+        for key, column in wanted:
             if column and column not in frame.columns:
                 shown = ", ".join(map(str, frame.columns[:30]))
                 raise DataError(
@@ -260,7 +269,11 @@ class System:
 
     # -- training and prediction ------------------------------------------------------------
     def fit(
-        self, inputs: pd.DataFrame, target: pd.Series, *, params: dict[str, Any] | None = None,
+        self,
+        inputs: pd.DataFrame,
+        target: pd.Series,
+        *,
+        params: dict[str, Any] | None = None,
         seed: int | None = None,
     ) -> Any:
         """Train the user's model on these inputs (the training contract, called once)."""

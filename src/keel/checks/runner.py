@@ -68,7 +68,9 @@ def run_check(system: System, practice: str) -> Evidence:
         except Exception as exc:  # a bug in user code or in Keel: report it, keep going
             where = traceback.extract_tb(exc.__traceback__)[-1]
             evidence = Evidence(
-                practice, "error", f"{type(exc).__name__}: {exc}",
+                practice,
+                "error",
+                f"{type(exc).__name__}: {exc}",
                 hint="The check crashed; the error above names the cause.",
                 facts={"raised_at": f"{where.filename}:{where.lineno}"},
             )
@@ -83,8 +85,12 @@ def apply_attestation(
     if attestation is None or evidence.status == "pass":
         return evidence
     a = attestation
-    facts = {**evidence.facts, "attested_by": a.by, "attested_on": a.date.isoformat(),
-             "attestation_evidence": a.evidence}
+    facts = {
+        **evidence.facts,
+        "attested_by": a.by,
+        "attested_on": a.date.isoformat(),
+        "attestation_evidence": a.evidence,
+    }
     age = (today - a.date).days
     if evidence.status == "fail":
         evidence.facts = {**facts, "attestation": "ignored: the automated check fails"}
@@ -106,7 +112,8 @@ def apply_attestation(
         )
         return evidence
     return Evidence(
-        evidence.practice, "attested",
+        evidence.practice,
+        "attested",
         f"done by hand: attested by {a.by} on {a.date} ({a.evidence})",
         hint=f"Half a point while the attestation is fresh (until "
         f"{a.date + dt.timedelta(days=max_age_days)}). Automate it for the full point.",
@@ -143,12 +150,15 @@ def run(
     for practice in PRACTICE_IDS:
         if practice in found:
             e = apply_attestation(
-                found[practice], system.config.attest.get(practice), today=today,
+                found[practice],
+                system.config.attest.get(practice),
+                today=today,
                 max_age_days=max_age,
             )
         else:
             e = not_configured(
-                practice, "not run: left out of this run by --only or --section",
+                practice,
+                "not run: left out of this run by --only or --section",
                 "Run `keel score` without --only/--section to include it.",
             )
         e.points = points(e)

@@ -44,7 +44,7 @@ def _format(path: Path, key: str) -> str:
     if fmt is None:
         raise DataError(
             f"{key}: {path}: unknown format {path.suffix or '(no suffix)'!r}; "
-            "expected .parquet or .csv, or an SQL table { sql = \"...\" }"
+            'expected .parquet or .csv, or an SQL table { sql = "..." }'
         )
     return fmt
 
@@ -69,9 +69,7 @@ def read_table(source: str | SqlSource, root: Path, *, key: str) -> pa.Table:
     try:
         return pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowException as exc:
-        raise DataError(
-            f'{key} = "{source}": files do not share one schema: {exc}'
-        ) from None
+        raise DataError(f'{key} = "{source}": files do not share one schema: {exc}') from None
 
 
 def _read_sql(sql: str, root: Path, *, key: str) -> pa.Table:

@@ -1,0 +1,45 @@
+"""Atomic file writes: a reader sees the old report or the new one, never half of one.
+
+A report is written to a temporary file in the destination folder (same file system, so the
+rename cannot turn into a copy), flushed to disk, then renamed over the destination with
+`os.replace`, which is atomic on POSIX and Windows. On any failure the temporary file is
+removed and the previous report, if any, is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+# Reports are meant to be read by others (CI artefacts, a team's web server).
+_MODE = 0o644
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically and return `path`."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write `text` as UTF-8 to `path` atomically and return `path`.
+
+    A lone surrogate (text decoded with `surrogateescape` from bytes that were not UTF-8)
+    is written as "?" rather than failing the whole report.
+    """
+    return write_bytes_atomic(path, text.encode("utf-8", errors="replace"))
