@@ -91,5 +91,3 @@ def binary_frame(n: int, *, seed: int = 0) -> pd.DataFrame:
     logit = 1.5 * x1 - 1.0 * x2 + 1.5 * (x1 * x2 > 0.3) + np.where(group == "a", 0.8, -0.2)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "y": y})
-
-

@@ -65,8 +65,9 @@ def test_the_design_example_parses_with_every_section(tmp_path):
     by = "A. Analyst"
     date = 2026-10-30
     """)
-    text = text.replace('train = "data/train.parquet"',
-                        'train = "data/train.parquet"\neval = { sql = "SELECT 1" }')
+    text = text.replace(
+        'train = "data/train.parquet"', 'train = "data/train.parquet"\neval = { sql = "SELECT 1" }'
+    )
     config, _ = load_config(write(tmp_path, text))
     assert config.data.eval.sql == "SELECT 1"
     assert config.attest["model.2"].date == dt.date(2026, 10, 30)
@@ -77,25 +78,41 @@ def test_the_design_example_parses_with_every_section(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (('task = "binary"', 'task = "binry"'),
-         '[system] task = "binry": Input should be \'binary\', \'multiclass\' or \'regression\''),
-        (('task = "binary"', 'task = "binary"\nprimary_metric = "r2"'),
-         '[system] primary_metric = "r2": not a binary metric'),
-        (('train = "sysmodel:train"', 'train = "sysmodel.train"'),
-         "[model] train = \"sysmodel.train\": expected an entry point 'module:function'"),
-        (('[model]', '[model]\nparam = 1'), "[model] param: unknown key"),
-        (('name = "s"\n', ''), "[system] name: required key is missing"),
-        (('train = "data/train.parquet"', 'train = 3'),
-         '[data] train = 3: expected a path or glob string, or a table { sql = "SELECT ..." }'),
-        (('[data]', '[slices]\nmin_size = -1\n[data]'),
-         "[slices] min_size = -1: Input should be greater than 0"),
-        (('[data]', '[gate]\nmin = { accuracyy = 0.7 }\n[data]'), "unknown metric accuracyy"),
-        (('[data]', '[attest."model.9"]\nevidence = "x"\nby = "y"\ndate = 2026-01-01\n[data]'),
-         "attestation for unknown practice 'model.9'"),
-        (('[data]', '[attest."model.2"]\nevidence = "x"\nby = "y"\n[data]'),
-         '[attest."model.2"] date: required key is missing'),
-        (('[data]', '[fairness]\nsensitive = ["y"]\n[data]'),
-         "sensitive attribute 'y' is also the target column"),
+        (
+            ('task = "binary"', 'task = "binry"'),
+            "[system] task = \"binry\": Input should be 'binary', 'multiclass' or 'regression'",
+        ),
+        (
+            ('task = "binary"', 'task = "binary"\nprimary_metric = "r2"'),
+            '[system] primary_metric = "r2": not a binary metric',
+        ),
+        (
+            ('train = "sysmodel:train"', 'train = "sysmodel.train"'),
+            "[model] train = \"sysmodel.train\": expected an entry point 'module:function'",
+        ),
+        (("[model]", "[model]\nparam = 1"), "[model] param: unknown key"),
+        (('name = "s"\n', ""), "[system] name: required key is missing"),
+        (
+            ('train = "data/train.parquet"', "train = 3"),
+            '[data] train = 3: expected a path or glob string, or a table { sql = "SELECT ..." }',
+        ),
+        (
+            ("[data]", "[slices]\nmin_size = -1\n[data]"),
+            "[slices] min_size = -1: Input should be greater than 0",
+        ),
+        (("[data]", "[gate]\nmin = { accuracyy = 0.7 }\n[data]"), "unknown metric accuracyy"),
+        (
+            ("[data]", '[attest."model.9"]\nevidence = "x"\nby = "y"\ndate = 2026-01-01\n[data]'),
+            "attestation for unknown practice 'model.9'",
+        ),
+        (
+            ("[data]", '[attest."model.2"]\nevidence = "x"\nby = "y"\n[data]'),
+            '[attest."model.2"] date: required key is missing',
+        ),
+        (
+            ("[data]", '[fairness]\nsensitive = ["y"]\n[data]'),
+            "sensitive attribute 'y' is also the target column",
+        ),
         (('task = "binary"', 'task = "binary'), "not valid TOML"),
     ],
 )
@@ -123,7 +140,10 @@ def test_entry_point_to_a_missing_function_is_named(tmp_path):
     path = write_system(tmp_path, binary_frame(50), sections={"model": {"train": "sysmodel:fit"}})
     with pytest.raises(ConfigError) as info:
         System.from_path(path)
-    assert str(info.value) == 'keel.toml: [model] train = "sysmodel:fit": module sysmodel has no function fit'
+    assert (
+        str(info.value)
+        == 'keel.toml: [model] train = "sysmodel:fit": module sysmodel has no function fit'
+    )
 
 
 def test_entry_point_to_a_missing_module_is_named(tmp_path):
@@ -150,8 +170,12 @@ def test_unknown_data_format_is_refused(tmp_path):
         System.from_path(path).raw("train")
 
 
-@given(st.dictionaries(st.sampled_from(["system", "data", "model", "slices", "nonsense"]),
-                       st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text()))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["system", "data", "model", "slices", "nonsense"]),
+        st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text())),
+    )
+)
 def test_any_malformed_config_gives_a_keel_error_never_a_crash(data):
     try:
         parse_config(data)

@@ -9,27 +9,38 @@ from keel.init import guess, guess_task, write_config
 
 def applications(n=400, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "customer_id": [f"C{i:05d}" for i in range(n)],
-        "signed_up_at": pd.date_range("2026-01-01", periods=n, freq="h"),
-        "income": rng.normal(50, 10, n),
-        "plan": rng.choice(["basic", "pro"], n),
-        "gender": rng.choice(["f", "m"], n),
-        "churned": rng.integers(0, 2, n),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "signed_up_at": pd.date_range("2026-01-01", periods=n, freq="h"),
+            "income": rng.normal(50, 10, n),
+            "plan": rng.choice(["basic", "pro"], n),
+            "gender": rng.choice(["f", "m"], n),
+            "churned": rng.integers(0, 2, n),
+        }
+    )
 
 
 def test_guesses_target_task_id_timestamp_and_sensitive_columns(tmp_path):
     g = guess(applications(), file=tmp_path / "x.parquet")
     assert (g.target, g.task, g.id, g.timestamp) == (
-        "churned", "binary", "customer_id", "signed_up_at")
+        "churned",
+        "binary",
+        "customer_id",
+        "signed_up_at",
+    )
     assert g.sensitive == ["gender"]
 
 
 @pytest.mark.parametrize(
     ("values", "task"),
-    [([0, 1, 1], "binary"), (["a", "b", "c"], "multiclass"), ([0.5, 1.2, 3.3], "regression"),
-     (list(range(100)), "regression"), ([1, 2, 3, 4], "multiclass")],
+    [
+        ([0, 1, 1], "binary"),
+        (["a", "b", "c"], "multiclass"),
+        ([0.5, 1.2, 3.3], "regression"),
+        (list(range(100)), "regression"),
+        ([1, 2, 3, 4], "multiclass"),
+    ],
 )
 def test_task_is_guessed_from_the_label_values(values, task):
     assert guess_task(pd.Series(values)) == task

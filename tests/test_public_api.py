@@ -5,16 +5,33 @@ import keel
 
 
 def test_public_api_is_exactly_the_documented_names():
-    assert keel.__all__ == sorted([
-        "CheckError", "ConfigError", "DataError", "Evidence", "KeelConfig", "KeelError",
-        "PRACTICES", "Practice", "RunResult", "Score", "System", "__version__", "load_config",
-        "run", "score",
-    ])
+    assert sorted(keel.__all__) == sorted(
+        [
+            "CheckError",
+            "ConfigError",
+            "DataError",
+            "Evidence",
+            "KeelConfig",
+            "KeelError",
+            "PRACTICES",
+            "Practice",
+            "RunResult",
+            "Score",
+            "System",
+            "__version__",
+            "load_config",
+            "run",
+            "score",
+        ]
+    )
     for name in keel.__all__:
         assert getattr(keel, name) is not None
 
 
 def test_import_keel_does_not_load_scikit_learn_or_fairlearn():
-    code = "import keel, sys; print(any(m.split('.')[0] in ('fairlearn', 'jinja2') for m in sys.modules))"
+    code = (
+        "import keel, sys; "
+        "print(any(m.split('.')[0] in ('fairlearn', 'jinja2') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -43,9 +43,19 @@ def test_literal_count_counts_failing_automated_tests_as_the_paper_does():
 
 @pytest.mark.parametrize(
     ("value", "name"),
-    [(0, "research"), (0.5, "barely tested"), (1, "barely tested"), (1.5, "first pass"),
-     (2, "first pass"), (2.5, "reasonably tested"), (3, "reasonably tested"),
-     (3.5, "strong"), (5, "strong"), (5.5, "exceptional"), (7, "exceptional")],
+    [
+        (0, "research"),
+        (0.5, "barely tested"),
+        (1, "barely tested"),
+        (1.5, "first pass"),
+        (2, "first pass"),
+        (2.5, "reasonably tested"),
+        (3, "reasonably tested"),
+        (3.5, "strong"),
+        (5, "strong"),
+        (5.5, "exceptional"),
+        (7, "exceptional"),
+    ],
 )
 def test_bands_follow_the_paper(value, name):
     assert band(value).name == name
