@@ -23,3 +23,12 @@ def make_system(tmp_path: Path) -> Callable[..., System]:
         return System.from_path(write_system(folder, train, eval, **kwargs))
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_per_test():
+    """Training in tests uses one thread: two cores shared by several workers otherwise spin."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield

@@ -82,7 +82,13 @@ def _import_entry(spec: str, root: Path, key: str) -> Callable[..., Any]:
 
 
 def _forget_foreign_modules(top: str, root: Path) -> None:
-    """Drop an imported package of the same name that lives outside `root` (another system)."""
+    """Drop an imported package that shadows the system's own of the same name (another system).
+
+    Only a package the system itself provides (`root/top.py` or `root/top/`) is replaced;
+    installed packages such as `keel.trainers` are left alone.
+    """
+    if not ((root / f"{top}.py").exists() or (root / top).is_dir()):
+        return
     module = sys.modules.get(top)
     file = getattr(module, "__file__", None) if module else None
     if file and not Path(file).resolve().is_relative_to(root.resolve()):

@@ -45,8 +45,8 @@ def select(only: list[str] | None = None, section: str | None = None) -> list[st
 def attest_hint(practice: str) -> str:
     """How to record a practice done by hand."""
     return (
-        f'Or, if you do this by hand, attest it in keel.toml: [attest."{practice}"] '
-        'evidence = "<link to the record>", by = "<who>", date = <YYYY-MM-DD>.'
+        f'If you do it by hand, attest it in keel.toml: [attest."{practice}"] with evidence, '
+        "by and date."
     )
 
 
@@ -56,10 +56,9 @@ def run_check(system: System, practice: str) -> Evidence:
     start = time.perf_counter()
     if check is None:
         evidence = not_configured(
-            practice,
-            "no automated check in this version of Keel",
-            f"{BY_ID[practice].automated} {attest_hint(practice)}",
+            practice, "no automated check in this version of Keel", attest_hint(practice)
         )
+        evidence.facts["automation_planned"] = BY_ID[practice].automated
     else:
         try:
             evidence = check(system)

@@ -39,6 +39,17 @@ def status_text(status: Status) -> Text:
 def render_terminal(result: RunResult, console: Console) -> None:
     """Print the run to `console`: every practice by section, then the final score."""
     score = result.score
+    commit = f" at {result.git_commit[:12]}" if result.git_commit else ""
+    console.print(
+        Text.assemble(
+            ("Keel ", "bold"),
+            (result.keel_version, "dim"),
+            " — ",
+            (result.system, "bold"),
+            f"{commit} — {len(result.selected)} of 28 practices checked "
+            f"in {result.duration_s:.1f} s",
+        )
+    )
     for section, views in by_section(practice_views(result)).items():
         console.print(
             _section_table(

@@ -1,0 +1,1 @@
+"""The credit-default example system: feature code (``features``) and training code (``train``)."""

@@ -1,0 +1,436 @@
+"""Checks of the model section: model.1 … model.7."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from keel.checks._git import file_state
+from keel.errors import CheckError
+from keel.evidence import BarChart, Evidence, Table, not_configured
+from keel.model.baselines import compare_with_baselines
+from keel.model.fairness import fairness_reports, find_proxies
+from keel.model.slices import find_slices
+from keel.system import System
+
+
+def _code_files(system: System) -> list[Path]:
+    """keel.toml and every Python file of the packages holding the training and feature code."""
+    files = [system.config_file] if system.config_file else []
+    for func in (system.train_function, system.features_function):
+        if func is None:
+            continue
+        module = sys.modules[func.__module__]
+        top = sys.modules[func.__module__.split(".")[0]]
+        top_file = Path(getattr(top, "__file__", "") or module.__file__)
+        if top_file.name == "__init__.py":
+            files.extend(sorted(top_file.parent.rglob("*.py")))
+        else:
+            files.append(Path(module.__file__))
+    files = [f for f in files if "__pycache__" not in f.parts]
+    return list(dict.fromkeys(f.resolve() for f in files))
+
+
+def model_1(system: System) -> Evidence:
+    """model.1: training code and keel.toml are tracked by git, clean, at a recorded commit."""
+    files = _code_files(system)
+    state = file_state(system.root, files)
+    if state is None:
+        return not_configured(
+            "model.1",
+            "the system is not in a git repository",
+            "Put the training code and keel.toml under version control: `git init`, "
+            "`git add keel.toml <your package>`, `git commit`.",
+        )
+    rows = []
+    for f in files:
+        rel = str(f.relative_to(state.top.resolve()))
+        status = (
+            "untracked"
+            if rel in state.untracked
+            else ("modified" if rel in state.modified else "clean")
+        )
+        rows.append([rel, status])
+    table = Table("Training code and configuration", ["file", "git status"], rows)
+    facts = {"commit": state.commit, "files": len(files)}
+    if not state.commit:
+        return Evidence(
+            "model.1",
+            "fail",
+            "the repository has no commit yet",
+            hint="Commit the training code and keel.toml: `git commit`.",
+            tables=[table],
+            facts=facts,
+        )
+    if state.untracked or state.modified:
+        bad = state.untracked + state.modified
+        shown = ", ".join(bad[:5]) + (" …" if len(bad) > 5 else "")
+        return Evidence(
+            "model.1",
+            "fail",
+            f"{len(state.untracked)} untracked and {len(state.modified)} modified file(s): {shown}",
+            hint="Review and commit the training code and keel.toml (`git add` them, then "
+            "`git commit`), so the model can be traced to a reviewed specification.",
+            tables=[table],
+            facts=facts,
+        )
+    return Evidence(
+        "model.1",
+        "pass",
+        f"{len(files)} file(s) of training code and configuration are committed at "
+        f"{state.commit[:12]}",
+        tables=[table],
+        facts=facts,
+    )
+
+
+def _num(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.4g}"
+
+
+def _plain(value: float) -> float | None:
+    """A float for facts: None where undefined (facts are JSON)."""
+    return None if math.isnan(value) else float(value)
+
+
+def model_5(system: System) -> Evidence:
+    """model.5: the model beats the best simple baseline by [baseline] min_gain."""
+    min_gain = system.config.baseline.min_gain
+    found = compare_with_baselines(system)
+    metric, model = found.metric, found.model.metrics[found.metric]
+    if math.isnan(model):
+        raise CheckError(
+            f"the model's {metric} is undefined on the evaluation data (a single class?); "
+            "evaluate on rows holding every class"
+        )
+    best = found.best
+    best_value = best.metrics[metric]
+    bar = best_value + min_gain
+    passed = model >= bar - 1e-12
+    everyone = [found.model, *found.baselines]
+    table = Table(
+        "The model and simple baselines on the evaluation data",
+        ["model", "what it is", *found.metrics],
+        [[m.name, m.description, *(m.metrics[k] for k in found.metrics)] for m in everyone],
+    )
+    chart = BarChart(
+        f"{metric} of the model and the baselines",
+        [m.name for m in everyone],
+        [m.metrics[metric] for m in everyone],
+        x_label=metric,
+        reference={"best baseline + min_gain": bar},
+        flagged=[m is found.model and not passed for m in everyone],
+    )
+    facts = {
+        "metric": metric,
+        "model_metric": model,
+        "best_baseline": best.name,
+        "best_baseline_metric": best_value,
+        "gain": found.gain,
+        **{f"{b.name}_metric": _plain(b.metrics[metric]) for b in found.baselines},
+    }
+    if found.notes:
+        facts["baseline_notes"] = "; ".join(found.notes)
+    evidence = Evidence(
+        "model.5",
+        "pass" if passed else "fail",
+        f"model {metric} {_num(model)} vs best baseline ({best.name}) {_num(best_value)}: "
+        f"gain {found.gain:+.4g}, {'at least' if passed else 'below'} the required "
+        f"{min_gain:.4g}",
+        tables=[table],
+        figures=[chart],
+        thresholds={"min_gain": min_gain},
+        facts=facts,
+    )
+    if not passed:
+        evidence.hint = (
+            f"The {best.name} baseline ({best.description}) reaches {metric} "
+            f"{_num(best_value)}; the model needs at least {_num(bar)} "
+            f"([baseline] min_gain = {min_gain:g}). Improve the model (more informative "
+            f"features, capacity, tuning) or ship the simpler model; lower [baseline] min_gain "
+            "only if the extra complexity is worth less than that."
+        )
+    return evidence
+
+
+def _slice_columns_error(system: System, frame_columns: list[str], missing: str) -> CheckError:
+    configured = ", ".join(f'"{c}"' for c in system.config.slices.columns)
+    shown = ", ".join(map(str, frame_columns[:30]))
+    return CheckError(
+        f'keel.toml: [slices] columns = [{configured}]: column "{missing}" is not in the '
+        f"evaluation data; columns are: {shown}"
+    )
+
+
+def model_6(system: System) -> Evidence:
+    """model.6: the primary metric holds up on configured slices and on the worst slices found."""
+    cfg = system.config.slices
+    if not cfg.columns and not cfg.search:
+        return not_configured(
+            "model.6",
+            "no slices configured and the worst-slice search is off",
+            'Name the slices that matter in keel.toml: [slices] columns = ["region"], '
+            "or turn the search back on: [slices] search = true.",
+        )
+    if cfg.min_metric is None and cfg.max_gap is None:
+        return not_configured(
+            "model.6",
+            "no slice threshold is set",
+            "Set [slices] max_gap = 0.05 (largest drop below the overall metric) or "
+            "[slices] min_metric (a floor for every slice).",
+        )
+    evaluation = system.dataset("eval")
+    frame = evaluation.raw
+    for column in cfg.columns:
+        if column not in frame.columns:
+            raise _slice_columns_error(system, list(frame.columns), column)
+    trained = system.trained
+    metric, overall = system.metric_name, trained.metric
+    s = system.config.system
+    found = find_slices(
+        frame,
+        evaluation.target.to_numpy(),
+        trained.predictions,
+        metric=metric,
+        overall=overall,
+        columns=cfg.columns,
+        search=cfg.search,
+        exclude=[c for c in (s.target, s.id, s.timestamp) if c],
+        bins=cfg.bins,
+        min_size=cfg.min_size,
+        worst=cfg.worst,
+        min_metric=cfg.min_metric,
+        max_gap=cfg.max_gap,
+    )
+    results = found.results
+    table = Table(
+        f"{metric} per slice (overall {_num(overall)})",
+        ["slice", "source", "rows", metric, "gap to overall", "verdict"],
+        [
+            [
+                r.slice.name,
+                r.slice.source,
+                r.size,
+                r.metric,
+                r.gap,
+                r.verdict + (f": {r.note}" if r.note else ""),
+            ]
+            for r in results
+        ],
+    )
+    shown = [r for r in results if r.verdict in ("pass", "fail", "reported")]
+    reference = {"overall": overall}
+    if cfg.max_gap is not None:
+        reference["overall − max_gap"] = overall - cfg.max_gap
+    if cfg.min_metric is not None:
+        reference["min_metric"] = cfg.min_metric
+    chart = BarChart(
+        f"{metric} per slice",
+        [r.slice.name for r in shown],
+        [r.metric for r in shown],
+        x_label=metric,
+        reference=reference,
+        flagged=[r.verdict == "fail" for r in shown],
+    )
+    thresholds = {
+        "min_size": cfg.min_size,
+        "min_metric": cfg.min_metric,
+        "max_gap": cfg.max_gap,
+        "bins": cfg.bins,
+        "worst": cfg.worst,
+        "search": cfg.search,
+    }
+    judged = found.judged
+    failing = found.failing
+    facts: dict[str, object] = {
+        "metric": metric,
+        "overall": overall,
+        "judged_slices": len(judged),
+        "configured_slices": len(found.configured),
+        "searched_columns": len(found.searched_columns),
+        "searched_slices": found.searched_slices,
+        "failing_slices": sum(r.verdict == "fail" for r in found.configured)
+        + found.searched_failing,
+        "too_small": sum(r.verdict == "too small" for r in results),
+        "undefined": sum(r.verdict == "undefined" for r in results),
+    }
+    evidence = Evidence(
+        "model.6", "pass", "", tables=[table], figures=[chart], thresholds=thresholds, facts=facts
+    )
+    if not judged:
+        evidence.status = "fail"
+        evidence.summary = f"no slice has at least {cfg.min_size} rows with a defined {metric}"
+        evidence.hint = (
+            f"Evaluate on more rows, or lower [slices] min_size (now {cfg.min_size}) so the "
+            "slices can be judged."
+        )
+        return evidence
+    worst = min(judged, key=lambda r: r.metric)
+    facts.update(worst_slice=worst.slice.name, worst_metric=worst.metric, worst_gap=worst.gap)
+    worst_text = (
+        f"worst slice {worst.slice.name}: {metric} {_num(worst.metric)} vs {_num(overall)} "
+        f"overall (gap {worst.gap:+.4g}, {worst.size} rows)"
+    )
+    if not failing:
+        evidence.summary = f"all {len(judged)} judged slices within limits; {worst_text}"
+        return evidence
+    evidence.status = "fail"
+    evidence.summary = f"{facts['failing_slices']} slice(s) fail; {worst_text}"
+    names = ", ".join(r.slice.name for r in failing[:3]) + (" …" if len(failing) > 3 else "")
+    limits = []
+    if cfg.max_gap is not None:
+        limits.append(f"{metric} at most {cfg.max_gap:g} below overall ([slices] max_gap)")
+    if cfg.min_metric is not None:
+        limits.append(f"{metric} at least {cfg.min_metric:g} ([slices] min_metric)")
+    evidence.hint = (
+        f"Improve the model on {names} so that every slice has {' and '.join(limits)}: "
+        "collect more or cleaner labelled data for those rows, add features that explain "
+        "them, or weight them in training. Loosen the limits only if the gap is acceptable."
+    )
+    return evidence
+
+
+def model_7(system: System) -> Evidence:
+    """model.7: sensitive groups are treated alike and no model input is a proxy of them."""
+    cfg = system.config.fairness
+    if not cfg.sensitive:
+        return not_configured(
+            "model.7",
+            "no sensitive attribute configured",
+            "Name the sensitive attributes (columns of the raw data) in keel.toml: "
+            '[fairness] sensitive = ["gender"].',
+        )
+    evaluation = system.dataset("eval")
+    trained = system.trained
+    metric = system.metric_name
+    frame = evaluation.raw
+    reports = fairness_reports(
+        frame,
+        evaluation.target.to_numpy(),
+        trained.predictions,
+        sensitive=cfg.sensitive,
+        task=system.task,
+        metric=metric,
+        min_group_size=cfg.min_group_size,
+        max_demographic_parity_difference=cfg.max_demographic_parity_difference,
+        max_equalized_odds_difference=cfg.max_equalized_odds_difference,
+    )
+    proxies = find_proxies(
+        evaluation.inputs,
+        frame[list(cfg.sensitive)],
+        max_association=cfg.max_proxy_association,
+        seed=system.config.model.seed,
+    )
+    as_inputs = [a for a in cfg.sensitive if a in evaluation.inputs.columns]
+    tables = [
+        Table(
+            f"Groups of {r.attribute}",
+            ["group", "rows", *r.metrics, "compared"],
+            [
+                [
+                    g.name,
+                    g.size,
+                    *(g.metrics[m] for m in r.metrics),
+                    "yes" if g.included else f"no: fewer than {cfg.min_group_size} rows",
+                ]
+                for g in r.groups
+            ],
+        )
+        for r in reports
+    ]
+    differences = [d for r in reports for d in r.differences]
+    tables.append(
+        Table(
+            "Differences between groups",
+            ["attribute", "measure", "value", "limit", "verdict", "note"],
+            [[d.attribute, d.measure, d.value, d.limit, d.verdict, d.note] for d in differences],
+        )
+    )
+    tables.append(
+        Table(
+            "Association of each model input with each sensitive attribute",
+            ["input", "attribute", "measure", "value", "flagged"],
+            [[p.input, p.attribute, p.measure, p.value, p.flagged] for p in proxies],
+        )
+    )
+    shown = proxies[:30]
+    chart = BarChart(
+        "Association of model inputs with sensitive attributes (strongest 30)",
+        [f"{p.input} ~ {p.attribute}" for p in shown],
+        [p.value for p in shown],
+        x_label="association (0 none, 1 determined)",
+        reference={"max_proxy_association": cfg.max_proxy_association},
+        flagged=[p.flagged for p in shown],
+    )
+    thresholds = {
+        "max_demographic_parity_difference": cfg.max_demographic_parity_difference,
+        "max_equalized_odds_difference": cfg.max_equalized_odds_difference,
+        "max_proxy_association": cfg.max_proxy_association,
+        "min_group_size": cfg.min_group_size,
+    }
+    flagged = [p for p in proxies if p.flagged]
+    facts: dict[str, object] = {
+        "sensitive": ", ".join(cfg.sensitive),
+        "sensitive_inputs": ", ".join(as_inputs),
+        "flagged_proxies": len(flagged),
+        "strongest_proxy": f"{proxies[0].input} ~ {proxies[0].attribute}" if proxies else "",
+        "strongest_association": proxies[0].value if proxies else 0.0,
+    }
+    for d in differences:
+        facts[f"{d.attribute}.{d.measure.replace(' ', '_')}"] = _plain(d.value)
+    failed_differences = [d for d in differences if d.verdict == "fail"]
+    unmeasured = [d for d in differences if d.verdict == "not measured"]
+    problems, hints = [], []
+    if as_inputs:
+        problems.append(f"sensitive attribute(s) used as model input: {', '.join(as_inputs)}")
+        hints.append(
+            f"Drop {', '.join(as_inputs)} from the model inputs in the feature function "
+            "([model] features); Keel already leaves [fairness] sensitive columns out when "
+            "there is no feature function."
+        )
+    for d in failed_differences:
+        problems.append(f"{d.attribute} {d.measure} {_num(d.value)} > {d.limit:g}")
+    if failed_differences:
+        hints.append(
+            "Reduce the differences between groups: look for the inputs that carry the "
+            "attribute, rebalance or reweight the training data, or post-process decisions per "
+            "group (e.g. fairlearn's ThresholdOptimizer); the limits are [fairness] "
+            "max_demographic_parity_difference and max_equalized_odds_difference."
+        )
+    for d in unmeasured:
+        problems.append(f"{d.attribute} {d.measure} not measured ({d.note})")
+    if unmeasured:
+        hints.append(
+            f"Evaluate on more rows of each group, or lower [fairness] min_group_size "
+            f"(now {cfg.min_group_size}), so groups can be compared."
+        )
+    if flagged:
+        named = ", ".join(
+            f"{p.input} ({p.measure} {p.value:.2f} with {p.attribute})" for p in flagged[:5]
+        )
+        problems.append(f"{len(flagged)} proxy input(s): {named}")
+        hints.append(
+            f"Remove or transform the inputs that stand in for a sensitive attribute ({named}), "
+            "or, if the association is justified and documented, raise [fairness] "
+            f"max_proxy_association (now {cfg.max_proxy_association:g})."
+        )
+    summary_parts = [f"{d.attribute} {d.measure} {_num(d.value)}" for d in differences]
+    strongest = (
+        f"strongest proxy {proxies[0].input} ~ {proxies[0].attribute} {proxies[0].value:.2f}"
+        if proxies
+        else "no model inputs"
+    )
+    evidence = Evidence(
+        "model.7",
+        "fail" if problems else "pass",
+        "; ".join(problems)
+        if problems
+        else f"within limits: {', '.join(summary_parts)}; {strongest}",
+        hint=" ".join(hints),
+        tables=tables,
+        figures=[chart],
+        thresholds=thresholds,
+        facts=facts,
+    )
+    return evidence

@@ -1,0 +1,362 @@
+"""Model quality per data slice (model.6): configured slices and a search for the worst ones.
+
+A slice is the set of evaluation rows where one raw column takes one value ("region = east"),
+or, for a numeric column, falls in one quantile bin ("income in [31250, 45900)"); missing
+values form a slice of their own ("income is missing"). Slices are taken from the raw
+evaluation frame, so a slice column need not be a model input.
+
+Configured slices are every value of each `[slices] columns` column (a numeric column with
+more than `MAX_VALUES` distinct values is binned). The search looks at every other raw column
+except the target, id and timestamp: categorical columns with at most `MAX_VALUES` distinct
+values, and numeric columns binned into `[slices] bins` quantile bins. It skips columns that
+are nearly unique (identifiers, free text) and date columns.
+
+A slice is judged only when it has at least `[slices] min_size` rows and its metric is defined.
+It fails when its metric is below `min_metric`, or more than `max_gap` below the overall metric
+(each rule only when set).
+
+The search keeps false alarms down in two ways, because it looks at many slices at once:
+- a slice found among the values or bins of a *numeric* column is reported but not judged: a
+  ranking metric such as ROC AUC (or R²) is always lower inside a narrow range of a predictive
+  input, so its gap to the overall metric says nothing about how well those rows are served;
+- a searched categorical slice fails only when its shortfall is significant: the 95th
+  percentile of a bootstrap of the slice's metric must still be below the threshold.
+Configured slices are judged on their metric as it is: they are the ones the user named.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import UndefinedMetricWarning
+
+from keel.model.metrics import Predictions, compute
+
+MAX_VALUES = 50  # a column with more distinct values is binned (numeric) or skipped (other)
+NEARLY_UNIQUE = 0.95  # share of distinct values among rows above which a column is an id
+
+Source = Literal["configured", "search"]
+Verdict = Literal["pass", "fail", "too small", "undefined", "reported"]
+BOOTSTRAP = 200  # resamples for the significance of a searched slice's shortfall
+
+
+@dataclass
+class Slice:
+    """Rows of the evaluation split picked out by one value (or bin) of one column."""
+
+    column: str
+    value: str
+    source: Source
+    rows: np.ndarray  # positions in the evaluation frame
+
+    @property
+    def name(self) -> str:
+        if self.value == "missing":
+            return f"{self.column} is missing"
+        if self.value.startswith(("[", "(")):
+            return f"{self.column} in {self.value}"
+        return f"{self.column} = {self.value}"
+
+
+@dataclass
+class SliceResult:
+    """A slice's metric and verdict against the thresholds."""
+
+    slice: Slice
+    size: int
+    metric: float
+    gap: float  # overall metric minus the slice's metric (positive: the slice is worse)
+    verdict: Verdict
+    note: str = ""
+
+
+def _number(x: float) -> str:
+    """A bin edge for people: four significant digits, whole numbers from 10,000 up."""
+    return f"{x:.0f}" if 1e4 <= abs(x) < 1e12 else f"{x:.4g}"
+
+
+def is_categorical(series: pd.Series) -> bool:
+    """Whether a column holds categories (text, category, boolean) rather than numbers or dates."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return True
+    return not (
+        pd.api.types.is_numeric_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+    )
+
+
+def quantile_bins(values: pd.Series, bins: int) -> pd.Series:
+    """Labels of the quantile bins of numeric values: "[a, b)" and "[a, b]" for the last.
+
+    Edges are the `bins`-quantiles of the non-missing values; repeated edges (many equal
+    values) are merged, so there may be fewer bins. A value on an inner edge belongs to the
+    bin above it. Missing values get a missing label.
+    """
+    if bins < 1:
+        raise ValueError(
+            f"The 'bins' parameter of quantile_bins must be an int >= 1. Got {bins!r} instead."
+        )
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    present = numbers.notna().to_numpy()
+    labels = np.full(len(numbers), np.nan, dtype=object)
+    if not present.any():
+        return pd.Series(labels, index=values.index, dtype=object)
+    x = numbers.to_numpy()[present]
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)))
+    if len(edges) == 1:
+        names = np.array([f"[{_number(edges[0])}, {_number(edges[0])}]"], dtype=object)
+        codes = np.zeros(len(x), dtype=int)
+    else:
+        names = np.array(
+            [
+                f"[{_number(lo)}, {_number(hi)})"
+                for lo, hi in zip(edges[:-2], edges[1:-1], strict=True)
+            ]
+            + [f"[{_number(edges[-2])}, {_number(edges[-1])}]"],
+            dtype=object,
+        )
+        codes = np.searchsorted(edges[1:-1], x, side="right")
+    labels[present] = names[codes]
+    return pd.Series(labels, index=values.index, dtype=object)
+
+
+def value_labels(series: pd.Series) -> pd.Series:
+    """Each value as text ("2", not "2.0", for numbers), missing values as NaN."""
+    if is_categorical(series) or not pd.api.types.is_numeric_dtype(series.dtype):
+        text = series.astype(str).to_numpy(dtype=object)
+    else:
+        numbers = pd.to_numeric(series, errors="coerce").astype("float64").fillna(0.0)
+        text = np.array([f"{v:.6g}" for v in numbers.to_numpy()], dtype=object)
+    return pd.Series(np.where(series.isna().to_numpy(), np.nan, text), index=series.index)
+
+
+def slice_labels(series: pd.Series, *, bins: int) -> pd.Series:
+    """The slice value of every row: the value itself, or its quantile bin for many numbers."""
+    numeric = not is_categorical(series) and pd.api.types.is_numeric_dtype(series.dtype)
+    if numeric and series.nunique(dropna=True) > MAX_VALUES:
+        return quantile_bins(series, bins)
+    return value_labels(series)
+
+
+def slices_of(series: pd.Series, *, bins: int, source: Source) -> Iterator[Slice]:
+    """Every slice of one column (ordered by value), missing values last."""
+    labels = slice_labels(series, bins=bins)
+    codes, uniques = pd.factorize(labels, sort=True, use_na_sentinel=True)
+    codes = np.where(codes < 0, len(uniques), codes)  # missing values last
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes, minlength=len(uniques) + 1))
+    values = [str(v) for v in uniques] + ["missing"]
+    for code, (start, end) in enumerate(zip(np.r_[0, ends[:-1]], ends, strict=True)):
+        if end > start:
+            yield Slice(str(series.name), values[code], source, order[start:end])
+
+
+def search_columns(frame: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list[str]:
+    """Columns worth searching for weak slices: few categories, or numbers to bin.
+
+    Leaves out `exclude` (target, id, timestamp), dates, categorical columns with more than
+    `MAX_VALUES` values, and integer columns that are nearly unique (identifiers).
+    """
+    chosen = []
+    for name in frame.columns:
+        if name in exclude:
+            continue
+        column = frame[name]
+        present = int(column.notna().sum())
+        if present == 0:
+            continue
+        distinct = column.nunique(dropna=True)
+        if is_categorical(column):
+            if 2 <= distinct <= MAX_VALUES or (distinct == 1 and present < len(column)):
+                chosen.append(name)
+        elif pd.api.types.is_numeric_dtype(column.dtype):
+            id_like = pd.api.types.is_integer_dtype(column.dtype) and (
+                distinct > MAX_VALUES and distinct >= NEARLY_UNIQUE * present
+            )
+            if distinct >= 2 and not id_like:
+                chosen.append(name)
+    return chosen
+
+
+def slice_metric(name: str, y_true: np.ndarray, predictions: Predictions) -> tuple[float, str]:
+    """A metric on some rows, and why it is undefined there when it is (NaN with a note)."""
+    y = np.asarray(y_true)
+    if len(y) == 0:
+        return float("nan"), "no rows"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndefinedMetricWarning)
+        try:
+            value = compute(name, y, predictions)
+        except UndefinedMetricWarning as exc:
+            return float("nan"), f"{name} undefined: {str(exc).splitlines()[0]}"
+        except ValueError as exc:
+            return float("nan"), f"{name} undefined: {str(exc).splitlines()[0]}"
+    if math.isnan(value):
+        classes = len(np.unique(y))
+        return value, f"{name} undefined on {classes} class{'es' if classes != 1 else ''}"
+    return value, ""
+
+
+def judge(
+    metric: float, overall: float, *, min_metric: float | None, max_gap: float | None
+) -> bool:
+    """Whether a slice's (defined) metric fails the floor or the allowed gap."""
+    below_floor = min_metric is not None and metric < min_metric
+    too_far = max_gap is not None and overall - metric > max_gap + 1e-12
+    return below_floor or too_far
+
+
+def bootstrap_upper(
+    name: str, y: np.ndarray, predictions: Predictions, *, seed: int = 0, q: float = 0.95
+) -> float:
+    """The `q` quantile of the metric over bootstrap resamples of the rows (NaNs left out)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(y), len(y))
+        value, _ = slice_metric(name, y[pick], predictions.take(pick))
+        if not math.isnan(value):
+            values.append(value)
+    return float(np.quantile(values, q)) if values else float("nan")
+
+
+def evaluate_slices(
+    slices: Sequence[Slice],
+    target: np.ndarray,
+    predictions: Predictions,
+    *,
+    metric: str,
+    overall: float,
+    min_size: int,
+    min_metric: float | None,
+    max_gap: float | None,
+    numeric: frozenset[str] = frozenset(),
+    confident: bool = False,
+) -> list[SliceResult]:
+    """Each slice's metric and verdict; slices under `min_size` rows are not judged.
+
+    Slices of `numeric` columns are only reported; with `confident`, a failing slice must fail
+    on the bootstrap's 95th percentile of its metric too (see the module docstring).
+    """
+    results = []
+    y = np.asarray(target)
+    for s in slices:
+        size = len(s.rows)
+        if size < min_size:
+            results.append(
+                SliceResult(
+                    s, size, float("nan"), float("nan"), "too small", f"fewer than {min_size} rows"
+                )
+            )
+            continue
+        value, note = slice_metric(metric, y[s.rows], predictions.take(s.rows))
+        if math.isnan(value):
+            results.append(SliceResult(s, size, value, float("nan"), "undefined", note))
+            continue
+        if s.column in numeric:
+            note = "a range of a numeric column: reported, not judged"
+            results.append(SliceResult(s, size, value, overall - value, "reported", note))
+            continue
+        failed = judge(value, overall, min_metric=min_metric, max_gap=max_gap)
+        note = ""
+        if failed and confident:
+            upper = bootstrap_upper(metric, y[s.rows], predictions.take(s.rows))
+            failed = judge(upper, overall, min_metric=min_metric, max_gap=max_gap)
+            note = f"95% bootstrap upper bound {upper:.4f}" + (
+                "" if failed else ": not significant"
+            )
+        results.append(
+            SliceResult(s, size, value, overall - value, "fail" if failed else "pass", note)
+        )
+    return results
+
+
+@dataclass
+class SliceReport:
+    """Configured slices and the worst slices found by the search."""
+
+    configured: list[SliceResult]
+    worst: list[SliceResult]
+    searched_columns: list[str]
+    searched_slices: int  # slices with at least min_size rows that the search judged
+    searched_failing: int
+
+    @property
+    def results(self) -> list[SliceResult]:
+        return self.configured + self.worst
+
+    @property
+    def judged(self) -> list[SliceResult]:
+        return [r for r in self.results if r.verdict in ("pass", "fail")]
+
+    @property
+    def failing(self) -> list[SliceResult]:
+        return [r for r in self.results if r.verdict == "fail"]
+
+
+def find_slices(
+    frame: pd.DataFrame,
+    target: np.ndarray,
+    predictions: Predictions,
+    *,
+    metric: str,
+    overall: float,
+    columns: Sequence[str] = (),
+    search: bool = True,
+    exclude: Sequence[str] = (),
+    bins: int = 4,
+    min_size: int = 200,
+    worst: int = 10,
+    min_metric: float | None = None,
+    max_gap: float | None = None,
+) -> SliceReport:
+    """Metrics of the configured slices and of the `worst` slices a search finds.
+
+    `frame` is the raw evaluation frame, row for row with `target` and `predictions`. The
+    search (over columns not configured) reports the slices with the lowest metric among those
+    with at least `min_size` rows, plus those where the metric is undefined.
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"The 'columns' parameter of find_slices must name columns of the frame. "
+            f"Got {missing[0]!r} instead."
+        )
+    limits = {
+        "metric": metric,
+        "overall": overall,
+        "min_size": min_size,
+        "min_metric": min_metric,
+        "max_gap": max_gap,
+    }
+    configured_slices = [
+        s for c in columns for s in slices_of(frame[c], bins=bins, source="configured")
+    ]
+    configured = evaluate_slices(configured_slices, target, predictions, **limits)
+    if not search:
+        return SliceReport(configured, [], [], 0, 0)
+    searched_columns = search_columns(frame, exclude=[*exclude, *columns])
+    candidates = [
+        s
+        for c in searched_columns
+        for s in slices_of(frame[c], bins=bins, source="search")
+        if len(s.rows) >= min_size
+    ]
+    numeric = frozenset(c for c in searched_columns if not is_categorical(frame[c]))
+    found = evaluate_slices(
+        candidates, target, predictions, **limits, numeric=numeric, confident=True
+    )
+    judged = sorted((r for r in found if r.verdict in ("pass", "fail")), key=lambda r: r.metric)
+    reported = sorted((r for r in found if r.verdict == "reported"), key=lambda r: r.metric)
+    undefined = [r for r in found if r.verdict == "undefined"]
+    failing = sum(r.verdict == "fail" for r in judged)
+    shown = judged[:worst] + reported[:worst] + undefined[:worst]
+    return SliceReport(configured, shown, searched_columns, len(judged), failing)

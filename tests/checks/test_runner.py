@@ -1,0 +1,117 @@
+import datetime as dt
+
+import pytest
+from systems import binary_frame
+
+from keel.checks import runner
+from keel.config import Attestation
+from keel.errors import KeelError
+from keel.evidence import Evidence
+from keel.rubric import PRACTICE_IDS
+
+TODAY = dt.date(2026, 11, 22)
+
+
+def attestation(days_old: int) -> Attestation:
+    return Attestation(
+        evidence="https://wiki/x", by="A. Analyst", date=TODAY - dt.timedelta(days=days_old)
+    )
+
+
+def test_fresh_attestation_lifts_an_unchecked_practice_to_half_a_point():
+    e = runner.apply_attestation(
+        Evidence("model.2", "not_configured", "none"), attestation(10), today=TODAY, max_age_days=90
+    )
+    assert e.status == "attested"
+    assert "A. Analyst" in e.summary
+
+
+def test_expired_attestation_counts_nothing_and_says_so():
+    e = runner.apply_attestation(
+        Evidence("model.2", "not_configured", "none"), attestation(91), today=TODAY, max_age_days=90
+    )
+    assert e.status == "not_configured"
+    assert "expired: 91 days old, limit 90" in e.summary
+    assert "renew" in e.hint
+
+
+def test_attestation_never_overrules_a_failing_check():
+    e = runner.apply_attestation(
+        Evidence("model.5", "fail", "worse than baseline"),
+        attestation(1),
+        today=TODAY,
+        max_age_days=90,
+    )
+    assert e.status == "fail"
+    assert e.facts["attestation"].startswith("ignored")
+
+
+def test_attestation_dated_in_the_future_does_not_count():
+    e = runner.apply_attestation(
+        Evidence("model.2", "not_configured", "none"), attestation(-3), today=TODAY, max_age_days=90
+    )
+    assert e.status == "not_configured"
+    assert "in the future" in e.summary
+
+
+def test_run_scores_attestations_from_keel_toml(make_system):
+    attest = {"date": "2026-11-01", "by": "A. Analyst", "evidence": "doc"}
+    system = make_system(
+        binary_frame(300),
+        sections={
+            'attest."model.2"': attest,
+            'attest."monitor.1"': {**attest, "date": "2026-01-01"},
+        },
+    )
+    result = runner.run(system, only=["model.2", "monitor.1"], today=TODAY)
+    by_id = {e.practice: e for e in result.evidence}
+    assert by_id["model.2"].status == "attested" and by_id["model.2"].points == 0.5
+    assert by_id["monitor.1"].status == "not_configured" and by_id["monitor.1"].points == 0
+    assert "expired" in by_id["monitor.1"].summary
+    assert result.score.sections["model"] == 0.5
+    assert result.score.final == 0
+
+
+def test_run_covers_all_28_practices_in_rubric_order_and_records_durations(make_system):
+    system = make_system(binary_frame(300))
+    result = runner.run(system, only=["model.2"], today=TODAY)
+    assert [e.practice for e in result.evidence] == list(PRACTICE_IDS)
+    assert result.selected == ["model.2"]
+    left_out = next(e for e in result.evidence if e.practice == "data.1")
+    assert "left out" in left_out.summary
+    assert all(e.duration_s >= 0 for e in result.evidence)
+
+
+def test_a_crashing_check_becomes_error_evidence_and_the_run_goes_on(make_system, monkeypatch):
+    def boom(system):
+        raise ZeroDivisionError("division by zero")
+
+    def refuse(system):
+        raise KeelError("[slices] columns: no column 'zone'")
+
+    monkeypatch.setitem(runner.CHECKS, "model.1", boom)
+    monkeypatch.setitem(runner.CHECKS, "model.6", refuse)
+    system = make_system(binary_frame(300))
+    result = runner.run(system, only=["model.1", "model.6", "model.2"], today=TODAY)
+    by_id = {e.practice: e for e in result.evidence}
+    assert by_id["model.1"].status == "error"
+    assert by_id["model.1"].summary == "ZeroDivisionError: division by zero"
+    assert by_id["model.6"].status == "error"
+    assert by_id["model.6"].summary == "[slices] columns: no column 'zone'"
+    assert by_id["model.2"].status == "not_configured"
+
+
+def test_unchecked_practice_hint_says_how_to_attest(make_system):
+    result = runner.run(make_system(binary_frame(300)), only=["monitor.6"], today=TODAY)
+    e = next(e for e in result.evidence if e.practice == "monitor.6")
+    assert e.status == "not_configured"
+    assert '[attest."monitor.6"]' in e.hint
+
+
+def test_selection_by_section_and_by_ids():
+    assert runner.select(section="infra") == [f"infra.{i}" for i in range(1, 8)]
+    assert runner.select(["model.5", "data.1"]) == ["data.1", "model.5"]
+    with pytest.raises(KeelError, match="unknown practice id data.8"):
+        runner.select(["data.8"])
+    with pytest.raises(KeelError, match="--section 'models' is not a section"):
+        runner.select(section="models")
