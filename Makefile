@@ -30,13 +30,15 @@ demo: $(STAMP) examples/credit/data/train.parquet
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
+LINTED := $(wildcard src tests examples benchmarks)
+
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 format: $(DEV_STAMP)
-	$(BIN)/ruff format src tests examples benchmarks
-	$(BIN)/ruff check --fix src tests examples benchmarks
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel

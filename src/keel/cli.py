@@ -66,6 +66,9 @@ def score(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Retrain and recompute instead of reusing.")
     ] = False,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also run costly variants (leave-one-feature-out).")
+    ] = False,
 ) -> None:
     """Run every check on the system, print the score and write the reports."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -77,7 +80,7 @@ def score(
     from keel.system import System
 
     select(_ids(only), section)  # bad ids fail before any work
-    system = System.from_path(path, use_cache=not no_cache)
+    system = System.from_path(path, use_cache=not no_cache, deep=deep)
     with Progress(
         TextColumn("[bold]{task.description:<60}"),
         BarColumn(),

@@ -104,6 +104,7 @@ class ModelSection(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
     tests: str | None = "tests"
+    min_coverage: float = Field(0.8, ge=0, le=1)
 
     @field_validator("train", "features")
     @classmethod
@@ -111,6 +112,31 @@ class ModelSection(_Section):
         if value is not None and not ENTRY_POINT.match(value):
             raise ValueError(f"expected an entry point 'module:function', got {value!r}")
         return value
+
+
+class ImportanceSection(_Section):
+    """[importance]: how data.2 measures whether every input helps."""
+
+    repeats: int = Field(5, ge=2, le=100)
+    sample: int = Field(10_000, ge=100)
+    max_correlation: float = Field(0.98, gt=0, le=1)
+
+
+class CostSection(_Section):
+    """[cost]: the budget data.3 holds each input's cost to, against its benefit."""
+
+    max_latency_ms_per_row: float | None = Field(None, gt=0)
+    max_bytes_per_row: float | None = Field(None, gt=0)
+    max_cost_benefit_ratio: float = Field(5.0, gt=0)
+    min_cost_share: float = Field(0.10, ge=0, le=1)
+
+
+class NewFeatureSection(_Section):
+    """[new_feature]: the trial input data.6 adds by configuration alone."""
+
+    name: str = Field("keel_trial_input", min_length=1)
+    expression: str = Field("random()", min_length=1)
+    max_minutes_to_add_feature: float = Field(10.0, gt=0)
 
 
 class SlicesSection(_Section):
@@ -193,6 +219,9 @@ class KeelConfig(_Section):
     system: SystemSection
     data: DataSection
     model: ModelSection
+    importance: ImportanceSection = ImportanceSection()
+    cost: CostSection = CostSection()
+    new_feature: NewFeatureSection = NewFeatureSection()
     slices: SlicesSection = SlicesSection()
     fairness: FairnessSection = FairnessSection()
     policy: PolicySection = PolicySection()

@@ -126,8 +126,10 @@ class System:
         *,
         config_file: Path | None = None,
         use_cache: bool = True,
+        deep: bool = False,
     ) -> None:
         self.config = config
+        self.deep = deep  # `keel score --deep`: run the costly variants of checks too
         self.root = Path(root).resolve()
         self.config_file = config_file
         self.cache = Cache(self.root / ".keel" / "cache", enabled=use_cache)
@@ -135,10 +137,12 @@ class System:
         self._datasets: dict[str, Dataset] = {}
 
     @classmethod
-    def from_path(cls, path: str | Path = ".", *, use_cache: bool = True) -> System:
+    def from_path(
+        cls, path: str | Path = ".", *, use_cache: bool = True, deep: bool = False
+    ) -> System:
         """The system described by keel.toml at `path` (the file or its folder)."""
         config, file = load_config(path)
-        system = cls(config, file.parent, config_file=file, use_cache=use_cache)
+        system = cls(config, file.parent, config_file=file, use_cache=use_cache, deep=deep)
         system.train_function  # noqa: B018 (resolve entry points now: errors belong to loading)
         system.features_function  # noqa: B018
         return system
