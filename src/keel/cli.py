@@ -128,6 +128,124 @@ def init(
     out.print("Review it, then run `keel score`.")
 
 
+schema_app = typer.Typer(help="Infer a schema from data, or validate data against one.")
+pii_app = typer.Typer(help="Find personal data in a data set.")
+app.add_typer(schema_app, name="schema")
+app.add_typer(pii_app, name="pii")
+
+
+@app.command()
+@_user_errors
+def profile(
+    data: Annotated[
+        list[str],
+        typer.Argument(help="DATA (a Parquet/CSV path or glob), or: merge PROFILE PROFILE …"),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the profile.")],
+    batch_size: Annotated[int, typer.Option(help="Rows per streamed batch.")] = 65_536,
+) -> None:
+    """Profile DATA (`keel profile DATA -o p.json`), or merge profiles (`keel profile merge A B -o C`)."""
+    import time
+
+    from keel.data.commands import profile_path
+    from keel.data.profile import read_profile, write_profile
+
+    start = time.perf_counter()
+    if data[0] == "merge":
+        if len(data) < 3:
+            raise KeelError("keel profile merge: expected two or more profiles: merge A B -o C")
+        merged = read_profile(data[1])
+        for other in data[2:]:
+            merged = merged.merge(read_profile(other))
+        result = merged
+    elif len(data) == 1:
+        with err.status(f"profiling {data[0]}"):
+            result = profile_path(data[0], batch_size=batch_size)
+    else:
+        raise KeelError(
+            f"keel profile: expected one DATA path or glob, got {len(data)}: quote a glob"
+        )
+    write_profile(result, output)
+    took = time.perf_counter() - start
+    out.print(
+        f"wrote {output}: {result.rows:,} rows, {len(result.columns)} columns in {took:.2f} s",
+        highlight=False,
+    )
+
+
+@schema_app.command("infer")
+@_user_errors
+def schema_infer(
+    data: Annotated[str, typer.Argument(help="Parquet or CSV path or glob.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the schema YAML.")
+    ] = Path("keel.schema.yaml"),
+    config: Annotated[
+        Path | None, typer.Option(help="keel.toml for the target, id and sensitive columns.")
+    ] = None,
+) -> None:
+    """Infer a conservative schema from DATA, to review and check in."""
+    from keel.data.commands import infer_path
+    from keel.data.schema import write_schema
+
+    with err.status(f"profiling {data}"):
+        schema = infer_path(data, config=config)
+    write_schema(schema, output)
+    flagged = [n for n, f in schema.features.items() if f.pii != "none"]
+    out.print(f"wrote {output}: {len(schema.features)} features", highlight=False)
+    if flagged:
+        out.print(f"PII found, marked pii: redact for review: {', '.join(flagged)}")
+    out.print("Review domains, presence, PII handling and owners, then commit it.")
+
+
+@schema_app.command("validate")
+@_user_errors
+def schema_validate(
+    data: Annotated[str, typer.Argument(help="Parquet or CSV path or glob.")],
+    schema: Annotated[
+        Path | None, typer.Option(help="Schema YAML (default: the one keel.toml names).")
+    ] = None,
+    environment: Annotated[
+        str, typer.Option(help="training or serving: the label and id may be absent in serving.")
+    ] = "training",
+) -> None:
+    """Validate DATA against the schema: exit 0 when it conforms, 1 on anomalies, 2 on bad input."""
+    from rich.table import Table
+
+    from keel.data.commands import schema_for, validate_path
+
+    if environment not in ("training", "serving"):
+        raise KeelError(f"--environment {environment!r}: expected training or serving")
+    loaded, path = schema_for(schema)
+    anomalies = validate_path(data, loaded, environment=environment)
+    if not anomalies:
+        out.print(f"{data} conforms to {path} ({len(loaded.features)} features)", highlight=False)
+        return
+    table = Table("column", "anomaly", "count", "detail", title=f"{len(anomalies)} anomalies")
+    for a in anomalies:
+        table.add_row(a.column, a.kind, str(a.count), escape(a.message))
+    out.print(table)
+    raise typer.Exit(1)
+
+
+@pii_app.command("scan")
+@_user_errors
+def pii_scan(data: Annotated[str, typer.Argument(help="Parquet or CSV path or glob.")]) -> None:
+    """Report columns holding personal data: kind, share of values, a masked example."""
+    from rich.table import Table
+
+    from keel.data.commands import scan_path
+
+    findings = scan_path(data)
+    if not findings:
+        out.print(f"no personal data found in {data}", highlight=False)
+        return
+    table = Table("column", "kind", "share", "matches", "masked example")
+    for f in findings:
+        table.add_row(f.column, f.kind, f"{f.share:.1%}", str(f.matches), escape(f.example))
+    out.print(table)
+
+
 @app.command()
 def rubric() -> None:
     """List the 28 practices of the ML Test Score and what Keel automates for each."""

@@ -1,0 +1,420 @@
+"""The schema: what each feature may hold, written as reviewable YAML, and validation against it.
+
+A schema is inferred from a profile (`infer`), written to `keel.schema.yaml`, reviewed by a
+person and checked in. Inference is conservative, as TFDV's is: string features with few
+distinct values get a value domain, but numeric ranges are never tightened to the training
+minimum and maximum (a new maximum in fresh data is not an anomaly unless someone set a range
+on purpose). Validation streams Arrow batches and reports anomalies per column.
+
+Environments: a feature listed with `absent_in: [serving]` may be missing from serving data
+(the label and the example id), as TFDV's `not_in_environment`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from keel.errors import ConfigError
+
+FeatureType = Literal["int", "float", "string", "bool", "datetime", "other"]
+Handling = Literal["none", "drop", "hash", "redact"]
+Environment = Literal["training", "serving"]
+SCHEMA_VERSION = 1
+MAX_DOMAIN = 100  # string features with at most this many distinct values get a domain
+EXAMPLES = 5
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Range(_Model):
+    """An allowed numeric range; either end may be open."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class Feature(_Model):
+    """What one column may hold, and who answers for it."""
+
+    type: FeatureType
+    presence: float = Field(1.0, ge=0, le=1, description="minimum fraction of rows present")
+    domain: list[str] | None = None
+    range: Range | None = None
+    allow_nan: bool = False
+    allow_inf: bool = False
+    absent_in: list[Environment] = Field(default_factory=list)
+    description: str = ""
+    owner: str = ""
+    pii: Handling = "none"
+    pii_kind: str | None = None
+    sensitive: bool = False
+    drift: dict[str, float] = Field(default_factory=dict)
+    skew: dict[str, float] = Field(default_factory=dict)
+
+
+class Schema(_Model):
+    """Every feature's expectations, by column name, in data order."""
+
+    version: int = SCHEMA_VERSION
+    features: dict[str, Feature]
+
+
+# -- reading and writing ------------------------------------------------------------------------
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_schema(path: str | Path) -> Schema:
+    """Read and validate a schema YAML; every problem names the file and the key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no schema file; write one with `keel schema infer DATA -o {path.name}`"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'features', got {type(data).__name__}")
+    try:
+        return Schema.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            where, msg = _where(tuple(e["loc"])), e["msg"]
+            if e["type"] == "extra_forbidden":
+                lines.append(f"{path.name}: {where}: unknown key (check the spelling)")
+            elif e["type"] == "missing":
+                lines.append(f"{path.name}: {where}: required key is missing")
+            else:
+                lines.append(f"{path.name}: {where} = {e.get('input')!r}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def dump_schema(schema: Schema) -> str:
+    """The schema as YAML, keys in a readable order, defaults left out."""
+    body = {"version": schema.version, "features": {}}
+    for name, feature in schema.features.items():
+        body["features"][name] = feature.model_dump(exclude_defaults=True, exclude_none=True)
+        body["features"][name] = {"type": feature.type, **body["features"][name]}
+    header = (
+        "# Keel schema: what each feature may hold. Inferred by `keel schema infer`;\n"
+        "# review every feature (domains, ranges, presence, PII handling, owner), then check in.\n"
+    )
+    return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+
+
+def write_schema(schema: Schema, path: str | Path) -> None:
+    """Write the schema YAML atomically: the file is either the old one or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(dump_schema(schema))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- types --------------------------------------------------------------------------------------
+
+
+def arrow_kind(t: pa.DataType) -> FeatureType:
+    """The schema type of an Arrow type."""
+    if pa.types.is_dictionary(t):
+        return arrow_kind(t.value_type)
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "float"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "string"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "datetime"
+    return "other"
+
+
+def conforms(actual: FeatureType, expected: FeatureType) -> bool:
+    """Whether data of type `actual` satisfies a feature of type `expected`."""
+    return actual == expected or (expected == "float" and actual in ("int", "bool"))
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+AnomalyKind = Literal[
+    "missing_column",
+    "unexpected_column",
+    "wrong_type",
+    "out_of_domain",
+    "out_of_range",
+    "low_presence",
+    "nan",
+    "inf",
+]
+
+
+@dataclass
+class Anomaly:
+    """One way a column does not conform to its feature."""
+
+    column: str
+    kind: AnomalyKind
+    message: str
+    count: int = 0
+    examples: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    present: int = 0
+    nan: int = 0
+    inf: int = 0
+    out_of_domain: int = 0
+    domain_examples: list[Any] = field(default_factory=list)
+    below: int = 0
+    above: int = 0
+    range_examples: list[Any] = field(default_factory=list)
+    types: set[str] = field(default_factory=set)
+
+
+def _add_examples(bucket: list[Any], values: pa.Array) -> None:
+    if len(bucket) >= EXAMPLES:
+        return
+    for v in pc.unique(values).to_pylist():
+        if v not in bucket:
+            bucket.append(v)
+        if len(bucket) >= EXAMPLES:
+            return
+
+
+def _tally(t: _Tally, col: pa.Array, feature: Feature) -> None:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    kind = arrow_kind(col.type)
+    t.types.add(kind)
+    t.rows += len(col)
+    t.present += len(col) - col.null_count
+    if not conforms(kind, feature.type):
+        return
+    valid = col.drop_null()
+    if kind == "float":
+        values = valid.to_numpy(zero_copy_only=False)
+        nan = np.isnan(values)
+        inf = np.isinf(values)
+        t.nan += int(nan.sum())
+        t.inf += int(inf.sum())
+        valid = pa.array(values[~nan & ~inf])
+    if feature.domain is not None and kind == "string":
+        outside = valid.filter(pc.invert(pc.is_in(valid, value_set=pa.array(feature.domain))))
+        t.out_of_domain += len(outside)
+        _add_examples(t.domain_examples, outside)
+    if feature.range is not None and kind in ("int", "float", "bool"):
+        lo, hi = feature.range.min, feature.range.max
+        if lo is not None:
+            below = valid.filter(pc.less(valid, lo))
+            t.below += len(below)
+            _add_examples(t.range_examples, below)
+        if hi is not None:
+            above = valid.filter(pc.greater(valid, hi))
+            t.above += len(above)
+            _add_examples(t.range_examples, above)
+
+
+def _batches(data: pa.Table | pd.DataFrame | Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    if isinstance(data, pd.DataFrame):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    if isinstance(data, pa.Table):
+        yield from data.to_batches()
+    else:
+        yield from data
+
+
+def validate(
+    data: pa.Table | pd.DataFrame | Iterable[pa.RecordBatch],
+    schema: Schema,
+    *,
+    environment: Environment = "training",
+) -> list[Anomaly]:
+    """Every anomaly of the data against the schema, in schema column order."""
+    tallies: dict[str, _Tally] = {}
+    seen: list[str] = []
+    rows = 0
+    for batch in _batches(data):
+        rows += batch.num_rows
+        for name in batch.schema.names:
+            if name not in seen:
+                seen.append(name)
+        for name, feature in schema.features.items():
+            if name in batch.schema.names:
+                _tally(tallies.setdefault(name, _Tally()), batch.column(name), feature)
+    anomalies: list[Anomaly] = []
+    for name, feature in schema.features.items():
+        if name not in tallies:
+            if environment not in feature.absent_in:
+                anomalies.append(
+                    Anomaly(name, "missing_column", f"column {name} is missing from the data")
+                )
+            continue
+        anomalies.extend(_judge(name, feature, tallies[name], rows))
+    for name in seen:
+        if name not in schema.features:
+            anomalies.append(
+                Anomaly(
+                    name,
+                    "unexpected_column",
+                    f"column {name} is not in the schema; add it (keel schema infer) or drop it",
+                )
+            )
+    return anomalies
+
+
+def _judge(name: str, f: Feature, t: _Tally, rows: int) -> list[Anomaly]:
+    out: list[Anomaly] = []
+    wrong = sorted(k for k in t.types if not conforms(k, f.type))  # type: ignore[arg-type]
+    if wrong:
+        out.append(
+            Anomaly(
+                name,
+                "wrong_type",
+                f"column {name} holds {', '.join(wrong)}; the schema says {f.type}",
+            )
+        )
+        return out
+    share = t.present / rows if rows else 1.0
+    if share + 1e-12 < f.presence:
+        out.append(
+            Anomaly(
+                name,
+                "low_presence",
+                f"column {name} is present in {share:.1%} of rows; the schema wants at least "
+                f"{f.presence:.1%}",
+                count=t.rows - t.present,
+            )
+        )
+    if t.nan and not f.allow_nan:
+        out.append(Anomaly(name, "nan", f"column {name} holds {t.nan} NaN value(s)", t.nan))
+    if t.inf and not f.allow_inf:
+        out.append(Anomaly(name, "inf", f"column {name} holds {t.inf} infinite value(s)", t.inf))
+    if t.out_of_domain:
+        shown = ", ".join(map(repr, t.domain_examples))
+        out.append(
+            Anomaly(
+                name,
+                "out_of_domain",
+                f"column {name} holds {t.out_of_domain} value(s) outside its domain, e.g. {shown}",
+                t.out_of_domain,
+                t.domain_examples,
+            )
+        )
+    if t.below or t.above:
+        r = f.range or Range()
+        out.append(
+            Anomaly(
+                name,
+                "out_of_range",
+                f"column {name} holds {t.below + t.above} value(s) outside [{r.min}, {r.max}], e.g. "
+                + ", ".join(map(repr, t.range_examples)),
+                t.below + t.above,
+                t.range_examples,
+            )
+        )
+    return out
+
+
+# -- inference ----------------------------------------------------------------------------------
+
+
+def _floor(value: float, step: float = 0.05) -> float:
+    return max(0.0, math.floor(value / step + 1e-9) * step)
+
+
+def _feature_type(kind: str, type_name: str) -> FeatureType:
+    if kind == "numeric":
+        return "int" if type_name.startswith(("int", "uint")) else "float"
+    if kind == "categorical":
+        return "bool" if type_name == "bool" else "string"
+    if kind == "datetime":
+        return "datetime"
+    return "other"
+
+
+def infer(
+    profile: Any,
+    *,
+    pii: Iterable[Any] = (),
+    target: str | None = None,
+    id: str | None = None,
+    sensitive: Iterable[str] = (),
+) -> Schema:
+    """A conservative schema from a profile (`keel.data.profile.Profile`), for review.
+
+    Presence: 1.0 for a column never missing, else the observed share rounded down to 5% less
+    a 5% margin. A value domain for string features with at most 100 distinct values. No
+    numeric range. NaN and infinity allowed only where seen. PII findings mark their column
+    with its kind and the `redact` handling; sensitive attributes are marked; the label and the
+    id may be absent from serving data. Drift and skew thresholds start at TFDV's usual 0.1
+    (L-infinity for categorical, Jensen-Shannon for numeric) for review.
+    """
+    pii_kind = {}
+    for finding in pii:
+        pii_kind.setdefault(finding.column, finding.kind)
+    sensitive = set(sensitive)
+    features: dict[str, Feature] = {}
+    for name, col in profile.columns.items():
+        ftype = _feature_type(col.kind, col.type)
+        share = col.present / col.count if col.count else 1.0
+        presence = 1.0 if col.nulls == 0 else round(max(0.0, _floor(share) - 0.05), 2)
+        domain = None
+        if ftype == "string" and name not in pii_kind and name != id:
+            distinct = col.distinct or 0
+            if 0 < distinct <= MAX_DOMAIN:
+                items = col.top(MAX_DOMAIN + 1)
+                if len(items) <= MAX_DOMAIN:
+                    domain = sorted(str(v) for v, _ in items)
+        measure = "linf" if ftype in ("string", "bool") else "js"
+        comparable = ftype in ("string", "bool", "int", "float") and name not in (
+            target,
+            id,
+            *pii_kind,
+        )
+        features[str(name)] = Feature(
+            type=ftype,
+            presence=presence,
+            domain=domain,
+            allow_nan=bool(col.nan),
+            allow_inf=bool(col.inf),
+            absent_in=["serving"] if name in (target, id) else [],
+            pii="redact" if name in pii_kind else "none",
+            pii_kind=pii_kind.get(name),
+            sensitive=name in sensitive,
+            drift={measure: 0.1} if comparable else {},
+            skew={measure: 0.1} if comparable else {},
+        )
+    return Schema(features=features)
