@@ -144,7 +144,7 @@ def profile(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the profile.")],
     batch_size: Annotated[int, typer.Option(help="Rows per streamed batch.")] = 65_536,
 ) -> None:
-    """Profile DATA (`keel profile DATA -o p.json`), or merge profiles (`keel profile merge A B -o C`)."""
+    """Profile DATA (`keel profile DATA -o p.json`); merge with `keel profile merge A B -o C`."""
     import time
 
     from keel.data.commands import profile_path

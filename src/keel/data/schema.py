@@ -339,8 +339,8 @@ def _judge(name: str, f: Feature, t: _Tally, rows: int) -> list[Anomaly]:
             Anomaly(
                 name,
                 "out_of_range",
-                f"column {name} holds {t.below + t.above} value(s) outside [{r.min}, {r.max}], e.g. "
-                + ", ".join(map(repr, t.range_examples)),
+                f"column {name} holds {t.below + t.above} value(s) outside "
+                f"[{r.min}, {r.max}], e.g. " + ", ".join(map(repr, t.range_examples)),
                 t.below + t.above,
                 t.range_examples,
             )
