@@ -61,6 +61,7 @@ def write_system(
     sections: dict[str, dict[str, Any]] | None = None,
     code: str = HGB_TRAIN,
     module: str = "sysmodel",
+    files: dict[str, str] | None = None,
 ) -> Path:
     """Write data, a training module and keel.toml for a small system; return keel.toml."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,6 +72,9 @@ def write_system(
         eval.to_parquet(folder / "data" / "eval.parquet")
         data["eval"] = "data/eval.parquet"
     (folder / f"{module}.py").write_text(textwrap.dedent(code))
+    for name, text in (files or {}).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(textwrap.dedent(text))
     base: dict[str, dict[str, Any]] = {
         "system": {"name": "test-system", "task": "binary", "target": "y"},
         "data": data,
