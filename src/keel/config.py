@@ -127,8 +127,8 @@ class CostSection(_Section):
 
     max_latency_ms_per_row: float | None = Field(None, gt=0)
     max_bytes_per_row: float | None = Field(None, gt=0)
-    max_cost_benefit_ratio: float = Field(5.0, gt=0)
-    min_cost_share: float = Field(0.10, ge=0, le=1)
+    max_cost_benefit_ratio: float = Field(10.0, gt=0)
+    min_cost_share: float = Field(0.20, ge=0, le=1)
 
 
 class NewFeatureSection(_Section):

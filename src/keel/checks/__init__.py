@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from keel.checks.data import data_1, data_2, data_3, data_4, data_5, data_6, data_7
 from keel.checks.model import model_1, model_5, model_6, model_7
 from keel.evidence import Evidence
 from keel.system import System
@@ -16,6 +17,13 @@ from keel.system import System
 Check = Callable[[System], Evidence]
 
 CHECKS: dict[str, Check] = {
+    "data.1": data_1,
+    "data.2": data_2,
+    "data.3": data_3,
+    "data.4": data_4,
+    "data.5": data_5,
+    "data.6": data_6,
+    "data.7": data_7,
     "model.1": model_1,
     "model.5": model_5,
     "model.6": model_6,

@@ -1,0 +1,217 @@
+"""The user's tests run under coverage, measuring the feature code (data.7, first part).
+
+The tests run in a separate process, from the system's folder, as
+
+    python -m coverage run --rcfile=<empty> --data-file=<tmp> --source=<feature code folder>
+        -m pytest -q -p no:cacheprovider --junitxml=<tmp> <tests>
+
+then `coverage json` reports the line coverage of the feature module's file. A neutral,
+empty coverage configuration is used, so the figure does not depend on the project's own
+coverage settings (omitted files, say); `# pragma: no cover` still excludes lines. The project's
+pytest configuration applies as usual. Counts of passed, failed, erroring and skipped tests
+come from pytest's JUnit XML report. The run is stopped after `timeout` seconds.
+
+`feature_tests` runs [model] tests this way for a system, cached by the system's state and a
+hash of the tests' own code, and says what is missing when there is nothing to run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from keel.system import System, code_hash
+
+TIMEOUT_S = 300
+OUTPUT_LINES = 30  # the tail of pytest's output kept for the evidence
+
+
+@dataclass
+class SuiteRun:
+    """The outcome of the user's tests and the coverage of the feature module (plain data)."""
+
+    returncode: int
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    covered_lines: int = 0
+    total_lines: int = 0
+    missing_lines: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    timed_out: bool = False
+    output: str = ""
+
+    @property
+    def coverage(self) -> float:
+        """Line coverage of the feature module in [0, 1] (0 when it has no lines)."""
+        return self.covered_lines / self.total_lines if self.total_lines else 0.0
+
+    @property
+    def tests_pass(self) -> bool:
+        """Tests ran, and none failed or errored (pytest exit status 0)."""
+        return self.returncode == 0 and not self.timed_out and self.passed > 0
+
+
+def find_test_files(folder: Path) -> list[Path]:
+    """The pytest test files under `folder`: test_*.py and *_test.py."""
+    found = {*folder.rglob("test_*.py"), *folder.rglob("*_test.py")}
+    return sorted(p for p in found if "__pycache__" not in p.parts)
+
+
+def _junit_counts(path: Path) -> dict[str, int]:
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    if not path.exists():
+        return counts
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    for suite in suites:
+        for key in counts:
+            counts[key] += int(suite.get(key, 0))
+    return counts
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[-OUTPUT_LINES:])
+
+
+def run_tests_with_coverage(
+    root: Path, tests: Path, source: Path, *, timeout: float = TIMEOUT_S
+) -> SuiteRun:
+    """Run pytest on `tests` from `root` under coverage; measure the file `source`.
+
+    The folder holding `source` is what coverage traces, so a feature module that no test
+    imports still counts, at 0 %.
+    """
+    root, tests, source = root.resolve(), tests.resolve(), source.resolve()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("COVERAGE_PROCESS_START", None)
+    with tempfile.TemporaryDirectory(prefix="keel-coverage-") as tmp:
+        work = Path(tmp)
+        rcfile, data, junit, report = (
+            work / "coveragerc",
+            work / ".coverage",
+            work / "junit.xml",
+            work / "coverage.json",
+        )
+        rcfile.write_text("[run]\n")
+        common = [f"--rcfile={rcfile}", f"--data-file={data}"]
+        command = [
+            sys.executable,
+            "-m",
+            "coverage",
+            "run",
+            *common,
+            f"--source={source.parent}",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+            str(tests),
+        ]
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(
+                command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as exc:
+            output = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            return SuiteRun(
+                -1, seconds=time.perf_counter() - start, timed_out=True, output=_tail(output)
+            )
+        seconds = time.perf_counter() - start
+        counts = _junit_counts(junit)
+        run = SuiteRun(
+            done.returncode,
+            passed=counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"],
+            failed=counts["failures"],
+            errors=counts["errors"],
+            skipped=counts["skipped"],
+            seconds=seconds,
+            output=_tail(done.stdout + "\n" + done.stderr),
+        )
+        if not data.exists():
+            return run
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "coverage",
+                "json",
+                *common,
+                f"--include={source}",
+                "-o",
+                str(report),
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if not report.exists():
+            return run
+        files = json.loads(report.read_text())["files"]
+        for name, entry in files.items():
+            if (root / name).resolve() == source:
+                summary = entry["summary"]
+                run.covered_lines = int(summary["covered_lines"])
+                run.total_lines = int(summary["num_statements"])
+                run.missing_lines = [int(n) for n in entry["missing_lines"]]
+        return run
+
+
+def line_ranges(lines: list[int], limit: int = 12) -> str:
+    """Line numbers as ranges ("3-5, 9"), at most `limit` of them."""
+    ranges: list[list[int]] = []
+    for n in sorted(lines):
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1][1] = n
+        else:
+            ranges.append([n, n])
+    text = [f"{a}-{b}" if b > a else str(a) for a, b in ranges[:limit]]
+    return ", ".join(text) + (" …" if len(ranges) > limit else "")
+
+
+def feature_tests(system: System, source: Path) -> tuple[SuiteRun | None, str, str]:
+    """The run of [model] tests under coverage of the feature file `source`, cached; or None,
+    with what is missing and how to fix it, when there are no tests to run."""
+    tests = system.config.model.tests
+    module = (system.config.model.features or "").split(":")[0]
+    write = (
+        f"Write pytest tests of the feature code in {tests or 'tests'}/ (e.g. test_features.py "
+        f"importing {module} and calling it on small hand-made frames)"
+    )
+    if not tests:
+        return None, "no tests configured", f'{write} and set [model] tests = "tests".'
+    folder = system.root / tests
+    if not folder.is_dir():
+        return None, f"the tests folder {tests} does not exist", f"{write}."
+    files = find_test_files(folder)
+    if not files:
+        return None, f"no test files (test_*.py, *_test.py) in {tests}", f"{write}."
+    if importlib.util.find_spec("pytest") is None:
+        return (
+            None,
+            "pytest is not installed, so the tests cannot run",
+            "Install pytest where Keel runs: pip install pytest.",
+        )
+    run = system.cached(
+        "feature_tests",
+        lambda: run_tests_with_coverage(system.root, folder, source),
+        tests,
+        code_hash(folder),
+        str(source),
+        TIMEOUT_S,
+    )
+    return run, "", ""

@@ -1,0 +1,739 @@
+"""Checks of the data section: data.1 … data.7."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from keel.checks._coverage import TIMEOUT_S, feature_tests, line_ranges
+from keel.checks._probes import SAMPLE_ROWS, SEARCH_EXAMPLES, ProbeResult, probe_features
+from keel.data import pii
+from keel.data.schema import load_schema, validate
+from keel.evidence import BarChart, Evidence, Table, not_configured
+from keel.model.cost import judge_costs, measure_costs
+from keel.model.importance import (
+    NOISE_STDS,
+    Importance,
+    Lofo,
+    measure_importance,
+    measure_lofo,
+)
+from keel.model.trial import NEW_FEATURE_ROWS, add_input
+from keel.system import System
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (
+        f" and {len(names) - limit} more" if len(names) > limit else ""
+    )
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+# -- data.1, data.4, data.5 ---------------------------------------------------------------------
+
+
+def _schema_path(system: System) -> Path:
+    return system.root / system.config.data.schema_file
+
+
+def _no_schema(practice: str, system: System, why: str) -> Evidence:
+    name = system.config.data.schema_file
+    return not_configured(
+        practice,
+        f"no schema file {name}: {why}",
+        f"Infer one with `keel schema infer {_train_hint(system)} -o {name}`, review it (domains, "
+        "presence, PII handling, owners) and commit it.",
+    )
+
+
+def _train_hint(system: System) -> str:
+    train = system.config.data.train
+    return train if isinstance(train, str) else "DATA"
+
+
+def data_1(system: System) -> Evidence:
+    """data.1: a checked-in schema exists, and training and evaluation data validate against it."""
+    path = _schema_path(system)
+    if not path.exists():
+        return _no_schema("data.1", system, "feature expectations are not written down")
+    schema = load_schema(path)
+    rows, problems = [], []
+    for split in ("train", "eval"):
+        anomalies = validate(system.raw(split), schema, environment="training")
+        problems.extend((split, a) for a in anomalies)
+        rows.append([split, len(system.raw(split)), len(anomalies)])
+    table = Table("Validation against the schema", ["split", "rows", "anomalies"], rows)
+    detail = Table(
+        "Anomalies",
+        ["split", "column", "kind", "count", "message"],
+        [[s, a.column, a.kind, a.count, a.message] for s, a in problems],
+    )
+    facts = {
+        "schema": str(path.relative_to(system.root)),
+        "features": len(schema.features),
+        "anomalies": len(problems),
+    }
+    if problems:
+        first = problems[0][1]
+        return Evidence(
+            "data.1",
+            "fail",
+            f"{len(problems)} anomal{'y' if len(problems) == 1 else 'ies'} against "
+            f"{path.name}, e.g. {first.message}",
+            hint="Fix the data, or, if the change is intended, update the schema on purpose "
+            f"(edit {path.name}, or re-infer it and review the diff) and commit it.",
+            tables=[table, detail],
+            facts=facts,
+        )
+    return Evidence(
+        "data.1",
+        "pass",
+        f"training and evaluation data conform to {path.name} ({len(schema.features)} features)",
+        tables=[table],
+        facts=facts,
+    )
+
+
+def _denied(name: str, patterns: list[str]) -> str | None:
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(name.lower(), pattern.lower()):
+            return pattern
+    return None
+
+
+def data_4(system: System) -> Evidence:
+    """data.4: model inputs obey the feature policy: deny-list, no sensitive inputs, owners."""
+    policy, sensitive = system.config.policy, system.config.fairness.sensitive
+    if not policy.deny and not policy.require_owner and not sensitive:
+        return not_configured(
+            "data.4",
+            "no feature policy: [policy] deny is empty, require_owner is off, no sensitive "
+            "attributes",
+            'Write the policy in keel.toml: [policy] deny = ["ssn*", "*_raw"], '
+            'require_owner = true, and [fairness] sensitive = ["gender"].',
+        )
+    inputs = [str(c) for c in system.dataset("train").inputs.columns]
+    schema = load_schema(_schema_path(system)) if _schema_path(system).exists() else None
+    rows, violations = [], []
+    for name in inputs:
+        reasons = []
+        pattern = _denied(name, policy.deny)
+        if pattern:
+            reasons.append(f"matches deny pattern {pattern!r}")
+        if name in sensitive:
+            reasons.append("is a sensitive attribute")
+        if policy.require_owner:
+            feature = schema.features.get(name) if schema else None
+            if feature is None:
+                reasons.append("is not in the schema")
+            else:
+                if not feature.owner.strip():
+                    reasons.append("has no owner")
+                if not feature.description.strip():
+                    reasons.append("has no description")
+        rows.append([name, "; ".join(reasons) or "ok"])
+        violations.extend(f"{name} {r}" for r in reasons)
+    table = Table("Model inputs against the policy", ["input", "verdict"], rows)
+    thresholds = {
+        "deny": policy.deny,
+        "require_owner": policy.require_owner,
+        "sensitive": sensitive,
+    }
+    facts = {"inputs": len(inputs), "violations": len(violations)}
+    if violations:
+        shown = "; ".join(violations[:4]) + (" …" if len(violations) > 4 else "")
+        return Evidence(
+            "data.4",
+            "fail",
+            f"{len(violations)} policy violation(s): {shown}",
+            hint="Drop the offending inputs in the feature function, or give them an owner and a "
+            f"description in {system.config.data.schema_file}.",
+            tables=[table],
+            thresholds=thresholds,
+            facts=facts,
+        )
+    return Evidence(
+        "data.4",
+        "pass",
+        f"all {len(inputs)} model inputs obey the feature policy",
+        tables=[table],
+        thresholds=thresholds,
+        facts=facts,
+    )
+
+
+def _one_per_column(findings: list[pii.PiiFinding]) -> list[pii.PiiFinding]:
+    """The strongest finding of each column: a kind of value before a name-like column name."""
+    best: dict[str, pii.PiiFinding] = {}
+    for f in findings:
+        seen = best.get(f.column)
+        if seen is None or (seen.kind == "name_like_column" and f.kind != "name_like_column"):
+            best[f.column] = f
+    return list(best.values())
+
+
+def data_5(system: System) -> Evidence:
+    """data.5: PII in training data is found, declared with a handling, and kept from the model."""
+    raw = system.raw("train")
+    findings = _one_per_column(pii.scan(raw))
+    inputs = system.dataset("train").inputs
+    in_inputs = _one_per_column(pii.scan(inputs))
+    path = _schema_path(system)
+    schema = load_schema(path) if path.exists() else None
+    problems, rows = [], []
+    for f in findings:
+        declared = schema.features.get(f.column) if schema else None
+        handling = declared.pii if declared else "undeclared"
+        reaches = f.column in inputs.columns and f.column in {g.column for g in in_inputs}
+        verdict = []
+        if handling in ("undeclared", "none"):
+            verdict.append(f"no handling declared in {path.name}")
+        if reaches:
+            verdict.append("reaches the model raw")
+        rows.append(
+            [
+                f.column,
+                f.kind,
+                f.share,
+                f.example,
+                handling,
+                "yes" if reaches else "no",
+                "; ".join(verdict) or "ok",
+            ]
+        )
+        problems.extend(f"{f.column} ({f.kind}) {v}" for v in verdict)
+    known = {f.column for f in findings}
+    for f in in_inputs:
+        if f.column not in known:
+            rows.append(
+                [
+                    f.column,
+                    f.kind,
+                    f.share,
+                    f.example,
+                    "model input",
+                    "yes",
+                    "PII value in a model input",
+                ]
+            )
+            problems.append(f"model input {f.column} holds {f.kind} values")
+    table = Table(
+        "Personal data found in the training data",
+        [
+            "column",
+            "kind",
+            "share",
+            "masked example",
+            "declared handling",
+            "model input",
+            "verdict",
+        ],
+        rows,
+    )
+    facts = {
+        "pii_columns": len(findings),
+        "problems": len(problems),
+        "scanned_columns": len(raw.columns),
+    }
+    if problems:
+        shown = "; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")
+        return Evidence(
+            "data.5",
+            "fail",
+            f"{len(problems)} privacy problem(s): {shown}",
+            hint=f"Declare a handling (pii: drop, hash or redact) for each PII column in "
+            f"{path.name}, and drop or hash PII in the feature function so no model input "
+            "holds it raw.",
+            tables=[table],
+            facts=facts,
+        )
+    if not findings:
+        summary = f"no personal data found in {len(raw.columns)} columns of the training data"
+    else:
+        summary = (
+            f"{len(findings)} PII column(s) found, each with a declared handling, none "
+            "reaching the model raw"
+        )
+    return Evidence("data.5", "pass", summary, tables=[table], facts=facts)
+
+
+# -- data.2 --------------------------------------------------------------------------------
+def _verdict(name: str, importance: Importance, lofo: Lofo | None) -> str:
+    found = next(i for i in importance.inputs if i.input == name)
+    problems = [] if found.above_noise else ["not above noise"]
+    if lofo is not None and lofo.verdict(name) == "harmful":
+        problems.append("removal improves the model beyond retraining noise")
+    if not problems and lofo is not None and lofo.verdict(name) == "redundant":
+        return "beneficial (redundant with the other inputs when retrained)"
+    return ", ".join(problems) or "beneficial"
+
+
+def data_2(system: System) -> Evidence:
+    """data.2: every model input helps the model, and no two inputs duplicate each other."""
+    cfg = system.config.importance
+    importance = measure_importance(system)
+    lofo = measure_lofo(system) if system.deep else None
+    metric = importance.metric
+    ranked = sorted(importance.inputs, key=lambda i: -i.mean)
+    verdicts = {i.input: _verdict(i.input, importance, lofo) for i in ranked}
+    flagged = [name for name, v in verdicts.items() if not v.startswith("beneficial")]
+    columns = ["input", "importance mean", "std", "lower bound", "verdict"]
+    if lofo is not None:
+        columns.insert(4, "LOFO delta")
+    rows = []
+    for i in ranked:
+        row: list[Any] = [i.input, i.mean, i.std, i.lower, verdicts[i.input]]
+        if lofo is not None:
+            row.insert(4, lofo.deltas.get(i.input))
+        rows.append(row)
+    tables = [
+        Table(
+            f"Permutation importance: drop of {metric} when an input is shuffled "
+            f"({importance.rows} evaluation rows, {importance.repeats} repeats; "
+            f"{metric} unshuffled {importance.baseline:.4g})",
+            columns,
+            rows,
+        ),
+        Table(
+            f"Near-duplicate inputs (association ≥ {cfg.max_correlation:g})",
+            ["input", "input", "measure", "value"],
+            [[d.first, d.second, d.measure, d.value] for d in importance.duplicates],
+        ),
+    ]
+    chart = BarChart(
+        f"Permutation importance ({metric} drop)",
+        [i.input for i in ranked],
+        [i.mean for i in ranked],
+        x_label=f"mean drop of {metric}",
+        reference={"no effect": 0.0},
+        flagged=[i.input in flagged for i in ranked],
+    )
+    facts: dict[str, Any] = {
+        "metric": metric,
+        "metric_unshuffled": importance.baseline,
+        "rows": importance.rows,
+        "inputs": len(ranked),
+        "flagged_inputs": len(flagged),
+        "flagged": ", ".join(flagged),
+        "near_duplicates": len(importance.duplicates),
+        "strongest_input": ranked[0].input,
+        "strongest_importance": ranked[0].mean,
+        "lofo": lofo is not None,
+    }
+    if lofo is not None:
+        facts.update(
+            lofo_train_rows=lofo.train_rows, lofo_metric=lofo.baseline, lofo_noise=lofo.noise
+        )
+    thresholds = {
+        "rule": f"mean − {NOISE_STDS:g}·std of the drop > 0",
+        "repeats": cfg.repeats,
+        "sample": cfg.sample,
+        "max_correlation": cfg.max_correlation,
+    }
+    evidence = Evidence(
+        "data.2", "pass", "", tables=tables, figures=[chart], thresholds=thresholds, facts=facts
+    )
+    problems, hints = [], []
+    if flagged:
+        problems.append(f"{len(flagged)} of {len(ranked)} input(s) do not help: {_names(flagged)}")
+        hints.append(
+            f"Drop {_names(flagged, 10)} from the model inputs (in the feature function, "
+            "[model] features), or investigate why they carry no signal the model uses: a "
+            "broken join, a constant, a leak of another input."
+        )
+    if importance.duplicates:
+        pairs = [f"{d.first} ~ {d.second}" for d in importance.duplicates]
+        problems.append(f"{len(pairs)} near-duplicate pair(s): {_names(pairs)}")
+        hints.append(
+            f"Keep one input of each near-duplicate pair ({_names(pairs, 10)}), or raise "
+            f"[importance] max_correlation (now {cfg.max_correlation:g}) if both are needed."
+        )
+    strongest = f"strongest {ranked[0].input} ({metric} −{ranked[0].mean:.4g})"
+    if problems:
+        evidence.status = "fail"
+        evidence.summary = "; ".join(problems) + f"; {strongest}"
+        evidence.hint = " ".join(hints)
+    else:
+        how = " and leave-one-out retraining" if lofo is not None else ""
+        evidence.summary = (
+            f"all {len(ranked)} inputs help (permutation importance{how}), no near-duplicates; "
+            + strongest
+        )
+    return evidence
+
+
+# -- data.3 --------------------------------------------------------------------------------
+def data_3(system: System) -> Evidence:
+    """data.3: no input costs (memory, latency) much more than the benefit it brings."""
+    cfg = system.config.cost
+    measured = measure_costs(system)
+    shares = measure_importance(system).shares()
+    costs = judge_costs(
+        measured,
+        shares,
+        min_cost_share=cfg.min_cost_share,
+        max_cost_benefit_ratio=cfg.max_cost_benefit_ratio,
+    )
+    costs.sort(key=lambda c: -c.cost_share)
+    flagged = [c.input for c in costs if c.flagged]
+    per_input = Table(
+        f"Cost and benefit of each input (latency on batches of {measured.latency_rows} rows, "
+        f"memory on {measured.memory_rows} rows)",
+        [
+            "input",
+            "bytes/row",
+            "memory share",
+            "latency share",
+            "importance share",
+            "cost/benefit",
+            "verdict",
+        ],
+        [
+            [
+                c.input,
+                c.bytes_per_row,
+                c.memory_share,
+                c.latency_share,
+                c.importance_share,
+                c.ratio if math.isfinite(c.ratio) else "no benefit",
+                "too costly" if c.flagged else "ok",
+            ]
+            for c in costs
+        ],
+    )
+    feature_ms = measured.feature_ms_per_row
+    totals = Table(
+        "Totals per row",
+        ["measure", "value", "limit"],
+        [
+            ["model prediction (ms/row)", measured.predict_ms_per_row, None],
+            [
+                "feature function, all inputs together (ms/row)",
+                feature_ms if feature_ms is not None else "no feature function",
+                None,
+            ],
+            [
+                "latency: features + prediction (ms/row)",
+                measured.latency_ms_per_row,
+                cfg.max_latency_ms_per_row,
+            ],
+            ["memory (bytes/row)", measured.total_bytes_per_row, cfg.max_bytes_per_row],
+        ],
+    )
+    chart = BarChart(
+        "Cost share of each input (larger of memory and latency share)",
+        [c.input for c in costs],
+        [c.cost_share for c in costs],
+        x_label="share of the total cost",
+        reference={"min_cost_share": cfg.min_cost_share},
+        flagged=[c.flagged for c in costs],
+    )
+    thresholds = {
+        "min_cost_share": cfg.min_cost_share,
+        "max_cost_benefit_ratio": cfg.max_cost_benefit_ratio,
+        "max_latency_ms_per_row": cfg.max_latency_ms_per_row,
+        "max_bytes_per_row": cfg.max_bytes_per_row,
+    }
+    facts: dict[str, Any] = {
+        "latency_ms_per_row": measured.latency_ms_per_row,
+        "predict_ms_per_row": measured.predict_ms_per_row,
+        "feature_ms_per_row": feature_ms,
+        "bytes_per_row": measured.total_bytes_per_row,
+        "flagged_inputs": len(flagged),
+        "flagged": ", ".join(flagged),
+        "costliest_input": costs[0].input if costs else "",
+        "note": "latency shares are approximate: the time saved when an input is held "
+        "constant; the feature function's time is not attributed to single inputs",
+    }
+    problems, hints = [], []
+    for c in costs:
+        if c.flagged:
+            ratio = f"{c.ratio:.1f}×" if math.isfinite(c.ratio) else "with no benefit"
+            problems.append(
+                f"{c.input} costs {_pct(c.cost_share)} for {_pct(c.importance_share)} of the "
+                f"importance ({ratio})"
+            )
+    if flagged:
+        hints.append(
+            f"Drop {_names(flagged, 10)} or make them cheaper (a narrower type, a category "
+            "instead of free text, a cheaper computation); the limits are [cost] "
+            f"max_cost_benefit_ratio = {cfg.max_cost_benefit_ratio:g} and min_cost_share = "
+            f"{cfg.min_cost_share:g}."
+        )
+    over_latency = (
+        cfg.max_latency_ms_per_row is not None
+        and measured.latency_ms_per_row > cfg.max_latency_ms_per_row
+    )
+    if over_latency:
+        problems.append(
+            f"latency {measured.latency_ms_per_row:.4g} ms/row > {cfg.max_latency_ms_per_row:g}"
+        )
+        hints.append(
+            "Make features and prediction faster (fewer or cheaper inputs, a smaller model), "
+            f"or raise [cost] max_latency_ms_per_row (now {cfg.max_latency_ms_per_row:g})."
+        )
+    if cfg.max_bytes_per_row is not None and measured.total_bytes_per_row > cfg.max_bytes_per_row:
+        problems.append(
+            f"memory {measured.total_bytes_per_row:.0f} bytes/row > {cfg.max_bytes_per_row:g}"
+        )
+        biggest = sorted(costs, key=lambda c: -c.bytes_per_row)[:3]
+        named = ", ".join(f"{c.input} ({c.bytes_per_row:.0f} B)" for c in biggest)
+        hints.append(
+            f"Shrink the largest inputs ({named}): categories instead of text, narrower "
+            f"numbers, fewer inputs; or raise [cost] max_bytes_per_row (now "
+            f"{cfg.max_bytes_per_row:g})."
+        )
+    summary = (
+        f"{measured.latency_ms_per_row:.3g} ms/row latency, "
+        f"{measured.total_bytes_per_row:.0f} bytes/row"
+    )
+    if problems:
+        return Evidence(
+            "data.3",
+            "fail",
+            "; ".join(problems) + f" ({summary})",
+            hint=" ".join(hints),
+            tables=[per_input, totals],
+            figures=[chart],
+            thresholds=thresholds,
+            facts=facts,
+        )
+    costliest = f"; costliest {costs[0].input} at {_pct(costs[0].cost_share)}" if costs else ""
+    return Evidence(
+        "data.3",
+        "pass",
+        f"every input's cost is in line with its benefit: {summary}{costliest}",
+        tables=[per_input, totals],
+        figures=[chart],
+        thresholds=thresholds,
+        facts=facts,
+    )
+
+
+# -- data.6 --------------------------------------------------------------------------------
+def data_6(system: System) -> Evidence:
+    """data.6: an input declared in keel.toml alone is added and trained with, quickly."""
+    cfg = system.config.new_feature
+    trial = system.cached(
+        "new_feature", lambda: add_input(system), cfg.model_dump(mode="json"), NEW_FEATURE_ROWS
+    )
+    metric = system.metric_name
+    minutes = trial.seconds / 60
+    table = Table(
+        f"Adding [new_feature] {cfg.name} = {cfg.expression}",
+        ["step", "result"],
+        [
+            [f"training rows (a sample of at most {NEW_FEATURE_ROWS:,})", trial.train_rows],
+            ["evaluation rows", trial.eval_rows],
+            ["new input's type", trial.dtype or "n/a"],
+            ["reached the model", trial.note or "n/a"],
+            [f"{metric} without the new input", trial.metric_without],
+            [f"{metric} with the new input", trial.metric_with],
+            ["minutes to add, train and evaluate", minutes if trial.stage == "done" else None],
+            ["outcome", "completed" if trial.stage == "done" else f"failed at {trial.stage}"],
+        ],
+    )
+    thresholds = {"max_minutes_to_add_feature": cfg.max_minutes_to_add_feature}
+    facts: dict[str, Any] = {
+        "name": cfg.name,
+        "expression": cfg.expression,
+        "stage": trial.stage,
+        "seconds": trial.seconds,
+        "train_rows": trial.train_rows,
+        "metric_with": trial.metric_with,
+        "metric_without": trial.metric_without,
+        "reached_model": trial.reached,
+    }
+    evidence = Evidence("data.6", "fail", "", tables=[table], thresholds=thresholds, facts=facts)
+    train_spec = system.config.model.train
+    if trial.stage == "name":
+        evidence.summary = f"[new_feature] name = {cfg.name!r}: {trial.error}"
+        evidence.hint = "Choose a [new_feature] name that is not a model input already."
+    elif trial.stage == "expression":
+        evidence.summary = f"the expression {cfg.expression!r} failed {trial.error}"
+        evidence.hint = (
+            "Fix [new_feature] expression: a DuckDB SQL expression over the raw columns, one "
+            'value per row, such as "random()" or "income / 12".'
+        )
+    elif trial.stage in ("training", "prediction"):
+        evidence.summary = (
+            f"adding input {cfg.name} breaks the model's {trial.stage}: {trial.error}"
+        )
+        evidence.hint = (
+            f'Make [model] train = "{train_spec}" (and the model it returns) work on whatever '
+            "inputs it receives: choose columns by dtype (e.g. scikit-learn's "
+            "make_column_selector) instead of a fixed list, so a new input needs no code change."
+        )
+    elif trial.stage == "model inputs":
+        evidence.summary = f"input {cfg.name} was added but never reached the model: {trial.note}"
+        evidence.hint = (
+            f'Make [model] train = "{train_spec}" pass every input it receives to the model '
+            "(select columns by dtype, keep a ColumnTransformer's remainder), so adding a "
+            "feature needs no code change."
+        )
+    elif minutes > cfg.max_minutes_to_add_feature:
+        evidence.summary = (
+            f"adding input {cfg.name} took {minutes:.2f} min > "
+            f"{cfg.max_minutes_to_add_feature:g} min"
+        )
+        evidence.hint = (
+            "Make training faster (a sample, fewer iterations while exploring), or raise "
+            f"[new_feature] max_minutes_to_add_feature (now {cfg.max_minutes_to_add_feature:g})."
+        )
+    else:
+        evidence.status = "pass"
+        change = (
+            f"{metric} {trial.metric_without:.4g} → {trial.metric_with:.4g}"
+            if trial.metric_with is not None and trial.metric_without is not None
+            else ""
+        )
+        evidence.summary = (
+            f"input {cfg.name} added by configuration alone and trained with in "
+            f"{trial.seconds:.1f} s ({trial.train_rows:,} training rows); {change}"
+        ).rstrip("; ")
+        if trial.reached is None:
+            evidence.summary += f" ({trial.note})"
+    return evidence
+
+
+# -- data.7 --------------------------------------------------------------------------------
+def data_7(system: System) -> Evidence:
+    """data.7: the feature code is covered by passing tests and survives serving-like probes."""
+    build = system.features_function
+    cfg = system.config.model
+    if build is None or cfg.features is None:
+        return not_configured(
+            "data.7",
+            "no feature function declared",
+            'Declare the feature code in keel.toml: [model] features = "pkg.features:build", '
+            'and test it in [model] tests = "tests".',
+        )
+    source = Path(sys.modules[build.__module__].__file__ or "").resolve()
+    shown = (
+        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
+    )
+    seed = cfg.seed
+    has_hypothesis = importlib.util.find_spec("hypothesis") is not None
+    probes: list[ProbeResult] = system.cached(
+        "feature_probes",
+        lambda: probe_features(build, system.raw("train"), seed=seed),
+        SAMPLE_ROWS,
+        SEARCH_EXAMPLES,
+        seed,
+        has_hypothesis,
+    )
+    run, missing, missing_hint = feature_tests(system, source)
+    tables = [
+        Table(
+            f"Probes of {cfg.features} on {SAMPLE_ROWS} raw training rows",
+            ["probe", "outcome", "detail"],
+            [[p.probe, p.outcome, p.detail] for p in probes],
+        )
+    ]
+    failed_probes = [p for p in probes if p.outcome == "fail"]
+    facts: dict[str, Any] = {
+        "feature_module": shown,
+        "probes": len(probes),
+        "probes_failed": len(failed_probes),
+    }
+    thresholds = {"min_coverage": cfg.min_coverage, "timeout_s": TIMEOUT_S}
+    figures = []
+    problems, hints = [], []
+    if run is None:
+        problems.append(missing)
+        hints.append(missing_hint)
+    else:
+        tables.insert(
+            0,
+            Table(
+                f"Tests in {cfg.tests} under coverage of {shown}",
+                ["measure", "value"],
+                [
+                    ["tests passed", run.passed],
+                    ["tests failed", run.failed],
+                    ["tests with errors", run.errors],
+                    ["tests skipped", run.skipped],
+                    ["seconds", run.seconds],
+                    [f"line coverage of {shown}", run.coverage],
+                    ["lines covered / statements", f"{run.covered_lines} / {run.total_lines}"],
+                    ["lines not covered", line_ranges(run.missing_lines) or "none"],
+                ],
+            ),
+        )
+        facts.update(
+            tests_passed=run.passed,
+            tests_failed=run.failed + run.errors,
+            coverage=run.coverage,
+            covered_lines=run.covered_lines,
+            statements=run.total_lines,
+        )
+        figures.append(
+            BarChart(
+                "Line coverage of the feature code by its tests",
+                [shown],
+                [run.coverage],
+                x_label="share of statements run by the tests",
+                reference={"min_coverage": cfg.min_coverage},
+                flagged=[run.coverage < cfg.min_coverage],
+            )
+        )
+        if not run.tests_pass:
+            if run.timed_out:
+                problems.append(f"the tests did not finish within {TIMEOUT_S} s")
+            elif run.passed + run.failed + run.errors == 0:
+                problems.append(f"pytest ran no tests (exit status {run.returncode})")
+            else:
+                problems.append(
+                    f"{run.failed + run.errors} test(s) fail (exit status {run.returncode})"
+                )
+            tables.append(
+                Table(
+                    "The end of pytest's output", ["line"], [[x] for x in run.output.splitlines()]
+                )
+            )
+            hints.append(
+                f"Make the tests pass: run `python -m pytest {cfg.tests}` in {system.root}."
+            )
+        if run.coverage < cfg.min_coverage:
+            problems.append(f"line coverage of {shown} {run.coverage:.1%} < {cfg.min_coverage:.0%}")
+            hints.append(
+                f"Test the uncovered lines of {shown} ({line_ranges(run.missing_lines, 6)}), "
+                f"or lower [model] min_coverage (now {cfg.min_coverage:g})."
+            )
+    if failed_probes:
+        named = "; ".join(f"{p.probe}: {p.detail}" for p in failed_probes[:3])
+        problems.append(f"{len(failed_probes)} probe(s) break the feature function ({named})")
+        hints.append(
+            f"Make {cfg.features} tolerate what serving sends (missing values, no rows, one row, "
+            "extreme numbers, unseen categories): return one row per input row with the same "
+            "columns and types, and add a test for each case."
+        )
+    passed_probes = sum(p.outcome == "pass" for p in probes)
+    if problems or run is None:
+        return Evidence(
+            "data.7",
+            "fail",
+            "; ".join(problems),
+            hint=" ".join(hints),
+            tables=tables,
+            figures=figures,
+            thresholds=thresholds,
+            facts=facts,
+        )
+    return Evidence(
+        "data.7",
+        "pass",
+        f"{run.passed} tests pass, covering {run.coverage:.0%} of {shown} "
+        f"(≥ {cfg.min_coverage:.0%}); {passed_probes} of {len(probes)} probes pass",
+        tables=tables,
+        figures=figures,
+        thresholds=thresholds,
+        facts=facts,
+    )

@@ -1,0 +1,296 @@
+"""Whether every model input helps (data.2): permutation importance, near-duplicate inputs, and
+leave-one-feature-out retraining.
+
+Permutation importance: on a seeded sample of evaluation rows, each input's column is shuffled
+`repeats` times (the other inputs left as they are) and the primary metric is recomputed from
+the predictions on the shuffled rows. An input's importance is the mean drop of the metric; it
+is above noise when `mean − 2·std > 0` over the repeats (the sample standard deviation).
+Metrics come from `Predictions`, as everywhere in Keel, so any estimator with `predict` (and
+`predict_proba`) is measured alike.
+
+Near-duplicates, on at most `DUPLICATE_ROWS` evaluation inputs:
+
+    numeric vs numeric           absolute Pearson correlation, missing values dropped pair by pair
+    categorical vs categorical   bias-corrected Cramér's V, missing values as a value of their own,
+                                 for columns of at most `MAX_CATEGORIES` distinct values
+
+A pair at or above `max_correlation` carries the same information twice.
+
+Leave-one-feature-out (LOFO, `keel score --deep`): the user's training function is run on a
+seeded sample of at most `LOFO_ROWS` training rows with all inputs, then once without each input;
+an input's LOFO delta is the metric with it minus the metric without it on at most
+`LOFO_EVAL_ROWS` evaluation rows. An input whose removal does not lower the metric (delta ≤ 0)
+is redundant or useless to the model as trained.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from keel.errors import CheckError
+from keel.model.fairness import abs_pearson, cramers_v
+from keel.model.metrics import Predictions, compute
+from keel.model.slices import is_categorical
+from keel.system import System
+
+NOISE_STDS = 2.0  # an input is above noise when mean − NOISE_STDS · std of its drops > 0
+DUPLICATE_ROWS = 20_000
+MAX_CATEGORIES = 1_000
+LOFO_ROWS = 20_000
+LOFO_EVAL_ROWS = 20_000
+
+Predict = Callable[[pd.DataFrame], Predictions]
+
+
+@dataclass
+class InputImportance:
+    """How much the metric drops when one input is shuffled, over the repeats."""
+
+    input: str
+    drops: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.drops))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.drops, ddof=1)) if len(self.drops) > 1 else 0.0
+
+    @property
+    def lower(self) -> float:
+        """The mean drop less `NOISE_STDS` standard deviations."""
+        return self.mean - NOISE_STDS * self.std
+
+    @property
+    def above_noise(self) -> bool:
+        return self.lower > 0
+
+
+@dataclass
+class Duplicate:
+    """Two inputs that carry (nearly) the same information."""
+
+    first: str
+    second: str
+    measure: str
+    value: float
+
+
+@dataclass
+class Importance:
+    """Permutation importance of every input and the near-duplicate pairs (plain data)."""
+
+    metric: str
+    baseline: float  # the metric on the sampled rows, nothing shuffled
+    rows: int
+    repeats: int
+    inputs: list[InputImportance]
+    duplicates: list[Duplicate] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def shares(self) -> dict[str, float]:
+        """Each input's share of the total positive importance (0 for all when none helps)."""
+        positive = {i.input: max(i.mean, 0.0) for i in self.inputs}
+        total = sum(positive.values())
+        return {k: (v / total if total > 0 else 0.0) for k, v in positive.items()}
+
+
+@dataclass
+class Lofo:
+    """Leave-one-feature-out retraining: the metric with all inputs and the drop without each."""
+
+    metric: str
+    baseline: float
+    train_rows: int
+    eval_rows: int
+    deltas: dict[str, float]  # metric with all inputs − metric without the input
+    seconds: float = 0.0
+    noise: float = 0.0  # |metric difference| of two trainings on all inputs with different seeds
+
+    def verdict(self, name: str) -> str:
+        """"harmful" when removal helps beyond retraining noise, "redundant" within it."""
+        delta = self.deltas.get(name)
+        if delta is None or delta > self.noise:
+            return "helps"
+        return "harmful" if delta < -self.noise else "redundant"
+
+
+def sample_rows(n: int, size: int, *, seed: int) -> np.ndarray:
+    """Sorted positions of at most `size` of `n` rows, drawn with `seed` (all rows if fewer)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def permutation_importance(
+    predict: Predict,
+    inputs: pd.DataFrame,
+    target: pd.Series | np.ndarray,
+    *,
+    metric: str,
+    repeats: int,
+    seed: int = 0,
+) -> tuple[float, list[InputImportance]]:
+    """The metric on `inputs`, and each input's drops of it when its column is shuffled.
+
+    `predict` maps a frame of inputs to `Predictions`; `metric` is a name from
+    `keel.model.metrics.METRICS` (higher is better). Shuffles are seeded by `seed` and the
+    input's name, so an input's result does not depend on the order of the columns.
+    """
+    if repeats < 1:
+        raise ValueError(
+            "The 'repeats' parameter of permutation_importance must be an int >= 1. "
+            f"Got {repeats!r} instead."
+        )
+    y = np.asarray(target)
+    frame = inputs.reset_index(drop=True)
+    baseline = compute(metric, y, predict(frame))
+    found = []
+    for column in frame.columns:
+        rng = np.random.default_rng([seed, zlib.crc32(str(column).encode())])
+        values = frame[column]
+        drops = []
+        for _ in range(repeats):
+            shuffled = frame.copy(deep=False)
+            shuffled[column] = values.iloc[rng.permutation(len(frame))].set_axis(frame.index)
+            drops.append(baseline - compute(metric, y, predict(shuffled)))
+        found.append(InputImportance(str(column), drops))
+    return baseline, found
+
+
+def near_duplicates(
+    inputs: pd.DataFrame,
+    *,
+    max_correlation: float,
+    max_rows: int = DUPLICATE_ROWS,
+    seed: int = 0,
+) -> list[Duplicate]:
+    """Pairs of inputs at or above `max_correlation` (module docstring), strongest first."""
+    frame = inputs.iloc[sample_rows(len(inputs), max_rows, seed=seed)].reset_index(drop=True)
+    numeric = [c for c in frame.columns if not is_categorical(frame[c])]
+    numeric = [c for c in numeric if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    categorical = [
+        c
+        for c in frame.columns
+        if is_categorical(frame[c]) and frame[c].nunique(dropna=False) <= MAX_CATEGORIES
+    ]
+    found = []
+    numbers = frame[numeric].astype("float64")
+    for i, a in enumerate(numeric):
+        for b in numeric[i + 1 :]:
+            both = (numbers[a].notna() & numbers[b].notna()).to_numpy()
+            value = abs_pearson(numbers[a].to_numpy()[both], numbers[b].to_numpy()[both])
+            if value >= max_correlation:
+                found.append(Duplicate(str(a), str(b), "|Pearson r|", value))
+    labels = {c: frame[c].astype(object).where(frame[c].notna(), "<missing>") for c in categorical}
+    for i, a in enumerate(categorical):
+        for b in categorical[i + 1 :]:
+            value = cramers_v(labels[a], labels[b])
+            if value >= max_correlation:
+                found.append(Duplicate(str(a), str(b), "Cramér's V", value))
+    return sorted(found, key=lambda d: -d.value)
+
+
+def _metric_defined(value: float, what: str, metric: str) -> float:
+    if math.isnan(value):
+        raise CheckError(
+            f"{metric} is undefined on {what} (a single class?); evaluate on rows holding "
+            "every class"
+        )
+    return value
+
+
+def measure_importance(system: System) -> Importance:
+    """Permutation importance of the system's inputs and their near-duplicates, cached.
+
+    Uses [importance] sample, repeats and max_correlation and the model seed. data.2 and data.3
+    share this result.
+    """
+    cfg = system.config.importance
+    seed = system.config.model.seed
+
+    def measure() -> Importance:
+        start = time.perf_counter()
+        trained = system.trained
+        evaluation = system.dataset("eval")
+        if evaluation.inputs.shape[1] == 0:
+            raise CheckError("the model has no inputs; the feature function returned no columns")
+        rows = sample_rows(len(evaluation.inputs), cfg.sample, seed=seed)
+        inputs = evaluation.inputs.iloc[rows]
+        target = evaluation.target.iloc[rows]
+        baseline, found = permutation_importance(
+            lambda frame: system.predict(trained.estimator, frame),
+            inputs,
+            target,
+            metric=system.metric_name,
+            repeats=cfg.repeats,
+            seed=seed,
+        )
+        _metric_defined(baseline, f"the {len(rows)} sampled evaluation rows", system.metric_name)
+        duplicates = near_duplicates(
+            evaluation.inputs, max_correlation=cfg.max_correlation, seed=seed
+        )
+        return Importance(
+            system.metric_name,
+            baseline,
+            len(rows),
+            cfg.repeats,
+            found,
+            duplicates,
+            time.perf_counter() - start,
+        )
+
+    return system.cached("importance", measure, cfg.model_dump(mode="json"), seed)
+
+
+def measure_lofo(system: System) -> Lofo:
+    """Leave-one-feature-out retraining of the system's model, cached (module docstring)."""
+    seed = system.config.model.seed
+
+    def measure() -> Lofo:
+        start = time.perf_counter()
+        train, evaluation = system.dataset("train"), system.dataset("eval")
+        rows = sample_rows(len(train.inputs), LOFO_ROWS, seed=seed)
+        eval_rows = sample_rows(len(evaluation.inputs), LOFO_EVAL_ROWS, seed=seed)
+        x_train, y_train = train.inputs.iloc[rows], train.target.iloc[rows]
+        x_eval, y_eval = evaluation.inputs.iloc[eval_rows], evaluation.target.iloc[eval_rows]
+
+        def score(columns: list[str], train_seed: int = seed) -> float:
+            estimator = system.fit(x_train[columns], y_train, seed=train_seed)
+            return system.evaluate(y_eval, system.predict(estimator, x_eval[columns]))
+
+        columns = list(x_train.columns)
+        baseline = _metric_defined(
+            score(columns), f"the {len(eval_rows)} sampled evaluation rows", system.metric_name
+        )
+        noise = abs(baseline - score(columns, seed + 1))
+        deltas = {}
+        for column in columns:
+            kept = [c for c in columns if c != column]
+            if not kept:
+                continue
+            try:
+                deltas[str(column)] = baseline - score(kept)
+            except CheckError as exc:
+                raise CheckError(
+                    f"leave-one-feature-out: training without input {column!r} failed: {exc}"
+                ) from exc
+        return Lofo(
+            system.metric_name,
+            baseline,
+            len(rows),
+            len(eval_rows),
+            deltas,
+            time.perf_counter() - start,
+            noise,
+        )
+
+    return system.cached("lofo", measure, LOFO_ROWS, LOFO_EVAL_ROWS, seed)

@@ -1,0 +1,467 @@
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from systems import HGB_TRAIN, binary_frame
+
+from keel.checks.data import data_1, data_2, data_3, data_4, data_5, data_6, data_7
+from keel.data.schema import Feature, Schema, write_schema
+from keel.system import System
+
+
+def with_noise(n: int, *, seed: int) -> pd.DataFrame:
+    """binary_frame and an input of pure noise, unrelated to the label."""
+    frame = binary_frame(n, seed=seed)
+    frame["noise"] = np.random.default_rng(seed + 50).normal(size=n)
+    return frame
+
+
+def with_note(n: int, *, seed: int) -> pd.DataFrame:
+    """binary_frame and a wide free-text input of noise: costly to hold, useless to the model."""
+    frame = binary_frame(n, seed=seed)
+    rng = np.random.default_rng(seed + 50)
+    frame["note"] = ["".join(rng.choice(list("abcdefgh"), 200)) for _ in range(n)]
+    return frame
+
+
+def deep(system: System) -> System:
+    return System.from_path(system.config_file, deep=True)
+
+
+# -- data.2 --------------------------------------------------------------------------------
+def test_data_2_passes_inputs_that_all_carry_signal(make_system):
+    system = make_system(binary_frame(2000, seed=0), binary_frame(1000, seed=1))
+    evidence = data_2(system)
+    assert evidence.status == "pass", evidence.summary
+    rows = {row[0]: row for row in evidence.tables[0].rows}
+    assert set(rows) == {"x1", "x2", "group"}
+    assert all(row[3] > 0 and row[4] == "beneficial" for row in rows.values())
+    assert evidence.tables[0].rows[0][0] == "x1"  # strongest first
+    assert evidence.figures[0].flagged == [False, False, False]
+    assert evidence.tables[1].rows == []
+    assert evidence.facts["strongest_input"] == "x1"
+
+
+def test_data_2_fails_a_pure_noise_input_and_names_it(make_system):
+    system = make_system(with_noise(2000, seed=0), with_noise(1000, seed=1))
+    evidence = data_2(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["flagged"] == "noise"
+    assert "noise" in evidence.summary and "Drop noise" in evidence.hint
+    rows = {row[0]: row for row in evidence.tables[0].rows}
+    assert rows["noise"][3] <= 0 and rows["noise"][4] == "not above noise"
+    chart = evidence.figures[0]
+    assert chart.flagged == [label == "noise" for label in chart.labels]
+
+
+def test_data_2_fails_near_duplicate_inputs(make_system):
+    def frame(n: int, seed: int) -> pd.DataFrame:
+        out = binary_frame(n, seed=seed)
+        out["x1_cents"] = out["x1"] * 100 + 3
+        out["team"] = out["group"].map({"a": "red", "b": "green", "c": "blue"})
+        return out
+
+    system = make_system(frame(2000, 0), frame(1000, 1))
+    evidence = data_2(system)
+    assert evidence.status == "fail"
+    pairs = {(row[0], row[1], row[2]) for row in evidence.tables[1].rows}
+    assert pairs == {("x1", "x1_cents", "|Pearson r|"), ("group", "team", "Cramér's V")}
+    assert "x1 ~ x1_cents" in evidence.hint and "[importance] max_correlation" in evidence.hint
+
+
+def test_data_2_deep_adds_leave_one_feature_out_and_flags_what_removal_does_not_hurt(
+    make_system,
+):
+    system = deep(make_system(with_noise(2000, seed=0), with_noise(1000, seed=1)))
+    evidence = data_2(system)
+    table = evidence.tables[0]
+    assert table.columns == [
+        "input",
+        "importance mean",
+        "std",
+        "lower bound",
+        "LOFO delta",
+        "verdict",
+    ]
+    rows = {row[0]: row for row in table.rows}
+    assert rows["x1"][4] > 0.05 and rows["x1"][5] == "beneficial"
+    assert rows["noise"][4] <= 0
+    assert rows["noise"][5].startswith("not above noise")
+    assert evidence.facts["lofo"] is True
+
+
+# -- data.3 --------------------------------------------------------------------------------
+def test_data_3_passes_inputs_whose_cost_matches_their_benefit(make_system):
+    system = make_system(binary_frame(2000, seed=0), binary_frame(1000, seed=1))
+    evidence = data_3(system)
+    assert evidence.status == "pass", evidence.summary
+    assert {row[0] for row in evidence.tables[0].rows} == {"x1", "x2", "group"}
+    assert evidence.facts["bytes_per_row"] == pytest.approx(8 + 8 + 9, abs=8)
+    assert evidence.facts["latency_ms_per_row"] > 0
+    assert evidence.facts["feature_ms_per_row"] is None
+    assert evidence.tables[1].rows[1][1] == "no feature function"
+
+
+def test_data_3_fails_a_wide_useless_text_input(make_system):
+    system = make_system(with_note(1500, seed=0), with_note(800, seed=1))
+    evidence = data_3(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["flagged"] == "note"
+    row = evidence.tables[0].rows[0]
+    assert row[0] == "note" and row[1] > 200 and row[2] > 0.8
+    assert row[5] == "no benefit" and row[6] == "too costly"
+    assert "Drop note" in evidence.hint
+    assert evidence.figures[0].flagged[0]
+
+
+def test_data_3_fails_over_the_memory_budget_and_names_the_largest_inputs(make_system):
+    system = make_system(
+        binary_frame(1500, seed=0),
+        binary_frame(800, seed=1),
+        sections={"cost": {"max_bytes_per_row": 4}},
+    )
+    evidence = data_3(system)
+    assert evidence.status == "fail"
+    assert "bytes/row > 4" in evidence.summary
+    assert "[cost] max_bytes_per_row (now 4)" in evidence.hint
+    assert evidence.thresholds["max_bytes_per_row"] == 4
+
+
+def test_data_3_fails_over_the_latency_budget_and_times_the_feature_function(make_system):
+    code = HGB_TRAIN + "\n\ndef build(raw):\n    return raw.drop(columns=['y'])\n"
+    system = make_system(
+        binary_frame(1500, seed=0),
+        binary_frame(800, seed=1),
+        code=code,
+        sections={
+            "model": {"features": "sysmodel:build"},
+            "cost": {"max_latency_ms_per_row": 1e-6},
+        },
+    )
+    evidence = data_3(system)
+    assert evidence.status == "fail"
+    assert "ms/row >" in evidence.summary
+    assert evidence.facts["feature_ms_per_row"] > 0
+
+
+# -- data.6 --------------------------------------------------------------------------------
+def test_data_6_passes_a_training_function_that_takes_any_inputs(make_system):
+    system = make_system(binary_frame(1500, seed=0), binary_frame(600, seed=1))
+    evidence = data_6(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["stage"] == "done"
+    assert evidence.facts["reached_model"] is True
+    assert evidence.facts["train_rows"] == 1500
+    assert 0 < evidence.facts["seconds"] < 60
+    assert evidence.facts["metric_without"] == pytest.approx(system.trained.metric)
+    assert evidence.facts["metric_with"] > 0.6
+    assert "keel_trial_input added" in evidence.summary
+
+
+def test_data_6_adds_an_expression_over_raw_columns(make_system):
+    system = make_system(
+        binary_frame(1500, seed=0),
+        binary_frame(600, seed=1),
+        sections={"new_feature": {"name": "x1_squared", "expression": "x1 * x1"}},
+    )
+    evidence = data_6(system)
+    assert evidence.status == "pass", evidence.summary
+    assert ["new input's type", "float64"] in evidence.tables[0].rows
+
+
+HARD_CODED_TRAIN = """
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+COLUMNS = ["x1", "x2"]
+
+
+def train(frame, target, params, seed):
+    unexpected = sorted(set(frame.columns) - set(COLUMNS) - {target, "group"})
+    if unexpected:
+        raise ValueError(f"unexpected columns: {unexpected}")
+    return HistGradientBoostingClassifier(random_state=seed, **params).fit(
+        frame[COLUMNS], frame[target]
+    )
+"""
+
+
+def test_data_6_fails_a_training_function_with_a_hard_coded_column_list(make_system):
+    system = make_system(
+        binary_frame(800, seed=0), binary_frame(400, seed=1), code=HARD_CODED_TRAIN
+    )
+    evidence = data_6(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["stage"] == "training"
+    assert "ValueError: unexpected columns: ['keel_trial_input']" in evidence.summary
+    assert "make_column_selector" in evidence.hint
+
+
+def test_data_6_fails_a_broken_expression_with_the_duckdb_error(make_system):
+    system = make_system(
+        binary_frame(800, seed=0),
+        binary_frame(400, seed=1),
+        sections={"new_feature": {"expression": "no_such_column * 2"}},
+    )
+    evidence = data_6(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["stage"] == "expression"
+    assert "BinderException" in evidence.summary and "no_such_column" in evidence.summary
+    assert "[new_feature] expression" in evidence.hint
+
+
+def test_data_6_fails_a_name_the_model_already_has(make_system):
+    system = make_system(
+        binary_frame(800, seed=0), sections={"new_feature": {"name": "x1", "expression": "1"}}
+    )
+    evidence = data_6(system)
+    assert evidence.status == "fail"
+    assert "already has an input named x1" in evidence.summary
+
+
+# -- data.7 --------------------------------------------------------------------------------
+FEATURES = '''
+def build(raw):
+    """Model inputs: x1, x2, their product and the group, with missing values tolerated."""
+    out = raw.drop(columns=["y"], errors="ignore")
+    out["x1_x2"] = out["x1"] * out["x2"]
+    return out
+'''
+
+FEATURES_TEST = """
+import pandas as pd
+
+from sysmodel import build
+
+
+def test_build_adds_the_product():
+    raw = pd.DataFrame({"x1": [1.0, 2.0], "x2": [3.0, 4.0], "group": ["a", "b"], "y": [0, 1]})
+    out = build(raw)
+    assert out["x1_x2"].tolist() == [3.0, 8.0]
+    assert "y" not in out.columns
+"""
+
+
+def feature_system(make_system, code: str = FEATURES) -> System:
+    """A system whose module holds only feature code; it trains with Keel's ready-made trainer."""
+    model = {"features": "sysmodel:build", "train": "keel.trainers:gradient_boosting"}
+    return make_system(
+        binary_frame(600, seed=0), binary_frame(300, seed=1), code=code, sections={"model": model}
+    )
+
+
+def write_tests(system: System, text: str, name: str = "test_features.py") -> None:
+    folder = system.root / "tests"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(textwrap.dedent(text))
+
+
+def test_data_7_passes_feature_code_covered_by_passing_tests(make_system):
+    system = feature_system(make_system)
+    write_tests(system, FEATURES_TEST)
+    evidence = data_7(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["tests_passed"] == 1
+    assert evidence.facts["feature_module"] == "sysmodel.py"
+    assert evidence.facts["coverage"] >= 0.8
+    assert evidence.facts["probes_failed"] == 0
+    outcomes = {row[0]: row[1] for row in evidence.tables[1].rows}
+    assert outcomes["nulls in x1"] == outcomes["empty frame"] == "pass"
+    assert outcomes["hypothesis search"] == "pass"
+    assert evidence.figures[0].reference == {"min_coverage": 0.8}
+
+
+def test_data_7_fails_feature_code_without_tests(make_system):
+    system = feature_system(make_system)
+    evidence = data_7(system)
+    assert evidence.status == "fail"
+    assert evidence.summary.startswith("the tests folder tests does not exist")
+    assert "test_features.py importing sysmodel" in evidence.hint
+    (system.root / "tests").mkdir()
+    (system.root / "tests" / "helpers.py").write_text("X = 1\n")
+    evidence = data_7(system)
+    assert evidence.summary.startswith("no test files (test_*.py, *_test.py) in tests")
+
+
+def test_data_7_fails_tests_that_fail_or_leave_the_feature_code_uncovered(make_system):
+    system = feature_system(make_system)
+    write_tests(system, "def test_nothing_of_the_features():\n    assert 1 + 1 == 3\n")
+    evidence = data_7(system)
+    assert evidence.status == "fail"
+    assert "1 test(s) fail" in evidence.summary
+    assert "line coverage of sysmodel.py" in evidence.summary
+    assert evidence.facts["coverage"] < 0.8
+    assert any(t.title == "The end of pytest's output" for t in evidence.tables)
+
+
+CRASHES_ON_NULLS = """
+def build(raw):
+    out = raw.drop(columns=["y"], errors="ignore")
+    out["x1_rounded"] = out["x1"].round().astype("int64")  # raises on missing values
+    return out
+"""
+
+DROPS_ROWS = """
+def build(raw):
+    return raw.drop(columns=["y"], errors="ignore").dropna()
+"""
+
+
+def test_data_7_probes_catch_a_feature_function_that_crashes_on_nulls(make_system):
+    system = feature_system(make_system, CRASHES_ON_NULLS)
+    write_tests(
+        system, FEATURES_TEST.replace("x1_x2", "x1_rounded").replace("[3.0, 8.0]", "[1, 2]")
+    )
+    evidence = data_7(system)
+    assert evidence.status == "fail"
+    outcomes = {row[0]: row for row in evidence.tables[1].rows}
+    assert outcomes["nulls in x1"][1] == "fail"
+    assert "IntCastingNaNError" in outcomes["nulls in x1"][2]
+    assert outcomes["nulls in x2"][1] == "pass"
+    assert "probe(s) break the feature function" in evidence.summary
+    assert evidence.facts["tests_passed"] == 1
+
+
+def test_data_7_probes_catch_a_feature_function_that_drops_rows(make_system):
+    system = feature_system(make_system, DROPS_ROWS)
+    evidence = data_7(system)
+    outcomes = {row[0]: row for row in evidence.tables[0].rows}
+    assert outcomes["nulls in group"][1] == "fail"
+    assert outcomes["nulls in group"][2] == "returned 0 rows for 20"
+    assert outcomes["single row"][1] == "pass"
+    assert evidence.status == "fail"
+
+
+def test_data_7_is_not_configured_without_a_feature_function(make_system):
+    evidence = data_7(make_system(binary_frame(300, seed=0)))
+    assert evidence.status == "not_configured"
+    assert '[model] features = "pkg.features:build"' in evidence.hint
+
+
+# -- data.1, data.4, data.5 ------------------------------------------------------------------
+DROP_EMAIL = """
+def build(raw):
+    return raw.drop(columns=["y", "email"], errors="ignore")
+"""
+
+
+def with_contacts(n=600, seed=0):
+    data = binary_frame(n, seed=seed)
+    data["email"] = [f"person{i}@example.org" for i in range(n)]
+    return data
+
+
+def schema_of(system, **overrides):
+    features = {
+        "x1": Feature(type="float"),
+        "x2": Feature(type="float"),
+        "group": Feature(type="string", domain=["a", "b", "c"]),
+        "y": Feature(type="int", absent_in=["serving"]),
+    }
+    features.update(overrides)
+    schema = Schema(features=features)
+    write_schema(schema, system.root / "keel.schema.yaml")
+    return schema
+
+
+def test_data_1_passes_when_both_splits_conform_to_the_schema(make_system):
+    system = make_system(binary_frame(400), binary_frame(200, seed=1))
+    schema_of(system)
+    e = data_1(system)
+    assert e.status == "pass", e.summary
+    assert e.facts["anomalies"] == 0
+
+
+def test_data_1_fails_on_a_value_outside_the_domain_and_names_it(make_system):
+    evaluation = binary_frame(200, seed=1)
+    evaluation.loc[:4, "group"] = "zz"
+    system = make_system(binary_frame(400), evaluation)
+    schema_of(system)
+    e = data_1(system)
+    assert e.status == "fail"
+    assert "group" in e.summary and "outside its domain" in e.summary
+    assert e.tables[1].rows[0][:4] == ["eval", "group", "out_of_domain", 5]
+
+
+def test_data_1_without_a_schema_file_says_how_to_infer_one(make_system):
+    e = data_1(make_system(binary_frame(300)))
+    assert e.status == "not_configured"
+    assert "keel schema infer" in e.hint
+
+
+def test_data_4_fails_on_a_deny_listed_input(make_system):
+    data = binary_frame(300)
+    data["ssn_raw"] = np.arange(300)
+    system = make_system(data, sections={"policy": {"deny": ["ssn*"]}})
+    e = data_4(system)
+    assert e.status == "fail"
+    assert "ssn_raw matches deny pattern 'ssn*'" in e.summary
+
+
+def test_data_4_passes_when_inputs_obey_the_policy(make_system):
+    system = make_system(binary_frame(300), sections={"policy": {"deny": ["ssn*", "*_raw"]}})
+    e = data_4(system)
+    assert e.status == "pass"
+
+
+def test_data_4_requires_owner_and_description_when_the_policy_says_so(make_system):
+    system = make_system(binary_frame(300), sections={"policy": {"require_owner": True}})
+    schema_of(system, x1=Feature(type="float", owner="risk", description="first score"))
+    e = data_4(system)
+    assert e.status == "fail"
+    assert "x2 has no owner" in e.summary
+    assert "x1" not in e.summary
+
+
+def test_data_4_without_any_policy_is_not_configured(make_system):
+    e = data_4(make_system(binary_frame(300)))
+    assert e.status == "not_configured"
+    assert "[policy] deny" in e.hint
+
+
+def test_data_5_fails_when_a_raw_email_column_reaches_the_model(make_system):
+    system = make_system(with_contacts())
+    schema_of(system, email=Feature(type="string", pii="redact", pii_kind="email"))
+    e = data_5(system)
+    assert e.status == "fail"
+    assert "email (email)" in e.summary and "reaches the model raw" in e.summary
+
+
+def test_data_5_fails_when_a_pii_column_has_no_declared_handling(make_system):
+    system = make_system(
+        with_contacts(),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": DROP_EMAIL},
+    )
+    schema_of(system, email=Feature(type="string"))
+    e = data_5(system)
+    assert e.status == "fail"
+    assert "no handling declared" in e.summary
+
+
+def test_data_5_passes_when_pii_is_declared_and_dropped_before_the_model(make_system):
+    system = make_system(
+        with_contacts(),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": DROP_EMAIL},
+    )
+    schema_of(system, email=Feature(type="string", pii="drop", pii_kind="email"))
+    e = data_5(system)
+    assert e.status == "pass", e.summary
+    assert e.facts["pii_columns"] == 1
+
+
+def test_data_5_passes_on_data_without_personal_data(make_system):
+    e = data_5(make_system(binary_frame(300)))
+    assert e.status == "pass"
+    assert "no personal data" in e.summary
+
+
+def test_data_5_flags_a_model_input_holding_pii_under_another_name(make_system):
+    data = binary_frame(300)
+    data["contact"] = pd.Series([f"p{i}@mail.example.com" for i in range(300)])
+    system = make_system(data)
+    schema_of(system, contact=Feature(type="string", pii="hash", pii_kind="email"))
+    e = data_5(system)
+    assert e.status == "fail"
+    assert "contact" in e.summary

@@ -1,0 +1,110 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from systems import HGB_TRAIN, binary_frame
+
+from keel.model.cost import Measured, best_time, held_constant, judge_costs, measure_costs
+
+
+def test_held_constant_uses_the_value_nearest_the_median_and_keeps_the_dtype():
+    values = pd.Series([5, 1, 3, 2, 100], index=[10, 11, 12, 13, 14], dtype="int32")
+    held = held_constant(values)
+    assert held.tolist() == [3] * 5
+    assert held.dtype == "int32"
+    assert list(held.index) == list(values.index)
+
+
+def test_held_constant_uses_the_most_common_category():
+    values = pd.Series(pd.Categorical(["b", None, "a", "b", "c"]))
+    held = held_constant(values)
+    assert held.tolist() == ["b"] * 5
+    assert isinstance(held.dtype, pd.CategoricalDtype)
+    text = pd.Series(["x", "y", "y", None], dtype="str")
+    assert held_constant(text).tolist() == ["y"] * 4
+
+
+def test_held_constant_leaves_a_column_without_values_alone():
+    values = pd.Series([np.nan, np.nan])
+    assert held_constant(values) is values
+
+
+def measured(**held: float) -> Measured:
+    return Measured(
+        latency_rows=1000,
+        predict_seconds=1.0,
+        held_seconds=held,
+        memory_rows=10,
+        bytes_per_row={name: 8.0 for name in held},
+    )
+
+
+def test_latency_shares_are_the_time_saved_holding_an_input_constant():
+    m = measured(a=0.7, b=0.9, c=1.2, d=0.97)
+    assert m.latency_share("a") == pytest.approx(0.3)
+    assert m.latency_share("b") == pytest.approx(0.1)
+    assert m.latency_share("c") == 0.0  # slower when held: clipped
+    assert m.latency_share("d") == 0.0  # 3% faster: within timing noise
+    assert m.predict_ms_per_row == pytest.approx(1.0)
+
+
+def test_latency_shares_never_add_up_to_more_than_one():
+    m = measured(a=0.4, b=0.4, c=0.6)  # savings 0.6 + 0.6 + 0.4 = 1.6 of 1.0
+    shares = [m.latency_share(n) for n in "abc"]
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares == pytest.approx([0.375, 0.375, 0.25])
+
+
+def test_latency_adds_the_feature_function_time():
+    m = measured(a=1.0)
+    m.feature_rows, m.feature_seconds = 500, 0.5
+    assert m.feature_ms_per_row == pytest.approx(1.0)
+    assert m.latency_ms_per_row == pytest.approx(2.0)
+
+
+def test_judge_costs_flags_a_large_cost_share_far_above_its_benefit():
+    m = Measured(
+        1000,
+        1.0,
+        {"cheap": 1.0, "costly": 1.0, "useful": 1.0, "unused": 1.0},
+        10,
+        {"cheap": 8.0, "costly": 60.0, "useful": 24.0, "unused": 8.0},
+    )
+    shares = {"cheap": 0.01, "costly": 0.05, "useful": 0.9, "unused": 0.0}
+    found = {
+        c.input: c for c in judge_costs(m, shares, min_cost_share=0.2, max_cost_benefit_ratio=5)
+    }
+    assert found["costly"].memory_share == pytest.approx(0.6)
+    assert found["costly"].ratio == pytest.approx(12)
+    assert found["costly"].flagged
+    assert not found["useful"].flagged  # 24% of the cost for 90% of the benefit
+    assert not found["cheap"].flagged  # 8% of the cost: below min_cost_share
+    assert found["unused"].ratio == math.inf and not found["unused"].flagged
+
+
+def test_best_time_is_the_shortest_run():
+    delays = iter([0.02, 0.0, 0.01])
+    assert best_time(lambda: __import__("time").sleep(next(delays)), 3) < 0.01
+
+
+def test_measure_costs_times_prediction_per_input_and_the_feature_function(make_system):
+    code = HGB_TRAIN + "\n\ndef build(raw):\n    return raw.drop(columns=['y'])\n"
+    system = make_system(
+        binary_frame(1200, seed=0),
+        binary_frame(700, seed=1),
+        code=code,
+        sections={"model": {"features": "sysmodel:build"}},
+    )
+    m = measure_costs(system)
+    assert m.latency_rows == 700 and m.memory_rows == 700
+    assert set(m.held_seconds) == set(m.bytes_per_row) == {"x1", "x2", "group"}
+    assert m.bytes_per_row["x1"] == 8.0
+    assert m.predict_seconds > 0
+    assert m.feature_rows == 1200 and m.feature_seconds > 0
+    assert list(system.keel_dir.glob("cache/cost-*.pkl"))
+
+
+def test_measure_costs_without_a_feature_function_has_no_feature_time(make_system):
+    m = measure_costs(make_system(binary_frame(600, seed=0)))
+    assert m.feature_seconds is None and m.feature_ms_per_row is None

@@ -1,0 +1,179 @@
+import numpy as np
+import pandas as pd
+import pytest
+from systems import binary_frame
+
+from keel.errors import CheckError
+from keel.model.importance import (
+    Importance,
+    InputImportance,
+    Lofo,
+    measure_importance,
+    measure_lofo,
+    near_duplicates,
+    permutation_importance,
+    sample_rows,
+)
+from keel.model.metrics import Predictions
+from keel.system import System
+
+rng = np.random.default_rng(0)
+
+
+def threshold_on_a(frame: pd.DataFrame) -> Predictions:
+    """A fixed 'model' that reads input a only."""
+    score = 1 / (1 + np.exp(-frame["a"].to_numpy()))
+    proba = np.column_stack([1 - score, score])
+    return Predictions((score > 0.5).astype(int), proba, np.array([0, 1]))
+
+
+def ab_frame(n: int = 2000) -> tuple[pd.DataFrame, np.ndarray]:
+    a = rng.normal(size=n)
+    frame = pd.DataFrame({"a": a, "b": rng.normal(size=n), "c": pd.Categorical(["x"] * n)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * a))).astype(int)
+    return frame, y
+
+
+def test_permutation_importance_is_positive_for_the_input_read_and_zero_for_the_others():
+    frame, y = ab_frame()
+    baseline, found = permutation_importance(
+        threshold_on_a, frame, y, metric="roc_auc", repeats=4, seed=1
+    )
+    by_name = {i.input: i for i in found}
+    assert baseline > 0.8
+    assert by_name["a"].mean > 0.2 and by_name["a"].above_noise
+    assert len(by_name["a"].drops) == 4
+    for name in ("b", "c"):
+        assert by_name[name].drops == [0.0] * 4
+        assert not by_name[name].above_noise
+
+
+def test_permutation_importance_does_not_depend_on_column_order():
+    frame, y = ab_frame()
+    _, forward = permutation_importance(threshold_on_a, frame, y, metric="roc_auc", repeats=3)
+    _, backward = permutation_importance(
+        threshold_on_a, frame[["c", "b", "a"]], y, metric="roc_auc", repeats=3
+    )
+    assert forward[0].drops == backward[2].drops
+
+
+def test_permutation_importance_keeps_the_dtype_of_the_shuffled_column():
+    frame, y = ab_frame(200)
+    seen = []
+
+    def predict(shuffled: pd.DataFrame) -> Predictions:
+        seen.append(shuffled["c"].dtype)
+        return threshold_on_a(shuffled)
+
+    permutation_importance(predict, frame, y, metric="accuracy", repeats=2)
+    assert all(isinstance(d, pd.CategoricalDtype) for d in seen)
+
+
+def test_permutation_importance_rejects_no_repeats():
+    frame, y = ab_frame(50)
+    with pytest.raises(ValueError, match="'repeats' parameter of permutation_importance"):
+        permutation_importance(threshold_on_a, frame, y, metric="roc_auc", repeats=0)
+
+
+def test_input_importance_lower_bound_is_mean_less_two_standard_deviations():
+    found = InputImportance("x", [0.1, 0.4, 0.1])
+    assert found.mean == pytest.approx(0.2)
+    assert found.std == pytest.approx(np.sqrt(0.03))
+    assert found.lower == pytest.approx(0.2 - 2 * np.sqrt(0.03))
+    assert not found.above_noise
+    assert InputImportance("x", [0.19, 0.2, 0.21]).above_noise
+
+
+def test_importance_shares_count_only_positive_importance():
+    importance = Importance(
+        "roc_auc",
+        0.8,
+        100,
+        2,
+        [
+            InputImportance("a", [0.3, 0.3]),
+            InputImportance("b", [0.1, 0.1]),
+            InputImportance("c", [-0.1, -0.1]),
+        ],
+    )
+    assert importance.shares() == pytest.approx({"a": 0.75, "b": 0.25, "c": 0.0})
+    nothing = Importance("roc_auc", 0.5, 100, 2, [InputImportance("a", [0.0, 0.0])])
+    assert nothing.shares() == {"a": 0.0}
+
+
+def test_near_duplicates_finds_rescaled_numbers_and_relabelled_categories():
+    n = 3000
+    x = rng.normal(size=n)
+    group = rng.choice(["a", "b", "c"], n)
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "x_cents": np.where(rng.random(n) < 0.05, np.nan, -100 * x + 5),
+            "independent": rng.normal(size=n),
+            "group": group,
+            "colour": pd.Series(group).map({"a": "red", "b": "green", "c": "blue"}),
+            "other": rng.choice(["u", "v"], n),
+            "id": np.arange(n).astype(str),
+        }
+    )
+    found = near_duplicates(frame, max_correlation=0.98)
+    assert {(d.first, d.second, d.measure) for d in found} == {
+        ("x", "x_cents", "|Pearson r|"),
+        ("group", "colour", "Cramér's V"),
+    }
+    assert all(d.value == pytest.approx(1.0) for d in found)
+
+
+def test_near_duplicates_treats_missing_values_as_a_category_of_their_own():
+    values = pd.Series(rng.choice(["a", "b"], 1000))
+    frame = pd.DataFrame({"a": values, "b": values.where(rng.random(1000) < 0.5)})
+    assert near_duplicates(frame, max_correlation=0.98) == []
+
+
+def test_sample_rows_is_sorted_seeded_and_everything_when_small():
+    assert sample_rows(5, 10, seed=0).tolist() == [0, 1, 2, 3, 4]
+    drawn = sample_rows(1000, 100, seed=3)
+    assert len(drawn) == 100 and np.all(np.diff(drawn) > 0)
+    assert drawn.tolist() == sample_rows(1000, 100, seed=3).tolist()
+
+
+def with_noise(n: int, *, seed: int) -> pd.DataFrame:
+    frame = binary_frame(n, seed=seed)
+    frame["noise"] = np.random.default_rng(seed + 50).normal(size=n)
+    return frame
+
+
+def test_measure_importance_samples_evaluation_rows_and_is_cached(make_system):
+    system = make_system(
+        with_noise(1500, seed=0),
+        with_noise(900, seed=1),
+        sections={"importance": {"sample": 500, "repeats": 3}},
+    )
+    found = measure_importance(system)
+    assert found.rows == 500 and found.repeats == 3
+    assert {i.input for i in found.inputs} == {"x1", "x2", "group", "noise"}
+    assert found.metric == "roc_auc" and found.baseline > 0.7
+    assert list(system.keel_dir.glob("cache/importance-*.pkl"))
+    again = System.from_path(system.config_file)
+    assert measure_importance(again).inputs[0].drops == found.inputs[0].drops
+
+
+def test_measure_importance_names_an_undefined_metric(make_system):
+    evaluation = binary_frame(300, seed=1).assign(y=0)
+    system = make_system(binary_frame(600, seed=0), evaluation)
+    with pytest.raises(CheckError, match="roc_auc is undefined on the 300 sampled evaluation"):
+        measure_importance(system)
+
+
+def test_measure_lofo_retrains_without_each_input(make_system):
+    system = make_system(with_noise(1500, seed=0), with_noise(800, seed=1))
+    lofo = measure_lofo(system)
+    assert set(lofo.deltas) == {"x1", "x2", "group", "noise"}
+    assert lofo.train_rows == 1500 and lofo.eval_rows == 800
+    assert lofo.deltas["x1"] > 0.1
+    assert lofo.deltas["noise"] < 0.01
+
+
+def test_lofo_verdict_separates_harm_from_retraining_noise():
+    lofo = Lofo("roc_auc", 0.8, 100, 100, {"a": 0.05, "b": 0.001, "c": -0.02}, noise=0.004)
+    assert [lofo.verdict(n) for n in ("a", "b", "c")] == ["helps", "redundant", "harmful"]
