@@ -139,6 +139,45 @@ class NewFeatureSection(_Section):
     max_minutes_to_add_feature: float = Field(10.0, gt=0)
 
 
+class ReproducibilitySection(_Section):
+    """[reproducibility]: how close two trainings from the same inputs must be (infra.1)."""
+
+    max_prediction_difference: float = Field(1e-9, ge=0)
+    max_metric_difference: float = Field(1e-9, ge=0)
+    sample: int = Field(20_000, ge=100)
+
+
+class SmokeSection(_Section):
+    """[smoke]: the generated smoke test of the training code (infra.2)."""
+
+    rows: int = Field(300, ge=20)
+    timeout_seconds: float = Field(300, gt=0)
+
+
+class ExplainSection(_Section):
+    """[explain]: `keel explain` and its check (infra.5)."""
+
+    rows: int = Field(20, ge=1)
+    tolerance: float = Field(1e-6, gt=0)
+
+
+class TuningSection(_Section):
+    """[tuning]: the hyperparameter sensitivity sweep (model.3)."""
+
+    factor: float = Field(2.0, gt=1)
+    tolerance: float = Field(0.01, ge=0)
+    sample: int = Field(20_000, ge=100)
+    params: list[str] | None = None  # which numeric params to sweep; default all numeric ones
+
+
+class StalenessSection(_Section):
+    """[staleness]: the quality-versus-age curve (model.4), and monitor.4's limit."""
+
+    period_days: int = Field(30, ge=1)
+    max_age_periods: int = Field(6, ge=1)
+    max_drop: float = Field(0.02, ge=0)
+
+
 class SlicesSection(_Section):
     """[slices]: which slices must hold up (model.6) and how worst slices are searched."""
 
@@ -222,6 +261,11 @@ class KeelConfig(_Section):
     importance: ImportanceSection = ImportanceSection()
     cost: CostSection = CostSection()
     new_feature: NewFeatureSection = NewFeatureSection()
+    reproducibility: ReproducibilitySection = ReproducibilitySection()
+    smoke: SmokeSection = SmokeSection()
+    explain: ExplainSection = ExplainSection()
+    tuning: TuningSection = TuningSection()
+    staleness: StalenessSection = StalenessSection()
     slices: SlicesSection = SlicesSection()
     fairness: FairnessSection = FairnessSection()
     policy: PolicySection = PolicySection()
