@@ -40,5 +40,8 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff format $(LINTED)
 	$(BIN)/ruff check --fix $(LINTED)
 
+bench: $(DEV_STAMP)
+	$(BIN)/python benchmarks/profile.py
+
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel

@@ -116,7 +116,7 @@ class Lofo:
     noise: float = 0.0  # |metric difference| of two trainings on all inputs with different seeds
 
     def verdict(self, name: str) -> str:
-        """"harmful" when removal helps beyond retraining noise, "redundant" within it."""
+        """ "harmful" when removal helps beyond retraining noise, "redundant" within it."""
         delta = self.deltas.get(name)
         if delta is None or delta > self.noise:
             return "helps"
