@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn import metrics as skm
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -50,8 +49,24 @@ class Metric:
     func: Callable[..., float]
 
 
-def _neg(func: Callable[..., float]) -> Callable[..., float]:
-    return lambda y, p: -func(y, p)
+class _SklearnMetrics:
+    """scikit-learn's metrics module, imported on first use so `import keel` stays light."""
+
+    def __getattr__(self, name: str) -> Callable[..., float]:
+        from sklearn import metrics
+
+        return getattr(metrics, name)
+
+
+skm = _SklearnMetrics()
+
+
+def _sk(name: str) -> Callable[..., float]:
+    return lambda y, p: getattr(skm, name)(y, p)
+
+
+def _neg(name: str) -> Callable[..., float]:
+    return lambda y, p: -getattr(skm, name)(y, p)
 
 
 def _roc_auc(y: np.ndarray, score: np.ndarray, classes: np.ndarray | None) -> float:
@@ -75,21 +90,21 @@ METRICS: dict[str, Metric] = {
     "neg_brier_score": Metric(
         "neg_brier_score", "score", _B, lambda y, s, c: -skm.brier_score_loss(y, s)
     ),
-    "accuracy": Metric("accuracy", "labels", _C, skm.accuracy_score),
-    "balanced_accuracy": Metric("balanced_accuracy", "labels", _C, skm.balanced_accuracy_score),
-    "f1": Metric("f1", "labels", _B, skm.f1_score),
-    "precision": Metric("precision", "labels", _B, skm.precision_score),
-    "recall": Metric("recall", "labels", _B, skm.recall_score),
+    "accuracy": Metric("accuracy", "labels", _C, _sk("accuracy_score")),
+    "balanced_accuracy": Metric("balanced_accuracy", "labels", _C, _sk("balanced_accuracy_score")),
+    "f1": Metric("f1", "labels", _B, _sk("f1_score")),
+    "precision": Metric("precision", "labels", _B, _sk("precision_score")),
+    "recall": Metric("recall", "labels", _B, _sk("recall_score")),
     "f1_macro": Metric("f1_macro", "labels", _C, lambda y, p: skm.f1_score(y, p, average="macro")),
-    "r2": Metric("r2", "labels", _R, skm.r2_score),
+    "r2": Metric("r2", "labels", _R, _sk("r2_score")),
     "neg_mean_absolute_error": Metric(
-        "neg_mean_absolute_error", "labels", _R, _neg(skm.mean_absolute_error)
+        "neg_mean_absolute_error", "labels", _R, _neg("mean_absolute_error")
     ),
     "neg_mean_squared_error": Metric(
-        "neg_mean_squared_error", "labels", _R, _neg(skm.mean_squared_error)
+        "neg_mean_squared_error", "labels", _R, _neg("mean_squared_error")
     ),
     "neg_root_mean_squared_error": Metric(
-        "neg_root_mean_squared_error", "labels", _R, _neg(skm.root_mean_squared_error)
+        "neg_root_mean_squared_error", "labels", _R, _neg("root_mean_squared_error")
     ),
 }
 
