@@ -11,12 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import keel.data.profile as profile_module
+import keel.data._parallel as parallel_module
 from keel.config import SqlSource
+from keel.data._hll import Hll
 from keel.data.profile import (
+    REDUCE_TO,
     ColumnProfile,
     Profile,
-    _Hll,
     merge,
     profile_batches,
     profile_source,
@@ -136,7 +137,7 @@ def test_quantiles_and_distinct_counts_are_within_the_sketch_bounds_on_a_large_c
     assert_quantiles_within_rank_error(col, values)
     lo, hi = col.distinct_bounds(3)
     assert lo <= len(np.unique(values)) <= hi
-    assert abs(col.distinct / 300_000 - 1) < 3 * _Hll.rse
+    assert abs(col.distinct / 300_000 - 1) < 3 * Hll.rse
 
 
 def test_datetime_columns_report_iso_extremes_and_dates_count_as_datetimes():
@@ -177,7 +178,7 @@ def test_value_counts_of_a_high_cardinality_batch_keep_guaranteed_bounds(high):
     p = profile_batches(pa.table({"v": values}).to_batches(max_chunksize=65_536))
     col = p["v"]
     assert col.frequent_offset > 0
-    assert col.frequency_error <= n * (col.frequent.epsilon + 1 / (profile_module.REDUCE_TO + 1))
+    assert col.frequency_error <= n * (col.frequent.epsilon + 1 / (REDUCE_TO + 1))
     true = dict(zip(*np.unique(values, return_counts=True), strict=True))
     for item, est, lo, hi in col.frequent_items()[:20]:
         assert lo <= true[int(item)] <= hi, (item, est, lo, hi)
@@ -218,7 +219,7 @@ def test_profiles_of_any_split_merge_into_the_profile_of_the_whole(case):
         assert close(m.mean, w.mean) and close(m.std, w.std), name
         if w.kll is not None and w.finite:
             assert_quantiles_within_rank_error(m, finite_values(t, name))
-        if isinstance(w.hll, _Hll):
+        if isinstance(w.hll, Hll):
             assert m.distinct == w.distinct  # registers merge by maximum: bit for bit
         elif w.hll is not None:
             truth = len(set(t.column(name).drop_null().to_pylist()))
@@ -342,7 +343,7 @@ def test_profiling_in_several_processes_gives_what_one_process_gives(tmp_path, m
     t = table(20_000, seed=7)
     pq.write_table(t.slice(0, 12_000), tmp_path / "a.parquet")
     pq.write_table(t.slice(12_000), tmp_path / "b.parquet")
-    monkeypatch.setattr(profile_module, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel_module, "PARALLEL_MIN_ROWS", 0)
     one = profile_source("*.parquet", tmp_path, key=KEY, workers=1, batch_size=4096)
     two = profile_source("*.parquet", tmp_path, key=KEY, workers=2, batch_size=4096)
     assert list(two.columns) == t.column_names
@@ -350,7 +351,7 @@ def test_profiling_in_several_processes_gives_what_one_process_gives(tmp_path, m
     assert exact_columns(two) == exact_columns(one)
     for name in t.column_names:
         assert close(two[name].mean, one[name].mean) and two[name].top(3) == one[name].top(3)
-        if isinstance(one[name].hll, _Hll):
+        if isinstance(one[name].hll, Hll):
             assert two[name].distinct == one[name].distinct
 
 
@@ -358,7 +359,7 @@ def test_several_csv_files_are_profiled_in_several_processes(tmp_path, monkeypat
     t = table(6000, seed=8).drop_columns(["blob", "when"])
     for i in range(3):
         pacsv.write_csv(t.slice(2000 * i, 2000), tmp_path / f"part{i}.csv")
-    monkeypatch.setattr(profile_module, "PARALLEL_MIN_CSV_BYTES", 0)
+    monkeypatch.setattr(parallel_module, "PARALLEL_MIN_CSV_BYTES", 0)
     one = profile_source("part*.csv", tmp_path, key=KEY, workers=1)
     two = profile_source("part*.csv", tmp_path, key=KEY, workers=2)
     assert exact_columns(two) == exact_columns(one) and two.rows == 6000
@@ -402,12 +403,12 @@ def test_the_workers_parameter_is_checked():
 def test_columns_of_a_worker_that_dies_are_profiled_by_the_parent(tmp_path, monkeypatch):
     t = table(3000, seed=9)
     pq.write_table(t, tmp_path / "t.parquet")
-    monkeypatch.setattr(profile_module, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel_module, "PARALLEL_MIN_ROWS", 0)
 
     def dies(job, units, counter, results):
-        profile_module._claim(counter, len(units))  # takes a column, then is gone
+        parallel_module._claim(counter, len(units))  # takes a column, then is gone
         os._exit(1)
 
-    monkeypatch.setattr(profile_module, "_worker", dies)
+    monkeypatch.setattr(parallel_module, "_worker", dies)
     p = profile_source("t.parquet", tmp_path, key=KEY, workers=2)
     assert exact_columns(p) == exact_columns(profile_batches(t))

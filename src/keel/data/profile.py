@@ -56,10 +56,6 @@ import copy
 import datetime as dt
 import json
 import math
-import os
-import sys
-import threading
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +67,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from keel.config import SqlSource
-from keel.data.batches import iter_batches
+from keel.data._hll import HLL_LG_K, Hll, scratch
 from keel.data.sources import describe
 from keel.errors import DataError
 
@@ -91,7 +87,6 @@ Kind = Literal["numeric", "categorical", "datetime", "other"]
 FORMAT = "keel.profile"
 VERSION = 1
 KLL_K = 200
-HLL_LG_K = 12
 FREQUENT_LG_MAX_K = 10
 REDUCE_TO = 1024  # distinct values per batch above which a batch is reduced (Misra-Gries)
 _QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
@@ -111,101 +106,6 @@ def kind_of(t: pa.DataType) -> Kind:
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         return "datetime"
     return "other"
-
-
-# -- Keel's vectorised HyperLogLog -----------------------------------------------------------
-
-
-_C1 = np.uint64(0xFF51AFD7ED558CCD)
-_C2 = np.uint64(0xC4CEB9FE1A85EC53)
-_Q = 52  # rank bits; the index takes the top HLL_LG_K bits
-_LOW = np.uint64((1 << _Q) - 1)
-_RANK_BASE = np.uint64(1075)  # bit length = biased exponent - 1022; rank = 53 - bit length
-
-
-class _Hll:
-    """HyperLogLog over 64-bit hashes of float64 values, in NumPy (see the module docstring)."""
-
-    lg_k = HLL_LG_K
-    rse = 1.04 / math.sqrt(1 << HLL_LG_K)
-
-    def __init__(self, registers: np.ndarray | None = None) -> None:
-        m = 1 << self.lg_k
-        self.registers = np.zeros(m, np.uint8) if registers is None else registers
-        if self.registers.shape != (m,) or self.registers.dtype != np.uint8:
-            raise ValueError(f"expected {m} one-byte registers")
-        if int(self.registers.max(initial=0)) > _Q + 1:
-            raise ValueError("register out of range")
-
-    def update(self, values: np.ndarray) -> None:
-        n = len(values)
-        h = _scratch("hash", n, np.uint64)
-        np.add(values, 0.0, out=h.view(np.float64))  # -0.0 becomes 0.0
-        tmp = _scratch("shifted", n, np.uint64)
-        for multiplier in (_C1, _C2, None):  # MurmurHash3's 64-bit finaliser
-            np.right_shift(h, 33, out=tmp)
-            np.bitwise_xor(h, tmp, out=h)
-            if multiplier is not None:
-                np.multiply(h, multiplier, out=h)
-        index = _scratch("index", n, np.uint64)
-        np.right_shift(h, 64 - self.lg_k, out=index)
-        # The rank is 53 less the bit length of the low 52 bits, read off the float64 exponent
-        # (exact: 52 bits fit a float64); 0 has exponent field 0 and gets the top rank, 53.
-        np.bitwise_and(h, _LOW, out=h)
-        np.copyto(tmp.view(np.float64), h, casting="unsafe")
-        np.right_shift(tmp, 52, out=tmp)
-        np.subtract(_RANK_BASE, tmp, out=tmp)
-        np.minimum(tmp, _Q + 1, out=tmp)
-        rank = _scratch("rank", n, np.uint8)
-        np.copyto(rank, tmp, casting="unsafe")
-        np.maximum.at(self.registers, index.view(np.intp), rank)
-
-    def merge(self, other: _Hll) -> _Hll:
-        return _Hll(np.maximum(self.registers, other.registers))
-
-    def estimate(self) -> float:
-        m = float(len(self.registers))
-        c = np.bincount(self.registers, minlength=_Q + 2).astype(np.float64)
-        if c[0] == m:
-            return 0.0
-        z = m * _tau(1.0 - c[_Q + 1] / m)
-        for k in range(_Q, 0, -1):
-            z = 0.5 * (z + c[k])
-        z += m * _sigma(c[0] / m)
-        return m * m / (2.0 * math.log(2.0)) / z
-
-    def to_bytes(self) -> bytes:
-        return self.registers.tobytes()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> _Hll:
-        return cls(np.frombuffer(data, np.uint8).copy())
-
-
-def _sigma(x: float) -> float:
-    if x == 1.0:
-        return math.inf
-    y, z = 1.0, x
-    while True:
-        x *= x
-        previous = z
-        z += x * y
-        y += y
-        if z == previous:
-            return z
-
-
-def _tau(x: float) -> float:
-    if x == 0.0 or x == 1.0:
-        return 0.0
-    y, z = 1.0, 1.0 - x
-    while True:
-        x = math.sqrt(x)
-        previous = z
-        y *= 0.5
-        z -= (1.0 - x) ** 2 * y
-        if z == previous:
-            return z / 3.0
 
 
 # -- column profiles -------------------------------------------------------------------------
@@ -237,7 +137,7 @@ class ColumnProfile:
         col = cls(name, _type_name(arrow_type), kind)
         if kind in ("numeric", "datetime"):
             col.kll = ds.kll_doubles_sketch(KLL_K)
-            col.hll = _Hll()
+            col.hll = Hll()
         elif kind == "categorical":
             col.hll = ds.hll_sketch(HLL_LG_K)
         if kind == "categorical" or _is_integer(arrow_type):
@@ -273,16 +173,16 @@ class ColumnProfile:
         """Estimated number of distinct non-null values (finite values for numbers)."""
         if self.hll is None:
             return None
-        value = self.hll.estimate() if isinstance(self.hll, _Hll) else self.hll.get_estimate()
+        value = self.hll.estimate() if isinstance(self.hll, Hll) else self.hll.get_estimate()
         return round(value)
 
     def distinct_bounds(self, num_std: int = 2) -> tuple[float, float]:
         """Bounds on the distinct count, `num_std` (1 to 3) standard errors wide."""
         if self.hll is None:
             raise DataError(f"column {self.name!r} ({self.type}) has no distinct count")
-        if isinstance(self.hll, _Hll):
+        if isinstance(self.hll, Hll):
             estimate = self.hll.estimate()
-            return estimate * (1 - num_std * _Hll.rse), estimate * (1 + num_std * _Hll.rse)
+            return estimate * (1 - num_std * Hll.rse), estimate * (1 + num_std * Hll.rse)
         return self.hll.get_lower_bound(num_std), self.hll.get_upper_bound(num_std)
 
     @property
@@ -379,7 +279,7 @@ class ColumnProfile:
             self._moments(n1, other.finite, other.mean, other.m2, other.min, other.max)
         if self.kll is not None and other.kll is not None:
             self.kll.merge(other.kll)
-        if isinstance(self.hll, _Hll) and isinstance(other.hll, _Hll):
+        if isinstance(self.hll, Hll) and isinstance(other.hll, Hll):
             self.hll = self.hll.merge(other.hll)
         elif self.hll is not None and other.hll is not None:
             union = ds.hll_union(HLL_LG_K)
@@ -454,7 +354,7 @@ class ColumnProfile:
         sketches: dict[str, Any] = {}
         if self.kll is not None:
             sketches["kll"] = _b64(self.kll.serialize())
-        if isinstance(self.hll, _Hll):
+        if isinstance(self.hll, Hll):
             sketches["hll"] = {"format": "keel-hll-12", "data": _b64(self.hll.to_bytes())}
         elif self.hll is not None:
             sketches["hll"] = {
@@ -491,7 +391,7 @@ class ColumnProfile:
         if "hll" in sk:
             fmt, raw = sk["hll"]["format"], _unb64(sk["hll"]["data"])
             if fmt == "keel-hll-12":
-                col.hll = _Hll.from_bytes(raw)
+                col.hll = Hll.from_bytes(raw)
             elif fmt == "datasketches-hll":
                 col.hll = ds.hll_sketch.deserialize(raw)
             else:
@@ -507,8 +407,8 @@ def _copy(col: ColumnProfile) -> ColumnProfile:
     out.__dict__.pop("_dictionary", None)  # what the stream had fed belongs to the original
     if col.kll is not None:
         out.kll = ds.kll_doubles_sketch.deserialize(col.kll.serialize())
-    if isinstance(col.hll, _Hll):
-        out.hll = _Hll(col.hll.registers.copy())
+    if isinstance(col.hll, Hll):
+        out.hll = Hll(col.hll.registers.copy())
     elif col.hll is not None:
         out.hll = ds.hll_sketch.deserialize(col.hll.serialize_compact())
     if col.frequent is not None:
@@ -578,13 +478,13 @@ def _update_numeric(col: ColumnProfile, array: pa.Array) -> None:
         else:  # datetime: microseconds since the epoch, exact in a float64 to the year 287,396
             ints = _epoch_micros(array)
         if ints is not None:
-            values = _scratch("values", len(ints), np.float64)
+            values = scratch("values", len(ints), np.float64)
             np.copyto(values, ints, casting="unsafe")
     if not len(values):
         return
     n1 = col.finite - len(values)  # the counts already include this batch
     mean = float(values.mean())
-    deviations = _scratch("deviations", len(values), np.float64)
+    deviations = scratch("deviations", len(values), np.float64)
     np.subtract(values, mean, out=deviations)
     np.square(deviations, out=deviations)  # not np.dot: BLAS threads would spin on 2 cores
     m2 = float(deviations.sum())
@@ -597,12 +497,12 @@ def _update_numeric(col: ColumnProfile, array: pa.Array) -> None:
     col.hll.update(values)
     if col.frequent is not None and ints is not None:
         if hi - lo < 4 * len(ints):
-            offsets = _scratch("offsets", len(ints), np.int64)
+            offsets = scratch("offsets", len(ints), np.int64)
             np.subtract(ints, lo, out=offsets, casting="unsafe")
             counts = np.bincount(offsets)
             _feed_frequent(col, counts, lambda keep: (keep + lo).tolist())
         else:  # sorted in place: Arrow's hash tables would hold on to tens of MB
-            ordered = _scratch("ordered", len(ints), ints.dtype)
+            ordered = scratch("ordered", len(ints), ints.dtype)
             np.copyto(ordered, ints)
             ordered.sort()
             starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
@@ -632,28 +532,12 @@ def _finite_float64(col: ColumnProfile, array: pa.Array) -> np.ndarray:
             nan = int(np.count_nonzero(np.isnan(data)))
         col.nan += nan
         col.inf += n_valid - n_keep - nan
-    values = _scratch("values", n_keep, np.float64)
+    values = scratch("values", n_keep, np.float64)
     if n_keep == n:
         np.copyto(values, data)  # KLL takes only writable arrays
     else:
         np.compress(keep, data, out=values)
     return values
-
-
-_local = threading.local()
-_SCRATCH_MAX = 8 << 20  # bytes; larger temporaries are not kept between batches
-
-
-def _scratch(name: str, n: int, dtype: type) -> np.ndarray:
-    """A reusable array of this thread: fresh memory for each batch costs page faults."""
-    size = n * np.dtype(dtype).itemsize
-    if size > _SCRATCH_MAX:
-        return np.empty(n, dtype)
-    pool = _local.__dict__.setdefault("arrays", {})
-    buffer = pool.get(name)
-    if buffer is None or len(buffer) < size:
-        buffer = pool[name] = np.empty(max(size, 1 << 16), np.uint8)
-    return buffer[:size].view(dtype)
 
 
 def _epoch_micros(array: pa.Array) -> np.ndarray:
@@ -935,169 +819,15 @@ def profile_source(
     with 1, this process alone). A `DataError` names the key and the file for a missing,
     unreadable or empty source, an unknown format, or a column of mixed types.
     """
-    workers = _workers(workers)
+    from keel.data._parallel import Job, in_parallel, units, worker_count
+
+    workers = worker_count(workers)
     shown = describe(source if isinstance(source, SqlSource) else str(source))
-    job = _Job(source, root, key, batch_size, f"{key} = {shown}")
-    units = [] if isinstance(source, SqlSource) else _units(job, workers)
-    if len(units) < 2:
+    job = Job(source, root, key, batch_size, f"{key} = {shown}")
+    shares = [] if isinstance(source, SqlSource) else units(job, workers)
+    if len(shares) < 2:
         profile = profile_batches(job.batches(), source=job.where)
     else:
-        profile = _in_parallel(job, units, workers)
+        profile = in_parallel(job, shares, workers)
     profile.source = shown
     return profile
-
-
-PARALLEL_MIN_ROWS = 250_000
-PARALLEL_MIN_CSV_BYTES = 32 << 20
-_COST = {"numeric": 8, "datetime": 8, "categorical": 2, "other": 1}
-
-
-@dataclass(frozen=True)
-class _Job:
-    source: str | SqlSource | Path
-    root: Path
-    key: str
-    batch_size: int
-    where: str
-
-    def batches(self, unit: tuple[str, ...] = ()) -> Iterable[pa.RecordBatch]:
-        """The source's batches; a unit is a few columns, or one CSV file (`csv:` + path).
-
-        A unit is read in its process's one thread: the processes already share the cores.
-        """
-        kw = {"key": self.key, "batch_size": self.batch_size, "dictionary": True}
-        kw["threads"] = not unit
-        if unit and unit[0].startswith("csv:"):
-            return iter_batches(Path(unit[0][4:]), self.root, **kw)
-        return iter_batches(self.source, self.root, columns=list(unit) or None, **kw)
-
-
-def _workers(workers: int | None) -> int:
-    if workers is not None and (
-        not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
-    ):
-        raise ValueError(
-            f"The 'workers' parameter of profile_source must be a positive int. "
-            f"Got {workers!r} instead."
-        )
-    if not sys.platform.startswith("linux"):  # forking is safe enough only there
-        return 1
-    return workers if workers is not None else max(1, min(os.cpu_count() or 1, 8))
-
-
-def _units(job: _Job, workers: int) -> list[tuple[str, ...]]:
-    """How to share a source out: groups of columns (Parquet) or files (CSV); [] if not."""
-    if workers < 2:
-        return []
-    import pyarrow.parquet as pq
-
-    from keel.data.batches import source_schema
-    from keel.data.sources import _format, resolve_paths
-
-    paths = resolve_paths(str(job.source), job.root, key=job.key)
-    formats = {_format(p, job.key) for p in paths}
-    schema = source_schema(job.source, job.root, key=job.key)  # refuses mixed files early
-    if formats == {"csv"}:
-        if len(paths) < 2 or sum(p.stat().st_size for p in paths) < PARALLEL_MIN_CSV_BYTES:
-            return []
-        return [(f"csv:{p}",) for p in paths]
-    if formats != {"parquet"} or len(schema) < 2:
-        return []
-    try:
-        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
-    except (pa.ArrowException, OSError):
-        return []  # the serial path reports the unreadable file
-    if rows < PARALLEL_MIN_ROWS:
-        return []
-    # Dearest first: whoever is free takes the next, so the cheap ones even out the end.
-    fields = sorted(schema, key=lambda f: -_COST[kind_of(f.type)])
-    if len(paths) <= 16:
-        return [(f.name,) for f in fields]
-    # Many files: a few groups of columns per worker, so each file is opened a few times.
-    groups: list[list[str]] = [[] for _ in range(min(len(fields), 3 * workers))]
-    load = [0] * len(groups)
-    for f in fields:
-        i = load.index(min(load))
-        groups[i].append(f.name)
-        load[i] += _COST[kind_of(f.type)]
-    return [tuple(g) for g in groups]
-
-
-def _in_parallel(job: _Job, units: list[tuple[str, ...]], workers: int) -> Profile:
-    """Profile units in this process and up to `workers - 1` forked ones, then combine."""
-    import multiprocessing
-    import queue as queues
-
-    ctx = multiprocessing.get_context("fork")
-    counter = ctx.Value("i", 0)
-    results: Any = ctx.Queue()
-    procs = [
-        ctx.Process(target=_worker, args=(job, units, counter, results), daemon=True)
-        for _ in range(min(workers, len(units)) - 1)
-    ]
-    # Forked before this process reads any data, its threads idle and holding no lock; the
-    # workers read in their own thread only. Python 3.12+ warns of forking with threads.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r".*fork\(\) may lead to deadlocks", DeprecationWarning)
-        for proc in procs:
-            proc.start()
-    parts: dict[int, Profile] = {}
-    try:
-        while (i := _claim(counter, len(units))) is not None:
-            parts[i] = profile_batches(job.batches(units[i]), source=job.where)
-        finished = 0
-        while finished < len(procs):
-            try:
-                message = results.get(timeout=0.2)
-            except queues.Empty:
-                if not any(p.is_alive() for p in procs) and results.empty():
-                    break  # a worker died without a word: its units are redone below
-                continue
-            if message[0] == "done":
-                finished += 1
-            elif message[0] == "error":
-                raise message[1]
-            else:
-                parts[message[1]] = Profile.from_dict(message[2])
-        for i in range(len(units)):
-            if i not in parts:
-                parts[i] = profile_batches(job.batches(units[i]), source=job.where)
-    finally:
-        with counter.get_lock():
-            counter.value = len(units)
-        for proc in procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-    ordered = [parts[i] for i in range(len(units))]
-    if units[0][0].startswith("csv:"):
-        whole = ordered[0]
-        for part in ordered[1:]:
-            whole = merge(whole, part)
-        return whole
-    from keel.data.batches import source_schema
-
-    names = source_schema(job.source, job.root, key=job.key).names
-    return _join(ordered, names, job.where)
-
-
-def _claim(counter: Any, n: int) -> int | None:
-    with counter.get_lock():
-        i = counter.value
-        if i >= n:
-            return None
-        counter.value = i + 1
-    return i
-
-
-def _worker(job: _Job, units: list[tuple[str, ...]], counter: Any, results: Any) -> None:
-    """A forked process: profile units until none is left, and send each back."""
-    try:
-        while (i := _claim(counter, len(units))) is not None:
-            part = profile_batches(job.batches(units[i]), source=job.where)
-            results.put(("part", i, part.to_dict(summary=False)))
-    except KeyboardInterrupt:  # the parent has it too, and says so
-        return
-    except Exception as exc:
-        results.put(("error", exc if isinstance(exc, DataError) else RuntimeError(repr(exc))))
-    results.put(("done",))
