@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from keel.cli_explain import register as register_explain
 from keel.errors import KeelError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+register_explain(app)
 out = Console()
 err = Console(stderr=True)
 

@@ -1,0 +1,428 @@
+"""Checks of the infrastructure section: infra.1 … infra.7."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keel.checks._coverage import SuiteRun, find_test_files, run_tests_with_coverage
+from keel.evidence import BarChart, Evidence, Table
+from keel.model.explain import explain_rows, split_model, unsupported
+from keel.model.importance import sample_rows
+from keel.model.reproduce import reproduce
+from keel.model.smoke import smoke
+from keel.system import System, code_hash
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (
+        f" and {len(names) - limit} more" if len(names) > limit else ""
+    )
+
+
+# -- infra.1 -------------------------------------------------------------------------------
+def infra_1(system: System) -> Evidence:
+    """infra.1: two trainings from the same inputs, in fresh processes, predict the same."""
+    cfg = system.config.reproducibility
+    found = system.cached("reproduce", lambda: reproduce(system), cfg.model_dump(mode="json"))
+    first, second = found.runs
+    metric = system.metric_name
+    runs = Table(
+        "Two trainings from the same inputs, each in a fresh process",
+        ["measure", "first", "second"],
+        [
+            ["training rows (seeded sample)", first.rows, second.rows],
+            ["evaluation rows predicted", first.eval_rows, second.eval_rows],
+            [metric, first.metric, second.metric],
+            ["training seconds", first.seconds, second.seconds],
+        ],
+    )
+    comparison = Table(
+        "Differences between the two trainings",
+        ["measure", "value", "limit"],
+        [
+            [
+                "largest |prediction difference|",
+                found.max_difference,
+                cfg.max_prediction_difference,
+            ],
+            [
+                "share of rows differing beyond the limit",
+                found.differing_share,
+                0.0,
+            ],
+            [f"{metric} difference", found.metric_difference, cfg.max_metric_difference],
+        ],
+    )
+    states = sorted(set(first.random_states) | set(second.random_states))
+    seeds = Table(
+        f"random_state parameters of the fitted model ([model] seed = {found.seed})",
+        ["parameter", "value", "verdict"],
+        [
+            [
+                name,
+                first.random_states.get(name),
+                "unseeded"
+                if first.random_states.get(name) is None
+                else (
+                    "the configured seed"
+                    if first.random_states.get(name) == found.seed
+                    else "a seed other than [model] seed"
+                ),
+            ]
+            for name in states
+        ],
+    )
+    settings = sorted(set(first.threads) | set(second.threads))
+    threads = Table(
+        "Thread settings of the two processes",
+        ["setting", "first", "second"],
+        [[k, first.threads.get(k), second.threads.get(k)] for k in settings],
+    )
+    limit = cfg.max_prediction_difference
+    chart = BarChart(
+        "Evaluation rows by |difference| of their two predictions",
+        list(found.bins),
+        list(found.bins.values()),
+        x_label="share of evaluation rows",
+        flagged=[_beyond(label, limit) and share > 0 for label, share in found.bins.items()],
+    )
+    thresholds = {
+        "max_prediction_difference": cfg.max_prediction_difference,
+        "max_metric_difference": cfg.max_metric_difference,
+        "sample": cfg.sample,
+    }
+    facts: dict[str, Any] = {
+        "metric": metric,
+        "max_difference": found.max_difference,
+        "differing_share": found.differing_share,
+        "metric_difference": found.metric_difference,
+        "train_rows": first.rows,
+        "eval_rows": first.eval_rows,
+        "seconds": found.seconds,
+        "causes": "; ".join(found.causes),
+        "risks": "; ".join(found.risks),
+    }
+    evidence = Evidence(
+        "infra.1",
+        "pass",
+        "",
+        tables=[comparison, runs, seeds, threads],
+        figures=[chart],
+        thresholds=thresholds,
+        facts=facts,
+    )
+    if not found.causes:
+        evidence.summary = (
+            f"two trainings in fresh processes predict the same on {first.eval_rows:,} "
+            f"evaluation rows (largest difference {found.max_difference:.3g}, {metric} "
+            f"{_num(first.metric)} both)"
+        )
+        if found.risks:
+            evidence.summary += f"; but {'; '.join(found.risks)}"
+            evidence.hint = (
+                "Reproducible this time only because the unseeded estimators drew no random "
+                "numbers on this data; pass the seed argument of train() on as random_state."
+            )
+        return evidence
+    evidence.status = "fail"
+    evidence.summary = (
+        f"two trainings from the same inputs differ: largest prediction difference "
+        f"{found.max_difference:.3g} (limit {limit:g}), {found.differing_share:.1%} of rows "
+        f"differ, {metric} {_num(first.metric)} vs {_num(second.metric)}; cause: "
+        + "; ".join(found.causes)
+    )
+    hints = []
+    train = system.config.model.train
+    for cause in found.causes:
+        if cause.startswith("unseeded"):
+            hints.append(
+                f'Pass the seed argument of [model] train = "{train}" on to every estimator: '
+                "random_state=seed (the parameters listed as unseeded)."
+            )
+        elif cause.startswith("the training function does not pass"):
+            hints.append(
+                f"Use the seed argument ([model] seed = {found.seed}) as random_state instead "
+                "of a constant, so the seed Keel and your team record is the one used."
+            )
+        elif cause.startswith("thread"):
+            hints.append(
+                "Fix the thread counts where training runs (OMP_NUM_THREADS, or "
+                "threadpoolctl.threadpool_limits) so every training sums in the same order."
+            )
+        else:
+            hints.append(
+                "Seed every source of randomness in the training code from the seed argument "
+                "(numpy.random.default_rng(seed), random.Random(seed)), sort rows and sets "
+                "before use, then rerun `keel score --only infra.1`."
+            )
+    evidence.hint = " ".join(hints)
+    return evidence
+
+
+def _beyond(label: str, limit: float) -> bool:
+    if label == "identical":
+        return False
+    bound = float(label.split()[-1])
+    return bound > limit if label.startswith("≤") else True
+
+
+# -- infra.2 -------------------------------------------------------------------------------
+def _training_tests(system: System) -> tuple[list[str], list[SuiteRun], str]:
+    """(test files of the training code, their runs, the training module shown), cached."""
+    tests = system.config.model.tests
+    folder = system.root / tests if tests else None
+    module = sys.modules.get(system.train_function.__module__)
+    source = Path(getattr(module, "__file__", "") or "").resolve()
+    shown = (
+        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
+    )
+    if folder is None or not folder.is_dir():
+        return [], [], shown
+    files = [f for f in find_test_files(folder) if "train" in f.name.lower()]
+    names = [str(f.relative_to(system.root)) for f in files]
+    if not files or importlib.util.find_spec("pytest") is None:
+        return names, [], shown
+    timeout = system.config.smoke.timeout_seconds
+    runs = system.cached(
+        "training_tests",
+        lambda: [run_tests_with_coverage(system.root, f, source, timeout=timeout) for f in files],
+        names,
+        code_hash(folder),
+        str(source),
+        timeout,
+    )
+    return names, runs, shown
+
+
+def infra_2(system: System) -> Evidence:
+    """infra.2: the training code trains on rows synthesised from the schema and predicts
+    well-formed output; the user's tests of the training code pass."""
+    cfg = system.config.smoke
+    result = smoke(system)
+    files, runs, module = _training_tests(system)
+    tables = [
+        Table(
+            f"Smoke test: {result.rows} rows synthesised from {result.source}",
+            ["step", "outcome", "detail"],
+            [[s.step, s.outcome, s.detail] for s in result.steps],
+        )
+    ]
+    figures = []
+    if runs:
+        tables.append(
+            Table(
+                f"Tests of the training code, under coverage of {module}",
+                ["file", "passed", "failed", "errors", "skipped", "seconds", "line coverage"],
+                [
+                    [f, r.passed, r.failed, r.errors, r.skipped, r.seconds, r.coverage]
+                    for f, r in zip(files, runs, strict=True)
+                ],
+            )
+        )
+        figures.append(
+            BarChart(
+                f"Line coverage of {module} by each test file of the training code",
+                files,
+                [r.coverage for r in runs],
+                x_label="share of statements run",
+                flagged=[not r.tests_pass for r in runs],
+            )
+        )
+    failed_steps = result.failed
+    failing_runs = [(f, r) for f, r in zip(files, runs, strict=True) if not r.tests_pass]
+    thresholds = {"rows": cfg.rows, "timeout_seconds": cfg.timeout_seconds}
+    facts: dict[str, Any] = {
+        "rows": result.rows,
+        "source": result.source,
+        "steps_failed": len(failed_steps),
+        "seconds": result.seconds,
+        "training_test_files": len(files),
+        "training_tests_passed": sum(r.passed for r in runs),
+        "training_tests_failed": sum(r.failed + r.errors for r in runs),
+    }
+    problems, hints = [], []
+    train = system.config.model.train
+    for step in failed_steps:
+        problems.append(f"{step.step}: {step.detail}")
+    steps = {s.step for s in failed_steps}
+    if "features" in steps:
+        hints.append(
+            f'Make [model] features = "{system.config.model.features}" work on any rows the '
+            f"schema allows ({system.config.data.schema_file}): missing values where presence "
+            "is below 1, every value of each domain, values across each range."
+        )
+    if "training" in steps:
+        hints.append(
+            f'Make [model] train = "{train}" train on any rows the schema allows: small data, '
+            "missing values, every category; or correct the schema if it allows rows the "
+            "system must never see."
+        )
+    if steps - {"features", "training"}:
+        hints.append(
+            f'The model trained by [model] train = "{train}" returns malformed output for '
+            "valid input (see the failed steps: NaN, infinity, unknown labels, wrong shape); "
+            "find the inputs that cause it, fix the model (impute, clip, handle every "
+            "category), and add a unit test for them."
+        )
+    for f, r in failing_runs:
+        why = "timed out" if r.timed_out else f"{r.failed + r.errors} failing"
+        problems.append(f"training tests in {f}: {why}")
+        tables.append(
+            Table(
+                f"The end of pytest's output for {f}",
+                ["line"],
+                [[x] for x in r.output.splitlines()],
+            )
+        )
+    if failing_runs:
+        hints.append(
+            f"Make the tests of the training code pass: `python -m pytest "
+            f"{' '.join(f for f, _ in failing_runs)}` in {system.root}."
+        )
+    evidence = Evidence(
+        "infra.2",
+        "fail" if problems else "pass",
+        "",
+        hint=" ".join(hints),
+        tables=tables,
+        figures=figures,
+        thresholds=thresholds,
+        facts=facts,
+    )
+    if problems:
+        evidence.summary = "; ".join(problems)
+        return evidence
+    if runs:
+        passed = sum(r.passed for r in runs)
+        own = f"; {passed} test(s) of the training code in {_names(files, 3)} pass"
+    elif files:
+        own = f"; pytest is not installed, so {_names(files, 3)} did not run"
+    else:
+        tests = system.config.model.tests or "tests"
+        own = f"; no test files of the training code (test_*train*.py in {tests}/)"
+    evidence.summary = (
+        f"training on {result.rows} rows synthesised from {result.source} completes and its "
+        f"predictions on {result.rows} fresh rows are well formed (shape, classes, finite "
+        f"probabilities){own}"
+    )
+    return evidence
+
+
+# -- infra.5 -------------------------------------------------------------------------------
+def infra_5(system: System) -> Evidence:
+    """infra.5: `keel explain` takes sampled rows apart, and their contributions add up."""
+    cfg = system.config.explain
+    thresholds = {"rows": cfg.rows, "tolerance": cfg.tolerance}
+    _, final = split_model(system.trained.estimator)
+    reason = unsupported(final)
+    if reason:
+        return Evidence(
+            "infra.5",
+            "fail",
+            f"keel explain cannot take this model apart: {reason}",
+            hint="Use a model keel explain supports (linear, or scikit-learn tree models, as the "
+            "last step of a Pipeline), or, if you debug predictions step by step another way, "
+            'document it and attest it: [attest."infra.5"] with evidence, by and date.',
+            thresholds=thresholds,
+            facts={"model": type(final).__name__},
+        )
+    n = len(system.raw("eval"))
+    positions = sample_rows(n, cfg.rows, seed=system.config.model.seed).tolist()
+    found = explain_rows(system, "eval", positions)
+    first = found[0]
+    sums = Table(
+        f"{len(found)} sampled evaluation rows: {first.output_name} against baseline + "
+        "contributions",
+        [
+            "row",
+            "model output",
+            "baseline",
+            "Σ contributions",
+            "baseline + Σ",
+            "|difference|",
+            "adds up",
+        ],
+        [
+            [
+                e.row_id,
+                e.output,
+                e.baseline,
+                e.total - e.baseline,
+                e.total,
+                e.difference,
+                "yes" if e.adds_up else "no",
+            ]
+            for e in found
+        ],
+    )
+    contributions = Table(
+        f"How row {first.row_id} becomes its prediction ({first.method})",
+        ["input", "value", "contribution", "transformed features"],
+        [[c.input, c.value, c.contribution, ", ".join(c.features)] for c in first.contributions],
+    )
+    stages = Table(
+        f"Row {first.row_id} through the pipeline",
+        ["stage", "transformer", "columns out"],
+        [["feature function", "[model] features", len(first.inputs)]]
+        + [[s.name, s.transformer, len(s.values)] for s in first.stages],
+    )
+    mean_abs: dict[str, list[float]] = {}
+    for e in found:
+        for c in e.contributions:
+            mean_abs.setdefault(c.input, []).append(abs(c.contribution))
+    ranked = sorted(mean_abs.items(), key=lambda kv: -float(np.mean(kv[1])))[:30]
+    chart = BarChart(
+        f"Mean |contribution| to the {first.output_name} over {len(found)} sampled rows",
+        [name for name, _ in ranked],
+        [float(np.mean(values)) for _, values in ranked],
+        x_label=f"mean |contribution| ({first.output_name})",
+    )
+    off = [e for e in found if not e.adds_up]
+    worst = max(e.difference for e in found)
+    facts: dict[str, Any] = {
+        "model": first.model,
+        "method": first.method,
+        "output": first.output_name,
+        "rows": len(found),
+        "rows_not_adding_up": len(off),
+        "max_difference": worst,
+        "example_row": first.row_id,
+    }
+    evidence = Evidence(
+        "infra.5",
+        "pass",
+        "",
+        tables=[sums, contributions, stages],
+        figures=[chart],
+        thresholds=thresholds,
+        facts=facts,
+    )
+    command = f"keel explain {first.row_id}"
+    if off:
+        evidence.status = "fail"
+        evidence.summary = (
+            f"contributions do not add up to the model's output on {len(off)} of {len(found)} "
+            f"rows (largest difference {worst:.3g} > tolerance {cfg.tolerance:g}; {first.model})"
+        )
+        evidence.hint = (
+            f"Run `{command}` to see the row step by step. A model with internals Keel reads "
+            "differently (a new scikit-learn version) is a Keel bug to report; a custom final "
+            "step that is not the linear or tree model it looks like needs its own explanation."
+        )
+        return evidence
+    evidence.summary = (
+        f"{len(found)} sampled rows taken apart ({first.method}): baseline + contributions "
+        f"reproduce the {first.output_name} within {worst:.2g} (tolerance {cfg.tolerance:g}); "
+        f"try `{command}`"
+    )
+    return evidence

@@ -1,0 +1,220 @@
+import numpy as np
+import pandas as pd
+from systems import HGB_TRAIN, binary_frame
+
+from keel.checks.infra import infra_1, infra_2, infra_5
+
+UNSEEDED_FOREST = """
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    encode = make_column_transformer((OrdinalEncoder(), ["group"]), remainder="passthrough")
+    forest = RandomForestClassifier(n_estimators=20)  # random_state left out: unseeded
+    return make_pipeline(encode, forest).fit(X, y)
+"""
+
+NAN_FOR_C = (
+    HGB_TRAIN
+    + """
+import numpy as np
+
+
+class NanForC:
+    '''The trained pipeline, except that it predicts NaN for every row of group "c".'''
+
+    def __init__(self, model):
+        self.model = model
+        self.classes_ = model.classes_
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def predict_proba(self, X):
+        proba = self.model.predict_proba(X).copy()
+        proba[np.asarray(X["group"] == "c")] = np.nan
+        return proba
+
+
+_fit = train
+
+
+def train(frame, target, params, seed):
+    return NanForC(_fit(frame, target, params, seed))
+"""
+)
+
+TRAINING_TESTS = {
+    "tests/test_train.py": """
+        import pandas as pd
+        from sysmodel import train
+
+
+        def test_trains_on_a_few_rows():
+            frame = pd.DataFrame({"x1": [0.0, 1.0] * 20, "x2": [1.0, 0.0] * 20,
+                                  "group": ["a", "b"] * 20, "y": [0, 1] * 20})
+            assert train(frame, "y", {"max_iter": 5}, 0).predict(frame).shape == (40,)
+        """,
+    "tests/conftest.py": """
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        """,
+}
+
+LINEAR_ONE_HOT = """
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    prepare = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["group"]), (StandardScaler(), ["x1", "x2"])
+    )
+    return make_pipeline(prepare, LogisticRegression()).fit(X, y)
+"""
+
+HGB_CATEGORICAL = """
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    prepare = make_column_transformer(
+        (OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                        encoded_missing_value=-1), ["group"]),
+        remainder="passthrough",
+    )
+    booster = HistGradientBoostingClassifier(max_iter=30, categorical_features=[0],
+                                             random_state=seed)
+    return make_pipeline(prepare, booster).fit(X, y)
+"""
+
+NEAREST_NEIGHBOURS = """
+from sklearn.neighbors import KNeighborsClassifier
+
+
+def train(frame, target, params, seed):
+    return KNeighborsClassifier().fit(frame.drop(columns=[target]), frame[target])
+"""
+
+
+def numeric_frame(n: int, *, seed: int) -> pd.DataFrame:
+    return binary_frame(n, seed=seed).drop(columns="group")
+
+
+def with_missing(n: int, *, seed: int) -> pd.DataFrame:
+    frame = binary_frame(n, seed=seed)
+    frame.loc[np.random.default_rng(seed).random(n) < 0.2, "x2"] = np.nan
+    return frame
+
+
+# -- infra.1 -------------------------------------------------------------------------------
+def test_infra_1_passes_seeded_training_that_reproduces_in_fresh_processes(make_system):
+    system = make_system(binary_frame(1000, seed=0), binary_frame(400, seed=1))
+    evidence = infra_1(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["max_difference"] == 0.0
+    assert "predict the same on 400 evaluation rows" in evidence.summary
+    comparison = evidence.tables[0]
+    assert comparison.rows[0][:2] == ["largest |prediction difference|", 0.0]
+    assert evidence.tables[2].rows == [
+        ["histgradientboostingclassifier__random_state", 1, "the configured seed"]
+    ]
+    assert evidence.figures[0].values[0] == 1.0  # every row identical
+    assert evidence.thresholds["max_prediction_difference"] == 1e-9
+
+
+def test_infra_1_fails_training_with_unseeded_randomness_and_names_it(make_system):
+    system = make_system(
+        binary_frame(1000, seed=0), binary_frame(400, seed=1), code=UNSEEDED_FOREST
+    )
+    evidence = infra_1(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["max_difference"] > 0.01
+    assert evidence.facts["differing_share"] > 0.5
+    assert "unseeded estimator: randomforestclassifier__random_state=None" in evidence.summary
+    assert "random_state=seed" in evidence.hint
+    assert any(evidence.figures[0].flagged)
+
+
+# -- infra.2 -------------------------------------------------------------------------------
+def test_infra_2_passes_training_code_that_handles_synthetic_rows_and_runs_its_tests(make_system):
+    system = make_system(with_missing(600, seed=0), binary_frame(200, seed=1), files=TRAINING_TESTS)
+    evidence = infra_2(system)
+    assert evidence.status == "pass", evidence.summary
+    assert "well formed" in evidence.summary
+    assert "1 test(s) of the training code in tests/test_train.py pass" in evidence.summary
+    steps = {row[0]: row[1] for row in evidence.tables[0].rows}
+    assert set(steps.values()) == {"pass"}
+    assert evidence.tables[1].rows[0][:3] == ["tests/test_train.py", 1, 0]
+    assert evidence.facts["training_tests_passed"] == 1
+
+
+def test_infra_2_fails_a_model_that_returns_nan_for_a_valid_input(make_system):
+    system = make_system(binary_frame(600, seed=0), binary_frame(200, seed=1), code=NAN_FOR_C)
+    evidence = infra_2(system)
+    assert evidence.status == "fail"
+    assert "probabilities are finite" in evidence.summary
+    assert "NaN" in evidence.summary and "malformed output for valid input" in evidence.hint
+    assert "no schema file" in evidence.tables[0].title
+
+
+def test_infra_2_fails_when_the_users_training_tests_fail(make_system):
+    failing = {"tests/test_training.py": "def test_broken():\n    assert False\n"}
+    system = make_system(binary_frame(600, seed=0), binary_frame(200, seed=1), files=failing)
+    evidence = infra_2(system)
+    assert evidence.status == "fail"
+    assert evidence.summary == "training tests in tests/test_training.py: 1 failing"
+    assert "python -m pytest tests/test_training.py" in evidence.hint
+
+
+# -- infra.5 -------------------------------------------------------------------------------
+def test_infra_5_passes_when_linear_contributions_add_up(make_system):
+    system = make_system(
+        numeric_frame(800, seed=0).assign(group=binary_frame(800)["group"]),
+        binary_frame(300, seed=1),
+        code=LINEAR_ONE_HOT,
+    )
+    evidence = infra_5(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["rows"] == 20 and evidence.facts["rows_not_adding_up"] == 0
+    assert evidence.facts["method"] == "exact linear attribution, LogisticRegression"
+    assert "try `keel explain #" in evidence.summary
+    assert {row[0] for row in evidence.tables[1].rows} == {"group", "x1", "x2"}
+
+
+def test_infra_5_passes_when_tree_contributions_add_up(make_system):
+    system = make_system(
+        with_missing(800, seed=0),
+        with_missing(300, seed=1),
+        code=HGB_CATEGORICAL,
+        sections={"explain": {"rows": 40}},
+    )
+    evidence = infra_5(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["rows"] == 40
+    assert evidence.facts["max_difference"] < 1e-9
+    assert all(row[-1] == "yes" for row in evidence.tables[0].rows)
+    assert set(evidence.figures[0].labels) == {"group", "x1", "x2"}
+
+
+def test_infra_5_fails_a_model_it_cannot_take_apart(make_system):
+    system = make_system(
+        numeric_frame(400, seed=0), numeric_frame(100, seed=1), code=NEAREST_NEIGHBOURS
+    )
+    evidence = infra_5(system)
+    assert evidence.status == "fail"
+    assert "KNeighborsClassifier" in evidence.summary
+    assert 'attest."infra.5"' in evidence.hint

@@ -1,0 +1,129 @@
+import numpy as np
+import pandas as pd
+from systems import binary_frame
+
+from keel.checks.model import model_3, model_4
+
+START = pd.Timestamp("2024-01-01")
+STALENESS = {"system": {"timestamp": "at"}, "staleness": {"period_days": 30, "max_age_periods": 3}}
+
+
+def monthly(months: int, rows: int, *, turn: float, seed: int = 0):
+    """(train, eval): y depends on x1, x2 along a direction turning by `turn` radians every 30
+    days; the last two months are the evaluation data."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for m in range(months):
+        at = START + pd.to_timedelta(rng.uniform(30 * m, 30 * (m + 1), rows), unit="D")
+        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+        logit = 3 * (x1 * np.cos(m * turn) + x2 * np.sin(m * turn))
+        y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+        parts.append(pd.DataFrame({"at": at, "x1": x1, "x2": x2, "y": y}))
+    frame = pd.concat(parts).sort_values("at", ignore_index=True)
+    cut = START + pd.Timedelta(days=30 * (months - 2))
+    return frame[frame["at"] < cut], frame[frame["at"] >= cut]
+
+
+# -- model.3 -------------------------------------------------------------------------------
+def test_model_3_passes_hyperparameters_near_the_best_of_the_sweep(make_system):
+    system = make_system(
+        binary_frame(2000, seed=0),
+        binary_frame(1000, seed=1),
+        sections={"model": {"params": {"max_iter": 50, "learning_rate": 0.1}}},
+    )
+    evidence = model_3(system)
+    assert evidence.status == "pass", evidence.summary
+    assert "within 0.01 roc_auc of the best found" in evidence.summary
+    table = evidence.tables[0]
+    assert [row[:2] for row in table.rows] == [
+        ["max_iter", 25],
+        ["max_iter", 50],
+        ["max_iter", 100],
+        ["learning_rate", 0.05],
+        ["learning_rate", 0.1],
+        ["learning_rate", 0.2],
+    ]
+    assert [row[4] for row in table.rows].count("configured") == 2
+    chart = evidence.figures[0]
+    assert chart.labels[0] == "max_iter = 25" and not any(chart.flagged)
+    assert evidence.thresholds == {"factor": 2.0, "tolerance": 0.01, "sample": 20000}
+    assert evidence.facts["trainings"] == 5
+
+
+def test_model_3_fails_a_clearly_bad_learning_rate_and_names_a_better_one(make_system):
+    system = make_system(
+        binary_frame(2000, seed=0),
+        binary_frame(1000, seed=1),
+        sections={"model": {"params": {"max_iter": 50, "learning_rate": 5.0}}},
+    )
+    evidence = model_3(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["off"] == "learning_rate"
+    assert "learning_rate" in evidence.summary and "(configured 5)" in evidence.summary
+    assert "in [model] params" in evidence.hint
+    assert any(evidence.figures[0].flagged)
+
+
+def test_model_3_sweeps_only_the_named_params(make_system):
+    system = make_system(
+        binary_frame(1000, seed=0),
+        binary_frame(500, seed=1),
+        sections={
+            "model": {"params": {"max_iter": 20, "learning_rate": 0.1}},
+            "tuning": {"params": ["learning_rate"], "factor": 3.0},
+        },
+    )
+    evidence = model_3(system)
+    assert [row[:2] for row in evidence.tables[0].rows] == [
+        ["learning_rate", 0.1 / 3],
+        ["learning_rate", 0.1],
+        ["learning_rate", 0.1 * 3],
+    ]
+
+
+def test_model_3_is_not_configured_without_numeric_hyperparameters(make_system):
+    system = make_system(
+        binary_frame(300, seed=0), sections={"model": {"params": {"loss": "log_loss"}}}
+    )
+    evidence = model_3(system)
+    assert evidence.status == "not_configured"
+    assert "loss: not a number" in evidence.summary
+    assert "learning_rate" in evidence.hint
+
+
+# -- model.4 -------------------------------------------------------------------------------
+def test_model_4_shows_the_drop_on_data_whose_relationship_drifts(make_system):
+    system = make_system(*monthly(8, 600, turn=np.pi / 12), sections=STALENESS)
+    evidence = model_4(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.summary.startswith("roc_auc falls more than 0.02 at age 30 days")
+    assert evidence.facts["limit_days"] == 30
+    table = evidence.tables[0]
+    assert [row[0] for row in table.rows] == [0, 30, 60, 90]
+    assert table.rows[-1][4] > 0.2  # the oldest model is far worse on the newest period
+    chart = evidence.figures[0]
+    assert chart.labels == ["0 days", "30 days", "60 days", "90 days"]
+    assert chart.flagged == [False, True, True, True]
+
+
+def test_model_4_shows_no_drop_on_stationary_data(make_system):
+    system = make_system(*monthly(8, 600, turn=0.0), sections=STALENESS)
+    evidence = model_4(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.summary.startswith("no drop of more than 0.02 in roc_auc up to 90 days")
+    assert evidence.facts["drop_age_days"] is None and evidence.facts["limit_days"] == 90
+    assert not any(evidence.figures[0].flagged)
+
+
+def test_model_4_fails_when_the_history_is_too_short(make_system):
+    system = make_system(*monthly(3, 300, turn=0.0), sections=STALENESS)
+    evidence = model_4(system)
+    assert evidence.status == "fail"
+    assert "cannot be computed" in evidence.summary
+    assert "period_days" in evidence.hint
+
+
+def test_model_4_is_not_configured_without_a_timestamp(make_system):
+    evidence = model_4(make_system(binary_frame(300, seed=0)))
+    assert evidence.status == "not_configured"
+    assert "[system] timestamp" in evidence.hint

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from systems import binary_frame
+
+from keel.errors import CheckError
+from keel.model.reproduce import Run, causes, random_states, reproduce
+
+THREADS = {"openmp threads": 2, "OMP_NUM_THREADS": None}
+
+
+def run(states: dict, threads: dict | None = None) -> Run:
+    return Run(0.8, 1.0, 100, 50, threads or THREADS, states)
+
+
+def test_random_states_lists_every_step_of_a_pipeline():
+    model = make_pipeline(StandardScaler(), RandomForestClassifier(random_state=None))
+    assert random_states(model) == {"randomforestclassifier__random_state": None}
+    assert random_states(RandomForestClassifier(random_state=3)) == {"random_state": 3}
+    assert random_states(object()) == {}
+
+
+def test_causes_name_unseeded_estimators_and_seeds_not_passed_on():
+    seen, risks = causes([run({"a__random_state": None, "b__random_state": 42})] * 2, seed=7)
+    assert seen[0] == "unseeded estimator: a__random_state=None"
+    assert "does not pass [model] seed = 7 on: b__random_state=42" in seen[1]
+    assert risks == seen
+
+
+def test_causes_name_thread_counts_that_differ():
+    first, second = run({}), run({}, {"openmp threads": 1, "OMP_NUM_THREADS": "1"})
+    seen, risks = causes([first, second], seed=0)
+    assert seen == [
+        "thread counts differ between the processes (OMP_NUM_THREADS: None vs 1; "
+        "openmp threads: 2 vs 1)"
+    ]
+    assert risks == []
+
+
+def test_a_crashing_training_process_is_an_error_with_its_output(make_system):
+    code = "def train(frame, target, params, seed):\n    raise RuntimeError('boom')\n"
+    system = make_system(binary_frame(200, seed=0), binary_frame(100, seed=1), code=code)
+    with pytest.raises(CheckError, match="training process 1 failed.*boom"):
+        reproduce(system)
+
+
+def test_bins_sum_to_one():
+    from keel.model.reproduce import _bins
+
+    shares = _bins(np.array([0.0, 0.0, 1e-10, 0.5]))
+    assert shares["identical"] == 0.5 and shares["≤ 1e-09"] == 0.25 and shares["> 0.001"] == 0.25
+    assert sum(shares.values()) == pytest.approx(1.0)

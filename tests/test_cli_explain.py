@@ -1,0 +1,69 @@
+"""`keel explain` on a real system, run with Typer's CliRunner."""
+
+import json
+
+import pytest
+import typer
+from systems import binary_frame
+from typer.testing import CliRunner
+
+from keel.cli_explain import register
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Keel, with only `explain` mounted."""
+
+    register(app)
+    return app
+
+
+@pytest.fixture
+def system(make_system):
+    def frame(n: int, seed: int):
+        out = binary_frame(n, seed=seed)
+        out.insert(0, "application", [f"app-{seed}-{i}" for i in range(n)])
+        return out
+
+    return make_system(frame(800, 0), frame(200, 1), sections={"system": {"id": "application"}})
+
+
+def test_explain_prints_every_stage_the_contributions_and_the_sum_check(app, system):
+    result = runner.invoke(app, ["explain", "app-1-7", str(system.root)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Row app-1-7 (evaluation data, position 7)" in out
+    assert "1. Raw values" in out and "2. Model inputs" in out
+    assert "3. Pipeline step" in out and "(ColumnTransformer)" in out
+    assert "Contributions to the log-odds" in out
+    assert "adds up" in out and "does NOT" not in out
+
+
+def test_explain_json_is_plain_json_that_adds_up(app, system):
+    result = runner.invoke(app, ["explain", "#4", str(system.root / "keel.toml"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["row_id"] == "#4" and data["raw"]["application"] == "app-1-4"
+    assert data["adds_up"] is True
+    total = data["baseline"] + sum(c["contribution"] for c in data["contributions"])
+    assert total == pytest.approx(data["output"], abs=1e-9)
+    assert {c["input"] for c in data["contributions"]} == {"x1", "x2", "group"}
+
+
+def test_explain_finds_training_rows_too(app, system):
+    result = runner.invoke(app, ["explain", "app-0-3", str(system.root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["split"] == "train"
+
+
+def test_an_unknown_row_id_exits_2_naming_the_id_and_the_column(app, system):
+    result = runner.invoke(app, ["explain", "no-such-row", str(system.root)])
+    assert result.exit_code == 2
+    assert "'no-such-row' is not a value of column \"application\"" in result.output
+    assert "Traceback" not in result.output
