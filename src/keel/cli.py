@@ -262,6 +262,11 @@ def rubric() -> None:
     out.print(table)
 
 
+from keel.cli_registry import register as _add_registry_commands  # noqa: E402
+
+_add_registry_commands(app)
+
+
 def main() -> None:
     """Entry point of the `keel` console script."""
     app()

@@ -147,6 +147,22 @@ class System:
         system.features_function  # noqa: B018
         return system
 
+    def with_data(
+        self, train: pd.DataFrame, eval: pd.DataFrame, *, registry_uri: str | None = None
+    ) -> System:
+        """The same system on other rows (a sample, say), uncached; optionally another registry.
+
+        Used by checks that run the whole pipeline on a small sample without touching the
+        user's cache or registry (infra.3).
+        """
+        config = self.config
+        if registry_uri is not None:
+            registry = config.registry.model_copy(update={"uri": registry_uri})
+            config = config.model_copy(update={"registry": registry})
+        derived = System(config, self.root, config_file=self.config_file, use_cache=False)
+        derived._raw = {"train": train.reset_index(drop=True), "eval": eval.reset_index(drop=True)}
+        return derived
+
     # -- names ------------------------------------------------------------------------------
     @property
     def name(self) -> str:

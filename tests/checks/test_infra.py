@@ -218,3 +218,80 @@ def test_infra_5_fails_a_model_it_cannot_take_apart(make_system):
     assert evidence.status == "fail"
     assert "KNeighborsClassifier" in evidence.summary
     assert 'attest."infra.5"' in evidence.hint
+
+
+# -- infra.3, infra.4 ----------------------------------------------------------------------
+UNSEEDED_FEATURES = """
+import numpy as np
+
+
+def build(raw):
+    out = raw.drop(columns=["y"], errors="ignore")
+    out["jitter"] = np.random.default_rng().normal(size=len(out))  # differs on every call
+    return out
+"""
+
+
+def test_infra_3_runs_the_pipeline_and_serves_what_it_predicted_offline(make_system):
+    from keel.checks.infra import infra_3
+
+    system = make_system(binary_frame(1500), binary_frame(500, seed=1))
+    evidence = infra_3(system)
+    assert evidence.status == "pass", evidence.summary
+    stages = [row[0] for row in evidence.tables[0].rows]
+    assert stages[-2:] == ["load in a fresh process and predict", "compare served with offline"]
+    assert evidence.facts["max_difference"] == 0
+    assert not (system.root / ".keel" / "mlflow.db").exists()  # the user's registry untouched
+
+
+def test_infra_3_fails_when_served_output_differs_from_offline(make_system):
+    from keel.checks.infra import infra_3
+
+    system = make_system(
+        binary_frame(1500),
+        binary_frame(500, seed=1),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": UNSEEDED_FEATURES},
+    )
+    evidence = infra_3(system)
+    assert evidence.status == "fail"
+    # registering re-loads the saved model and refuses one that predicts differently
+    assert "'register'" in evidence.summary and "deterministic" in evidence.summary
+
+
+def test_infra_4_needs_a_configured_gate(make_system):
+    from keel.checks.infra import infra_4
+
+    evidence = infra_4(make_system(binary_frame(300)))
+    assert evidence.status == "not_configured"
+    assert "[gate] min" in evidence.hint
+
+
+def test_infra_4_passes_only_once_a_version_is_promoted_through_the_gate(make_system):
+    from keel.checks.infra import infra_4
+    from keel.history import promote
+    from keel.registry import train_and_register
+
+    gate = {"gate": {"min": {"roc_auc": 0.6}, "max_regression": {"roc_auc": 0.05}}}
+    system = make_system(binary_frame(1500), binary_frame(500, seed=1), sections=gate)
+    assert infra_4(system).status == "fail"  # nothing serves yet
+    version = train_and_register(system)
+    verdict = promote(system, version.version, who="tester")
+    assert verdict.passed
+    evidence = infra_4(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["champion"] == version.version
+
+
+def test_infra_4_fails_when_the_serving_version_was_forced_past_the_gate(make_system):
+    from keel.checks.infra import infra_4
+    from keel.history import promote
+    from keel.registry import train_and_register
+
+    gate = {"gate": {"min": {"roc_auc": 0.99}}}
+    system = make_system(binary_frame(1500), binary_frame(500, seed=1), sections=gate)
+    version = train_and_register(system)
+    promote(system, version.version, force=True, reason="incident 42", who="tester")
+    evidence = infra_4(system)
+    assert evidence.status == "fail"
+    assert "forced (incident 42)" in evidence.summary

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from keel.checks.data import data_1, data_2, data_3, data_4, data_5, data_6, data_7
-from keel.checks.infra import infra_1, infra_2, infra_5
+from keel.checks.infra import infra_1, infra_2, infra_3, infra_4, infra_5
 from keel.checks.model import model_1, model_3, model_4, model_5, model_6, model_7
 from keel.evidence import Evidence
 from keel.system import System
@@ -33,5 +33,7 @@ CHECKS: dict[str, Check] = {
     "model.7": model_7,
     "infra.1": infra_1,
     "infra.2": infra_2,
+    "infra.3": infra_3,
+    "infra.4": infra_4,
     "infra.5": infra_5,
 }

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from keel.checks._coverage import SuiteRun, find_test_files, run_tests_with_coverage
-from keel.evidence import BarChart, Evidence, Table
+from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.explain import explain_rows, split_model, unsupported
 from keel.model.importance import sample_rows
 from keel.model.reproduce import reproduce
@@ -426,3 +426,113 @@ def infra_5(system: System) -> Evidence:
         f"try `{command}`"
     )
     return evidence
+
+
+# -- infra.3 -------------------------------------------------------------------------------
+def infra_3(system: System) -> Evidence:
+    """infra.3: the whole pipeline runs on a sample, into a scratch registry, serving the same."""
+    from keel.integration import EVAL_ROWS, SAMPLE_ROWS, run_pipeline
+
+    run = run_pipeline(system)
+    table = Table(
+        "Pipeline stages on a sample",
+        ["stage", "outcome", "seconds", "detail"],
+        [[s.name, "ok" if s.ok else "failed", s.seconds, s.detail] for s in run.steps],
+    )
+    facts = {
+        "stages": len(run.steps),
+        "rows_compared": run.rows,
+        "max_difference": run.max_difference,
+        "seconds": sum(s.seconds for s in run.steps),
+    }
+    thresholds = {"train_rows": SAMPLE_ROWS, "eval_rows": EVAL_ROWS, "max_difference": 1e-12}
+    if not run.ok:
+        failed = next(s for s in run.steps if not s.ok)
+        return Evidence(
+            "infra.3",
+            "fail",
+            f"the pipeline breaks at '{failed.name}': {failed.detail}",
+            hint=f"Fix the '{failed.name}' stage; run `keel score --only infra.3` to retry. The "
+            "stages run on a sample into a temporary registry, as a release would.",
+            tables=[table],
+            thresholds=thresholds,
+            facts=facts,
+        )
+    return Evidence(
+        "infra.3",
+        "pass",
+        f"load, validate, features, train, evaluate, register, load in a fresh process and "
+        f"predict: served output identical to offline on {run.rows} rows "
+        f"({facts['seconds']:.1f} s)",
+        tables=[table],
+        thresholds=thresholds,
+        facts=facts,
+    )
+
+
+# -- infra.4 -------------------------------------------------------------------------------
+def infra_4(system: System) -> Evidence:
+    """infra.4: a gate is configured, and the serving version passed it on record."""
+    from keel.registry import champion
+
+    gate = system.config.gate
+    thresholds = {"min": gate.min, "max_regression": gate.max_regression}
+    if not gate.min and not gate.max_regression:
+        return not_configured(
+            "infra.4",
+            "no quality gate: [gate] min and max_regression are empty",
+            f"Set the gate in keel.toml, e.g. [gate] min = {{ {system.metric_name} = 0.75 }}, "
+            f"max_regression = {{ {system.metric_name} = 0.01 }}; then `keel train` and "
+            "`keel promote VERSION`.",
+        )
+    serving = champion(system)
+    if serving is None:
+        return Evidence(
+            "infra.4",
+            "fail",
+            "no version serves: the registry has no champion",
+            hint="Register a version with `keel train` and make it serve through the gate with "
+            "`keel promote VERSION`.",
+            thresholds=thresholds,
+        )
+    verdict = serving.verdict or {}
+    rows = [[k, v] for k, v in verdict.items() if k not in ("metrics", "champion_metrics")]
+    rows += [[f"metric {k}", v] for k, v in (verdict.get("metrics") or {}).items()]
+    table = Table(f"Recorded verdict of version {serving.version}", ["field", "value"], rows)
+    facts = {
+        "champion": serving.version,
+        "verdict_passed": verdict.get("passed"),
+        "forced": verdict.get("forced"),
+    }
+    if not verdict:
+        return Evidence(
+            "infra.4",
+            "fail",
+            f"version {serving.version} serves without a recorded gate verdict",
+            hint=f"Promote through the gate: `keel promote {serving.version}` (it records the "
+            "verdict), instead of setting the alias by hand.",
+            thresholds=thresholds,
+            facts=facts,
+        )
+    if not verdict.get("passed"):
+        why = "; ".join(verdict.get("failures") or []) or "the gate refused it"
+        how = f"forced ({verdict.get('reason')})" if verdict.get("forced") else "refused"
+        return Evidence(
+            "infra.4",
+            "fail",
+            f"version {serving.version} serves, but the gate {how}: {why}",
+            hint="Train a version that meets the gate and `keel promote` it, or roll back to "
+            "one that passed (`keel rollback`).",
+            tables=[table],
+            thresholds=thresholds,
+            facts=facts,
+        )
+    return Evidence(
+        "infra.4",
+        "pass",
+        f"version {serving.version} serves with a passing gate verdict "
+        f"({verdict.get('who')}, {verdict.get('when')})",
+        tables=[table],
+        thresholds=thresholds,
+        facts=facts,
+    )

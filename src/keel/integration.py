@@ -1,0 +1,177 @@
+"""The whole pipeline on a sample, end to end, into a scratch registry (infra.3).
+
+Load, validate against the schema, build features, train, evaluate, register in a registry of
+its own in a temporary folder, load the registered model in a fresh Python process, predict
+from raw rows there, and compare with the predictions made offline in this process. Nothing of
+the user's cache or registry is touched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from keel.model.importance import sample_rows
+from keel.system import System
+
+SAMPLE_ROWS = 5_000
+EVAL_ROWS = 1_000
+FRESH_PROCESS_TIMEOUT_S = 300
+
+_LOAD_AND_PREDICT = textwrap.dedent(
+    """
+    import sys, warnings
+    warnings.simplefilter("ignore")
+    import pandas as pd
+    import mlflow.pyfunc
+    model = mlflow.pyfunc.load_model(sys.argv[1], suppress_warnings=True)
+    model.predict(pd.read_parquet(sys.argv[2])).to_parquet(sys.argv[3])
+    """
+)
+
+
+@dataclass
+class Step:
+    """One stage of the pipeline run: its name, outcome, time and what it found."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class PipelineRun:
+    """The steps of one integration run and the comparison of served with offline output."""
+
+    steps: list[Step] = field(default_factory=list)
+    max_difference: float | None = None
+    rows: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps)
+
+
+def _step(run: PipelineRun, name: str, action: Callable[[], tuple[Any, str]]) -> Any:
+    start = time.perf_counter()
+    try:
+        value, detail = action()
+    except Exception as exc:  # each stage's failure is the evidence
+        run.steps.append(
+            Step(name, False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+        )
+        return None
+    run.steps.append(Step(name, True, time.perf_counter() - start, detail))
+    return value
+
+
+def run_pipeline(system: System) -> PipelineRun:
+    """Run every stage on a sample of the system's data (see the module docstring)."""
+    from keel.data.schema import load_schema, validate
+    from keel.registry import train_and_register
+
+    run = PipelineRun()
+    seed = system.config.model.seed
+    with tempfile.TemporaryDirectory(prefix="keel-infra3-") as scratch:
+        folder = Path(scratch)
+
+        def load():
+            train, evaluation = system.raw("train"), system.raw("eval")
+            t = train.iloc[sample_rows(len(train), SAMPLE_ROWS, seed=seed)]
+            e = evaluation.iloc[sample_rows(len(evaluation), EVAL_ROWS, seed=seed)]
+            return (t, e), f"{len(t)} training and {len(e)} evaluation rows sampled"
+
+        loaded = _step(run, "load", load)
+        if loaded is None:
+            return run
+        train, evaluation = loaded
+        sample = system.with_data(train, evaluation, registry_uri=f"sqlite:///{folder}/mlflow.db")
+        run.rows = len(evaluation)
+
+        def check_schema():
+            path = system.root / system.config.data.schema_file
+            if not path.exists():
+                return True, "no schema file: validation skipped"
+            schema = load_schema(path)
+            problems = validate(train, schema) + validate(evaluation, schema)
+            if problems:
+                raise ValueError(f"{len(problems)} anomalies, e.g. {problems[0].message}")
+            return True, f"conforms to {path.name}"
+
+        if _step(run, "validate", check_schema) is None:
+            return run
+        if _step(run, "build features", lambda: (sample.dataset("train"), "ok")) is None:
+            return run
+        trained = _step(
+            run,
+            "train and evaluate",
+            lambda: (sample.trained, f"{sample.metric_name} {sample.trained.metric:.4f}"),
+        )
+        if trained is None:
+            return run
+        version = _step(
+            run, "register", lambda: ((v := train_and_register(sample)), f"version {v.version}")
+        )
+        if version is None:
+            return run
+        raw_file, out_file = folder / "raw.parquet", folder / "served.parquet"
+        features = sample.config.system
+        served_raw = evaluation.drop(columns=[features.target], errors="ignore")
+
+        def serve():
+            served_raw.to_parquet(raw_file)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    _LOAD_AND_PREDICT,
+                    version.source,
+                    str(raw_file),
+                    str(out_file),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=FRESH_PROCESS_TIMEOUT_S,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr else "")
+            return pd.read_parquet(out_file), "loaded and predicted in a fresh process"
+
+        served = _step(run, "load in a fresh process and predict", serve)
+        if served is None:
+            return run
+
+        def compare():
+            offline = sample.predict(trained.estimator, sample.inputs(evaluation))
+            same_labels = bool(
+                np.array_equal(served["prediction"].to_numpy(), np.asarray(offline.labels))
+            )
+            differences = [0.0]
+            if offline.proba is not None and offline.classes is not None:
+                columns = [f"proba_{c}" for c in offline.classes]
+                missing = [c for c in columns if c not in served.columns]
+                if missing:
+                    raise ValueError(f"served output lacks {', '.join(missing)}")
+                online = served[columns].to_numpy(dtype=float)
+                differences.append(float(np.max(np.abs(online - offline.proba))))
+            run.max_difference = max(differences)
+            if not same_labels or run.max_difference > 1e-12:
+                raise ValueError(
+                    f"served output differs from offline: labels equal {same_labels}, largest "
+                    f"difference {run.max_difference:.3g}"
+                )
+            return True, f"identical on {len(evaluation)} rows"
+
+        _step(run, "compare served with offline", compare)
+    return run

@@ -1,0 +1,170 @@
+"""What a model version is made of: its lineage, and the pyfunc artefact that serves raw rows."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import numpy as np
+import pytest
+from systems import HGB_TRAIN, binary_frame
+
+from keel.lineage import (
+    code_paths,
+    config_sha256,
+    data_fingerprint,
+    lineage,
+    lineage_tags,
+    metric_name,
+    mlflow,
+    pickle_estimator,
+    predict_raw,
+    quiet,
+    requirements,
+    save_model,
+    schema_hash,
+    slice_metrics,
+)
+
+FEATURES = """
+def build(raw):
+    out = raw[["x1", "x2", "group"]].copy()
+    out["ratio"] = raw["x1"] / (1 + raw["x2"].abs())
+    return out
+"""
+
+
+def git(folder, *args: str) -> str:
+    command = ["git", "-c", "user.email=t@example.com", "-c", "user.name=T", *args]
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_lineage_records_commit_config_data_params_seed_time_and_memory(make_system):
+    system = make_system(binary_frame(600), binary_frame(300, seed=1))
+    git(system.root, "init", "-q")
+    git(system.root, "add", ".")
+    git(system.root, "commit", "-q", "-m", "system")
+    record = lineage(system, packages=["scikit-learn==1.0"])
+    assert record["git_commit"] == git(system.root, "rev-parse", "HEAD")
+    assert record["config_sha256"] == hashlib.sha256(system.config_file.read_bytes()).hexdigest()
+    assert record["params"] == {"max_iter": 50} and record["seed"] == 1
+    assert record["train_seconds"] == pytest.approx(system.trained.train_seconds, abs=1e-4)
+    assert record["peak_memory_mb"] > 10
+    assert record["requirements"] == ["scikit-learn==1.0"]
+    train = record["data"]["train"]
+    assert train["source"] == '"data/train.parquet"' and train["rows"] == 600
+    assert train["content_hash"] == system.fingerprint()["train"]
+    tags = lineage_tags(record)
+    assert tags["keel.git_commit"] == record["git_commit"]
+    assert tags["keel.data.eval.rows"] == "300"
+
+
+def test_held_out_evaluation_data_is_described_as_such(make_system):
+    system = make_system(binary_frame(500))
+    facts = data_fingerprint(system, "eval", "hash")
+    assert facts["source"] == '"data/train.parquet" (held out: 20%, seeded random)'
+    assert facts["rows"] == 100
+
+
+def test_schema_hash_follows_names_and_types_not_values():
+    frame = binary_frame(50)
+    assert schema_hash(frame) == schema_hash(binary_frame(50, seed=3))
+    assert schema_hash(frame) != schema_hash(frame.astype({"y": "float64"}))
+    assert schema_hash(frame) != schema_hash(frame.rename(columns={"x1": "z"}))
+
+
+def test_config_hash_changes_with_keel_toml(make_system):
+    system = make_system(binary_frame(300))
+    before = config_sha256(system)
+    system.config_file.write_text(system.config_file.read_text() + "\n# reviewed\n")
+    assert config_sha256(system) != before
+
+
+def test_requirements_pin_the_pickled_packages_and_leave_out_user_code_and_stdlib(make_system):
+    system = make_system(binary_frame(300))
+    payload, modules = pickle_estimator(system.trained.estimator)
+    assert payload[:1] == b"\x80"  # a pickle
+    assert any(m.startswith("sklearn.") for m in modules)
+    pinned = requirements(modules | {"sysmodel", "collections"}, exclude={"sysmodel"})
+    names = {r.split("==")[0] for r in pinned}
+    assert {"scikit-learn", "numpy", "pandas", "keel", "cloudpickle"} <= names
+    assert not names & {"sysmodel", "collections"}
+    assert all("==" in r for r in pinned)
+
+
+def test_slice_metrics_are_named_for_mlflow_and_computed_per_value(make_system):
+    system = make_system(
+        binary_frame(800), binary_frame(400, seed=1), sections={"slices": {"columns": ["group"]}}
+    )
+    evaluation = system.dataset("eval")
+    found = slice_metrics(system, evaluation.raw, evaluation.target, system.trained.predictions)
+    assert set(found) == {f"slice.group.{g}.roc_auc" for g in "abc"}
+    assert all(0.5 < v <= 1 for v in found.values())
+    assert metric_name("slice", "region", "north/east=1", "roc_auc") == (
+        "slice.region.north_east_1.roc_auc"
+    )
+
+
+def test_code_paths_carry_the_user_module_or_package_but_not_installed_code(make_system):
+    single = make_system(binary_frame(200))
+    assert code_paths(single) == [single.root / "sysmodel.py"]
+    package = make_system(
+        binary_frame(200),
+        files={"credit/__init__.py": "", "credit/train.py": HGB_TRAIN},
+        sections={"model": {"train": "credit.train:train"}},
+    )
+    assert code_paths(package) == [package.root / "credit"]
+    installed = make_system(
+        binary_frame(200), sections={"model": {"train": "keel.trainers:gradient_boosting"}}
+    )
+    assert code_paths(installed) == []
+
+
+def test_saved_model_turns_raw_rows_into_the_offline_predictions(make_system, tmp_path):
+    system = make_system(
+        binary_frame(600),
+        binary_frame(300, seed=1),
+        files={"sysfeatures.py": FEATURES},
+        sections={"model": {"features": "sysfeatures:build"}},
+    )
+    folder, pinned = save_model(system, tmp_path)
+    assert (folder / "code" / "sysfeatures.py").is_file()
+    assert any(r.startswith("scikit-learn==") for r in pinned)
+    assert set((folder / "requirements.txt").read_text().split()) >= set(pinned)
+    with quiet():
+        model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
+    raw = system.dataset("eval").raw.drop(columns=["y"])
+    out = predict_raw(model, raw)
+    offline = system.trained.predictions
+    np.testing.assert_array_equal(out["prediction"], offline.labels)
+    np.testing.assert_allclose(out[["proba_0", "proba_1"]].to_numpy(), offline.proba)
+    assert list(out.index) == list(raw.index)
+
+
+def test_regression_model_returns_only_the_prediction(make_system, tmp_path):
+    frame = binary_frame(400)
+    frame["y"] = frame["x1"] * 2 + frame["x2"]
+    system = make_system(
+        frame,
+        sections={
+            "system": {"task": "regression"},
+            "model": {"params": {"kind": "regressor", "max_iter": 20}},
+        },
+    )
+    folder, _ = save_model(system, tmp_path)
+    with quiet():
+        model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
+    out = predict_raw(model, system.dataset("eval").raw)
+    assert list(out.columns) == ["prediction"]
+    np.testing.assert_allclose(out["prediction"], system.trained.predictions.labels)
+
+
+def test_a_changed_pickle_is_refused_as_corrupt(make_system, tmp_path):
+    system = make_system(binary_frame(300))
+    folder, _ = save_model(system, tmp_path)
+    (folder / "artifacts" / "estimator.pkl").write_bytes(
+        pickle_estimator(system.trained.estimator)[0] + b"\x00"
+    )
+    with quiet(), pytest.raises(ValueError, match="corrupt or was changed"):
+        mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
