@@ -77,3 +77,15 @@ def test_rubric_lists_all_practices():
     assert result.exit_code == 0
     for i in range(1, 8):
         assert f"monitor.{i}" in result.output
+
+
+def test_every_score_run_is_recorded_and_the_report_shows_the_trend(tmp_path):
+    path = write_system(tmp_path, binary_frame(1500), binary_frame(600, seed=1))
+    for _ in range(2):
+        result = runner.invoke(app, ["score", str(path), "--only", "model.5"])
+        assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / ".keel" / "report.json").read_text())
+    assert len(report["history"]) == 2
+    assert report["history"][-1]["final"] == report["score"]["final"]
+    html = (tmp_path / ".keel" / "report.html").read_text()
+    assert "Final score of the last 2 recorded runs" in html

@@ -63,9 +63,12 @@ def test_example_report_json_holds_real_evidence(scored):
     assert {p: practices[p]["status"] for p in practices if p.startswith("data.")} == {
         f"data.{i}": "pass" for i in range(1, 8)
     }
-    for practice in ("infra.1", "infra.2", "infra.5", "model.3", "model.4"):
+    for practice in ("infra.1", "infra.2", "infra.3", "infra.5", "model.3", "model.4"):
         assert practices[practice]["status"] == "pass", practices[practice]["summary"]
     assert practices["infra.6"]["status"] == "not_configured"
+    # nothing has been promoted through the gate on a fresh checkout: infra.4 says what to do
+    assert practices["infra.4"]["status"] == "fail"
+    assert "keel promote" in practices["infra.4"]["hint"]
     assert report["score"]["final"] == min(report["score"]["sections"].values())
 
 
@@ -107,6 +110,11 @@ def test_second_run_reuses_the_trained_model(scored, tmp_path):
     assert proc.returncode == 0, proc.stderr
     first = json.loads((scored[1] / "report.json").read_text())
     again = json.loads((tmp_path / "report.json").read_text())
-    get = lambda r: next(p for p in r["practices"] if p["id"] == "model.5")["facts"]  # noqa: E731
-    assert get(again) == get(first)
+
+    def facts(report):
+        found = next(p for p in report["practices"] if p["id"] == "model.5")["facts"]
+        return {k: v for k, v in found.items() if k != "reused_from_cache"}
+
+    assert facts(again) == facts(first)
+    assert next(p for p in again["practices"] if p["id"] == "model.5")["facts"]["reused_from_cache"]
     assert {p: p.stat().st_mtime_ns for p in cached} == cached  # read, not rewritten

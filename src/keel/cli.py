@@ -97,8 +97,10 @@ def score(
             title = BY_ID[practice].title if practice in BY_ID else "finished"
             bar.update(task, description=f"{practice} {title}"[:60], completed=done, total=total)
 
-        result = run(system, only=_ids(only), section=section, progress=progress)
+        result = run(system, only=_ids(only), section=section, progress=progress, record=True)
     render_terminal(result, out)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     paths = write_reports(result, out_dir or system.keel_dir)
     for kind, p in paths.items():
         out.print(f"[dim]{kind}:[/] {p}", highlight=False)

@@ -78,3 +78,5 @@ class RunResult:
     evidence: list[Evidence]
     score: Any  # keel.rubric.Score (kept as Any to avoid an import cycle)
     selected: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # recent runs, oldest first
+    warnings: list[str] = field(default_factory=list)

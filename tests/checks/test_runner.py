@@ -115,3 +115,33 @@ def test_selection_by_section_and_by_ids():
         runner.select(["data.8"])
     with pytest.raises(KeelError, match="--section 'models' is not a section"):
         runner.select(section="models")
+
+
+def test_second_run_reuses_evidence_of_checks_whose_inputs_did_not_change(make_system):
+    system = make_system(binary_frame(1500), binary_frame(600, seed=1))
+    first = runner.run(system, only=["model.5", "model.1"], today=TODAY)
+    again = runner.run(system, only=["model.5", "model.1"], today=TODAY)
+    by_id = {e.practice: e for e in again.evidence}
+    assert by_id["model.5"].facts.get("reused_from_cache") is True
+    assert "reused_from_cache" not in by_id["model.1"].facts  # git state is read every time
+    assert (
+        by_id["model.5"].summary
+        == next(e for e in first.evidence if e.practice == "model.5").summary
+    )
+
+
+def test_changed_thresholds_are_not_served_from_the_evidence_cache(make_system, tmp_path):
+    from keel.system import System
+
+    system = make_system(binary_frame(1500), binary_frame(600, seed=1))
+    runner.run(system, only=["model.5"], today=TODAY)
+    text = system.config_file.read_text() + "\n[baseline]\nmin_gain = 0.5\n"
+    system.config_file.write_text(text)
+    changed = System.from_path(system.config_file)
+    e = next(
+        e
+        for e in runner.run(changed, only=["model.5"], today=TODAY).evidence
+        if e.practice == "model.5"
+    )
+    assert "reused_from_cache" not in e.facts
+    assert e.status == "fail"

@@ -23,6 +23,57 @@ from keel.system import System
 
 Progress = Callable[[str, int, int], None]
 
+# Checks whose evidence depends only on the system's code, data and configuration (and the
+# schema file): a second run with nothing changed reuses their evidence. The others look at
+# things outside that state (git, the user's tests, the registry) and always run.
+REUSABLE = frozenset(
+    {
+        "data.1",
+        "data.2",
+        "data.3",
+        "data.4",
+        "data.5",
+        "data.6",
+        "model.3",
+        "model.4",
+        "model.5",
+        "model.6",
+        "model.7",
+        "infra.1",
+        "infra.5",
+    }
+)
+
+
+def _evidence_key(system: System, practice: str) -> str:
+    from keel.cache import digest
+
+    schema = system.root / system.config.data.schema_file
+    schema_text = schema.read_text(encoding="utf-8") if schema.exists() else None
+    return digest(
+        system.key, practice, system.config.model_dump(mode="json"), schema_text, system.deep
+    )
+
+
+def cached_check(system: System, practice: str) -> Evidence:
+    """`run_check`, reusing the evidence of an earlier run when nothing it depends on changed."""
+    if practice not in REUSABLE:
+        return run_check(system, practice)
+    try:
+        key = _evidence_key(system, practice)
+    except KeelError:
+        return run_check(system, practice)  # the check itself reports the problem
+    start = time.perf_counter()
+    found = system.cache.get("evidence", key)
+    if found is not None:
+        found.facts = {**found.facts, "reused_from_cache": True}
+        found.duration_s = time.perf_counter() - start
+        return found
+    evidence = run_check(system, practice)
+    if evidence.status in ("pass", "fail"):
+        system.cache.put("evidence", key, evidence)
+    return evidence
+
 
 def select(only: list[str] | None = None, section: str | None = None) -> list[str]:
     """The practice ids a run covers, validated: `only` ids, or one section, or all 28."""
@@ -129,8 +180,14 @@ def run(
     section: str | None = None,
     progress: Progress | None = None,
     today: dt.date | None = None,
+    record: bool = False,
 ) -> RunResult:
-    """Run the selected checks on a system and score the result."""
+    """Run the selected checks on a system and score the result.
+
+    With `record`, the run is also recorded in the system's tracking store (score history),
+    and the result carries the recent runs for the report's trend; a store that cannot be
+    used leaves a warning in `result.warnings` instead of failing the run.
+    """
     from keel import __version__
 
     today = today or dt.date.today()
@@ -141,7 +198,7 @@ def run(
     for i, practice in enumerate(selected):
         if progress:
             progress(practice, i, len(selected))
-        found[practice] = run_check(system, practice)
+        found[practice] = cached_check(system, practice)
     if progress:
         progress("done", len(selected), len(selected))
     max_age = system.config.score.attest_max_age_days
@@ -162,7 +219,7 @@ def run(
             )
         e.points = points(e)
         evidence.append(e)
-    return RunResult(
+    result = RunResult(
         system=system.name,
         root=str(system.root),
         keel_version=__version__,
@@ -173,3 +230,17 @@ def run(
         score=score(evidence),
         selected=selected,
     )
+    if record:
+        _record(system, result)
+    return result
+
+
+def _record(system: System, result: RunResult) -> None:
+    """Record the run in the tracking store and attach the recent runs, warning on failure."""
+    from keel.history import recent_scores, record_score
+
+    try:
+        record_score(system, result)
+        result.history = recent_scores(system)
+    except KeelError as exc:
+        result.warnings.append(f"score history not recorded: {exc}")

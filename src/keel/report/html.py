@@ -22,7 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from keel import rubric
-from keel.evidence import RunResult, Table
+from keel.evidence import BarChart, RunResult, Table
 from keel.report.atomic import write_text_atomic
 from keel.report.display import (
     STRICTNESS_NOTE,
@@ -134,10 +134,26 @@ def _context(result: RunResult) -> dict[str, Any]:
         "literal_final": format_points(score.literal_final),
         "sections": sections,
         "section_chart": Markup(section_scores_svg(dict(score.sections), score.final)),
+        "trend_chart": _trend(result),
+        "warnings": list(result.warnings),
         "strictness_note": STRICTNESS_NOTE,
         "selected_count": len(selected),
         "practice_count": len(rubric.PRACTICE_IDS),
     }
+
+
+def _trend(result: RunResult) -> Markup | None:
+    """A chart of the final score over the recorded recent runs (the newest last), if any."""
+    runs = [r for r in result.history if isinstance(r.get("final"), int | float)]
+    if len(runs) < 2:
+        return None
+    chart = BarChart(
+        f"Final score of the last {len(runs)} recorded runs (oldest first)",
+        [f"{_when(str(r.get('started_at', '')))} {str(r.get('commit') or '')[:7]}" for r in runs],
+        [float(r["final"]) for r in runs],
+        x_label="final score (0–7)",
+    )
+    return Markup(bar_chart_svg(chart))
 
 
 def _practice(view: PracticeView) -> PracticeHtml:

@@ -30,6 +30,8 @@ module; `load_schema()` returns it. Version 1:
         }, …
       ],
       "selected": ["data.1", …]         # the practices this run checked
+      "history": [{started_at, final, sections, commit, run_id}, …]  # recent runs, oldest first
+      "warnings": ["…"]                  # e.g. the score history could not be recorded
     }
 
 Values are made JSON-safe by `keel.report.values.json_safe`: NumPy scalars become numbers,
@@ -74,6 +76,8 @@ def to_json_dict(result: RunResult) -> dict[str, Any]:
         },
         "practices": [_practice(view) for view in practice_views(result)],
         "selected": [str(pid) for pid in result.selected],
+        "history": [json_safe(run) for run in result.history],
+        "warnings": [str(w) for w in result.warnings],
     }
 
 
