@@ -42,6 +42,7 @@ format: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/profile.py
+	$(BIN)/python benchmarks/score.py
 
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel
