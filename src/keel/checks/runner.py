@@ -25,7 +25,8 @@ Progress = Callable[[str, int, int], None]
 
 # Checks whose evidence depends only on the system's code, data and configuration (and the
 # schema file): a second run with nothing changed reuses their evidence. The others look at
-# things outside that state (git, the user's tests, the registry) and always run.
+# things outside that state (git, the user's tests, the registry) and always run; data.7 and
+# infra.2 cache what they can themselves, keyed by the user's tests too.
 REUSABLE = frozenset(
     {
         "data.1",
