@@ -41,6 +41,7 @@ REUSABLE = frozenset(
         "model.6",
         "model.7",
         "infra.1",
+        "infra.3",
         "infra.5",
     }
 )
