@@ -168,3 +168,26 @@ def test_a_changed_pickle_is_refused_as_corrupt(make_system, tmp_path):
     )
     with quiet(), pytest.raises(ValueError, match="corrupt or was changed"):
         mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
+
+
+def test_the_staleness_limit_of_model_4_is_stored_with_the_version(make_system):
+    import numpy as np
+    import pandas as pd
+    from systems import binary_frame
+
+    from keel.lineage import lineage
+    from keel.model.staleness import staleness_limit
+
+    frame = binary_frame(3000)
+    start = np.datetime64("2026-01-01")
+    frame["t"] = pd.to_datetime(start + (np.arange(3000) * 4 * 3600).astype("timedelta64[s]"))
+    system = make_system(
+        frame,
+        sections={
+            "system": {"timestamp": "t"},
+            "staleness": {"period_days": 30, "max_age_periods": 2},
+        },
+    )
+    record = lineage(system)
+    assert record["staleness_limit_days"] == staleness_limit(system)
+    assert record["staleness_limit_days"] is not None

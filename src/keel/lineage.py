@@ -197,10 +197,22 @@ def lineage(system: System, *, packages: list[str] | None = None) -> dict[str, A
         "seed": model.seed,
         "train_seconds": round(float(trained.train_seconds), 4),
         "peak_memory_mb": peak_memory_mb(),
+        "staleness_limit_days": _staleness_limit(system),
         "keel_version": __version__,
         "python": platform.python_version(),
         "requirements": list(packages or []),
     }
+
+
+def _staleness_limit(system: System) -> float | None:
+    """model.4's age limit (days), stored with the version for monitor.4; None if unknown."""
+    from keel.errors import KeelError
+    from keel.model.staleness import staleness_limit
+
+    try:
+        return staleness_limit(system)
+    except KeelError:
+        return None
 
 
 def lineage_tags(record: dict[str, Any]) -> dict[str, str]:
@@ -215,6 +227,7 @@ def lineage_tags(record: dict[str, Any]) -> dict[str, str]:
         "keel.seed": str(record["seed"]),
         "keel.train_seconds": f"{record['train_seconds']:g}",
         "keel.peak_memory_mb": str(record["peak_memory_mb"]),
+        "keel.staleness_limit_days": str(record.get("staleness_limit_days")),
         "keel.keel_version": record["keel_version"],
     }
     for split, facts in record["data"].items():
