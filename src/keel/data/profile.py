@@ -59,7 +59,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import datasketches as ds
 import numpy as np
@@ -69,6 +69,7 @@ import pyarrow.compute as pc
 from keel.config import SqlSource
 from keel.data._hll import HLL_LG_K, Hll, scratch
 from keel.data.sources import describe
+from keel.data.types import Kind, kind_of
 from keel.errors import DataError
 
 __all__ = [
@@ -82,7 +83,6 @@ __all__ = [
     "write_profile",
 ]
 
-Kind = Literal["numeric", "categorical", "datetime", "other"]
 
 FORMAT = "keel.profile"
 VERSION = 1
@@ -91,21 +91,6 @@ FREQUENT_LG_MAX_K = 10
 REDUCE_TO = 1024  # distinct values per batch above which a batch is reduced (Misra-Gries)
 _QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 _EPOCH = dt.datetime(1970, 1, 1)
-
-
-def kind_of(t: pa.DataType) -> Kind:
-    """The profile kind of an Arrow type."""
-    if pa.types.is_dictionary(t):
-        return kind_of(t.value_type)
-    if pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "categorical"
-    if pa.types.is_string_view(t):
-        return "categorical"
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "numeric"
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return "datetime"
-    return "other"
 
 
 # -- column profiles -------------------------------------------------------------------------

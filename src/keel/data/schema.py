@@ -27,9 +27,10 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from keel.data.types import FeatureType
+from keel.data.types import feature_type as arrow_kind
 from keel.errors import ConfigError
 
-FeatureType = Literal["int", "float", "string", "bool", "datetime", "other"]
 Handling = Literal["none", "drop", "hash", "redact"]
 Environment = Literal["training", "serving"]
 SCHEMA_VERSION = 1
@@ -139,23 +140,6 @@ def write_schema(schema: Schema, path: str | Path) -> None:
 
 
 # -- types --------------------------------------------------------------------------------------
-
-
-def arrow_kind(t: pa.DataType) -> FeatureType:
-    """The schema type of an Arrow type."""
-    if pa.types.is_dictionary(t):
-        return arrow_kind(t.value_type)
-    if pa.types.is_boolean(t):
-        return "bool"
-    if pa.types.is_integer(t):
-        return "int"
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "float"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return "string"
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return "datetime"
-    return "other"
 
 
 def conforms(actual: FeatureType, expected: FeatureType) -> bool:
