@@ -101,7 +101,7 @@ def tracking_uri(uri: str, root: Path) -> str:
     return f"sqlite:///{path}?{query}"
 
 
-def _sqlite_file(uri: str) -> Path | None:
+def sqlite_file(uri: str) -> Path | None:
     path = uri.removeprefix("sqlite:///").partition("?")[0]
     if not uri.startswith("sqlite:///") or path in ("", ":memory:"):
         return None
@@ -208,7 +208,7 @@ def connect(system: System) -> Store:
     """Open the system's registry; `RegistryError` when it cannot be reached or created."""
     configured = system.config.registry.uri
     uri = tracking_uri(configured, system.root)
-    db = _sqlite_file(uri)
+    db = sqlite_file(uri)
     if db is not None:
         try:
             db.parent.mkdir(parents=True, exist_ok=True)

@@ -127,3 +127,40 @@ def test_model_4_is_not_configured_without_a_timestamp(make_system):
     evidence = model_4(make_system(binary_frame(300, seed=0)))
     assert evidence.status == "not_configured"
     assert "[system] timestamp" in evidence.hint
+
+
+def _log_trials(system, trials):
+    """Log a tuning search's trials into the system's own tracking store, as Optuna would."""
+    from keel.model.tuning import TUNING_TAG
+    from keel.registry import connect
+
+    store = connect(system)
+    experiment = store.experiment("tuning")
+    for params, value in trials:
+        run = store.client.create_run(experiment, tags={TUNING_TAG: "true"})
+        for k, v in params.items():
+            store.client.log_param(run.info.run_id, k, v)
+        store.client.log_metric(run.info.run_id, "roc_auc", value)
+        store.client.set_terminated(run.info.run_id)
+
+
+def test_model_3_passes_when_a_recorded_search_found_the_configured_values_best(make_system):
+    from keel.checks.model import model_3
+
+    system = make_system(binary_frame(600), sections={"model": {"params": {"max_iter": 50}}})
+    _log_trials(
+        system, [({"max_iter": 50}, 0.84), ({"max_iter": 10}, 0.80), ({"max_iter": 200}, 0.845)]
+    )
+    evidence = model_3(system)
+    assert evidence.status == "pass", evidence.summary
+    assert "recorded search of 3 trials" in evidence.summary
+
+
+def test_model_3_fails_when_a_recorded_search_found_much_better_values(make_system):
+    from keel.checks.model import model_3
+
+    system = make_system(binary_frame(600), sections={"model": {"params": {"max_iter": 50}}})
+    _log_trials(system, [({"max_iter": 50}, 0.70), ({"max_iter": 400}, 0.85)])
+    evidence = model_3(system)
+    assert evidence.status == "fail"
+    assert "best roc_auc 0.85" in evidence.summary

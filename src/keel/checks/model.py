@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from keel.checks._git import file_state
-from keel.errors import CheckError
+from keel.errors import CheckError, KeelError
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.baselines import compare_with_baselines
 from keel.model.fairness import fairness_reports, find_proxies
@@ -446,7 +446,10 @@ def model_3(system: System) -> Evidence:
 
     cfg = system.config.tuning
     thresholds = {"factor": cfg.factor, "tolerance": cfg.tolerance, "sample": cfg.sample}
-    recorded = recorded_search(system)
+    try:
+        recorded = recorded_search(system)
+    except KeelError:  # a store that cannot answer: Keel's own sweep still can
+        recorded = None
     if recorded is not None:
         return _recorded_search(recorded, thresholds, cfg.tolerance)
     names, skipped = swept_params(system)

@@ -14,9 +14,10 @@ configured values are trained on the same sample, so each run differs from them 
     verdict      the configured values are within tolerance when no move beats them by more
                  than [tuning] tolerance on the primary metric
 
-A search recorded elsewhere (an MLflow run tagged as tuning, from Optuna for instance) is read by
-`recorded_search`; it is a hook that returns None until Keel's registry can answer it, and the
-sweep runs instead.
+A search recorded elsewhere is read by `recorded_search`: the trials of a search (Optuna's
+MLflow callback, for instance) logged as MLflow runs in the system's tracking store, each
+tagged `keel.tuning = "true"`, with the hyperparameters as params and the primary metric under
+its keel.toml name. When there is none, Keel runs its own sweep instead.
 """
 
 from __future__ import annotations
@@ -88,14 +89,64 @@ class RecordedSearch:
     notes: list[str] = field(default_factory=list)
 
 
+TUNING_TAG = "keel.tuning"
+
+
+def _same(recorded: str, configured: Any) -> bool:
+    """Whether a param logged as text equals a configured value (numbers compared as numbers)."""
+    try:
+        return math.isclose(float(recorded), float(configured), rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return str(recorded) == str(configured)
+
+
 def recorded_search(system: System) -> RecordedSearch | None:
     """The system's recorded hyperparameter search, or None when there is none.
 
-    Hook for the registry: it will look up an MLflow run tagged as tuning for [registry] model
-    (for instance one logged by Optuna's MLflow callback) and return its trials, best
-    parameters and metric. Until then it returns None and model.3 runs the sweep.
+    Looks in the system's tracking store (only when the store already exists: nothing is
+    created for the question) for runs tagged `keel.tuning = "true"` that logged the primary
+    metric. The configured values' metric is that of the trial whose params all equal
+    [model] params, when the search tried them.
     """
-    return None
+    from keel.registry import connect, sqlite_file, tracking_uri, translated
+
+    uri = tracking_uri(system.config.registry.uri, system.root)
+    db = sqlite_file(uri)
+    if db is not None and not db.exists():
+        return None
+    store = connect(system)
+    metric = system.metric_name
+    with translated(store.uri):
+        runs = store.client.search_runs(
+            [e.experiment_id for e in store.client.search_experiments()],
+            filter_string=f"tags.`{TUNING_TAG}` = 'true'",
+            max_results=5000,
+        )
+    trials = [r for r in runs if metric in r.data.metrics]
+    if not trials:
+        return None
+    best = max(trials, key=lambda r: r.data.metrics[metric])
+    configured = system.config.model.params
+    matching = [
+        r
+        for r in trials
+        if configured
+        and all(k in r.data.params and _same(r.data.params[k], v) for k, v in configured.items())
+    ]
+    notes = []
+    if not matching:
+        notes.append("the configured [model] params are not among the recorded trials")
+    return RecordedSearch(
+        source=f"{len(trials)} MLflow run(s) tagged {TUNING_TAG}, best run {best.info.run_id[:12]}",
+        metric=metric,
+        trials=len(trials),
+        best_params=dict(best.data.params),
+        best_metric=float(best.data.metrics[metric]),
+        configured_metric=(
+            max(float(r.data.metrics[metric]) for r in matching) if matching else None
+        ),
+        notes=notes,
+    )
 
 
 def moves(value: float, factor: float) -> list[float]:
