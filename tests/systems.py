@@ -95,3 +95,53 @@ def binary_frame(n: int, *, seed: int = 0) -> pd.DataFrame:
     logit = 1.5 * x1 - 1.0 * x2 + 1.5 * (x1 * x2 > 0.3) + np.where(group == "a", 0.8, -0.2)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "y": y})
+
+
+# A training function whose model predicts NaN for every row of group "c" (infra.2 must fail).
+NAN_FOR_C = (
+    HGB_TRAIN
+    + """
+import numpy as np
+
+
+class NanForC:
+    '''The trained pipeline, except that it predicts NaN for every row of group "c".'''
+
+    def __init__(self, model):
+        self.model = model
+        self.classes_ = model.classes_
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def predict_proba(self, X):
+        proba = self.model.predict_proba(X).copy()
+        proba[np.asarray(X["group"] == "c")] = np.nan
+        return proba
+
+
+_fit = train
+
+
+def train(frame, target, params, seed):
+    return NanForC(_fit(frame, target, params, seed))
+"""
+)
+
+START = pd.Timestamp("2024-01-01")
+
+
+def monthly(months: int, rows: int, *, turn: float, seed: int = 0):
+    """(train, eval): y depends on x1, x2 along a direction turning by `turn` radians every 30
+    days; the last two months are the evaluation data."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for m in range(months):
+        at = START + pd.to_timedelta(rng.uniform(30 * m, 30 * (m + 1), rows), unit="D")
+        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+        logit = 3 * (x1 * np.cos(m * turn) + x2 * np.sin(m * turn))
+        y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+        parts.append(pd.DataFrame({"at": at, "x1": x1, "x2": x2, "y": y}))
+    frame = pd.concat(parts).sort_values("at", ignore_index=True)
+    cut = START + pd.Timedelta(days=30 * (months - 2))
+    return frame[frame["at"] < cut], frame[frame["at"] >= cut]

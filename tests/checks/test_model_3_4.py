@@ -1,27 +1,9 @@
 import numpy as np
-import pandas as pd
-from systems import binary_frame
+from systems import binary_frame, monthly
 
 from keel.checks.model import model_3, model_4
 
-START = pd.Timestamp("2024-01-01")
 STALENESS = {"system": {"timestamp": "at"}, "staleness": {"period_days": 30, "max_age_periods": 3}}
-
-
-def monthly(months: int, rows: int, *, turn: float, seed: int = 0):
-    """(train, eval): y depends on x1, x2 along a direction turning by `turn` radians every 30
-    days; the last two months are the evaluation data."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    for m in range(months):
-        at = START + pd.to_timedelta(rng.uniform(30 * m, 30 * (m + 1), rows), unit="D")
-        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
-        logit = 3 * (x1 * np.cos(m * turn) + x2 * np.sin(m * turn))
-        y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
-        parts.append(pd.DataFrame({"at": at, "x1": x1, "x2": x2, "y": y}))
-    frame = pd.concat(parts).sort_values("at", ignore_index=True)
-    cut = START + pd.Timedelta(days=30 * (months - 2))
-    return frame[frame["at"] < cut], frame[frame["at"] >= cut]
 
 
 # -- model.3 -------------------------------------------------------------------------------

@@ -1,39 +1,9 @@
 import numpy as np
 import pandas as pd
-from systems import HGB_TRAIN, binary_frame
+from systems import NAN_FOR_C, binary_frame
 
 from keel.data.schema import Feature, Range, Schema, write_schema
 from keel.model.smoke import smoke_test, synthesise, synthesise_column
-
-NAN_FOR_C = (
-    HGB_TRAIN
-    + """
-import numpy as np
-
-
-class NanForC:
-    '''The trained pipeline, except that it predicts NaN for every row of group "c".'''
-
-    def __init__(self, model):
-        self.model = model
-        self.classes_ = model.classes_
-
-    def predict(self, X):
-        return self.model.predict(X)
-
-    def predict_proba(self, X):
-        proba = self.model.predict_proba(X).copy()
-        proba[np.asarray(X["group"] == "c")] = np.nan
-        return proba
-
-
-_fit = train
-
-
-def train(frame, target, params, seed):
-    return NanForC(_fit(frame, target, params, seed))
-"""
-)
 
 CRASHES_ON_FEW_ROWS = """
 def train(frame, target, params, seed):
