@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from keel.atomic import write_bytes_atomic
 
 T = TypeVar("T")
 
@@ -50,14 +50,9 @@ class Cache:
         if not self.enabled:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self._path(name, key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(
+            self._path(name, key), pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        )
 
     def memo(self, name: str, key: str, compute: Callable[[], T]) -> T:
         """The cached result for (name, key), computing and storing it when missing."""

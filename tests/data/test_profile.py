@@ -319,7 +319,7 @@ def test_writing_a_profile_never_leaves_a_half_written_file(tmp_path, monkeypatc
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("keel.report.atomic.os.fsync", broken)
+    monkeypatch.setattr("keel.atomic.os.fsync", broken)
     with pytest.raises(DataError, match="cannot write the profile: No space left"):
         write_profile(p, path)
     assert path.read_text() == "old"

@@ -754,7 +754,7 @@ def _join(parts: list[Profile], names: list[str], source: str) -> Profile:
 
 def write_profile(profile: Profile, path: str | Path) -> Path:
     """Write a profile as JSON, atomically: the file is the old one or the new one, whole."""
-    from keel.report.atomic import write_text_atomic
+    from keel.atomic import write_text_atomic
 
     path = Path(path)
     if path.parent and not path.parent.is_dir():

@@ -13,8 +13,6 @@ Environments: a feature listed with `absent_in: [serving]` may be missing from s
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from keel.atomic import write_text_atomic
 from keel.data.types import FeatureType
 from keel.data.types import feature_type as arrow_kind
 from keel.errors import ConfigError
@@ -129,14 +128,7 @@ def write_schema(schema: Schema, path: str | Path) -> None:
     """Write the schema YAML atomically: the file is either the old one or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yaml")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dump_schema(schema))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, dump_schema(schema))
 
 
 # -- types --------------------------------------------------------------------------------------

@@ -2,15 +2,15 @@
 
 Every writer takes a `keel.evidence.RunResult` and nothing else, names practices, statuses
 and points the same way (`keel.report.display`), and writes its file atomically
-(`keel.report.atomic`). `write_reports` writes the three files a run leaves behind.
+(`keel.atomic`). `write_reports` writes the three files a run leaves behind.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from keel.atomic import write_bytes_atomic, write_text_atomic
 from keel.evidence import RunResult
-from keel.report.atomic import write_bytes_atomic, write_text_atomic
 from keel.report.html import render_html, write_html
 from keel.report.json_report import (
     SCHEMA_VERSION,

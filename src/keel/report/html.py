@@ -22,8 +22,8 @@ import jinja2
 from markupsafe import Markup
 
 from keel import rubric
+from keel.atomic import write_text_atomic
 from keel.evidence import BarChart, RunResult, Table
-from keel.report.atomic import write_text_atomic
 from keel.report.display import (
     STRICTNESS_NOTE,
     PracticeView,

@@ -47,8 +47,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from keel.atomic import write_text_atomic
 from keel.evidence import BarChart, RunResult, Table
-from keel.report.atomic import write_text_atomic
 from keel.report.display import PracticeView, practice_views
 from keel.report.values import JsonValue, json_safe
 

@@ -18,8 +18,8 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from keel.atomic import write_bytes_atomic
 from keel.evidence import RunResult
-from keel.report.atomic import write_bytes_atomic
 from keel.report.display import PracticeView, by_section, format_points, practice_views
 from keel.report.values import xml_text
 

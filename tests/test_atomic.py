@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from keel.report import atomic
-from keel.report.atomic import write_bytes_atomic, write_text_atomic
+from keel import atomic
+from keel.atomic import write_bytes_atomic, write_text_atomic
 
 
 def test_write_replaces_the_file_and_leaves_no_temporary(tmp_path):

@@ -1,9 +1,10 @@
-"""Atomic file writes: a reader sees the old report or the new one, never half of one.
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
 
-A report is written to a temporary file in the destination folder (same file system, so the
-rename cannot turn into a copy), flushed to disk, then renamed over the destination with
-`os.replace`, which is atomic on POSIX and Windows. On any failure the temporary file is
-removed and the previous report, if any, is left as it was.
+Used for reports, profiles, schemas and the cache. A file is written to a temporary file in
+the destination folder (same file system, so the rename cannot turn into a copy), flushed to
+disk, then renamed over the destination with `os.replace`, which is atomic on POSIX and
+Windows. On any failure the temporary file is
+removed and the previous file, if any, is left as it was.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-# Reports are meant to be read by others (CI artefacts, a team's web server).
+# What Keel writes is meant to be read by others (CI artefacts, a team's web server).
 _MODE = 0o644
 
 
