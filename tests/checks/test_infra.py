@@ -1,6 +1,6 @@
 import numpy as np
 import pandas as pd
-from systems import NAN_FOR_C, binary_frame
+from systems import HGB_CATEGORICAL, LINEAR_ONE_HOT, NAN_FOR_C, binary_frame
 
 from keel.checks.infra import infra_1, infra_2, infra_5
 
@@ -38,39 +38,6 @@ TRAINING_TESTS = {
         """,
 }
 
-LINEAR_ONE_HOT = """
-from sklearn.compose import make_column_transformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-
-def train(frame, target, params, seed):
-    X, y = frame.drop(columns=[target]), frame[target]
-    prepare = make_column_transformer(
-        (OneHotEncoder(handle_unknown="ignore"), ["group"]), (StandardScaler(), ["x1", "x2"])
-    )
-    return make_pipeline(prepare, LogisticRegression()).fit(X, y)
-"""
-
-HGB_CATEGORICAL = """
-from sklearn.compose import make_column_transformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OrdinalEncoder
-
-
-def train(frame, target, params, seed):
-    X, y = frame.drop(columns=[target]), frame[target]
-    prepare = make_column_transformer(
-        (OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                        encoded_missing_value=-1), ["group"]),
-        remainder="passthrough",
-    )
-    booster = HistGradientBoostingClassifier(max_iter=30, categorical_features=[0],
-                                             random_state=seed)
-    return make_pipeline(prepare, booster).fit(X, y)
-"""
 
 NEAREST_NEIGHBOURS = """
 from sklearn.neighbors import KNeighborsClassifier

@@ -3,49 +3,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from systems import binary_frame
+from systems import HGB_CATEGORICAL, LINEAR_ONE_HOT, binary_frame
 
 from keel.errors import KeelError
 from keel.model._attribution import expectations, unsupported
 from keel.model.explain import explain, explain_rows, find_row, lineage, split_model
-
-LINEAR_ONE_HOT = """
-from sklearn.compose import make_column_transformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-
-def train(frame, target, params, seed):
-    X, y = frame.drop(columns=[target]), frame[target]
-    prepare = make_column_transformer(
-        (OneHotEncoder(handle_unknown="ignore"), ["group"]),
-        (make_pipeline(SimpleImputer(), StandardScaler()), ["x1", "x2"]),
-    )
-    return make_pipeline(prepare, LogisticRegression()).fit(X, y)
-"""
-
-# Categorical splits (the booster's own bitsets), missing values routed to the learned side.
-HGB_CATEGORICAL = """
-from sklearn.compose import make_column_transformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OrdinalEncoder
-
-
-def train(frame, target, params, seed):
-    X, y = frame.drop(columns=[target]), frame[target]
-    prepare = make_column_transformer(
-        (OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                        encoded_missing_value=-1), ["group"]),
-        remainder="passthrough",
-    )
-    booster = HistGradientBoostingClassifier(
-        max_iter=40, categorical_features=[0], random_state=seed
-    )
-    return make_pipeline(prepare, booster).fit(X, y)
-"""
 
 FOREST_REGRESSION = """
 from sklearn.compose import make_column_transformer
