@@ -48,10 +48,9 @@ def file_state(folder: Path, files: list[Path]) -> GitState | None:
         return None
     commit = head_commit(folder) or ""
     rels = [str(f.resolve().relative_to(top.resolve())) for f in files]
-    untracked, modified = [], []
-    for rel in rels:
-        if _git(["ls-files", "--error-unmatch", "--", rel], top).returncode != 0:
-            untracked.append(rel)
+    tracked = set(_git(["ls-files", "-z", "--", *rels], top).stdout.split("\0"))
+    untracked = [rel for rel in rels if rel not in tracked]
+    modified: list[str] = []
     status = _git(["status", "--porcelain", "--", *rels], top).stdout.splitlines()
     for line in status:
         path = line[3:].strip()
