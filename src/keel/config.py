@@ -94,6 +94,21 @@ class DataSection(_Section):
     serving_log: str = ".keel/logs"
     labels: Source | None = None
     batch_size: int = Field(65_536, gt=0)
+    encoding: str = "utf-8"  # text encoding of CSV sources, e.g. "latin-1"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                "unknown text encoding; expected a Python codec name such as utf-8, latin-1 "
+                "or cp1252"
+            ) from None
+        return value
 
 
 class ModelSection(_Section):
@@ -168,6 +183,7 @@ class TuningSection(_Section):
     tolerance: float = Field(0.01, ge=0)
     sample: int = Field(20_000, ge=100)
     params: list[str] | None = None  # which numeric params to sweep; default all numeric ones
+    min_trials: int = Field(10, ge=2)  # a recorded search counts only with this many trials
 
 
 class StalenessSection(_Section):
@@ -210,7 +226,7 @@ class PolicySection(_Section):
 class BaselineSection(_Section):
     """[baseline]: the margin by which the model must beat simple baselines (model.5)."""
 
-    min_gain: float = 0.01
+    min_gain: float = Field(0.01, ge=0)
 
 
 class RegistrySection(_Section):
