@@ -233,3 +233,41 @@ def test_infra_4_fails_when_the_serving_version_was_forced_past_the_gate(make_sy
     evidence = infra_4(system)
     assert evidence.status == "fail"
     assert "forced (incident 42)" in evidence.summary
+
+
+def three_classes(n: int, *, seed: int) -> pd.DataFrame:
+    """Three classes cleanly separated by x1 and x2 (boosting soon fits some classes with
+    single-leaf trees), and a categorical `group` with no signal."""
+    frame = binary_frame(n, seed=seed)
+    frame["y"] = np.where(frame["x1"] > 0.5, "high", np.where(frame["x2"] > 0, "mid", "low"))
+    return frame
+
+
+MULTICLASS = {"system": {"task": "multiclass", "primary_metric": "accuracy"}}
+
+
+def test_infra_5_takes_apart_a_multiclass_tree_model_with_single_leaf_trees(make_system):
+    system = make_system(
+        three_classes(600, seed=0),
+        three_classes(200, seed=1),
+        sections={**MULTICLASS, "model": {"params": {"max_iter": 200}}},
+    )
+    trees = [t for it in system.trained.estimator[-1]._predictors for t in it]
+    assert any(t.nodes["is_leaf"][0] for t in trees)  # the case that used to crash
+    evidence = infra_5(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["output"] == "decision function of the predicted class"
+    assert evidence.facts["max_difference"] < 1e-9
+
+
+def test_infra_5_takes_apart_a_multiclass_linear_model(make_system):
+    system = make_system(
+        three_classes(600, seed=0),
+        three_classes(200, seed=1),
+        sections=MULTICLASS,
+        code=LINEAR_ONE_HOT,
+    )
+    evidence = infra_5(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["method"] == "exact linear attribution, LogisticRegression"
+    assert evidence.facts["max_difference"] < 1e-9

@@ -97,10 +97,14 @@ def _credit(
     path_to: list[np.ndarray],
     feature: np.ndarray,
     ev: np.ndarray,
-    p: int,
+    shape: tuple[int, int],
 ) -> np.ndarray:
-    """Contributions (rows, p) of steps parent → child along each row's path."""
-    n = len(path_from[0]) if path_from else 0
+    """Contributions (rows, p) of steps parent → child along each row's path.
+
+    `shape` is given, not read from the paths: a tree that is a single leaf (common in
+    multiclass boosting once a class is separated) has no steps, and credits nothing.
+    """
+    n, p = shape
     out = np.zeros((n, p))
     rows = np.arange(n)
     for parent, child in zip(path_from, path_to, strict=True):
@@ -183,7 +187,9 @@ def _hgb(final: Any, X: Any) -> Attribution:
                 nodes["count"],
             )
             froms, tos = _hgb_route(tree, known, f_map, x[mine])
-            part = _credit(froms, tos, nodes["feature_idx"].astype(np.int64), ev, p_final)
+            part = _credit(
+                froms, tos, nodes["feature_idx"].astype(np.int64), ev, (int(mine.sum()), p_final)
+            )
             contrib[np.ix_(mine, order)] += part
             baseline[mine] += ev[0]
     name = _output_name(final, raw)
