@@ -48,3 +48,62 @@ def test_outside_a_git_repository_is_not_configured_with_a_hint(tmp_path):
     e = model_1(System.from_path(path))
     assert e.status == "not_configured"
     assert "git init" in e.hint
+
+
+def keel_trainer_system(tmp_path, *, features: bool):
+    """A system as `keel init` writes it: Keel's own trainer, optionally a feature module."""
+    sections = {"model": {"train": "keel.trainers:gradient_boosting", "params": {}}}
+    files = {}
+    if features:
+        sections["model"]["features"] = "feats:build"
+        files["feats.py"] = "def build(raw):\n    return raw.drop(columns=['y'])\n"
+    path = write_system(tmp_path, binary_frame(100), sections=sections, files=files)
+    (tmp_path / "sysmodel.py").unlink()  # no training code of its own
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "keel.toml", *(["feats.py"] if features else []))
+    git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "model")
+    return path
+
+
+def test_keels_own_trainer_with_committed_keel_toml_passes_and_says_so(tmp_path):
+    e = model_1(System.from_path(keel_trainer_system(tmp_path, features=False)))
+    assert e.status == "pass", e.summary
+    assert "the trainer is Keel's own" in e.summary
+    assert "keel.trainers:gradient_boosting" in e.summary
+    assert e.facts["files"] == 1  # keel.toml only
+    assert [row[0] for row in e.tables[0].rows] == [
+        "keel.toml",
+        "[model] train = keel.trainers:gradient_boosting",
+    ]
+
+
+def test_keels_own_trainer_still_fails_an_uncommitted_feature_module(tmp_path):
+    path = keel_trainer_system(tmp_path, features=True)
+    (tmp_path / "feats.py").write_text("def build(raw):\n    return raw.drop(columns=['y'])\n# x\n")
+    e = model_1(System.from_path(path))
+    assert e.status == "fail"
+    assert "feats.py" in e.summary and "modified" in e.summary
+    assert "Keel's own" in e.summary
+
+
+def test_training_code_outside_the_repository_fails_and_names_it(tmp_path):
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "outsider.py").write_text(
+        "from sysmodel import train as _t\n\n\ndef train(frame, target, params, seed):\n"
+        "    return _t(frame, target, params, seed)\n"
+    )
+    path = write_system(repo, binary_frame(100), sections={"model": {"train": "outsider:train"}})
+    git(repo, "init", "-q")
+    git(repo, "add", "keel.toml", "sysmodel.py")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "model")
+    import sys
+
+    sys.path.append(str(elsewhere))
+    try:
+        e = model_1(System.from_path(path))
+    finally:
+        sys.path.remove(str(elsewhere))
+        sys.modules.pop("outsider", None)
+    assert e.status == "fail"
+    assert "outside the repository" in e.summary and "outsider.py" in e.summary

@@ -42,12 +42,18 @@ def head_commit(folder: Path) -> str | None:
 
 
 def file_state(folder: Path, files: list[Path]) -> GitState | None:
-    """Which of `files` git does not track, and which differ from the commit (None: no repo)."""
+    """Which of `files` git does not track, and which differ from the commit (None: no repo).
+
+    Files outside the work tree are left out (the caller names them): git cannot tell.
+    """
     top = repository_top(folder)
     if top is None:
         return None
     commit = head_commit(folder) or ""
-    rels = [str(f.resolve().relative_to(top.resolve())) for f in files]
+    inside = [f.resolve() for f in files if f.resolve().is_relative_to(top.resolve())]
+    rels = [str(f.relative_to(top.resolve())) for f in inside]
+    if not rels:
+        return GitState(top, commit, [], [])
     tracked = set(_git(["ls-files", "-z", "--", *rels], top).stdout.split("\0"))
     untracked = [rel for rel in rels if rel not in tracked]
     modified: list[str] = []

@@ -15,11 +15,35 @@ from keel.model.slices import find_slices
 from keel.system import System
 
 
-def _code_files(system: System) -> list[Path]:
-    """keel.toml and every Python file of the packages holding the training and feature code."""
+def _is_keel_own(func: object) -> bool:
+    """Whether an entry point is Keel's own code (e.g. `keel.trainers:gradient_boosting`)."""
+    import keel
+
+    module = sys.modules.get(getattr(func, "__module__", "") or "")
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    return Path(file).resolve().is_relative_to(Path(keel.__file__).resolve().parent)
+
+
+def _code_files(system: System) -> tuple[list[Path], list[str]]:
+    """keel.toml and every Python file of the packages holding the training and feature code.
+
+    Also the entry points that are Keel's own (`keel.trainers:gradient_boosting`, as `keel
+    init` writes it): their code is versioned with Keel, not with the system, so it is left out
+    and named instead.
+    """
     files = [system.config_file] if system.config_file else []
-    for func in (system.train_function, system.features_function):
+    own = []
+    entries = (
+        ("[model] train", system.config.model.train, system.train_function),
+        ("[model] features", system.config.model.features, system.features_function),
+    )
+    for key, spec, func in entries:
         if func is None:
+            continue
+        if _is_keel_own(func):
+            own.append(f"{key} = {spec}")
             continue
         module = sys.modules[func.__module__]
         top = sys.modules[func.__module__.split(".")[0]]
@@ -29,12 +53,14 @@ def _code_files(system: System) -> list[Path]:
         else:
             files.append(Path(module.__file__))
     files = [f for f in files if "__pycache__" not in f.parts]
-    return list(dict.fromkeys(f.resolve() for f in files))
+    return list(dict.fromkeys(f.resolve() for f in files)), own
 
 
 def model_1(system: System) -> Evidence:
     """model.1: training code and keel.toml are tracked by git, clean, at a recorded commit."""
-    files = _code_files(system)
+    from keel import __version__
+
+    files, own = _code_files(system)
     state = file_state(system.root, files)
     if state is None:
         return not_configured(
@@ -43,35 +69,57 @@ def model_1(system: System) -> Evidence:
             "Put the training code and keel.toml under version control: `git init`, "
             "`git add keel.toml <your package>`, `git commit`.",
         )
+    top = state.top.resolve()
     rows = []
+    outside = []
     for f in files:
-        rel = str(f.relative_to(state.top.resolve()))
+        if not f.is_relative_to(top):
+            outside.append(str(f))
+            rows.append([str(f), "outside the repository"])
+            continue
+        rel = str(f.relative_to(top))
         status = (
             "untracked"
             if rel in state.untracked
             else ("modified" if rel in state.modified else "clean")
         )
         rows.append([rel, status])
+    for entry in own:
+        rows.append([entry, f"Keel's own code (keel {__version__}), versioned with Keel"])
     table = Table("Training code and configuration", ["file", "git status"], rows)
-    facts = {"commit": state.commit, "files": len(files)}
+    facts: dict[str, object] = {
+        "commit": state.commit,
+        "files": len(files),
+        "keel_entry_points": ", ".join(own),
+    }
+    own_note = f"; the trainer is Keel's own ({', '.join(own)}, keel {__version__})" if own else ""
     if not state.commit:
         return Evidence(
             "model.1",
             "fail",
-            "the repository has no commit yet",
+            "the repository has no commit yet" + own_note,
             hint="Commit the training code and keel.toml: `git commit`.",
             tables=[table],
             facts=facts,
         )
-    if state.untracked or state.modified:
-        bad = state.untracked + state.modified
+    if state.untracked or state.modified or outside:
+        bad = outside + state.untracked + state.modified
         shown = ", ".join(bad[:5]) + (" …" if len(bad) > 5 else "")
+        counts = f"{len(state.untracked)} untracked and {len(state.modified)} modified file(s)"
+        if outside:
+            counts = f"{len(outside)} file(s) outside the repository at {top}, " + counts
         return Evidence(
             "model.1",
             "fail",
-            f"{len(state.untracked)} untracked and {len(state.modified)} modified file(s): {shown}",
+            f"{counts}: {shown}{own_note}",
             hint="Review and commit the training code and keel.toml (`git add` them, then "
-            "`git commit`), so the model can be traced to a reviewed specification.",
+            "`git commit`), so the model can be traced to a reviewed specification"
+            + (
+                "; move code that lives outside the repository into it (or into a versioned "
+                "package)."
+                if outside
+                else "."
+            ),
             tables=[table],
             facts=facts,
         )
@@ -79,7 +127,7 @@ def model_1(system: System) -> Evidence:
         "model.1",
         "pass",
         f"{len(files)} file(s) of training code and configuration are committed at "
-        f"{state.commit[:12]}",
+        f"{state.commit[:12]}{own_note}",
         tables=[table],
         facts=facts,
     )
