@@ -67,3 +67,24 @@ def test_an_unknown_row_id_exits_2_naming_the_id_and_the_column(app, system):
     assert result.exit_code == 2
     assert "'no-such-row' is not a value of column \"application\"" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_id_on_several_rows_exits_2_listing_every_match(app, make_system):
+    def frame(n: int, seed: int):
+        out = binary_frame(n, seed=seed)
+        out.insert(0, "application", [f"app-{seed}-{i}" for i in range(n)])
+        return out
+
+    train, evaluation = frame(800, 0), frame(200, 1)
+    evaluation.loc[[3, 9], "application"] = "app-1-7"  # app-1-7 on three evaluation rows
+    train.loc[5, "application"] = "app-1-7"  # and on a training row
+    system = make_system(train, evaluation, sections={"system": {"id": "application"}})
+    result = runner.invoke(app, ["explain", "app-1-7", str(system.root)])
+    assert result.exit_code == 2, result.output
+    out = " ".join(result.output.split())
+    assert "'app-1-7' matches 4 rows" in out
+    for where in ("evaluation data position 3", "position 7", "position 9"):
+        assert where in out
+    assert "training data position 5" in out
+    assert "keel explain '#3'" in out
+    assert "Traceback" not in out

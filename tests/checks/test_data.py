@@ -465,3 +465,67 @@ def test_data_5_flags_a_model_input_holding_pii_under_another_name(make_system):
     e = data_5(system)
     assert e.status == "fail"
     assert "contact" in e.summary
+
+
+def with_ids(n: int, *, seed: int, prefix: str) -> pd.DataFrame:
+    frame = binary_frame(n, seed=seed)
+    frame.insert(0, "app", [f"{prefix}-{i}" for i in range(n)])
+    return frame
+
+
+def test_data_1_fails_on_repeated_example_ids_and_names_them(make_system):
+    train = with_ids(400, seed=0, prefix="t")
+    train.loc[[10, 11, 12], "app"] = "t-7"  # t-7 on four rows
+    evaluation = with_ids(200, seed=1, prefix="e")
+    evaluation.loc[5, "app"] = "t-100"  # an id the training data has too
+    system = make_system(train, evaluation, sections={"system": {"id": "app"}})
+    schema_of(system, app=Feature(type="string"))
+    e = data_1(system)
+    assert e.status == "fail", e.summary
+    assert "'t-7' (4 rows)" in e.summary
+    assert "in both the training and the evaluation data" in e.summary and "'t-100'" in e.summary
+    assert "unique" in e.hint
+    table = e.tables[-1]
+    assert ["train", "t-7", 4] in table.rows and ["train and eval", "t-100", None] in table.rows
+
+
+def test_data_1_passes_unique_example_ids(make_system):
+    system = make_system(
+        with_ids(400, seed=0, prefix="t"),
+        with_ids(200, seed=1, prefix="e"),
+        sections={"system": {"id": "app"}},
+    )
+    schema_of(system, app=Feature(type="string"))
+    e = data_1(system)
+    assert e.status == "pass", e.summary
+    assert "every app names one row" in e.summary
+    assert e.tables[-1].rows == []
+
+
+def test_data_1_fails_repeated_ids_even_without_a_schema(make_system):
+    train = with_ids(300, seed=0, prefix="t")
+    train.loc[1, "app"] = "t-0"
+    e = data_1(make_system(train, sections={"system": {"id": "app"}}))
+    assert e.status == "fail"
+    assert "'t-0' (2 rows)" in e.summary and "keel schema infer" in e.hint
+
+
+def test_data_4_with_only_sensitive_attributes_is_not_configured(make_system):
+    data = binary_frame(300)
+    data["gender"] = np.where(np.arange(300) % 2, "f", "m")
+    e = data_4(make_system(data, sections={"fairness": {"sensitive": ["gender"]}}))
+    assert e.status == "not_configured", e.summary
+    assert "by construction" in e.summary and "[policy] deny" in e.hint
+
+
+def test_data_4_fails_a_sensitive_attribute_that_the_feature_code_re_adds(make_system):
+    data = binary_frame(300)
+    data["gender"] = np.where(np.arange(300) % 2, "f", "m")
+    system = make_system(
+        data,
+        sections={"fairness": {"sensitive": ["gender"]}, "model": {"features": "feats:build"}},
+        files={"feats.py": "def build(raw):\n    return raw.drop(columns=['y'])\n"},
+    )
+    e = data_4(system)
+    assert e.status == "fail"
+    assert "gender is a sensitive attribute" in e.summary

@@ -58,45 +58,124 @@ def _train_hint(system: System) -> str:
     return train if isinstance(train, str) else "DATA"
 
 
+def _all_raw(system: System, split: str) -> Any:
+    """Every raw row of a split, rows the model cannot predict included (data.1 judges data)."""
+    try:
+        return system.raw(split, all_rows=True)  # type: ignore[call-arg, arg-type]
+    except TypeError:  # a System without the all_rows option
+        return system.raw(split)  # type: ignore[arg-type]
+
+
+DUPLICATES_SHOWN = 5
+
+
+def duplicate_ids(frames: dict[str, Any], column: str) -> tuple[Table, list[str]]:
+    """Values of the id `column` held by more than one row, within a split or across splits.
+
+    An example id joins serving logs, late labels and skew checks to one row: an id on two
+    rows makes every one of those joins ambiguous, and an id in both training and evaluation
+    data means the model was evaluated on an example it was trained on. Returns a table
+    (split, id, rows) of at most `DUPLICATES_SHOWN` ids per kind of problem, and one line per
+    problem found.
+    """
+    rows: list[list[Any]] = []
+    problems: list[str] = []
+    seen: dict[str, set[str]] = {}
+    for split, frame in frames.items():
+        ids = frame[column].dropna().astype(str)
+        counts = ids.value_counts()
+        repeated = counts[counts > 1]
+        seen[split] = set(ids.unique())
+        if len(repeated):
+            extra = int(repeated.sum() - len(repeated))
+            shown = [f"{i!r} ({n} rows)" for i, n in repeated.head(DUPLICATES_SHOWN).items()]
+            problems.append(
+                f"{len(repeated)} id(s) of {column} repeat in the {split} data "
+                f"({extra} extra row(s)), e.g. {', '.join(shown)}"
+            )
+            rows.extend([split, i, int(n)] for i, n in repeated.head(DUPLICATES_SHOWN).items())
+    if len(seen) == 2:
+        both = sorted(seen["train"] & seen["eval"])
+        if both:
+            problems.append(
+                f"{len(both)} id(s) of {column} are in both the training and the evaluation "
+                f"data, e.g. {', '.join(map(repr, both[:DUPLICATES_SHOWN]))}"
+            )
+            rows.extend(["train and eval", i, None] for i in both[:DUPLICATES_SHOWN])
+    table = Table(f"Repeated values of [system] id = {column}", ["split", "id", "rows"], rows)
+    return table, problems
+
+
 def data_1(system: System) -> Evidence:
-    """data.1: a checked-in schema exists, and training and evaluation data validate against it."""
+    """data.1: a checked-in schema exists, training and evaluation data validate against it,
+    and the example id ([system] id) names one row."""
     path = _schema_path(system)
+    frames = {split: _all_raw(system, split) for split in ("train", "eval")}
+    id_column = system.config.system.id
+    id_table, id_problems = duplicate_ids(frames, id_column) if id_column else (None, [])
+    id_hint = (
+        f"Make [system] id = {id_column!r} unique: one row per example, with an id no other "
+        "row (in either split) has; de-duplicate the data or choose a column that is an id."
+    )
     if not path.exists():
+        if id_problems:
+            return Evidence(
+                "data.1",
+                "fail",
+                f"no schema file {system.config.data.schema_file}; " + "; ".join(id_problems),
+                hint=id_hint
+                + f" Then infer a schema with `keel schema infer {_train_hint(system)} -o "
+                f"{system.config.data.schema_file}`, review it and commit it.",
+                tables=[id_table] if id_table else [],
+                facts={"duplicate_id_problems": len(id_problems)},
+            )
         return _no_schema("data.1", system, "feature expectations are not written down")
     schema = load_schema(path)
     rows, problems = [], []
-    for split in ("train", "eval"):
-        anomalies = validate(system.raw(split), schema, environment="training")
+    for split, frame in frames.items():
+        anomalies = validate(frame, schema, environment="training")
         problems.extend((split, a) for a in anomalies)
-        rows.append([split, len(system.raw(split)), len(anomalies)])
+        rows.append([split, len(frame), len(anomalies)])
     table = Table("Validation against the schema", ["split", "rows", "anomalies"], rows)
     detail = Table(
         "Anomalies",
         ["split", "column", "kind", "count", "message"],
         [[s, a.column, a.kind, a.count, a.message] for s, a in problems],
     )
-    facts = {
+    facts: dict[str, Any] = {
         "schema": str(path.relative_to(system.root)),
         "features": len(schema.features),
         "anomalies": len(problems),
     }
-    if problems:
-        first = problems[0][1]
+    tables = [table, detail]
+    if id_table is not None:
+        tables.append(id_table)
+        facts["duplicate_id_problems"] = len(id_problems)
+    if problems or id_problems:
+        parts, hints = [], []
+        if problems:
+            first = problems[0][1]
+            parts.append(
+                f"{len(problems)} anomal{'y' if len(problems) == 1 else 'ies'} against "
+                f"{path.name}, e.g. {first.message}"
+            )
+            hints.append(
+                "Fix the data, or, if the change is intended, update the schema on purpose "
+                f"(edit {path.name}, or re-infer it and review the diff) and commit it."
+            )
+        parts.extend(id_problems)
+        if id_problems:
+            hints.append(id_hint)
         return Evidence(
-            "data.1",
-            "fail",
-            f"{len(problems)} anomal{'y' if len(problems) == 1 else 'ies'} against "
-            f"{path.name}, e.g. {first.message}",
-            hint="Fix the data, or, if the change is intended, update the schema on purpose "
-            f"(edit {path.name}, or re-infer it and review the diff) and commit it.",
-            tables=[table, detail],
-            facts=facts,
+            "data.1", "fail", "; ".join(parts), hint=" ".join(hints), tables=tables, facts=facts
         )
+    unique = f"; every {id_column} names one row" if id_column else ""
     return Evidence(
         "data.1",
         "pass",
-        f"training and evaluation data conform to {path.name} ({len(schema.features)} features)",
-        tables=[table],
+        f"training and evaluation data conform to {path.name} ({len(schema.features)} "
+        f"features){unique}",
+        tables=tables,
         facts=facts,
     )
 
@@ -155,6 +234,20 @@ def data_4(system: System) -> Evidence:
             f"{len(violations)} policy violation(s): {shown}",
             hint="Drop the offending inputs in the feature function, or give them an owner and a "
             f"description in {system.config.data.schema_file}.",
+            tables=[table],
+            thresholds=thresholds,
+            facts=facts,
+        )
+    if not policy.deny and not policy.require_owner:
+        return Evidence(
+            "data.4",
+            "not_configured",
+            f"no sensitive attribute is a model input, but that holds by construction (Keel "
+            f"drops {_names(sensitive)} itself) and nothing else is required: [policy] deny "
+            "is empty and require_owner is off",
+            hint='Write the feature policy in keel.toml: [policy] deny = ["ssn*", "*_raw"] '
+            "(patterns no model input may match) and/or require_owner = true (every input "
+            f"needs an owner and a description in {system.config.data.schema_file}).",
             tables=[table],
             thresholds=thresholds,
             facts=facts,

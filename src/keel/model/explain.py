@@ -281,15 +281,39 @@ def find_row(system: System, row_id: str) -> tuple[Split, int]:
             f"row id {text!r}: keel.toml has no [system] id column; give a position in the "
             "evaluation data instead, such as #0"
         )
+    matches: list[tuple[Split, int]] = []
     for split in ("eval", "train"):
         ids = system.raw(split)[column]
         found = np.flatnonzero(ids.astype(str).to_numpy() == text)
-        if found.size:
-            return split, int(found[0])
+        matches.extend((split, int(p)) for p in found)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise KeelError(_ambiguous(text, column, matches))
     shown = ", ".join(map(str, system.raw("eval")[column].head(3)))
     raise KeelError(
         f'row id {text!r} is not a value of column "{column}" ([system] id) in the evaluation '
         f"or training data; ids look like: {shown}; or give a position such as #0"
+    )
+
+
+AMBIGUOUS_SHOWN = 10
+
+
+def _ambiguous(text: str, column: str, matches: list[tuple[Split, int]]) -> str:
+    """Why a row id that names several rows cannot be explained, listing them."""
+    where = {"eval": "evaluation", "train": "training"}
+    shown = ", ".join(f"{where[split]} data position {p}" for split, p in matches[:AMBIGUOUS_SHOWN])
+    more = f" and {len(matches) - AMBIGUOUS_SHOWN} more" if len(matches) > AMBIGUOUS_SHOWN else ""
+    first_eval = next((p for split, p in matches if split == "eval"), None)
+    pick = (
+        f"; explain one by its position in the evaluation data, e.g. keel explain '#{first_eval}'"
+        if first_eval is not None
+        else ""
+    )
+    return (
+        f'row id {text!r} matches {len(matches)} rows of column "{column}" ([system] id): '
+        f"{shown}{more}. An example id must name one row (data.1 reports repeated ids){pick}"
     )
 
 
