@@ -4,7 +4,7 @@ import pytest
 from systems import HGB_TRAIN, binary_frame
 
 from keel.checks.model import model_5, model_6, model_7
-from keel.errors import CheckError
+from keel.errors import CheckError, ConfigError
 
 DUMMY_TRAIN = """
 from sklearn.dummy import DummyClassifier
@@ -78,13 +78,19 @@ def test_model_5_fails_boosting_on_a_linear_signal_a_logistic_model_captures(mak
 
 def test_model_5_uses_the_configured_min_gain(make_system):
     system = make_system(
-        linear_frame(2000, seed=0),
-        linear_frame(1000, seed=10),
-        sections={"baseline": {"min_gain": -0.2}},
+        nonlinear_frame(2000, seed=0),
+        nonlinear_frame(800, seed=1),
+        sections={"baseline": {"min_gain": 0.6}},
     )
     evidence = model_5(system)
-    assert evidence.status == "pass"
-    assert evidence.thresholds == {"min_gain": -0.2}
+    assert evidence.facts["gain"] > 0.1  # a clear gain, but not the 0.6 asked for
+    assert evidence.status == "fail"
+    assert evidence.thresholds == {"min_gain": 0.6}
+
+
+def test_a_negative_min_gain_is_refused_naming_the_key(make_system):
+    with pytest.raises(ConfigError, match=r"\[baseline\] min_gain = -0.1: .*greater than or equal"):
+        make_system(linear_frame(300, seed=0), sections={"baseline": {"min_gain": -0.1}})
 
 
 # -- model.6 -------------------------------------------------------------------------------
