@@ -1,6 +1,7 @@
 """The `keel` command: a thin layer over library calls.
 
-Every command turns a `KeelError` into its message on standard error and exit status 2.
+Every command turns a `KeelError` into its message on standard error and exit status 2 (with
+the user's own traceback when their code raised), and Ctrl-C into "interrupted" and exit 130.
 `keel score` exits 1 when the score is under `--min-score` (a CI gate), else 0.
 """
 
@@ -38,7 +39,13 @@ def _user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except KeelError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            trace = getattr(exc, "user_traceback", "")
+            if trace:
+                err.print(escape(trace), highlight=False, soft_wrap=True, style="dim")
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing was written", highlight=False)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -94,7 +101,8 @@ def score(
         task = bar.add_task("checks", total=None)
 
         def progress(practice: str, done: int, total: int) -> None:
-            title = BY_ID[practice].title if practice in BY_ID else "finished"
+            titles = {"preflight": "reading the data, training the model", "done": "finished"}
+            title = BY_ID[practice].title if practice in BY_ID else titles.get(practice, "")
             bar.update(task, description=f"{practice} {title}"[:60], completed=done, total=total)
 
         result = run(system, only=_ids(only), section=section, progress=progress, record=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["pass", "fail", "attested", "not_configured", "error"]
-STATUSES: tuple[Status, ...] = ("pass", "fail", "attested", "not_configured", "error")
+Status = Literal["pass", "fail", "attested", "not_configured", "error", "left_out"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "attested", "not_configured", "error", "left_out")
 
 
 @dataclass
@@ -65,8 +65,8 @@ def not_configured(practice: str, summary: str, hint: str) -> Evidence:
 class RunResult:
     """One `keel score` run: evidence for all 28 practices (rubric order) and the score.
 
-    Practices left out of the run (`--only`, `--section`) carry `not_configured` evidence saying
-    so; `selected` lists the practices that were run.
+    Practices left out of the run (`--only`, `--section`) carry `left_out` evidence;
+    `selected` lists the practices that were run.
     """
 
     system: str

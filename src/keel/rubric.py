@@ -219,7 +219,14 @@ PRACTICES: tuple[Practice, ...] = (
 PRACTICE_IDS: tuple[str, ...] = tuple(p.id for p in PRACTICES)
 BY_ID: dict[str, Practice] = {p.id: p for p in PRACTICES}
 
-POINTS = {"pass": 1.0, "attested": 0.5, "fail": 0.0, "not_configured": 0.0, "error": 0.0}
+POINTS = {
+    "pass": 1.0,
+    "attested": 0.5,
+    "fail": 0.0,
+    "not_configured": 0.0,
+    "error": 0.0,
+    "left_out": 0.0,
+}
 
 # (upper bound inclusive, name, meaning), in order; the first bound the score does not exceed wins.
 BANDS: tuple[tuple[float, str, str], ...] = (

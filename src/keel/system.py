@@ -13,9 +13,11 @@ and `predict_proba` for classifiers) on a frame of model inputs.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import sys
+import sysconfig
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +31,13 @@ import pandas as pd
 from keel.cache import Cache, digest
 from keel.config import KeelConfig, load_config
 from keel.data.sources import describe, read_frame
-from keel.errors import CheckError, ConfigError, DataError
+from keel.errors import CheckError, ConfigError, DataError, UserCodeError, user_traceback
 from keel.model.metrics import Predictions, compute
+from keel.model.unpredictable import Unpredictable, describe_unpredictable, find_unpredictable
 
 Split = Literal["train", "eval"]
-IGNORED_DIRS = {".keel", ".venv", "venv", "__pycache__", "node_modules", "data", ".git"}
+# Folders never holding the user's code: Keel's own state, virtualenvs, caches, VCS metadata.
+IGNORED_DIRS = {".keel", ".venv", "venv", "__pycache__", "node_modules", ".git"}
 
 
 @dataclass
@@ -50,9 +54,10 @@ class Trained:
     """The system's model trained on the training split, and its evaluation predictions."""
 
     estimator: Any
-    predictions: Predictions
+    predictions: Predictions  # on the evaluation rows the model can predict
     metric: float
     train_seconds: float
+    unpredictable: Unpredictable | None = None  # evaluation rows the model raises on
 
 
 def _import_entry(spec: str, root: Path, key: str) -> Callable[..., Any]:
@@ -104,7 +109,7 @@ def _frame_hash(frame: pd.DataFrame) -> str:
 
 
 def code_hash(root: Path, *, exclude: set[str] | None = None) -> str:
-    """A hash of every Python file under `root`, outside data, caches and virtualenvs."""
+    """A hash of every Python file under `root`, outside caches, virtualenvs and `exclude`."""
     skip = IGNORED_DIRS | (exclude or set())
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
@@ -203,18 +208,48 @@ class System:
         cols = [s.target, s.id, s.timestamp, *self.config.fairness.sensitive]
         return [c for c in cols if c]
 
-    def raw(self, split: Split) -> pd.DataFrame:
-        """The raw rows of a split, as read (evaluation held out when [data] eval is absent)."""
+    def raw(self, split: Split, *, all_rows: bool = False) -> pd.DataFrame:
+        """The raw rows of a split, as read (evaluation held out when [data] eval is absent).
+
+        Evaluation rows the trained model raises on (`unpredictable`) are left out unless
+        `all_rows`: checks judge the model on the rows it can predict, and infra.2 reports
+        the others.
+        """
+        frame = self._read(split)
+        if split == "eval" and not all_rows:
+            left_out = self.unpredictable
+            if left_out is not None:
+                keep = np.ones(len(frame), dtype=bool)
+                keep[left_out.rows] = False
+                return self._predictable(frame, keep)
+        return frame
+
+    def _predictable(self, frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+        if "eval-kept" not in self._raw:
+            self._raw["eval-kept"] = frame[keep].reset_index(drop=True)
+        return self._raw["eval-kept"]
+
+    @property
+    def unpredictable(self) -> Unpredictable | None:
+        """Evaluation rows the trained model raises on, or None when it predicts them all."""
+        return self.trained.unpredictable
+
+    def _read(self, split: Split) -> pd.DataFrame:
         if split not in self._raw:
             if split == "train" or self.config.data.eval is not None:
                 source = self.config.data.train if split == "train" else self.config.data.eval
-                frame = read_frame(source, self.root, key=f"keel.toml: [data] {split}")
+                frame = read_frame(
+                    source,
+                    self.root,
+                    key=f"keel.toml: [data] {split}",
+                    encoding=self.config.data.encoding,
+                )
                 self._check_columns(frame, split)
                 if split == "train" and self.config.data.eval is None:
                     frame = self._holdout(frame)
                 self._raw[split] = frame
             else:
-                self.raw("train")
+                self._read("train")
         return self._raw[split]
 
     def _check_columns(self, frame: pd.DataFrame, split: str) -> None:
@@ -239,9 +274,17 @@ class System:
         if frame[s.target].isna().any():
             n = int(frame[s.target].isna().sum())
             raise DataError(
-                f'keel.toml: [system] target = "{s.target}": {n} rows of [data] {split} '
-                f"({source}) have no label; expected a label on every training row"
+                f'keel.toml: [system] target = "{s.target}": {n} of {len(frame)} rows of '
+                f"[data] {split} ({source}) have no label; expected a label on every row"
             )
+        if s.task != "regression":
+            classes = frame[s.target].unique()
+            if len(classes) < 2:
+                raise DataError(
+                    f'keel.toml: [system] target = "{s.target}": every row of [data] {split} '
+                    f"({source}) has the same label {classes[0]!r}; a {s.task} task needs at "
+                    "least two classes"
+                )
 
     def _holdout(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Split off evaluation rows: the newest by timestamp, or a seeded random share."""
@@ -270,8 +313,9 @@ class System:
         try:
             out = func(raw.copy())
         except Exception as exc:
-            raise CheckError(
-                f'[model] features = "{spec}" raised {type(exc).__name__}: {exc}'
+            raise UserCodeError(
+                f'keel.toml: [model] features = "{spec}" raised {type(exc).__name__}: {exc}',
+                user_traceback(exc, self.root),
             ) from exc
         if not isinstance(out, pd.DataFrame) or len(out) != len(raw):
             got = type(out).__name__ + (f" of {len(out)} rows" if hasattr(out, "__len__") else "")
@@ -286,10 +330,22 @@ class System:
             )
         return out.set_axis(raw.index)
 
-    def dataset(self, split: Split) -> Dataset:
-        """Raw rows, model inputs and target of a split (built once per System)."""
+    def dataset(self, split: Split, *, all_rows: bool = False) -> Dataset:
+        """Raw rows, model inputs and target of a split (built once per System).
+
+        For "eval", only the rows the trained model can predict unless `all_rows`.
+        """
+        if split == "eval" and not all_rows and self.unpredictable is not None:
+            if "eval-kept" not in self._datasets:
+                full = self.dataset("eval", all_rows=True)
+                keep = np.ones(len(full.raw), dtype=bool)
+                keep[self.unpredictable.rows] = False
+                raw = self.raw("eval")
+                inputs = full.inputs[keep].set_axis(raw.index)
+                self._datasets["eval-kept"] = Dataset(raw, inputs, raw[self.target])
+            return self._datasets["eval-kept"]
         if split not in self._datasets:
-            raw = self.raw(split)
+            raw = self._read(split)
             self._datasets[split] = Dataset(raw, self.inputs(raw), raw[self.target])
         return self._datasets[split]
 
@@ -310,8 +366,10 @@ class System:
         try:
             estimator = self.train_function(frame, self.target, params, seed)
         except Exception as exc:
-            raise CheckError(
-                f'[model] train = "{self.config.model.train}" raised {type(exc).__name__}: {exc}'
+            raise UserCodeError(
+                f'keel.toml: [model] train = "{self.config.model.train}" raised '
+                f"{type(exc).__name__}: {exc}",
+                user_traceback(exc, self.root),
             ) from exc
         if not hasattr(estimator, "predict"):
             raise CheckError(
@@ -333,14 +391,42 @@ class System:
         """A metric (the primary one by default) of predictions against the target."""
         return compute(metric or self.metric_name, np.asarray(target), predictions)
 
-    def fingerprint(self) -> dict[str, str]:
-        """Hashes of what the trained model depends on: code, data, and model configuration."""
+    def code_files(self) -> list[Path]:
+        """The source files of the user's code: the entry point modules, every module of the
+        user's they import (wherever it lives), and every Python file under the system folder
+        outside the tests, Keel's state and virtualenvs."""
+        self.train_function  # noqa: B018 (import the entry points first)
+        self.features_function  # noqa: B018
         c = self.config
-        tests = {Path(c.model.tests).parts[0]} if c.model.tests else set()
+        entries = [spec.split(":")[0] for spec in (c.model.train, c.model.features) if spec]
+        tests = (self.root / c.model.tests).resolve() if c.model.tests else None
+        files = set(user_module_files(self.root, entries))
+        for path in self.root.rglob("*.py"):
+            rel = path.relative_to(self.root)
+            if any(part in IGNORED_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+                continue
+            files.add(path.resolve())
+        return sorted(f for f in files if tests is None or not f.is_relative_to(tests))
+
+    def environment(self) -> dict[str, Any]:
+        """Python's version and the versions of the installed packages the user's code
+        imports (and those they require): a change there can change the trained model."""
+        names = imported_top_names(self.code_files()) | {"numpy", "pandas", "sklearn"}
+        return {"python": sys.version, "packages": package_versions(names)}
+
+    def fingerprint(self) -> dict[str, str]:
+        """Hashes of what the trained model depends on: code, environment, data and model
+        configuration."""
+        c = self.config
+        h = hashlib.sha256()
+        for path in self.code_files():
+            h.update(str(path).encode())
+            h.update(path.read_bytes())
         return {
-            "code": code_hash(self.root, exclude=tests),
-            "train": _frame_hash(self.raw("train")),
-            "eval": _frame_hash(self.raw("eval")),
+            "code": h.hexdigest(),
+            "environment": digest(self.environment()),
+            "train": _frame_hash(self._read("train")),
+            "eval": _frame_hash(self._read("eval")),
             "config": digest(
                 c.system.model_dump(mode="json"),
                 c.data.model_dump(mode="json"),
@@ -367,12 +453,136 @@ class System:
         self.train_function  # noqa: B018 (puts the user's code on sys.path to load a cached model)
 
         def train() -> Trained:
-            train_set, eval_set = self.dataset("train"), self.dataset("eval")
+            train_set, eval_set = self.dataset("train"), self.dataset("eval", all_rows=True)
             start = time.perf_counter()
             estimator = self.fit(train_set.inputs, train_set.target)
             seconds = time.perf_counter() - start
-            predictions = self.predict(estimator, eval_set.inputs)
-            metric = self.evaluate(eval_set.target, predictions)
-            return Trained(estimator, predictions, metric, seconds)
+            predictions, unpredictable = self._predict_what_it_can(estimator, eval_set)
+            target = eval_set.target
+            if unpredictable is not None:
+                keep = np.ones(len(target), dtype=bool)
+                keep[unpredictable.rows] = False
+                target = target[keep]
+            metric = self.evaluate(target, predictions)
+            return Trained(estimator, predictions, metric, seconds, unpredictable)
 
         return self.cached("trained", train)
+
+    def _predict_what_it_can(
+        self, estimator: Any, data: Dataset
+    ) -> tuple[Predictions, Unpredictable | None]:
+        """Predictions on the evaluation rows, leaving out (and describing) rows that raise."""
+        try:
+            return self.predict(estimator, data.inputs), None
+        except Exception as exc:
+            first = exc
+        rows, unresolved = find_unpredictable(
+            lambda frame: self.predict(estimator, frame), data.inputs, first
+        )
+        report = describe_unpredictable(
+            rows, unresolved, data.inputs, data.raw, first, self.config.system.id
+        )
+        if len(rows) == len(data.inputs):
+            raise UserCodeError(
+                f'the model trained by [model] train = "{self.config.model.train}" raises on '
+                f"every evaluation row: {report.error}",
+                user_traceback(first, self.root),
+            )
+        keep = np.ones(len(data.inputs), dtype=bool)
+        keep[rows] = False
+        try:
+            predictions = self.predict(estimator, data.inputs[keep])
+        except Exception as exc:  # isolated rows predict alone but not together: give up
+            raise UserCodeError(
+                f"the model raises on evaluation rows in a way Keel could not isolate: "
+                f"{type(exc).__name__}: {exc}",
+                user_traceback(exc, self.root),
+            ) from exc
+        return predictions, report
+
+    def preflight(self, *, train: bool = True) -> None:
+        """Check once, before any check runs, what every check depends on: the data can be
+        read and holds the configured columns and labels, the feature function builds one row
+        of inputs per raw row, and (with `train`) the training function returns a model that
+        predicts. Raises the one `KeelError` that stops the run."""
+        self.dataset("train")
+        self.dataset("eval", all_rows=True)
+        if train:
+            self.trained  # noqa: B018
+
+
+def _library_paths() -> list[Path]:
+    """Folders of the standard library and installed packages (not the user's own code)."""
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return [Path(p).resolve() for p in paths if p]
+
+
+def user_module_files(root: Path, entry_modules: list[str]) -> list[Path]:
+    """Source files of the user's code that is imported: modules under `root`, the entry
+    point modules wherever they live, and imported modules outside the standard library and
+    installed packages (a sibling package on `sys.path`, say)."""
+    libraries = _library_paths()
+    root = root.resolve()
+    files: set[Path] = set()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or not file.endswith(".py"):
+            continue
+        path = Path(file).resolve()
+        if name in entry_modules:
+            files.add(path)
+            continue
+        if name == "keel" or name.startswith("keel."):
+            continue  # Keel's own code is covered by its version
+        if path.is_relative_to(root):
+            if not any(part in IGNORED_DIRS for part in path.relative_to(root).parts):
+                files.add(path)
+        elif not any(path.is_relative_to(lib) for lib in libraries) and "site-packages" not in (
+            path.parts
+        ):
+            files.add(path)
+    return sorted(files)
+
+
+def imported_top_names(files: list[Path]) -> set[str]:
+    """Top-level names of the modules that these source files import."""
+    names: set[str] = set()
+    for file in files:
+        try:
+            tree = ast.parse(file.read_bytes())
+        except (SyntaxError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def package_versions(top_names: set[str]) -> dict[str, str]:
+    """Installed distributions providing these modules, with the packages they require
+    (transitively), and their versions: what the trained model's behaviour depends on."""
+    import importlib.metadata as md
+    import re
+
+    by_module = md.packages_distributions()
+    todo = [d for name in sorted(top_names) for d in by_module.get(name, [])]
+    versions: dict[str, str] = {}
+    while todo:
+        dist = todo.pop()
+        key = dist.lower().replace("_", "-")
+        if key in versions:
+            continue
+        try:
+            meta = md.distribution(dist)
+        except md.PackageNotFoundError:
+            continue
+        versions[key] = meta.version
+        for requirement in meta.requires or []:
+            if "extra ==" in requirement:
+                continue
+            match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+            if match:
+                todo.append(match.group(0))
+    return dict(sorted(versions.items()))

@@ -45,7 +45,14 @@ def test_schema_lists_the_rubric_practices_in_order():
 
 def test_schema_enumerates_every_status_and_band():
     defs = load_schema()["$defs"]
-    assert defs["status"]["enum"] == ["pass", "fail", "attested", "not_configured", "error"]
+    assert defs["status"]["enum"] == [
+        "pass",
+        "fail",
+        "attested",
+        "not_configured",
+        "error",
+        "left_out",
+    ]
     bands = load_schema()["properties"]["score"]["properties"]["band"]["properties"]["name"]
     assert bands["enum"] == [name for _, name, _ in rubric.BANDS]
 

@@ -3,7 +3,12 @@
 A check that raises does not stop the run: a `KeelError` becomes `error` evidence carrying its
 message, any other exception the same with its type. Attestations from keel.toml are applied
 afterwards: a fresh one lifts a practice with no passing check to `attested` (0.5 points); an
-expired one says so and counts nothing; a failing automated check is never overruled by one.
+expired one says so and counts nothing; a failing automated check is never overruled by one,
+and neither is a crashed one (`error` scores 0 until it is fixed).
+
+What every check depends on (the data, the feature function, a trained model that predicts)
+is checked once before the checks run (`System.preflight`): a problem there stops the run with
+one `KeelError` instead of the same message in every practice's evidence.
 """
 
 from __future__ import annotations
@@ -77,6 +82,10 @@ def cached_check(system: System, practice: str) -> Evidence:
     return evidence
 
 
+# Practices whose checks never need the trained model: a run of only these does not train.
+NO_MODEL = frozenset({"data.1", "data.4", "data.5", "data.7", "model.1"})
+
+
 def select(only: list[str] | None = None, section: str | None = None) -> list[str]:
     """The practice ids a run covers, validated: `only` ids, or one section, or all 28."""
     if section is not None and section not in SECTIONS:
@@ -134,7 +143,7 @@ def apply_attestation(
     evidence: Evidence, attestation: Attestation | None, *, today: dt.date, max_age_days: int
 ) -> Evidence:
     """Evidence with a keel.toml attestation taken into account (see the module docstring)."""
-    if attestation is None or evidence.status == "pass":
+    if attestation is None or evidence.status in ("pass", "left_out"):
         return evidence
     a = attestation
     facts = {
@@ -146,6 +155,9 @@ def apply_attestation(
     age = (today - a.date).days
     if evidence.status == "fail":
         evidence.facts = {**facts, "attestation": "ignored: the automated check fails"}
+        return evidence
+    if evidence.status == "error":
+        evidence.facts = {**facts, "attestation": "ignored: the check crashed; fix it first"}
         return evidence
     if age < 0:
         evidence.facts = facts
@@ -196,11 +208,22 @@ def run(
     selected = select(only, section)
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
+    if progress:
+        progress("preflight", 0, len(selected))
+    needs_model = any(p in CHECKS and p not in NO_MODEL for p in selected)
+    system.preflight(train=needs_model)
+    left_out = system.unpredictable if needs_model else None
     found: dict[str, Evidence] = {}
     for i, practice in enumerate(selected):
         if progress:
             progress(practice, i, len(selected))
         found[practice] = cached_check(system, practice)
+        if left_out is not None and practice not in NO_MODEL:
+            found[practice].facts = {
+                **found[practice].facts,
+                "evaluation_rows_left_out": f"{len(left_out.rows)} of {left_out.total} "
+                "(the model raises on them; see infra.2)",
+            }
     if progress:
         progress("done", len(selected), len(selected))
     max_age = system.config.score.attest_max_age_days
@@ -214,10 +237,11 @@ def run(
                 max_age_days=max_age,
             )
         else:
-            e = not_configured(
+            e = Evidence(
                 practice,
-                "not run: left out of this run by --only or --section",
-                "Run `keel score` without --only/--section to include it.",
+                "left_out",
+                "left out of this run by --only or --section",
+                hint="Run `keel score` without --only/--section to include it.",
             )
         e.points = points(e)
         evidence.append(e)
@@ -232,6 +256,12 @@ def run(
         score=score(evidence),
         selected=selected,
     )
+    if left_out is not None:
+        result.warnings.append(
+            f"{left_out.summary()}. Every check ran on the other "
+            f"{left_out.total - len(left_out.rows)} rows; infra.2 fails until the model "
+            "predicts every row."
+        )
     if record:
         _record(system, result)
     return result

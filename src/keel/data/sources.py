@@ -49,21 +49,54 @@ def _format(path: Path, key: str) -> str:
     return fmt
 
 
-def _read_file(path: Path, key: str) -> pa.Table:
+def _read_file(path: Path, key: str, encoding: str = "utf-8") -> pa.Table:
     fmt = _format(path, key)
     try:
         if fmt == "parquet":
             return pq.read_table(path)
-        return pacsv.read_csv(path)
-    except (pa.ArrowException, OSError) as exc:
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding=encoding))
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{key}: {path}: cannot be read as {fmt}: {exc}") from None
+    _refuse_undecoded(table, path, key, encoding)
+    return table
 
 
-def read_table(source: str | SqlSource, root: Path, *, key: str) -> pa.Table:
-    """Read a source into one Arrow table."""
+def _refuse_undecoded(table: pa.Table, path: Path, key: str, encoding: str) -> None:
+    """A CSV column read as raw bytes means its text is not in `encoding`: say where."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            continue
+        row = next(
+            (i for i, v in enumerate(column.to_pylist()) if v is not None and not _decodes(v)),
+            None,
+        )
+        where = f"row {row + 2} (counting the header as row 1)" if row is not None else "a row"
+        section = key.removeprefix("keel.toml: ").split("]")[0].strip("[") if "[" in key else ""
+        hint = (
+            f'set [{section}] encoding = "latin-1" (or the file\'s encoding) in keel.toml'
+            if section
+            else "re-encode the file as UTF-8"
+        )
+        raise DataError(
+            f'{key}: {path}: column "{name}", {where}: text is not valid {encoding}; {hint}'
+        )
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def read_table(
+    source: str | SqlSource, root: Path, *, key: str, encoding: str = "utf-8"
+) -> pa.Table:
+    """Read a source into one Arrow table (CSV text decoded from `encoding`)."""
     if isinstance(source, SqlSource):
         return _read_sql(source.sql, root, key=key)
-    tables = [_read_file(p, key) for p in resolve_paths(source, root, key=key)]
+    tables = [_read_file(p, key, encoding) for p in resolve_paths(source, root, key=key)]
     if len(tables) == 1:
         return tables[0]
     try:
@@ -85,9 +118,11 @@ def _read_sql(sql: str, root: Path, *, key: str) -> pa.Table:
         con.close()
 
 
-def read_frame(source: str | SqlSource, root: Path, *, key: str) -> pd.DataFrame:
+def read_frame(
+    source: str | SqlSource, root: Path, *, key: str, encoding: str = "utf-8"
+) -> pd.DataFrame:
     """Read a source into a pandas DataFrame, refusing an empty one."""
-    table = read_table(source, root, key=key)
+    table = read_table(source, root, key=key, encoding=encoding)
     if table.num_rows == 0:
         raise DataError(f"{key} = {describe(source)}: the data is empty (0 rows)")
     return table.to_pandas()

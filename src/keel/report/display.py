@@ -21,6 +21,7 @@ STATUS_LABELS: dict[Status, str] = {
     "attested": "Attested",
     "not_configured": "Not configured",
     "error": "Error",
+    "left_out": "Left out",
 }
 
 # Statuses whose hint tells the user what to do next; a passing or attested practice needs none.

@@ -153,7 +153,7 @@ def _trend(result: RunResult) -> Markup | None:
         [float(r["final"]) for r in runs],
         x_label="final score (0–7)",
     )
-    return Markup(bar_chart_svg(chart))
+    return Markup(bar_chart_svg(chart, domain=(0.0, 7.0)))
 
 
 def _practice(view: PracticeView) -> PracticeHtml:

@@ -19,7 +19,7 @@ module; `load_schema()` returns it. Version 1:
       "practices": [                    # all 28, in rubric order (data.1 … monitor.7)
         {
           "id": "data.1", "section": "data", "title": "Feature expectations are …",
-          "status": "pass" | "fail" | "attested" | "not_configured" | "error",
+          "status": "pass" | "fail" | "attested" | "not_configured" | "error" | "left_out",
           "points": 0 | 0.5 | 1,        # derived from the status, as the score is
           "summary": "one line", "hint": "how to make it pass ('' when none)",
           "thresholds": {…}, "facts": {…},   # JSON-safe values, keys as the check named them

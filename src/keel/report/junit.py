@@ -7,6 +7,7 @@
           fail                <failure message="summary">hint</failure>
           error               <error message="summary">hint</error>
           not_configured      <skipped message="summary hint"/>
+          left_out            <skipped message="summary"/>
 
 An attested practice is a passing test case: it holds, documented by hand. The counts on every
 suite and on the root are computed from the same statuses, so they always add up.
@@ -89,7 +90,7 @@ def _add_case(suite: ET.Element, section: str, view: PracticeView, seconds: floa
     if evidence.status == "error":
         ET.SubElement(case, "error", message=summary, type="error").text = hint
         return "errors"
-    if evidence.status == "not_configured":
+    if evidence.status in ("not_configured", "left_out"):
         ET.SubElement(case, "skipped", message=f"{summary} {hint}".strip())
         return "skipped"
     ET.SubElement(case, "system-out").text = summary

@@ -32,13 +32,17 @@ SECTION_COLOUR = "#9db8dc"
 REFERENCE_COLOURS = ("#1b1b1b", "#7a3fb0", "#0b7a75", "#b5487a", "#8a6d00")
 
 
-def bar_chart_svg(chart: BarChart) -> str:
+def bar_chart_svg(chart: BarChart, *, domain: tuple[float, float] | None = None) -> str:
     """A horizontal bar chart of `chart` as an inline `<svg>` element.
 
     One bar per label with its value at the bar's end, an x axis with ticks, one dashed
     vertical line per reference value with a legend, and flagged bars in a warning colour.
-    Values that are missing or not finite get an empty bar and the label "n/a".
+    Values that are missing or not finite get an empty bar and the label "n/a". A `domain`
+    fixes the axis (a score's 0–7, say) instead of fitting it to the values.
     """
+    extra: dict[str, object] = {}
+    if domain is not None:
+        extra = {"domain": domain, "ticks": [float(t) for t in range(int(domain[1]) + 1)]}
     return _bars(
         _Spec(
             title=chart.title,
@@ -50,6 +54,7 @@ def bar_chart_svg(chart: BarChart) -> str:
             flag_colour=FLAG_COLOUR,
             flag_legend="flagged by the check",
             flag_note="flagged",
+            **extra,  # type: ignore[arg-type]
         )
     )
 

@@ -28,6 +28,7 @@ STATUS_STYLES: dict[Status, str] = {
     "fail": "bold red",
     "not_configured": "yellow",
     "error": "bold magenta",
+    "left_out": "dim",
 }
 
 
