@@ -529,3 +529,27 @@ def test_data_4_fails_a_sensitive_attribute_that_the_feature_code_re_adds(make_s
     e = data_4(system)
     assert e.status == "fail"
     assert "gender is a sensitive attribute" in e.summary
+
+
+def test_data_5_lists_a_yes_no_column_named_like_a_phone_for_review_and_passes(make_system):
+    data = binary_frame(600)
+    data["owns_phone"] = np.where(np.arange(600) % 3, "yes", "no")
+    e = data_5(make_system(data))
+    assert e.status == "pass", e.summary
+    assert "to review: owns_phone" in e.summary
+    [row] = e.tables[0].rows
+    assert row[0] == "owns_phone" and row[-1].startswith("review")
+
+
+def test_data_5_fails_e_mails_in_4_percent_of_a_free_text_input(make_system):
+    data = binary_frame(1000)
+    rng = np.random.default_rng(0)
+    notes = [" ".join(rng.choice(["paid", "late", "agreed", "fee"], 5)) for _ in range(1000)]
+    for i in range(0, 1000, 25):
+        notes[i] += f" reply to client{i}@example.com"
+    data["note"] = notes
+    e = data_5(make_system(data, binary_frame(200, seed=1).assign(note="none")))
+    assert e.status == "fail", e.summary
+    assert "note (email)" in e.summary
+    [row] = e.tables[0].rows
+    assert row[2] == "40 of the sampled values" and row[3] == 0.04

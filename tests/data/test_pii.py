@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keel.data import _pii_detect as pii_detect
 from keel.data import pii
 from keel.errors import ConfigError
 
@@ -342,11 +343,73 @@ def test_scan_reads_a_pyarrow_table_like_the_frame():
     assert pii.scan(pa.Table.from_pandas(frame, preserve_index=False)) == pii.scan(frame)
 
 
-def test_scan_reports_a_kind_only_at_or_above_min_share():
+def test_scan_reports_a_validated_kind_found_in_a_single_value():
     frame = pd.DataFrame({"note": ["write to a@b.org"] + ["nothing"] * 99})
-    assert pii.scan(frame) == []
-    [finding] = pii.scan(frame, min_share=0.01)
+    [finding] = pii.scan(frame)
     assert (finding.kind, finding.share, finding.matches) == ("email", 0.01, 1)
+
+
+def free_text(n: int, special: dict[int, str]) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    words = ["late", "payment", "agreed", "customer", "asked", "about", "terms", "fee"]
+    notes = [" ".join(rng.choice(words, 6)) for _ in range(n)]
+    for i, text in special.items():
+        notes[i] = f"{notes[i]} {text}"
+    return pd.DataFrame({"note": notes})
+
+
+def test_scan_finds_e_mails_and_phone_numbers_in_4_percent_of_a_free_text_column():
+    emails = {i: f"mail j.doe{i}@example.com" for i in range(0, 1000, 50)}
+    phones = {i: f"call me on +44 20 7946 {i:04d}" for i in range(7, 1000, 50)}
+    findings = pii.scan(free_text(1000, emails | phones))
+    assert {(f.kind, f.matches) for f in findings} == {("email", 20), ("phone", 20)}
+    assert all(f.share == 0.02 for f in findings)
+
+
+def test_scan_reads_few_bare_digit_groups_as_phones_only_with_context():
+    bare = {i: f"lots 120 450 {i:03d}" for i in range(0, 1000, 25)}  # 4%: 9 digits, no context
+    assert pii.scan(free_text(1000, bare)) == []
+    told = {i: f"tel 120 450 {i:03d}" for i in range(0, 1000, 25)}
+    [finding] = pii.scan(free_text(1000, told))
+    assert (finding.kind, finding.matches) == ("phone", 40)
+    assert pii.scan(free_text(1000, bare), min_share=0.04)[0].kind == "phone"
+
+
+def test_scan_reads_a_version_number_as_no_ip_address_but_finds_a_few_addresses():
+    versions = {i: "firmware version 10.2.3.4" for i in range(0, 1000, 40)}
+    assert pii.scan(free_text(1000, versions)) == []
+    hosts = {i: f"login from 81.2.69.{i % 250}" for i in range(0, 1000, 40)}
+    [finding] = pii.scan(free_text(1000, hosts))
+    assert (finding.kind, finding.matches) == ("ipv4", 25)
+
+
+def luhn_digit(body: str) -> str:
+    return next(str(d) for d in range(10) if pii_detect._luhn(body + str(d)))
+
+
+def test_scan_does_not_read_random_16_digit_ids_as_cards_but_finds_a_few_real_ones():
+    rng = np.random.default_rng(5)
+    ids = [int("4" + "".join(map(str, rng.integers(0, 10, 15)))) for _ in range(2000)]
+    assert pii.scan(pd.DataFrame({"account": ids})) == []
+    assert pii.scan(pd.DataFrame({"account": [str(i) for i in ids]})) == []
+    cards = {i: f"paid with {4111111111 * 10**5 + i:015d}" for i in range(0, 1000, 40)}
+    cards = {i: t + luhn_digit(t.split()[-1]) for i, t in cards.items()}
+    [finding] = pii.scan(free_text(1000, cards))
+    assert (finding.kind, finding.matches) == ("card", 25)
+
+
+def test_a_name_like_column_is_confirmed_only_by_values_that_look_like_identifiers():
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "owns_phone": np.where(np.arange(n) % 3, "yes", "no"),
+            "phone": [f"+1-415-555-{i:04d}" for i in range(n)],
+            "first_name": [f"Name{i % 300}" for i in range(n)],
+        }
+    )
+    named = {f.column: f for f in pii.scan(frame) if f.kind == "name_like_column"}
+    assert not named["owns_phone"].confirmed
+    assert named["phone"].confirmed and named["first_name"].confirmed
 
 
 def test_scan_samples_each_column_with_a_seed_so_big_data_stays_fast():

@@ -272,12 +272,30 @@ def _one_per_column(findings: list[pii.PiiFinding]) -> list[pii.PiiFinding]:
     return list(best.values())
 
 
+def _to_review(f: pii.PiiFinding) -> bool:
+    """A column found by its name alone, whose values do not bear the name out."""
+    return f.kind == "name_like_column" and not getattr(f, "confirmed", True)
+
+
+def _found(f: pii.PiiFinding) -> str:
+    if f.kind == "name_like_column":
+        return "by its name" + ("" if _to_review(f) else ", values vary like identifiers")
+    return f"{f.matches} of the sampled values"
+
+
 def data_5(system: System) -> Evidence:
-    """data.5: PII in training data is found, declared with a handling, and kept from the model."""
+    """data.5: PII in training data is found, declared with a handling, and kept from the model.
+
+    A column is personal data when validated values are found in it (however few), or when its
+    name says so and its values vary like identifiers; a name alone (a yes/no column called
+    "owns_phone") is listed for review and does not fail.
+    """
     raw = system.raw("train")
-    findings = _one_per_column(pii.scan(raw))
+    found = _one_per_column(pii.scan(raw))
+    findings = [f for f in found if not _to_review(f)]
+    review = [f for f in found if _to_review(f)]
     inputs = system.dataset("train").inputs
-    in_inputs = _one_per_column(pii.scan(inputs))
+    in_inputs = [f for f in _one_per_column(pii.scan(inputs)) if not _to_review(f)]
     path = _schema_path(system)
     schema = load_schema(path) if path.exists() else None
     problems, rows = [], []
@@ -294,6 +312,7 @@ def data_5(system: System) -> Evidence:
             [
                 f.column,
                 f.kind,
+                _found(f),
                 f.share,
                 f.example,
                 handling,
@@ -309,6 +328,7 @@ def data_5(system: System) -> Evidence:
                 [
                     f.column,
                     f.kind,
+                    _found(f),
                     f.share,
                     f.example,
                     "model input",
@@ -317,11 +337,26 @@ def data_5(system: System) -> Evidence:
                 ]
             )
             problems.append(f"model input {f.column} holds {f.kind} values")
+    for f in review:
+        rows.append(
+            [
+                f.column,
+                f.kind,
+                _found(f),
+                None,
+                f.example,
+                "n/a",
+                "yes" if f.column in inputs.columns else "no",
+                "review: the name suggests personal data, the values do not (few distinct "
+                "values, no personal data found in them)",
+            ]
+        )
     table = Table(
         "Personal data found in the training data",
         [
             "column",
             "kind",
+            "found",
             "share",
             "masked example",
             "declared handling",
@@ -334,13 +369,20 @@ def data_5(system: System) -> Evidence:
         "pii_columns": len(findings),
         "problems": len(problems),
         "scanned_columns": len(raw.columns),
+        "to_review": len(review),
     }
+    review_note = (
+        f"; {len(review)} column(s) named like personal data to review: "
+        f"{_names([f.column for f in review])}"
+        if review
+        else ""
+    )
     if problems:
         shown = "; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")
         return Evidence(
             "data.5",
             "fail",
-            f"{len(problems)} privacy problem(s): {shown}",
+            f"{len(problems)} privacy problem(s): {shown}{review_note}",
             hint=f"Declare a handling (pii: drop, hash or redact) for each PII column in "
             f"{path.name}, and drop or hash PII in the feature function so no model input "
             "holds it raw.",
@@ -354,7 +396,7 @@ def data_5(system: System) -> Evidence:
             f"{len(findings)} PII column(s) found, each with a declared handling, none "
             "reaching the model raw"
         )
-    return Evidence("data.5", "pass", summary, tables=[table], facts=facts)
+    return Evidence("data.5", "pass", summary + review_note, tables=[table], facts=facts)
 
 
 # -- data.2 --------------------------------------------------------------------------------

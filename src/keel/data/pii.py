@@ -32,8 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from keel.data._pii_detect import (
+    _CARD_PREFILTER,
     _PRIORITY,
     VALUE_KINDS,
     _check_kind,
@@ -137,7 +139,9 @@ class PiiFinding:
     """One kind of personal data found in one column of a sample.
 
     `share` is the fraction of the sampled non-null values that hold it, `matches` their
-    number, `example` one occurrence, masked.
+    number, `example` one occurrence, masked. `confirmed` is False only for a
+    `name_like_column` whose values do not look like identifiers of people (see `scan`): a
+    finding to review, not a verdict.
     """
 
     column: str
@@ -145,6 +149,7 @@ class PiiFinding:
     share: float
     matches: int
     example: str
+    confirmed: bool = True  # False: a name-like column whose values do not bear the name out
 
 
 def _check_scan_options(sample: int, min_share: float) -> None:
@@ -213,10 +218,16 @@ def scan(
     """Find the columns that hold personal data, from a seeded sample of each column.
 
     Up to `sample` non-null values per column are drawn (the same ones for the same `seed`), so
-    the time does not grow with the number of rows. A column is reported for a kind when at
-    least `min_share` of its sampled values hold it, and for `name_like_column` when its name
-    says it holds a direct identifier and it has values. Findings are sorted by column, then by
-    share (highest first).
+    the time does not grow with the number of rows. Personal data in a few rows is still
+    personal data, so a column is reported for a kind as soon as one sampled value holds a
+    validated occurrence of it: e-mail shape, IBAN check digits, SSN ranges and IPv6 parse
+    always validate; a card number needs its issuer range and Luhn digit, and a column is not
+    reported for cards when its card-shaped numbers pass Luhn at about the rate random numbers
+    do (an id column); phone numbers and IPv4 addresses, whose shape is weaker, need context
+    below `min_share` of the values (`low_share_hits`). A column is reported as
+    `name_like_column` when its name says it holds a direct identifier and it has values; the
+    finding is `confirmed` only when the values bear the name out (`name_confirmed`).
+    Findings are sorted by column, then by share (highest first).
     """
     _check_scan_options(sample, min_share)
     findings: list[PiiFinding] = []
@@ -224,9 +235,6 @@ def scan(
         rng = np.random.default_rng([seed, index])
         arr = _sample(column, sample, rng)
         n = len(arr)
-        if n and is_name_like(name):
-            first = arr[0].as_py()
-            findings.append(PiiFinding(name, "name_like_column", 1.0, n, mask(first, KINDS[-1])))
         if not n:
             continue
         if pa.types.is_integer(arr.type):
@@ -235,14 +243,102 @@ def scan(
             arr = _text_array(arr)
             detected = _detect_text(arr, VALUE_KINDS)
         else:
-            continue
+            detected = {}
+        found_here = []
         for kind, hits in detected.items():
+            if hits.any() and kind == "card" and _random_luhn(arr, hits):
+                continue
+            if hits.any() and hits.sum() / n < min_share:
+                hits = low_share_hits(arr, hits, kind, name)
             matches = int(hits.sum())
-            if matches and matches / n >= min_share:
+            if matches:
                 example = _example(arr, hits, kind)
-                findings.append(PiiFinding(name, kind, matches / n, matches, example))
+                found_here.append(PiiFinding(name, kind, matches / n, matches, example))
+        if is_name_like(name):
+            first = arr[0].as_py()
+            confirmed = bool(found_here) or name_confirmed(arr)
+            findings.append(
+                PiiFinding(name, "name_like_column", 1.0, n, mask(first, KINDS[-1]), confirmed)
+            )
+        findings.extend(found_here)
     findings.sort(key=lambda f: (f.column, -f.share, KINDS.index(f.kind)))
     return findings
+
+
+# Card-shaped numbers pass the Luhn check one time in ten by chance: a column where at most
+# this share of them pass holds ids, not cards (real card numbers all pass).
+_RANDOM_LUHN_SHARE = 0.25
+_MIN_CARD_CANDIDATES = 20
+
+
+def _random_luhn(arr: pa.Array, hits: np.ndarray) -> bool:
+    """Whether a column's card hits are what chance gives among many card-shaped numbers."""
+    if pa.types.is_integer(arr.type):
+        values = np.asarray(arr.fill_null(0).to_numpy(zero_copy_only=False))
+        numbers = np.abs(values.astype(np.float64))
+        candidates = int(((numbers >= 1e12) & (numbers < 1e19)).sum())
+    else:
+        candidates = int(
+            pc.sum(pc.match_substring_regex(arr, _CARD_PREFILTER).fill_null(False)).as_py() or 0
+        )
+    return candidates >= _MIN_CARD_CANDIDATES and hits.sum() <= _RANDOM_LUHN_SHARE * candidates
+
+
+# Words near a number that say it is a phone number, or that a dotted quad is an address.
+_PHONE_CONTEXT = re.compile(
+    r"(?i)(?:phone|tel|call|mobile|cell|fax|whatsapp|contact|sms|text me|ring|reach)"
+    r"[^0-9]{0,20}$"
+)
+_PHONE_STRONG = re.compile(r"\+[0-9]|\([0-9]{1,5}\)|[0-9]{3}([ .\-])[0-9]{3}\1[0-9]{4}$")
+_VERSION_CONTEXT = re.compile(r"(?i)(?:v|ver|version|release|build|firmware|rev)[ .:=]*$")
+
+
+def _occurrence_ok(text: str, kind: str, span: tuple[int, int], name_hint: bool) -> bool:
+    """Whether one weakly shaped occurrence stands as personal data in its context."""
+    a, b = span
+    before = text[max(0, a - 30) : a]
+    if kind == "phone":
+        return (
+            name_hint or bool(_PHONE_STRONG.match(text[a:b])) or bool(_PHONE_CONTEXT.search(before))
+        )
+    if kind == "ipv4":
+        return not _VERSION_CONTEXT.search(before)
+    return True
+
+
+def low_share_hits(arr: pa.Array, hits: np.ndarray, kind: str, column: str) -> np.ndarray:
+    """The hits of a kind found in few values that stand without the support of numbers.
+
+    Validated kinds (e-mail, IBAN, SSN, card, IPv6) stand as they are. A phone number stands
+    when it is written in a strong form (a "+" country code, an area code in parentheses, or
+    3-3-4 digits), when a word before it says so ("call", "tel", "mobile" ...) or when the
+    column's name says the column holds personal data; an IPv4 address stands unless a word
+    before it makes it a version number ("version 1.2.3.4").
+    """
+    if kind not in ("phone", "ipv4") or not _is_text_type(arr.type):
+        return hits
+    name_hint = is_name_like(column)
+    kept = np.zeros(len(hits), dtype=bool)
+    positions = np.flatnonzero(hits)
+    texts = arr.take(pa.array(positions, type=pa.int64())).to_pylist()
+    for pos, text in zip(positions, texts, strict=True):
+        kept[pos] = any(_occurrence_ok(text, kind, span, name_hint) for span in _spans(text, kind))
+    return kept
+
+
+# A name-like column is borne out by its values when they vary like identifiers of people:
+# text or integers with at least this many distinct values in the sample (or half the sample,
+# when it is smaller). A yes/no column named "owns_phone" is not.
+_MIN_IDENTIFIER_VALUES = 50
+
+
+def name_confirmed(arr: pa.Array) -> bool:
+    """Whether a column's sampled values look like direct identifiers (see the constant)."""
+    kind = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if not (_is_text_type(kind) or pa.types.is_integer(kind) or pa.types.is_temporal(kind)):
+        return False
+    distinct = pc.count_distinct(arr).as_py()
+    return distinct >= min(_MIN_IDENTIFIER_VALUES, len(arr) / 2) and distinct > 2
 
 
 def to_rows(findings: Sequence[PiiFinding]) -> list[list[str | float | int]]:
