@@ -185,3 +185,48 @@ def train(frame, target, params, seed):
     )
     return make_pipeline(prepare, booster).fit(X, y)
 """
+
+
+# A churn-like system: the feature code turns blank strings into NaN, and a LogisticRegression
+# refuses NaN, so the model raises on every evaluation row with a blank `charges`.
+BLANKS_TO_NAN = """
+import pandas as pd
+
+
+def build(raw):
+    out = raw.drop(columns=["y", "customer"]).copy()
+    out["charges"] = pd.to_numeric(out["charges"].replace(" ", None))
+    return out
+"""
+
+LOGISTIC = """
+from sklearn.linear_model import LogisticRegression
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    return LogisticRegression().fit(X, y)
+"""
+
+
+def churn_frames(n: int = 600, blanks: tuple[int, ...] = (3, 17, 40), seed: int = 0):
+    """(train, eval) of the churn-like system; eval rows at `blanks` have a blank `charges`."""
+    rng = np.random.default_rng(seed)
+
+    def frame(rows: int, offset: int) -> pd.DataFrame:
+        tenure = rng.uniform(0, 60, rows)
+        charges = rng.uniform(20, 120, rows)
+        logit = 0.05 * charges - 0.08 * tenure
+        y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+        return pd.DataFrame(
+            {
+                "customer": [f"c{offset + i}" for i in range(rows)],
+                "tenure": tenure,
+                "charges": [f"{c:.2f}" for c in charges],
+                "y": y,
+            }
+        )
+
+    train, evaluation = frame(n, 0), frame(n // 2, n)
+    evaluation.loc[list(blanks), "charges"] = " "
+    return train, evaluation

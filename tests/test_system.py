@@ -11,3 +11,98 @@ def test_trained_model_is_reused_from_cache_on_second_system(make_system):
     assert second.metric == first.metric
     assert second.train_seconds == first.train_seconds  # identical record: loaded, not retrained
     assert first.metric > 0.7
+
+
+def _churn(tmp_path, **kwargs):
+    from systems import BLANKS_TO_NAN, LOGISTIC, churn_frames, write_system
+
+    train, evaluation = churn_frames(**kwargs)
+    path = write_system(
+        tmp_path,
+        train,
+        evaluation,
+        code=LOGISTIC,
+        files={"feats.py": BLANKS_TO_NAN},
+        sections={
+            "system": {"id": "customer"},
+            "model": {"features": "feats:build", "params": {}},
+        },
+    )
+    return System.from_path(path)
+
+
+def test_rows_the_model_raises_on_are_named_and_left_out_of_evaluation(tmp_path):
+    system = _churn(tmp_path)
+    left = system.unpredictable
+    assert left is not None
+    assert left.rows == [3, 17, 40] and left.total == 300
+    assert left.ids == ["c603", "c617", "c640"]
+    assert left.inputs == {"charges": 3}
+    assert "NaN" in left.error
+    assert "raises on 3 of 300 evaluation rows (ids c603, c617, c640)" in left.summary()
+    assert len(system.raw("eval")) == 297 and len(system.raw("eval", all_rows=True)) == 300
+    evaluation = system.dataset("eval")
+    assert len(evaluation.inputs) == len(evaluation.target) == 297
+    assert len(system.trained.predictions.labels) == 297
+    assert not system.raw("eval")["customer"].isin(left.ids).any()
+
+
+def test_a_model_that_predicts_every_row_leaves_nothing_out(tmp_path):
+    system = _churn(tmp_path, blanks=())
+    assert system.unpredictable is None
+    assert len(system.raw("eval")) == 300
+
+
+def _key(folder):
+    return System.from_path(folder / "keel.toml", use_cache=False).key
+
+
+def test_cache_key_covers_feature_code_in_a_folder_named_data(tmp_path):
+    from systems import write_system
+
+    files = {
+        "pipeline/__init__.py": "",
+        "pipeline/data/__init__.py": "",
+        "pipeline/data/build.py": "def build(raw):\n    return raw.drop(columns=['y'])\n",
+    }
+    write_system(
+        tmp_path,
+        binary_frame(200),
+        files=files,
+        sections={"model": {"features": "pipeline.data.build:build"}},
+    )
+    before = _key(tmp_path)
+    (tmp_path / "pipeline/data/build.py").write_text(
+        "def build(raw):\n    return raw.drop(columns=['y', 'x1'])\n"
+    )
+    assert _key(tmp_path) != before
+
+
+def test_cache_key_covers_user_code_imported_from_outside_the_system_folder(tmp_path):
+    import sys
+
+    from systems import write_system
+
+    shared = tmp_path / "shared_lib"
+    shared.mkdir()
+    (shared / "teamfeats.py").write_text("SCALE = 1\n")
+    code = "import teamfeats\n" + __import__("systems").HGB_TRAIN
+    folder = tmp_path / "system"
+    write_system(folder, binary_frame(200), code=code)
+    sys.path.insert(0, str(shared))
+    try:
+        before = _key(folder)
+        (shared / "teamfeats.py").write_text("SCALE = 2\n")
+        assert _key(folder) != before
+    finally:
+        sys.path.remove(str(shared))
+        sys.modules.pop("teamfeats", None)
+
+
+def test_environment_names_python_and_the_packages_the_code_imports(make_system):
+    system = make_system(binary_frame(200))
+    env = system.environment()
+    assert env["python"]
+    assert "scikit-learn" in env["packages"] and "numpy" in env["packages"]
+    assert "scipy" in env["packages"]  # required by scikit-learn, so it shapes the model too
+    assert "fastapi" not in env["packages"]

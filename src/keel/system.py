@@ -412,6 +412,7 @@ class System:
         """Python's version and the versions of the installed packages the user's code
         imports (and those they require): a change there can change the trained model."""
         names = imported_top_names(self.code_files()) | {"numpy", "pandas", "sklearn"}
+        names.discard("keel")  # Keel's own code is covered by its version
         return {"python": sys.version, "packages": package_versions(names)}
 
     def fingerprint(self) -> dict[str, str]:

@@ -145,3 +145,59 @@ def test_changed_thresholds_are_not_served_from_the_evidence_cache(make_system, 
     )
     assert "reused_from_cache" not in e.facts
     assert e.status == "fail"
+
+
+def test_attestation_never_lifts_a_crashed_check():
+    e = runner.apply_attestation(
+        Evidence("data.2", "error", "ZeroDivisionError: boom"),
+        attestation(1),
+        today=TODAY,
+        max_age_days=90,
+    )
+    assert e.status == "error"
+    assert "crashed" in e.facts["attestation"]
+    from keel.rubric import points
+
+    assert points(e) == 0
+
+
+def test_practices_left_out_by_only_are_left_out_not_unconfigured(make_system):
+    system = make_system(binary_frame(600), binary_frame(300, seed=1))
+    result = runner.run(system, only=["model.5"], today=TODAY)
+    by_id = {e.practice: e for e in result.evidence}
+    assert by_id["model.5"].status in ("pass", "fail")
+    assert by_id["data.1"].status == "left_out" and by_id["data.1"].points == 0
+    assert by_id["monitor.1"].status == "left_out"
+
+
+def test_rows_the_model_raises_on_are_reported_once_and_noted_on_each_check(tmp_path):
+    from systems import BLANKS_TO_NAN, LOGISTIC, churn_frames, write_system
+
+    from keel.system import System
+
+    train, evaluation = churn_frames()
+    path = write_system(
+        tmp_path,
+        train,
+        evaluation,
+        code=LOGISTIC,
+        files={"feats.py": BLANKS_TO_NAN},
+        sections={"system": {"id": "customer"}, "model": {"features": "feats:build"}},
+    )
+    result = runner.run(System.from_path(path), only=["model.5"], today=TODAY)
+    [warning] = [w for w in result.warnings if "raises on" in w]
+    assert "3 of 300 evaluation rows (ids c603, c617, c640)" in warning
+    assert "charges (3)" in warning
+    model_5 = next(e for e in result.evidence if e.practice == "model.5")
+    assert model_5.status in ("pass", "fail")  # judged on the 297 rows it can predict
+    assert model_5.facts["evaluation_rows_left_out"].startswith("3 of 300")
+
+
+def test_preflight_stops_the_run_before_any_check(make_system):
+    frame = binary_frame(300)
+    frame["y"] = 0
+    system = make_system(frame)
+    seen: list[str] = []
+    with pytest.raises(KeelError, match="at least two classes"):
+        runner.run(system, progress=lambda p, i, n: seen.append(p), today=TODAY)
+    assert seen == ["preflight"]
