@@ -57,7 +57,7 @@ def test_missing_keel_toml_exits_2_and_points_to_keel_init(tmp_path):
 
 
 def test_init_then_score_works_on_plain_data(tmp_path):
-    frame = binary_frame(1200).rename(columns={"y": "label"})
+    frame = binary_frame(4000).rename(columns={"y": "label"})
     frame.to_parquet(tmp_path / "train.parquet")
     result = runner.invoke(
         app, ["init", "--data", str(tmp_path / "train.parquet"), "--dir", str(tmp_path)]

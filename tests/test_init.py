@@ -73,3 +73,26 @@ def test_unguessable_target_asks_for_target_option(tmp_path):
         guess(frame, file=tmp_path / "x.parquet")
     with pytest.raises(ConfigError, match="--target 'nope': no such column"):
         guess(frame, file=tmp_path / "x.parquet", target="nope")
+
+
+def test_tests_key_is_written_only_when_the_folder_exists(tmp_path):
+    data = tmp_path / "apps.parquet"
+    applications().to_parquet(data)
+    path, _ = write_config(data, directory=tmp_path / "bare")
+    assert '\ntests = "tests"' not in path.read_text()
+    assert '# tests = "tests"' in path.read_text()
+    (tmp_path / "with" / "tests").mkdir(parents=True)
+    path, _ = write_config(data, directory=tmp_path / "with")
+    assert '\ntests = "tests"' in path.read_text()
+
+
+def test_init_makes_git_ignore_keel_state_once(tmp_path):
+    data = tmp_path / "apps.parquet"
+    applications().to_parquet(data)
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / ".gitignore").write_text("*.pyc")
+    write_config(data, directory=folder)
+    write_config(data, directory=folder, force=True)
+    lines = (folder / ".gitignore").read_text().splitlines()
+    assert lines.count(".keel/") == 1 and "*.pyc" in lines

@@ -134,10 +134,12 @@ def init(
     from keel.init import write_config
 
     path, guess = write_config(data, directory=directory, target=target, force=force)
-    out.print(f"wrote {path}", highlight=False)
+    out.print(f"wrote {path} (and .keel/ in .gitignore)", highlight=False)
     for line in guess.notes():
         out.print(f"  {line}", highlight=False)
-    out.print("Review it, then run `keel score`.")
+    out.print("Next:")
+    out.print(f"  keel schema infer {data} -o {path.parent / 'keel.schema.yaml'}", highlight=False)
+    out.print("  review the schema (domains, PII handling), then: keel score", highlight=False)
 
 
 schema_app = typer.Typer(help="Infer a schema from data, or validate data against one.")

@@ -119,11 +119,17 @@ def _q(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render(g: Guess, *, name: str, data_path: str) -> str:
-    """The text of a commented keel.toml for these guesses."""
+def render(g: Guess, *, name: str, data_path: str, tests: str | None = None) -> str:
+    """The text of a commented keel.toml for these guesses (`tests`: the tests folder found)."""
     metric = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}[g.task]
     optional = lambda key, value: f"{key} = {_q(value)}" if value else f"# {key} = ..."  # noqa: E731
     sensitive = ", ".join(_q(s) for s in g.sensitive)
+    tests_line = (
+        f"tests = {_q(tests)}                 # your tests of the feature and training code"
+        if tests
+        else '# tests = "tests"                # no tests folder yet: data.7 and infra.2 run '
+        "your tests"
+    )
     return f"""\
 # keel.toml: how Keel sees this ML system. Written by `keel init`; review every line.
 # Paths are relative to this file. Full reference: the Keel README.
@@ -149,7 +155,7 @@ train = "keel.trainers:gradient_boosting"
 # features = "yourpackage.features:build"   # build(raw) -> frame of model inputs
 params = {{}}
 seed = 0
-tests = "tests"
+{tests_line}
 
 [slices]
 columns = []                      # columns whose every value must be served well
@@ -190,9 +196,27 @@ def write_config(
     frame = read_frame(str(data), data.parent, key="--data")
     g = guess(frame, file=data, target=target)
     relative = os.path.relpath(data, directory)
-    text = render(g, name=directory.name or "ml-system", data_path=Path(relative).as_posix())
+    tests = "tests" if (directory / "tests").is_dir() else None
+    text = render(
+        g, name=directory.name or "ml-system", data_path=Path(relative).as_posix(), tests=tests
+    )
     directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+    ignore_keel_state(directory)
     return path, g
+
+
+def ignore_keel_state(directory: Path) -> bool:
+    """Make git ignore `.keel/` (Keel's cache, registry and reports) in `directory`.
+
+    Appends to an existing .gitignore or writes one; returns whether anything was written.
+    """
+    ignore = directory / ".gitignore"
+    text = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    if any(line.strip().rstrip("/") in (".keel", "/.keel") for line in text.splitlines()):
+        return False
+    prefix = "" if not text or text.endswith("\n") else "\n"
+    ignore.write_text(text + prefix + "# Keel's cache, registry and reports\n.keel/\n", "utf-8")
+    return True
