@@ -110,9 +110,31 @@ def test_data_3_fails_a_wide_useless_text_input(make_system):
     assert evidence.facts["flagged"] == "note"
     row = evidence.tables[0].rows[0]
     assert row[0] == "note" and row[1] > 200 and row[2] > 0.8
-    assert row[5] == "no benefit" and row[6] == "too costly"
+    assert row[4] == "alone"
+    assert row[6] == "no benefit" and row[7] == "too costly"
     assert "Drop note" in evidence.hint
     assert evidence.figures[0].flagged[0]
+
+
+def eight_inputs(n: int, *, seed: int) -> pd.DataFrame:
+    """Seven inputs that carry the label alike and one of noise: eight floats, equally costly."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(7)})
+    logit = frame.sum(axis=1).to_numpy()
+    frame["useless"] = rng.normal(size=n)
+    frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
+def test_data_3_fails_a_useless_input_among_eight_equally_costly_ones(make_system):
+    system = make_system(eight_inputs(3000, seed=0), eight_inputs(1500, seed=1))
+    evidence = data_3(system)
+    assert evidence.status == "fail", evidence.summary
+    assert evidence.facts["flagged"] == "useless"
+    rows = {row[0]: row for row in evidence.tables[0].rows}
+    assert rows["useless"][2] == pytest.approx(1 / 8)  # below the old absolute floor of 0.2
+    assert evidence.thresholds["cost_floor"] == pytest.approx(1 / 16)
+    assert all(rows[f"x{i}"][7] == "ok" for i in range(7))
 
 
 def test_data_3_fails_over_the_memory_budget_and_names_the_largest_inputs(make_system):

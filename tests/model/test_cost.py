@@ -1,11 +1,21 @@
 import math
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from systems import HGB_TRAIN, binary_frame
 
-from keel.model.cost import Measured, best_time, held_constant, judge_costs, measure_costs
+from keel.model.cost import (
+    Measured,
+    best_time,
+    cost_floor,
+    held_constant,
+    judge_costs,
+    measure_costs,
+    time_inputs,
+    time_variants,
+)
 
 
 def test_held_constant_uses_the_value_nearest_the_median_and_keeps_the_dtype():
@@ -108,3 +118,40 @@ def test_measure_costs_times_prediction_per_input_and_the_feature_function(make_
 def test_measure_costs_without_a_feature_function_has_no_feature_time(make_system):
     m = measure_costs(make_system(binary_frame(600, seed=0)))
     assert m.feature_seconds is None and m.feature_ms_per_row is None
+
+
+def test_wide_inputs_are_timed_in_groups_and_a_costly_one_is_split_out_alone():
+    rng = np.random.default_rng(0)
+    batch = pd.DataFrame(rng.normal(size=(50, 200)), columns=[f"c{i:03d}" for i in range(200)])
+
+    def predict(frame: pd.DataFrame) -> None:
+        if frame["c137"].nunique() > 1:  # the one input whose values cost time
+            time.sleep(0.004)
+
+    best, held, groups = time_inputs(predict, batch, budget=40)
+    assert "c137" in held and "c137" not in {m for g in groups.values() for m in g}
+    assert best - held["c137"] > 0.003
+    assert len(held) <= 40
+    members = [m for key in held for m in groups.get(key, [key])]
+    assert sorted(members) == sorted(batch.columns)  # a partition of every input
+    assert all(held[key] == best for key in groups)  # groups without c137 save nothing
+
+
+def test_a_saving_seen_in_one_round_only_is_noise():
+    batch = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    held_calls = iter(range(1000))
+
+    def predict(frame: pd.DataFrame) -> None:
+        if frame["a"].nunique() > 1:
+            time.sleep(0.002)  # the batch as it is
+        else:  # "a" held: slower, except once (a lucky run the best time alone would believe)
+            time.sleep(0.0005 if next(held_calls) == 0 else 0.004)
+
+    best, held = time_variants(predict, batch, {"a": ["a"]})
+    assert held == {"a": best}
+
+
+def test_the_cost_floor_shrinks_with_the_number_of_inputs():
+    assert cost_floor(0.2, 3) == pytest.approx(1 / 6)
+    assert cost_floor(0.2, 8) == pytest.approx(1 / 16)
+    assert cost_floor(0.2, 2) == 0.2

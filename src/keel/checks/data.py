@@ -14,7 +14,7 @@ from keel.checks._probes import SAMPLE_ROWS, SEARCH_EXAMPLES, ProbeResult, probe
 from keel.data import pii
 from keel.data.schema import load_schema, validate
 from keel.evidence import BarChart, Evidence, Table, not_configured
-from keel.model.cost import judge_costs, measure_costs
+from keel.model.cost import cost_floor, judge_costs, measure_costs
 from keel.model.importance import (
     NOISE_STDS,
     Importance,
@@ -518,14 +518,16 @@ def data_3(system: System) -> Evidence:
     )
     costs.sort(key=lambda c: -c.cost_share)
     flagged = [c.input for c in costs if c.flagged]
+    floor = cost_floor(cfg.min_cost_share, len(costs))
     per_input = Table(
         f"Cost and benefit of each input (latency on batches of {measured.latency_rows} rows, "
-        f"memory on {measured.memory_rows} rows)",
+        f"one thread, best of paired rounds; memory on {measured.memory_rows} rows)",
         [
             "input",
             "bytes/row",
             "memory share",
             "latency share",
+            "latency timed",
             "importance share",
             "cost/benefit",
             "verdict",
@@ -536,6 +538,9 @@ def data_3(system: System) -> Evidence:
                 c.bytes_per_row,
                 c.memory_share,
                 c.latency_share,
+                "alone"
+                if c.latency_group == 1
+                else f"with {c.latency_group - 1} others (share is an upper bound)",
                 c.importance_share,
                 c.ratio if math.isfinite(c.ratio) else "no benefit",
                 "too costly" if c.flagged else "ok",
@@ -567,11 +572,12 @@ def data_3(system: System) -> Evidence:
         [c.input for c in costs],
         [c.cost_share for c in costs],
         x_label="share of the total cost",
-        reference={"min_cost_share": cfg.min_cost_share},
+        reference={"cost floor": floor},
         flagged=[c.flagged for c in costs],
     )
     thresholds = {
         "min_cost_share": cfg.min_cost_share,
+        "cost_floor": floor,
         "max_cost_benefit_ratio": cfg.max_cost_benefit_ratio,
         "max_latency_ms_per_row": cfg.max_latency_ms_per_row,
         "max_bytes_per_row": cfg.max_bytes_per_row,
@@ -584,6 +590,8 @@ def data_3(system: System) -> Evidence:
         "flagged_inputs": len(flagged),
         "flagged": ", ".join(flagged),
         "costliest_input": costs[0].input if costs else "",
+        "inputs_timed_alone": sum(c.latency_group == 1 for c in costs),
+        "inputs_timed_in_groups": sum(c.latency_group > 1 for c in costs),
         "note": "latency shares are approximate: the time saved when an input is held "
         "constant; the feature function's time is not attributed to single inputs",
     }
@@ -599,8 +607,9 @@ def data_3(system: System) -> Evidence:
         hints.append(
             f"Drop {_names(flagged, 10)} or make them cheaper (a narrower type, a category "
             "instead of free text, a cheaper computation); the limits are [cost] "
-            f"max_cost_benefit_ratio = {cfg.max_cost_benefit_ratio:g} and min_cost_share = "
-            f"{cfg.min_cost_share:g}."
+            f"max_cost_benefit_ratio = {cfg.max_cost_benefit_ratio:g}, and inputs below a cost "
+            f"share of {floor:.3g} are not judged (min_cost_share = {cfg.min_cost_share:g}, or "
+            "half an equal share when smaller)."
         )
     over_latency = (
         cfg.max_latency_ms_per_row is not None

@@ -4,27 +4,39 @@ Costs are measured on the system's own model and data:
 
 - memory: bytes per row of each input column (pandas `memory_usage(deep=True)`) on at most
   `MEMORY_ROWS` evaluation rows; an input's memory share is its part of the total.
-- inference latency: the time to predict a batch of `LATENCY_ROWS` evaluation rows (best of
-  `LATENCY_REPEATS`, rounds interleaved so that a busy machine slows every variant alike), and
-  the same batch with one input held constant (its median, or its most common value for
-  categories). The time an input saves is (all varied − held constant), counted as 0 when it
-  is below `LATENCY_NOISE` of the prediction time (timing noise on a shared machine), and its
-  latency share is that saving over the time with all inputs varied, or over the sum of every
-  input's saving when the savings add up to more (so the shares never add up to more than 1).
-  This is an approximation: it captures the cost that depends on the input's values (a string
-  encoder looking up many distinct values, parsing, tree paths that go deeper for some values),
-  not the fixed cost of carrying the column. Holding any input a tree ensemble splits on
-  constant also makes its branches predictable to the processor, which saves time that is not
-  the input's own; the savings then add up to more than the whole, which the normalisation
-  spreads back over the inputs.
+- inference latency: the time to predict a batch of evaluation rows (`LATENCY_ROWS`, fewer for
+  wide data so that a batch holds at most `LATENCY_CELLS` values), and the same batch with one
+  input held constant (its median, or its most common value for categories). Timing runs on
+  one thread (a busy machine stalls parallel prediction far more than serial), and in
+  `LATENCY_ROUNDS` rounds, each timing the batch as it is right before each variant, so a
+  burst of load slows both sides of a pair alike. The time an input saves is the best time
+  with all inputs varied minus its best time held constant; it counts only when it is at
+  least `LATENCY_NOISE` of the prediction time and the variant was faster in at least
+  `MIN_WINS` of the rounds' pairs (otherwise it is timing noise, counted as 0). Its latency
+  share is that saving over the time with all inputs varied, or over the sum of every
+  saving when the savings add up to more (so the shares never add up to more than 1). This
+  is an approximation: it captures the cost that depends on the input's values (a string
+  encoder looking up many distinct values, parsing, tree paths that go deeper for some
+  values), not the fixed cost of carrying the column. Holding any input a tree ensemble
+  splits on constant also makes its branches predictable to the processor, which saves time
+  that is not the input's own; the normalisation spreads that back over the inputs.
+- wide data: with more inputs than `MAX_LATENCY_VARIANTS`, inputs are first held constant in
+  groups (consecutive columns); a group whose saving is noise bounds each member's saving at
+  0, which is a measurement of every member. A group that saves time is split in halves and
+  timed again, down to single inputs, while the budget of `MAX_LATENCY_VARIANTS` timed
+  variants lasts; a group left unsplit gives each member the group's share as an upper bound,
+  and the evidence says so (`Measured.groups`).
 - feature computation: the time of the feature function per row, on at most `FEATURE_ROWS`
   training rows (best of `LATENCY_REPEATS`). One function builds every input, so this time
   cannot be attributed to single inputs; it is reported as a total and added to the latency.
 
 The benefit of an input is its share of the total positive permutation importance (data.2's
 result, `keel.model.importance.measure_importance`). An input is flagged when its cost share
-(the larger of its memory and latency shares) is at least `min_cost_share` and more than
-`max_cost_benefit_ratio` times its benefit share.
+(the larger of its memory and latency shares) is more than `max_cost_benefit_ratio` times its
+benefit share and at least the cost floor: `min_cost_share`, or half of an equal share
+(0.5 / number of inputs) when that is smaller. Shares shrink as inputs are added, so an
+absolute floor would let no input of a wide model be flagged (with 8 equally costly inputs,
+each holds 12.5%); the floor only keeps inputs that cost next to nothing out of the verdict.
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -42,8 +54,12 @@ from keel.model.slices import is_categorical
 from keel.system import System
 
 LATENCY_ROWS = 2_000
-LATENCY_REPEATS = 5
+LATENCY_CELLS = 2_000_000  # at most rows × inputs values in the timed batch
+LATENCY_REPEATS = 5  # feature function timings
+LATENCY_ROUNDS = 5
+MIN_WINS = 4  # a saving counts when the variant was faster in this many of the rounds' pairs
 LATENCY_NOISE = 0.05  # savings below this share of the prediction time are timing noise
+MAX_LATENCY_VARIANTS = 64
 MEMORY_ROWS = 20_000
 FEATURE_ROWS = 5_000
 
@@ -59,6 +75,14 @@ class Measured:
     bytes_per_row: dict[str, float]
     feature_rows: int = 0
     feature_seconds: float | None = None  # None when there is no feature function
+    # keys of held_seconds that are groups of inputs held constant together, with their members
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    def timed_as(self, name: str) -> str:
+        """The key of held_seconds under which the input was timed: itself, or its group."""
+        if name in self.held_seconds:
+            return name
+        return next(k for k, members in self.groups.items() if name in members)
 
     @property
     def predict_ms_per_row(self) -> float:
@@ -86,9 +110,15 @@ class Measured:
 
     def latency_share(self, name: str) -> float:
         """The time saved holding the input constant, over the prediction time or, when the
-        savings of all inputs add up to more, over their sum (module docstring)."""
+        savings of all inputs add up to more, over their sum (module docstring). For an input
+        timed in a group, the group's share: an upper bound of its own."""
         total = max(self.predict_seconds, sum(map(self.saved_seconds, self.held_seconds)))
-        return self.saved_seconds(name) / total if total > 0 else 0.0
+        return self.saved_seconds(self.timed_as(name)) / total if total > 0 else 0.0
+
+    def group_size(self, name: str) -> int:
+        """1 for an input timed alone, else the size of the group it was timed in."""
+        key = self.timed_as(name)
+        return len(self.groups[key]) if key in self.groups else 1
 
     def memory_share(self, name: str) -> float:
         total = self.total_bytes_per_row
@@ -105,6 +135,7 @@ class InputCost:
     latency_share: float
     importance_share: float
     flagged: bool
+    latency_group: int = 1  # inputs held constant together when its latency was timed
 
     @property
     def cost_share(self) -> float:
@@ -146,40 +177,120 @@ def held_constant(values: pd.Series) -> pd.Series:
     return values.iloc[np.full(len(values), position)].set_axis(values.index)
 
 
+def _pair_times(
+    predict: Callable[[pd.DataFrame], object], batch: pd.DataFrame, variant: pd.DataFrame
+) -> tuple[float, float]:
+    start = time.perf_counter()
+    predict(batch)
+    middle = time.perf_counter()
+    predict(variant)
+    return middle - start, time.perf_counter() - middle
+
+
+def time_variants(
+    predict: Callable[[pd.DataFrame], object],
+    batch: pd.DataFrame,
+    held: dict[str, list[str]],
+    rounds: int = LATENCY_ROUNDS,
+) -> tuple[float, dict[str, float]]:
+    """The best time of the batch, and per variant (inputs held constant) its best time, or
+    the batch's when the variant was not faster in `MIN_WINS` of the rounds (noise)."""
+    frames = {}
+    for key, columns in held.items():
+        frame = batch.copy(deep=False)
+        for column in columns:
+            frame[column] = held_constant(batch[column])
+        frames[key] = frame
+    best_all = math.inf
+    best = dict.fromkeys(frames, math.inf)
+    wins = dict.fromkeys(frames, 0)
+    for _ in range(rounds):
+        for key, frame in frames.items():
+            t_all, t_held = _pair_times(predict, batch, frame)
+            best_all = min(best_all, t_all)
+            best[key] = min(best[key], t_held)
+            wins[key] += t_held < t_all
+    need = min(MIN_WINS, rounds)
+    return best_all, {k: (best[k] if wins[k] >= need else best_all) for k in frames}
+
+
+def _group_name(members: list[str]) -> str:
+    return f"{len(members)} inputs {members[0]} … {members[-1]}"
+
+
+def time_inputs(
+    predict: Callable[[pd.DataFrame], object],
+    batch: pd.DataFrame,
+    *,
+    budget: int = MAX_LATENCY_VARIANTS,
+) -> tuple[float, dict[str, float], dict[str, list[str]]]:
+    """Best prediction time, held-constant times of a partition of the inputs, and the groups
+    of that partition (module docstring: one by one, or groups split while they save time)."""
+    names = [str(c) for c in batch.columns]
+    if len(names) <= budget:
+        best, held = time_variants(predict, batch, {n: [n] for n in names})
+        return best, held, {}
+    size = math.ceil(len(names) / (budget // 2))
+    todo = {
+        _group_name(names[i : i + size]): names[i : i + size] for i in range(0, len(names), size)
+    }
+    spent, final, groups, best_all = 0, {}, {}, math.inf
+    while todo:
+        best, held = time_variants(predict, batch, todo)
+        spent += len(todo)
+        best_all = min(best_all, best)
+        following: dict[str, list[str]] = {}
+        for key, members in todo.items():
+            saves = held[key] < best and best - held[key] >= LATENCY_NOISE * best
+            if len(members) == 1:
+                final[members[0]] = held[key]
+            elif saves and spent + len(following) + 2 <= budget:
+                half = len(members) // 2
+                for part in (members[:half], members[half:]):
+                    following[part[0] if len(part) == 1 else _group_name(part)] = part
+            else:
+                final[key], groups[key] = held[key], members
+        todo = following
+    # times of every round are judged against the best time of the batch seen in any round
+    return best_all, {k: min(v, best_all) for k, v in final.items()}, groups
+
+
+def latency_batch_rows(inputs: int) -> int:
+    """Rows of the timed batch: `LATENCY_ROWS`, fewer when that many rows of the inputs would
+    hold more than `LATENCY_CELLS` values (at least 100)."""
+    return max(100, min(LATENCY_ROWS, LATENCY_CELLS // max(inputs, 1)))
+
+
 def measure_costs(system: System) -> Measured:
     """Memory, prediction latency per input, and feature time of the system, cached."""
     seed = system.config.model.seed
 
     def measure() -> Measured:
+        from threadpoolctl import threadpool_limits
+
         trained = system.trained
         inputs = system.dataset("eval").inputs
-        batch = inputs.iloc[sample_rows(len(inputs), LATENCY_ROWS, seed=seed)]
+        rows = latency_batch_rows(inputs.shape[1])
+        batch = inputs.iloc[sample_rows(len(inputs), rows, seed=seed)]
         batch = batch.reset_index(drop=True)
-        variants = {}
-        for column in batch.columns:
-            frame = batch.copy(deep=False)
-            frame[column] = held_constant(batch[column])
-            variants[str(column)] = frame
 
-        def predict(frame: pd.DataFrame) -> Callable[[], object]:
-            return lambda: system.predict(trained.estimator, frame)
+        def predict(frame: pd.DataFrame) -> object:
+            return system.predict(trained.estimator, frame)
 
-        predict(batch)()  # warm up: first calls pay for lazy initialisation
-        best = {"": math.inf} | {name: math.inf for name in variants}
-        for _ in range(LATENCY_REPEATS):
-            best[""] = min(best[""], best_time(predict(batch), 1))
-            for name, frame in variants.items():
-                best[name] = min(best[name], best_time(predict(frame), 1))
+        with threadpool_limits(1):
+            predict(batch)  # warm up: first calls pay for lazy initialisation
+            best, held, groups = time_inputs(predict, batch)
 
         memory = inputs.iloc[sample_rows(len(inputs), MEMORY_ROWS, seed=seed)]
         usage = memory.memory_usage(deep=True, index=False)
-        rows = max(len(memory), 1)
+        n = max(len(memory), 1)
         measured = Measured(
             len(batch),
-            best.pop(""),
             best,
+            held,
             len(memory),
-            {str(c): float(usage[c]) / rows for c in memory.columns},
+            {str(c): float(usage[c]) / n for c in memory.columns},
+            groups=groups,
         )
         build = system.features_function
         if build is not None:
@@ -190,8 +301,23 @@ def measure_costs(system: System) -> Measured:
         return measured
 
     return system.cached(
-        "cost", measure, LATENCY_ROWS, LATENCY_REPEATS, MEMORY_ROWS, FEATURE_ROWS, seed
+        "cost",
+        measure,
+        LATENCY_ROWS,
+        LATENCY_CELLS,
+        LATENCY_ROUNDS,
+        MIN_WINS,
+        MAX_LATENCY_VARIANTS,
+        MEMORY_ROWS,
+        FEATURE_ROWS,
+        seed,
     )
+
+
+def cost_floor(min_cost_share: float, inputs: int) -> float:
+    """The cost share below which an input is not judged: `min_cost_share`, or half an equal
+    share of the inputs when that is smaller (module docstring)."""
+    return min(min_cost_share, 0.5 / max(inputs, 1))
 
 
 def judge_costs(
@@ -203,6 +329,7 @@ def judge_costs(
 ) -> list[InputCost]:
     """Every input's cost and benefit shares, flagged as the module docstring says."""
     found = []
+    floor = cost_floor(min_cost_share, len(measured.bytes_per_row))
     for name, size in measured.bytes_per_row.items():
         cost = InputCost(
             name,
@@ -211,9 +338,8 @@ def judge_costs(
             measured.latency_share(name),
             importance_shares.get(name, 0.0),
             False,
+            measured.group_size(name),
         )
-        cost.flagged = (
-            cost.cost_share >= min_cost_share and cost.ratio > max_cost_benefit_ratio + 1e-12
-        )
+        cost.flagged = cost.cost_share >= floor and cost.ratio > max_cost_benefit_ratio + 1e-12
         found.append(cost)
     return found
