@@ -209,6 +209,104 @@ def test_model_6_is_not_configured_without_slices_or_search(make_system):
     assert "[slices] columns" in evidence.hint
 
 
+# A model that reads its score from the input column "s": every slice's metric is set by the data.
+SCORE_COLUMN_MODEL = """
+import numpy as np
+
+
+class ScoreColumn:
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, X):
+        s = X["s"].to_numpy(dtype=float)
+        return np.c_[1 - s, s]
+
+    def predict(self, X):
+        return (X["s"].to_numpy(dtype=float) > 0.5).astype(int)
+
+
+def train(frame, target, params, seed):
+    return ScoreColumn()
+"""
+
+
+def scored_segments(seed: int, sizes: dict[str, tuple[int, int, float]]) -> pd.DataFrame:
+    """Rows of each segment (rows, positives, target ROC AUC), scored by a binormal score "s"."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name, (n, positives, auc) in sizes.items():
+        y = np.r_[np.ones(positives, int), np.zeros(n - positives, int)]
+        z = rng.normal(size=n) + np.sqrt(2) * norm.ppf(auc) * y
+        parts.append(pd.DataFrame({"segment": name, "s": 1 / (1 + np.exp(-z)), "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_model_6_fails_a_searched_slice_that_fails_outside_the_displayed_worst(make_system):
+    # a: few rows, few positives, lowest ROC AUC but not significantly below 0.75 (passes);
+    # b: many rows, a little higher but significantly below 0.75 (fails). Only 1 slice shown.
+    segments = {"a": (200, 12, 0.66), "b": (4000, 2000, 0.70), "c": (6000, 3000, 0.92)}
+    system = make_system(
+        scored_segments(1, segments),
+        scored_segments(0, segments),
+        code=SCORE_COLUMN_MODEL,
+        sections={"slices": {"worst": 1, "min_metric": 0.75, "max_gap": 1.0}},
+    )
+    evidence = model_6(system)
+    rows = {row[0]: row for row in evidence.tables[0].rows}
+    assert rows["segment = a"][3] < rows["segment = b"][3]  # a is the lowest, shown first
+    assert rows["segment = a"][5].startswith("pass")  # not significant
+    assert evidence.status == "fail", evidence.summary
+    assert rows["segment = b"][5].startswith("fail")  # shown because it fails
+    assert "segment = b" in evidence.hint
+    assert "segment = c" not in rows  # display still limited to the worst (plus failures)
+
+
+def test_model_6_is_not_configured_when_no_slice_reaches_min_size(make_system):
+    system = make_system(
+        regional_frame(600, seed=0),
+        regional_frame(300, seed=1),
+        sections={"slices": {"columns": ["region"]}},
+    )
+    evidence = model_6(system)
+    assert evidence.status == "not_configured", evidence.summary
+    assert "too little data to judge" in evidence.summary
+    assert "200 rows ([slices] min_size)" in evidence.summary
+    assert "300 evaluation rows" in evidence.summary
+    assert "min_size" in evidence.hint
+
+
+def test_model_6_is_not_configured_when_a_configured_column_has_no_slice_big_enough(make_system):
+    evaluation = regional_frame(2000, seed=1)
+    evaluation["channel"] = [f"c{i % 20}" for i in range(len(evaluation))]  # 100 rows each
+    system = make_system(
+        regional_frame(2000, seed=0),
+        evaluation,
+        sections={"slices": {"columns": ["channel", "region"]}},
+    )
+    evidence = model_6(system)
+    assert evidence.facts["judged_slices"] >= 4  # the regions are judged, and pass
+    assert evidence.facts["failing_slices"] == 0
+    assert evidence.status == "not_configured", evidence.summary
+    assert "[slices] columns channel: no slice has at least 200 rows" in evidence.summary
+
+
+def test_model_6_still_fails_a_real_failing_slice_when_a_configured_column_is_too_thin(
+    make_system,
+):
+    evaluation = regional_frame(2000, seed=1, noisy="east")
+    evaluation["channel"] = [f"c{i % 20}" for i in range(len(evaluation))]
+    system = make_system(
+        regional_frame(2500, seed=0, noisy="east"),
+        evaluation,
+        sections={"slices": {"columns": ["channel"], "min_size": 150}},
+    )
+    evidence = model_6(system)
+    assert evidence.status == "fail", evidence.summary
+    assert evidence.facts["worst_slice"] == "region = east"
+
+
 # -- model.7 -------------------------------------------------------------------------------
 def people_frame(n: int, *, seed: int, proxy: bool = False, biased: bool = False):
     """binary_frame with an independent gender; optionally an input copying it, or a bias."""

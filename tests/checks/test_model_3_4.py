@@ -1,4 +1,7 @@
+import time
+
 import numpy as np
+import pytest
 from systems import binary_frame, monthly
 
 from keel.checks.model import model_3, model_4
@@ -111,38 +114,185 @@ def test_model_4_is_not_configured_without_a_timestamp(make_system):
     assert "[system] timestamp" in evidence.hint
 
 
-def _log_trials(system, trials):
+IGNORES_PARAMS = """
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    return HistGradientBoostingClassifier(max_iter=30, random_state=seed).fit(X, y)
+"""
+
+ONLY_CONFIGURED = """
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+
+def train(frame, target, params, seed):
+    if params != {"max_iter": 30, "learning_rate": 0.1}:
+        raise ValueError(f"only the configured values are supported, got {params}")
+    X, y = frame.drop(columns=[target]), frame[target]
+    return HistGradientBoostingClassifier(random_state=seed, **params).fit(X, y)
+"""
+
+TWO_PARAMS = {"model": {"params": {"max_iter": 30, "learning_rate": 0.1}}}
+
+
+def test_model_3_fails_when_the_training_function_ignores_the_params(make_system):
+    system = make_system(
+        binary_frame(1500, seed=0).drop(columns="group"),
+        binary_frame(600, seed=1).drop(columns="group"),
+        code=IGNORES_PARAMS,
+        sections=TWO_PARAMS,
+    )
+    evidence = model_3(system)
+    assert evidence.status == "fail", evidence.summary
+    assert "seems to ignore [model] params" in evidence.summary
+    assert evidence.facts["responsive"] == ""
+    assert "params" in evidence.hint
+    assert {row[4] for row in evidence.tables[0].rows} == {"configured", "no effect on the metric"}
+
+
+def test_model_3_fails_when_every_move_fails_to_train(make_system):
+    system = make_system(
+        binary_frame(1500, seed=0).drop(columns="group"),
+        binary_frame(600, seed=1).drop(columns="group"),
+        code=ONLY_CONFIGURED,
+        sections=TWO_PARAMS,
+    )
+    evidence = model_3(system)
+    assert evidence.status == "fail", evidence.summary
+    assert evidence.summary.startswith("every move of every swept hyperparameter failed to train")
+    assert "only the configured values are supported" in evidence.summary
+    assert "[tuning] params" in evidence.hint
+
+
+def test_model_3_passes_when_the_metric_responds_to_one_param_and_notes_the_idle_one(
+    make_system,
+):
+    # `kind` is not a number; `verbose` is read but does not change the model.
+    system = make_system(
+        binary_frame(2000, seed=0),
+        binary_frame(1000, seed=1),
+        sections={"model": {"params": {"max_iter": 50, "verbose": 1}}},
+    )
+    evidence = model_3(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["responsive"] == "max_iter"
+    assert "no effect on the metric: verbose" in evidence.summary
+
+
+# -- model.3 with a recorded search --------------------------------------------------------
+def _log_trials(system, trials, *, experiment=None, start_time=None, tags=None):
     """Log a tuning search's trials into the system's own tracking store, as Optuna would."""
-    from keel.model.tuning import TUNING_TAG
+    from keel.model.tuning import TUNING_TAG, tuning_experiment
     from keel.registry import connect
 
     store = connect(system)
-    experiment = store.experiment("tuning")
+    experiment_id = store.experiment(experiment or tuning_experiment(system))
     for params, value in trials:
-        run = store.client.create_run(experiment, tags={TUNING_TAG: "true"})
+        run = store.client.create_run(
+            experiment_id, start_time=start_time, tags={TUNING_TAG: "true", **(tags or {})}
+        )
         for k, v in params.items():
             store.client.log_param(run.info.run_id, k, v)
         store.client.log_metric(run.info.run_id, "roc_auc", value)
         store.client.set_terminated(run.info.run_id)
 
 
-def test_model_3_passes_when_a_recorded_search_found_the_configured_values_best(make_system):
-    from keel.checks.model import model_3
+def _real_search(system, values):
+    """A real search over max_iter: train each value on the training data, evaluate on eval."""
+    train, evaluation = system.dataset("train"), system.dataset("eval")
+    trials = []
+    for max_iter in values:
+        params = {**system.config.model.params, "max_iter": max_iter}
+        model = system.fit(train.inputs, train.target, params=params)
+        metric = system.evaluate(evaluation.target, system.predict(model, evaluation.inputs))
+        trials.append(({"max_iter": max_iter}, metric))
+    return trials
 
-    system = make_system(binary_frame(600), sections={"model": {"params": {"max_iter": 50}}})
-    _log_trials(
-        system, [({"max_iter": 50}, 0.84), ({"max_iter": 10}, 0.80), ({"max_iter": 200}, 0.845)]
+
+SEARCHED = [40, 42, 44, 46, 48, 50, 52, 54, 56, 58]
+
+
+def searched_system(make_system):
+    return make_system(
+        binary_frame(1500, seed=0),
+        binary_frame(800, seed=1),
+        sections={"model": {"params": {"max_iter": 50}}},
     )
+
+
+def test_model_3_passes_a_real_recorded_search_and_re_measures_the_configured_values(
+    make_system,
+):
+    system = searched_system(make_system)
+    _log_trials(system, _real_search(system, SEARCHED))
     evidence = model_3(system)
     assert evidence.status == "pass", evidence.summary
-    assert "recorded search of 3 trials" in evidence.summary
+    assert "recorded search of 10 trials" in evidence.summary
+    assert evidence.facts["measured_configured_metric"] == pytest.approx(system.trained.metric)
+    assert evidence.thresholds["min_trials"] == 10
 
 
-def test_model_3_fails_when_a_recorded_search_found_much_better_values(make_system):
-    from keel.checks.model import model_3
-
-    system = make_system(binary_frame(600), sections={"model": {"params": {"max_iter": 50}}})
-    _log_trials(system, [({"max_iter": 50}, 0.70), ({"max_iter": 400}, 0.85)])
+def test_model_3_fails_a_recorded_search_whose_claims_keel_cannot_reproduce(make_system):
+    system = searched_system(make_system)
+    made_up = [({"max_iter": v}, 0.95 + v / 10_000) for v in SEARCHED]  # claims ~0.955
+    _log_trials(system, made_up)
     evidence = model_3(system)
-    assert evidence.status == "fail"
-    assert "best roc_auc 0.85" in evidence.summary
+    assert evidence.status == "fail", evidence.summary
+    assert evidence.facts["recorded_configured_metric"] == pytest.approx(0.955)
+    assert evidence.facts["measured_configured_metric"] < 0.9
+    assert "re-measured by Keel" in evidence.summary and "not within 0.01" in evidence.summary
+
+
+def test_model_3_does_not_count_one_hand_logged_run_and_sweeps_instead(make_system):
+    system = searched_system(make_system)
+    _log_trials(system, [({"max_iter": 50}, 0.99)])
+    evidence = model_3(system)
+    assert evidence.tables[0].title.startswith("Sweep")
+    assert "the recorded search was not counted: 1 qualifying trial(s)" in evidence.summary
+    assert "fewer than [tuning] min_trials = 10" in evidence.facts["recorded_search"]
+
+
+def test_model_3_does_not_count_a_search_in_another_experiment(make_system):
+    system = searched_system(make_system)
+    _log_trials(system, _real_search(system, SEARCHED), experiment="someone-else")
+    evidence = model_3(system)
+    assert evidence.tables[0].title.startswith("Sweep")
+    assert "10 run(s) in other experiments (someone-else)" in evidence.facts["recorded_search"]
+
+
+def test_model_3_does_not_count_a_search_older_than_the_code_and_data(make_system):
+    system = searched_system(make_system)
+    an_hour_ago = int((time.time() - 3600) * 1000)
+    _log_trials(system, _real_search(system, SEARCHED), start_time=an_hour_ago)
+    evidence = model_3(system)
+    assert evidence.tables[0].title.startswith("Sweep")
+    assert (
+        "10 started before the last change of the code or data" in evidence.facts["recorded_search"]
+    )
+
+
+def test_model_3_counts_an_older_search_tagged_with_the_present_fingerprint(make_system):
+    from keel.model.tuning import FINGERPRINT_TAG, search_fingerprint
+
+    system = searched_system(make_system)
+    an_hour_ago = int((time.time() - 3600) * 1000)
+    trials = _real_search(system, SEARCHED)
+    _log_trials(
+        system,
+        trials,
+        start_time=an_hour_ago,
+        tags={FINGERPRINT_TAG: search_fingerprint(system)},
+    )
+    assert model_3(system).summary.startswith("recorded search of 10 trials")
+    other = make_system(  # other training data: the same tag no longer matches
+        binary_frame(1500, seed=2),
+        binary_frame(800, seed=1),
+        sections={"model": {"params": {"max_iter": 50}}},
+    )
+    _log_trials(
+        other, trials, start_time=an_hour_ago, tags={FINGERPRINT_TAG: search_fingerprint(system)}
+    )
+    evidence = model_3(other)
+    assert "10 tagged keel.fingerprint with other code or data" in evidence.facts["recorded_search"]

@@ -5,14 +5,19 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keel.checks._git import file_state
+from keel.config import SlicesSection
 from keel.errors import CheckError, KeelError
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.baselines import compare_with_baselines
 from keel.model.fairness import fairness_reports, find_proxies
-from keel.model.slices import find_slices
+from keel.model.slices import SliceResult, find_slices
 from keel.system import System
+
+if TYPE_CHECKING:
+    from keel.model.tuning import RecordedSearch, Sweep
 
 
 def _is_keel_own(func: object) -> bool:
@@ -294,37 +299,84 @@ def model_6(system: System) -> Evidence:
     facts: dict[str, object] = {
         "metric": metric,
         "overall": overall,
+        "eval_rows": len(frame),
         "judged_slices": len(judged),
         "configured_slices": len(found.configured),
         "searched_columns": len(found.searched_columns),
         "searched_slices": found.searched_slices,
-        "failing_slices": sum(r.verdict == "fail" for r in found.configured)
-        + found.searched_failing,
-        "too_small": sum(r.verdict == "too small" for r in results),
-        "undefined": sum(r.verdict == "undefined" for r in results),
+        "failing_slices": len(failing),
+        "too_small": sum(r.verdict == "too small" for r in found.configured + found.searched),
+        "undefined": sum(r.verdict == "undefined" for r in found.configured + found.searched),
+        "shown_slices": len(results),
     }
+    if found.skipped_columns:
+        facts["skipped_numeric_columns"] = len(found.skipped_columns)
+        facts["search_note"] = found.screen
     evidence = Evidence(
         "model.6", "pass", "", tables=[table], figures=[chart], thresholds=thresholds, facts=facts
     )
-    if not judged:
-        evidence.status = "fail"
-        evidence.summary = f"no slice has at least {cfg.min_size} rows with a defined {metric}"
+    unjudged_columns = [
+        c
+        for c in cfg.columns
+        if not any(r.slice.column == c and r.verdict in ("pass", "fail") for r in found.configured)
+    ]
+    if failing:
+        return _slices_fail(evidence, cfg, metric, overall, judged, failing)
+    if not judged or unjudged_columns:
+        where = (
+            f"[slices] columns {', '.join(unjudged_columns)}: no slice" if judged else "no slice"
+        )
+        evidence.status = "not_configured"
+        evidence.summary = (
+            f"too little data to judge: {where} has at least {cfg.min_size} rows "
+            f"([slices] min_size) with a defined {metric}, out of {len(frame):,} evaluation rows"
+        )
         evidence.hint = (
-            f"Evaluate on more rows, or lower [slices] min_size (now {cfg.min_size}) so the "
-            "slices can be judged."
+            f"Evaluate on more rows (each slice needs {cfg.min_size}), or lower [slices] "
+            f"min_size (now {cfg.min_size}) if fewer rows per slice are enough to judge it"
+            + (
+                f"; or name slice columns whose values each cover enough rows (now "
+                f"{', '.join(unjudged_columns)})."
+                if unjudged_columns
+                else "."
+            )
         )
         return evidence
     worst = min(judged, key=lambda r: r.metric)
     facts.update(worst_slice=worst.slice.name, worst_metric=worst.metric, worst_gap=worst.gap)
-    worst_text = (
+    evidence.summary = (
+        f"all {len(judged)} judged slices within limits; {_worst_text(worst, metric, overall)}"
+    )
+    if found.skipped_columns:
+        evidence.summary += (
+            f" ({len(found.skipped_columns)} numeric columns not searched: reported-only slices)"
+        )
+    return evidence
+
+
+def _worst_text(worst: SliceResult, metric: str, overall: float) -> str:
+    return (
         f"worst slice {worst.slice.name}: {metric} {_num(worst.metric)} vs {_num(overall)} "
         f"overall (gap {worst.gap:+.4g}, {worst.size} rows)"
     )
-    if not failing:
-        evidence.summary = f"all {len(judged)} judged slices within limits; {worst_text}"
-        return evidence
+
+
+def _slices_fail(
+    evidence: Evidence,
+    cfg: SlicesSection,
+    metric: str,
+    overall: float,
+    judged: list[SliceResult],
+    failing: list[SliceResult],
+) -> Evidence:
+    """model.6's failing verdict: how many slices fail, the worst, and what to do."""
+    worst = min(judged, key=lambda r: r.metric)
+    evidence.facts.update(
+        worst_slice=worst.slice.name, worst_metric=worst.metric, worst_gap=worst.gap
+    )
     evidence.status = "fail"
-    evidence.summary = f"{facts['failing_slices']} slice(s) fail; {worst_text}"
+    evidence.summary = f"{len(failing)} slice(s) fail; {_worst_text(worst, metric, overall)}"
+    failing = sorted(failing, key=lambda r: r.metric)
     names = ", ".join(r.slice.name for r in failing[:3]) + (" …" if len(failing) > 3 else "")
     limits = []
     if cfg.max_gap is not None:
@@ -498,21 +550,36 @@ def model_3(system: System) -> Evidence:
         recorded = recorded_search(system)
     except KeelError:  # a store that cannot answer: Keel's own sweep still can
         recorded = None
-    if recorded is not None:
-        return _recorded_search(recorded, thresholds, cfg.tolerance)
+    if recorded is not None and not recorded.not_counted:
+        return _recorded_search(system, recorded, thresholds, cfg.tolerance)
+    not_counted = f"the recorded search was not counted: {recorded.not_counted}" if recorded else ""
     names, skipped = swept_params(system)
     if not names:
         left_out = "; ".join(f"{k}: {v}" for k, v in skipped.items())
-        return not_configured(
+        evidence = not_configured(
             "model.3",
             "no numeric hyperparameter to sweep in [model] params"
-            + (f" ({left_out})" if left_out else ""),
+            + (f" ({left_out})" if left_out else "")
+            + (f"; {not_counted}" if not_counted else ""),
             "Put the hyperparameters your training function reads in keel.toml, e.g. "
             "[model] params = { learning_rate = 0.1, max_iter = 200 }, so Keel can move them "
             "and retrain; or record a search (Optuna with MLflow) for the registry to find.",
         )
+        if recorded is not None:
+            evidence.facts["recorded_search"] = recorded.not_counted
+        return evidence
     found = tuning_sweep(system)
+    evidence = _sweep_evidence(system, found, thresholds)
+    if recorded is not None:
+        evidence.summary += f" ({not_counted})"
+        evidence.facts["recorded_search"] = recorded.not_counted
+        evidence.tables.append(_recorded_table(recorded, None))
+    return evidence
+
+
+def _sweep_table(found: Sweep) -> Table:
     metric, base, tol = found.metric, found.configured_metric, found.tolerance
+    responsive = set(found.responsive)
     rows = []
     for t in found.trials:
         delta = None if t.metric is None else t.metric - base
@@ -522,17 +589,23 @@ def model_3(system: System) -> Evidence:
             note = f"training failed: {t.error}"
         elif delta is not None and delta > tol:
             note = "better beyond tolerance"
+        elif t.param not in responsive:
+            note = "no effect on the metric"
         else:
             note = ""
         rows.append([t.param, t.value, t.metric, delta, note])
-    tables = [
-        Table(
-            f"Sweep: each hyperparameter moved by ×{found.factor:g} and ÷{found.factor:g} "
-            f"({found.train_rows:,} training rows, {found.eval_rows:,} evaluation rows)",
-            ["hyperparameter", "value", metric, f"{metric} − configured", "note"],
-            rows,
-        )
-    ]
+    return Table(
+        f"Sweep: each hyperparameter moved by ×{found.factor:g} and ÷{found.factor:g} "
+        f"({found.train_rows:,} training rows, {found.eval_rows:,} evaluation rows)",
+        ["hyperparameter", "value", metric, f"{metric} − configured", "note"],
+        rows,
+    )
+
+
+def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object]) -> Evidence:
+    """model.3's verdict from Keel's own sweep (see keel.model.tuning)."""
+    metric, base, tol = found.metric, found.configured_metric, found.tolerance
+    tables = [_sweep_table(found)]
     if found.skipped:
         tables.append(
             Table(
@@ -557,11 +630,13 @@ def model_3(system: System) -> Evidence:
         "trainings": len(found.trials) - len(found.params) + 1,
         "seconds": found.seconds,
         "off": ", ".join(found.off),
+        "responsive": ", ".join(found.responsive),
+        "untested": ", ".join(found.untested),
     }
     for name in found.params:
         facts[f"{name}.gap"] = _plain(found.gap(name)) if found.best(name) else None
     evidence = Evidence(
-        "model.3", "pass", "", tables=tables, figures=[chart], thresholds=thresholds, facts=facts
+        "model.3", "fail", "", tables=tables, figures=[chart], thresholds=thresholds, facts=facts
     )
     params = system.config.model.params
     if found.off:
@@ -575,7 +650,6 @@ def model_3(system: System) -> Evidence:
                 f"{metric} {_num(best.metric)}, {best.metric - base:+.4g}"
             )
             settings.append(f"{name} = {_setting(best.value)}")
-        evidence.status = "fail"
         evidence.summary = (
             f"{len(found.off)} of {len(found.params)} hyperparameter(s) are not tuned: "
             + "; ".join(better)
@@ -586,46 +660,101 @@ def model_3(system: System) -> Evidence:
             f"worth less than [tuning] tolerance = {tol:g}."
         )
         return evidence
+    if found.untested:
+        errors = "; ".join(
+            f"{t.param} = {_setting(t.value)}: {t.error}"
+            for t in found.trials
+            if t.param in found.untested and t.error
+        )
+        every = len(found.untested) == len(found.params)
+        evidence.summary = (
+            "every move of every swept hyperparameter failed to train"
+            if every
+            else f"whether {', '.join(found.untested)} is tuned is unknown: every move failed to "
+            "train"
+        ) + (f" ({errors})" if errors else "")
+        evidence.hint = (
+            "Make the training function accept the moved values (each hyperparameter is moved "
+            f"×÷[tuning] factor = {found.factor:g}), or leave the hyperparameters it cannot "
+            "move out of [tuning] params; a smaller [tuning] factor keeps moves in range."
+        )
+        return evidence
+    if not found.responsive:
+        evidence.summary = (
+            f"{metric} stays at {_num(base)} whatever the sweep moves "
+            f"({', '.join(found.params)}): the training function seems to ignore [model] params"
+        )
+        evidence.hint = (
+            "Pass `params` on to the estimator in the training function (e.g. "
+            "`HistGradientBoostingClassifier(**params)`), so the configured values are the "
+            "ones trained; or name in [model] params the hyperparameters it really reads."
+        )
+        return evidence
+    evidence.status = "pass"
     nearest = max(found.params, key=found.gap)
     gap = found.gap(nearest)
+    idle = [p for p in found.params if p not in found.responsive]
     evidence.summary = (
         f"configured hyperparameters ({', '.join(found.params)}) are within {tol:g} {metric} "
         f"of the best found moving each ×÷{found.factor:g}: {metric} {_num(base)}"
         + (f"; closest contender {nearest} ({gap:+.4g})" if math.isfinite(gap) else "")
+        + (f"; no effect on the metric: {', '.join(idle)}" if idle else "")
     )
     return evidence
 
 
-def _recorded_search(recorded: object, thresholds: dict[str, object], tol: float) -> Evidence:
-    """model.3 from a search recorded outside Keel (see keel.model.tuning.recorded_search)."""
-    from keel.model.tuning import RecordedSearch
-
-    if not isinstance(recorded, RecordedSearch):
-        raise TypeError(f"expected a RecordedSearch, got {type(recorded).__name__}")
-    configured = recorded.configured_metric
-    shown = _num(configured) if configured is not None else "not recorded"
-    table = Table(
-        f"Recorded search: {recorded.source}",
+def _recorded_table(recorded: RecordedSearch, measured: float | None) -> Table:
+    title = f"Recorded search: {recorded.source}" + (
+        f" — not counted: {recorded.not_counted}" if recorded.not_counted else ""
+    )
+    return Table(
+        title,
         ["measure", "value"],
         [
-            ["trials", recorded.trials],
-            [f"best {recorded.metric}", recorded.best_metric],
-            [f"configured {recorded.metric}", configured],
+            ["trials that count", recorded.trials],
+            [f"best {recorded.metric} (recorded)", recorded.best_metric],
             ["best parameters", ", ".join(f"{k}={v}" for k, v in recorded.best_params.items())],
+            [f"configured {recorded.metric} (recorded)", recorded.configured_metric],
+            [f"configured {recorded.metric} (measured by Keel)", measured],
         ],
     )
-    passed = configured is not None and configured >= recorded.best_metric - tol
+
+
+def _recorded_search(
+    system: System, recorded: RecordedSearch, thresholds: dict[str, object], tol: float
+) -> Evidence:
+    """model.3 from a qualifying recorded search: Keel re-measures the configured values (trains
+    with [model] params, evaluates on the evaluation data) and holds that to the best trial."""
+    measured = system.trained.metric
+    best = recorded.best_metric
+    passed = not math.isnan(measured) and measured >= best - tol
+    claimed = recorded.configured_metric
+    claim = "" if claimed is None else f", recorded for them {_num(claimed)}"
     return Evidence(
         "model.3",
         "pass" if passed else "fail",
         f"recorded search of {recorded.trials} trials ({recorded.source}): best "
-        f"{recorded.metric} {_num(recorded.best_metric)}, configured {shown}",
+        f"{recorded.metric} {_num(best)}; the configured values re-measured by Keel give "
+        f"{_num(measured)}{claim}: {'within' if passed else 'not within'} {tol:g} of the best",
         hint=""
         if passed
-        else "Set the best parameters of the recorded search in [model] params, or rerun it.",
-        tables=[table],
-        thresholds=thresholds,
-        facts={"source": recorded.source, "trials": recorded.trials, "notes": recorded.notes},
+        else (
+            "Set the best parameters of the recorded search in [model] params "
+            f"({', '.join(f'{k}={v}' for k, v in recorded.best_params.items())}) and rerun; if "
+            "the recorded metrics were not measured on this system's evaluation data, rerun the "
+            "search so they are."
+        ),
+        tables=[_recorded_table(recorded, measured)],
+        thresholds={**thresholds, "min_trials": system.config.tuning.min_trials},
+        facts={
+            "source": recorded.source,
+            "trials": recorded.trials,
+            "best_metric": best,
+            "measured_configured_metric": _plain(measured),
+            "recorded_configured_metric": claimed,
+            "best_run": recorded.best_run,
+            "notes": "; ".join(recorded.notes),
+        },
     )
 
 

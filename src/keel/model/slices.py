@@ -22,6 +22,12 @@ The search keeps false alarms down in two ways, because it looks at many slices 
 - a searched categorical slice fails only when its shortfall is significant: the 95th
   percentile of a bootstrap of the slice's metric must still be below the threshold.
 Configured slices are judged on their metric as it is: they are the ones the user named.
+
+Every searched slice counts for the verdict; `[slices] worst` only limits how many are shown
+(a failing slice is always shown). Wide data: at most `MAX_NUMERIC_SEARCH` numeric columns are
+searched, those whose worst quantile bin has the highest mean row loss (a vectorised screen of
+all numeric columns); since numeric slices are reported and never judged, this bounds the work
+without changing the verdict.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -44,6 +50,8 @@ NEARLY_UNIQUE = 0.95  # share of distinct values among rows above which a column
 Source = Literal["configured", "search"]
 Verdict = Literal["pass", "fail", "too small", "undefined", "reported"]
 BOOTSTRAP = 200  # resamples for the significance of a searched slice's shortfall
+SCREEN_ROWS = 20_000  # rows the screen of numeric columns reads at most
+MAX_NUMERIC_SEARCH = 50  # numeric columns searched at most (their slices are only reported)
 
 
 @dataclass
@@ -281,25 +289,79 @@ def evaluate_slices(
 
 @dataclass
 class SliceReport:
-    """Configured slices and the worst slices found by the search."""
+    """Configured slices, every slice the search judged, and the ones it displays.
+
+    The verdict (`judged`, `failing`) covers every configured and every searched slice; `worst`
+    is only what is shown: the `[slices] worst` lowest, plus any failing slice beyond them.
+    """
 
     configured: list[SliceResult]
     worst: list[SliceResult]
     searched_columns: list[str]
     searched_slices: int  # slices with at least min_size rows that the search judged
     searched_failing: int
+    searched: list[SliceResult] = field(default_factory=list)  # every searched slice evaluated
+    skipped_columns: list[str] = field(default_factory=list)  # numeric columns not searched
+    screen: str = ""  # how the searched numeric columns were chosen, when some were skipped
 
     @property
     def results(self) -> list[SliceResult]:
+        """What is displayed: configured slices and the searched slices shown."""
         return self.configured + self.worst
 
     @property
     def judged(self) -> list[SliceResult]:
-        return [r for r in self.results if r.verdict in ("pass", "fail")]
+        return [r for r in self.configured + self.searched if r.verdict in ("pass", "fail")]
 
     @property
     def failing(self) -> list[SliceResult]:
-        return [r for r in self.results if r.verdict == "fail"]
+        return [r for r in self.configured + self.searched if r.verdict == "fail"]
+
+
+def row_loss(target: np.ndarray, predictions: Predictions) -> np.ndarray:
+    """Each row's loss, for screening columns: 1 − probability of the true class, or the
+    absolute error of a value (0/1 for a wrong label when there are no probabilities)."""
+    y = np.asarray(target)
+    if predictions.proba is not None and predictions.classes is not None:
+        index = {c: i for i, c in enumerate(predictions.classes.tolist())}
+        cols = np.array([index.get(v, -1) for v in y.tolist()])
+        p = np.where(cols >= 0, predictions.proba[np.arange(len(y)), np.maximum(cols, 0)], 0.0)
+        return 1.0 - np.nan_to_num(p, nan=0.0)
+    labels = np.asarray(predictions.labels)
+    if pd.api.types.is_numeric_dtype(labels.dtype) and pd.api.types.is_numeric_dtype(y.dtype):
+        diff = np.abs(labels.astype(float) - y.astype(float))
+        return np.nan_to_num(diff, nan=float(np.nanmax(diff)) if np.isfinite(diff).any() else 0.0)
+    return (labels != y).astype(float)
+
+
+def screen_numeric(
+    frame: pd.DataFrame, columns: Sequence[str], loss: np.ndarray, *, bins: int, keep: int
+) -> list[str]:
+    """The `keep` numeric columns with the worst quantile bin: the highest mean row loss in one
+    bin (of `bins`) above the overall mean loss. One vectorised pass over all columns, on at
+    most `SCREEN_ROWS` rows (a seeded sample)."""
+    if len(columns) <= keep:
+        return list(columns)
+    rows = np.arange(len(frame))
+    if len(rows) > SCREEN_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(len(rows), SCREEN_ROWS, replace=False))
+    values = frame[list(columns)].iloc[rows].to_numpy(dtype="float64", na_value=np.nan)
+    loss = np.asarray(loss, dtype=float)[rows]
+    overall = float(loss.mean())
+    scores = np.empty(len(columns))
+    qs = np.nanquantile(values, np.linspace(0, 1, bins + 1)[1:-1], axis=0)  # (bins-1, cols)
+    present = ~np.isnan(values)
+    codes = (values[None, :, :] >= qs[:, None, :]).sum(axis=0)  # bin of each cell
+    for b in range(bins):
+        inside = (codes == b) & present
+        counts = inside.sum(axis=0)
+        sums = (inside * loss[:, None]).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+        scores = means if b == 0 else np.maximum(scores, means)
+    scores = scores - overall
+    order = np.argsort(-scores, kind="stable")[:keep]
+    return [columns[i] for i in sorted(order)]
 
 
 def find_slices(
@@ -317,12 +379,14 @@ def find_slices(
     worst: int = 10,
     min_metric: float | None = None,
     max_gap: float | None = None,
+    max_numeric: int = MAX_NUMERIC_SEARCH,
 ) -> SliceReport:
-    """Metrics of the configured slices and of the `worst` slices a search finds.
+    """Metrics of the configured slices and of every slice a search finds.
 
     `frame` is the raw evaluation frame, row for row with `target` and `predictions`. The
-    search (over columns not configured) reports the slices with the lowest metric among those
-    with at least `min_size` rows, plus those where the metric is undefined.
+    search (over columns not configured) judges every slice with at least `min_size` rows; it
+    displays the `worst` lowest (and every failing one), plus those where the metric is
+    undefined. At most `max_numeric` numeric columns are searched, chosen by `screen_numeric`.
     """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -344,6 +408,20 @@ def find_slices(
     if not search:
         return SliceReport(configured, [], [], 0, 0)
     searched_columns = search_columns(frame, exclude=[*exclude, *columns])
+    numeric_columns = [c for c in searched_columns if not is_categorical(frame[c])]
+    skipped: list[str] = []
+    screen = ""
+    if len(numeric_columns) > max_numeric:
+        loss = row_loss(target, predictions)
+        kept = set(screen_numeric(frame, numeric_columns, loss, bins=bins, keep=max_numeric))
+        skipped = [c for c in numeric_columns if c not in kept]
+        searched_columns = [c for c in searched_columns if c not in set(skipped)]
+        screen = (
+            f"{len(kept)} of {len(numeric_columns)} numeric columns searched: those whose worst "
+            f"quantile bin has the highest mean row loss (1 − probability of the true class, or "
+            f"absolute error); slices of numeric columns are reported, never judged, so the "
+            f"{len(skipped)} left out cannot change the verdict"
+        )
     candidates = [
         s
         for c in searched_columns
@@ -357,6 +435,16 @@ def find_slices(
     judged = sorted((r for r in found if r.verdict in ("pass", "fail")), key=lambda r: r.metric)
     reported = sorted((r for r in found if r.verdict == "reported"), key=lambda r: r.metric)
     undefined = [r for r in found if r.verdict == "undefined"]
-    failing = sum(r.verdict == "fail" for r in judged)
-    shown = judged[:worst] + reported[:worst] + undefined[:worst]
-    return SliceReport(configured, shown, searched_columns, len(judged), failing)
+    failing = [r for r in judged if r.verdict == "fail"]
+    lowest = judged[:worst]
+    shown = lowest + [r for r in failing if r not in lowest] + reported[:worst] + undefined[:worst]
+    return SliceReport(
+        configured,
+        shown,
+        searched_columns,
+        len(judged),
+        len(failing),
+        searched=found,
+        skipped_columns=skipped,
+        screen=screen,
+    )

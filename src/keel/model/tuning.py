@@ -12,24 +12,37 @@ configured values are trained on the same sample, so each run differs from them 
                  skipped, with a note
     failures     a value the training function rejects is reported with its error and left out
     verdict      the configured values are within tolerance when no move beats them by more
-                 than [tuning] tolerance on the primary metric
+                 than [tuning] tolerance on the primary metric. That alone is no pass: the
+                 metric must respond to at least one hyperparameter (else the training function
+                 seems to ignore [model] params), and every swept hyperparameter needs at least
+                 one move that trained (else whether it is tuned is unknown)
 
 A search recorded elsewhere is read by `recorded_search`: the trials of a search (Optuna's
-MLflow callback, for instance) logged as MLflow runs in the system's tracking store, each
-tagged `keel.tuning = "true"`, with the hyperparameters as params and the primary metric under
-its keel.toml name. When there is none, Keel runs its own sweep instead.
+MLflow callback, for instance) logged as MLflow runs in the system's tracking store, in the
+experiment keel/NAME/tuning, each tagged `keel.tuning = "true"`, with the hyperparameters as
+params and the primary metric under its keel.toml name. It stands for model.3 only with at least
+[tuning] min_trials finished trials run on the present code and data (tagged `keel.fingerprint`
+with `search_fingerprint`, or started after the newest change of the code and data files); and
+model.3 then re-measures the configured values itself (trains with [model] params, evaluates on
+the evaluation data) and holds that measured value, not the recorded one, to the best trial. A
+search that does not qualify is named, and Keel runs its own sweep instead.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from keel.errors import CheckError, KeelError
 from keel.model.importance import sample_rows
 from keel.system import System
+
+RESPONSE = 1e-9  # a metric that moves less than this when a hyperparameter moves did not move
 
 
 @dataclass
@@ -70,6 +83,26 @@ class Sweep:
         best = self.best(param)
         return -math.inf if best is None else best.metric - self.configured_metric  # type: ignore[operator]
 
+    def moved(self, param: str) -> list[Trial]:
+        """The moves of one hyperparameter that trained and gave a metric."""
+        return [
+            t for t in self.trials if t.param == param and not t.configured and t.metric is not None
+        ]
+
+    @property
+    def untested(self) -> list[str]:
+        """Hyperparameters none of whose moves trained: whether they are tuned is unknown."""
+        return [p for p in self.params if not self.moved(p)]
+
+    @property
+    def responsive(self) -> list[str]:
+        """Hyperparameters some move of which changed the metric at all."""
+        return [
+            p
+            for p in self.params
+            if any(abs(t.metric - self.configured_metric) > RESPONSE for t in self.moved(p))  # type: ignore[operator]
+        ]
+
     @property
     def off(self) -> list[str]:
         """Hyperparameters whose configured value is not within tolerance of the best."""
@@ -78,18 +111,26 @@ class Sweep:
 
 @dataclass
 class RecordedSearch:
-    """A hyperparameter search recorded outside Keel (the registry's tuning runs)."""
+    """A hyperparameter search recorded outside Keel (the system's tuning runs).
 
-    source: str  # where it was found, e.g. "MLflow run 3f2a… (tag keel.tuning)"
+    `not_counted` says why the search cannot stand for model.3 ("" when it can): Keel then runs
+    its own sweep. `configured_metric` is what the search claims for the configured values
+    (None when it did not try them); model.3 never trusts it, it re-measures them.
+    """
+
+    source: str  # where it was found, e.g. "12 MLflow runs in keel/NAME/tuning"
     metric: str
-    trials: int
+    trials: int  # trials that count: this system's, fresh, with the primary metric
     best_params: dict[str, Any]
     best_metric: float
     configured_metric: float | None = None
     notes: list[str] = field(default_factory=list)
+    not_counted: str = ""
+    best_run: str = ""
 
 
 TUNING_TAG = "keel.tuning"
+FINGERPRINT_TAG = "keel.fingerprint"
 
 
 def _same(recorded: str, configured: Any) -> bool:
@@ -100,13 +141,118 @@ def _same(recorded: str, configured: Any) -> bool:
         return str(recorded) == str(configured)
 
 
+def tuning_experiment(system: System) -> str:
+    """The MLflow experiment a system's recorded search belongs in: keel/NAME/tuning."""
+    return f"keel/{system.name}/tuning"
+
+
+def search_fingerprint(system: System) -> str:
+    """A hash of the system's code and data, to tag tuning runs with (`keel.fingerprint`).
+
+    A run tagged with it counts exactly when code and data are still the ones it was run on;
+    [model] params are left out, so setting the best values found keeps the search valid.
+    """
+    from keel.cache import digest
+
+    found = system.fingerprint()
+    return digest(found["code"], found["train"], found["eval"])
+
+
+def _source_files(source: Any, root: Path) -> list[Path] | None:
+    """The files a [data] source reads (None when they cannot be listed)."""
+    from keel.config import SqlSource
+    from keel.data.sources import resolve_paths
+
+    patterns = re.findall(r"'([^']+)'", source.sql) if isinstance(source, SqlSource) else [source]
+    files: list[Path] = []
+    for pattern in patterns:
+        try:
+            files.extend(resolve_paths(pattern, root, key="[data]"))
+        except KeelError:
+            continue
+    return files or None
+
+
+def newest_change(system: System) -> tuple[float | None, str]:
+    """(newest modification time of the code and data files, what it was); None: unknown.
+
+    Code: every Python file under the system's folder (as the cache's code hash reads them,
+    tests left out). Data: the files of [data] train and eval. keel.toml is not counted:
+    setting the best values found after a search must not invalidate it.
+    """
+    from keel.system import IGNORED_DIRS
+
+    tests = system.config.model.tests
+    skip = IGNORED_DIRS | ({Path(tests).parts[0]} if tests else set())
+    newest, what = 0.0, ""
+    for path in system.root.rglob("*.py"):
+        rel = path.relative_to(system.root)
+        if any(part in skip or part.startswith(".") for part in rel.parts[:-1]):
+            continue
+        if path.stat().st_mtime > newest:
+            newest, what = path.stat().st_mtime, str(rel)
+    data = system.config.data
+    for source in (data.train, data.eval):
+        if source is None:
+            continue
+        files = _source_files(source, system.root)
+        if files is None:
+            return None, f"the files of [data] source {source!r} cannot be listed"
+        for path in files:
+            if path.stat().st_mtime > newest:
+                newest, what = path.stat().st_mtime, str(path)
+    return newest, what
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _fresh(runs: list[Any], system: System) -> tuple[list[Any], str]:
+    """The runs made on the present code and data, and why the others are not counted."""
+    fingerprint = search_fingerprint(system)
+    newest, what = newest_change(system)
+    fresh, stale_tag, stale_time, unknown = [], 0, 0, 0
+    for run in runs:
+        tag = run.data.tags.get(FINGERPRINT_TAG)
+        if tag is not None:
+            if tag == fingerprint:
+                fresh.append(run)
+            else:
+                stale_tag += 1
+        elif newest is None:
+            unknown += 1
+        elif run.info.start_time / 1000 > newest:
+            fresh.append(run)
+        else:
+            stale_time += 1
+    why = []
+    if stale_tag:
+        why.append(f"{stale_tag} tagged {FINGERPRINT_TAG} with other code or data")
+    if stale_time:
+        why.append(
+            f"{stale_time} started before the last change of the code or data "
+            f"({what}, {_when(newest or 0)})"
+        )
+    if unknown:
+        why.append(
+            f"{unknown} cannot be dated against the data ({what}) and carry no "
+            f"{FINGERPRINT_TAG} tag"
+        )
+    return fresh, "; ".join(why)
+
+
 def recorded_search(system: System) -> RecordedSearch | None:
     """The system's recorded hyperparameter search, or None when there is none.
 
     Looks in the system's tracking store (only when the store already exists: nothing is
-    created for the question) for runs tagged `keel.tuning = "true"` that logged the primary
-    metric. The configured values' metric is that of the trial whose params all equal
-    [model] params, when the search tried them.
+    created for the question) for runs tagged `keel.tuning = "true"`. A search counts (its
+    `not_counted` is empty) only with at least [tuning] min_trials trials that
+    - are in this system's own experiment (`tuning_experiment`),
+    - logged the primary metric under its keel.toml name and finished,
+    - were run on the present code and data: tagged `keel.fingerprint` with
+      `search_fingerprint(system)`, or, untagged, started after the newest change of the code
+      and data files (`newest_change`).
     """
     from keel.registry import connect, sqlite_file, tracking_uri, translated
 
@@ -116,36 +262,62 @@ def recorded_search(system: System) -> RecordedSearch | None:
         return None
     store = connect(system)
     metric = system.metric_name
+    own_name = tuning_experiment(system)
     with translated(store.uri):
+        experiments = {e.experiment_id: e.name for e in store.client.search_experiments()}
         runs = store.client.search_runs(
-            [e.experiment_id for e in store.client.search_experiments()],
+            list(experiments),
             filter_string=f"tags.`{TUNING_TAG}` = 'true'",
             max_results=5000,
         )
-    trials = [r for r in runs if metric in r.data.metrics]
-    if not trials:
+    if not runs:
         return None
-    best = max(trials, key=lambda r: r.data.metrics[metric])
+    reasons = []
+    own = [r for r in runs if experiments.get(r.info.experiment_id) == own_name]
+    if len(own) < len(runs):
+        others = sorted({experiments.get(r.info.experiment_id, "?") for r in runs} - {own_name})
+        reasons.append(
+            f"{len(runs) - len(own)} run(s) in other experiments ({', '.join(others)}), not in "
+            f"this system's {own_name}"
+        )
+    usable = [r for r in own if metric in r.data.metrics and r.info.status == "FINISHED"]
+    if len(usable) < len(own):
+        reasons.append(f"{len(own) - len(usable)} run(s) unfinished or without {metric}")
+    counted, stale = _fresh(usable, system)
+    if stale:
+        reasons.append(stale)
+    min_trials = system.config.tuning.min_trials
+    not_counted = ""
+    if len(counted) < min_trials:
+        not_counted = (
+            f"{len(counted)} qualifying trial(s) (in {own_name}, finished, with {metric}, run "
+            f"on the present code and data), fewer than [tuning] min_trials = {min_trials}"
+            + (f": {'; '.join(reasons)}" if reasons else "")
+        )
+    shown = counted or [r for r in runs if metric in r.data.metrics]
+    best = max(shown, key=lambda r: r.data.metrics[metric]) if shown else None
     configured = system.config.model.params
     matching = [
         r
-        for r in trials
+        for r in shown
         if configured
         and all(k in r.data.params and _same(r.data.params[k], v) for k, v in configured.items())
     ]
-    notes = []
+    notes = [] if not_counted else list(reasons)
     if not matching:
         notes.append("the configured [model] params are not among the recorded trials")
     return RecordedSearch(
-        source=f"{len(trials)} MLflow run(s) tagged {TUNING_TAG}, best run {best.info.run_id[:12]}",
+        source=f"{len(counted)} MLflow run(s) tagged {TUNING_TAG} in {own_name}",
         metric=metric,
-        trials=len(trials),
-        best_params=dict(best.data.params),
-        best_metric=float(best.data.metrics[metric]),
+        trials=len(counted),
+        best_params=dict(best.data.params) if best else {},
+        best_metric=float(best.data.metrics[metric]) if best else float("nan"),
         configured_metric=(
             max(float(r.data.metrics[metric]) for r in matching) if matching else None
         ),
         notes=notes,
+        not_counted=not_counted,
+        best_run=best.info.run_id if best else "",
     )
 
 
