@@ -179,6 +179,9 @@ def test_data_6_passes_a_training_function_that_takes_any_inputs(make_system):
     assert evidence.facts["metric_without"] == pytest.approx(system.trained.metric)
     assert evidence.facts["metric_with"] > 0.6
     assert "keel_trial_input added" in evidence.summary
+    assert "noisy copy of the target y" in evidence.facts["source"]
+    assert 0 < evidence.facts["predictions_changed"] <= 600
+    assert evidence.facts["metric_with"] > evidence.facts["metric_without"]  # the model used it
 
 
 def test_data_6_adds_an_expression_over_raw_columns(make_system):
@@ -189,11 +192,15 @@ def test_data_6_adds_an_expression_over_raw_columns(make_system):
     )
     evidence = data_6(system)
     assert evidence.status == "pass", evidence.summary
-    assert ["new input's type", "float64"] in evidence.tables[0].rows
+    assert ["new column's type", "float64"] in evidence.tables[0].rows
+    assert ["model inputs the feature code built from it", "x1_squared"] in evidence.tables[0].rows
+    assert evidence.facts["predictions_changed"] > 0
 
 
 HARD_CODED_TRAIN = """
+from sklearn.compose import make_column_transformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import make_pipeline
 
 COLUMNS = ["x1", "x2"]
 
@@ -202,9 +209,9 @@ def train(frame, target, params, seed):
     unexpected = sorted(set(frame.columns) - set(COLUMNS) - {target, "group"})
     if unexpected:
         raise ValueError(f"unexpected columns: {unexpected}")
-    return HistGradientBoostingClassifier(random_state=seed, **params).fit(
-        frame[COLUMNS], frame[target]
-    )
+    select = make_column_transformer(("passthrough", COLUMNS))
+    model = make_pipeline(select, HistGradientBoostingClassifier(random_state=seed, **params))
+    return model.fit(frame.drop(columns=[target]), frame[target])
 """
 
 
@@ -238,7 +245,7 @@ def test_data_6_fails_a_name_the_model_already_has(make_system):
     )
     evidence = data_6(system)
     assert evidence.status == "fail"
-    assert "already has an input named x1" in evidence.summary
+    assert "already has a column named x1" in evidence.summary
 
 
 # -- data.7 --------------------------------------------------------------------------------
@@ -575,3 +582,76 @@ def test_data_5_fails_e_mails_in_4_percent_of_a_free_text_input(make_system):
     assert "note (email)" in e.summary
     [row] = e.tables[0].rows
     assert row[2] == "40 of the sampled values" and row[3] == 0.04
+
+
+FIXED_LIST_FEATURES = """
+import pandas as pd
+
+def build(raw):
+    return pd.DataFrame({"x1": raw["x1"], "x2": raw["x2"], "group": raw["group"]})
+"""
+
+IGNORES_EXTRA_COLUMNS = '''
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+COLUMNS = ["x1", "x2"]
+
+
+class OnlyTheKnownColumns:
+    """Trained on a fixed list of columns; silently ignores any other it is given."""
+
+    def __init__(self, model):
+        self.model = model
+        self.classes_ = model.classes_
+
+    def predict(self, X):
+        return self.model.predict(X[COLUMNS])
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X[COLUMNS])
+
+
+def train(frame, target, params, seed):
+    model = HistGradientBoostingClassifier(random_state=seed, **params)
+    return OnlyTheKnownColumns(model.fit(frame[COLUMNS], frame[target]))
+'''
+
+
+def test_data_6_fails_feature_code_that_selects_a_fixed_list_of_columns(make_system):
+    system = make_system(
+        binary_frame(800, seed=0),
+        binary_frame(400, seed=1),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": FIXED_LIST_FEATURES},
+    )
+    evidence = data_6(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["stage"] == "feature code"
+    assert "no input can be added by configuration" in evidence.summary
+    assert "fixed list of columns" in evidence.summary
+    assert "pass through raw columns it does not know" in evidence.hint
+    assert "pd.concat([inputs, raw[new]], axis=1)" in evidence.hint
+
+
+def test_data_6_fails_a_training_function_that_ignores_extra_columns(make_system):
+    system = make_system(
+        binary_frame(800, seed=0), binary_frame(400, seed=1), code=IGNORES_EXTRA_COLUMNS
+    )
+    evidence = data_6(system)
+    assert evidence.status == "fail", evidence.summary
+    assert evidence.facts["stage"] == "model inputs"
+    assert evidence.facts["predictions_changed"] == 0
+    assert "the model ignores it" in evidence.summary
+    assert "pass every input it receives" in evidence.hint
+
+
+def test_data_6_fails_a_configured_expression_the_model_does_not_use(make_system):
+    system = make_system(
+        binary_frame(800, seed=0),
+        binary_frame(400, seed=1),
+        sections={"new_feature": {"expression": "42"}},  # a constant cannot move a prediction
+    )
+    evidence = data_6(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["stage"] == "model inputs"
+    assert "remove it so Keel uses a noisy copy of the target" in evidence.hint

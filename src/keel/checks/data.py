@@ -22,7 +22,7 @@ from keel.model.importance import (
     measure_importance,
     measure_lofo,
 )
-from keel.model.trial import NEW_FEATURE_ROWS, add_input
+from keel.model.trial import NEW_FEATURE_CELLS, NEW_FEATURE_ROWS, add_input
 from keel.system import System
 
 
@@ -662,50 +662,88 @@ def data_3(system: System) -> Evidence:
 
 
 # -- data.6 --------------------------------------------------------------------------------
+FIXED_LIST_HINT = """Make {spec} pass through raw columns it does not know, so that a new
+upstream column becomes a model input without a code change, e.g.:
+
+    KNOWN = [...]  # the columns the function builds inputs from
+    DROPPED = [...]  # target, ids, personal data: never inputs
+
+    def build(raw):
+        inputs = ...  # the inputs built from KNOWN, as now
+        new = [c for c in raw.columns if c not in KNOWN and c not in DROPPED]
+        return pd.concat([inputs, raw[new]], axis=1)"""
+
+
 def data_6(system: System) -> Evidence:
-    """data.6: an input declared in keel.toml alone is added and trained with, quickly."""
+    """data.6: a raw input declared in keel.toml alone reaches the model, quickly: the feature
+    code passes it on, the training code trains with it, and shuffling it moves predictions."""
     cfg = system.config.new_feature
     trial = system.cached(
-        "new_feature", lambda: add_input(system), cfg.model_dump(mode="json"), NEW_FEATURE_ROWS
+        "new_feature",
+        lambda: add_input(system),
+        cfg.model_dump(mode="json"),
+        sorted(cfg.model_fields_set),
+        NEW_FEATURE_ROWS,
+        NEW_FEATURE_CELLS,
     )
     metric = system.metric_name
     minutes = trial.seconds / 60
+    done = trial.stage == "done"
     table = Table(
-        f"Adding [new_feature] {cfg.name} = {cfg.expression}",
+        f"Adding the raw column {cfg.name}: {trial.source}",
         ["step", "result"],
         [
             [f"training rows (a sample of at most {NEW_FEATURE_ROWS:,})", trial.train_rows],
             ["evaluation rows", trial.eval_rows],
-            ["new input's type", trial.dtype or "n/a"],
-            ["reached the model", trial.note or "n/a"],
+            ["new column's type", trial.dtype or "n/a"],
+            ["model inputs the feature code built from it", ", ".join(trial.added) or "none"],
+            [
+                "evaluation predictions that change when it is shuffled",
+                trial.changed if trial.changed is not None else "n/a",
+            ],
+            ["the trained model's own record", trial.note or "n/a"],
             [f"{metric} without the new input", trial.metric_without],
             [f"{metric} with the new input", trial.metric_with],
-            ["minutes to add, train and evaluate", minutes if trial.stage == "done" else None],
-            ["outcome", "completed" if trial.stage == "done" else f"failed at {trial.stage}"],
+            ["minutes to add, train and evaluate", minutes if done else None],
+            ["outcome", "completed" if done else f"failed at {trial.stage}"],
         ],
     )
     thresholds = {"max_minutes_to_add_feature": cfg.max_minutes_to_add_feature}
     facts: dict[str, Any] = {
         "name": cfg.name,
-        "expression": cfg.expression,
+        "source": trial.source,
         "stage": trial.stage,
         "seconds": trial.seconds,
         "train_rows": trial.train_rows,
         "metric_with": trial.metric_with,
         "metric_without": trial.metric_without,
         "reached_model": trial.reached,
+        "predictions_changed": trial.changed,
     }
     evidence = Evidence("data.6", "fail", "", tables=[table], thresholds=thresholds, facts=facts)
     train_spec = system.config.model.train
+    features_spec = system.config.model.features
     if trial.stage == "name":
         evidence.summary = f"[new_feature] name = {cfg.name!r}: {trial.error}"
-        evidence.hint = "Choose a [new_feature] name that is not a model input already."
+        evidence.hint = "Choose a [new_feature] name that is not a column or a model input already."
     elif trial.stage == "expression":
         evidence.summary = f"the expression {cfg.expression!r} failed {trial.error}"
         evidence.hint = (
             "Fix [new_feature] expression: a DuckDB SQL expression over the raw columns, one "
-            'value per row, such as "random()" or "income / 12".'
+            'value per row, that the model can use, such as "income / 12".'
         )
+    elif trial.stage == "features":
+        evidence.summary = f"a new raw column {cfg.name} breaks the feature code: {trial.error}"
+        evidence.hint = (
+            f'Make [model] features = "{features_spec}" accept raw rows with columns it does '
+            "not know (pass them through, or ignore them without raising)."
+        )
+    elif trial.stage == "feature code":
+        evidence.summary = (
+            f"no input can be added by configuration: {trial.error}, so the feature code "
+            "selects a fixed list of columns"
+        )
+        evidence.hint = FIXED_LIST_HINT.format(spec=f'[model] features = "{features_spec}"')
     elif trial.stage in ("training", "prediction"):
         evidence.summary = (
             f"adding input {cfg.name} breaks the model's {trial.stage}: {trial.error}"
@@ -716,11 +754,21 @@ def data_6(system: System) -> Evidence:
             "make_column_selector) instead of a fixed list, so a new input needs no code change."
         )
     elif trial.stage == "model inputs":
-        evidence.summary = f"input {cfg.name} was added but never reached the model: {trial.note}"
+        evidence.summary = (
+            f"input {_names(trial.added)} was added and trained with, but the model ignores it: "
+            f"shuffling it changes none of the {trial.eval_rows:,} evaluation predictions"
+            + (f" ({trial.note})" if trial.note else "")
+        )
         evidence.hint = (
             f'Make [model] train = "{train_spec}" pass every input it receives to the model '
             "(select columns by dtype, keep a ColumnTransformer's remainder), so adding a "
             "feature needs no code change."
+            + (
+                ""
+                if trial.source.startswith("a noisy copy")
+                else " If the configured [new_feature] expression cannot help a model (random "
+                "values, a constant), remove it so Keel uses a noisy copy of the target."
+            )
         )
     elif minutes > cfg.max_minutes_to_add_feature:
         evidence.summary = (
@@ -739,11 +787,10 @@ def data_6(system: System) -> Evidence:
             else ""
         )
         evidence.summary = (
-            f"input {cfg.name} added by configuration alone and trained with in "
+            f"raw column {cfg.name} added by configuration alone reached the model (shuffling "
+            f"it changes {trial.changed:,} of {trial.eval_rows:,} predictions), trained with in "
             f"{trial.seconds:.1f} s ({trial.train_rows:,} training rows); {change}"
         ).rstrip("; ")
-        if trial.reached is None:
-            evidence.summary += f" ({trial.note})"
     return evidence
 
 

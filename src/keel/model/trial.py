@@ -1,17 +1,26 @@
 """data.6's experiment: one input declared in keel.toml alone, added and trained with.
 
-The input is a DuckDB SQL expression over the raw columns, evaluated on the raw training and
-evaluation rows and appended to the model inputs after the feature function; the user's own
-training function then trains with it. No code of the user's changes: if the pipeline needs a
-code change to take a new input, this is where it shows.
+The new input is a column added to the raw training and evaluation rows, as a new upstream
+column would arrive: by default a noisy copy of the target (an input any model that receives
+it will use: the factorised label plus Gaussian noise, or the standardised target plus noise
+for regression), or the `[new_feature] expression`, a DuckDB SQL expression over the raw
+columns. The user's feature function (when there is one) then builds the model inputs from
+those rows, and the user's own training function trains with them. No code of the user's
+changes: if the pipeline needs a code change to take a new input, this is where it shows.
+
+That the input reached the model is proved, not assumed: the evaluation rows are predicted
+again with the new raw column shuffled (seeded), and at least one prediction must change.
+A feature function that returns no new column (it selects a fixed list of columns), or a
+model whose predictions do not move when the input is shuffled, fails the trial.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from keel.errors import CheckError
@@ -19,6 +28,8 @@ from keel.model.importance import sample_rows
 from keel.system import System
 
 NEW_FEATURE_ROWS = 20_000  # data.6 trains on at most this many training rows
+NEW_FEATURE_CELLS = 10_000_000  # and on at most this many values (rows × inputs) on wide data
+SIGNAL_NOISE = 0.5  # standard deviation of the noise on the default trial input
 
 
 @dataclass
@@ -35,6 +46,9 @@ class Trial:
     metric_without: float | None = None
     reached: bool | None = None
     note: str = ""
+    source: str = ""  # what the new raw column holds
+    added: list[str] = field(default_factory=list)  # model inputs the feature code built from it
+    changed: int | None = None  # evaluation predictions that move when the input is shuffled
 
 
 def evaluate_expression(raw: pd.DataFrame, expression: str, *, seed: int = 0) -> pd.Series:
@@ -89,28 +103,96 @@ def reaches_model(estimator: Any, name: str) -> tuple[bool | None, str]:
     return True, "in the estimator's feature_names_in_"
 
 
+def signal(target: pd.Series, task: str, *, seed: int) -> pd.Series:
+    """The default trial input: a noisy copy of the target, which a model that receives it
+    uses (classes as their sorted codes, a regression target standardised; noise of standard
+    deviation `SIGNAL_NOISE`, seeded)."""
+    rng = np.random.default_rng(seed)
+    if task == "regression":
+        values = target.to_numpy(dtype="float64")
+        spread = float(np.nanstd(values)) or 1.0
+        base = (values - float(np.nanmean(values))) / spread
+    else:
+        base = pd.factorize(target, sort=True)[0].astype("float64")
+    return pd.Series(base + rng.normal(0, SIGNAL_NOISE, len(target)), index=target.index)
+
+
+def trial_rows(n: int, inputs: int) -> int:
+    """Training rows of the trial: at most `NEW_FEATURE_ROWS`, and `NEW_FEATURE_CELLS` values."""
+    return max(1_000, min(NEW_FEATURE_ROWS, NEW_FEATURE_CELLS // max(inputs, 1), n))
+
+
+def _new_column(system: System, raw: pd.DataFrame, split_seed: int) -> pd.Series:
+    cfg = system.config.new_feature
+    if "expression" in cfg.model_fields_set:
+        return evaluate_expression(raw, cfg.expression, seed=system.config.model.seed)
+    return signal(raw[system.target], system.task, seed=split_seed)
+
+
+def describe_source(system: System) -> str:
+    """What the trial input holds, in words."""
+    cfg = system.config.new_feature
+    if "expression" in cfg.model_fields_set:
+        return f"[new_feature] expression = {cfg.expression}"
+    return (
+        f"a noisy copy of the target {system.target} (Keel's default trial input: a model that "
+        "receives it uses it)"
+    )
+
+
+def _changed(a: Any, b: Any) -> int:
+    """How many rows' predictions differ between two `Predictions`."""
+    left = a.proba if a.proba is not None else a.labels
+    right = b.proba if b.proba is not None else b.labels
+    left, right = np.asarray(left), np.asarray(right)
+    if left.dtype.kind in "fc":
+        differ = ~np.isclose(left, right, rtol=1e-9, atol=1e-12, equal_nan=True)
+    else:
+        differ = left != right
+    return int(differ.reshape(len(differ), -1).any(axis=1).sum())
+
+
 def add_input(system: System) -> Trial:
+    """Add the trial input to the raw rows, build inputs, train, and prove the model uses it."""
     cfg = system.config.new_feature
     seed = system.config.model.seed
     train, evaluation = system.dataset("train"), system.dataset("eval")
-    rows = sample_rows(len(train.inputs), NEW_FEATURE_ROWS, seed=seed)
-    eval_rows = sample_rows(len(evaluation.inputs), NEW_FEATURE_ROWS, seed=seed)
+    size = trial_rows(len(train.inputs), train.inputs.shape[1])
+    rows = sample_rows(len(train.inputs), size, seed=seed)
+    eval_rows = sample_rows(len(evaluation.inputs), size, seed=seed)
     trial = Trial("name", train_rows=len(rows), eval_rows=len(eval_rows))
-    if cfg.name in train.inputs.columns:
-        trial.error = f"the model already has an input named {cfg.name}"
+    trial.source = describe_source(system)
+    if cfg.name in train.inputs.columns or cfg.name in train.raw.columns:
+        trial.error = f"the data or the model already has a column named {cfg.name}"
         return trial
     start = time.perf_counter()
-    frames = {}
-    trial.stage = "expression"
-    for split, data, at in (("train", train, rows), ("eval", evaluation, eval_rows)):
-        inputs = data.inputs.iloc[at].copy()
+    raws, frames = {}, {}
+    for i, (split, data, at) in enumerate(
+        (("train", train, rows), ("eval", evaluation, eval_rows))
+    ):
+        raw = data.raw.iloc[at].copy()
+        trial.stage = "expression"
         try:
-            inputs[cfg.name] = evaluate_expression(data.raw.iloc[at], cfg.expression, seed=seed)
+            raw[cfg.name] = _new_column(system, raw, seed + i)
         except Exception as exc:
             trial.error = f"on the {split} rows: {type(exc).__name__}: {exc}"
             return trial
-        frames[split] = inputs
-    trial.dtype = str(frames["train"][cfg.name].dtype)
+        trial.stage = "features"
+        try:
+            frames[split] = system.inputs(raw)
+        except CheckError as exc:
+            trial.error = str(exc)
+            return trial
+        raws[split] = raw
+    trial.dtype = str(raws["train"][cfg.name].dtype)
+    trial.added = [str(c) for c in frames["train"].columns if c not in train.inputs.columns]
+    if not trial.added:
+        trial.stage = "feature code"
+        trial.error = (
+            f"the feature function returned the same {train.inputs.shape[1]} columns with the "
+            f"new raw column {cfg.name} as without it"
+        )
+        return trial
     trial.stage = "training"
     try:
         estimator = system.fit(frames["train"], train.target.iloc[rows])
@@ -120,14 +202,24 @@ def add_input(system: System) -> Trial:
     trial.stage = "prediction"
     try:
         predictions = system.predict(estimator, frames["eval"])
+        shuffled = raws["eval"].copy()
+        order = np.random.default_rng(seed).permutation(len(shuffled))
+        shuffled[cfg.name] = shuffled[cfg.name].to_numpy()[order]
+        moved = system.predict(estimator, system.inputs(shuffled))
     except Exception as exc:
         trial.error = f"predicting with the new input raised {type(exc).__name__}: {exc}"
         return trial
     y_eval = evaluation.target.iloc[eval_rows]
     trial.metric_with = system.evaluate(y_eval, predictions)
     trial.seconds = time.perf_counter() - start
-    trial.reached, trial.note = reaches_model(estimator, cfg.name)
-    trial.stage = "done" if trial.reached is not False else "model inputs"
+    trial.changed = _changed(predictions, moved)
+    trial.reached, trial.note = reaches_model(estimator, trial.added[0])
+    if trial.changed == 0:
+        trial.reached = False
+        trial.stage = "model inputs"
+        return trial
+    trial.reached = True
+    trial.stage = "done"
     if len(rows) == len(train.inputs) and len(eval_rows) == len(evaluation.inputs):
         trial.metric_without = system.trained.metric
     else:
