@@ -454,6 +454,7 @@ def _check_artefact(system: System, model_dir: Path) -> None:
         ) from None
     finally:
         sys.path[:] = saved_path  # MLflow put the temporary copy of the code first
+        _forget_modules_under(model_dir.parent)  # saving and loading imported from there
     want = system.trained.predictions.take(np.arange(len(raw)))
     same = np.array_equal(got.labels, want.labels) and (
         want.proba is None or np.allclose(got.proba, want.proba, rtol=0, atol=1e-9)
@@ -463,6 +464,17 @@ def _check_artefact(system: System, model_dir: Path) -> None:
             "the saved model does not reproduce the trained model's predictions on the "
             "evaluation rows; is the feature function deterministic?"
         )
+
+
+def _forget_modules_under(folder: Path) -> None:
+    """Drop modules imported from `folder` (the model's entry and the temporary copy of the
+    user's code, loaded by MLflow): the folder is deleted next, and nothing may keep running
+    or hashing code from there."""
+    folder = folder.resolve()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve().is_relative_to(folder):
+            del sys.modules[name]
 
 
 def _log(client: Any, run_id: str, params: dict[str, str], metrics: dict[str, float]) -> None:

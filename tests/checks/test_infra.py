@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 from systems import HGB_CATEGORICAL, LINEAR_ONE_HOT, NAN_FOR_C, binary_frame
 
+from keel.checks._coverage import SuiteRun
 from keel.checks.infra import infra_1, infra_2, infra_5
 
 UNSEEDED_FOREST = """
@@ -110,7 +111,9 @@ def test_infra_2_fails_a_model_that_returns_nan_for_a_valid_input(make_system):
 
 
 def test_infra_2_fails_when_the_users_training_tests_fail(make_system):
-    failing = {"tests/test_training.py": "def test_broken():\n    assert False\n"}
+    failing = {
+        "tests/test_training.py": "import sysmodel\n\n\ndef test_broken():\n    assert False\n"
+    }
     system = make_system(binary_frame(600, seed=0), binary_frame(200, seed=1), files=failing)
     evidence = infra_2(system)
     assert evidence.status == "fail"
@@ -271,3 +274,182 @@ def test_infra_5_takes_apart_a_multiclass_linear_model(make_system):
     assert evidence.status == "pass", evidence.summary
     assert evidence.facts["method"] == "exact linear attribution, LogisticRegression"
     assert evidence.facts["max_difference"] < 1e-9
+
+
+# -- infra.2: tests found by what they import, rows the model may crash on ----------------
+def test_infra_2_fails_when_no_test_imports_the_training_code(make_system):
+    # named like a training test, but it tests nothing of sysmodel
+    unrelated = {"tests/test_train.py": "def test_arithmetic():\n    assert 1 + 1 == 2\n"}
+    system = make_system(binary_frame(600, seed=0), binary_frame(200, seed=1), files=unrelated)
+    evidence = infra_2(system)
+    assert evidence.status == "fail"
+    assert "no test of the training code" in evidence.summary
+    assert "imports the training module sysmodel" in evidence.summary
+    assert "import sysmodel" in evidence.hint or "import sysmodel" in evidence.hint.replace(
+        "that import ", "import "
+    )
+    assert evidence.facts["training_test_files"] == 0
+
+
+def test_infra_2_finds_tests_of_the_training_code_by_their_imports_not_their_names(make_system):
+    tests = {
+        "tests/test_model_contract.py": TRAINING_TESTS["tests/test_train.py"],
+        "tests/conftest.py": TRAINING_TESTS["tests/conftest.py"],
+        "tests/test_other.py": "def test_other():\n    assert True\n",
+    }
+    system = make_system(binary_frame(600, seed=0), binary_frame(200, seed=1), files=tests)
+    evidence = infra_2(system)
+    assert evidence.status == "pass", evidence.summary
+    assert "1 test(s) of the training code in tests/test_model_contract.py pass" in (
+        evidence.summary
+    )
+    assert evidence.facts["training_test_files"] == 1
+
+
+def test_infra_2_fails_with_a_reason_when_a_test_file_of_the_training_code_runs_no_test(
+    make_system,
+):
+    tests = {
+        "tests/test_train.py": """
+            import pytest
+            import sysmodel
+
+
+            @pytest.mark.skip(reason="later")
+            def test_later():
+                sysmodel.train
+            """,
+        "tests/test_empty.py": "from sysmodel import train  # no tests yet\n",
+    }
+    system = make_system(binary_frame(600, seed=0), binary_frame(200, seed=1), files=tests)
+    evidence = infra_2(system)  # used to crash with zip(): files without runs
+    assert evidence.status == "fail"
+    assert "training tests in tests/test_empty.py: no test ran" in evidence.summary
+    assert "training tests in tests/test_train.py: no test ran (1 skipped)" in evidence.summary
+
+
+def test_a_suite_that_could_not_start_is_not_passing():
+    from keel.checks._coverage import NOT_RUN
+
+    run = SuiteRun(NOT_RUN, output="pytest or coverage is not installed where Keel runs")
+    assert not run.tests_pass
+    assert run.problem == "pytest or coverage is not installed where Keel runs"
+
+
+# A logistic regression without an imputer, behind feature code that turns blank amounts into
+# NaN: it trains on clean rows and raises on a missing or blank value.
+LOGISTIC_NO_IMPUTER = """
+import numpy as np
+import pandas as pd
+from sklearn.compose import make_column_transformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+
+def build(raw):
+    out = raw[["x1", "x2", "group"]].copy()
+    out["amount"] = pd.to_numeric(raw["amount"].replace("", np.nan))
+    return out
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    numeric = ["x1", "x2", "amount"]
+    steps = [SimpleImputer()] if params.get("impute") else []
+    prepare = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["group"]),
+        (make_pipeline(*steps, StandardScaler()), numeric),
+    )
+    return make_pipeline(prepare, LogisticRegression()).fit(X, y)
+"""
+
+
+def with_amount(n: int, *, seed: int, blanks: int = 0) -> pd.DataFrame:
+    """binary_frame with an `amount` column held as text (as read from a CSV), the first
+    `blanks` of them blank."""
+    frame = binary_frame(n, seed=seed)
+    amount = np.round(np.random.default_rng(seed + 3).uniform(100, 900, n), 2).astype(str)
+    frame["amount"] = amount.astype(object)
+    frame.loc[: blanks - 1, "amount"] = ""
+    return frame
+
+
+def logistic_system(make_system, *, impute: bool, eval_blanks: int = 0):
+    return make_system(
+        with_amount(600, seed=0),
+        with_amount(200, seed=1, blanks=eval_blanks),
+        code=LOGISTIC_NO_IMPUTER,
+        files={
+            "tests/test_train.py": TRAINING_TESTS["tests/test_train.py"]
+            .replace("from sysmodel import train", "from sysmodel import build, train")
+            .replace(
+                '"group": ["a", "b"] * 20, "y": [0, 1] * 20})',
+                '"group": ["a", "b"] * 20, "amount": ["1.5"] * 40, "y": [0, 1] * 20})',
+            )
+            .replace(
+                'train(frame, "y", {"max_iter": 5}, 0).predict(frame)',
+                'train(build(frame).assign(y=frame["y"]), "y", {}, 0).predict(build(frame))',
+            ),
+            "tests/conftest.py": TRAINING_TESTS["tests/conftest.py"],
+        },
+        sections={
+            "model": {
+                "features": "sysmodel:build",
+                "params": {"impute": impute},
+            }
+        },
+    )
+
+
+def test_infra_2_fails_a_model_that_raises_on_blank_and_missing_inputs_and_names_them(
+    make_system,
+):
+    system = logistic_system(make_system, impute=False)
+    evidence = infra_2(system)
+    assert evidence.status == "fail"
+    assert "rows the model may crash on: prediction raised on" in evidence.summary
+    assert "contains NaN" in evidence.summary
+    failing = set(evidence.facts["edge_inputs_failing"].split(", "))
+    assert failing == {"amount", "x1", "x2"}  # group's one-hot encoder ignores a missing value
+    table = next(t for t in evidence.tables if t.title.startswith("Rows of the"))
+    labels = {row[0] for row in table.rows}
+    assert {"amount blank ('')", "amount missing", "x1 missing", "x2 missing"} <= labels
+    assert not any(label.startswith("training row") for label in labels)  # real rows predict
+    assert "amount, x1, x2" in evidence.hint or "x1, x2, amount" in evidence.hint
+
+
+def test_infra_2_passes_the_same_model_once_it_imputes(make_system):
+    evidence = infra_2(logistic_system(make_system, impute=True))
+    assert evidence.status == "pass", evidence.summary
+    assert "edge rows (real, missing, blank, seen values)" in evidence.summary
+    assert evidence.facts["edge_rows_raising"] == 0 and evidence.facts["edge_rows"] > 100
+
+
+def test_infra_2_fails_and_reports_evaluation_rows_the_model_raises_on(make_system):
+    system = logistic_system(make_system, impute=False, eval_blanks=7)
+    evidence = infra_2(system)
+    assert evidence.status == "fail"
+    assert "the model raises on 7 of 200 evaluation rows" in evidence.summary
+    assert evidence.facts["unpredictable_eval_rows"] == 200
+    table = next(t for t in evidence.tables if t.title.startswith("Evaluation rows the trained"))
+    assert table.rows[0] == ["evaluation rows that raise", 200]
+
+
+def test_infra_2_speaks_of_values_not_probabilities_on_a_regression(make_system):
+    train, evaluation = binary_frame(600, seed=0), binary_frame(200, seed=1)
+    train["y"], evaluation["y"] = train["x1"] * 2.0, evaluation["x1"] * 2.0
+    system = make_system(
+        train,
+        evaluation,
+        files=TRAINING_TESTS,
+        sections={
+            "system": {"task": "regression", "primary_metric": "r2"},
+            "model": {"params": {"max_iter": 20, "kind": "regressor"}},
+        },
+    )
+    evidence = infra_2(system)
+    assert evidence.status == "pass", evidence.summary
+    assert "one finite number per row" in evidence.summary
+    assert "probabilit" not in evidence.summary

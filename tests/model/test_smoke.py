@@ -79,9 +79,13 @@ def test_smoke_test_fails_a_model_that_returns_nan_for_a_valid_category(make_sys
     system = make_system(binary_frame(500, seed=0), binary_frame(100, seed=1), code=NAN_FOR_C)
     result = smoke_test(system)
     assert result.source.startswith("the training data (no schema file")
-    [failed] = result.failed
-    assert failed.step == "probabilities are finite"
-    assert "rows hold NaN or infinity" in failed.detail
+    failed = {s.step: s.detail for s in result.failed}
+    assert set(failed) == {"probabilities are finite", "rows the model may crash on"}
+    assert "rows hold NaN or infinity" in failed["probabilities are finite"]
+    assert "NaN or infinity on" in failed["rows the model may crash on"]
+    labels = {p.label for p in result.edge.not_finite}
+    assert "group = 'c' (seen)" in labels and "group = 'a' (seen)" not in labels
+    assert result.edge.inputs() == ["group"]
 
 
 def test_smoke_test_reports_training_that_crashes_on_few_rows(make_system):

@@ -17,6 +17,7 @@ hash of the tests' own code, and says what is missing when there is nothing to r
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -32,6 +33,7 @@ from keel.system import System, code_hash
 
 TIMEOUT_S = 300
 OUTPUT_LINES = 30  # the tail of pytest's output kept for the evidence
+NOT_RUN = -2  # SuiteRun.returncode when the tests could not be started at all
 
 
 @dataclass
@@ -60,11 +62,54 @@ class SuiteRun:
         """Tests ran, and none failed or errored (pytest exit status 0)."""
         return self.returncode == 0 and not self.timed_out and self.passed > 0
 
+    @property
+    def problem(self) -> str:
+        """Why these tests do not count as passing ("" when they do), in a few words."""
+        if self.timed_out:
+            return "timed out"
+        if self.failed or self.errors:
+            return f"{self.failed + self.errors} failing"
+        if self.returncode == NOT_RUN:
+            return self.output or "did not run"
+        if self.passed == 0:
+            skipped = f" ({self.skipped} skipped)" if self.skipped else ""
+            return f"no test ran{skipped}"
+        if self.returncode != 0:
+            return f"pytest exited with status {self.returncode}"
+        return ""
+
 
 def find_test_files(folder: Path) -> list[Path]:
     """The pytest test files under `folder`: test_*.py and *_test.py."""
     found = {*folder.rglob("test_*.py"), *folder.rglob("*_test.py")}
     return sorted(p for p in found if "__pycache__" not in p.parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a Python file imports, by absolute name (`from a import b` gives `a` and
+    `a.b`, since `b` may be a submodule); empty when the file does not parse."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    except (SyntaxError, ValueError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def tests_importing(folder: Path, module: str) -> list[Path]:
+    """The test files under `folder` that import `module` (or one of its submodules): the
+    tests of that code, whatever the files are called."""
+    return [
+        path
+        for path in find_test_files(folder)
+        if any(m == module or m.startswith(module + ".") for m in imported_modules(path))
+    ]
 
 
 def _junit_counts(path: Path) -> dict[str, int]:
@@ -92,6 +137,8 @@ def run_tests_with_coverage(
     imports still counts, at 0 %.
     """
     root, tests, source = root.resolve(), tests.resolve(), source.resolve()
+    if importlib.util.find_spec("pytest") is None or importlib.util.find_spec("coverage") is None:
+        return SuiteRun(NOT_RUN, output="pytest or coverage is not installed where Keel runs")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("COVERAGE_PROCESS_START", None)
     with tempfile.TemporaryDirectory(prefix="keel-coverage-") as tmp:

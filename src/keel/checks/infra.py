@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -10,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from keel.checks._coverage import SuiteRun, find_test_files, run_tests_with_coverage
+from keel.checks._coverage import SuiteRun, run_tests_with_coverage, tests_importing
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.explain import explain_rows, split_model, unsupported
 from keel.model.importance import sample_rows
 from keel.model.reproduce import reproduce
-from keel.model.smoke import smoke
+from keel.model.smoke import EdgeRows, smoke
 from keel.system import System, code_hash
 
 
@@ -177,21 +176,31 @@ def _beyond(label: str, limit: float) -> bool:
 
 
 # -- infra.2 -------------------------------------------------------------------------------
-def _training_tests(system: System) -> tuple[list[str], list[SuiteRun], str]:
-    """(test files of the training code, their runs, the training module shown), cached."""
-    tests = system.config.model.tests
-    folder = system.root / tests if tests else None
+def _training_module(system: System) -> tuple[str, Path, str]:
+    """(the module of [model] train, its source file, the file as shown in evidence)."""
+    name = system.config.model.train.split(":")[0]
     module = sys.modules.get(system.train_function.__module__)
     source = Path(getattr(module, "__file__", "") or "").resolve()
     shown = (
         str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
     )
-    if folder is None or not folder.is_dir():
-        return [], [], shown
-    files = [f for f in find_test_files(folder) if "train" in f.name.lower()]
+    return name, source, shown
+
+
+def _training_tests(system: System) -> tuple[list[str], list[SuiteRun], str, str]:
+    """(test files that import the training module, their runs, the training file shown, why
+    there are none), the runs cached by the tests' code."""
+    tests = system.config.model.tests
+    name, source, shown = _training_module(system)
+    folder = system.root / tests if tests else None
+    if folder is None:
+        return [], [], shown, "no tests configured ([model] tests is empty)"
+    if not folder.is_dir():
+        return [], [], shown, f"the tests folder {tests}/ ([model] tests) does not exist"
+    files = tests_importing(folder, name)
+    if not files:
+        return [], [], shown, f"no test file in {tests}/ imports the training module {name}"
     names = [str(f.relative_to(system.root)) for f in files]
-    if not files or importlib.util.find_spec("pytest") is None:
-        return names, [], shown
     timeout = system.config.smoke.timeout_seconds
     runs = system.cached(
         "training_tests",
@@ -201,22 +210,62 @@ def _training_tests(system: System) -> tuple[list[str], list[SuiteRun], str]:
         str(source),
         timeout,
     )
-    return names, runs, shown
+    return names, runs, shown, ""
+
+
+def _well_formed(system: System, has_proba: bool) -> str:
+    """What the smoke test checked of the predictions, in the task's words."""
+    if system.task == "regression":
+        return "one finite number per row"
+    if has_proba:
+        return "shape, trained classes, finite probabilities summing to 1"
+    return "shape, trained classes"
+
+
+def _edge_tables(edge: EdgeRows) -> list[Table]:
+    rows = [[p.label, p.kind, p.input or "", error] for p, error in edge.raising[:50]]
+    rows += [[p.label, p.kind, p.input or "", "NaN or infinity"] for p in edge.not_finite[:50]]
+    if edge.unresolved:
+        rows.append(
+            [f"{edge.unresolved} more rows", "", "", f"not narrowed down: {edge.unresolved_error}"]
+        )
+    if not rows:
+        return []
+    return [
+        Table(
+            f"Rows of the {edge.rows} edge rows (real, missing, blank, seen values) on which "
+            "the trained model fails",
+            ["row", "kind", "input changed", "what happened"],
+            rows,
+        )
+    ]
+
+
+def _unpredictable(system: System) -> Any:
+    """The lead's record of evaluation rows the trained model cannot predict, if any."""
+    try:
+        return getattr(system, "unpredictable", None)
+    except Exception:  # the model could not be trained or evaluated: other findings say so
+        return None
 
 
 def infra_2(system: System) -> Evidence:
     """infra.2: the training code trains on rows synthesised from the schema and predicts
-    well-formed output; the user's tests of the training code pass."""
+    well-formed output; the trained model predicts the rows it could crash on (blanks,
+    missing values, values seen in training); the user's tests of the training code pass."""
     cfg = system.config.smoke
     result = smoke(system)
-    files, runs, module = _training_tests(system)
+    files, runs, module, none_why = _training_tests(system)
     tables = [
         Table(
-            f"Smoke test: {result.rows} rows synthesised from {result.source}",
+            f"Smoke test: {result.rows} rows synthesised from {result.source}, then edge rows",
             ["step", "outcome", "detail"],
             [[s.step, s.outcome, s.detail] for s in result.steps],
         )
     ]
+    edge = result.edge
+    if edge is not None:
+        tables += _edge_tables(edge)
     figures = []
     if runs:
         tables.append(
@@ -239,16 +288,21 @@ def infra_2(system: System) -> Evidence:
             )
         )
     failed_steps = result.failed
-    failing_runs = [(f, r) for f, r in zip(files, runs, strict=True) if not r.tests_pass]
+    failing_runs = [(f, r) for f, r in zip(files, runs, strict=True) if r.problem]
+    unpredictable = _unpredictable(system)
     thresholds = {"rows": cfg.rows, "timeout_seconds": cfg.timeout_seconds}
     facts: dict[str, Any] = {
         "rows": result.rows,
         "source": result.source,
         "steps_failed": len(failed_steps),
         "seconds": result.seconds,
+        "edge_rows": edge.rows if edge else 0,
+        "edge_rows_raising": (len(edge.raising) + edge.unresolved) if edge else 0,
+        "edge_inputs_failing": ", ".join(edge.inputs()) if edge else "",
         "training_test_files": len(files),
         "training_tests_passed": sum(r.passed for r in runs),
         "training_tests_failed": sum(r.failed + r.errors for r in runs),
+        "unpredictable_eval_rows": getattr(unpredictable, "total", 0) if unpredictable else 0,
     }
     problems, hints = [], []
     train = system.config.model.train
@@ -267,27 +321,59 @@ def infra_2(system: System) -> Evidence:
             "missing values, every category; or correct the schema if it allows rows the "
             "system must never see."
         )
-    if steps - {"features", "training"}:
+    if steps - {"features", "training", "rows the model may crash on"}:
         hints.append(
             f'The model trained by [model] train = "{train}" returns malformed output for '
             "valid input (see the failed steps: NaN, infinity, unknown labels, wrong shape); "
             "find the inputs that cause it, fix the model (impute, clip, handle every "
             "category), and add a unit test for them."
         )
-    for f, r in failing_runs:
-        why = "timed out" if r.timed_out else f"{r.failed + r.errors} failing"
-        problems.append(f"training tests in {f}: {why}")
-        tables.append(
-            Table(
-                f"The end of pytest's output for {f}",
-                ["line"],
-                [[x] for x in r.output.splitlines()],
-            )
+    if edge is not None and not edge.ok:
+        inputs = edge.inputs()
+        which = f" of {_names(inputs, 8)}" if inputs else ""
+        hints.append(
+            f"The trained model fails on rows it will meet in serving: handle missing and blank "
+            f"values{which} in the pipeline (an imputer before the model, or a model that "
+            "accepts NaN such as HistGradientBoosting; blanks mapped to missing in the feature "
+            "code), and add a unit test that predicts such rows."
         )
+    if unpredictable is not None:
+        summary = unpredictable.summary() if hasattr(unpredictable, "summary") else ""
+        problems.append(
+            summary
+            or f"the trained model raises on {unpredictable.total} evaluation rows: "
+            f"{unpredictable.error}"
+        )
+        tables.append(_unpredictable_table(unpredictable))
+        hints.append(
+            "The trained model cannot predict some real evaluation rows (see the table): fix "
+            "the model or feature code for those inputs; every other check judged the model "
+            "without these rows."
+        )
+    for f, r in failing_runs:
+        problems.append(f"training tests in {f}: {r.problem}")
+        if r.output:
+            tables.append(
+                Table(
+                    f"The end of pytest's output for {f}",
+                    ["line"],
+                    [[x] for x in r.output.splitlines()],
+                )
+            )
     if failing_runs:
         hints.append(
-            f"Make the tests of the training code pass: `python -m pytest "
+            f"Make the tests of the training code run and pass: `python -m pytest "
             f"{' '.join(f for f, _ in failing_runs)}` in {system.root}."
+        )
+    if none_why:
+        name = system.config.model.train.split(":")[0]
+        tests = system.config.model.tests or "tests"
+        problems.append(f"no test of the training code: {none_why}")
+        hints.append(
+            f"Write pytest tests in {tests}/ that import {name} and train on a few hand-made "
+            "rows (shapes, classes, missing values, a category the data lacks)"
+            + ("" if system.config.model.tests else ', and set [model] tests = "tests"')
+            + "; infra.2 runs every test file that imports the training module."
         )
     evidence = Evidence(
         "infra.2",
@@ -302,20 +388,32 @@ def infra_2(system: System) -> Evidence:
     if problems:
         evidence.summary = "; ".join(problems)
         return evidence
-    if runs:
-        passed = sum(r.passed for r in runs)
-        own = f"; {passed} test(s) of the training code in {_names(files, 3)} pass"
-    elif files:
-        own = f"; pytest is not installed, so {_names(files, 3)} did not run"
-    else:
-        tests = system.config.model.tests or "tests"
-        own = f"; no test files of the training code (test_*train*.py in {tests}/)"
+    passed = sum(r.passed for r in runs)
+    has_proba = not any(s.step == "probabilities" and s.outcome == "skipped" for s in result.steps)
+    edge_part = f"; the trained model predicts {edge.rows} edge rows" if edge else ""
     evidence.summary = (
         f"training on {result.rows} rows synthesised from {result.source} completes and its "
-        f"predictions on {result.rows} fresh rows are well formed (shape, classes, finite "
-        f"probabilities){own}"
+        f"predictions on {result.rows} fresh rows are well formed "
+        f"({_well_formed(system, has_proba)}){edge_part} (real, missing, blank, seen values)"
+        f"; {passed} test(s) of the training code in {_names(files, 3)} pass"
     )
     return evidence
+
+
+def _unpredictable_table(unpredictable: Any) -> Table:
+    """Evaluation rows the trained model raises on: how many, the error, inputs to blame."""
+    rows: list[list[Any]] = [
+        ["evaluation rows that raise", getattr(unpredictable, "total", None)],
+        ["error", getattr(unpredictable, "error", "")],
+    ]
+    ids = getattr(unpredictable, "ids", None)
+    positions = getattr(unpredictable, "rows", None)
+    shown = ids if ids is not None else positions
+    if shown is not None:
+        rows.append(["rows (first 10)", ", ".join(map(str, list(shown)[:10]))])
+    for name, count in (getattr(unpredictable, "inputs", None) or {}).items():
+        rows.append([f"missing or blank {name} in failing rows", count])
+    return Table("Evaluation rows the trained model cannot predict", ["measure", "value"], rows)
 
 
 # -- infra.5 -------------------------------------------------------------------------------
