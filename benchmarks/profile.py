@@ -11,14 +11,18 @@ Run by `make bench` (not a unit test): `python benchmarks/profile.py`. It
    Parquet read with pyarrow (the whole table at once, and streamed in batches as Keel reads
    it: the floor), whylogs (pandas read, then `why.log(df).view()`) and Keel's
    `profile_source` (read included) on the 1M file, and Keel on the 10M file;
-4. prints a table (tool, rows, seconds, rows/s, peak MiB) and the targets, and exits 1 if one
-   fails: Keel at least 10 times faster than whylogs and at least 1,000,000 rows/s; its peak
-   memory under 1 GiB, and at 10M rows within 10% of that at 1M.
+4. prints a table (tool, rows, seconds, CPU seconds, rows/s, peak MiB, processes) and the
+   targets, and exits 1 if one fails: Keel at least 10 times faster than whylogs and at least
+   1,000,000 rows/s; its peak memory under 1 GiB, and at 10M rows within 10% of that at 1M.
 
-Peak memory is the peak resident set of the process plus the largest of its worker
-processes' peaks (an upper bound on what they held at once). Keel's time is the best of
-`--repeat` runs (default 3); whylogs runs once (it takes about 20 s, and a repeat could only
-make it faster).
+CPU seconds (user and system, of the process and of the workers it joined) stand beside the
+wall seconds because Keel profiles with one process per core and whylogs with one. Peak memory
+is each process's own high-water mark (`VmHWM`, which exec resets; `ru_maxrss` does not, and
+would report the size of whichever process started the tool) summed over the process and its
+workers: an upper bound of what they held at once, which counts the pages a worker shares with
+the process it was forked from (the interpreter and libraries) once per process. Keel's time is
+the best of `--repeat` runs (default 3); whylogs runs once (it takes about 20 s, and a repeat
+could only make it faster).
 """
 
 from __future__ import annotations
@@ -42,12 +46,43 @@ SEED = 20_240_601
 
 GiB = 1024**3
 
+# Prepended to every measured program. Memory: on Linux, `ru_maxrss` survives fork and exec,
+# so a process started by a parent that had generated the data would report the parent's size
+# as its own peak. `VmHWM` in /proc/<pid>/status is reset by exec (and by fork, to the size at
+# that moment), so the program reads its own, and every worker that multiprocessing starts
+# (Keel's profile forks them) appends its own VmHWM to a file when it ends. CPU: user and
+# system seconds of the process and of the workers it has joined, over the measured span.
 _PEAK = """
-import resource
-def peak_mib():
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + workers) / 1024  # Linux reports KiB
+import multiprocessing.process, os, resource, tempfile
+_FD, _WORKERS = tempfile.mkstemp(prefix="keel-bench-hwm-")
+
+def _hwm_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+_bootstrap = multiprocessing.process.BaseProcess._bootstrap
+
+def _bootstrap_reporting_hwm(self, *args, **kwargs):
+    try:
+        return _bootstrap(self, *args, **kwargs)
+    finally:
+        with open(_WORKERS, "a") as out:
+            out.write(f"{_hwm_kib()}\\n")
+
+multiprocessing.process.BaseProcess._bootstrap = _bootstrap_reporting_hwm
+
+def cpu_seconds():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    joined = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + joined.ru_utime + joined.ru_stime
+
+def memory():
+    with open(_WORKERS) as f:
+        workers = [int(line) / 1024 for line in f if line.strip()]
+    os.close(_FD)
+    os.unlink(_WORKERS)
+    main = _hwm_kib() / 1024
+    return {"main_mib": main, "workers_mib": workers, "peak_mib": main + sum(workers)}
 """
 
 KEEL = (
@@ -57,11 +92,11 @@ import json, sys, time
 from pathlib import Path
 from keel.data.profile import profile_source
 path = Path(sys.argv[1])
-start = time.perf_counter()
+cpu, start = cpu_seconds(), time.perf_counter()
 profile = profile_source(path.name, path.parent, key="benchmark")
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
 assert profile.rows == int(sys.argv[2]), profile.rows
-print(json.dumps({"seconds": seconds, "rows": profile.rows, "peak_mib": peak_mib()}))
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rows": profile.rows, **memory()}))
 """
 )
 
@@ -71,12 +106,12 @@ WHYLOGS = (
 import json, sys, time
 import pandas as pd
 import whylogs as why
-start = time.perf_counter()
+cpu, start = cpu_seconds(), time.perf_counter()
 frame = pd.read_parquet(sys.argv[1])
 view = why.log(frame).view()
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
 assert len(view.get_columns()) == 20
-print(json.dumps({"seconds": seconds, "rows": len(frame), "peak_mib": peak_mib()}))
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rows": len(frame), **memory()}))
 """
 )
 
@@ -85,14 +120,14 @@ READ = (
     + """
 import json, sys, time
 import pyarrow.parquet as pq
-start = time.perf_counter()
+cpu, start = cpu_seconds(), time.perf_counter()
 if sys.argv[2] == "whole":
     rows = pq.read_table(sys.argv[1]).num_rows
 else:  # streamed, as Keel reads: one batch at a time
     batches = pq.ParquetFile(sys.argv[1]).iter_batches(batch_size=65_536)
     rows = sum(batch.num_rows for batch in batches)
-seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": peak_mib()}))
+seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rows": rows, **memory()}))
 """
 )
 
@@ -192,13 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     results.append(("Keel", keel_10m))
 
     print()
-    print("| tool | rows | seconds | rows/s | peak MiB |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| tool | rows | seconds | CPU seconds | rows/s | peak MiB | processes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results:
         rate = r["rows"] / r["seconds"]
         print(
-            f"| {name} | {r['rows']:,} | {r['seconds']:.2f} | {rate:,.0f} | {r['peak_mib']:,.0f} |"
+            f"| {name} | {r['rows']:,} | {r['seconds']:.2f} | {r['cpu_s']:.2f} | {rate:,.0f} "
+            f"| {r['peak_mib']:,.0f} | {1 + len(r['workers_mib'])} |"
         )
+    print("\nPeak MiB per process (main, then workers):")
+    for name, r in results:
+        parts = [r["main_mib"], *r["workers_mib"]]
+        print(f"  {name}: {' + '.join(f'{m:,.0f}' for m in parts)}")
     seconds = sorted(r["seconds"] for r in runs)
     print(f"\nKeel on 1M rows, all runs: {', '.join(f'{s:.2f} s' for s in seconds)}")
 
@@ -217,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     if whylogs is None:
         print("SKIP  the comparison with whylogs (--no-whylogs)")
+    print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} (2 cores: 2.0 is busy)")
     return 0 if all(ok for _, ok in targets) else 1
 
 
