@@ -101,8 +101,8 @@ def run_pipeline(system: System) -> PipelineRun:
 
         def check_schema():
             path = system.root / system.config.data.schema_file
-            if not path.exists():
-                return True, "no schema file: validation skipped"
+            if not path.exists():  # never a pass: validation did not run
+                raise FileNotFoundError(f"no schema file {path.name} ([data] schema)")
             schema = load_schema(path)
             problems = validate(train, schema) + validate(evaluation, schema)
             if problems:

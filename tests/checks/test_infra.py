@@ -173,11 +173,43 @@ def build(raw):
 """
 
 
+def with_binary_schema(system, group_domain=("a", "b", "c")):
+    """The schema of binary_frame's columns, written where [data] schema points."""
+    from keel.data.schema import Feature, Schema, write_schema
+
+    features = {
+        "x1": Feature(type="float"),
+        "x2": Feature(type="float"),
+        "group": Feature(type="string", domain=list(group_domain)),
+        "y": Feature(type="int"),
+    }
+    write_schema(Schema(features=features), system.root / "keel.schema.yaml")
+    return system
+
+
+def test_infra_3_without_a_schema_is_not_configured_since_validation_cannot_run(make_system):
+    from keel.checks.infra import infra_3
+
+    evidence = infra_3(make_system(binary_frame(300), binary_frame(100, seed=1)))
+    assert evidence.status == "not_configured"
+    assert "no schema file keel.schema.yaml" in evidence.summary
+    assert "keel schema infer data/train.parquet -o keel.schema.yaml" in evidence.hint
+
+
+def test_infra_3_fails_at_validation_when_the_data_breaks_the_schema(make_system):
+    from keel.checks.infra import infra_3
+
+    system = make_system(binary_frame(1500), binary_frame(500, seed=1))
+    evidence = infra_3(with_binary_schema(system, group_domain=("a", "b")))
+    assert evidence.status == "fail"
+    assert evidence.summary.startswith("the pipeline breaks at 'validate'")
+
+
 def test_infra_3_runs_the_pipeline_and_serves_what_it_predicted_offline(make_system):
     from keel.checks.infra import infra_3
 
     system = make_system(binary_frame(1500), binary_frame(500, seed=1))
-    evidence = infra_3(system)
+    evidence = infra_3(with_binary_schema(system))
     assert evidence.status == "pass", evidence.summary
     stages = [row[0] for row in evidence.tables[0].rows]
     assert stages[-2:] == ["load in a fresh process and predict", "compare served with offline"]
@@ -194,7 +226,7 @@ def test_infra_3_fails_when_served_output_differs_from_offline(make_system):
         sections={"model": {"features": "feats:build"}},
         files={"feats.py": UNSEEDED_FEATURES},
     )
-    evidence = infra_3(system)
+    evidence = infra_3(with_binary_schema(system))
     assert evidence.status == "fail"
     # registering re-loads the saved model and refuses one that predicts differently
     assert "'register'" in evidence.summary and "deterministic" in evidence.summary

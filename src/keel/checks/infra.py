@@ -531,6 +531,17 @@ def infra_3(system: System) -> Evidence:
     """infra.3: the whole pipeline runs on a sample, into a scratch registry, serving the same."""
     from keel.integration import EVAL_ROWS, SAMPLE_ROWS, run_pipeline
 
+    schema = system.config.data.schema_file
+    if not (system.root / schema).exists():
+        data = system.config.data.train if isinstance(system.config.data.train, str) else "DATA"
+        return not_configured(
+            "infra.3",
+            f"no schema file {schema} ([data] schema): the pipeline's validation stage cannot "
+            "run, so the pipeline is not tested end to end",
+            f"Write the schema: `keel schema infer {data} -o {schema}`, review it and check it "
+            "in; then `keel score --only infra.3` runs load, validate, features, train, "
+            "evaluate, register, serve and compare.",
+        )
     run = run_pipeline(system)
     table = Table(
         "Pipeline stages on a sample",
