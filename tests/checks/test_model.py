@@ -391,6 +391,51 @@ def test_model_7_fails_a_sensitive_attribute_used_as_a_model_input(make_system):
     assert evidence.tables[-1].rows[0][:2] == ["gender", "gender"]
 
 
+# A logistic model (it raises on a missing value) on inputs that re-add gender and a copy of it.
+READDS_GENDER = """
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+
+def build(raw):
+    inputs = raw[["x1", "x2", "gender"]].copy()
+    inputs["sex"] = (raw["gender"] == "m").astype(float)
+    return inputs
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    prepare = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["gender"]), remainder="passthrough"
+    )
+    return make_pipeline(prepare, LogisticRegression()).fit(X, y)
+"""
+
+
+def test_model_7_flags_re_added_gender_when_the_model_raises_on_some_rows(make_system):
+    evaluation = people_frame(1500, seed=1)
+    women = evaluation.index[evaluation["gender"] == "f"]
+    evaluation.loc[women, "x2"] = np.nan  # the model raises on every woman's row
+    system = make_system(
+        people_frame(1500, seed=0),
+        evaluation,
+        code=READDS_GENDER,
+        sections={**FAIRNESS, "model": {"features": "sysmodel:build"}},
+    )
+    left_out = len(women)
+    assert len(system.unpredictable.rows) == left_out
+    evidence = model_7(system)
+    assert evidence.status == "fail"
+    assert "sensitive attribute(s) used as model input: gender" in evidence.summary
+    flagged = {row[0] for row in evidence.tables[-1].rows if row[4]}
+    assert flagged == {"gender", "sex"}  # on the men alone gender does not vary: all rows read
+    assert evidence.facts["left_out_rows"] == left_out
+    assert f"{left_out:,} left out: it raises on them" in evidence.summary
+    assert "make it predict them" in evidence.hint  # no women left to compare groups with
+
+
 def test_model_7_leaves_small_groups_out_of_the_differences_but_lists_them(make_system):
     evaluation = people_frame(1500, seed=1)
     evaluation.loc[evaluation.index < 20, "gender"] = "x"

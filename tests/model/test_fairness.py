@@ -19,6 +19,8 @@ from keel.model.fairness import (
     find_proxies,
     group_labels,
     group_report,
+    is_group_column,
+    scan_proxies,
 )
 from keel.model.metrics import Predictions
 
@@ -243,3 +245,45 @@ def test_group_report_cannot_measure_differences_with_one_large_group():
     report = group_report("g", groups, y, predictions, task="binary", metric="roc_auc", **LIMITS)
     assert [d.verdict for d in report.differences] == ["not measured", "not measured"]
     assert report.differences[0].note == "fewer than two groups with at least 30 rows"
+
+
+def _wide_inputs(rows: int, columns: int, *, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Numeric inputs (some missing, one constant, one tied to the attribute) and attributes."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, columns))
+    x[rng.random((rows, columns)) < 0.05] = np.nan
+    x[:, 1] = 3.0  # no variation
+    gender = rng.choice(["f", "m", "x"], rows)
+    x[:, 2] = (gender == "m") + rng.normal(scale=0.3, size=rows)
+    inputs = pd.DataFrame(x, columns=[f"c{i}" for i in range(columns)])
+    inputs["band"] = rng.choice(["lo", "hi"], rows)
+    age = rng.integers(18, 90, rows).astype(float)
+    age[rng.random(rows) < 0.1] = np.nan
+    inputs["c3"] = age * 0.5 + rng.normal(size=rows)
+    sensitive = pd.DataFrame({"gender": gender, "age": age})
+    sensitive.loc[rng.random(rows) < 0.05, "gender"] = None
+    return inputs, sensitive
+
+
+def test_scan_proxies_on_many_columns_equals_the_measure_column_by_column():
+    inputs, sensitive = _wide_inputs(3000, 300, seed=4)  # more than one block of columns
+    found = scan_proxies(inputs, sensitive, max_association=0.5)
+    assert found.rows == found.total_rows == 3000 and found.note == ""
+    assert len(found.proxies) == 2 * inputs.shape[1]
+    for p in found.proxies:
+        expected = association(
+            inputs[p.input],
+            sensitive[p.attribute],
+            y_groups=is_group_column(sensitive[p.attribute]),
+        )
+        assert (p.measure, p.rows) == (expected.measure, expected.rows), p
+        assert p.value == pytest.approx(expected.value, abs=1e-9), p
+    flagged = {(p.input, p.attribute) for p in found.proxies if p.flagged}
+    assert flagged == {("c2", "gender"), ("c3", "age")}
+
+
+def test_scan_proxies_says_when_it_sampled_rows():
+    inputs, sensitive = _wide_inputs(2000, 5, seed=5)
+    found = scan_proxies(inputs, sensitive, max_association=0.5, max_rows=500)
+    assert found.rows == 500 and found.total_rows == 2000
+    assert found.note == "proxies measured on a seeded sample of 500 of 2,000 rows"

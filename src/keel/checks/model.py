@@ -12,7 +12,7 @@ from keel.config import SlicesSection
 from keel.errors import CheckError, KeelError
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.baselines import compare_with_baselines
-from keel.model.fairness import fairness_reports, find_proxies
+from keel.model.fairness import fairness_reports, scan_proxies
 from keel.model.slices import SliceResult, find_slices
 from keel.system import System
 
@@ -405,6 +405,10 @@ def model_7(system: System) -> Evidence:
     trained = system.trained
     metric = system.metric_name
     frame = evaluation.raw
+    left_out = getattr(system, "unpredictable", None)
+    # Proxies need no predictions: every evaluation row's inputs are read, also the rows the
+    # model raises on (which may be the very rows a re-added sensitive input breaks).
+    everything = system.dataset("eval", all_rows=True) if left_out is not None else evaluation
     reports = fairness_reports(
         frame,
         evaluation.target.to_numpy(),
@@ -416,13 +420,14 @@ def model_7(system: System) -> Evidence:
         max_demographic_parity_difference=cfg.max_demographic_parity_difference,
         max_equalized_odds_difference=cfg.max_equalized_odds_difference,
     )
-    proxies = find_proxies(
-        evaluation.inputs,
-        frame[list(cfg.sensitive)],
+    scan = scan_proxies(
+        everything.inputs,
+        everything.raw[list(cfg.sensitive)],
         max_association=cfg.max_proxy_association,
         seed=system.config.model.seed,
     )
-    as_inputs = [a for a in cfg.sensitive if a in evaluation.inputs.columns]
+    proxies = scan.proxies
+    as_inputs = [a for a in cfg.sensitive if a in everything.inputs.columns]
     tables = [
         Table(
             f"Groups of {r.attribute}",
@@ -479,6 +484,15 @@ def model_7(system: System) -> Evidence:
     }
     for d in differences:
         facts[f"{d.attribute}.{d.measure.replace(' ', '_')}"] = _plain(d.value)
+    facts.update(scan.facts())
+    notes = [] if not scan.note else [scan.note]
+    if left_out is not None:
+        facts["left_out_rows"] = len(left_out.rows)
+        notes.append(
+            f"groups compared on the {len(frame):,} of {left_out.total:,} evaluation rows the "
+            f"model predicts ({len(left_out.rows):,} left out: it raises on them, see infra.2); "
+            f"proxies on all {left_out.total:,}"
+        )
     failed_differences = [d for d in differences if d.verdict == "fail"]
     unmeasured = [d for d in differences if d.verdict == "not measured"]
     problems, hints = [], []
@@ -500,6 +514,11 @@ def model_7(system: System) -> Evidence:
         )
     for d in unmeasured:
         problems.append(f"{d.attribute} {d.measure} not measured ({d.note})")
+    if unmeasured and left_out is not None:
+        hints.append(
+            f"The model raises on {len(left_out.rows):,} evaluation rows ({left_out.error}); "
+            "make it predict them, so every group can be compared."
+        )
     if unmeasured:
         hints.append(
             f"Evaluate on more rows of each group, or lower [fairness] min_group_size "
@@ -521,12 +540,17 @@ def model_7(system: System) -> Evidence:
         if proxies
         else "no model inputs"
     )
+    summary = (
+        "; ".join(problems)
+        if problems
+        else f"within limits: {', '.join(summary_parts)}; {strongest}"
+    )
+    if notes:
+        summary += f" ({'; '.join(notes)})"
     evidence = Evidence(
         "model.7",
         "fail" if problems else "pass",
-        "; ".join(problems)
-        if problems
-        else f"within limits: {', '.join(summary_parts)}; {strongest}",
+        summary,
         hint=" ".join(hints),
         tables=tables,
         figures=[chart],

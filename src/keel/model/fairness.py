@@ -190,6 +190,145 @@ class Proxy:
     flagged: bool
 
 
+@dataclass
+class ProxyScan:
+    """Every input's association with every sensitive attribute, and what the scan read."""
+
+    proxies: list[Proxy]  # strongest first
+    rows: int  # rows read
+    total_rows: int  # rows given
+    inputs: int
+
+    @property
+    def note(self) -> str:
+        """What was sampled, when not every row was read ("" otherwise)."""
+        if self.rows == self.total_rows:
+            return ""
+        return f"proxies measured on a seeded sample of {self.rows:,} of {self.total_rows:,} rows"
+
+    def facts(self) -> dict[str, object]:
+        return {"proxy_rows": self.rows, "proxy_inputs": self.inputs}
+
+
+def _block_eta(codes: np.ndarray, groups: int, x: np.ndarray) -> np.ndarray:
+    """Bias-corrected correlation ratio of each column of `x` (NaN: missing) with the group
+    `codes` (no missing), rows with a missing value dropped column by column: the same numbers
+    as `correlation_ratio` on each column, computed for all columns at once."""
+    present = ~np.isnan(x)
+    x0 = np.where(present, x, 0.0)
+    onehot = np.zeros((groups, len(codes)))
+    onehot[codes, np.arange(len(codes))] = 1.0
+    counts = onehot @ present  # (groups, cols)
+    sums = onehot @ x0
+    n = present.sum(axis=0).astype(float)
+    total_sum = x0.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total_sum / n
+        total = (x0 * x0).sum(axis=0) - total_sum * mean
+        between = (
+            np.where(counts > 0, sums * sums / np.where(counts > 0, counts, 1), 0.0).sum(axis=0)
+            - total_sum * mean
+        )
+        g = (counts > 0).sum(axis=0).astype(float)
+        within = np.maximum(total - between, 0.0)
+        corrected = np.maximum(0.0, between - (g - 1) * within / (n - g))
+        eta = np.sqrt(np.clip(corrected / total, 0.0, 1.0))
+    # relative round-off: a constant column gives a total of ~0, not exactly 0
+    scale = (x0 * x0).sum(axis=0)
+    flat = ~(total > 1e-12 * np.maximum(scale, 1e-300))
+    eta[(g < 2) | (n < 2) | (n <= g) | flat | ~np.isfinite(eta)] = 0.0
+    return eta
+
+
+def _block_pearson(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """|Pearson r| of each column of `x` with `y` (NaN: missing, dropped pair by pair): the
+    same numbers as `abs_pearson` on each column, computed for all columns at once."""
+    present = ~np.isnan(x) & ~np.isnan(y)[:, None]
+    x0 = np.where(present, x, 0.0)
+    y0 = np.where(present, np.nan_to_num(y)[:, None], 0.0)
+    n = present.sum(axis=0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sx, sy = x0.sum(axis=0), y0.sum(axis=0)
+        cov = (x0 * y0).sum(axis=0) - sx * sy / n
+        vx = (x0 * x0).sum(axis=0) - sx * sx / n
+        vy = (y0 * y0).sum(axis=0) - sy * sy / n
+        r = np.abs(cov) / np.sqrt(vx * vy)
+    scale_x, scale_y = (x0 * x0).sum(axis=0), (y0 * y0).sum(axis=0)
+    flat = ~(
+        (vx > 1e-12 * np.maximum(scale_x, 1e-300)) & (vy > 1e-12 * np.maximum(scale_y, 1e-300))
+    )
+    r[(n < 2) | flat | ~np.isfinite(r)] = 0.0
+    return np.minimum(r, 1.0)
+
+
+def _numeric_block(
+    attr: pd.Series, groups: bool, x: np.ndarray
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """(measure, association of each column of `x` with `attr`, rows counted per column)."""
+    if groups:
+        known = attr.notna().to_numpy()
+        codes, uniques = pd.factorize(attr[known].to_numpy(dtype=object), sort=False)
+        x = x[known]
+        return ETA, _block_eta(codes, len(uniques), x), (~np.isnan(x)).sum(axis=0)
+    y = _as_numbers(attr).to_numpy()
+    counted = (~np.isnan(x) & ~np.isnan(y)[:, None]).sum(axis=0)
+    return PEARSON, _block_pearson(y, x), counted
+
+
+BLOCK = 256  # numeric inputs measured together (bounds the memory of the vectorised scan)
+
+
+def scan_proxies(
+    inputs: pd.DataFrame,
+    sensitive: pd.DataFrame,
+    *,
+    max_association: float,
+    max_rows: int = MAX_ROWS,
+    seed: int = 0,
+) -> ProxyScan:
+    """Every input's association with every sensitive attribute, strongest first.
+
+    `inputs` and `sensitive` hold the same rows in the same order; at most `max_rows` of them
+    are used, sampled with `seed`. An input is flagged when its association exceeds
+    `max_association`. Numeric inputs are measured in blocks of columns at once (wide data),
+    categorical ones one by one; the numbers are those of `association`.
+    """
+    if len(inputs) != len(sensitive):
+        raise ValueError(
+            "The 'sensitive' parameter of find_proxies must have one row per input row. "
+            f"Got {len(sensitive)} rows for {len(inputs)} instead."
+        )
+    total = len(inputs)
+    if len(inputs) > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(len(inputs), max_rows, replace=False))
+        inputs, sensitive = inputs.iloc[rows], sensitive.iloc[rows]
+    inputs = inputs.reset_index(drop=True)
+    sensitive = sensitive.reset_index(drop=True)
+    numeric = [c for c in inputs.columns if not is_categorical(inputs[c])]
+    other = [c for c in inputs.columns if is_categorical(inputs[c])]
+    found = []
+    for attribute in sensitive.columns:
+        attr = sensitive[attribute]
+        groups = is_group_column(attr)
+        measured: list[tuple[object, str, float, int]] = []
+        for name in other:
+            a = association(inputs[name], attr, y_groups=groups)
+            measured.append((name, a.measure, a.value, a.rows))
+        for start in range(0, len(numeric), BLOCK):
+            names = numeric[start : start + BLOCK]
+            x = np.column_stack([_as_numbers(inputs[c]).to_numpy() for c in names])
+            measure, values, counted = _numeric_block(attr, groups, x)
+            measured.extend(zip(names, [measure] * len(names), values, counted, strict=True))
+        found.extend(
+            Proxy(str(n), str(attribute), m, float(v), int(k), float(v) > max_association)
+            for n, m, v, k in measured
+        )
+    attributes = {str(a): i for i, a in enumerate(sensitive.columns)}
+    order = {str(c): i for i, c in enumerate(inputs.columns)}
+    found.sort(key=lambda p: (-p.value, attributes[p.attribute], order[p.input]))
+    return ProxyScan(found, len(inputs), total, len(inputs.columns))
+
+
 def find_proxies(
     inputs: pd.DataFrame,
     sensitive: pd.DataFrame,
@@ -198,34 +337,11 @@ def find_proxies(
     max_rows: int = MAX_ROWS,
     seed: int = 0,
 ) -> list[Proxy]:
-    """Every input's association with every sensitive attribute, strongest first.
-
-    `inputs` and `sensitive` hold the same rows in the same order; at most `max_rows` of them
-    are used, sampled with `seed`. An input is flagged when its association exceeds
-    `max_association`.
-    """
-    if len(inputs) != len(sensitive):
-        raise ValueError(
-            "The 'sensitive' parameter of find_proxies must have one row per input row. "
-            f"Got {len(sensitive)} rows for {len(inputs)} instead."
-        )
-    if len(inputs) > max_rows:
-        rows = np.sort(np.random.default_rng(seed).choice(len(inputs), max_rows, replace=False))
-        inputs, sensitive = inputs.iloc[rows], sensitive.iloc[rows]
-    inputs = inputs.reset_index(drop=True)
-    sensitive = sensitive.reset_index(drop=True)
-    found = []
-    for attribute in sensitive.columns:
-        attr = sensitive[attribute]
-        groups = is_group_column(attr)
-        for name in inputs.columns:
-            a = association(inputs[name], attr, y_groups=groups)
-            found.append(
-                Proxy(
-                    str(name), str(attribute), a.measure, a.value, a.rows, a.value > max_association
-                )
-            )
-    return sorted(found, key=lambda p: -p.value)
+    """Every input's association with every sensitive attribute, strongest first (see
+    `scan_proxies`, which also says what was read)."""
+    return scan_proxies(
+        inputs, sensitive, max_association=max_association, max_rows=max_rows, seed=seed
+    ).proxies
 
 
 # -- groups and differences ----------------------------------------------------------------
