@@ -172,3 +172,29 @@ def test_find_slices_rejects_a_column_not_in_the_frame():
     frame, y, predictions = scored_frame(100)
     with pytest.raises(ValueError, match="Got 'state' instead"):
         find_slices(frame, y, predictions, metric="roc_auc", overall=0.7, columns=["state"])
+
+
+def test_find_slices_on_many_numeric_columns_searches_the_screened_ones_and_every_category():
+    rng = np.random.default_rng(3)
+    n = 4000
+    frame = pd.DataFrame(rng.normal(size=(n, 80)), columns=[f"n{i}" for i in range(80)])
+    frame["region"] = rng.choice(["north", "south", "east"], n)
+    y = rng.integers(0, 2, n)
+    p = np.where(y == 1, 0.8, 0.2)
+    bad = frame["n37"].to_numpy() > frame["n37"].quantile(0.75)  # its top bin is predicted badly
+    p = np.where(bad, 1 - p, p)
+    predictions = Predictions((p > 0.5).astype(int), np.c_[1 - p, p], np.array([0, 1]))
+    found = find_slices(
+        frame,
+        y,
+        predictions,
+        metric="roc_auc",
+        overall=0.5,
+        min_size=200,
+        max_gap=0.05,
+        max_numeric=10,
+    )
+    assert "n37" in found.searched_columns and "region" in found.searched_columns
+    assert len(found.searched_columns) == 11 and len(found.skipped_columns) == 70
+    assert "10 of 80 numeric columns searched" in found.screen
+    assert found.searched_slices == 3  # the regions: judged whatever the numeric cap

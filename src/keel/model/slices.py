@@ -178,6 +178,10 @@ def search_columns(frame: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list[
         if name in exclude:
             continue
         column = frame[name]
+        if pd.api.types.is_float_dtype(column.dtype):  # only "varies at all" matters: cheap
+            if column.min() < column.max():
+                chosen.append(name)
+            continue
         present = int(column.notna().sum())
         if present == 0:
             continue
@@ -349,7 +353,9 @@ def screen_numeric(
     loss = np.asarray(loss, dtype=float)[rows]
     overall = float(loss.mean())
     scores = np.empty(len(columns))
-    qs = np.nanquantile(values, np.linspace(0, 1, bins + 1)[1:-1], axis=0)  # (bins-1, cols)
+    levels = np.linspace(0, 1, bins + 1)[1:-1]
+    quantile = np.nanquantile if np.isnan(values).any() else np.quantile
+    qs = quantile(values, levels, axis=0)  # (bins - 1, cols)
     present = ~np.isnan(values)
     codes = (values[None, :, :] >= qs[:, None, :]).sum(axis=0)  # bin of each cell
     for b in range(bins):
