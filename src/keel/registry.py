@@ -437,6 +437,27 @@ def model_uri(system: System, version: int | str = CHAMPION) -> str:
     return get_version(system, version).source
 
 
+def measure_version(system: System, version: int | str, names: list[str]) -> dict[str, float]:
+    """Metrics of a registered version's artefact, predicting the system's current raw
+    evaluation rows as it would serve them (NaN where a metric is undefined)."""
+    from keel.model.slices import slice_metric
+
+    store = connect(system)
+    with translated(store.uri):
+        mv = find_version(store, version)
+        model = load_version(store, mv)
+    raw = system.raw("eval")
+    try:
+        predictions = as_predictions(model, predict_raw(model, raw))
+    except Exception as exc:
+        raise RegistryError(
+            f"version {mv.version} of '{store.model}' cannot predict the evaluation rows: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    y = np.asarray(raw[system.target])
+    return {name: slice_metric(name, y, predictions)[0] for name in names}
+
+
 # -- registering ---------------------------------------------------------------------------
 
 

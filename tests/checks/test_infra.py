@@ -1,9 +1,10 @@
 import numpy as np
 import pandas as pd
-from systems import HGB_CATEGORICAL, LINEAR_ONE_HOT, NAN_FOR_C, binary_frame
+from systems import HGB_CATEGORICAL, LINEAR_ONE_HOT, NAN_FOR_C, binary_frame, write_system
 
 from keel.checks._coverage import SuiteRun
 from keel.checks.infra import infra_1, infra_2, infra_5
+from keel.system import System
 
 UNSEEDED_FOREST = """
 from sklearn.compose import make_column_transformer
@@ -485,3 +486,69 @@ def test_infra_2_speaks_of_values_not_probabilities_on_a_regression(make_system)
     assert evidence.status == "pass", evidence.summary
     assert "one finite number per row" in evidence.summary
     assert "probabilit" not in evidence.summary
+
+
+# -- infra.4: the serving version against the current gate and data -----------------------
+def test_infra_4_judges_the_serving_version_by_the_current_gate_not_the_recorded_verdict(
+    make_system,
+):
+    from keel.checks.infra import infra_4
+    from keel.history import promote
+    from keel.registry import train_and_register
+
+    train, evaluation = binary_frame(1500), binary_frame(500, seed=1)
+    system = make_system(train, evaluation)  # no gate
+    version = train_and_register(system)
+    assert promote(system, version.version, who="tester").passed  # an empty gate passes all
+    assert infra_4(system).status == "not_configured"
+
+    def regated(gate):
+        return System.from_path(write_system(system.root, train, evaluation, sections=gate))
+
+    strict = regated({"gate": {"min": {"roc_auc": 0.99}}})
+    evidence = infra_4(strict)
+    assert evidence.status == "fail"
+    assert "fails the current gate on the current evaluation data" in evidence.summary
+    assert "below the floor 0.99" in evidence.summary
+    assert evidence.facts["gate_changed"] is True
+    assert 0.7 < evidence.facts["metric_now"] < 0.99
+
+    fair = regated({"gate": {"min": {"roc_auc": 0.7}}})
+    evidence = infra_4(fair)
+    assert evidence.status == "pass", evidence.summary
+    assert "passes the current gate now" in evidence.summary
+    assert evidence.facts["rules_applied"] == 1
+
+
+def test_infra_4_fails_when_the_evaluation_data_changed_and_the_champion_no_longer_passes(
+    make_system,
+):
+    from keel.checks.infra import infra_4
+    from keel.history import promote
+    from keel.registry import train_and_register
+
+    gate = {"gate": {"min": {"roc_auc": 0.7}}}
+    train, evaluation = binary_frame(1500), binary_frame(500, seed=1)
+    system = make_system(train, evaluation, sections=gate)
+    assert promote(system, train_and_register(system).version, who="tester").passed
+    assert infra_4(system).status == "pass"
+    shifted = evaluation.assign(y=1 - evaluation["y"])  # the world turned: labels flipped
+    changed = System.from_path(write_system(system.root, train, shifted, sections=gate))
+    evidence = infra_4(changed)
+    assert evidence.status == "fail"
+    assert evidence.facts["metric_now"] < 0.5
+    assert evidence.facts["gate_changed"] is False
+
+
+def test_infra_4_fails_a_regression_only_gate_with_nothing_to_compare(make_system):
+    from keel.checks.infra import infra_4
+    from keel.history import promote
+    from keel.registry import train_and_register
+
+    gate = {"gate": {"max_regression": {"roc_auc": 0.01}}}
+    system = make_system(binary_frame(1500), binary_frame(500, seed=1), sections=gate)
+    assert promote(system, train_and_register(system).version, who="tester").passed
+    evidence = infra_4(system)
+    assert evidence.status == "fail"
+    assert "the gate checks nothing" in evidence.summary
+    assert "[gate] min" in evidence.hint

@@ -580,18 +580,63 @@ def infra_3(system: System) -> Evidence:
 
 
 # -- infra.4 -------------------------------------------------------------------------------
+def _judge_serving(
+    system: System, version: int, previous: int | None
+) -> tuple[dict[str, float], dict[str, float] | None, list[str], list[str], int]:
+    """The serving version judged now: its metrics (and the previous champion's, when the gate
+    has regression limits) on the current evaluation data, against the current gate.
+
+    Returns (metrics, previous metrics, failures, notes, rules applied); cached by the
+    system's state (code, data, configuration), the versions and the gate.
+    """
+    from keel.errors import RegistryError
+    from keel.history import judge
+    from keel.registry import measure_version
+
+    gate = system.config.gate
+    names = list(dict.fromkeys([system.metric_name, *gate.min, *gate.max_regression]))
+
+    def compute() -> tuple[Any, ...]:
+        metrics = measure_version(system, version, names)
+        before: dict[str, float] | None = None
+        notes: list[str] = []
+        if gate.max_regression and previous is not None:
+            try:
+                before = measure_version(system, previous, names)
+            except RegistryError as exc:
+                notes.append(f"the previous champion (version {previous}) cannot be judged: {exc}")
+        failures, more = judge(
+            metrics,
+            before,
+            floors=dict(gate.min),
+            max_regression=dict(gate.max_regression) if before is not None else {},
+            champion=previous,
+        )
+        if gate.max_regression and before is None and previous is None:
+            notes.append("no earlier champion: the regression limits do not apply")
+        applied = len(gate.min) + (len(gate.max_regression) if before is not None else 0)
+        return metrics, before, failures, notes + more, applied
+
+    thresholds = {"min": dict(gate.min), "max_regression": dict(gate.max_regression)}
+    return system.cached("infra4_judgement", compute, version, previous, thresholds)
+
+
 def infra_4(system: System) -> Evidence:
-    """infra.4: a gate is configured, and the serving version passed it on record."""
+    """infra.4: a gate is configured, the serving version passed it on record when promoted,
+    and it passes the current gate on the current evaluation data now."""
+    from keel.errors import RegistryError
     from keel.registry import champion
 
     gate = system.config.gate
     thresholds = {"min": gate.min, "max_regression": gate.max_regression}
+    metric = system.metric_name
     if not gate.min and not gate.max_regression:
         return not_configured(
             "infra.4",
-            "no quality gate: [gate] min and max_regression are empty",
-            f"Set the gate in keel.toml, e.g. [gate] min = {{ {system.metric_name} = 0.75 }}, "
-            f"max_regression = {{ {system.metric_name} = 0.01 }}; then `keel train` and "
+            "no quality gate: [gate] min and max_regression are empty, so nothing is validated "
+            "before serving",
+            f"Set the gate in keel.toml, e.g. [gate] min = {{ {metric} = 0.75 }}, "
+            f"max_regression = {{ {metric} = 0.01 }}; then `keel train` and "
             "`keel promote VERSION`.",
         )
     serving = champion(system)
@@ -607,8 +652,8 @@ def infra_4(system: System) -> Evidence:
     verdict = serving.verdict or {}
     rows = [[k, v] for k, v in verdict.items() if k not in ("metrics", "champion_metrics")]
     rows += [[f"metric {k}", v] for k, v in (verdict.get("metrics") or {}).items()]
-    table = Table(f"Recorded verdict of version {serving.version}", ["field", "value"], rows)
-    facts = {
+    recorded = Table(f"Recorded verdict of version {serving.version}", ["field", "value"], rows)
+    facts: dict[str, Any] = {
         "champion": serving.version,
         "verdict_passed": verdict.get("passed"),
         "forced": verdict.get("forced"),
@@ -632,16 +677,84 @@ def infra_4(system: System) -> Evidence:
             f"version {serving.version} serves, but the gate {how}: {why}",
             hint="Train a version that meets the gate and `keel promote` it, or roll back to "
             "one that passed (`keel rollback`).",
-            tables=[table],
+            tables=[recorded],
             thresholds=thresholds,
             facts=facts,
         )
+    previous = verdict.get("champion")
+    try:
+        metrics, before, failures, notes, applied = _judge_serving(
+            system, serving.version, previous
+        )
+    except RegistryError as exc:
+        return Evidence(
+            "infra.4",
+            "fail",
+            f"version {serving.version} serves, but cannot be judged on the current "
+            f"evaluation data: {exc}",
+            hint="Fix or replace the serving version: `keel train`, `keel promote VERSION`, or "
+            "`keel rollback` to a version that loads and predicts.",
+            tables=[recorded],
+            thresholds=thresholds,
+            facts=facts,
+        )
+    now_table = Table(
+        f"Version {serving.version} judged now: current gate, current evaluation data",
+        ["metric", "now", "at promotion", "floor ([gate] min)", "previous champion", "max drop"],
+        [
+            [
+                name,
+                value,
+                (verdict.get("metrics") or {}).get(name),
+                gate.min.get(name),
+                None if before is None else before.get(name),
+                gate.max_regression.get(name),
+            ]
+            for name, value in metrics.items()
+        ],
+    )
+    facts |= {
+        "metric_now": metrics.get(metric),
+        "rules_applied": applied,
+        "failures_now": len(failures),
+        "gate_changed": verdict.get("thresholds")
+        != {"min": dict(gate.min), "max_regression": dict(gate.max_regression)},
+    }
+    tables = [now_table, recorded]
+    if failures:
+        return Evidence(
+            "infra.4",
+            "fail",
+            f"version {serving.version} serves but fails the current gate on the current "
+            f"evaluation data: {'; '.join(failures)}",
+            hint="The gate or the data changed since the version was promoted, and it no longer "
+            "passes: train a version that meets the gate (`keel train`, `keel promote "
+            "VERSION`), roll back to one that does (`keel rollback`), or revise [gate].",
+            tables=tables,
+            thresholds=thresholds,
+            facts=facts,
+        )
+    if applied == 0:
+        return Evidence(
+            "infra.4",
+            "fail",
+            f"the gate checks nothing for version {serving.version}: no [gate] min, and "
+            "max_regression has no earlier champion to compare with",
+            hint=f"Add an absolute floor: [gate] min = {{ {metric} = ... }} (the quality below "
+            "which no version may serve).",
+            tables=tables,
+            thresholds=thresholds,
+            facts=facts,
+        )
+    note = f" ({'; '.join(notes)})" if notes else ""
     return Evidence(
         "infra.4",
         "pass",
-        f"version {serving.version} serves with a passing gate verdict "
-        f"({verdict.get('who')}, {verdict.get('when')})",
-        tables=[table],
+        f"version {serving.version} serves, passed the gate when promoted "
+        f"({verdict.get('who')}, {verdict.get('when')}) and passes the current gate now: "
+        f"{metric} {_num(metrics.get(metric))} on the current evaluation data, "
+        f"{applied} rule(s) checked{note}",
+        tables=tables,
         thresholds=thresholds,
         facts=facts,
     )
