@@ -43,6 +43,7 @@ format: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/profile.py
 	$(BIN)/python benchmarks/score.py
+	$(BIN)/python benchmarks/wide.py
 
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel
