@@ -191,3 +191,32 @@ def test_the_staleness_limit_of_model_4_is_stored_with_the_version(make_system):
     record = lineage(system)
     assert record["staleness_limit_days"] == staleness_limit(system)
     assert record["staleness_limit_days"] is not None
+
+
+def test_code_hash_covers_keels_ready_made_trainer_and_the_model_section(make_system):
+    from keel.lineage import model_code_hash
+
+    gradient_boosting = {"model": {"train": "keel.trainers:gradient_boosting"}}
+    train, evaluation = binary_frame(300), binary_frame(100, seed=1)
+    system = make_system(train, evaluation, sections=gradient_boosting)
+    digest, files = model_code_hash(system)
+    assert "keel/trainers.py" in files  # the trainer that defines the model, not nothing
+    assert digest != hashlib.sha256().hexdigest()
+    assert lineage(system)["code_hash"] == digest
+    assert lineage(system)["code_files"] == files
+    # the same code and specification elsewhere: the same hash (no machine paths in it)
+    assert model_code_hash(make_system(train, evaluation, sections=gradient_boosting))[0] == digest
+    other = {"model": {**gradient_boosting["model"], "params": {"max_iter": 20}}}
+    assert model_code_hash(make_system(train, evaluation, sections=other))[0] != digest
+
+
+def test_code_hash_changes_with_the_feature_module(make_system):
+    from keel.lineage import model_code_hash
+
+    features = {"model": {"features": "feats:build"}}
+    train, evaluation = binary_frame(300), binary_frame(100, seed=1)
+    first = make_system(train, evaluation, sections=features, files={"feats.py": FEATURES})
+    changed = FEATURES.replace("1 + raw", "2 + raw")
+    second = make_system(train, evaluation, sections=features, files={"feats.py": changed})
+    assert "feats.py" in model_code_hash(first)[1]
+    assert model_code_hash(first)[0] != model_code_hash(second)[0]

@@ -178,6 +178,7 @@ def lineage(system: System, *, packages: list[str] | None = None) -> dict[str, A
     from keel.checks._git import head_commit  # here: importing keel.checks loads every check
 
     fingerprint = system.fingerprint()
+    code_digest, code_names = model_code_hash(system)
     trained = system.trained
     model = system.config.model
     return {
@@ -186,7 +187,8 @@ def lineage(system: System, *, packages: list[str] | None = None) -> dict[str, A
         "primary_metric": system.metric_name,
         "git_commit": head_commit(system.root),
         "config_sha256": config_sha256(system),
-        "code_hash": fingerprint["code"],
+        "code_hash": code_digest,
+        "code_files": code_names,
         "data": {
             "train": data_fingerprint(system, "train", fingerprint["train"]),
             "eval": data_fingerprint(system, "eval", fingerprint["eval"]),
@@ -202,6 +204,40 @@ def lineage(system: System, *, packages: list[str] | None = None) -> dict[str, A
         "python": platform.python_version(),
         "requirements": list(packages or []),
     }
+
+
+def _shown_path(path: Path, root: Path) -> str:
+    """A code file's name that does not depend on the machine: relative to the system's
+    folder, or to the `sys.path` entry it is imported from (`keel/trainers.py`)."""
+    if path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    bases = [Path(p).resolve() for p in sys.path if p]
+    containing = [b for b in bases if path.is_relative_to(b)]
+    if containing:
+        return path.relative_to(max(containing, key=lambda b: len(b.parts))).as_posix()
+    return path.name
+
+
+def model_code_hash(system: System) -> tuple[str, list[str]]:
+    """The SHA-256 of what defines the model, and the code files it covers.
+
+    Every source file of the code that builds the model (the training and feature entry
+    points wherever they live, Keel's ready-made trainers included, the user's modules they
+    import), named independently of the machine, and keel.toml's [model] section (entry
+    points, parameters, seed): the same code and specification give the same hash anywhere.
+    """
+    root = system.root.resolve()
+    model = system.config.model
+    h = hashlib.sha256()
+    names = []
+    for path in system.code_files():
+        name = _shown_path(path.resolve(), root)
+        names.append(name)
+        h.update(name.encode() + b"\0")
+        h.update(path.read_bytes())
+    spec = {"train": model.train, "features": model.features, "params": model.params}
+    h.update(digest(spec, model.seed).encode())
+    return h.hexdigest(), names
 
 
 def _staleness_limit(system: System) -> float | None:
