@@ -655,3 +655,21 @@ def test_data_6_fails_a_configured_expression_the_model_does_not_use(make_system
     assert evidence.status == "fail"
     assert evidence.facts["stage"] == "model inputs"
     assert "remove it so Keel uses a noisy copy of the target" in evidence.hint
+
+
+def test_data_7_fails_tests_that_cannot_be_collected_saying_why(make_system):
+    system = feature_system(make_system)
+    write_tests(system, "import no_such_helper_module\n\n\ndef test_x():\n    assert True\n")
+    evidence = data_7(system)
+    assert evidence.status == "fail"
+    assert "the tests could not be collected" in evidence.summary
+    assert "No module named 'no_such_helper_module'" in evidence.summary
+    assert "python -m pytest tests" in evidence.hint
+
+
+def test_data_7_fails_a_tests_path_that_is_a_file_saying_why(make_system):
+    system = feature_system(make_system)
+    (system.root / "tests").write_text("not a folder\n")
+    evidence = data_7(system)
+    assert evidence.status == "fail"
+    assert "the tests folder tests does not exist" in evidence.summary

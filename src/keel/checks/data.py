@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from keel.checks._coverage import TIMEOUT_S, feature_tests, line_ranges
+from keel.checks._coverage import TIMEOUT_S, SuiteRun, feature_tests, line_ranges
 from keel.checks._probes import SAMPLE_ROWS, SEARCH_EXAMPLES, ProbeResult, probe_features
 from keel.data import pii
 from keel.data.schema import load_schema, validate
@@ -795,6 +795,42 @@ def data_6(system: System) -> Evidence:
 
 
 # -- data.7 --------------------------------------------------------------------------------
+# What pytest's exit statuses mean when no test result came back (pytest's ExitCode).
+PYTEST_EXITS = {
+    2: "pytest was interrupted: the tests could not be collected (an import or syntax error "
+    "in a test module or conftest.py?)",
+    3: "pytest stopped on an internal error",
+    4: "pytest could not start: a usage error (unknown options, or a conftest.py or plugin "
+    "that fails)",
+    5: "pytest collected no tests",
+}
+
+
+def _first_error(output: str) -> str:
+    """The first line of pytest's output that names an error, to quote in a summary: an
+    exception line ("E   ModuleNotFoundError: ...") before any other line naming an error."""
+    lines = output.splitlines()
+    exceptions = [x[1:].strip() for x in lines if x.startswith("E ")]
+    for text in [*exceptions, *(x.strip() for x in lines)]:
+        if "Error" in text or "error:" in text:
+            return text[:200]
+    return ""
+
+
+def _not_run(run: SuiteRun) -> str:
+    """Why a test run that passed no test did not run, in words."""
+    from keel.checks._coverage import NOT_RUN
+
+    if run.returncode == NOT_RUN:
+        return f"the tests could not be started: {run.output or 'no reason given'}"
+    collected = run.returncode in (2, 3, 4) and run.passed + run.failed == 0
+    if run.passed + run.failed + run.errors and not collected:
+        return f"{run.failed + run.errors} test(s) fail (exit status {run.returncode})"
+    why = PYTEST_EXITS.get(run.returncode, f"pytest ran no tests (exit status {run.returncode})")
+    error = _first_error(run.output)
+    return why + (f": {error}" if error else "")
+
+
 def data_7(system: System) -> Evidence:
     """data.7: the feature code is covered by passing tests and survives serving-like probes."""
     build = system.features_function
@@ -820,7 +856,14 @@ def data_7(system: System) -> Evidence:
         seed,
         has_hypothesis,
     )
-    run, missing, missing_hint = feature_tests(system, source)
+    try:
+        run, missing, missing_hint = feature_tests(system, source)
+    except Exception as exc:  # the tests cannot even be started: say why, as a failure
+        run, missing = None, f"the tests could not be run: {type(exc).__name__}: {exc}"
+        missing_hint = (
+            f"Make `python -m pytest {cfg.tests}` runnable in {system.root} (pytest and coverage "
+            "installed where Keel runs, a tests folder it can read)."
+        )
     tables = [
         Table(
             f"Probes of {cfg.features} on {SAMPLE_ROWS} raw training rows",
@@ -878,12 +921,8 @@ def data_7(system: System) -> Evidence:
         if not run.tests_pass:
             if run.timed_out:
                 problems.append(f"the tests did not finish within {TIMEOUT_S} s")
-            elif run.passed + run.failed + run.errors == 0:
-                problems.append(f"pytest ran no tests (exit status {run.returncode})")
             else:
-                problems.append(
-                    f"{run.failed + run.errors} test(s) fail (exit status {run.returncode})"
-                )
+                problems.append(_not_run(run))
             tables.append(
                 Table(
                     "The end of pytest's output", ["line"], [[x] for x in run.output.splitlines()]
