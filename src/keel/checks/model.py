@@ -659,6 +659,8 @@ def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object])
     }
     for name in found.params:
         facts[f"{name}.gap"] = _plain(found.gap(name)) if found.best(name) else None
+    if getattr(found, "note", ""):
+        facts["sample_note"] = found.note
     evidence = Evidence(
         "model.3", "fail", "", tables=tables, figures=[chart], thresholds=thresholds, facts=facts
     )
@@ -723,6 +725,7 @@ def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object])
         f"of the best found moving each ×÷{found.factor:g}: {metric} {_num(base)}"
         + (f"; closest contender {nearest} ({gap:+.4g})" if math.isfinite(gap) else "")
         + (f"; no effect on the metric: {', '.join(idle)}" if idle else "")
+        + (f" ({found.note})" if getattr(found, "note", "") else "")
     )
     return evidence
 

@@ -9,7 +9,9 @@
                     length, the longest the oldest one allows (from the pool's first row to K
                     periods before the newest period), K lowered until that is at least one
                     period; every window is sampled down to the same number of rows (the
-                    smallest window's, at most `WINDOW_ROWS`), so windows differ in age only
+                    smallest window's, at most `WINDOW_ROWS`, and on wide data at most
+                    `keel.model.budget.TRAIN_CELLS` rows × inputs), so windows differ in age
+                    only
     age             k · period_days days: from the window's end to the newest period's start
 
 A model is trained on each window with the user's training function and evaluated on the
@@ -29,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import KeelError
+from keel.model.budget import TRAIN_CELLS, affordable_rows
 from keel.model.importance import sample_rows
 from keel.system import System
 
@@ -144,7 +147,13 @@ def curve(system: System) -> Staleness:
         end = newest_start - k * period
         inside = pool & (times >= end - window).to_numpy() & (times <= end).to_numpy()
         windows.append((k, end, np.flatnonzero(inside)))
-    size = min(WINDOW_ROWS, *(len(rows) for _, _, rows in windows))
+    affordable = affordable_rows(WINDOW_ROWS, inputs.shape[1])
+    size = min(affordable, *(len(rows) for _, _, rows in windows))
+    if affordable < min(WINDOW_ROWS, *(len(rows) for _, _, rows in windows)):
+        found.notes.append(
+            f"every window sampled to {size:,} rows: {inputs.shape[1]:,} inputs, at most "
+            f"{TRAIN_CELLS:,} cells (rows × inputs) per training"
+        )
     for k, end, rows in windows:
         picked = rows[sample_rows(len(rows), size, seed=seed)]
         age = Age(k, k * cfg.period_days, _day(end - window), _day(end), len(picked), None)

@@ -3,8 +3,10 @@
 The sweep moves each numeric hyperparameter of [model] params ([tuning] params names which;
 by default every number, booleans excluded) down and up by [tuning] factor, one at a time, the
 others at their configured values. The user's training function retrains on a seeded sample of
-at most [tuning] sample training rows, evaluated on as many evaluation rows at most; the
-configured values are trained on the same sample, so each run differs from them in one value.
+at most [tuning] sample training rows (on wide data, unless [tuning] sample is set, also at most
+`keel.model.budget.TRAIN_CELLS` rows × inputs), evaluated on at most [tuning] sample evaluation
+rows; the configured values are trained on the same sample, so each run differs from them in
+one value.
 
     moves        value / factor and value × factor; integers are rounded and kept ≥ 1 when the
                  configured value is ≥ 1 (counts: iterations, leaves, depth); a move that lands
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.errors import CheckError, KeelError
+from keel.model.budget import affordable_rows, budget_note
 from keel.model.importance import sample_rows
 from keel.system import System
 
@@ -70,6 +73,7 @@ class Sweep:
     train_rows: int
     eval_rows: int
     seconds: float = 0.0
+    note: str = ""  # why fewer training rows than [tuning] sample were used (wide data)
 
     def best(self, param: str) -> Trial | None:
         """The best moved value of one hyperparameter (None when every move failed)."""
@@ -366,7 +370,9 @@ def sweep(system: System) -> Sweep:
     cfg, seed = system.config.tuning, system.config.model.seed
     names, skipped = swept_params(system)
     train, evaluation = system.dataset("train"), system.dataset("eval")
-    rows = sample_rows(len(train.inputs), cfg.sample, seed=seed)
+    width = train.inputs.shape[1]
+    size = affordable_rows(cfg.sample, width, explicit="sample" in cfg.model_fields_set)
+    rows = sample_rows(len(train.inputs), size, seed=seed)
     eval_rows = sample_rows(len(evaluation.inputs), cfg.sample, seed=seed)
     x, y = train.inputs.iloc[rows], train.target.iloc[rows]
     x_eval, y_eval = evaluation.inputs.iloc[eval_rows], evaluation.target.iloc[eval_rows]
@@ -404,6 +410,7 @@ def sweep(system: System) -> Sweep:
         train_rows=len(rows),
         eval_rows=len(eval_rows),
         seconds=time.perf_counter() - start,
+        note=budget_note(len(rows), len(train.inputs), width, cfg.sample),
     )
 
 
