@@ -68,8 +68,16 @@ def train(
     from keel.registry import train_and_register
 
     system = _system(path, use_cache=not no_cache)
-    with err.status("training and registering"):
-        version = train_and_register(system)
+    try:
+        with err.status("training and registering"):
+            version = train_and_register(system)
+    except KeyboardInterrupt:
+        err.print(
+            "interrupted: the training run was ended as KILLED, its artefacts and temporary "
+            "folder removed; no version was registered",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
     primary = system.metric_name
     _print(
         f"registered {version.name} version {version.version}: {primary} "

@@ -83,6 +83,7 @@ LOCK_TIMEOUT_S = 600.0
 SQLITE_TIMEOUT_S = 30
 _PLUMBING = {"sqlalchemy", "alembic", "requests", "urllib3", "sqlite3"}
 _OPENED: set[str] = set()  # SQLite stores this process has opened (and so migrated)
+_RECOVERED: set[tuple[str, str]] = set()  # (store, model) cleaned after dead trainings
 
 
 # -- the connection ------------------------------------------------------------------------
@@ -234,7 +235,12 @@ def connect(system: System) -> Store:
         client.search_registered_models(max_results=1)
     _OPENED.add(uri)
     name = system.config.registry.model or system.name
-    return Store(client, configured, uri, name, lock, artifacts, system.keel_dir / "models")
+    store = Store(client, configured, uri, name, lock, artifacts, system.keel_dir / "models")
+    if (uri, name) not in _RECOVERED:
+        with translated(configured):
+            recover(store)
+        _RECOVERED.add((uri, name))
+    return store
 
 
 # -- versions -----------------------------------------------------------------------------
@@ -515,45 +521,150 @@ def train_and_register(system: System) -> ModelVersion:
     the parameters and seed as run parameters, and as run metrics every metric of the task
     on the evaluation data, the primary metric per configured slice, the training time and
     the peak memory.
+
+    The run is opened before training, tagged with this process's id and host, with keel.toml
+    logged: an interruption (Ctrl-C) or a failure ends it as KILLED or FAILED and removes its
+    artefacts and temporary folder; a process killed outright is found by the next registry
+    operation (see `recover`).
     """
     store = connect(system)  # an unreachable registry fails before training
+    with translated(store.uri):
+        client = store.client
+        experiment = store.experiment(f"keel/{store.model}")
+        run = client.create_run(
+            experiment, run_name=f"train {system.name}", tags={**_owner(), "keel.kind": "train"}
+        )
+    run_id = run.info.run_id
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
+            if system.config_file is not None and system.config_file.is_file():
+                with translated(store.uri):
+                    client.log_artifact(run_id, str(system.config_file), "keel")
+            mv = _train_into(system, store, run, Path(tmp))
+    except BaseException as exc:
+        _abandon(store, run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    with translated(store.uri):
+        client.set_terminated(run_id)
+        return _describe(store, client.get_model_version(store.model, mv.version))
+
+
+def _train_into(system: System, store: Store, run: Any, folder: Path) -> Any:
+    """Train (or reuse the cached model), save, check and log it into `run`; register it."""
     trained = system.trained
     evaluation = system.dataset("eval")
-    with tempfile.TemporaryDirectory(prefix="keel-model-") as tmp:
-        model_dir, pinned = save_model(system, Path(tmp))
-        _check_artefact(system, model_dir)
-        record = lineage(system, packages=pinned)
-        metrics = overall_metrics(system, evaluation.target, trained.predictions)
-        metrics |= slice_metrics(system, evaluation.raw, evaluation.target, trained.predictions)
-        metrics["train_seconds"] = record["train_seconds"]
-        if record["peak_memory_mb"] is not None:
-            metrics["peak_memory_mb"] = record["peak_memory_mb"]
-        params = {str(k): str(v)[:500] for k, v in record["params"].items()}
-        params["seed"] = str(record["seed"])
-        tags = lineage_tags(record)
-        with translated(store.uri):
-            client = store.client
-            experiment = store.experiment(f"keel/{store.model}")
-            run = client.create_run(
-                experiment, run_name=f"train {system.name}", tags={**tags, "keel.kind": "train"}
+    model_dir, pinned = save_model(system, folder)
+    _check_artefact(system, model_dir)
+    record = lineage(system, packages=pinned)
+    metrics = overall_metrics(system, evaluation.target, trained.predictions)
+    metrics |= slice_metrics(system, evaluation.raw, evaluation.target, trained.predictions)
+    metrics["train_seconds"] = record["train_seconds"]
+    if record["peak_memory_mb"] is not None:
+        metrics["peak_memory_mb"] = record["peak_memory_mb"]
+    params = {str(k): str(v)[:500] for k, v in record["params"].items()}
+    params["seed"] = str(record["seed"])
+    tags = lineage_tags(record)
+    run_id = run.info.run_id
+    with translated(store.uri):
+        client = store.client
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+        _log(client, run_id, params, metrics)
+        client.log_artifacts(run_id, str(model_dir), "model")
+        client.log_dict(run_id, record, "keel/lineage.json")
+        with store.locked():
+            if _registered(store) is None:
+                client.create_registered_model(store.model)
+            return client.create_model_version(
+                store.model,
+                source=f"{run.info.artifact_uri}/model",
+                run_id=run_id,
+                tags={**tags, "keel.lineage": json.dumps(record, sort_keys=True)},
+                description=f"{system.name}: {system.metric_name} "
+                f"{trained.metric:.4f} on the evaluation data",
             )
-            try:
-                _log(client, run.info.run_id, params, metrics)
-                client.log_artifacts(run.info.run_id, str(model_dir), "model")
-                client.log_dict(run.info.run_id, record, "keel/lineage.json")
-                with store.locked():
-                    if _registered(store) is None:
-                        client.create_registered_model(store.model)
-                    mv = client.create_model_version(
-                        store.model,
-                        source=f"{run.info.artifact_uri}/model",
-                        run_id=run.info.run_id,
-                        tags={**tags, "keel.lineage": json.dumps(record, sort_keys=True)},
-                        description=f"{system.name}: {system.metric_name} "
-                        f"{trained.metric:.4f} on the evaluation data",
-                    )
-            except BaseException:
-                client.set_terminated(run.info.run_id, "FAILED")
-                raise
-            client.set_terminated(run.info.run_id)
-            return _describe(store, client.get_model_version(store.model, mv.version))
+
+
+# -- interrupted trainings -----------------------------------------------------------------
+
+TEMP_PREFIX = "keel-model-"  # temporary folders of `keel train`: keel-model-<pid>-<random>
+
+
+def _owner() -> dict[str, str]:
+    """Tags naming the process that runs a training: its id, host and start."""
+    return {"keel.pid": str(os.getpid()), "keel.host": socket.gethostname(), "keel.started": now()}
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _has_version(store: Store, run_id: str) -> bool:
+    found = store.client.search_model_versions(f"run_id = '{run_id}'", max_results=1)
+    return len(found) > 0
+
+
+def _remove_artifacts(store: Store, run_id: str) -> bool:
+    """Delete a run's artefact folder from a local store (never a registered version's)."""
+    if store.artifacts is None or _has_version(store, run_id):
+        return False
+    uri = store.client.get_run(run_id).info.artifact_uri or ""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("file", ""):
+        return False
+    folder = Path(unquote(parsed.path)).parent  # …/<run id>/artifacts → …/<run id>
+    if folder.name != run_id or not folder.resolve().is_relative_to(store.artifacts.resolve()):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+def _abandon(store: Store, run_id: str, status: str, note: str = "") -> None:
+    """End a training run that did not register a version, and remove its artefacts."""
+    try:
+        with translated(store.uri):
+            if note:
+                store.client.set_tag(run_id, "keel.abandoned", note)
+            _remove_artifacts(store, run_id)
+            store.client.set_terminated(run_id, status)
+    except Exception:  # cleaning up must not hide why the training ended
+        pass
+
+
+def recover(store: Store) -> list[str]:
+    """Clean up after trainings whose process died (kill -9, a crash, a lost machine).
+
+    Runs of this host still RUNNING whose process (tag `keel.pid`) no longer exists are
+    ended as FAILED with a `keel.abandoned` note, and their artefact folders removed; so are
+    temporary folders of `keel train` left by dead processes. Returns what was cleaned.
+    """
+    cleaned = []
+    host = socket.gethostname()
+    found = store.client.get_experiment_by_name(f"keel/{store.model}")
+    if found is not None:
+        runs = store.client.search_runs(
+            [found.experiment_id], "attributes.status = 'RUNNING'", max_results=1000
+        )
+        for run in runs:
+            tags = run.data.tags
+            pid = tags.get("keel.pid", "")
+            if tags.get("keel.host") != host or not pid.isdigit() or _alive(int(pid)):
+                continue
+            note = f"process {pid} on {host} ended without finishing; found at {now()}"
+            _abandon(store, run.info.run_id, "FAILED", note)
+            cleaned.append(f"run {run.info.run_id}: {note}")
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*-*"):
+        pid = folder.name.removeprefix(TEMP_PREFIX).split("-")[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            cleaned.append(f"temporary folder {folder}")
+    return cleaned
