@@ -155,3 +155,19 @@ def test_the_cost_floor_shrinks_with_the_number_of_inputs():
     assert cost_floor(0.2, 3) == pytest.approx(1 / 6)
     assert cost_floor(0.2, 8) == pytest.approx(1 / 16)
     assert cost_floor(0.2, 2) == 0.2
+    assert cost_floor(0.2, 8, helps=True) == 0.2
+    assert cost_floor(0.2, 16, helps=True) == pytest.approx(1 / 8)
+
+
+def test_an_input_that_helps_is_judged_only_from_twice_an_equal_share_of_the_cost():
+    names = [f"x{i}" for i in range(16)]
+    m = Measured(1000, 1.0, dict.fromkeys(names, 1.0), 10, dict.fromkeys(names, 8.0))
+    shares = {n: 0.9 / 15 for n in names[1:]} | {"x0": 0.004}  # x0: 1/16 of the cost, 15×
+    judged = {
+        c.input: c for c in judge_costs(m, shares, min_cost_share=0.2, max_cost_benefit_ratio=10)
+    }
+    assert not judged["x0"].flagged  # it helps: an average cost is not too much
+    unhelpful = judge_costs(
+        m, shares, min_cost_share=0.2, max_cost_benefit_ratio=10, helpful=set(names[1:])
+    )
+    assert [c.input for c in unhelpful if c.flagged] == ["x0"]  # no measured benefit

@@ -8,6 +8,7 @@ from keel.model.importance import (
     Importance,
     InputImportance,
     Lofo,
+    grouped_importance,
     measure_importance,
     measure_lofo,
     near_duplicates,
@@ -160,8 +161,12 @@ def test_measure_importance_samples_evaluation_rows_and_is_cached(make_system):
 
 def test_measure_importance_names_an_undefined_metric(make_system):
     evaluation = binary_frame(300, seed=1).assign(y=0)
-    system = make_system(binary_frame(600, seed=0), evaluation)
-    with pytest.raises(CheckError, match="roc_auc is undefined on the 300 sampled evaluation"):
+    sampled = set(sample_rows(300, 100, seed=1))  # the rows data.2 samples (model seed 1)
+    evaluation.loc[next(i for i in range(300) if i not in sampled), "y"] = 1
+    system = make_system(
+        binary_frame(600, seed=0), evaluation, sections={"importance": {"sample": 100}}
+    )
+    with pytest.raises(CheckError, match="roc_auc is undefined on the 100 sampled evaluation"):
         measure_importance(system)
 
 
@@ -177,3 +182,48 @@ def test_measure_lofo_retrains_without_each_input(make_system):
 def test_lofo_verdict_separates_harm_from_retraining_noise():
     lofo = Lofo("roc_auc", 0.8, 100, 100, {"a": 0.05, "b": 0.001, "c": -0.02}, noise=0.004)
     assert [lofo.verdict(n) for n in ("a", "b", "c")] == ["helps", "redundant", "harmful"]
+
+
+def wide(n: int = 1500, width: int = 300, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, width)), columns=[f"c{i:03d}" for i in range(width)])
+    y = (frame["c123"] + 0.5 * frame["c250"] > 0).astype(int).to_numpy()
+    return frame, y
+
+
+def reads_two(frame: pd.DataFrame) -> Predictions:
+    score = 1 / (1 + np.exp(-(frame["c123"] + 0.5 * frame["c250"]).to_numpy()))
+    return Predictions((score > 0.5).astype(int), np.column_stack([1 - score, score]), [0, 1])
+
+
+def test_grouped_importance_measures_the_helping_inputs_alone_and_the_rest_in_groups():
+    frame, y = wide()
+    _, found = grouped_importance(reads_two, frame, y, metric="roc_auc", repeats=3, budget=48)
+    by_name = {i.input: i for i in found}
+    assert [i.input for i in found] == list(frame.columns)  # every input, in column order
+    for name in ("c123", "c250"):
+        assert by_name[name].group == 1 and by_name[name].above_noise
+    grouped = [i for i in found if i.group > 1]
+    assert len(grouped) > 250 and all(i.resolved and not i.above_noise for i in grouped)
+    assert Importance("roc_auc", 1.0, 1500, 3, found).shares()["c123"] > 0.5
+
+
+def test_grouped_importance_leaves_a_helping_group_unresolved_when_the_budget_ends():
+    frame, y = wide()
+    _, found = grouped_importance(reads_two, frame, y, metric="roc_auc", repeats=3, budget=12)
+    unresolved = [i.input for i in found if not i.resolved]
+    assert "c123" in unresolved  # its group helps, but it was never measured alone
+    assert all(i.group > 1 for i in found if not i.resolved)
+
+
+def test_near_duplicates_of_many_inputs_match_the_pairwise_correlation_with_missing_values():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(500, 40)), columns=[f"c{i}" for i in range(40)])
+    frame["copy"] = frame["c7"] * 3 + 1 + rng.normal(scale=0.01, size=500)
+    frame.loc[::7, "copy"] = np.nan
+    frame.loc[::5, "c7"] = np.nan
+    frame["flat"] = 1.0
+    [pair] = near_duplicates(frame, max_correlation=0.98)
+    assert (pair.first, pair.second) == ("c7", "copy")
+    both = frame[["c7", "copy"]].dropna()
+    assert pair.value == pytest.approx(abs(np.corrcoef(both["c7"], both["copy"])[0, 1]))

@@ -17,7 +17,7 @@ from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.cost import cost_floor, judge_costs, measure_costs
 from keel.model.importance import (
     NOISE_STDS,
-    Importance,
+    InputImportance,
     Lofo,
     measure_importance,
     measure_lofo,
@@ -400,9 +400,13 @@ def data_5(system: System) -> Evidence:
 
 
 # -- data.2 --------------------------------------------------------------------------------
-def _verdict(name: str, importance: Importance, lofo: Lofo | None) -> str:
-    found = next(i for i in importance.inputs if i.input == name)
+def _verdict(found: InputImportance, lofo: Lofo | None) -> str:
+    name = found.input
+    if not found.resolved:
+        return f"not measured alone: shuffled with {found.group - 1} others, the group helps"
     problems = [] if found.above_noise else ["not above noise"]
+    if found.group > 1:
+        problems = [f"not above noise (shuffled with {found.group - 1} others: none helps)"]
     if lofo is not None and lofo.verdict(name) == "harmful":
         problems.append("removal improves the model beyond retraining noise")
     if not problems and lofo is not None and lofo.verdict(name) == "redundant":
@@ -417,7 +421,7 @@ def data_2(system: System) -> Evidence:
     lofo = measure_lofo(system) if system.deep else None
     metric = importance.metric
     ranked = sorted(importance.inputs, key=lambda i: -i.mean)
-    verdicts = {i.input: _verdict(i.input, importance, lofo) for i in ranked}
+    verdicts = {i.input: _verdict(i, lofo) for i in ranked}
     flagged = [name for name, v in verdicts.items() if not v.startswith("beneficial")]
     columns = ["input", "importance mean", "std", "lower bound", "verdict"]
     if lofo is not None:
@@ -450,9 +454,14 @@ def data_2(system: System) -> Evidence:
         reference={"no effect": 0.0},
         flagged=[i.input in flagged for i in ranked],
     )
+    grouped = [i for i in ranked if i.group > 1]
+    unresolved = [i.input for i in ranked if not i.resolved]
     facts: dict[str, Any] = {
         "metric": metric,
         "metric_unshuffled": importance.baseline,
+        "inputs_measured_alone": len(ranked) - len(grouped),
+        "inputs_measured_in_groups": len(grouped),
+        "inputs_not_resolved": len(unresolved),
         "rows": importance.rows,
         "inputs": len(ranked),
         "flagged_inputs": len(flagged),
@@ -476,6 +485,21 @@ def data_2(system: System) -> Evidence:
         "data.2", "pass", "", tables=tables, figures=[chart], thresholds=thresholds, facts=facts
     )
     problems, hints = [], []
+    if grouped:
+        tables[0].title += (
+            f"; {len(grouped)} of {len(ranked)} inputs shuffled in groups (wide model: groups "
+            "that help are split until single inputs are measured)"
+        )
+    flagged = [name for name in flagged if name not in unresolved]
+    if unresolved:
+        problems.append(
+            f"{len(unresolved)} input(s) were measured only in groups that help, so whether "
+            f"each helps is not known: {_names(unresolved)}"
+        )
+        hints.append(
+            "Drop the inputs flagged as not helping and run again: with fewer inputs, Keel "
+            "measures more of them alone."
+        )
     if flagged:
         problems.append(f"{len(flagged)} of {len(ranked)} input(s) do not help: {_names(flagged)}")
         hints.append(
@@ -509,16 +533,19 @@ def data_3(system: System) -> Evidence:
     """data.3: no input costs (memory, latency) much more than the benefit it brings."""
     cfg = system.config.cost
     measured = measure_costs(system)
-    shares = measure_importance(system).shares()
+    importance = measure_importance(system)
+    helpful = {i.input for i in importance.inputs if i.above_noise and i.group == 1}
     costs = judge_costs(
         measured,
-        shares,
+        importance.shares(),
         min_cost_share=cfg.min_cost_share,
         max_cost_benefit_ratio=cfg.max_cost_benefit_ratio,
+        helpful=helpful,
     )
     costs.sort(key=lambda c: -c.cost_share)
     flagged = [c.input for c in costs if c.flagged]
     floor = cost_floor(cfg.min_cost_share, len(costs))
+    floor_helps = cost_floor(cfg.min_cost_share, len(costs), helps=True)
     per_input = Table(
         f"Cost and benefit of each input (latency on batches of {measured.latency_rows} rows, "
         f"one thread, best of paired rounds; memory on {measured.memory_rows} rows)",
@@ -572,12 +599,13 @@ def data_3(system: System) -> Evidence:
         [c.input for c in costs],
         [c.cost_share for c in costs],
         x_label="share of the total cost",
-        reference={"cost floor": floor},
+        reference={"floor, no benefit": floor, "floor, helps": floor_helps},
         flagged=[c.flagged for c in costs],
     )
     thresholds = {
         "min_cost_share": cfg.min_cost_share,
         "cost_floor": floor,
+        "cost_floor_helping_inputs": floor_helps,
         "max_cost_benefit_ratio": cfg.max_cost_benefit_ratio,
         "max_latency_ms_per_row": cfg.max_latency_ms_per_row,
         "max_bytes_per_row": cfg.max_bytes_per_row,
@@ -607,9 +635,9 @@ def data_3(system: System) -> Evidence:
         hints.append(
             f"Drop {_names(flagged, 10)} or make them cheaper (a narrower type, a category "
             "instead of free text, a cheaper computation); the limits are [cost] "
-            f"max_cost_benefit_ratio = {cfg.max_cost_benefit_ratio:g}, and inputs below a cost "
-            f"share of {floor:.3g} are not judged (min_cost_share = {cfg.min_cost_share:g}, or "
-            "half an equal share when smaller)."
+            f"max_cost_benefit_ratio = {cfg.max_cost_benefit_ratio:g}; inputs are judged from a "
+            f"cost share of {floor:.3g} without benefit, {floor_helps:.3g} with (half and twice "
+            f"an equal share, at most min_cost_share = {cfg.min_cost_share:g})."
         )
     over_latency = (
         cfg.max_latency_ms_per_row is not None

@@ -33,10 +33,14 @@ Costs are measured on the system's own model and data:
 The benefit of an input is its share of the total positive permutation importance (data.2's
 result, `keel.model.importance.measure_importance`). An input is flagged when its cost share
 (the larger of its memory and latency shares) is more than `max_cost_benefit_ratio` times its
-benefit share and at least the cost floor: `min_cost_share`, or half of an equal share
-(0.5 / number of inputs) when that is smaller. Shares shrink as inputs are added, so an
-absolute floor would let no input of a wide model be flagged (with 8 equally costly inputs,
-each holds 12.5%); the floor only keeps inputs that cost next to nothing out of the verdict.
+benefit share and at least its cost floor (`cost_floor`). Shares shrink as inputs are added,
+so an absolute floor would let no input of a wide model be flagged (with 8 equally costly
+inputs, each holds 12.5%). The floor is therefore relative to an equal share (1 / number of
+inputs): an input without measured benefit (not above noise in data.2) is judged from half an
+equal share, since anything it costs is more than it brings; an input that helps is judged
+from twice an equal share, since the importance of correlated inputs is split between them
+and a small share of it does not make an average-cost input a waste. Neither floor is above
+`min_cost_share`.
 """
 
 from __future__ import annotations
@@ -314,10 +318,11 @@ def measure_costs(system: System) -> Measured:
     )
 
 
-def cost_floor(min_cost_share: float, inputs: int) -> float:
-    """The cost share below which an input is not judged: `min_cost_share`, or half an equal
-    share of the inputs when that is smaller (module docstring)."""
-    return min(min_cost_share, 0.5 / max(inputs, 1))
+def cost_floor(min_cost_share: float, inputs: int, *, helps: bool = False) -> float:
+    """The cost share from which an input is judged (module docstring): half an equal share
+    of the inputs, or twice an equal share for an input that helps, at most `min_cost_share`."""
+    equal = 1 / max(inputs, 1)
+    return min(min_cost_share, (2.0 if helps else 0.5) * equal)
 
 
 def judge_costs(
@@ -326,11 +331,18 @@ def judge_costs(
     *,
     min_cost_share: float,
     max_cost_benefit_ratio: float,
+    helpful: set[str] | None = None,
 ) -> list[InputCost]:
-    """Every input's cost and benefit shares, flagged as the module docstring says."""
+    """Every input's cost and benefit shares, flagged as the module docstring says.
+
+    `helpful`: the inputs with a measured benefit (above noise); by default those with a
+    positive importance share.
+    """
     found = []
-    floor = cost_floor(min_cost_share, len(measured.bytes_per_row))
+    if helpful is None:
+        helpful = {name for name, share in importance_shares.items() if share > 0}
     for name, size in measured.bytes_per_row.items():
+        floor = cost_floor(min_cost_share, len(measured.bytes_per_row), helps=name in helpful)
         cost = InputCost(
             name,
             size,

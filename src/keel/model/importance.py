@@ -14,7 +14,18 @@ Near-duplicates, on at most `DUPLICATE_ROWS` evaluation inputs:
     categorical vs categorical   bias-corrected Cramér's V, missing values as a value of their own,
                                  for columns of at most `MAX_CATEGORIES` distinct values
 
-A pair at or above `max_correlation` carries the same information twice.
+A pair at or above `max_correlation` carries the same information twice. Numeric pairs are
+computed all at once as matrix products (pairwise-complete when values are missing), on at most
+`DUPLICATE_CELLS` values, so thousands of inputs take seconds.
+
+Wide models (more than `MAX_IMPORTANCE_VARIANTS` inputs): permutation importance is measured
+by group testing. Consecutive inputs are shuffled together (one row permutation for the whole
+group); a group whose drop is not above noise shows that none of its members carries signal
+the model uses, which is a measurement of every member. A group above noise is split in halves
+and measured again, down to single inputs, while the budget of `MAX_IMPORTANCE_VARIANTS`
+shuffled variants lasts; an input is called helpful only when measured alone, and a member of a
+group left unsplit is reported as such (`InputImportance.group`). Wide models are measured on
+fewer rows, at most `IMPORTANCE_CELLS` values per predicted frame.
 
 Leave-one-feature-out (LOFO, `keel score --deep`): the user's training function is run on a
 seeded sample of at most `LOFO_ROWS` training rows with all inputs, then once without each input;
@@ -42,6 +53,9 @@ from keel.system import System
 
 NOISE_STDS = 2.0  # an input is above noise when mean − NOISE_STDS · std of its drops > 0
 DUPLICATE_ROWS = 20_000
+DUPLICATE_CELLS = 10_000_000  # rows × numeric inputs of the near-duplicate scan
+IMPORTANCE_CELLS = 2_000_000  # rows × inputs of the frames predicted for permutation importance
+MAX_IMPORTANCE_VARIANTS = 96
 MAX_CATEGORIES = 1_000
 LOFO_ROWS = 20_000
 LOFO_EVAL_ROWS = 20_000
@@ -55,6 +69,8 @@ class InputImportance:
 
     input: str
     drops: list[float]
+    group: int = 1  # inputs shuffled together when measured (1: measured alone)
+    resolved: bool = True  # False: its group helps, but it was not measured alone
 
     @property
     def mean(self) -> float:
@@ -97,8 +113,9 @@ class Importance:
     seconds: float = 0.0
 
     def shares(self) -> dict[str, float]:
-        """Each input's share of the total positive importance (0 for all when none helps)."""
-        positive = {i.input: max(i.mean, 0.0) for i in self.inputs}
+        """Each input's share of the total positive importance (0 for all when none helps);
+        an input measured in a group holds an equal part of the group's."""
+        positive = {i.input: max(i.mean, 0.0) / i.group for i in self.inputs}
         total = sum(positive.values())
         return {k: (v / total if total > 0 else 0.0) for k, v in positive.items()}
 
@@ -166,6 +183,98 @@ def permutation_importance(
     return baseline, found
 
 
+def _group_drops(
+    predict: Predict,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    baseline: float,
+    columns: list[str],
+    *,
+    metric: str,
+    repeats: int,
+    seed: int,
+) -> list[float]:
+    """Drops of the metric when `columns` are shuffled together (one permutation per repeat)."""
+    rng = np.random.default_rng([seed, zlib.crc32("\0".join(columns).encode())])
+    drops = []
+    for _ in range(repeats):
+        order = rng.permutation(len(frame))
+        shuffled = frame.copy(deep=False)
+        for column in columns:
+            shuffled[column] = frame[column].iloc[order].set_axis(frame.index)
+        drops.append(baseline - compute(metric, y, predict(shuffled)))
+    return drops
+
+
+def grouped_importance(
+    predict: Predict,
+    inputs: pd.DataFrame,
+    target: pd.Series | np.ndarray,
+    *,
+    metric: str,
+    repeats: int,
+    seed: int = 0,
+    budget: int = MAX_IMPORTANCE_VARIANTS,
+) -> tuple[float, list[InputImportance]]:
+    """Permutation importance by group testing (module docstring), for wide models.
+
+    With at most `budget` inputs, every input is shuffled alone (`permutation_importance`).
+    """
+    if inputs.shape[1] <= budget:
+        return permutation_importance(
+            predict, inputs, target, metric=metric, repeats=repeats, seed=seed
+        )
+    y = np.asarray(target)
+    frame = inputs.reset_index(drop=True)
+    baseline = compute(metric, y, predict(frame))
+    names = [str(c) for c in frame.columns]
+    size = math.ceil(len(names) / (budget // 3))
+    todo = [names[i : i + size] for i in range(0, len(names), size)]
+    spent, found = 0, []
+    while todo:
+        following = []
+        for members in todo:
+            drops = _group_drops(
+                predict, frame, y, baseline, members, metric=metric, repeats=repeats, seed=seed
+            )
+            spent += 1
+            helps = InputImportance("", drops).above_noise
+            if len(members) == 1:
+                found.append(InputImportance(members[0], drops))
+            elif helps and spent + len(todo) + len(following) + 2 <= budget:
+                half = len(members) // 2
+                following += [members[:half], members[half:]]
+            else:
+                found += [InputImportance(m, drops, len(members), not helps) for m in members]
+        todo = following
+    order = {name: i for i, name in enumerate(names)}
+    return baseline, sorted(found, key=lambda i: order[i.input])
+
+
+def _pearson_matrix(numbers: np.ndarray) -> np.ndarray:
+    """|Pearson r| of every pair of columns, missing values dropped pair by pair; 0 where a
+    column is constant on the rows both hold."""
+    present = ~np.isnan(numbers)
+    if present.all():
+        centred = numbers - numbers.mean(axis=0)
+        scale = np.sqrt((centred * centred).sum(axis=0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = (centred.T @ centred) / np.outer(scale, scale)
+    else:
+        mask = present.astype("float64")
+        x = np.where(present, numbers, 0.0)
+        n = mask.T @ mask
+        sx = x.T @ mask  # sx[i, j]: the sum of column i where j is present too
+        sxx = (x * x).T @ mask
+        sxy = x.T @ x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cov = sxy - sx * sx.T / n
+            var = (sxx - sx * sx / n) * (sxx.T - sx.T * sx.T / n)
+            r = cov / np.sqrt(var)
+    r = np.abs(np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0))
+    return np.minimum(r, 1.0)
+
+
 def near_duplicates(
     inputs: pd.DataFrame,
     *,
@@ -174,20 +283,23 @@ def near_duplicates(
     seed: int = 0,
 ) -> list[Duplicate]:
     """Pairs of inputs at or above `max_correlation` (module docstring), strongest first."""
-    frame = inputs.iloc[sample_rows(len(inputs), max_rows, seed=seed)].reset_index(drop=True)
-    numeric = [c for c in frame.columns if not is_categorical(frame[c])]
-    numeric = [c for c in numeric if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    numeric = [c for c in inputs.columns if not is_categorical(inputs[c])]
+    numeric = [c for c in numeric if pd.api.types.is_numeric_dtype(inputs[c].dtype)]
+    rows = min(max_rows, max(1_000, DUPLICATE_CELLS // max(len(numeric), 1)))
+    frame = inputs.iloc[sample_rows(len(inputs), rows, seed=seed)].reset_index(drop=True)
     categorical = [
         c
         for c in frame.columns
         if is_categorical(frame[c]) and frame[c].nunique(dropna=False) <= MAX_CATEGORIES
     ]
     found = []
-    numbers = frame[numeric].astype("float64")
-    for i, a in enumerate(numeric):
-        for b in numeric[i + 1 :]:
-            both = (numbers[a].notna() & numbers[b].notna()).to_numpy()
-            value = abs_pearson(numbers[a].to_numpy()[both], numbers[b].to_numpy()[both])
+    if len(numeric) > 1:
+        numbers = frame[numeric].to_numpy(dtype="float64", na_value=np.nan)
+        r = _pearson_matrix(numbers)
+        for i, j in zip(*np.nonzero(np.triu(r >= max_correlation, k=1)), strict=True):
+            a, b = numeric[i], numeric[j]
+            both = ~(np.isnan(numbers[:, i]) | np.isnan(numbers[:, j]))
+            value = abs_pearson(numbers[both, i], numbers[both, j])  # exact, for the report
             if value >= max_correlation:
                 found.append(Duplicate(str(a), str(b), "|Pearson r|", value))
     labels = {c: frame[c].astype(object).where(frame[c].notna(), "<missing>") for c in categorical}
@@ -223,10 +335,12 @@ def measure_importance(system: System) -> Importance:
         evaluation = system.dataset("eval")
         if evaluation.inputs.shape[1] == 0:
             raise CheckError("the model has no inputs; the feature function returned no columns")
-        rows = sample_rows(len(evaluation.inputs), cfg.sample, seed=seed)
+        width = evaluation.inputs.shape[1]
+        size = min(cfg.sample, max(1_000, IMPORTANCE_CELLS // width))
+        rows = sample_rows(len(evaluation.inputs), size, seed=seed)
         inputs = evaluation.inputs.iloc[rows]
         target = evaluation.target.iloc[rows]
-        baseline, found = permutation_importance(
+        baseline, found = grouped_importance(
             lambda frame: system.predict(trained.estimator, frame),
             inputs,
             target,
@@ -248,7 +362,15 @@ def measure_importance(system: System) -> Importance:
             time.perf_counter() - start,
         )
 
-    return system.cached("importance", measure, cfg.model_dump(mode="json"), seed)
+    return system.cached(
+        "importance",
+        measure,
+        cfg.model_dump(mode="json"),
+        seed,
+        IMPORTANCE_CELLS,
+        MAX_IMPORTANCE_VARIANTS,
+        DUPLICATE_CELLS,
+    )
 
 
 def measure_lofo(system: System) -> Lofo:
