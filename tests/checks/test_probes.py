@@ -3,8 +3,11 @@ import pandas as pd
 import pytest
 
 from keel.checks._probes import (
+    EXTREMES,
     SAMPLE_ROWS,
+    _all_numbers,
     kind,
+    kinds,
     probe_features,
     problem,
     search,
@@ -160,3 +163,34 @@ def test_search_finds_a_single_missing_value_among_present_ones():
     assert "amount[" in result.detail and "=null" in result.detail
     assert result.detail.endswith("raised ValueError: mixed")
     assert search(robust, frame, reference).outcome == "pass"
+
+
+def mixed_columns() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "small": pd.Series([1, 2, 3], dtype="int8"),
+            "big": pd.Series([1, 2, 3], dtype="int64"),
+            "real": [0.5, 1.5, 2.5],
+            "flag": [True, False, True],
+            "text": ["a", "b", None],
+            "cat": pd.Categorical(["x", "y", "x"]),
+            "when": pd.to_datetime(["2024-01-01", "2024-01-02", None]),
+            "nothing": [None, None, None],
+        }
+    )
+
+
+def test_kinds_of_a_frame_are_the_kind_of_each_column():
+    frame = mixed_columns()
+    assert kinds(frame) == [kind(frame[c]) for c in frame.columns]
+
+
+@pytest.mark.parametrize("number", EXTREMES)
+def test_all_numbers_at_once_match_setting_each_column_alone(number):
+    frame = mixed_columns()
+    numbers = ["small", "big", "real"]
+    at_once = _all_numbers(frame, numbers, number)
+    one_by_one = frame.copy()
+    for c in numbers:
+        one_by_one[c] = with_number(frame[c], number)
+    pd.testing.assert_frame_equal(at_once, one_by_one)
