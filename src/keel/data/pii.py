@@ -208,6 +208,20 @@ def _example(arr: pa.Array, hits: np.ndarray, kind: str) -> str:
     return mask(value[a:b], kind)
 
 
+def _may_hold_pii(column: pd.Series | pa.ChunkedArray) -> bool:
+    """Whether a column's type can hold a kind of value scanned for: text, or integers (card
+    numbers). Checked before sampling, so thousands of float columns cost nothing."""
+    if isinstance(column, pd.Series):
+        dtype = column.dtype
+        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
+            return False
+        return not (
+            pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+        )
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    return pa.types.is_integer(kind) or _is_text_type(kind) or pa.types.is_null(kind)
+
+
 def scan(
     data: pd.DataFrame | pa.Table,
     *,
@@ -232,6 +246,8 @@ def scan(
     _check_scan_options(sample, min_share)
     findings: list[PiiFinding] = []
     for index, (name, column) in enumerate(_columns(data)):
+        if not _may_hold_pii(column) and not is_name_like(name):
+            continue  # floats, dates, booleans hold no kind of value scanned for
         rng = np.random.default_rng([seed, index])
         arr = _sample(column, sample, rng)
         n = len(arr)
