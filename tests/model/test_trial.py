@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keel.model.trial import evaluate_expression, reaches_model
+from keel.model.trial import evaluate_expression, reaches_model, signal, trial_rows
 
 
 def test_evaluate_expression_is_seeded_and_keeps_row_order():
@@ -32,3 +32,21 @@ def test_reaches_model_reads_pipelines_and_plain_estimators():
     dropped = make_pipeline(make_column_transformer(("passthrough", ["a"])), LogisticRegression())
     reached, note = reaches_model(dropped.fit(frame, y), "new")
     assert reached is False and "preprocessing drops it" in note
+
+
+def test_the_default_trial_input_is_a_seeded_noisy_copy_of_the_target():
+    target = pd.Series(["no", "yes"] * 500, index=np.arange(1000)[::-1])
+    values = signal(target, "binary", seed=3)
+    assert values.equals(signal(target, "binary", seed=3))
+    assert list(values.index) == list(target.index)
+    codes = (target == "yes").astype(float)
+    assert np.corrcoef(values, codes)[0, 1] > 0.6  # a model that receives it will use it
+    assert (values - codes).abs().max() > 0.5  # but it is not the label itself
+    prices = pd.Series(np.linspace(100.0, 900.0, 1000))
+    assert np.corrcoef(signal(prices, "regression", seed=0), prices)[0, 1] > 0.6
+
+
+def test_the_trial_trains_on_fewer_rows_when_the_model_is_wide():
+    assert trial_rows(50_000, 20) == 20_000
+    assert trial_rows(16_000, 2_000) == 5_000
+    assert trial_rows(800, 3) == 800

@@ -119,7 +119,7 @@ def signal(target: pd.Series, task: str, *, seed: int) -> pd.Series:
 
 def trial_rows(n: int, inputs: int) -> int:
     """Training rows of the trial: at most `NEW_FEATURE_ROWS`, and `NEW_FEATURE_CELLS` values."""
-    return max(1_000, min(NEW_FEATURE_ROWS, NEW_FEATURE_CELLS // max(inputs, 1), n))
+    return min(n, max(1_000, min(NEW_FEATURE_ROWS, NEW_FEATURE_CELLS // max(inputs, 1))))
 
 
 def _new_column(system: System, raw: pd.DataFrame, split_seed: int) -> pd.Series:
