@@ -233,15 +233,16 @@ def grouped_importance(
     spent, found = 0, []
     while todo:
         following = []
-        for members in todo:
+        for index, members in enumerate(todo):
             drops = _group_drops(
                 predict, frame, y, baseline, members, metric=metric, repeats=repeats, seed=seed
             )
             spent += 1
             helps = InputImportance("", drops).above_noise
+            planned = spent + (len(todo) - index - 1) + len(following)  # variants promised
             if len(members) == 1:
                 found.append(InputImportance(members[0], drops))
-            elif helps and spent + len(todo) + len(following) + 2 <= budget:
+            elif helps and planned + 2 <= budget:
                 half = len(members) // 2
                 following += [members[:half], members[half:]]
             else:
