@@ -2,9 +2,10 @@ import time
 
 import numpy as np
 import pytest
-from systems import binary_frame, monthly
+from systems import HGB_TRAIN, binary_frame, monthly
 
 from keel.checks.model import model_3, model_4
+from keel.system import System
 
 STALENESS = {"system": {"timestamp": "at"}, "staleness": {"period_days": 30, "max_age_periods": 3}}
 
@@ -296,3 +297,52 @@ def test_model_3_counts_an_older_search_tagged_with_the_present_fingerprint(make
     )
     evidence = model_3(other)
     assert "10 tagged keel.fingerprint with other code or data" in evidence.facts["recorded_search"]
+
+
+# -- model.3 and model.4 within their CPU budget --------------------------------------------
+SLOW_TRAIN = (
+    HGB_TRAIN
+    + """
+import time
+
+_fit = train
+
+
+def train(frame, target, params, seed):
+    start = time.process_time()
+    while time.process_time() - start < 0.3:  # a costly model: 0.3 CPU s per training
+        pass
+    return _fit(frame, target, params, seed)
+"""
+)
+
+
+def test_model_3_is_not_configured_when_the_sweep_would_exceed_its_budget_but_runs_deep(
+    make_system,
+):
+    system = make_system(
+        binary_frame(600, seed=0),
+        binary_frame(300, seed=1),
+        code=SLOW_TRAIN,
+        sections={**TWO_PARAMS, "tuning": {"max_seconds": 0.5}},
+    )
+    evidence = model_3(system)
+    assert evidence.status == "not_configured", evidence.summary
+    assert "the sweep was not run: one training took" in evidence.summary
+    assert "the 4 more it needs" in evidence.summary and "[tuning] max_seconds" in evidence.summary
+    assert "keel score --deep" in evidence.hint
+    deep = model_3(System.from_path(system.config_file, deep=True))
+    assert deep.status in ("pass", "fail") and deep.facts["trainings"] == 5
+
+
+def test_model_4_is_not_configured_when_older_windows_would_exceed_the_budget_but_runs_deep(
+    make_system,
+):
+    sections = {**STALENESS, "staleness": {**STALENESS["staleness"], "max_seconds": 0.5}}
+    system = make_system(*monthly(8, 300, turn=0.0), code=SLOW_TRAIN, sections=sections)
+    evidence = model_4(system)
+    assert evidence.status == "not_configured", evidence.summary
+    assert "the older windows were not trained: one training took" in evidence.summary
+    assert "[staleness] max_seconds" in evidence.summary and "--deep" in evidence.hint
+    deep = model_4(System.from_path(system.config_file, deep=True))
+    assert deep.status == "pass" and len(deep.tables[0].rows) == 4

@@ -217,7 +217,12 @@ def _slice_columns_error(system: System, frame_columns: list[str], missing: str)
 
 
 def model_6(system: System) -> Evidence:
-    """model.6: the primary metric holds up on configured slices and on the worst slices found."""
+    """model.6: the primary metric holds up on the configured slices and every searched slice.
+
+    Every searched slice counts for the verdict ([slices] worst only limits the display). Too
+    little data to judge (no slice, or no slice of a configured column, with [slices] min_size
+    rows and a defined metric) is not_configured, unless some slice fails.
+    """
     cfg = system.config.slices
     if not cfg.columns and not cfg.search:
         return not_configured(
@@ -593,6 +598,16 @@ def model_3(system: System) -> Evidence:
             evidence.facts["recorded_search"] = recorded.not_counted
         return evidence
     found = tuning_sweep(system)
+    if getattr(found, "stopped", ""):
+        return not_configured(
+            "model.3",
+            f"the sweep was not run: {found.stopped}"
+            + (f" ({found.note})" if found.note else "")
+            + (f"; {not_counted}" if not_counted else ""),
+            "Run `keel score --deep` to sweep whatever it takes, sweep fewer hyperparameters "
+            "([tuning] params), raise [tuning] max_seconds, or record a search (Optuna with "
+            "MLflow, in the experiment keel/NAME/tuning).",
+        )
     evidence = _sweep_evidence(system, found, thresholds)
     if recorded is not None:
         evidence.summary += f" ({not_counted})"
@@ -797,6 +812,14 @@ def model_4(system: System) -> Evidence:
             'Name the event-time column in keel.toml: [system] timestamp = "applied_at".',
         )
     found = staleness_curve(system)
+    if getattr(found, "stopped", ""):
+        return not_configured(
+            "model.4",
+            f"the older windows were not trained: {found.stopped}"
+            + (f" ({'; '.join(found.notes)})" if found.notes else ""),
+            "Run `keel score --deep` to train every window whatever it takes, lower "
+            "[staleness] max_age_periods (fewer windows), or raise [staleness] max_seconds.",
+        )
     metric = found.metric
     thresholds = {
         "period_days": cfg.period_days,

@@ -29,3 +29,19 @@ def budget_note(rows: int, available: int, inputs: int, size: int) -> str:
         f"trained on {rows:,} of {available:,} rows: {inputs:,} inputs, and at most "
         f"{TRAIN_CELLS:,} cells (rows × inputs) per training"
     )
+
+
+def over_budget(first: float, more: int, budget: float, *, deep: bool, key: str) -> str:
+    """Why the `more` trainings after a first one of `first` CPU seconds are not run in a
+    default run ("" when they are: within `budget` CPU seconds, or `keel score --deep`).
+
+    The estimate is the first training's CPU time (all threads) times the trainings left; CPU
+    time, not wall time, so that a busy machine does not change the verdict.
+    """
+    estimate = first * more
+    if deep or more <= 0 or estimate <= budget:
+        return ""
+    return (
+        f"one training took {first:.1f} CPU s, so the {more} more it needs would take about "
+        f"{estimate:.0f} CPU s, over the {budget:g} s of {key}"
+    )

@@ -17,7 +17,9 @@
 A model is trained on each window with the user's training function and evaluated on the
 newest period with the primary metric. The limit is the smallest age at which the metric falls
 more than [staleness] max_drop below the age-0 model's; when it never does, the limit is the
-oldest age measured (as far as the model is known to hold up). `staleness_limit` reads it,
+oldest age measured (as far as the model is known to hold up). When the age-0 training's CPU
+time times the older windows exceeds [staleness] max_seconds, the older windows are not trained
+unless `keel score --deep` (`stopped` says so). `staleness_limit` reads it,
 for monitor.4 and the registry.
 """
 
@@ -31,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import KeelError
-from keel.model.budget import TRAIN_CELLS, affordable_rows
+from keel.model.budget import TRAIN_CELLS, affordable_rows, over_budget
 from keel.model.importance import sample_rows
 from keel.system import System
 
@@ -65,6 +67,7 @@ class Staleness:
     window_days: float = 0.0
     notes: list[str] = field(default_factory=list)
     problem: str = ""  # why the curve could not be computed
+    stopped: str = ""  # why the older windows were not trained (over [staleness] max_seconds)
     drop_age_days: float | None = None
     limit_days: float | None = None
     seconds: float = 0.0
@@ -149,12 +152,20 @@ def curve(system: System) -> Staleness:
         windows.append((k, end, np.flatnonzero(inside)))
     affordable = affordable_rows(WINDOW_ROWS, inputs.shape[1])
     size = min(affordable, *(len(rows) for _, _, rows in windows))
+    first_cpu = 0.0
     if affordable < min(WINDOW_ROWS, *(len(rows) for _, _, rows in windows)):
         found.notes.append(
             f"every window sampled to {size:,} rows: {inputs.shape[1]:,} inputs, at most "
             f"{TRAIN_CELLS:,} cells (rows × inputs) per training"
         )
     for k, end, rows in windows:
+        if k == 1:
+            found.stopped = over_budget(
+                first_cpu, k_max, cfg.max_seconds, deep=system.deep, key="[staleness] max_seconds"
+            )
+            if found.stopped:
+                return found
+        clock = time.process_time()
         picked = rows[sample_rows(len(rows), size, seed=seed)]
         age = Age(k, k * cfg.period_days, _day(end - window), _day(end), len(picked), None)
         try:
@@ -167,6 +178,8 @@ def curve(system: System) -> Staleness:
         except KeelError as exc:
             age.error = str(exc)
         found.ages.append(age)
+        if k == 0:
+            first_cpu = time.process_time() - clock
     fresh = found.ages[0].metric
     if fresh is None:
         found.problem = f"the age-0 model could not be evaluated: {found.ages[0].error}"
@@ -184,7 +197,10 @@ def curve(system: System) -> Staleness:
 def staleness_curve(system: System) -> Staleness:
     """The curve, cached by the system's state and the [staleness] settings."""
     return system.cached(
-        "staleness", lambda: curve(system), system.config.staleness.model_dump(mode="json")
+        "staleness",
+        lambda: curve(system),
+        system.config.staleness.model_dump(mode="json"),
+        system.deep,
     )
 
 
@@ -197,4 +213,4 @@ def staleness_limit(system: System) -> float | None:
     if system.config.system.timestamp is None:
         return None
     found = staleness_curve(system)
-    return None if found.problem else found.limit_days
+    return None if found.problem or found.stopped else found.limit_days

@@ -13,6 +13,9 @@ one value.
                  back on the configured value is dropped; zero cannot move by a factor and is
                  skipped, with a note
     failures     a value the training function rejects is reported with its error and left out
+    budget       when the configured training's CPU time times the moves left exceeds [tuning]
+                 max_seconds, the moves are not trained (not_configured, saying so) unless
+                 `keel score --deep`
     verdict      the configured values are within tolerance when no move beats them by more
                  than [tuning] tolerance on the primary metric. That alone is no pass: the
                  metric must respond to at least one hyperparameter (else the training function
@@ -41,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.errors import CheckError, KeelError
-from keel.model.budget import affordable_rows, budget_note
+from keel.model.budget import affordable_rows, budget_note, over_budget
 from keel.model.importance import sample_rows
 from keel.system import System
 
@@ -74,6 +77,7 @@ class Sweep:
     eval_rows: int
     seconds: float = 0.0
     note: str = ""  # why fewer training rows than [tuning] sample were used (wide data)
+    stopped: str = ""  # why the moves were not trained (over [tuning] max_seconds)
 
     def best(self, param: str) -> Trial | None:
         """The best moved value of one hyperparameter (None when every move failed)."""
@@ -383,14 +387,20 @@ def sweep(system: System) -> Sweep:
         estimator = system.fit(x, y, params=params)
         return system.evaluate(y_eval, system.predict(estimator, x_eval))
 
+    clock = time.process_time()
     base = score(configured)
+    first = time.process_time() - clock
     if math.isnan(base):
         raise CheckError(
             f"the model's {system.metric_name} is undefined on the evaluation sample (a single "
             "class?); evaluate on rows holding every class"
         )
     trials = [Trial(name, configured[name], base, configured=True) for name in names]
-    for name in names:
+    more = sum(len(moves(configured[name], cfg.factor)) for name in names)
+    stopped = over_budget(
+        first, more, cfg.max_seconds, deep=system.deep, key="[tuning] max_seconds"
+    )
+    for name in names if not stopped else []:
         for value in moves(configured[name], cfg.factor):
             try:
                 metric = score({**configured, name: value})
@@ -411,11 +421,15 @@ def sweep(system: System) -> Sweep:
         eval_rows=len(eval_rows),
         seconds=time.perf_counter() - start,
         note=budget_note(len(rows), len(train.inputs), width, cfg.sample),
+        stopped=stopped,
     )
 
 
 def tuning_sweep(system: System) -> Sweep:
     """The sweep, cached by the system's state and the [tuning] settings."""
     return system.cached(
-        "tuning_sweep", lambda: sweep(system), system.config.tuning.model_dump(mode="json")
+        "tuning_sweep",
+        lambda: sweep(system),
+        system.config.tuning.model_dump(mode="json"),
+        system.deep,
     )
