@@ -1,4 +1,14 @@
-from keel.model.budget import MIN_ROWS, TRAIN_CELLS, affordable_rows, budget_note
+import time
+
+from keel.model.budget import (
+    MIN_ROWS,
+    TRAIN_CELLS,
+    affordable_rows,
+    budget_note,
+    clock,
+    over_budget,
+    seconds_since,
+)
 
 
 def test_narrow_data_keeps_the_sample_asked_for():
@@ -22,3 +32,21 @@ def test_the_note_says_why_only_when_the_budget_bound():
     )
     assert budget_note(5_000, 5_000, 2_000, 20_000) == ""  # all rows used
     assert budget_note(20_000, 90_000, 10, 20_000) == ""  # the asked sample, not the budget
+
+
+def test_over_budget_says_why_and_deep_lifts_it():
+    why = over_budget(20.0, 4, 60.0, deep=False, key="[tuning] max_seconds")
+    assert why == (
+        "one training took 20.0 s, so the 4 more it needs would take about 80 s, over the "
+        "60 s of [tuning] max_seconds"
+    )
+    assert over_budget(10.0, 4, 60.0, deep=False, key="k") == ""  # 40 s: within
+    assert over_budget(20.0, 4, 60.0, deep=True, key="k") == ""
+
+
+def test_seconds_since_counts_the_cpu_time_of_busy_work():
+    started = clock()
+    spin = time.process_time()
+    while time.process_time() - spin < 0.2:
+        pass
+    assert 0.2 <= seconds_since(started) < 5

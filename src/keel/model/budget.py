@@ -9,6 +9,8 @@ keel.toml is honoured as it is.
 
 from __future__ import annotations
 
+import time
+
 TRAIN_CELLS = 4_000_000  # rows × model inputs per training, for checks that train many times
 MIN_ROWS = 2_000  # the cell budget never samples below this many rows
 
@@ -31,17 +33,27 @@ def budget_note(rows: int, available: int, inputs: int, size: int) -> str:
     )
 
 
-def over_budget(first: float, more: int, budget: float, *, deep: bool, key: str) -> str:
-    """Why the `more` trainings after a first one of `first` CPU seconds are not run in a
-    default run ("" when they are: within `budget` CPU seconds, or `keel score --deep`).
+def clock() -> tuple[float, float]:
+    """Now, as (wall, CPU) seconds, for `seconds_since`."""
+    return time.perf_counter(), time.process_time()
 
-    The estimate is the first training's CPU time (all threads) times the trainings left; CPU
-    time, not wall time, so that a busy machine does not change the verdict.
+
+def seconds_since(start: tuple[float, float]) -> float:
+    """Seconds since `start` (from `clock`): the smaller of wall and CPU time (all threads).
+
+    Wall time grows on a busy machine and CPU time with threads that spin while they wait;
+    the smaller of the two is the steadier measure of what a training costs.
     """
+    return min(time.perf_counter() - start[0], time.process_time() - start[1])
+
+
+def over_budget(first: float, more: int, budget: float, *, deep: bool, key: str) -> str:
+    """Why the `more` trainings after a first one of `first` seconds (`seconds_since`) are not
+    run in a default run ("" when they are: within `budget` seconds, or `keel score --deep`)."""
     estimate = first * more
     if deep or more <= 0 or estimate <= budget:
         return ""
     return (
-        f"one training took {first:.1f} CPU s, so the {more} more it needs would take about "
-        f"{estimate:.0f} CPU s, over the {budget:g} s of {key}"
+        f"one training took {first:.1f} s, so the {more} more it needs would take about "
+        f"{estimate:.0f} s, over the {budget:g} s of {key}"
     )

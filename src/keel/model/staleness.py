@@ -17,10 +17,10 @@
 A model is trained on each window with the user's training function and evaluated on the
 newest period with the primary metric. The limit is the smallest age at which the metric falls
 more than [staleness] max_drop below the age-0 model's; when it never does, the limit is the
-oldest age measured (as far as the model is known to hold up). When the age-0 training's CPU
-time times the older windows exceeds [staleness] max_seconds, the older windows are not trained
-unless `keel score --deep` (`stopped` says so). `staleness_limit` reads it,
-for monitor.4 and the registry.
+oldest age measured (as far as the model is known to hold up). When the age-0 training's time
+(the smaller of wall and CPU time) times the older windows exceeds [staleness] max_seconds, the
+older windows are not trained unless `keel score --deep` (`stopped` says so). `staleness_limit`
+reads the limit, for monitor.4 and the registry (None when it is not known).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import KeelError
-from keel.model.budget import TRAIN_CELLS, affordable_rows, over_budget
+from keel.model.budget import TRAIN_CELLS, affordable_rows, clock, over_budget, seconds_since
 from keel.model.importance import sample_rows
 from keel.system import System
 
@@ -152,7 +152,7 @@ def curve(system: System) -> Staleness:
         windows.append((k, end, np.flatnonzero(inside)))
     affordable = affordable_rows(WINDOW_ROWS, inputs.shape[1])
     size = min(affordable, *(len(rows) for _, _, rows in windows))
-    first_cpu = 0.0
+    first_seconds = 0.0
     if affordable < min(WINDOW_ROWS, *(len(rows) for _, _, rows in windows)):
         found.notes.append(
             f"every window sampled to {size:,} rows: {inputs.shape[1]:,} inputs, at most "
@@ -161,11 +161,15 @@ def curve(system: System) -> Staleness:
     for k, end, rows in windows:
         if k == 1:
             found.stopped = over_budget(
-                first_cpu, k_max, cfg.max_seconds, deep=system.deep, key="[staleness] max_seconds"
+                first_seconds,
+                k_max,
+                cfg.max_seconds,
+                deep=system.deep,
+                key="[staleness] max_seconds",
             )
             if found.stopped:
                 return found
-        clock = time.process_time()
+        started = clock()
         picked = rows[sample_rows(len(rows), size, seed=seed)]
         age = Age(k, k * cfg.period_days, _day(end - window), _day(end), len(picked), None)
         try:
@@ -179,7 +183,7 @@ def curve(system: System) -> Staleness:
             age.error = str(exc)
         found.ages.append(age)
         if k == 0:
-            first_cpu = time.process_time() - clock
+            first_seconds = seconds_since(started)
     fresh = found.ages[0].metric
     if fresh is None:
         found.problem = f"the age-0 model could not be evaluated: {found.ages[0].error}"

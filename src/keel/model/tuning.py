@@ -13,9 +13,9 @@ one value.
                  back on the configured value is dropped; zero cannot move by a factor and is
                  skipped, with a note
     failures     a value the training function rejects is reported with its error and left out
-    budget       when the configured training's CPU time times the moves left exceeds [tuning]
-                 max_seconds, the moves are not trained (not_configured, saying so) unless
-                 `keel score --deep`
+    budget       when the configured training's time (the smaller of wall and CPU time) times
+                 the moves left exceeds [tuning] max_seconds, the moves are not trained
+                 (not_configured, saying so) unless `keel score --deep`
     verdict      the configured values are within tolerance when no move beats them by more
                  than [tuning] tolerance on the primary metric. That alone is no pass: the
                  metric must respond to at least one hyperparameter (else the training function
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.errors import CheckError, KeelError
-from keel.model.budget import affordable_rows, budget_note, over_budget
+from keel.model.budget import affordable_rows, budget_note, clock, over_budget, seconds_since
 from keel.model.importance import sample_rows
 from keel.system import System
 
@@ -387,9 +387,9 @@ def sweep(system: System) -> Sweep:
         estimator = system.fit(x, y, params=params)
         return system.evaluate(y_eval, system.predict(estimator, x_eval))
 
-    clock = time.process_time()
+    started = clock()
     base = score(configured)
-    first = time.process_time() - clock
+    first = seconds_since(started)
     if math.isnan(base):
         raise CheckError(
             f"the model's {system.metric_name} is undefined on the evaluation sample (a single "
