@@ -52,3 +52,14 @@ def test_bins_sum_to_one():
     shares = _bins(np.array([0.0, 0.0, 1e-10, 0.5]))
     assert shares["identical"] == 0.5 and shares["≤ 1e-09"] == 0.25 and shares["> 0.001"] == 0.25
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_wide_data_bounds_the_training_sample_and_says_why():
+    from keel.model.reproduce import MAX_CELLS, bounded_sample
+
+    assert bounded_sample(20_000, 10) == (20_000, "")  # narrow data: the configured sample
+    rows, why = bounded_sample(20_000, 2_000)
+    assert rows == MAX_CELLS // 2_000 < 20_000
+    assert f"sampled to {rows:,} rows (2,000 model inputs" in why
+    assert "[reproducibility] sample = 20,000" in why
+    assert bounded_sample(20_000, 1_000_000)[0] == 1_000  # never fewer than 1,000 rows

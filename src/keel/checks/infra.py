@@ -13,7 +13,7 @@ from keel.checks._coverage import SuiteRun, run_tests_with_coverage, tests_impor
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.explain import explain_rows, split_model, unsupported
 from keel.model.importance import sample_rows
-from keel.model.reproduce import reproduce
+from keel.model.reproduce import MAX_CELLS, reproduce
 from keel.model.smoke import EdgeRows, smoke
 from keel.system import System, code_hash
 
@@ -32,7 +32,10 @@ def _names(names: list[str], limit: int = 5) -> str:
 def infra_1(system: System) -> Evidence:
     """infra.1: two trainings from the same inputs, in fresh processes, predict the same."""
     cfg = system.config.reproducibility
-    found = system.cached("reproduce", lambda: reproduce(system), cfg.model_dump(mode="json"))
+    found = system.cached(
+        "reproduce", lambda: reproduce(system), cfg.model_dump(mode="json"), MAX_CELLS
+    )
+    bounded = getattr(found, "bounded", "")
     first, second = found.runs
     metric = system.metric_name
     runs = Table(
@@ -99,6 +102,7 @@ def infra_1(system: System) -> Evidence:
         "max_prediction_difference": cfg.max_prediction_difference,
         "max_metric_difference": cfg.max_metric_difference,
         "sample": cfg.sample,
+        "max_training_cells": MAX_CELLS,
     }
     facts: dict[str, Any] = {
         "metric": metric,
@@ -110,6 +114,7 @@ def infra_1(system: System) -> Evidence:
         "seconds": found.seconds,
         "causes": "; ".join(found.causes),
         "risks": "; ".join(found.risks),
+        "bounded": bounded,
     }
     evidence = Evidence(
         "infra.1",
@@ -126,6 +131,8 @@ def infra_1(system: System) -> Evidence:
             f"evaluation rows (largest difference {found.max_difference:.3g}, {metric} "
             f"{_num(first.metric)} both)"
         )
+        if bounded:
+            evidence.summary += f"; training {bounded}"
         if found.risks:
             evidence.summary += f"; but {'; '.join(found.risks)}"
             evidence.hint = (

@@ -38,6 +38,10 @@ from keel.errors import CheckError, KeelError
 from keel.system import System
 
 TIMEOUT_S = 900  # per training process
+# Training cells (rows × model inputs) each process trains on at most: on wide data the sample
+# shrinks below [reproducibility] sample (never under MIN_ROWS rows), and the evidence says so.
+MAX_CELLS = 4_000_000
+MIN_ROWS = 1_000
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 DIFFERENCE_BINS = (1e-12, 1e-9, 1e-6, 1e-3)  # upper edges of the |difference| histogram
 
@@ -67,6 +71,7 @@ class Reproduction:
     causes: list[str] = field(default_factory=list)
     risks: list[str] = field(default_factory=list)  # latent: unseeded, but identical this time
     seconds: float = 0.0
+    bounded: str = ""  # why fewer rows than [reproducibility] sample were used, if so
 
 
 def random_states(estimator: Any) -> dict[str, Any]:
@@ -216,6 +221,18 @@ def causes(runs: list[Run], seed: int) -> tuple[list[str], list[str]]:
     return seen, [s for s in seen if not s.startswith("thread")]
 
 
+def bounded_sample(sample: int, inputs: int) -> tuple[int, str]:
+    """The training rows each process uses: [reproducibility] sample, bounded to MAX_CELLS
+    training cells on wide data; with why, when bounded."""
+    rows = max(MIN_ROWS, MAX_CELLS // max(inputs, 1))
+    if rows >= sample:
+        return sample, ""
+    return rows, (
+        f"sampled to {rows:,} rows ({inputs:,} model inputs; at most {MAX_CELLS:,} training "
+        f"cells per process, below [reproducibility] sample = {sample:,})"
+    )
+
+
 def reproduce(system: System) -> Reproduction:
     """Train twice in fresh processes from the same inputs and compare the results."""
     if system.config_file is None:
@@ -223,11 +240,12 @@ def reproduce(system: System) -> Reproduction:
     cfg = system.config.reproducibility
     seed = system.config.model.seed
     start = time.perf_counter()
+    sample, bounded = bounded_sample(cfg.sample, system.dataset("train").inputs.shape[1])
     with tempfile.TemporaryDirectory(prefix="keel-reproduce-") as tmp:
         outs = [Path(tmp) / "first", Path(tmp) / "second"]
         for out in outs:
             out.mkdir()
-        processes = [_start(system, cfg.sample, out) for out in outs]
+        processes = [_start(system, sample, out) for out in outs]
         try:
             runs = [
                 _finish(p, out, i + 1)
@@ -252,6 +270,7 @@ def reproduce(system: System) -> Reproduction:
         differing_share=float(np.mean(difference > limit)) if difference.size else 0.0,
         metric_difference=float(metric_difference),
         bins=_bins(difference),
+        bounded=bounded,
     )
     seen, risks = causes(runs, seed)
     identical = (
