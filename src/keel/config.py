@@ -184,7 +184,7 @@ class TuningSection(_Section):
     sample: int = Field(20_000, ge=100)
     params: list[str] | None = None  # which numeric params to sweep; default all numeric ones
     min_trials: int = Field(10, ge=2)  # a recorded search counts only with this many trials
-    max_seconds: float = Field(60.0, gt=0)  # time budget of the sweep's moves (--deep: none)
+    max_seconds: float = Field(120.0, gt=0)  # time budget of the sweep's moves (--deep: none)
 
 
 class StalenessSection(_Section):
@@ -193,7 +193,7 @@ class StalenessSection(_Section):
     period_days: int = Field(30, ge=1)
     max_age_periods: int = Field(6, ge=1)
     max_drop: float = Field(0.02, ge=0)
-    max_seconds: float = Field(60.0, gt=0)  # time budget of older windows (--deep: none)
+    max_seconds: float = Field(120.0, gt=0)  # time budget of older windows (--deep: none)
 
 
 class SlicesSection(_Section):
