@@ -16,6 +16,7 @@ from keel.data.schema import load_schema, validate
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.cost import cost_floor, judge_costs, measure_costs
 from keel.model.importance import (
+    GROUP_REPEATS,
     NOISE_STDS,
     InputImportance,
     Lofo,
@@ -487,8 +488,9 @@ def data_2(system: System) -> Evidence:
     problems, hints = [], []
     if grouped:
         tables[0].title += (
-            f"; {len(grouped)} of {len(ranked)} inputs shuffled in groups (wide model: groups "
-            "that help are split until single inputs are measured)"
+            f"; {len(grouped)} of {len(ranked)} inputs shuffled in groups, {GROUP_REPEATS} "
+            "times each (wide model: groups that help are split until single inputs are "
+            "measured)"
         )
     flagged = [name for name in flagged if name not in unresolved]
     if unresolved:

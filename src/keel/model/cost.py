@@ -58,7 +58,7 @@ from keel.model.slices import is_categorical
 from keel.system import System
 
 LATENCY_ROWS = 2_000
-LATENCY_CELLS = 2_000_000  # at most rows × inputs values in the timed batch
+LATENCY_CELLS = 500_000  # at most rows × inputs values in the timed batch
 LATENCY_REPEATS = 5  # feature function timings
 LATENCY_ROUNDS = 5
 MIN_WINS = 4  # a saving counts when the variant was faster in this many of the rounds' pairs

@@ -22,7 +22,8 @@ Wide models (more than `MAX_IMPORTANCE_VARIANTS` inputs): permutation importance
 by group testing. Consecutive inputs are shuffled together (one row permutation for the whole
 group); a group whose drop is not above noise shows that none of its members carries signal
 the model uses, which is a measurement of every member. A group above noise is split in halves
-and measured again, down to single inputs, while the budget of `MAX_IMPORTANCE_VARIANTS`
+and measured again (groups with `GROUP_REPEATS` shuffles, single inputs with the configured
+repeats), down to single inputs, while the budget of `MAX_IMPORTANCE_VARIANTS`
 shuffled variants lasts; an input is called helpful only when measured alone, and a member of a
 group left unsplit is reported as such (`InputImportance.group`). Wide models are measured on
 fewer rows, at most `IMPORTANCE_CELLS` values per predicted frame.
@@ -54,7 +55,8 @@ from keel.system import System
 NOISE_STDS = 2.0  # an input is above noise when mean − NOISE_STDS · std of its drops > 0
 DUPLICATE_ROWS = 20_000
 DUPLICATE_CELLS = 10_000_000  # rows × numeric inputs of the near-duplicate scan
-IMPORTANCE_CELLS = 2_000_000  # rows × inputs of the frames predicted for permutation importance
+IMPORTANCE_CELLS = 1_000_000  # rows × inputs of the frames predicted for permutation importance
+GROUP_REPEATS = 3  # shuffles of a group of inputs (single inputs get [importance] repeats)
 MAX_IMPORTANCE_VARIANTS = 96
 MAX_CATEGORIES = 1_000
 LOFO_ROWS = 20_000
@@ -236,8 +238,9 @@ def grouped_importance(
     while todo:
         following = []
         for index, members in enumerate(todo):
+            times = repeats if len(members) == 1 else min(repeats, GROUP_REPEATS)
             drops = _group_drops(
-                predict, frame, y, baseline, members, metric=metric, repeats=repeats, seed=seed
+                predict, frame, y, baseline, members, metric=metric, repeats=times, seed=seed
             )
             spent += 1
             helps = InputImportance("", drops).above_noise
@@ -372,6 +375,7 @@ def measure_importance(system: System) -> Importance:
         seed,
         IMPORTANCE_CELLS,
         MAX_IMPORTANCE_VARIANTS,
+        GROUP_REPEATS,
         DUPLICATE_CELLS,
     )
 
