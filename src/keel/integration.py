@@ -26,6 +26,17 @@ from keel.system import System
 
 SAMPLE_ROWS = 5_000
 EVAL_ROWS = 1_000
+# On wide data the training sample shrinks to at most MAX_CELLS cells (rows × raw columns),
+# never under MIN_ROWS rows: the stages are what is tested here, not the model's quality.
+MAX_CELLS = 1_000_000
+MIN_ROWS = 500
+
+
+def training_rows(columns: int) -> int:
+    """Training rows of the sample for data with this many raw columns."""
+    return min(SAMPLE_ROWS, max(MIN_ROWS, MAX_CELLS // max(columns, 1)))
+
+
 FRESH_PROCESS_TIMEOUT_S = 300
 
 _LOAD_AND_PREDICT = textwrap.dedent(
@@ -88,9 +99,13 @@ def run_pipeline(system: System) -> PipelineRun:
 
         def load():
             train, evaluation = system.raw("train"), system.raw("eval")
-            t = train.iloc[sample_rows(len(train), SAMPLE_ROWS, seed=seed)]
+            rows = training_rows(train.shape[1])
+            t = train.iloc[sample_rows(len(train), rows, seed=seed)]
             e = evaluation.iloc[sample_rows(len(evaluation), EVAL_ROWS, seed=seed)]
-            return (t, e), f"{len(t)} training and {len(e)} evaluation rows sampled"
+            why = f" (at most {MAX_CELLS:,} cells on {train.shape[1]:,} columns)"
+            return (t, e), f"{len(t)} training and {len(e)} evaluation rows sampled" + (
+                why if rows < SAMPLE_ROWS else ""
+            )
 
         loaded = _step(run, "load", load)
         if loaded is None:

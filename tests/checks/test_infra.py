@@ -552,3 +552,11 @@ def test_infra_4_fails_a_regression_only_gate_with_nothing_to_compare(make_syste
     assert evidence.status == "fail"
     assert "the gate checks nothing" in evidence.summary
     assert "[gate] min" in evidence.hint
+
+
+def test_infra_3_samples_fewer_training_rows_on_wide_data():
+    from keel.integration import MAX_CELLS, SAMPLE_ROWS, training_rows
+
+    assert training_rows(10) == SAMPLE_ROWS
+    assert training_rows(1_500) == MAX_CELLS // 1_500 < SAMPLE_ROWS
+    assert training_rows(100_000) == 500

@@ -536,7 +536,7 @@ def infra_5(system: System) -> Evidence:
 # -- infra.3 -------------------------------------------------------------------------------
 def infra_3(system: System) -> Evidence:
     """infra.3: the whole pipeline runs on a sample, into a scratch registry, serving the same."""
-    from keel.integration import EVAL_ROWS, SAMPLE_ROWS, run_pipeline
+    from keel.integration import EVAL_ROWS, MAX_CELLS, SAMPLE_ROWS, run_pipeline
 
     schema = system.config.data.schema_file
     if not (system.root / schema).exists():
@@ -561,7 +561,12 @@ def infra_3(system: System) -> Evidence:
         "max_difference": run.max_difference,
         "seconds": sum(s.seconds for s in run.steps),
     }
-    thresholds = {"train_rows": SAMPLE_ROWS, "eval_rows": EVAL_ROWS, "max_difference": 1e-12}
+    thresholds = {
+        "train_rows": SAMPLE_ROWS,
+        "max_training_cells": MAX_CELLS,
+        "eval_rows": EVAL_ROWS,
+        "max_difference": 1e-12,
+    }
     if not run.ok:
         failed = next(s for s in run.steps if not s.ok)
         return Evidence(
