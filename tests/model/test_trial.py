@@ -48,5 +48,5 @@ def test_the_default_trial_input_is_a_seeded_noisy_copy_of_the_target():
 
 def test_the_trial_trains_on_fewer_rows_when_the_model_is_wide():
     assert trial_rows(50_000, 20) == 20_000
-    assert trial_rows(16_000, 2_000) == 5_000
+    assert trial_rows(16_000, 2_000) == 2_500
     assert trial_rows(800, 3) == 800

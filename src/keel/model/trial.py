@@ -28,7 +28,8 @@ from keel.model.importance import sample_rows
 from keel.system import System
 
 NEW_FEATURE_ROWS = 20_000  # data.6 trains on at most this many training rows
-NEW_FEATURE_CELLS = 10_000_000  # and on at most this many values (rows × inputs) on wide data
+NEW_FEATURE_CELLS = 5_000_000  # and on at most this many values (rows × inputs) on wide data
+WIDE_INPUTS = 500  # from this many inputs, the metric without the new input is not retrained
 SIGNAL_NOISE = 0.5  # standard deviation of the noise on the default trial input
 
 
@@ -222,6 +223,8 @@ def add_input(system: System) -> Trial:
     trial.stage = "done"
     if len(rows) == len(train.inputs) and len(eval_rows) == len(evaluation.inputs):
         trial.metric_without = system.trained.metric
+    elif train.inputs.shape[1] >= WIDE_INPUTS:
+        trial.note += "; the metric without the new input is not retrained on a wide model"
     else:
         without = system.fit(train.inputs.iloc[rows], train.target.iloc[rows])
         x_eval = evaluation.inputs.iloc[eval_rows]
