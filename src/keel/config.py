@@ -150,7 +150,9 @@ class NewFeatureSection(_Section):
     """[new_feature]: the trial input data.6 adds by configuration alone."""
 
     name: str = Field("keel_trial_input", min_length=1)
-    expression: str = Field("random()", min_length=1)
+    # A DuckDB SQL expression over the raw columns; unset: a seeded noisy copy of the target,
+    # which any model that receives the input will use (so its arrival can be proved).
+    expression: str | None = Field(None, min_length=1)
     max_minutes_to_add_feature: float = Field(10.0, gt=0)
 
 

@@ -14,6 +14,7 @@ and `predict_proba` for classifiers) on a frame of model inputs.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import sys
@@ -441,7 +442,7 @@ class System:
         """The cache key of this system's trained state."""
         from keel import __version__
 
-        return digest(self.fingerprint(), __version__)
+        return digest(self.fingerprint(), __version__, keel_source_hash())
 
     def cached(self, name: str, compute: Callable[[], Any], *extra: Any) -> Any:
         """A result computed once per (system state, name, extra) and reused across runs."""
@@ -510,6 +511,19 @@ class System:
         self.dataset("eval", all_rows=True)
         if train:
             self.trained  # noqa: B018
+
+
+@functools.cache
+def keel_source_hash() -> str:
+    """A hash of Keel's own source: results of an edited Keel (a development install) are not
+    served from a cache written by another."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".json", ".j2") and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(package)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _library_paths() -> list[Path]:

@@ -125,7 +125,7 @@ def trial_rows(n: int, inputs: int) -> int:
 
 def _new_column(system: System, raw: pd.DataFrame, split_seed: int) -> pd.Series:
     cfg = system.config.new_feature
-    if "expression" in cfg.model_fields_set:
+    if cfg.expression is not None:
         return evaluate_expression(raw, cfg.expression, seed=system.config.model.seed)
     return signal(raw[system.target], system.task, seed=split_seed)
 
@@ -133,7 +133,7 @@ def _new_column(system: System, raw: pd.DataFrame, split_seed: int) -> pd.Series
 def describe_source(system: System) -> str:
     """What the trial input holds, in words."""
     cfg = system.config.new_feature
-    if "expression" in cfg.model_fields_set:
+    if cfg.expression is not None:
         return f"[new_feature] expression = {cfg.expression}"
     return (
         f"a noisy copy of the target {system.target} (Keel's default trial input: a model that "
