@@ -20,9 +20,14 @@ With `--per-check`, each automated check runs in a process of its own instead (`
 --only <id>`, in rubric order, sharing the cache as one run does, after a process that only
 trains the model), killed after `--timeout` seconds and shown as "over N s": a slow check
 then cannot hide the others. The total is then the sum of the processes' wall times, an upper
-bound of one full run (each process also starts Python and reads the data again).
+bound of one full run (each process also starts Python and reads the data again). Keel's
+cache key holds a hash of Keel's own source, so in a working tree being edited meanwhile each
+process retrains the model and the per-check figures are not the checks' own: measure on a
+tree nobody edits. `--keep-model` keeps a trained model from an earlier run (if still valid)
+and `--only` picks checks: for looking at a few checks, not for the target.
 
     python benchmarks/wide.py [--inputs 1000,2000] [--per-check] [--timeout S] [--keep-out]
+                              [--only data.2,model.6] [--keep-model]
 """
 
 from __future__ import annotations
@@ -213,8 +218,23 @@ def measure_full(system: Path, scratch: Path, timeout: float) -> Run:
     return run
 
 
-def measure_per_check(system: Path, scratch: Path, timeout: float) -> Run:
-    """Each automated check in its own process, after one that trains the model."""
+def clear(system: Path, *, keep_model: bool) -> None:
+    """Remove the system's .keel/ (cache, registry), or all of it but the trained model."""
+    if not keep_model:
+        shutil.rmtree(system / ".keel", ignore_errors=True)
+        return
+    for path in (system / ".keel").glob("*"):
+        if path.name != "cache":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for path in (system / ".keel" / "cache").glob("*"):
+        if not path.name.startswith("trained-"):
+            path.unlink()
+
+
+def measure_per_check(
+    system: Path, scratch: Path, timeout: float, only: list[str] | None = None
+) -> Run:
+    """Each automated check (or those in `only`) in its own process, after one that trains."""
     from keel.checks import CHECKS
 
     run = Run(int(system.name.split("-")[1]))
@@ -228,7 +248,7 @@ def measure_per_check(system: Path, scratch: Path, timeout: float) -> Run:
     run.total_s += seconds
     if code is None:
         run.timed_out.append("(train the model)")
-    for practice in CHECKS:
+    for practice in [p for p in CHECKS if only is None or p in only]:
         seconds, report = score(system, scratch / system.name / practice, timeout, practice)
         run.total_s += seconds
         print(f"  {practice}: {seconds:.1f} s", flush=True)
@@ -265,10 +285,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-check", action="store_true", help="one process per check")
     parser.add_argument("--timeout", type=float, help="seconds before a process is killed")
     parser.add_argument("--keep-out", action="store_true", help="keep the reports' folder")
+    parser.add_argument("--only", help="with --per-check: these checks only (comma-separated)")
+    parser.add_argument(
+        "--keep-model",
+        action="store_true",
+        help="reuse the model an earlier run trained, if still valid (not a full-run figure)",
+    )
     args = parser.parse_args(argv)
     widths = [int(w) for w in args.inputs.split(",")]
     timeout = args.timeout or (CHECK_TIMEOUT_S if args.per_check else FULL_TIMEOUT_S)
-    measure = measure_per_check if args.per_check else measure_full
+    only = args.only.split(",") if args.only else None
+    if args.per_check:
+
+        def measure(system: Path, scratch: Path, timeout: float) -> Run:
+            return measure_per_check(system, scratch, timeout, only)
+
+    else:
+        measure = measure_full
 
     scratch = Path(tempfile.mkdtemp(prefix="keel-bench-wide-"))
     runs: list[Run] = []
@@ -276,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         for inputs in widths:
             system = DATA / f"wide-{inputs}"
             build(system, inputs)
-            shutil.rmtree(system / ".keel", ignore_errors=True)
+            clear(system, keep_model=args.keep_model)
             before = os.getloadavg()[0]
             print(f"scoring {system.relative_to(HERE.parent)} ...", flush=True)
             run = measure(system, scratch, timeout)
