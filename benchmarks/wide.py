@@ -210,6 +210,7 @@ def measure_full(system: Path, scratch: Path, timeout: float) -> Run:
     seconds, report = score(system, scratch / system.name, timeout)
     run.total_s = seconds
     if not report:
+        run.checks["keel score (every check)"] = ("killed", None)
         run.timed_out.append("keel score")
         return run
     for p in report["practices"]:
