@@ -111,9 +111,15 @@ def _train_once(config_file: str, sample: int, out: Path) -> None:
 
     system = System.from_path(config_file, use_cache=False)
     seed = system.config.model.seed
-    train, evaluation = system.dataset("train"), system.dataset("eval")
+    # all evaluation rows, less those the parent found the model raises on: asking the System
+    # for its predictable rows would train the full model again in this process
+    train, evaluation = system.dataset("train"), system.dataset("eval", all_rows=True)
+    left_out = out / "unpredictable.npy"
+    keep = np.ones(len(evaluation.inputs), dtype=bool)
+    if left_out.exists():
+        keep[np.load(left_out)] = False
+    eval_rows = np.flatnonzero(keep)[sample_rows(int(keep.sum()), sample, seed=seed)]
     rows = sample_rows(len(train.inputs), sample, seed=seed)
-    eval_rows = sample_rows(len(evaluation.inputs), sample, seed=seed)
     start = time.perf_counter()
     estimator = system.fit(train.inputs.iloc[rows], train.target.iloc[rows])
     seconds = time.perf_counter() - start
@@ -243,8 +249,14 @@ def reproduce(system: System) -> Reproduction:
     sample, bounded = bounded_sample(cfg.sample, system.dataset("train").inputs.shape[1])
     with tempfile.TemporaryDirectory(prefix="keel-reproduce-") as tmp:
         outs = [Path(tmp) / "first", Path(tmp) / "second"]
+        try:
+            unpredictable = getattr(system, "unpredictable", None)
+        except Exception:  # training fails here too: the two processes report how
+            unpredictable = None
         for out in outs:
             out.mkdir()
+            if unpredictable is not None:
+                np.save(out / "unpredictable.npy", np.asarray(unpredictable.rows, dtype=np.int64))
         processes = [_start(system, sample, out) for out in outs]
         try:
             runs = [
