@@ -31,7 +31,7 @@ def scored(example_data, tmp_path_factory):
         [sys.executable, "-m", "keel", "score", str(EXAMPLE), "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
     )
     return proc, out
 
@@ -105,7 +105,7 @@ def test_second_run_reuses_the_trained_model(scored, tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr
     first = json.loads((scored[1] / "report.json").read_text())

@@ -533,30 +533,65 @@ def _library_paths() -> list[Path]:
 
 
 def user_module_files(root: Path, entry_modules: list[str]) -> list[Path]:
-    """Source files of the user's code that is imported: modules under `root`, the entry
-    point modules wherever they live, and imported modules outside the standard library and
-    installed packages (a sibling package on `sys.path`, say)."""
+    """Source files of the user's code that the system imports: the entry point modules
+    wherever they live, and, followed through their imports, every imported module that is
+    neither Keel's nor in the standard library or installed packages (a sibling package of the
+    user's on `sys.path`, say). Files under `root` are hashed by the caller in any case."""
     libraries = _library_paths()
-    root = root.resolve()
-    files: set[Path] = set()
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
+
+    def users(name: str) -> Path | None:
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None) if module else None
         if not file or not file.endswith(".py"):
-            continue
+            return None
         path = Path(file).resolve()
         if name in entry_modules:
-            files.add(path)
+            return path
+        if name == "keel" or name.startswith("keel.") or "site-packages" in path.parts:
+            return None
+        return None if any(path.is_relative_to(lib) for lib in libraries) else path
+
+    files: set[Path] = set()
+    todo = list(entry_modules)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
             continue
-        if name == "keel" or name.startswith("keel."):
-            continue  # Keel's own code is covered by its version
-        if path.is_relative_to(root):
-            if not any(part in IGNORED_DIRS for part in path.relative_to(root).parts):
-                files.add(path)
-        elif not any(path.is_relative_to(lib) for lib in libraries) and "site-packages" not in (
-            path.parts
-        ):
-            files.add(path)
+        seen.add(name)
+        path = users(name)
+        if path is None:
+            continue
+        files.add(path)
+        todo.extend(_imported_names(path, name))
     return sorted(files)
+
+
+def _imported_names(path: Path, module: str) -> list[str]:
+    """Full names of the modules a source file imports (relative imports resolved), with
+    each of their parent packages."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return []
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join([*parts, base] if base else parts)
+            names.append(base)
+            names += [f"{base}.{a.name}" for a in node.names if base]
+    full: list[str] = []
+    for name in names:
+        parts = name.split(".")
+        full += [".".join(parts[: i + 1]) for i in range(len(parts))]
+    return [n for n in full if n]
 
 
 def imported_top_names(files: list[Path]) -> set[str]:
