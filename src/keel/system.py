@@ -407,7 +407,9 @@ class System:
             if any(part in IGNORED_DIRS or part.startswith(".") for part in rel.parts[:-1]):
                 continue
             files.add(path.resolve())
-        return sorted(f for f in files if tests is None or not f.is_relative_to(tests))
+        return sorted(
+            f for f in files if f.exists() and (tests is None or not f.is_relative_to(tests))
+        )
 
     def environment(self) -> dict[str, Any]:
         """Python's version and the versions of the installed packages the user's code
