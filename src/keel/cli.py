@@ -199,16 +199,22 @@ def schema_infer(
     ] = None,
 ) -> None:
     """Infer a conservative schema from DATA, to review and check in."""
-    from keel.data.commands import infer_path
+    from keel.data.commands import infer_path, scan_path
     from keel.data.schema import write_schema
 
     with err.status(f"profiling {data}"):
         schema = infer_path(data, config=config)
+        review = [f.column for f in scan_path(data) if not getattr(f, "confirmed", True)]
     write_schema(schema, output)
     flagged = [n for n, f in schema.features.items() if f.pii != "none"]
     out.print(f"wrote {output}: {len(schema.features)} features", highlight=False)
     if flagged:
         out.print(f"PII found, marked pii: redact for review: {', '.join(flagged)}")
+    if review:
+        out.print(
+            f"named like personal data, but the values do not look like it (not marked; "
+            f"review): {', '.join(review)}"
+        )
     out.print("Review domains, presence, PII handling and owners, then commit it.")
 
 

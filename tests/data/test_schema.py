@@ -150,3 +150,17 @@ def test_validation_of_any_values_reports_plain_anomalies_never_crashes(floats, 
     assert found.get("out_of_domain", 0) == outside
     finite = [f for f in floats[:n] if f is not None and np.isfinite(f)]
     assert found.get("out_of_range", 0) == sum(abs(f) > 1 for f in finite)
+
+
+def test_infer_does_not_mark_a_column_only_named_like_personal_data():
+    from keel.data.pii import scan
+
+    table = pa.table(
+        {
+            "phone_service": ["Yes", "No"] * 200,
+            "email": [f"user{i}@example.com" for i in range(400)],
+        }
+    )
+    schema = infer(profile_batches(table.to_batches()), pii=scan(table))
+    assert schema.features["phone_service"].pii == "none"
+    assert schema.features["email"].pii == "redact"

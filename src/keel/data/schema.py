@@ -360,7 +360,8 @@ def infer(
     """
     pii_kind = {}
     for finding in pii:
-        pii_kind.setdefault(finding.column, finding.kind)
+        if getattr(finding, "confirmed", True):  # a name alone is a reason to look, no more
+            pii_kind.setdefault(finding.column, finding.kind)
     sensitive = set(sensitive)
     features: dict[str, Feature] = {}
     for name, col in profile.columns.items():
