@@ -16,12 +16,16 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 CATEGORICAL = ["object", "category", "string", "bool"]
+MAX_CATEGORIES = 250
 
 
 def gradient_boosting(
     frame: pd.DataFrame, target: str, params: dict[str, Any], seed: int
 ) -> Pipeline:
     """Histogram gradient boosting on every input, with categoricals ordinal-encoded.
+
+    A text input with many distinct values (an id, or numbers read as text) keeps its
+    `MAX_CATEGORIES` most frequent values; the rest share one category.
 
     A classifier when the target holds labels (strings, booleans or few integers), otherwise a
     regressor. `params` go to the scikit-learn estimator unchanged.
@@ -30,8 +34,12 @@ def gradient_boosting(
     categorical = make_column_selector(dtype_include=CATEGORICAL)
     encode = make_column_transformer(
         (
+            # the booster takes at most 255 categories per input: rarer ones are grouped
             OrdinalEncoder(
-                handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+                handle_unknown="use_encoded_value",
+                unknown_value=-1,
+                encoded_missing_value=-1,
+                max_categories=MAX_CATEGORIES,
             ),
             categorical,
         ),
