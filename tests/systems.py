@@ -230,3 +230,20 @@ def churn_frames(n: int = 600, blanks: tuple[int, ...] = (3, 17, 40), seed: int 
     train, evaluation = frame(n, 0), frame(n // 2, n)
     evaluation.loc[list(blanks), "charges"] = " "
     return train, evaluation
+
+
+def write_churn_system(folder: Path, **kwargs: Any) -> Path:
+    """The churn-like system of `churn_frames(**kwargs)`, with `customer` as its id: the model
+    raises on the evaluation rows with a blank `charges`. Returns keel.toml."""
+    train, evaluation = churn_frames(**kwargs)
+    return write_system(
+        folder,
+        train,
+        evaluation,
+        code=LOGISTIC,
+        files={"feats.py": BLANKS_TO_NAN},
+        sections={
+            "system": {"id": "customer"},
+            "model": {"features": "feats:build", "params": {}},
+        },
+    )

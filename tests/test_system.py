@@ -14,21 +14,9 @@ def test_trained_model_is_reused_from_cache_on_second_system(make_system):
 
 
 def _churn(tmp_path, **kwargs):
-    from systems import BLANKS_TO_NAN, LOGISTIC, churn_frames, write_system
+    from systems import write_churn_system
 
-    train, evaluation = churn_frames(**kwargs)
-    path = write_system(
-        tmp_path,
-        train,
-        evaluation,
-        code=LOGISTIC,
-        files={"feats.py": BLANKS_TO_NAN},
-        sections={
-            "system": {"id": "customer"},
-            "model": {"features": "feats:build", "params": {}},
-        },
-    )
-    return System.from_path(path)
+    return System.from_path(write_churn_system(tmp_path, **kwargs))
 
 
 def test_rows_the_model_raises_on_are_named_and_left_out_of_evaluation(tmp_path):

@@ -217,18 +217,12 @@ class System:
         the others.
         """
         frame = self._read(split)
-        if split == "eval" and not all_rows:
-            left_out = self.unpredictable
-            if left_out is not None:
-                keep = np.ones(len(frame), dtype=bool)
-                keep[left_out.rows] = False
-                return self._predictable(frame, keep)
+        if split == "eval" and not all_rows and self.unpredictable is not None:
+            if "eval-kept" not in self._raw:
+                kept = frame[self.unpredictable.kept()].reset_index(drop=True)
+                self._raw["eval-kept"] = kept
+            return self._raw["eval-kept"]
         return frame
-
-    def _predictable(self, frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-        if "eval-kept" not in self._raw:
-            self._raw["eval-kept"] = frame[keep].reset_index(drop=True)
-        return self._raw["eval-kept"]
 
     @property
     def unpredictable(self) -> Unpredictable | None:
@@ -339,10 +333,8 @@ class System:
         if split == "eval" and not all_rows and self.unpredictable is not None:
             if "eval-kept" not in self._datasets:
                 full = self.dataset("eval", all_rows=True)
-                keep = np.ones(len(full.raw), dtype=bool)
-                keep[self.unpredictable.rows] = False
                 raw = self.raw("eval")
-                inputs = full.inputs[keep].set_axis(raw.index)
+                inputs = full.inputs[self.unpredictable.kept()].set_axis(raw.index)
                 self._datasets["eval-kept"] = Dataset(raw, inputs, raw[self.target])
             return self._datasets["eval-kept"]
         if split not in self._datasets:
@@ -411,10 +403,12 @@ class System:
             f for f in files if f.exists() and (tests is None or not f.is_relative_to(tests))
         )
 
-    def environment(self) -> dict[str, Any]:
+    def environment(self, files: list[Path] | None = None) -> dict[str, Any]:
         """Python's version and the versions of the installed packages the user's code
-        imports (and those they require): a change there can change the trained model."""
-        names = imported_top_names(self.code_files()) | {"numpy", "pandas", "sklearn"}
+        (`files`, by default `code_files()`) imports, and those they require: a change there
+        can change the trained model."""
+        files = self.code_files() if files is None else files
+        names = imported_top_names(files) | {"numpy", "pandas", "sklearn"}
         names.discard("keel")  # Keel's own code is covered by its version
         return {"python": sys.version, "packages": package_versions(names)}
 
@@ -422,13 +416,14 @@ class System:
         """Hashes of what the trained model depends on: code, environment, data and model
         configuration."""
         c = self.config
+        files = self.code_files()
         h = hashlib.sha256()
-        for path in self.code_files():
+        for path in files:
             h.update(str(path).encode())
             h.update(path.read_bytes())
         return {
             "code": h.hexdigest(),
-            "environment": digest(self.environment()),
+            "environment": digest(self.environment(files)),
             "train": _frame_hash(self._read("train")),
             "eval": _frame_hash(self._read("eval")),
             "config": digest(
@@ -464,9 +459,7 @@ class System:
             predictions, unpredictable = self._predict_what_it_can(estimator, eval_set)
             target = eval_set.target
             if unpredictable is not None:
-                keep = np.ones(len(target), dtype=bool)
-                keep[unpredictable.rows] = False
-                target = target[keep]
+                target = target[unpredictable.kept()]
             metric = self.evaluate(target, predictions)
             return Trained(estimator, predictions, metric, seconds, unpredictable)
 
@@ -481,7 +474,7 @@ class System:
         except Exception as exc:
             first = exc
         rows, unresolved = find_unpredictable(
-            lambda frame: self.predict(estimator, frame), data.inputs, first
+            lambda frame: self.predict(estimator, frame), data.inputs
         )
         report = describe_unpredictable(
             rows, unresolved, data.inputs, data.raw, first, self.config.system.id
@@ -492,10 +485,8 @@ class System:
                 f"every evaluation row: {report.error}",
                 user_traceback(first, self.root),
             )
-        keep = np.ones(len(data.inputs), dtype=bool)
-        keep[rows] = False
         try:
-            predictions = self.predict(estimator, data.inputs[keep])
+            predictions = self.predict(estimator, data.inputs[report.kept()])
         except Exception as exc:  # isolated rows predict alone but not together: give up
             raise UserCodeError(
                 f"the model raises on evaluation rows in a way Keel could not isolate: "
@@ -569,19 +560,26 @@ def user_module_files(root: Path, entry_modules: list[str]) -> list[Path]:
     return sorted(files)
 
 
-def _imported_names(path: Path, module: str) -> list[str]:
-    """Full names of the modules a source file imports (relative imports resolved), with
-    each of their parent packages."""
+def _imported_names(path: Path, module: str | None) -> list[str]:
+    """Full names of the modules a source file imports, with each of their parent packages.
+
+    Relative imports are resolved against `module` (the file's own module name), or left out
+    when it is None.
+    """
     try:
         tree = ast.parse(path.read_bytes())
     except (SyntaxError, ValueError, OSError):
         return []
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    package = ""
+    if module is not None:
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
+            if node.level and module is None:
+                continue
             base = node.module or ""
             if node.level:
                 parts = package.split(".") if package else []
@@ -597,19 +595,8 @@ def _imported_names(path: Path, module: str) -> list[str]:
 
 
 def imported_top_names(files: list[Path]) -> set[str]:
-    """Top-level names of the modules that these source files import."""
-    names: set[str] = set()
-    for file in files:
-        try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
-    return names
+    """Top-level names of the modules that these source files import (absolute imports)."""
+    return {name.split(".")[0] for file in files for name in _imported_names(file, None)}
 
 
 def package_versions(top_names: set[str]) -> dict[str, str]:

@@ -171,19 +171,11 @@ def test_practices_left_out_by_only_are_left_out_not_unconfigured(make_system):
 
 
 def test_rows_the_model_raises_on_are_reported_once_and_noted_on_each_check(tmp_path):
-    from systems import BLANKS_TO_NAN, LOGISTIC, churn_frames, write_system
+    from systems import write_churn_system
 
     from keel.system import System
 
-    train, evaluation = churn_frames()
-    path = write_system(
-        tmp_path,
-        train,
-        evaluation,
-        code=LOGISTIC,
-        files={"feats.py": BLANKS_TO_NAN},
-        sections={"system": {"id": "customer"}, "model": {"features": "feats:build"}},
-    )
+    path = write_churn_system(tmp_path)
     result = runner.run(System.from_path(path), only=["model.5"], today=TODAY)
     [warning] = [w for w in result.warnings if "raises on" in w]
     assert "3 of 300 evaluation rows (ids c603, c617, c640)" in warning

@@ -30,6 +30,12 @@ class Unpredictable:
     inputs: dict[str, int] = field(default_factory=dict)  # input -> failing rows missing it
     unresolved: int = 0  # rows left out without being isolated (search budget spent)
 
+    def kept(self) -> np.ndarray:
+        """A mask over the full evaluation frame: True for the rows the model predicts."""
+        keep = np.ones(self.total, dtype=bool)
+        keep[self.rows] = False
+        return keep
+
     def summary(self) -> str:
         """One line: how many rows, which ids and inputs, and the error."""
         n = len(self.rows)
@@ -56,7 +62,7 @@ def _missing(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def find_unpredictable(
-    predict: Callable[[pd.DataFrame], Any], inputs: pd.DataFrame, first: BaseException
+    predict: Callable[[pd.DataFrame], Any], inputs: pd.DataFrame
 ) -> tuple[np.ndarray, int]:
     """Positions of the rows `predict` raises on, and how many were left out unresolved.
 
