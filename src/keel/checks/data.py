@@ -181,225 +181,6 @@ def data_1(system: System) -> Evidence:
     )
 
 
-def _denied(name: str, patterns: list[str]) -> str | None:
-    for pattern in patterns:
-        if fnmatch.fnmatchcase(name.lower(), pattern.lower()):
-            return pattern
-    return None
-
-
-def data_4(system: System) -> Evidence:
-    """data.4: model inputs obey the feature policy: deny-list, no sensitive inputs, owners."""
-    policy, sensitive = system.config.policy, system.config.fairness.sensitive
-    if not policy.deny and not policy.require_owner and not sensitive:
-        return not_configured(
-            "data.4",
-            "no feature policy: [policy] deny is empty, require_owner is off, no sensitive "
-            "attributes",
-            'Write the policy in keel.toml: [policy] deny = ["ssn*", "*_raw"], '
-            'require_owner = true, and [fairness] sensitive = ["gender"].',
-        )
-    inputs = [str(c) for c in system.dataset("train").inputs.columns]
-    schema = load_schema(_schema_path(system)) if _schema_path(system).exists() else None
-    rows, violations = [], []
-    for name in inputs:
-        reasons = []
-        pattern = _denied(name, policy.deny)
-        if pattern:
-            reasons.append(f"matches deny pattern {pattern!r}")
-        if name in sensitive:
-            reasons.append("is a sensitive attribute")
-        if policy.require_owner:
-            feature = schema.features.get(name) if schema else None
-            if feature is None:
-                reasons.append("is not in the schema")
-            else:
-                if not feature.owner.strip():
-                    reasons.append("has no owner")
-                if not feature.description.strip():
-                    reasons.append("has no description")
-        rows.append([name, "; ".join(reasons) or "ok"])
-        violations.extend(f"{name} {r}" for r in reasons)
-    table = Table("Model inputs against the policy", ["input", "verdict"], rows)
-    thresholds = {
-        "deny": policy.deny,
-        "require_owner": policy.require_owner,
-        "sensitive": sensitive,
-    }
-    facts = {"inputs": len(inputs), "violations": len(violations)}
-    if violations:
-        shown = "; ".join(violations[:4]) + (" …" if len(violations) > 4 else "")
-        return Evidence(
-            "data.4",
-            "fail",
-            f"{len(violations)} policy violation(s): {shown}",
-            hint="Drop the offending inputs in the feature function, or give them an owner and a "
-            f"description in {system.config.data.schema_file}.",
-            tables=[table],
-            thresholds=thresholds,
-            facts=facts,
-        )
-    if not policy.deny and not policy.require_owner:
-        return Evidence(
-            "data.4",
-            "not_configured",
-            f"no sensitive attribute is a model input, but that holds by construction (Keel "
-            f"drops {_names(sensitive)} itself) and nothing else is required: [policy] deny "
-            "is empty and require_owner is off",
-            hint='Write the feature policy in keel.toml: [policy] deny = ["ssn*", "*_raw"] '
-            "(patterns no model input may match) and/or require_owner = true (every input "
-            f"needs an owner and a description in {system.config.data.schema_file}).",
-            tables=[table],
-            thresholds=thresholds,
-            facts=facts,
-        )
-    return Evidence(
-        "data.4",
-        "pass",
-        f"all {len(inputs)} model inputs obey the feature policy",
-        tables=[table],
-        thresholds=thresholds,
-        facts=facts,
-    )
-
-
-def _one_per_column(findings: list[pii.PiiFinding]) -> list[pii.PiiFinding]:
-    """The strongest finding of each column: a kind of value before a name-like column name."""
-    best: dict[str, pii.PiiFinding] = {}
-    for f in findings:
-        seen = best.get(f.column)
-        if seen is None or (seen.kind == "name_like_column" and f.kind != "name_like_column"):
-            best[f.column] = f
-    return list(best.values())
-
-
-def _to_review(f: pii.PiiFinding) -> bool:
-    """A column found by its name alone, whose values do not bear the name out."""
-    return f.kind == "name_like_column" and not getattr(f, "confirmed", True)
-
-
-def _found(f: pii.PiiFinding) -> str:
-    if f.kind == "name_like_column":
-        return "by its name" + ("" if _to_review(f) else ", values vary like identifiers")
-    return f"{f.matches} of the sampled values"
-
-
-def data_5(system: System) -> Evidence:
-    """data.5: PII in training data is found, declared with a handling, and kept from the model.
-
-    A column is personal data when validated values are found in it (however few), or when its
-    name says so and its values vary like identifiers; a name alone (a yes/no column called
-    "owns_phone") is listed for review and does not fail.
-    """
-    raw = system.raw("train")
-    found = _one_per_column(pii.scan(raw))
-    findings = [f for f in found if not _to_review(f)]
-    review = [f for f in found if _to_review(f)]
-    inputs = system.dataset("train").inputs
-    in_inputs = [f for f in _one_per_column(pii.scan(inputs)) if not _to_review(f)]
-    path = _schema_path(system)
-    schema = load_schema(path) if path.exists() else None
-    problems, rows = [], []
-    for f in findings:
-        declared = schema.features.get(f.column) if schema else None
-        handling = declared.pii if declared else "undeclared"
-        reaches = f.column in inputs.columns and f.column in {g.column for g in in_inputs}
-        verdict = []
-        if handling in ("undeclared", "none"):
-            verdict.append(f"no handling declared in {path.name}")
-        if reaches:
-            verdict.append("reaches the model raw")
-        rows.append(
-            [
-                f.column,
-                f.kind,
-                _found(f),
-                f.share,
-                f.example,
-                handling,
-                "yes" if reaches else "no",
-                "; ".join(verdict) or "ok",
-            ]
-        )
-        problems.extend(f"{f.column} ({f.kind}) {v}" for v in verdict)
-    known = {f.column for f in findings}
-    for f in in_inputs:
-        if f.column not in known:
-            rows.append(
-                [
-                    f.column,
-                    f.kind,
-                    _found(f),
-                    f.share,
-                    f.example,
-                    "model input",
-                    "yes",
-                    "PII value in a model input",
-                ]
-            )
-            problems.append(f"model input {f.column} holds {f.kind} values")
-    for f in review:
-        rows.append(
-            [
-                f.column,
-                f.kind,
-                _found(f),
-                None,
-                f.example,
-                "n/a",
-                "yes" if f.column in inputs.columns else "no",
-                "review: the name suggests personal data, the values do not (few distinct "
-                "values, no personal data found in them)",
-            ]
-        )
-    table = Table(
-        "Personal data found in the training data",
-        [
-            "column",
-            "kind",
-            "found",
-            "share",
-            "masked example",
-            "declared handling",
-            "model input",
-            "verdict",
-        ],
-        rows,
-    )
-    facts = {
-        "pii_columns": len(findings),
-        "problems": len(problems),
-        "scanned_columns": len(raw.columns),
-        "to_review": len(review),
-    }
-    review_note = (
-        f"; {len(review)} column(s) named like personal data to review: "
-        f"{_names([f.column for f in review])}"
-        if review
-        else ""
-    )
-    if problems:
-        shown = "; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")
-        return Evidence(
-            "data.5",
-            "fail",
-            f"{len(problems)} privacy problem(s): {shown}{review_note}",
-            hint=f"Declare a handling (pii: drop, hash or redact) for each PII column in "
-            f"{path.name}, and drop or hash PII in the feature function so no model input "
-            "holds it raw.",
-            tables=[table],
-            facts=facts,
-        )
-    if not findings:
-        summary = f"no personal data found in {len(raw.columns)} columns of the training data"
-    else:
-        summary = (
-            f"{len(findings)} PII column(s) found, each with a declared handling, none "
-            "reaching the model raw"
-        )
-    return Evidence("data.5", "pass", summary + review_note, tables=[table], facts=facts)
-
-
 # -- data.2 --------------------------------------------------------------------------------
 def _verdict(found: InputImportance, lofo: Lofo | None) -> str:
     name = found.input
@@ -689,6 +470,225 @@ def data_3(system: System) -> Evidence:
         thresholds=thresholds,
         facts=facts,
     )
+
+
+def _denied(name: str, patterns: list[str]) -> str | None:
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(name.lower(), pattern.lower()):
+            return pattern
+    return None
+
+
+def data_4(system: System) -> Evidence:
+    """data.4: model inputs obey the feature policy: deny-list, no sensitive inputs, owners."""
+    policy, sensitive = system.config.policy, system.config.fairness.sensitive
+    if not policy.deny and not policy.require_owner and not sensitive:
+        return not_configured(
+            "data.4",
+            "no feature policy: [policy] deny is empty, require_owner is off, no sensitive "
+            "attributes",
+            'Write the policy in keel.toml: [policy] deny = ["ssn*", "*_raw"], '
+            'require_owner = true, and [fairness] sensitive = ["gender"].',
+        )
+    inputs = [str(c) for c in system.dataset("train").inputs.columns]
+    schema = load_schema(_schema_path(system)) if _schema_path(system).exists() else None
+    rows, violations = [], []
+    for name in inputs:
+        reasons = []
+        pattern = _denied(name, policy.deny)
+        if pattern:
+            reasons.append(f"matches deny pattern {pattern!r}")
+        if name in sensitive:
+            reasons.append("is a sensitive attribute")
+        if policy.require_owner:
+            feature = schema.features.get(name) if schema else None
+            if feature is None:
+                reasons.append("is not in the schema")
+            else:
+                if not feature.owner.strip():
+                    reasons.append("has no owner")
+                if not feature.description.strip():
+                    reasons.append("has no description")
+        rows.append([name, "; ".join(reasons) or "ok"])
+        violations.extend(f"{name} {r}" for r in reasons)
+    table = Table("Model inputs against the policy", ["input", "verdict"], rows)
+    thresholds = {
+        "deny": policy.deny,
+        "require_owner": policy.require_owner,
+        "sensitive": sensitive,
+    }
+    facts = {"inputs": len(inputs), "violations": len(violations)}
+    if violations:
+        shown = "; ".join(violations[:4]) + (" …" if len(violations) > 4 else "")
+        return Evidence(
+            "data.4",
+            "fail",
+            f"{len(violations)} policy violation(s): {shown}",
+            hint="Drop the offending inputs in the feature function, or give them an owner and a "
+            f"description in {system.config.data.schema_file}.",
+            tables=[table],
+            thresholds=thresholds,
+            facts=facts,
+        )
+    if not policy.deny and not policy.require_owner:
+        return Evidence(
+            "data.4",
+            "not_configured",
+            f"no sensitive attribute is a model input, but that holds by construction (Keel "
+            f"drops {_names(sensitive)} itself) and nothing else is required: [policy] deny "
+            "is empty and require_owner is off",
+            hint='Write the feature policy in keel.toml: [policy] deny = ["ssn*", "*_raw"] '
+            "(patterns no model input may match) and/or require_owner = true (every input "
+            f"needs an owner and a description in {system.config.data.schema_file}).",
+            tables=[table],
+            thresholds=thresholds,
+            facts=facts,
+        )
+    return Evidence(
+        "data.4",
+        "pass",
+        f"all {len(inputs)} model inputs obey the feature policy",
+        tables=[table],
+        thresholds=thresholds,
+        facts=facts,
+    )
+
+
+def _one_per_column(findings: list[pii.PiiFinding]) -> list[pii.PiiFinding]:
+    """The strongest finding of each column: a kind of value before a name-like column name."""
+    best: dict[str, pii.PiiFinding] = {}
+    for f in findings:
+        seen = best.get(f.column)
+        if seen is None or (seen.kind == "name_like_column" and f.kind != "name_like_column"):
+            best[f.column] = f
+    return list(best.values())
+
+
+def _to_review(f: pii.PiiFinding) -> bool:
+    """A column found by its name alone, whose values do not bear the name out."""
+    return f.kind == "name_like_column" and not getattr(f, "confirmed", True)
+
+
+def _found(f: pii.PiiFinding) -> str:
+    if f.kind == "name_like_column":
+        return "by its name" + ("" if _to_review(f) else ", values vary like identifiers")
+    return f"{f.matches} of the sampled values"
+
+
+def data_5(system: System) -> Evidence:
+    """data.5: PII in training data is found, declared with a handling, and kept from the model.
+
+    A column is personal data when validated values are found in it (however few), or when its
+    name says so and its values vary like identifiers; a name alone (a yes/no column called
+    "owns_phone") is listed for review and does not fail.
+    """
+    raw = system.raw("train")
+    found = _one_per_column(pii.scan(raw))
+    findings = [f for f in found if not _to_review(f)]
+    review = [f for f in found if _to_review(f)]
+    inputs = system.dataset("train").inputs
+    in_inputs = [f for f in _one_per_column(pii.scan(inputs)) if not _to_review(f)]
+    path = _schema_path(system)
+    schema = load_schema(path) if path.exists() else None
+    problems, rows = [], []
+    for f in findings:
+        declared = schema.features.get(f.column) if schema else None
+        handling = declared.pii if declared else "undeclared"
+        reaches = f.column in inputs.columns and f.column in {g.column for g in in_inputs}
+        verdict = []
+        if handling in ("undeclared", "none"):
+            verdict.append(f"no handling declared in {path.name}")
+        if reaches:
+            verdict.append("reaches the model raw")
+        rows.append(
+            [
+                f.column,
+                f.kind,
+                _found(f),
+                f.share,
+                f.example,
+                handling,
+                "yes" if reaches else "no",
+                "; ".join(verdict) or "ok",
+            ]
+        )
+        problems.extend(f"{f.column} ({f.kind}) {v}" for v in verdict)
+    known = {f.column for f in findings}
+    for f in in_inputs:
+        if f.column not in known:
+            rows.append(
+                [
+                    f.column,
+                    f.kind,
+                    _found(f),
+                    f.share,
+                    f.example,
+                    "model input",
+                    "yes",
+                    "PII value in a model input",
+                ]
+            )
+            problems.append(f"model input {f.column} holds {f.kind} values")
+    for f in review:
+        rows.append(
+            [
+                f.column,
+                f.kind,
+                _found(f),
+                None,
+                f.example,
+                "n/a",
+                "yes" if f.column in inputs.columns else "no",
+                "review: the name suggests personal data, the values do not (few distinct "
+                "values, no personal data found in them)",
+            ]
+        )
+    table = Table(
+        "Personal data found in the training data",
+        [
+            "column",
+            "kind",
+            "found",
+            "share",
+            "masked example",
+            "declared handling",
+            "model input",
+            "verdict",
+        ],
+        rows,
+    )
+    facts = {
+        "pii_columns": len(findings),
+        "problems": len(problems),
+        "scanned_columns": len(raw.columns),
+        "to_review": len(review),
+    }
+    review_note = (
+        f"; {len(review)} column(s) named like personal data to review: "
+        f"{_names([f.column for f in review])}"
+        if review
+        else ""
+    )
+    if problems:
+        shown = "; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")
+        return Evidence(
+            "data.5",
+            "fail",
+            f"{len(problems)} privacy problem(s): {shown}{review_note}",
+            hint=f"Declare a handling (pii: drop, hash or redact) for each PII column in "
+            f"{path.name}, and drop or hash PII in the feature function so no model input "
+            "holds it raw.",
+            tables=[table],
+            facts=facts,
+        )
+    if not findings:
+        summary = f"no personal data found in {len(raw.columns)} columns of the training data"
+    else:
+        summary = (
+            f"{len(findings)} PII column(s) found, each with a declared handling, none "
+            "reaching the model raw"
+        )
+    return Evidence("data.5", "pass", summary + review_note, tables=[table], facts=facts)
 
 
 # -- data.6 --------------------------------------------------------------------------------

@@ -423,116 +423,6 @@ def _unpredictable_table(unpredictable: Any) -> Table:
     return Table("Evaluation rows the trained model cannot predict", ["measure", "value"], rows)
 
 
-# -- infra.5 -------------------------------------------------------------------------------
-def infra_5(system: System) -> Evidence:
-    """infra.5: `keel explain` takes sampled rows apart, and their contributions add up."""
-    cfg = system.config.explain
-    thresholds = {"rows": cfg.rows, "tolerance": cfg.tolerance}
-    _, final = split_model(system.trained.estimator)
-    reason = unsupported(final)
-    if reason:
-        return Evidence(
-            "infra.5",
-            "fail",
-            f"keel explain cannot take this model apart: {reason}",
-            hint="Use a model keel explain supports (linear, or scikit-learn tree models, as the "
-            "last step of a Pipeline), or, if you debug predictions step by step another way, "
-            'document it and attest it: [attest."infra.5"] with evidence, by and date.',
-            thresholds=thresholds,
-            facts={"model": type(final).__name__},
-        )
-    n = len(system.raw("eval"))
-    positions = sample_rows(n, cfg.rows, seed=system.config.model.seed).tolist()
-    found = explain_rows(system, "eval", positions)
-    first = found[0]
-    sums = Table(
-        f"{len(found)} sampled evaluation rows: {first.output_name} against baseline + "
-        "contributions",
-        [
-            "row",
-            "model output",
-            "baseline",
-            "Σ contributions",
-            "baseline + Σ",
-            "|difference|",
-            "adds up",
-        ],
-        [
-            [
-                e.row_id,
-                e.output,
-                e.baseline,
-                e.total - e.baseline,
-                e.total,
-                e.difference,
-                "yes" if e.adds_up else "no",
-            ]
-            for e in found
-        ],
-    )
-    contributions = Table(
-        f"How row {first.row_id} becomes its prediction ({first.method})",
-        ["input", "value", "contribution", "transformed features"],
-        [[c.input, c.value, c.contribution, ", ".join(c.features)] for c in first.contributions],
-    )
-    stages = Table(
-        f"Row {first.row_id} through the pipeline",
-        ["stage", "transformer", "columns out"],
-        [["feature function", "[model] features", len(first.inputs)]]
-        + [[s.name, s.transformer, len(s.values)] for s in first.stages],
-    )
-    mean_abs: dict[str, list[float]] = {}
-    for e in found:
-        for c in e.contributions:
-            mean_abs.setdefault(c.input, []).append(abs(c.contribution))
-    ranked = sorted(mean_abs.items(), key=lambda kv: -float(np.mean(kv[1])))[:30]
-    chart = BarChart(
-        f"Mean |contribution| to the {first.output_name} over {len(found)} sampled rows",
-        [name for name, _ in ranked],
-        [float(np.mean(values)) for _, values in ranked],
-        x_label=f"mean |contribution| ({first.output_name})",
-    )
-    off = [e for e in found if not e.adds_up]
-    worst = max(e.difference for e in found)
-    facts: dict[str, Any] = {
-        "model": first.model,
-        "method": first.method,
-        "output": first.output_name,
-        "rows": len(found),
-        "rows_not_adding_up": len(off),
-        "max_difference": worst,
-        "example_row": first.row_id,
-    }
-    evidence = Evidence(
-        "infra.5",
-        "pass",
-        "",
-        tables=[sums, contributions, stages],
-        figures=[chart],
-        thresholds=thresholds,
-        facts=facts,
-    )
-    command = f"keel explain {first.row_id}"
-    if off:
-        evidence.status = "fail"
-        evidence.summary = (
-            f"contributions do not add up to the model's output on {len(off)} of {len(found)} "
-            f"rows (largest difference {worst:.3g} > tolerance {cfg.tolerance:g}; {first.model})"
-        )
-        evidence.hint = (
-            f"Run `{command}` to see the row step by step. A model with internals Keel reads "
-            "differently (a new scikit-learn version) is a Keel bug to report; a custom final "
-            "step that is not the linear or tree model it looks like needs its own explanation."
-        )
-        return evidence
-    evidence.summary = (
-        f"{len(found)} sampled rows taken apart ({first.method}): baseline + contributions "
-        f"reproduce the {first.output_name} within {worst:.2g} (tolerance {cfg.tolerance:g}); "
-        f"try `{command}`"
-    )
-    return evidence
-
-
 # -- infra.3 -------------------------------------------------------------------------------
 def infra_3(system: System) -> Evidence:
     """infra.3: the whole pipeline runs on a sample, into a scratch registry, serving the same."""
@@ -770,3 +660,113 @@ def infra_4(system: System) -> Evidence:
         thresholds=thresholds,
         facts=facts,
     )
+
+
+# -- infra.5 -------------------------------------------------------------------------------
+def infra_5(system: System) -> Evidence:
+    """infra.5: `keel explain` takes sampled rows apart, and their contributions add up."""
+    cfg = system.config.explain
+    thresholds = {"rows": cfg.rows, "tolerance": cfg.tolerance}
+    _, final = split_model(system.trained.estimator)
+    reason = unsupported(final)
+    if reason:
+        return Evidence(
+            "infra.5",
+            "fail",
+            f"keel explain cannot take this model apart: {reason}",
+            hint="Use a model keel explain supports (linear, or scikit-learn tree models, as the "
+            "last step of a Pipeline), or, if you debug predictions step by step another way, "
+            'document it and attest it: [attest."infra.5"] with evidence, by and date.',
+            thresholds=thresholds,
+            facts={"model": type(final).__name__},
+        )
+    n = len(system.raw("eval"))
+    positions = sample_rows(n, cfg.rows, seed=system.config.model.seed).tolist()
+    found = explain_rows(system, "eval", positions)
+    first = found[0]
+    sums = Table(
+        f"{len(found)} sampled evaluation rows: {first.output_name} against baseline + "
+        "contributions",
+        [
+            "row",
+            "model output",
+            "baseline",
+            "Σ contributions",
+            "baseline + Σ",
+            "|difference|",
+            "adds up",
+        ],
+        [
+            [
+                e.row_id,
+                e.output,
+                e.baseline,
+                e.total - e.baseline,
+                e.total,
+                e.difference,
+                "yes" if e.adds_up else "no",
+            ]
+            for e in found
+        ],
+    )
+    contributions = Table(
+        f"How row {first.row_id} becomes its prediction ({first.method})",
+        ["input", "value", "contribution", "transformed features"],
+        [[c.input, c.value, c.contribution, ", ".join(c.features)] for c in first.contributions],
+    )
+    stages = Table(
+        f"Row {first.row_id} through the pipeline",
+        ["stage", "transformer", "columns out"],
+        [["feature function", "[model] features", len(first.inputs)]]
+        + [[s.name, s.transformer, len(s.values)] for s in first.stages],
+    )
+    mean_abs: dict[str, list[float]] = {}
+    for e in found:
+        for c in e.contributions:
+            mean_abs.setdefault(c.input, []).append(abs(c.contribution))
+    ranked = sorted(mean_abs.items(), key=lambda kv: -float(np.mean(kv[1])))[:30]
+    chart = BarChart(
+        f"Mean |contribution| to the {first.output_name} over {len(found)} sampled rows",
+        [name for name, _ in ranked],
+        [float(np.mean(values)) for _, values in ranked],
+        x_label=f"mean |contribution| ({first.output_name})",
+    )
+    off = [e for e in found if not e.adds_up]
+    worst = max(e.difference for e in found)
+    facts: dict[str, Any] = {
+        "model": first.model,
+        "method": first.method,
+        "output": first.output_name,
+        "rows": len(found),
+        "rows_not_adding_up": len(off),
+        "max_difference": worst,
+        "example_row": first.row_id,
+    }
+    evidence = Evidence(
+        "infra.5",
+        "pass",
+        "",
+        tables=[sums, contributions, stages],
+        figures=[chart],
+        thresholds=thresholds,
+        facts=facts,
+    )
+    command = f"keel explain {first.row_id}"
+    if off:
+        evidence.status = "fail"
+        evidence.summary = (
+            f"contributions do not add up to the model's output on {len(off)} of {len(found)} "
+            f"rows (largest difference {worst:.3g} > tolerance {cfg.tolerance:g}; {first.model})"
+        )
+        evidence.hint = (
+            f"Run `{command}` to see the row step by step. A model with internals Keel reads "
+            "differently (a new scikit-learn version) is a Keel bug to report; a custom final "
+            "step that is not the linear or tree model it looks like needs its own explanation."
+        )
+        return evidence
+    evidence.summary = (
+        f"{len(found)} sampled rows taken apart ({first.method}): baseline + contributions "
+        f"reproduce the {first.output_name} within {worst:.2g} (tolerance {cfg.tolerance:g}); "
+        f"try `{command}`"
+    )
+    return evidence

@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from keel.model.tuning import RecordedSearch, Sweep
 
 
+def _num(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.4g}"
+
+
+def _plain(value: float) -> float | None:
+    """A float for facts: None where undefined (facts are JSON)."""
+    return None if math.isnan(value) else float(value)
+
+
 def _is_keel_own(func: object) -> bool:
     """Whether an entry point is Keel's own code (e.g. `keel.trainers:gradient_boosting`)."""
     import keel
@@ -138,13 +147,341 @@ def model_1(system: System) -> Evidence:
     )
 
 
-def _num(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.4g}"
+def _setting(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _plain(value: float) -> float | None:
-    """A float for facts: None where undefined (facts are JSON)."""
-    return None if math.isnan(value) else float(value)
+def model_3(system: System) -> Evidence:
+    """model.3: the configured hyperparameters are within tolerance of the best found nearby."""
+    from keel.model.tuning import recorded_search, swept_params, tuning_sweep
+
+    cfg = system.config.tuning
+    thresholds = {"factor": cfg.factor, "tolerance": cfg.tolerance, "sample": cfg.sample}
+    try:
+        recorded = recorded_search(system)
+    except KeelError:  # a store that cannot answer: Keel's own sweep still can
+        recorded = None
+    if recorded is not None and not recorded.not_counted:
+        return _recorded_search(system, recorded, thresholds, cfg.tolerance)
+    not_counted = f"the recorded search was not counted: {recorded.not_counted}" if recorded else ""
+    names, skipped = swept_params(system)
+    if not names:
+        left_out = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        evidence = not_configured(
+            "model.3",
+            "no numeric hyperparameter to sweep in [model] params"
+            + (f" ({left_out})" if left_out else "")
+            + (f"; {not_counted}" if not_counted else ""),
+            "Put the hyperparameters your training function reads in keel.toml, e.g. "
+            "[model] params = { learning_rate = 0.1, max_iter = 200 }, so Keel can move them "
+            "and retrain; or record a search (Optuna with MLflow) for the registry to find.",
+        )
+        if recorded is not None:
+            evidence.facts["recorded_search"] = recorded.not_counted
+        return evidence
+    found = tuning_sweep(system)
+    if getattr(found, "stopped", ""):
+        return not_configured(
+            "model.3",
+            f"the sweep was not run: {found.stopped}"
+            + (f" ({found.note})" if found.note else "")
+            + (f"; {not_counted}" if not_counted else ""),
+            "Run `keel score --deep` to sweep whatever it takes, sweep fewer hyperparameters "
+            "([tuning] params), raise [tuning] max_seconds, or record a search (Optuna with "
+            "MLflow, in the experiment keel/NAME/tuning).",
+        )
+    evidence = _sweep_evidence(system, found, thresholds)
+    if recorded is not None:
+        evidence.summary += f" ({not_counted})"
+        evidence.facts["recorded_search"] = recorded.not_counted
+        evidence.tables.append(_recorded_table(recorded, None))
+    return evidence
+
+
+def _sweep_table(found: Sweep) -> Table:
+    metric, base, tol = found.metric, found.configured_metric, found.tolerance
+    responsive = set(found.responsive)
+    rows = []
+    for t in found.trials:
+        delta = None if t.metric is None else t.metric - base
+        if t.configured:
+            note = "configured"
+        elif t.error:
+            note = f"training failed: {t.error}"
+        elif delta is not None and delta > tol:
+            note = "better beyond tolerance"
+        elif t.param not in responsive:
+            note = "no effect on the metric"
+        else:
+            note = ""
+        rows.append([t.param, t.value, t.metric, delta, note])
+    return Table(
+        f"Sweep: each hyperparameter moved by ×{found.factor:g} and ÷{found.factor:g} "
+        f"({found.train_rows:,} training rows, {found.eval_rows:,} evaluation rows)",
+        ["hyperparameter", "value", metric, f"{metric} − configured", "note"],
+        rows,
+    )
+
+
+def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object]) -> Evidence:
+    """model.3's verdict from Keel's own sweep (see keel.model.tuning)."""
+    metric, base, tol = found.metric, found.configured_metric, found.tolerance
+    tables = [_sweep_table(found)]
+    if found.skipped:
+        tables.append(
+            Table(
+                "Hyperparameters not swept",
+                ["hyperparameter", "why"],
+                [[k, v] for k, v in found.skipped.items()],
+            )
+        )
+    shown = [t for t in found.trials if t.metric is not None]
+    chart = BarChart(
+        f"{metric} of each hyperparameter setting",
+        [f"{t.param} = {_setting(t.value)}" for t in shown],
+        [t.metric for t in shown],  # type: ignore[misc]
+        x_label=metric,
+        reference={"configured": base, "configured + tolerance": base + tol},
+        flagged=[t.metric is not None and t.metric > base + tol for t in shown],
+    )
+    facts: dict[str, object] = {
+        "metric": metric,
+        "configured_metric": base,
+        "swept": ", ".join(found.params),
+        "trainings": len(found.trials) - len(found.params) + 1,
+        "seconds": found.seconds,
+        "off": ", ".join(found.off),
+        "responsive": ", ".join(found.responsive),
+        "untested": ", ".join(found.untested),
+    }
+    for name in found.params:
+        facts[f"{name}.gap"] = _plain(found.gap(name)) if found.best(name) else None
+    if getattr(found, "note", ""):
+        facts["sample_note"] = found.note
+    evidence = Evidence(
+        "model.3", "fail", "", tables=tables, figures=[chart], thresholds=thresholds, facts=facts
+    )
+    params = system.config.model.params
+    if found.off:
+        better, settings = [], []
+        for name in found.off:
+            best = found.best(name)
+            if best is None or best.metric is None:  # never: a gap needs a best
+                continue
+            better.append(
+                f"{name} = {_setting(best.value)} (configured {_setting(params[name])}) gives "
+                f"{metric} {_num(best.metric)}, {best.metric - base:+.4g}"
+            )
+            settings.append(f"{name} = {_setting(best.value)}")
+        evidence.summary = (
+            f"{len(found.off)} of {len(found.params)} hyperparameter(s) are not tuned: "
+            + "; ".join(better)
+        )
+        evidence.hint = (
+            f"Set {', '.join(settings)} in [model] params and rerun; or search around them "
+            "properly (e.g. Optuna) and record the search. Keep a value only if the gain is "
+            f"worth less than [tuning] tolerance = {tol:g}."
+        )
+        return evidence
+    if found.untested:
+        errors = "; ".join(
+            f"{t.param} = {_setting(t.value)}: {t.error}"
+            for t in found.trials
+            if t.param in found.untested and t.error
+        )
+        every = len(found.untested) == len(found.params)
+        evidence.summary = (
+            "every move of every swept hyperparameter failed to train"
+            if every
+            else f"whether {', '.join(found.untested)} is tuned is unknown: every move failed to "
+            "train"
+        ) + (f" ({errors})" if errors else "")
+        evidence.hint = (
+            "Make the training function accept the moved values (each hyperparameter is moved "
+            f"×÷[tuning] factor = {found.factor:g}), or leave the hyperparameters it cannot "
+            "move out of [tuning] params; a smaller [tuning] factor keeps moves in range."
+        )
+        return evidence
+    if not found.responsive:
+        evidence.summary = (
+            f"{metric} stays at {_num(base)} whatever the sweep moves "
+            f"({', '.join(found.params)}): the training function seems to ignore [model] params"
+        )
+        evidence.hint = (
+            "Pass `params` on to the estimator in the training function (e.g. "
+            "`HistGradientBoostingClassifier(**params)`), so the configured values are the "
+            "ones trained; or name in [model] params the hyperparameters it really reads."
+        )
+        return evidence
+    evidence.status = "pass"
+    nearest = max(found.params, key=found.gap)
+    gap = found.gap(nearest)
+    idle = [p for p in found.params if p not in found.responsive]
+    evidence.summary = (
+        f"configured hyperparameters ({', '.join(found.params)}) are within {tol:g} {metric} "
+        f"of the best found moving each ×÷{found.factor:g}: {metric} {_num(base)}"
+        + (f"; closest contender {nearest} ({gap:+.4g})" if math.isfinite(gap) else "")
+        + (f"; no effect on the metric: {', '.join(idle)}" if idle else "")
+        + (f" ({found.note})" if getattr(found, "note", "") else "")
+    )
+    return evidence
+
+
+def _recorded_table(recorded: RecordedSearch, measured: float | None) -> Table:
+    title = f"Recorded search: {recorded.source}" + (
+        f" — not counted: {recorded.not_counted}" if recorded.not_counted else ""
+    )
+    return Table(
+        title,
+        ["measure", "value"],
+        [
+            ["trials that count", recorded.trials],
+            [f"best {recorded.metric} (recorded)", recorded.best_metric],
+            ["best parameters", ", ".join(f"{k}={v}" for k, v in recorded.best_params.items())],
+            [f"configured {recorded.metric} (recorded)", recorded.configured_metric],
+            [f"configured {recorded.metric} (measured by Keel)", measured],
+        ],
+    )
+
+
+def _recorded_search(
+    system: System, recorded: RecordedSearch, thresholds: dict[str, object], tol: float
+) -> Evidence:
+    """model.3 from a qualifying recorded search: Keel re-measures the configured values (trains
+    with [model] params, evaluates on the evaluation data) and holds that to the best trial."""
+    measured = system.trained.metric
+    best = recorded.best_metric
+    passed = not math.isnan(measured) and measured >= best - tol
+    claimed = recorded.configured_metric
+    claim = "" if claimed is None else f", recorded for them {_num(claimed)}"
+    return Evidence(
+        "model.3",
+        "pass" if passed else "fail",
+        f"recorded search of {recorded.trials} trials ({recorded.source}): best "
+        f"{recorded.metric} {_num(best)}; the configured values re-measured by Keel give "
+        f"{_num(measured)}{claim}: {'within' if passed else 'not within'} {tol:g} of the best",
+        hint=""
+        if passed
+        else (
+            "Set the best parameters of the recorded search in [model] params "
+            f"({', '.join(f'{k}={v}' for k, v in recorded.best_params.items())}) and rerun; if "
+            "the recorded metrics were not measured on this system's evaluation data, rerun the "
+            "search so they are."
+        ),
+        tables=[_recorded_table(recorded, measured)],
+        thresholds={**thresholds, "min_trials": system.config.tuning.min_trials},
+        facts={
+            "source": recorded.source,
+            "trials": recorded.trials,
+            "best_metric": best,
+            "measured_configured_metric": _plain(measured),
+            "recorded_configured_metric": claimed,
+            "best_run": recorded.best_run,
+            "notes": "; ".join(recorded.notes),
+        },
+    )
+
+
+def model_4(system: System) -> Evidence:
+    """model.4: quality against the age of the training data is measured; its limit is known."""
+    from keel.model.staleness import staleness_curve
+
+    cfg = system.config.staleness
+    if system.config.system.timestamp is None:
+        return not_configured(
+            "model.4",
+            "no [system] timestamp: the age of the training data cannot be measured",
+            'Name the event-time column in keel.toml: [system] timestamp = "applied_at".',
+        )
+    found = staleness_curve(system)
+    if getattr(found, "stopped", ""):
+        return not_configured(
+            "model.4",
+            f"the older windows were not trained: {found.stopped}"
+            + (f" ({'; '.join(found.notes)})" if found.notes else ""),
+            "Run `keel score --deep` to train every window whatever it takes, lower "
+            "[staleness] max_age_periods (fewer windows), or raise [staleness] max_seconds.",
+        )
+    metric = found.metric
+    thresholds = {
+        "period_days": cfg.period_days,
+        "max_age_periods": cfg.max_age_periods,
+        "max_drop": cfg.max_drop,
+    }
+    facts: dict[str, object] = {
+        "metric": metric,
+        "newest_period": found.newest,
+        "newest_rows": found.newest_rows,
+        "window_days": found.window_days,
+        "limit_days": found.limit_days,
+        "drop_age_days": found.drop_age_days,
+        "notes": "; ".join(found.notes),
+    }
+    tables, figures = [], []
+    measured = found.measured
+    fresh = found.ages[0].metric if found.ages else None
+    if found.ages:
+        tables.append(
+            Table(
+                f"Models trained on windows of {found.window_days:.0f} days ending earlier, "
+                f"evaluated on the newest period ({found.newest}, {found.newest_rows:,} rows)",
+                ["age (days)", "window", "training rows", metric, "drop vs age 0", "note"],
+                [
+                    [
+                        a.age_days,
+                        f"{a.start} to {a.end}",
+                        a.rows,
+                        a.metric,
+                        None if a.metric is None or fresh is None else fresh - a.metric,
+                        a.error,
+                    ]
+                    for a in found.ages
+                ],
+            )
+        )
+    if measured and fresh is not None:
+        figures.append(
+            BarChart(
+                f"{metric} on the newest period by age of the training data",
+                [f"{a.age_days:g} days" for a in measured],
+                [a.metric for a in measured],  # type: ignore[misc]
+                x_label=metric,
+                reference={"age 0 − max_drop": fresh - cfg.max_drop},
+                flagged=[a.metric < fresh - cfg.max_drop for a in measured],  # type: ignore[operator]
+            )
+        )
+    evidence = Evidence(
+        "model.4", "pass", "", tables=tables, figures=figures, thresholds=thresholds, facts=facts
+    )
+    if found.problem or len(measured) < 2 or fresh is None:
+        evidence.status = "fail"
+        evidence.summary = "the quality-versus-age curve cannot be computed: " + (
+            found.problem or f"fewer than 2 ages could be evaluated ({found.ages[-1].error})"
+        )
+        evidence.hint = (
+            f"Model staleness needs time-stamped data spanning at least three periods of "
+            f"[staleness] period_days = {cfg.period_days} (two to train on, the newest to "
+            "evaluate on), with every class in the newest one: keep more history, or shorten "
+            "period_days."
+        )
+        return evidence
+    oldest = measured[-1]
+    if found.drop_age_days is not None:
+        at = next(a for a in measured if a.age_days == found.drop_age_days)
+        evidence.summary = (
+            f"{metric} falls more than {cfg.max_drop:g} at age {found.drop_age_days:g} days "
+            f"({_num(fresh)} → {_num(at.metric)}): the model must be retrained within "
+            f"{found.limit_days:g} days (monitor.4's limit)"
+        )
+    else:
+        evidence.summary = (
+            f"no drop of more than {cfg.max_drop:g} in {metric} up to {oldest.age_days:g} days "
+            f"({_num(fresh)} at age 0, {_num(oldest.metric)} at {oldest.age_days:g} days): "
+            f"limit {found.limit_days:g} days, as far as measured (monitor.4's limit)"
+        )
+    if found.notes:
+        evidence.summary += f" ({'; '.join(found.notes)})"
+    return evidence
 
 
 def model_5(system: System) -> Evidence:
@@ -562,341 +899,4 @@ def model_7(system: System) -> Evidence:
         thresholds=thresholds,
         facts=facts,
     )
-    return evidence
-
-
-def _setting(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def model_3(system: System) -> Evidence:
-    """model.3: the configured hyperparameters are within tolerance of the best found nearby."""
-    from keel.model.tuning import recorded_search, swept_params, tuning_sweep
-
-    cfg = system.config.tuning
-    thresholds = {"factor": cfg.factor, "tolerance": cfg.tolerance, "sample": cfg.sample}
-    try:
-        recorded = recorded_search(system)
-    except KeelError:  # a store that cannot answer: Keel's own sweep still can
-        recorded = None
-    if recorded is not None and not recorded.not_counted:
-        return _recorded_search(system, recorded, thresholds, cfg.tolerance)
-    not_counted = f"the recorded search was not counted: {recorded.not_counted}" if recorded else ""
-    names, skipped = swept_params(system)
-    if not names:
-        left_out = "; ".join(f"{k}: {v}" for k, v in skipped.items())
-        evidence = not_configured(
-            "model.3",
-            "no numeric hyperparameter to sweep in [model] params"
-            + (f" ({left_out})" if left_out else "")
-            + (f"; {not_counted}" if not_counted else ""),
-            "Put the hyperparameters your training function reads in keel.toml, e.g. "
-            "[model] params = { learning_rate = 0.1, max_iter = 200 }, so Keel can move them "
-            "and retrain; or record a search (Optuna with MLflow) for the registry to find.",
-        )
-        if recorded is not None:
-            evidence.facts["recorded_search"] = recorded.not_counted
-        return evidence
-    found = tuning_sweep(system)
-    if getattr(found, "stopped", ""):
-        return not_configured(
-            "model.3",
-            f"the sweep was not run: {found.stopped}"
-            + (f" ({found.note})" if found.note else "")
-            + (f"; {not_counted}" if not_counted else ""),
-            "Run `keel score --deep` to sweep whatever it takes, sweep fewer hyperparameters "
-            "([tuning] params), raise [tuning] max_seconds, or record a search (Optuna with "
-            "MLflow, in the experiment keel/NAME/tuning).",
-        )
-    evidence = _sweep_evidence(system, found, thresholds)
-    if recorded is not None:
-        evidence.summary += f" ({not_counted})"
-        evidence.facts["recorded_search"] = recorded.not_counted
-        evidence.tables.append(_recorded_table(recorded, None))
-    return evidence
-
-
-def _sweep_table(found: Sweep) -> Table:
-    metric, base, tol = found.metric, found.configured_metric, found.tolerance
-    responsive = set(found.responsive)
-    rows = []
-    for t in found.trials:
-        delta = None if t.metric is None else t.metric - base
-        if t.configured:
-            note = "configured"
-        elif t.error:
-            note = f"training failed: {t.error}"
-        elif delta is not None and delta > tol:
-            note = "better beyond tolerance"
-        elif t.param not in responsive:
-            note = "no effect on the metric"
-        else:
-            note = ""
-        rows.append([t.param, t.value, t.metric, delta, note])
-    return Table(
-        f"Sweep: each hyperparameter moved by ×{found.factor:g} and ÷{found.factor:g} "
-        f"({found.train_rows:,} training rows, {found.eval_rows:,} evaluation rows)",
-        ["hyperparameter", "value", metric, f"{metric} − configured", "note"],
-        rows,
-    )
-
-
-def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object]) -> Evidence:
-    """model.3's verdict from Keel's own sweep (see keel.model.tuning)."""
-    metric, base, tol = found.metric, found.configured_metric, found.tolerance
-    tables = [_sweep_table(found)]
-    if found.skipped:
-        tables.append(
-            Table(
-                "Hyperparameters not swept",
-                ["hyperparameter", "why"],
-                [[k, v] for k, v in found.skipped.items()],
-            )
-        )
-    shown = [t for t in found.trials if t.metric is not None]
-    chart = BarChart(
-        f"{metric} of each hyperparameter setting",
-        [f"{t.param} = {_setting(t.value)}" for t in shown],
-        [t.metric for t in shown],  # type: ignore[misc]
-        x_label=metric,
-        reference={"configured": base, "configured + tolerance": base + tol},
-        flagged=[t.metric is not None and t.metric > base + tol for t in shown],
-    )
-    facts: dict[str, object] = {
-        "metric": metric,
-        "configured_metric": base,
-        "swept": ", ".join(found.params),
-        "trainings": len(found.trials) - len(found.params) + 1,
-        "seconds": found.seconds,
-        "off": ", ".join(found.off),
-        "responsive": ", ".join(found.responsive),
-        "untested": ", ".join(found.untested),
-    }
-    for name in found.params:
-        facts[f"{name}.gap"] = _plain(found.gap(name)) if found.best(name) else None
-    if getattr(found, "note", ""):
-        facts["sample_note"] = found.note
-    evidence = Evidence(
-        "model.3", "fail", "", tables=tables, figures=[chart], thresholds=thresholds, facts=facts
-    )
-    params = system.config.model.params
-    if found.off:
-        better, settings = [], []
-        for name in found.off:
-            best = found.best(name)
-            if best is None or best.metric is None:  # never: a gap needs a best
-                continue
-            better.append(
-                f"{name} = {_setting(best.value)} (configured {_setting(params[name])}) gives "
-                f"{metric} {_num(best.metric)}, {best.metric - base:+.4g}"
-            )
-            settings.append(f"{name} = {_setting(best.value)}")
-        evidence.summary = (
-            f"{len(found.off)} of {len(found.params)} hyperparameter(s) are not tuned: "
-            + "; ".join(better)
-        )
-        evidence.hint = (
-            f"Set {', '.join(settings)} in [model] params and rerun; or search around them "
-            "properly (e.g. Optuna) and record the search. Keep a value only if the gain is "
-            f"worth less than [tuning] tolerance = {tol:g}."
-        )
-        return evidence
-    if found.untested:
-        errors = "; ".join(
-            f"{t.param} = {_setting(t.value)}: {t.error}"
-            for t in found.trials
-            if t.param in found.untested and t.error
-        )
-        every = len(found.untested) == len(found.params)
-        evidence.summary = (
-            "every move of every swept hyperparameter failed to train"
-            if every
-            else f"whether {', '.join(found.untested)} is tuned is unknown: every move failed to "
-            "train"
-        ) + (f" ({errors})" if errors else "")
-        evidence.hint = (
-            "Make the training function accept the moved values (each hyperparameter is moved "
-            f"×÷[tuning] factor = {found.factor:g}), or leave the hyperparameters it cannot "
-            "move out of [tuning] params; a smaller [tuning] factor keeps moves in range."
-        )
-        return evidence
-    if not found.responsive:
-        evidence.summary = (
-            f"{metric} stays at {_num(base)} whatever the sweep moves "
-            f"({', '.join(found.params)}): the training function seems to ignore [model] params"
-        )
-        evidence.hint = (
-            "Pass `params` on to the estimator in the training function (e.g. "
-            "`HistGradientBoostingClassifier(**params)`), so the configured values are the "
-            "ones trained; or name in [model] params the hyperparameters it really reads."
-        )
-        return evidence
-    evidence.status = "pass"
-    nearest = max(found.params, key=found.gap)
-    gap = found.gap(nearest)
-    idle = [p for p in found.params if p not in found.responsive]
-    evidence.summary = (
-        f"configured hyperparameters ({', '.join(found.params)}) are within {tol:g} {metric} "
-        f"of the best found moving each ×÷{found.factor:g}: {metric} {_num(base)}"
-        + (f"; closest contender {nearest} ({gap:+.4g})" if math.isfinite(gap) else "")
-        + (f"; no effect on the metric: {', '.join(idle)}" if idle else "")
-        + (f" ({found.note})" if getattr(found, "note", "") else "")
-    )
-    return evidence
-
-
-def _recorded_table(recorded: RecordedSearch, measured: float | None) -> Table:
-    title = f"Recorded search: {recorded.source}" + (
-        f" — not counted: {recorded.not_counted}" if recorded.not_counted else ""
-    )
-    return Table(
-        title,
-        ["measure", "value"],
-        [
-            ["trials that count", recorded.trials],
-            [f"best {recorded.metric} (recorded)", recorded.best_metric],
-            ["best parameters", ", ".join(f"{k}={v}" for k, v in recorded.best_params.items())],
-            [f"configured {recorded.metric} (recorded)", recorded.configured_metric],
-            [f"configured {recorded.metric} (measured by Keel)", measured],
-        ],
-    )
-
-
-def _recorded_search(
-    system: System, recorded: RecordedSearch, thresholds: dict[str, object], tol: float
-) -> Evidence:
-    """model.3 from a qualifying recorded search: Keel re-measures the configured values (trains
-    with [model] params, evaluates on the evaluation data) and holds that to the best trial."""
-    measured = system.trained.metric
-    best = recorded.best_metric
-    passed = not math.isnan(measured) and measured >= best - tol
-    claimed = recorded.configured_metric
-    claim = "" if claimed is None else f", recorded for them {_num(claimed)}"
-    return Evidence(
-        "model.3",
-        "pass" if passed else "fail",
-        f"recorded search of {recorded.trials} trials ({recorded.source}): best "
-        f"{recorded.metric} {_num(best)}; the configured values re-measured by Keel give "
-        f"{_num(measured)}{claim}: {'within' if passed else 'not within'} {tol:g} of the best",
-        hint=""
-        if passed
-        else (
-            "Set the best parameters of the recorded search in [model] params "
-            f"({', '.join(f'{k}={v}' for k, v in recorded.best_params.items())}) and rerun; if "
-            "the recorded metrics were not measured on this system's evaluation data, rerun the "
-            "search so they are."
-        ),
-        tables=[_recorded_table(recorded, measured)],
-        thresholds={**thresholds, "min_trials": system.config.tuning.min_trials},
-        facts={
-            "source": recorded.source,
-            "trials": recorded.trials,
-            "best_metric": best,
-            "measured_configured_metric": _plain(measured),
-            "recorded_configured_metric": claimed,
-            "best_run": recorded.best_run,
-            "notes": "; ".join(recorded.notes),
-        },
-    )
-
-
-def model_4(system: System) -> Evidence:
-    """model.4: quality against the age of the training data is measured; its limit is known."""
-    from keel.model.staleness import staleness_curve
-
-    cfg = system.config.staleness
-    if system.config.system.timestamp is None:
-        return not_configured(
-            "model.4",
-            "no [system] timestamp: the age of the training data cannot be measured",
-            'Name the event-time column in keel.toml: [system] timestamp = "applied_at".',
-        )
-    found = staleness_curve(system)
-    if getattr(found, "stopped", ""):
-        return not_configured(
-            "model.4",
-            f"the older windows were not trained: {found.stopped}"
-            + (f" ({'; '.join(found.notes)})" if found.notes else ""),
-            "Run `keel score --deep` to train every window whatever it takes, lower "
-            "[staleness] max_age_periods (fewer windows), or raise [staleness] max_seconds.",
-        )
-    metric = found.metric
-    thresholds = {
-        "period_days": cfg.period_days,
-        "max_age_periods": cfg.max_age_periods,
-        "max_drop": cfg.max_drop,
-    }
-    facts: dict[str, object] = {
-        "metric": metric,
-        "newest_period": found.newest,
-        "newest_rows": found.newest_rows,
-        "window_days": found.window_days,
-        "limit_days": found.limit_days,
-        "drop_age_days": found.drop_age_days,
-        "notes": "; ".join(found.notes),
-    }
-    tables, figures = [], []
-    measured = found.measured
-    fresh = found.ages[0].metric if found.ages else None
-    if found.ages:
-        tables.append(
-            Table(
-                f"Models trained on windows of {found.window_days:.0f} days ending earlier, "
-                f"evaluated on the newest period ({found.newest}, {found.newest_rows:,} rows)",
-                ["age (days)", "window", "training rows", metric, "drop vs age 0", "note"],
-                [
-                    [
-                        a.age_days,
-                        f"{a.start} to {a.end}",
-                        a.rows,
-                        a.metric,
-                        None if a.metric is None or fresh is None else fresh - a.metric,
-                        a.error,
-                    ]
-                    for a in found.ages
-                ],
-            )
-        )
-    if measured and fresh is not None:
-        figures.append(
-            BarChart(
-                f"{metric} on the newest period by age of the training data",
-                [f"{a.age_days:g} days" for a in measured],
-                [a.metric for a in measured],  # type: ignore[misc]
-                x_label=metric,
-                reference={"age 0 − max_drop": fresh - cfg.max_drop},
-                flagged=[a.metric < fresh - cfg.max_drop for a in measured],  # type: ignore[operator]
-            )
-        )
-    evidence = Evidence(
-        "model.4", "pass", "", tables=tables, figures=figures, thresholds=thresholds, facts=facts
-    )
-    if found.problem or len(measured) < 2 or fresh is None:
-        evidence.status = "fail"
-        evidence.summary = "the quality-versus-age curve cannot be computed: " + (
-            found.problem or f"fewer than 2 ages could be evaluated ({found.ages[-1].error})"
-        )
-        evidence.hint = (
-            f"Model staleness needs time-stamped data spanning at least three periods of "
-            f"[staleness] period_days = {cfg.period_days} (two to train on, the newest to "
-            "evaluate on), with every class in the newest one: keep more history, or shorten "
-            "period_days."
-        )
-        return evidence
-    oldest = measured[-1]
-    if found.drop_age_days is not None:
-        at = next(a for a in measured if a.age_days == found.drop_age_days)
-        evidence.summary = (
-            f"{metric} falls more than {cfg.max_drop:g} at age {found.drop_age_days:g} days "
-            f"({_num(fresh)} → {_num(at.metric)}): the model must be retrained within "
-            f"{found.limit_days:g} days (monitor.4's limit)"
-        )
-    else:
-        evidence.summary = (
-            f"no drop of more than {cfg.max_drop:g} in {metric} up to {oldest.age_days:g} days "
-            f"({_num(fresh)} at age 0, {_num(oldest.metric)} at {oldest.age_days:g} days): "
-            f"limit {found.limit_days:g} days, as far as measured (monitor.4's limit)"
-        )
-    if found.notes:
-        evidence.summary += f" ({'; '.join(found.notes)})"
     return evidence
