@@ -262,3 +262,74 @@ def feature_tests(system: System, source: Path) -> tuple[SuiteRun | None, str, s
         TIMEOUT_S,
     )
     return run, "", ""
+
+
+def _training_module(system: System) -> tuple[str, Path, str]:
+    """(the module of [model] train, its source file, the file as shown in evidence)."""
+    name = system.config.model.train.split(":")[0]
+    module = sys.modules.get(system.train_function.__module__)
+    source = Path(getattr(module, "__file__", "") or "").resolve()
+    shown = (
+        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
+    )
+    return name, source, shown
+
+
+def training_tests(system: System) -> tuple[list[str], list[SuiteRun], str, str]:
+    """(test files that import the training module, their runs, the training file shown, why
+    there are none), the runs cached by the tests' code."""
+    tests = system.config.model.tests
+    name, source, shown = _training_module(system)
+    folder = system.root / tests if tests else None
+    if folder is None:
+        return [], [], shown, "no tests configured ([model] tests is empty)"
+    if not folder.is_dir():
+        return [], [], shown, f"the tests folder {tests}/ ([model] tests) does not exist"
+    files = tests_importing(folder, name)
+    if not files:
+        return [], [], shown, f"no test file in {tests}/ imports the training module {name}"
+    names = [str(f.relative_to(system.root)) for f in files]
+    timeout = system.config.smoke.timeout_seconds
+    runs = system.cached(
+        "training_tests",
+        lambda: [run_tests_with_coverage(system.root, f, source, timeout=timeout) for f in files],
+        names,
+        code_hash(folder),
+        str(source),
+        timeout,
+    )
+    return names, runs, shown, ""
+
+
+# What pytest's exit statuses mean when no test result came back (pytest's ExitCode).
+PYTEST_EXITS = {
+    2: "pytest was interrupted: the tests could not be collected (an import or syntax error "
+    "in a test module or conftest.py?)",
+    3: "pytest stopped on an internal error",
+    4: "pytest could not start: a usage error (unknown options, or a conftest.py or plugin "
+    "that fails)",
+    5: "pytest collected no tests",
+}
+
+
+def first_error(output: str) -> str:
+    """The first line of pytest's output that names an error, to quote in a summary: an
+    exception line ("E   ModuleNotFoundError: ...") before any other line naming an error."""
+    lines = output.splitlines()
+    exceptions = [x[1:].strip() for x in lines if x.startswith("E ")]
+    for text in [*exceptions, *(x.strip() for x in lines)]:
+        if "Error" in text or "error:" in text:
+            return text[:200]
+    return ""
+
+
+def why_not_run(run: SuiteRun) -> str:
+    """Why a test run that passed no test did not run, in words."""
+    if run.returncode == NOT_RUN:
+        return f"the tests could not be started: {run.output or 'no reason given'}"
+    collected = run.returncode in (2, 3, 4) and run.passed + run.failed == 0
+    if run.passed + run.failed + run.errors and not collected:
+        return f"{run.failed + run.errors} test(s) fail (exit status {run.returncode})"
+    why = PYTEST_EXITS.get(run.returncode, f"pytest ran no tests (exit status {run.returncode})")
+    error = first_error(run.output)
+    return why + (f": {error}" if error else "")

@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from keel.checks._coverage import TIMEOUT_S, SuiteRun, feature_tests, line_ranges
+from keel.checks._coverage import TIMEOUT_S, feature_tests, line_ranges, why_not_run
+from keel.checks._format import name_list, pct
+from keel.checks._ids import duplicate_ids
+from keel.checks._inputs import input_verdict
+from keel.checks._pii import found_in, one_per_column, to_review
 from keel.checks._probes import SAMPLE_ROWS, SEARCH_EXAMPLES, ProbeResult, probe_features
 from keel.data import pii
 from keel.data.schema import load_schema, validate
@@ -18,24 +22,11 @@ from keel.model.cost import cost_floor, judge_costs, measure_costs
 from keel.model.importance import (
     GROUP_REPEATS,
     NOISE_STDS,
-    InputImportance,
-    Lofo,
     measure_importance,
     measure_lofo,
 )
 from keel.model.trial import NEW_FEATURE_CELLS, NEW_FEATURE_ROWS, add_input
 from keel.system import System
-
-
-def _names(names: list[str], limit: int = 5) -> str:
-    return ", ".join(names[:limit]) + (
-        f" and {len(names) - limit} more" if len(names) > limit else ""
-    )
-
-
-def _pct(share: float) -> str:
-    return f"{100 * share:.1f}%"
-
 
 # -- data.1, data.4, data.5 ---------------------------------------------------------------------
 
@@ -65,46 +56,6 @@ def _all_raw(system: System, split: str) -> Any:
         return system.raw(split, all_rows=True)  # type: ignore[call-arg, arg-type]
     except TypeError:  # a System without the all_rows option
         return system.raw(split)  # type: ignore[arg-type]
-
-
-DUPLICATES_SHOWN = 5
-
-
-def duplicate_ids(frames: dict[str, Any], column: str) -> tuple[Table, list[str]]:
-    """Values of the id `column` held by more than one row, within a split or across splits.
-
-    An example id joins serving logs, late labels and skew checks to one row: an id on two
-    rows makes every one of those joins ambiguous, and an id in both training and evaluation
-    data means the model was evaluated on an example it was trained on. Returns a table
-    (split, id, rows) of at most `DUPLICATES_SHOWN` ids per kind of problem, and one line per
-    problem found.
-    """
-    rows: list[list[Any]] = []
-    problems: list[str] = []
-    seen: dict[str, set[str]] = {}
-    for split, frame in frames.items():
-        ids = frame[column].dropna().astype(str)
-        counts = ids.value_counts()
-        repeated = counts[counts > 1]
-        seen[split] = set(ids.unique())
-        if len(repeated):
-            extra = int(repeated.sum() - len(repeated))
-            shown = [f"{i!r} ({n} rows)" for i, n in repeated.head(DUPLICATES_SHOWN).items()]
-            problems.append(
-                f"{len(repeated)} id(s) of {column} repeat in the {split} data "
-                f"({extra} extra row(s)), e.g. {', '.join(shown)}"
-            )
-            rows.extend([split, i, int(n)] for i, n in repeated.head(DUPLICATES_SHOWN).items())
-    if len(seen) == 2:
-        both = sorted(seen["train"] & seen["eval"])
-        if both:
-            problems.append(
-                f"{len(both)} id(s) of {column} are in both the training and the evaluation "
-                f"data, e.g. {', '.join(map(repr, both[:DUPLICATES_SHOWN]))}"
-            )
-            rows.extend(["train and eval", i, None] for i in both[:DUPLICATES_SHOWN])
-    table = Table(f"Repeated values of [system] id = {column}", ["split", "id", "rows"], rows)
-    return table, problems
 
 
 def data_1(system: System) -> Evidence:
@@ -182,18 +133,6 @@ def data_1(system: System) -> Evidence:
 
 
 # -- data.2 --------------------------------------------------------------------------------
-def _verdict(found: InputImportance, lofo: Lofo | None) -> str:
-    name = found.input
-    if not found.resolved:
-        return f"not measured alone: shuffled with {found.group - 1} others, the group helps"
-    problems = [] if found.above_noise else ["not above noise"]
-    if found.group > 1:
-        problems = [f"not above noise (shuffled with {found.group - 1} others: none helps)"]
-    if lofo is not None and lofo.verdict(name) == "harmful":
-        problems.append("removal improves the model beyond retraining noise")
-    if not problems and lofo is not None and lofo.verdict(name) == "redundant":
-        return "beneficial (redundant with the other inputs when retrained)"
-    return ", ".join(problems) or "beneficial"
 
 
 def data_2(system: System) -> Evidence:
@@ -203,7 +142,7 @@ def data_2(system: System) -> Evidence:
     lofo = measure_lofo(system) if system.deep else None
     metric = importance.metric
     ranked = sorted(importance.inputs, key=lambda i: -i.mean)
-    verdicts = {i.input: _verdict(i, lofo) for i in ranked}
+    verdicts = {i.input: input_verdict(i, lofo) for i in ranked}
     flagged = [name for name, v in verdicts.items() if not v.startswith("beneficial")]
     columns = ["input", "importance mean", "std", "lower bound", "verdict"]
     if lofo is not None:
@@ -277,24 +216,26 @@ def data_2(system: System) -> Evidence:
     if unresolved:
         problems.append(
             f"{len(unresolved)} input(s) were measured only in groups that help, so whether "
-            f"each helps is not known: {_names(unresolved)}"
+            f"each helps is not known: {name_list(unresolved)}"
         )
         hints.append(
             "Drop the inputs flagged as not helping and run again: with fewer inputs, Keel "
             "measures more of them alone."
         )
     if flagged:
-        problems.append(f"{len(flagged)} of {len(ranked)} input(s) do not help: {_names(flagged)}")
+        problems.append(
+            f"{len(flagged)} of {len(ranked)} input(s) do not help: {name_list(flagged)}"
+        )
         hints.append(
-            f"Drop {_names(flagged, 10)} from the model inputs (in the feature function, "
+            f"Drop {name_list(flagged, 10)} from the model inputs (in the feature function, "
             "[model] features), or investigate why they carry no signal the model uses: a "
             "broken join, a constant, a leak of another input."
         )
     if importance.duplicates:
         pairs = [f"{d.first} ~ {d.second}" for d in importance.duplicates]
-        problems.append(f"{len(pairs)} near-duplicate pair(s): {_names(pairs)}")
+        problems.append(f"{len(pairs)} near-duplicate pair(s): {name_list(pairs)}")
         hints.append(
-            f"Keep one input of each near-duplicate pair ({_names(pairs, 10)}), or raise "
+            f"Keep one input of each near-duplicate pair ({name_list(pairs, 10)}), or raise "
             f"[importance] max_correlation (now {cfg.max_correlation:g}) if both are needed."
         )
     strongest = f"strongest {ranked[0].input} ({metric} −{ranked[0].mean:.4g})"
@@ -411,12 +352,12 @@ def data_3(system: System) -> Evidence:
         if c.flagged:
             ratio = f"{c.ratio:.1f}×" if math.isfinite(c.ratio) else "with no benefit"
             problems.append(
-                f"{c.input} costs {_pct(c.cost_share)} for {_pct(c.importance_share)} of the "
+                f"{c.input} costs {pct(c.cost_share)} for {pct(c.importance_share)} of the "
                 f"importance ({ratio})"
             )
     if flagged:
         hints.append(
-            f"Drop {_names(flagged, 10)} or make them cheaper (a narrower type, a category "
+            f"Drop {name_list(flagged, 10)} or make them cheaper (a narrower type, a category "
             "instead of free text, a cheaper computation); the limits are [cost] "
             f"max_cost_benefit_ratio = {cfg.max_cost_benefit_ratio:g}; inputs are judged from a "
             f"cost share of {floor:.3g} without benefit, {floor_helps:.3g} with (half and twice "
@@ -460,7 +401,7 @@ def data_3(system: System) -> Evidence:
             thresholds=thresholds,
             facts=facts,
         )
-    costliest = f"; costliest {costs[0].input} at {_pct(costs[0].cost_share)}" if costs else ""
+    costliest = f"; costliest {costs[0].input} at {pct(costs[0].cost_share)}" if costs else ""
     return Evidence(
         "data.3",
         "pass",
@@ -535,7 +476,7 @@ def data_4(system: System) -> Evidence:
             "data.4",
             "not_configured",
             f"no sensitive attribute is a model input, but that holds by construction (Keel "
-            f"drops {_names(sensitive)} itself) and nothing else is required: [policy] deny "
+            f"drops {name_list(sensitive)} itself) and nothing else is required: [policy] deny "
             "is empty and require_owner is off",
             hint='Write the feature policy in keel.toml: [policy] deny = ["ssn*", "*_raw"] '
             "(patterns no model input may match) and/or require_owner = true (every input "
@@ -554,27 +495,6 @@ def data_4(system: System) -> Evidence:
     )
 
 
-def _one_per_column(findings: list[pii.PiiFinding]) -> list[pii.PiiFinding]:
-    """The strongest finding of each column: a kind of value before a name-like column name."""
-    best: dict[str, pii.PiiFinding] = {}
-    for f in findings:
-        seen = best.get(f.column)
-        if seen is None or (seen.kind == "name_like_column" and f.kind != "name_like_column"):
-            best[f.column] = f
-    return list(best.values())
-
-
-def _to_review(f: pii.PiiFinding) -> bool:
-    """A column found by its name alone, whose values do not bear the name out."""
-    return f.kind == "name_like_column" and not getattr(f, "confirmed", True)
-
-
-def _found(f: pii.PiiFinding) -> str:
-    if f.kind == "name_like_column":
-        return "by its name" + ("" if _to_review(f) else ", values vary like identifiers")
-    return f"{f.matches} of the sampled values"
-
-
 def data_5(system: System) -> Evidence:
     """data.5: PII in training data is found, declared with a handling, and kept from the model.
 
@@ -583,11 +503,11 @@ def data_5(system: System) -> Evidence:
     "owns_phone") is listed for review and does not fail.
     """
     raw = system.raw("train")
-    found = _one_per_column(pii.scan(raw))
-    findings = [f for f in found if not _to_review(f)]
-    review = [f for f in found if _to_review(f)]
+    found = one_per_column(pii.scan(raw))
+    findings = [f for f in found if not to_review(f)]
+    review = [f for f in found if to_review(f)]
     inputs = system.dataset("train").inputs
-    in_inputs = [f for f in _one_per_column(pii.scan(inputs)) if not _to_review(f)]
+    in_inputs = [f for f in one_per_column(pii.scan(inputs)) if not to_review(f)]
     path = _schema_path(system)
     schema = load_schema(path) if path.exists() else None
     problems, rows = [], []
@@ -604,7 +524,7 @@ def data_5(system: System) -> Evidence:
             [
                 f.column,
                 f.kind,
-                _found(f),
+                found_in(f),
                 f.share,
                 f.example,
                 handling,
@@ -620,7 +540,7 @@ def data_5(system: System) -> Evidence:
                 [
                     f.column,
                     f.kind,
-                    _found(f),
+                    found_in(f),
                     f.share,
                     f.example,
                     "model input",
@@ -634,7 +554,7 @@ def data_5(system: System) -> Evidence:
             [
                 f.column,
                 f.kind,
-                _found(f),
+                found_in(f),
                 None,
                 f.example,
                 "n/a",
@@ -665,7 +585,7 @@ def data_5(system: System) -> Evidence:
     }
     review_note = (
         f"; {len(review)} column(s) named like personal data to review: "
-        f"{_names([f.column for f in review])}"
+        f"{name_list([f.column for f in review])}"
         if review
         else ""
     )
@@ -785,7 +705,7 @@ def data_6(system: System) -> Evidence:
         )
     elif trial.stage == "model inputs":
         evidence.summary = (
-            f"input {_names(trial.added)} was added and trained with, but the model ignores it: "
+            f"input {name_list(trial.added)} was added and trained with, but the model ignores it: "
             f"shuffling it changes none of the {trial.eval_rows:,} evaluation predictions"
             + (f" ({trial.note})" if trial.note else "")
         )
@@ -825,40 +745,6 @@ def data_6(system: System) -> Evidence:
 
 
 # -- data.7 --------------------------------------------------------------------------------
-# What pytest's exit statuses mean when no test result came back (pytest's ExitCode).
-PYTEST_EXITS = {
-    2: "pytest was interrupted: the tests could not be collected (an import or syntax error "
-    "in a test module or conftest.py?)",
-    3: "pytest stopped on an internal error",
-    4: "pytest could not start: a usage error (unknown options, or a conftest.py or plugin "
-    "that fails)",
-    5: "pytest collected no tests",
-}
-
-
-def _first_error(output: str) -> str:
-    """The first line of pytest's output that names an error, to quote in a summary: an
-    exception line ("E   ModuleNotFoundError: ...") before any other line naming an error."""
-    lines = output.splitlines()
-    exceptions = [x[1:].strip() for x in lines if x.startswith("E ")]
-    for text in [*exceptions, *(x.strip() for x in lines)]:
-        if "Error" in text or "error:" in text:
-            return text[:200]
-    return ""
-
-
-def _not_run(run: SuiteRun) -> str:
-    """Why a test run that passed no test did not run, in words."""
-    from keel.checks._coverage import NOT_RUN
-
-    if run.returncode == NOT_RUN:
-        return f"the tests could not be started: {run.output or 'no reason given'}"
-    collected = run.returncode in (2, 3, 4) and run.passed + run.failed == 0
-    if run.passed + run.failed + run.errors and not collected:
-        return f"{run.failed + run.errors} test(s) fail (exit status {run.returncode})"
-    why = PYTEST_EXITS.get(run.returncode, f"pytest ran no tests (exit status {run.returncode})")
-    error = _first_error(run.output)
-    return why + (f": {error}" if error else "")
 
 
 def data_7(system: System) -> Evidence:
@@ -952,7 +838,7 @@ def data_7(system: System) -> Evidence:
             if run.timed_out:
                 problems.append(f"the tests did not finish within {TIMEOUT_S} s")
             else:
-                problems.append(_not_run(run))
+                problems.append(why_not_run(run))
             tables.append(
                 Table(
                     "The end of pytest's output", ["line"], [[x] for x in run.output.splitlines()]

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import math
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keel.checks._coverage import SuiteRun, run_tests_with_coverage, tests_importing
+from keel.checks._coverage import training_tests
+from keel.checks._format import name_list, num
+from keel.checks._smoke import edge_tables, unpredictable_of, unpredictable_table, well_formed
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.model.explain import explain_rows, split_model, unsupported
 from keel.model.importance import sample_rows
-from keel.model.reproduce import MAX_CELLS, reproduce
-from keel.model.smoke import EdgeRows, smoke
-from keel.system import System, code_hash
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
-
-
-def _names(names: list[str], limit: int = 5) -> str:
-    return ", ".join(names[:limit]) + (
-        f" and {len(names) - limit} more" if len(names) > limit else ""
-    )
+from keel.model.reproduce import MAX_CELLS, bin_beyond, reproduce
+from keel.model.smoke import smoke
+from keel.system import System
 
 
 # -- infra.1 -------------------------------------------------------------------------------
@@ -96,7 +85,7 @@ def infra_1(system: System) -> Evidence:
         list(found.bins),
         list(found.bins.values()),
         x_label="share of evaluation rows",
-        flagged=[_beyond(label, limit) and share > 0 for label, share in found.bins.items()],
+        flagged=[bin_beyond(label, limit) and share > 0 for label, share in found.bins.items()],
     )
     thresholds = {
         "max_prediction_difference": cfg.max_prediction_difference,
@@ -129,7 +118,7 @@ def infra_1(system: System) -> Evidence:
         evidence.summary = (
             f"two trainings in fresh processes predict the same on {first.eval_rows:,} "
             f"evaluation rows (largest difference {found.max_difference:.3g}, {metric} "
-            f"{_num(first.metric)} both)"
+            f"{num(first.metric)} both)"
         )
         if bounded:
             evidence.summary += f"; training {bounded}"
@@ -144,7 +133,7 @@ def infra_1(system: System) -> Evidence:
     evidence.summary = (
         f"two trainings from the same inputs differ: largest prediction difference "
         f"{found.max_difference:.3g} (limit {limit:g}), {found.differing_share:.1%} of rows "
-        f"differ, {metric} {_num(first.metric)} vs {_num(second.metric)}; cause: "
+        f"differ, {metric} {num(first.metric)} vs {num(second.metric)}; cause: "
         + "; ".join(found.causes)
     )
     hints = []
@@ -175,85 +164,7 @@ def infra_1(system: System) -> Evidence:
     return evidence
 
 
-def _beyond(label: str, limit: float) -> bool:
-    if label == "identical":
-        return False
-    bound = float(label.split()[-1])
-    return bound > limit if label.startswith("≤") else True
-
-
 # -- infra.2 -------------------------------------------------------------------------------
-def _training_module(system: System) -> tuple[str, Path, str]:
-    """(the module of [model] train, its source file, the file as shown in evidence)."""
-    name = system.config.model.train.split(":")[0]
-    module = sys.modules.get(system.train_function.__module__)
-    source = Path(getattr(module, "__file__", "") or "").resolve()
-    shown = (
-        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
-    )
-    return name, source, shown
-
-
-def _training_tests(system: System) -> tuple[list[str], list[SuiteRun], str, str]:
-    """(test files that import the training module, their runs, the training file shown, why
-    there are none), the runs cached by the tests' code."""
-    tests = system.config.model.tests
-    name, source, shown = _training_module(system)
-    folder = system.root / tests if tests else None
-    if folder is None:
-        return [], [], shown, "no tests configured ([model] tests is empty)"
-    if not folder.is_dir():
-        return [], [], shown, f"the tests folder {tests}/ ([model] tests) does not exist"
-    files = tests_importing(folder, name)
-    if not files:
-        return [], [], shown, f"no test file in {tests}/ imports the training module {name}"
-    names = [str(f.relative_to(system.root)) for f in files]
-    timeout = system.config.smoke.timeout_seconds
-    runs = system.cached(
-        "training_tests",
-        lambda: [run_tests_with_coverage(system.root, f, source, timeout=timeout) for f in files],
-        names,
-        code_hash(folder),
-        str(source),
-        timeout,
-    )
-    return names, runs, shown, ""
-
-
-def _well_formed(system: System, has_proba: bool) -> str:
-    """What the smoke test checked of the predictions, in the task's words."""
-    if system.task == "regression":
-        return "one finite number per row"
-    if has_proba:
-        return "shape, trained classes, finite probabilities summing to 1"
-    return "shape, trained classes"
-
-
-def _edge_tables(edge: EdgeRows) -> list[Table]:
-    rows = [[p.label, p.kind, p.input or "", error] for p, error in edge.raising[:50]]
-    rows += [[p.label, p.kind, p.input or "", "NaN or infinity"] for p in edge.not_finite[:50]]
-    if edge.unresolved:
-        rows.append(
-            [f"{edge.unresolved} more rows", "", "", f"not narrowed down: {edge.unresolved_error}"]
-        )
-    if not rows:
-        return []
-    return [
-        Table(
-            f"Rows of the {edge.rows} edge rows (real, missing, blank, seen values) on which "
-            "the trained model fails",
-            ["row", "kind", "input changed", "what happened"],
-            rows,
-        )
-    ]
-
-
-def _unpredictable(system: System) -> Any:
-    """The lead's record of evaluation rows the trained model cannot predict, if any."""
-    try:
-        return getattr(system, "unpredictable", None)
-    except Exception:  # the model could not be trained or evaluated: other findings say so
-        return None
 
 
 def infra_2(system: System) -> Evidence:
@@ -262,7 +173,7 @@ def infra_2(system: System) -> Evidence:
     missing values, values seen in training); the user's tests of the training code pass."""
     cfg = system.config.smoke
     result = smoke(system)
-    files, runs, module, none_why = _training_tests(system)
+    files, runs, module, none_why = training_tests(system)
     tables = [
         Table(
             f"Smoke test: {result.rows} rows synthesised from {result.source}, then edge rows",
@@ -272,7 +183,7 @@ def infra_2(system: System) -> Evidence:
     ]
     edge = result.edge
     if edge is not None:
-        tables += _edge_tables(edge)
+        tables += edge_tables(edge)
     figures = []
     if runs:
         tables.append(
@@ -296,7 +207,7 @@ def infra_2(system: System) -> Evidence:
         )
     failed_steps = result.failed
     failing_runs = [(f, r) for f, r in zip(files, runs, strict=True) if r.problem]
-    unpredictable = _unpredictable(system)
+    unpredictable = unpredictable_of(system)
     thresholds = {"rows": cfg.rows, "timeout_seconds": cfg.timeout_seconds}
     facts: dict[str, Any] = {
         "rows": result.rows,
@@ -337,7 +248,7 @@ def infra_2(system: System) -> Evidence:
         )
     if edge is not None and not edge.ok:
         inputs = edge.inputs()
-        which = f" of {_names(inputs, 8)}" if inputs else ""
+        which = f" of {name_list(inputs, 8)}" if inputs else ""
         hints.append(
             f"The trained model fails on rows it will meet in serving: handle missing and blank "
             f"values{which} in the pipeline (an imputer before the model, or a model that "
@@ -351,7 +262,7 @@ def infra_2(system: System) -> Evidence:
             or f"the trained model raises on {unpredictable.total} evaluation rows: "
             f"{unpredictable.error}"
         )
-        tables.append(_unpredictable_table(unpredictable))
+        tables.append(unpredictable_table(unpredictable))
         hints.append(
             "The trained model cannot predict some real evaluation rows (see the table): fix "
             "the model or feature code for those inputs; every other check judged the model "
@@ -401,26 +312,10 @@ def infra_2(system: System) -> Evidence:
     evidence.summary = (
         f"training on {result.rows} rows synthesised from {result.source} completes and its "
         f"predictions on {result.rows} fresh rows are well formed "
-        f"({_well_formed(system, has_proba)}){edge_part} (real, missing, blank, seen values)"
-        f"; {passed} test(s) of the training code in {_names(files, 3)} pass"
+        f"({well_formed(system, has_proba)}){edge_part} (real, missing, blank, seen values)"
+        f"; {passed} test(s) of the training code in {name_list(files, 3)} pass"
     )
     return evidence
-
-
-def _unpredictable_table(unpredictable: Any) -> Table:
-    """Evaluation rows the trained model raises on: how many, the error, inputs to blame."""
-    rows: list[list[Any]] = [
-        ["evaluation rows that raise", getattr(unpredictable, "total", None)],
-        ["error", getattr(unpredictable, "error", "")],
-    ]
-    ids = getattr(unpredictable, "ids", None)
-    positions = getattr(unpredictable, "rows", None)
-    shown = ids if ids is not None else positions
-    if shown is not None:
-        rows.append(["rows (first 10)", ", ".join(map(str, list(shown)[:10]))])
-    for name, count in (getattr(unpredictable, "inputs", None) or {}).items():
-        rows.append([f"missing or blank {name} in failing rows", count])
-    return Table("Evaluation rows the trained model cannot predict", ["measure", "value"], rows)
 
 
 # -- infra.3 -------------------------------------------------------------------------------
@@ -654,7 +549,7 @@ def infra_4(system: System) -> Evidence:
         "pass",
         f"version {serving.version} serves, passed the gate when promoted "
         f"({verdict.get('who')}, {verdict.get('when')}) and passes the current gate now: "
-        f"{metric} {_num(metrics.get(metric))} on the current evaluation data, "
+        f"{metric} {num(metrics.get(metric))} on the current evaluation data, "
         f"{applied} rule(s) checked{note}",
         tables=tables,
         thresholds=thresholds,

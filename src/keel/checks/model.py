@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keel.checks._format import num, plain, setting
 from keel.checks._git import file_state
+from keel.checks._tuning import recorded_table, sweep_table
 from keel.config import SlicesSection
 from keel.errors import CheckError, KeelError
 from keel.evidence import BarChart, Evidence, Table, not_configured
@@ -18,15 +20,6 @@ from keel.system import System
 
 if TYPE_CHECKING:
     from keel.model.tuning import RecordedSearch, Sweep
-
-
-def _num(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.4g}"
-
-
-def _plain(value: float) -> float | None:
-    """A float for facts: None where undefined (facts are JSON)."""
-    return None if math.isnan(value) else float(value)
 
 
 def _is_keel_own(func: object) -> bool:
@@ -147,10 +140,6 @@ def model_1(system: System) -> Evidence:
     )
 
 
-def _setting(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def model_3(system: System) -> Evidence:
     """model.3: the configured hyperparameters are within tolerance of the best found nearby."""
     from keel.model.tuning import recorded_search, swept_params, tuning_sweep
@@ -194,39 +183,14 @@ def model_3(system: System) -> Evidence:
     if recorded is not None:
         evidence.summary += f" ({not_counted})"
         evidence.facts["recorded_search"] = recorded.not_counted
-        evidence.tables.append(_recorded_table(recorded, None))
+        evidence.tables.append(recorded_table(recorded, None))
     return evidence
-
-
-def _sweep_table(found: Sweep) -> Table:
-    metric, base, tol = found.metric, found.configured_metric, found.tolerance
-    responsive = set(found.responsive)
-    rows = []
-    for t in found.trials:
-        delta = None if t.metric is None else t.metric - base
-        if t.configured:
-            note = "configured"
-        elif t.error:
-            note = f"training failed: {t.error}"
-        elif delta is not None and delta > tol:
-            note = "better beyond tolerance"
-        elif t.param not in responsive:
-            note = "no effect on the metric"
-        else:
-            note = ""
-        rows.append([t.param, t.value, t.metric, delta, note])
-    return Table(
-        f"Sweep: each hyperparameter moved by ×{found.factor:g} and ÷{found.factor:g} "
-        f"({found.train_rows:,} training rows, {found.eval_rows:,} evaluation rows)",
-        ["hyperparameter", "value", metric, f"{metric} − configured", "note"],
-        rows,
-    )
 
 
 def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object]) -> Evidence:
     """model.3's verdict from Keel's own sweep (see keel.model.tuning)."""
     metric, base, tol = found.metric, found.configured_metric, found.tolerance
-    tables = [_sweep_table(found)]
+    tables = [sweep_table(found)]
     if found.skipped:
         tables.append(
             Table(
@@ -238,7 +202,7 @@ def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object])
     shown = [t for t in found.trials if t.metric is not None]
     chart = BarChart(
         f"{metric} of each hyperparameter setting",
-        [f"{t.param} = {_setting(t.value)}" for t in shown],
+        [f"{t.param} = {setting(t.value)}" for t in shown],
         [t.metric for t in shown],  # type: ignore[misc]
         x_label=metric,
         reference={"configured": base, "configured + tolerance": base + tol},
@@ -255,7 +219,7 @@ def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object])
         "untested": ", ".join(found.untested),
     }
     for name in found.params:
-        facts[f"{name}.gap"] = _plain(found.gap(name)) if found.best(name) else None
+        facts[f"{name}.gap"] = plain(found.gap(name)) if found.best(name) else None
     if getattr(found, "note", ""):
         facts["sample_note"] = found.note
     evidence = Evidence(
@@ -269,10 +233,10 @@ def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object])
             if best is None or best.metric is None:  # never: a gap needs a best
                 continue
             better.append(
-                f"{name} = {_setting(best.value)} (configured {_setting(params[name])}) gives "
-                f"{metric} {_num(best.metric)}, {best.metric - base:+.4g}"
+                f"{name} = {setting(best.value)} (configured {setting(params[name])}) gives "
+                f"{metric} {num(best.metric)}, {best.metric - base:+.4g}"
             )
-            settings.append(f"{name} = {_setting(best.value)}")
+            settings.append(f"{name} = {setting(best.value)}")
         evidence.summary = (
             f"{len(found.off)} of {len(found.params)} hyperparameter(s) are not tuned: "
             + "; ".join(better)
@@ -285,7 +249,7 @@ def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object])
         return evidence
     if found.untested:
         errors = "; ".join(
-            f"{t.param} = {_setting(t.value)}: {t.error}"
+            f"{t.param} = {setting(t.value)}: {t.error}"
             for t in found.trials
             if t.param in found.untested and t.error
         )
@@ -304,7 +268,7 @@ def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object])
         return evidence
     if not found.responsive:
         evidence.summary = (
-            f"{metric} stays at {_num(base)} whatever the sweep moves "
+            f"{metric} stays at {num(base)} whatever the sweep moves "
             f"({', '.join(found.params)}): the training function seems to ignore [model] params"
         )
         evidence.hint = (
@@ -319,29 +283,12 @@ def _sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object])
     idle = [p for p in found.params if p not in found.responsive]
     evidence.summary = (
         f"configured hyperparameters ({', '.join(found.params)}) are within {tol:g} {metric} "
-        f"of the best found moving each ×÷{found.factor:g}: {metric} {_num(base)}"
+        f"of the best found moving each ×÷{found.factor:g}: {metric} {num(base)}"
         + (f"; closest contender {nearest} ({gap:+.4g})" if math.isfinite(gap) else "")
         + (f"; no effect on the metric: {', '.join(idle)}" if idle else "")
         + (f" ({found.note})" if getattr(found, "note", "") else "")
     )
     return evidence
-
-
-def _recorded_table(recorded: RecordedSearch, measured: float | None) -> Table:
-    title = f"Recorded search: {recorded.source}" + (
-        f" — not counted: {recorded.not_counted}" if recorded.not_counted else ""
-    )
-    return Table(
-        title,
-        ["measure", "value"],
-        [
-            ["trials that count", recorded.trials],
-            [f"best {recorded.metric} (recorded)", recorded.best_metric],
-            ["best parameters", ", ".join(f"{k}={v}" for k, v in recorded.best_params.items())],
-            [f"configured {recorded.metric} (recorded)", recorded.configured_metric],
-            [f"configured {recorded.metric} (measured by Keel)", measured],
-        ],
-    )
 
 
 def _recorded_search(
@@ -353,13 +300,13 @@ def _recorded_search(
     best = recorded.best_metric
     passed = not math.isnan(measured) and measured >= best - tol
     claimed = recorded.configured_metric
-    claim = "" if claimed is None else f", recorded for them {_num(claimed)}"
+    claim = "" if claimed is None else f", recorded for them {num(claimed)}"
     return Evidence(
         "model.3",
         "pass" if passed else "fail",
         f"recorded search of {recorded.trials} trials ({recorded.source}): best "
-        f"{recorded.metric} {_num(best)}; the configured values re-measured by Keel give "
-        f"{_num(measured)}{claim}: {'within' if passed else 'not within'} {tol:g} of the best",
+        f"{recorded.metric} {num(best)}; the configured values re-measured by Keel give "
+        f"{num(measured)}{claim}: {'within' if passed else 'not within'} {tol:g} of the best",
         hint=""
         if passed
         else (
@@ -368,13 +315,13 @@ def _recorded_search(
             "the recorded metrics were not measured on this system's evaluation data, rerun the "
             "search so they are."
         ),
-        tables=[_recorded_table(recorded, measured)],
+        tables=[recorded_table(recorded, measured)],
         thresholds={**thresholds, "min_trials": system.config.tuning.min_trials},
         facts={
             "source": recorded.source,
             "trials": recorded.trials,
             "best_metric": best,
-            "measured_configured_metric": _plain(measured),
+            "measured_configured_metric": plain(measured),
             "recorded_configured_metric": claimed,
             "best_run": recorded.best_run,
             "notes": "; ".join(recorded.notes),
@@ -470,13 +417,13 @@ def model_4(system: System) -> Evidence:
         at = next(a for a in measured if a.age_days == found.drop_age_days)
         evidence.summary = (
             f"{metric} falls more than {cfg.max_drop:g} at age {found.drop_age_days:g} days "
-            f"({_num(fresh)} → {_num(at.metric)}): the model must be retrained within "
+            f"({num(fresh)} → {num(at.metric)}): the model must be retrained within "
             f"{found.limit_days:g} days (monitor.4's limit)"
         )
     else:
         evidence.summary = (
             f"no drop of more than {cfg.max_drop:g} in {metric} up to {oldest.age_days:g} days "
-            f"({_num(fresh)} at age 0, {_num(oldest.metric)} at {oldest.age_days:g} days): "
+            f"({num(fresh)} at age 0, {num(oldest.metric)} at {oldest.age_days:g} days): "
             f"limit {found.limit_days:g} days, as far as measured (monitor.4's limit)"
         )
     if found.notes:
@@ -518,14 +465,14 @@ def model_5(system: System) -> Evidence:
         "best_baseline": best.name,
         "best_baseline_metric": best_value,
         "gain": found.gain,
-        **{f"{b.name}_metric": _plain(b.metrics[metric]) for b in found.baselines},
+        **{f"{b.name}_metric": plain(b.metrics[metric]) for b in found.baselines},
     }
     if found.notes:
         facts["baseline_notes"] = "; ".join(found.notes)
     evidence = Evidence(
         "model.5",
         "pass" if passed else "fail",
-        f"model {metric} {_num(model)} vs best baseline ({best.name}) {_num(best_value)}: "
+        f"model {metric} {num(model)} vs best baseline ({best.name}) {num(best_value)}: "
         f"gain {found.gain:+.4g}, {'at least' if passed else 'below'} the required "
         f"{min_gain:.4g}",
         tables=[table],
@@ -536,7 +483,7 @@ def model_5(system: System) -> Evidence:
     if not passed:
         evidence.hint = (
             f"The {best.name} baseline ({best.description}) reaches {metric} "
-            f"{_num(best_value)}; the model needs at least {_num(bar)} "
+            f"{num(best_value)}; the model needs at least {num(bar)} "
             f"([baseline] min_gain = {min_gain:g}). Improve the model (more informative "
             f"features, capacity, tuning) or ship the simpler model; lower [baseline] min_gain "
             "only if the extra complexity is worth less than that."
@@ -600,7 +547,7 @@ def model_6(system: System) -> Evidence:
     )
     results = found.results
     table = Table(
-        f"{metric} per slice (overall {_num(overall)})",
+        f"{metric} per slice (overall {num(overall)})",
         ["slice", "source", "rows", metric, "gap to overall", "verdict"],
         [
             [
@@ -698,7 +645,7 @@ def model_6(system: System) -> Evidence:
 
 def _worst_text(worst: SliceResult, metric: str, overall: float) -> str:
     return (
-        f"worst slice {worst.slice.name}: {metric} {_num(worst.metric)} vs {_num(overall)} "
+        f"worst slice {worst.slice.name}: {metric} {num(worst.metric)} vs {num(overall)} "
         f"overall (gap {worst.gap:+.4g}, {worst.size} rows)"
     )
 
@@ -825,7 +772,7 @@ def model_7(system: System) -> Evidence:
         "strongest_association": proxies[0].value if proxies else 0.0,
     }
     for d in differences:
-        facts[f"{d.attribute}.{d.measure.replace(' ', '_')}"] = _plain(d.value)
+        facts[f"{d.attribute}.{d.measure.replace(' ', '_')}"] = plain(d.value)
     facts.update(scan.facts())
     notes = [] if not scan.note else [scan.note]
     if left_out is not None:
@@ -846,7 +793,7 @@ def model_7(system: System) -> Evidence:
             "there is no feature function."
         )
     for d in failed_differences:
-        problems.append(f"{d.attribute} {d.measure} {_num(d.value)} > {d.limit:g}")
+        problems.append(f"{d.attribute} {d.measure} {num(d.value)} > {d.limit:g}")
     if failed_differences:
         hints.append(
             "Reduce the differences between groups: look for the inputs that carry the "
@@ -876,7 +823,7 @@ def model_7(system: System) -> Evidence:
             "or, if the association is justified and documented, raise [fairness] "
             f"max_proxy_association (now {cfg.max_proxy_association:g})."
         )
-    summary_parts = [f"{d.attribute} {d.measure} {_num(d.value)}" for d in differences]
+    summary_parts = [f"{d.attribute} {d.measure} {num(d.value)}" for d in differences]
     strongest = (
         f"strongest proxy {proxies[0].input} ~ {proxies[0].attribute} {proxies[0].value:.2f}"
         if proxies
