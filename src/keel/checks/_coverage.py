@@ -12,7 +12,9 @@ pytest configuration applies as usual. Counts of passed, failed, erroring and sk
 come from pytest's JUnit XML report. The run is stopped after `timeout` seconds.
 
 `feature_tests` runs [model] tests this way for a system, cached by the system's state and a
-hash of the tests' own code, and says what is missing when there is nothing to run.
+hash of the tests' own code, and says what is missing when there is nothing to run;
+`training_tests` runs every test file that imports the training module (infra.2). The rest
+says in words why a run did not count, and shows a run in evidence tables.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from keel.evidence import BarChart, Table
 from keel.system import System, code_hash
 
 TIMEOUT_S = 300
@@ -264,6 +269,15 @@ def feature_tests(system: System, source: Path) -> tuple[SuiteRun | None, str, s
     return run, "", ""
 
 
+def feature_module(system: System, build: Callable[..., Any]) -> tuple[Path, str]:
+    """(the source file of the feature function `build`, the file as shown in evidence)."""
+    source = Path(sys.modules[build.__module__].__file__ or "").resolve()
+    shown = (
+        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
+    )
+    return source, shown
+
+
 def _training_module(system: System) -> tuple[str, Path, str]:
     """(the module of [model] train, its source file, the file as shown in evidence)."""
     name = system.config.model.train.split(":")[0]
@@ -333,3 +347,49 @@ def why_not_run(run: SuiteRun) -> str:
     why = PYTEST_EXITS.get(run.returncode, f"pytest ran no tests (exit status {run.returncode})")
     error = first_error(run.output)
     return why + (f": {error}" if error else "")
+
+
+def suite_table(run: SuiteRun, title: str, shown: str) -> Table:
+    """A test run's counts and the line coverage of the module `shown`."""
+    return Table(
+        title,
+        ["measure", "value"],
+        [
+            ["tests passed", run.passed],
+            ["tests failed", run.failed],
+            ["tests with errors", run.errors],
+            ["tests skipped", run.skipped],
+            ["seconds", run.seconds],
+            [f"line coverage of {shown}", run.coverage],
+            ["lines covered / statements", f"{run.covered_lines} / {run.total_lines}"],
+            ["lines not covered", line_ranges(run.missing_lines) or "none"],
+        ],
+    )
+
+
+def suite_facts(run: SuiteRun) -> dict[str, Any]:
+    """A test run's counts and coverage, as evidence facts."""
+    return {
+        "tests_passed": run.passed,
+        "tests_failed": run.failed + run.errors,
+        "coverage": run.coverage,
+        "covered_lines": run.covered_lines,
+        "statements": run.total_lines,
+    }
+
+
+def output_table(output: str, title: str = "The end of pytest's output") -> Table:
+    """The tail of pytest's output kept with a run, one line per row."""
+    return Table(title, ["line"], [[x] for x in output.splitlines()])
+
+
+def coverage_chart(run: SuiteRun, shown: str, min_coverage: float) -> BarChart:
+    """The line coverage of the feature module `shown` against [model] min_coverage."""
+    return BarChart(
+        "Line coverage of the feature code by its tests",
+        [shown],
+        [run.coverage],
+        x_label="share of statements run by the tests",
+        reference={"min_coverage": min_coverage},
+        flagged=[run.coverage < min_coverage],
+    )

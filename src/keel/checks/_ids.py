@@ -47,3 +47,11 @@ def duplicate_ids(frames: dict[str, Any], column: str) -> tuple[Table, list[str]
             rows.extend(["train and eval", i, None] for i in both[:DUPLICATES_SHOWN])
     table = Table(f"Repeated values of [system] id = {column}", ["split", "id", "rows"], rows)
     return table, problems
+
+
+def unique_id_hint(column: str | None) -> str:
+    """How to make the id column name one row per example."""
+    return (
+        f"Make [system] id = {column!r} unique: one row per example, with an id no other "
+        "row (in either split) has; de-duplicate the data or choose a column that is an id."
+    )

@@ -2,73 +2,54 @@
 
 from __future__ import annotations
 
-import fnmatch
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
-from keel.checks._coverage import TIMEOUT_S, feature_tests, line_ranges, why_not_run
-from keel.checks._format import name_list, pct
-from keel.checks._ids import duplicate_ids
-from keel.checks._inputs import input_verdict
-from keel.checks._pii import found_in, one_per_column, to_review
-from keel.checks._probes import SAMPLE_ROWS, SEARCH_EXAMPLES, ProbeResult, probe_features
-from keel.data import pii
-from keel.data.schema import load_schema, validate
-from keel.evidence import BarChart, Evidence, Table, not_configured
-from keel.model.cost import cost_floor, judge_costs, measure_costs
-from keel.model.importance import (
-    GROUP_REPEATS,
-    NOISE_STDS,
-    measure_importance,
-    measure_lofo,
+from keel.checks._coverage import (
+    TIMEOUT_S,
+    coverage_chart,
+    feature_module,
+    feature_tests,
+    line_ranges,
+    output_table,
+    suite_facts,
+    suite_table,
+    why_not_run,
 )
+from keel.checks._format import name_list, pct, settings
+from keel.checks._ids import duplicate_ids, unique_id_hint
+from keel.checks._inputs import (
+    cost_chart,
+    cost_facts,
+    cost_tables,
+    importance_chart,
+    importance_facts,
+    importance_tables,
+    input_verdict,
+    trial_facts,
+    trial_failure,
+    trial_table,
+)
+from keel.checks._pii import finding_row, findings_table, review_row, scan_columns, to_review_note
+from keel.checks._policy import policy_reasons
+from keel.checks._probes import feature_probes, probes_table
+from keel.checks._schema import all_raw, no_schema, schema_path, train_hint, validation_tables
+from keel.data.schema import load_schema, validate
+from keel.evidence import Evidence, Table, not_configured
+from keel.model.cost import cost_floor, judge_costs, measure_costs
+from keel.model.importance import NOISE_STDS, measure_importance, measure_lofo
 from keel.model.trial import NEW_FEATURE_CELLS, NEW_FEATURE_ROWS, add_input
 from keel.system import System
-
-# -- data.1, data.4, data.5 ---------------------------------------------------------------------
-
-
-def _schema_path(system: System) -> Path:
-    return system.root / system.config.data.schema_file
-
-
-def _no_schema(practice: str, system: System, why: str) -> Evidence:
-    name = system.config.data.schema_file
-    return not_configured(
-        practice,
-        f"no schema file {name}: {why}",
-        f"Infer one with `keel schema infer {_train_hint(system)} -o {name}`, review it (domains, "
-        "presence, PII handling, owners) and commit it.",
-    )
-
-
-def _train_hint(system: System) -> str:
-    train = system.config.data.train
-    return train if isinstance(train, str) else "DATA"
-
-
-def _all_raw(system: System, split: str) -> Any:
-    """Every raw row of a split, rows the model cannot predict included (data.1 judges data)."""
-    try:
-        return system.raw(split, all_rows=True)  # type: ignore[call-arg, arg-type]
-    except TypeError:  # a System without the all_rows option
-        return system.raw(split)  # type: ignore[arg-type]
 
 
 def data_1(system: System) -> Evidence:
     """data.1: a checked-in schema exists, training and evaluation data validate against it,
     and the example id ([system] id) names one row."""
-    path = _schema_path(system)
-    frames = {split: _all_raw(system, split) for split in ("train", "eval")}
+    path = schema_path(system)
+    frames = {split: all_raw(system, split) for split in ("train", "eval")}
     id_column = system.config.system.id
     id_table, id_problems = duplicate_ids(frames, id_column) if id_column else (None, [])
-    id_hint = (
-        f"Make [system] id = {id_column!r} unique: one row per example, with an id no other "
-        "row (in either split) has; de-duplicate the data or choose a column that is an id."
-    )
+    id_hint = unique_id_hint(id_column)
     if not path.exists():
         if id_problems:
             return Evidence(
@@ -76,30 +57,24 @@ def data_1(system: System) -> Evidence:
                 "fail",
                 f"no schema file {system.config.data.schema_file}; " + "; ".join(id_problems),
                 hint=id_hint
-                + f" Then infer a schema with `keel schema infer {_train_hint(system)} -o "
+                + f" Then infer a schema with `keel schema infer {train_hint(system)} -o "
                 f"{system.config.data.schema_file}`, review it and commit it.",
                 tables=[id_table] if id_table else [],
                 facts={"duplicate_id_problems": len(id_problems)},
             )
-        return _no_schema("data.1", system, "feature expectations are not written down")
+        return no_schema("data.1", system, "feature expectations are not written down")
     schema = load_schema(path)
     rows, problems = [], []
     for split, frame in frames.items():
         anomalies = validate(frame, schema, environment="training")
         problems.extend((split, a) for a in anomalies)
         rows.append([split, len(frame), len(anomalies)])
-    table = Table("Validation against the schema", ["split", "rows", "anomalies"], rows)
-    detail = Table(
-        "Anomalies",
-        ["split", "column", "kind", "count", "message"],
-        [[s, a.column, a.kind, a.count, a.message] for s, a in problems],
-    )
     facts: dict[str, Any] = {
         "schema": str(path.relative_to(system.root)),
         "features": len(schema.features),
         "anomalies": len(problems),
     }
-    tables = [table, detail]
+    tables = validation_tables(rows, problems)
     if id_table is not None:
         tables.append(id_table)
         facts["duplicate_id_problems"] = len(id_problems)
@@ -132,9 +107,6 @@ def data_1(system: System) -> Evidence:
     )
 
 
-# -- data.2 --------------------------------------------------------------------------------
-
-
 def data_2(system: System) -> Evidence:
     """data.2: every model input helps the model, and no two inputs duplicate each other."""
     cfg = system.config.importance
@@ -144,74 +116,21 @@ def data_2(system: System) -> Evidence:
     ranked = sorted(importance.inputs, key=lambda i: -i.mean)
     verdicts = {i.input: input_verdict(i, lofo) for i in ranked}
     flagged = [name for name, v in verdicts.items() if not v.startswith("beneficial")]
-    columns = ["input", "importance mean", "std", "lower bound", "verdict"]
-    if lofo is not None:
-        columns.insert(4, "LOFO delta")
-    rows = []
-    for i in ranked:
-        row: list[Any] = [i.input, i.mean, i.std, i.lower, verdicts[i.input]]
-        if lofo is not None:
-            row.insert(4, lofo.deltas.get(i.input))
-        rows.append(row)
-    tables = [
-        Table(
-            f"Permutation importance: drop of {metric} when an input is shuffled "
-            f"({importance.rows} evaluation rows, {importance.repeats} repeats; "
-            f"{metric} unshuffled {importance.baseline:.4g})",
-            columns,
-            rows,
-        ),
-        Table(
-            f"Near-duplicate inputs (association ≥ {cfg.max_correlation:g})",
-            ["input", "input", "measure", "value"],
-            [[d.first, d.second, d.measure, d.value] for d in importance.duplicates],
-        ),
-    ]
-    chart = BarChart(
-        f"Permutation importance ({metric} drop)",
-        [i.input for i in ranked],
-        [i.mean for i in ranked],
-        x_label=f"mean drop of {metric}",
-        reference={"no effect": 0.0},
-        flagged=[i.input in flagged for i in ranked],
-    )
-    grouped = [i for i in ranked if i.group > 1]
     unresolved = [i.input for i in ranked if not i.resolved]
-    facts: dict[str, Any] = {
-        "metric": metric,
-        "metric_unshuffled": importance.baseline,
-        "inputs_measured_alone": len(ranked) - len(grouped),
-        "inputs_measured_in_groups": len(grouped),
-        "inputs_not_resolved": len(unresolved),
-        "rows": importance.rows,
-        "inputs": len(ranked),
-        "flagged_inputs": len(flagged),
-        "flagged": ", ".join(flagged),
-        "near_duplicates": len(importance.duplicates),
-        "strongest_input": ranked[0].input,
-        "strongest_importance": ranked[0].mean,
-        "lofo": lofo is not None,
-    }
-    if lofo is not None:
-        facts.update(
-            lofo_train_rows=lofo.train_rows, lofo_metric=lofo.baseline, lofo_noise=lofo.noise
-        )
     thresholds = {
         "rule": f"mean − {NOISE_STDS:g}·std of the drop > 0",
-        "repeats": cfg.repeats,
-        "sample": cfg.sample,
-        "max_correlation": cfg.max_correlation,
+        **settings(cfg, "repeats", "sample", "max_correlation"),
     }
     evidence = Evidence(
-        "data.2", "pass", "", tables=tables, figures=[chart], thresholds=thresholds, facts=facts
+        "data.2",
+        "pass",
+        "",
+        tables=importance_tables(importance, ranked, verdicts, lofo, cfg.max_correlation),
+        figures=[importance_chart(metric, ranked, flagged)],
+        thresholds=thresholds,
+        facts=importance_facts(importance, ranked, flagged, lofo),
     )
     problems, hints = [], []
-    if grouped:
-        tables[0].title += (
-            f"; {len(grouped)} of {len(ranked)} inputs shuffled in groups, {GROUP_REPEATS} "
-            "times each (wide model: groups that help are split until single inputs are "
-            "measured)"
-        )
     flagged = [name for name in flagged if name not in unresolved]
     if unresolved:
         problems.append(
@@ -252,7 +171,6 @@ def data_2(system: System) -> Evidence:
     return evidence
 
 
-# -- data.3 --------------------------------------------------------------------------------
 def data_3(system: System) -> Evidence:
     """data.3: no input costs (memory, latency) much more than the benefit it brings."""
     cfg = system.config.cost
@@ -270,82 +188,11 @@ def data_3(system: System) -> Evidence:
     flagged = [c.input for c in costs if c.flagged]
     floor = cost_floor(cfg.min_cost_share, len(costs))
     floor_helps = cost_floor(cfg.min_cost_share, len(costs), helps=True)
-    per_input = Table(
-        f"Cost and benefit of each input (latency on batches of {measured.latency_rows} rows, "
-        f"one thread, best of paired rounds; memory on {measured.memory_rows} rows)",
-        [
-            "input",
-            "bytes/row",
-            "memory share",
-            "latency share",
-            "latency timed",
-            "importance share",
-            "cost/benefit",
-            "verdict",
-        ],
-        [
-            [
-                c.input,
-                c.bytes_per_row,
-                c.memory_share,
-                c.latency_share,
-                "alone"
-                if c.latency_group == 1
-                else f"with {c.latency_group - 1} others (share is an upper bound)",
-                c.importance_share,
-                c.ratio if math.isfinite(c.ratio) else "no benefit",
-                "too costly" if c.flagged else "ok",
-            ]
-            for c in costs
-        ],
-    )
-    feature_ms = measured.feature_ms_per_row
-    totals = Table(
-        "Totals per row",
-        ["measure", "value", "limit"],
-        [
-            ["model prediction (ms/row)", measured.predict_ms_per_row, None],
-            [
-                "feature function, all inputs together (ms/row)",
-                feature_ms if feature_ms is not None else "no feature function",
-                None,
-            ],
-            [
-                "latency: features + prediction (ms/row)",
-                measured.latency_ms_per_row,
-                cfg.max_latency_ms_per_row,
-            ],
-            ["memory (bytes/row)", measured.total_bytes_per_row, cfg.max_bytes_per_row],
-        ],
-    )
-    chart = BarChart(
-        "Cost share of each input (larger of memory and latency share)",
-        [c.input for c in costs],
-        [c.cost_share for c in costs],
-        x_label="share of the total cost",
-        reference={"floor, no benefit": floor, "floor, helps": floor_helps},
-        flagged=[c.flagged for c in costs],
-    )
     thresholds = {
         "min_cost_share": cfg.min_cost_share,
         "cost_floor": floor,
         "cost_floor_helping_inputs": floor_helps,
-        "max_cost_benefit_ratio": cfg.max_cost_benefit_ratio,
-        "max_latency_ms_per_row": cfg.max_latency_ms_per_row,
-        "max_bytes_per_row": cfg.max_bytes_per_row,
-    }
-    facts: dict[str, Any] = {
-        "latency_ms_per_row": measured.latency_ms_per_row,
-        "predict_ms_per_row": measured.predict_ms_per_row,
-        "feature_ms_per_row": feature_ms,
-        "bytes_per_row": measured.total_bytes_per_row,
-        "flagged_inputs": len(flagged),
-        "flagged": ", ".join(flagged),
-        "costliest_input": costs[0].input if costs else "",
-        "inputs_timed_alone": sum(c.latency_group == 1 for c in costs),
-        "inputs_timed_in_groups": sum(c.latency_group > 1 for c in costs),
-        "note": "latency shares are approximate: the time saved when an input is held "
-        "constant; the feature function's time is not attributed to single inputs",
+        **settings(cfg, "max_cost_benefit_ratio", "max_latency_ms_per_row", "max_bytes_per_row"),
     }
     problems, hints = [], []
     for c in costs:
@@ -386,38 +233,25 @@ def data_3(system: System) -> Evidence:
             f"numbers, fewer inputs; or raise [cost] max_bytes_per_row (now "
             f"{cfg.max_bytes_per_row:g})."
         )
-    summary = (
+    measures = (
         f"{measured.latency_ms_per_row:.3g} ms/row latency, "
         f"{measured.total_bytes_per_row:.0f} bytes/row"
     )
     if problems:
-        return Evidence(
-            "data.3",
-            "fail",
-            "; ".join(problems) + f" ({summary})",
-            hint=" ".join(hints),
-            tables=[per_input, totals],
-            figures=[chart],
-            thresholds=thresholds,
-            facts=facts,
-        )
-    costliest = f"; costliest {costs[0].input} at {pct(costs[0].cost_share)}" if costs else ""
+        summary = "; ".join(problems) + f" ({measures})"
+    else:
+        costliest = f"; costliest {costs[0].input} at {pct(costs[0].cost_share)}" if costs else ""
+        summary = f"every input's cost is in line with its benefit: {measures}{costliest}"
     return Evidence(
         "data.3",
-        "pass",
-        f"every input's cost is in line with its benefit: {summary}{costliest}",
-        tables=[per_input, totals],
-        figures=[chart],
+        "fail" if problems else "pass",
+        summary,
+        hint=" ".join(hints),
+        tables=cost_tables(measured, costs, cfg),
+        figures=[cost_chart(costs, floor, floor_helps)],
         thresholds=thresholds,
-        facts=facts,
+        facts=cost_facts(measured, costs, flagged),
     )
-
-
-def _denied(name: str, patterns: list[str]) -> str | None:
-    for pattern in patterns:
-        if fnmatch.fnmatchcase(name.lower(), pattern.lower()):
-            return pattern
-    return None
 
 
 def data_4(system: System) -> Evidence:
@@ -432,67 +266,42 @@ def data_4(system: System) -> Evidence:
             'require_owner = true, and [fairness] sensitive = ["gender"].',
         )
     inputs = [str(c) for c in system.dataset("train").inputs.columns]
-    schema = load_schema(_schema_path(system)) if _schema_path(system).exists() else None
+    schema = load_schema(schema_path(system)) if schema_path(system).exists() else None
     rows, violations = [], []
     for name in inputs:
-        reasons = []
-        pattern = _denied(name, policy.deny)
-        if pattern:
-            reasons.append(f"matches deny pattern {pattern!r}")
-        if name in sensitive:
-            reasons.append("is a sensitive attribute")
-        if policy.require_owner:
-            feature = schema.features.get(name) if schema else None
-            if feature is None:
-                reasons.append("is not in the schema")
-            else:
-                if not feature.owner.strip():
-                    reasons.append("has no owner")
-                if not feature.description.strip():
-                    reasons.append("has no description")
+        reasons = policy_reasons(name, policy, sensitive, schema)
         rows.append([name, "; ".join(reasons) or "ok"])
         violations.extend(f"{name} {r}" for r in reasons)
     table = Table("Model inputs against the policy", ["input", "verdict"], rows)
-    thresholds = {
-        "deny": policy.deny,
-        "require_owner": policy.require_owner,
-        "sensitive": sensitive,
-    }
-    facts = {"inputs": len(inputs), "violations": len(violations)}
-    if violations:
-        shown = "; ".join(violations[:4]) + (" …" if len(violations) > 4 else "")
-        return Evidence(
-            "data.4",
-            "fail",
-            f"{len(violations)} policy violation(s): {shown}",
-            hint="Drop the offending inputs in the feature function, or give them an owner and a "
-            f"description in {system.config.data.schema_file}.",
-            tables=[table],
-            thresholds=thresholds,
-            facts=facts,
-        )
-    if not policy.deny and not policy.require_owner:
-        return Evidence(
-            "data.4",
-            "not_configured",
-            f"no sensitive attribute is a model input, but that holds by construction (Keel "
-            f"drops {name_list(sensitive)} itself) and nothing else is required: [policy] deny "
-            "is empty and require_owner is off",
-            hint='Write the feature policy in keel.toml: [policy] deny = ["ssn*", "*_raw"] '
-            "(patterns no model input may match) and/or require_owner = true (every input "
-            f"needs an owner and a description in {system.config.data.schema_file}).",
-            tables=[table],
-            thresholds=thresholds,
-            facts=facts,
-        )
-    return Evidence(
+    evidence = Evidence(
         "data.4",
         "pass",
         f"all {len(inputs)} model inputs obey the feature policy",
         tables=[table],
-        thresholds=thresholds,
-        facts=facts,
+        thresholds={**settings(policy, "deny", "require_owner"), "sensitive": sensitive},
+        facts={"inputs": len(inputs), "violations": len(violations)},
     )
+    if violations:
+        shown = "; ".join(violations[:4]) + (" …" if len(violations) > 4 else "")
+        evidence.status = "fail"
+        evidence.summary = f"{len(violations)} policy violation(s): {shown}"
+        evidence.hint = (
+            "Drop the offending inputs in the feature function, or give them an owner and a "
+            f"description in {system.config.data.schema_file}."
+        )
+    elif not policy.deny and not policy.require_owner:
+        evidence.status = "not_configured"
+        evidence.summary = (
+            f"no sensitive attribute is a model input, but that holds by construction (Keel "
+            f"drops {name_list(sensitive)} itself) and nothing else is required: [policy] deny "
+            "is empty and require_owner is off"
+        )
+        evidence.hint = (
+            'Write the feature policy in keel.toml: [policy] deny = ["ssn*", "*_raw"] '
+            "(patterns no model input may match) and/or require_owner = true (every input "
+            f"needs an owner and a description in {system.config.data.schema_file})."
+        )
+    return evidence
 
 
 def data_5(system: System) -> Evidence:
@@ -503,12 +312,10 @@ def data_5(system: System) -> Evidence:
     "owns_phone") is listed for review and does not fail.
     """
     raw = system.raw("train")
-    found = one_per_column(pii.scan(raw))
-    findings = [f for f in found if not to_review(f)]
-    review = [f for f in found if to_review(f)]
+    findings, review = scan_columns(raw)
     inputs = system.dataset("train").inputs
-    in_inputs = [f for f in one_per_column(pii.scan(inputs)) if not to_review(f)]
-    path = _schema_path(system)
+    in_inputs = scan_columns(inputs)[0]
+    path = schema_path(system)
     schema = load_schema(path) if path.exists() else None
     problems, rows = [], []
     for f in findings:
@@ -521,107 +328,44 @@ def data_5(system: System) -> Evidence:
         if reaches:
             verdict.append("reaches the model raw")
         rows.append(
-            [
-                f.column,
-                f.kind,
-                found_in(f),
-                f.share,
-                f.example,
-                handling,
-                "yes" if reaches else "no",
-                "; ".join(verdict) or "ok",
-            ]
+            finding_row(f, handling, "yes" if reaches else "no", "; ".join(verdict) or "ok")
         )
         problems.extend(f"{f.column} ({f.kind}) {v}" for v in verdict)
     known = {f.column for f in findings}
     for f in in_inputs:
         if f.column not in known:
-            rows.append(
-                [
-                    f.column,
-                    f.kind,
-                    found_in(f),
-                    f.share,
-                    f.example,
-                    "model input",
-                    "yes",
-                    "PII value in a model input",
-                ]
-            )
+            rows.append(finding_row(f, "model input", "yes", "PII value in a model input"))
             problems.append(f"model input {f.column} holds {f.kind} values")
-    for f in review:
-        rows.append(
-            [
-                f.column,
-                f.kind,
-                found_in(f),
-                None,
-                f.example,
-                "n/a",
-                "yes" if f.column in inputs.columns else "no",
-                "review: the name suggests personal data, the values do not (few distinct "
-                "values, no personal data found in them)",
-            ]
-        )
-    table = Table(
-        "Personal data found in the training data",
-        [
-            "column",
-            "kind",
-            "found",
-            "share",
-            "masked example",
-            "declared handling",
-            "model input",
-            "verdict",
-        ],
-        rows,
-    )
+    rows.extend(review_row(f, inputs.columns) for f in review)
+    table = findings_table(rows)
     facts = {
         "pii_columns": len(findings),
         "problems": len(problems),
         "scanned_columns": len(raw.columns),
         "to_review": len(review),
     }
-    review_note = (
-        f"; {len(review)} column(s) named like personal data to review: "
-        f"{name_list([f.column for f in review])}"
-        if review
-        else ""
-    )
+    review_note = to_review_note(review)
+    evidence = Evidence("data.5", "pass", "", tables=[table], facts=facts)
     if problems:
         shown = "; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")
-        return Evidence(
-            "data.5",
-            "fail",
-            f"{len(problems)} privacy problem(s): {shown}{review_note}",
-            hint=f"Declare a handling (pii: drop, hash or redact) for each PII column in "
+        evidence.status = "fail"
+        evidence.summary = f"{len(problems)} privacy problem(s): {shown}{review_note}"
+        evidence.hint = (
+            f"Declare a handling (pii: drop, hash or redact) for each PII column in "
             f"{path.name}, and drop or hash PII in the feature function so no model input "
-            "holds it raw.",
-            tables=[table],
-            facts=facts,
+            "holds it raw."
         )
-    if not findings:
-        summary = f"no personal data found in {len(raw.columns)} columns of the training data"
+    elif not findings:
+        evidence.summary = (
+            f"no personal data found in {len(raw.columns)} columns of the training data"
+            + review_note
+        )
     else:
-        summary = (
+        evidence.summary = (
             f"{len(findings)} PII column(s) found, each with a declared handling, none "
-            "reaching the model raw"
+            "reaching the model raw" + review_note
         )
-    return Evidence("data.5", "pass", summary + review_note, tables=[table], facts=facts)
-
-
-# -- data.6 --------------------------------------------------------------------------------
-FIXED_LIST_HINT = """Make {spec} pass through raw columns it does not know, so that a new
-upstream column becomes a model input without a code change, e.g.:
-
-    KNOWN = [...]  # the columns the function builds inputs from
-    DROPPED = [...]  # target, ids, personal data: never inputs
-
-    def build(raw):
-        inputs = ...  # the inputs built from KNOWN, as now
-        new = [c for c in raw.columns if c not in KNOWN and c not in DROPPED]
-        return pd.concat([inputs, raw[new]], axis=1)"""
+    return evidence
 
 
 def data_6(system: System) -> Evidence:
@@ -638,88 +382,17 @@ def data_6(system: System) -> Evidence:
     )
     metric = system.metric_name
     minutes = trial.seconds / 60
-    done = trial.stage == "done"
-    table = Table(
-        f"Adding the raw column {cfg.name}: {trial.source}",
-        ["step", "result"],
-        [
-            [f"training rows (a sample of at most {NEW_FEATURE_ROWS:,})", trial.train_rows],
-            ["evaluation rows", trial.eval_rows],
-            ["new column's type", trial.dtype or "n/a"],
-            ["model inputs the feature code built from it", ", ".join(trial.added) or "none"],
-            [
-                "evaluation predictions that change when it is shuffled",
-                trial.changed if trial.changed is not None else "n/a",
-            ],
-            ["the trained model's own record", trial.note or "n/a"],
-            [f"{metric} without the new input", trial.metric_without],
-            [f"{metric} with the new input", trial.metric_with],
-            ["minutes to add, train and evaluate", minutes if done else None],
-            ["outcome", "completed" if done else f"failed at {trial.stage}"],
-        ],
+    evidence = Evidence(
+        "data.6",
+        "fail",
+        "",
+        tables=[trial_table(trial, cfg.name, metric)],
+        thresholds=settings(cfg, "max_minutes_to_add_feature"),
+        facts=trial_facts(trial, cfg.name),
     )
-    thresholds = {"max_minutes_to_add_feature": cfg.max_minutes_to_add_feature}
-    facts: dict[str, Any] = {
-        "name": cfg.name,
-        "source": trial.source,
-        "stage": trial.stage,
-        "seconds": trial.seconds,
-        "train_rows": trial.train_rows,
-        "metric_with": trial.metric_with,
-        "metric_without": trial.metric_without,
-        "reached_model": trial.reached,
-        "predictions_changed": trial.changed,
-    }
-    evidence = Evidence("data.6", "fail", "", tables=[table], thresholds=thresholds, facts=facts)
-    train_spec = system.config.model.train
-    features_spec = system.config.model.features
-    if trial.stage == "name":
-        evidence.summary = f"[new_feature] name = {cfg.name!r}: {trial.error}"
-        evidence.hint = "Choose a [new_feature] name that is not a column or a model input already."
-    elif trial.stage == "expression":
-        evidence.summary = f"the expression {cfg.expression!r} failed {trial.error}"
-        evidence.hint = (
-            "Fix [new_feature] expression: a DuckDB SQL expression over the raw columns, one "
-            'value per row, that the model can use, such as "income / 12".'
-        )
-    elif trial.stage == "features":
-        evidence.summary = f"a new raw column {cfg.name} breaks the feature code: {trial.error}"
-        evidence.hint = (
-            f'Make [model] features = "{features_spec}" accept raw rows with columns it does '
-            "not know (pass them through, or ignore them without raising)."
-        )
-    elif trial.stage == "feature code":
-        evidence.summary = (
-            f"no input can be added by configuration: {trial.error}, so the feature code "
-            "selects a fixed list of columns"
-        )
-        evidence.hint = FIXED_LIST_HINT.format(spec=f'[model] features = "{features_spec}"')
-    elif trial.stage in ("training", "prediction"):
-        evidence.summary = (
-            f"adding input {cfg.name} breaks the model's {trial.stage}: {trial.error}"
-        )
-        evidence.hint = (
-            f'Make [model] train = "{train_spec}" (and the model it returns) work on whatever '
-            "inputs it receives: choose columns by dtype (e.g. scikit-learn's "
-            "make_column_selector) instead of a fixed list, so a new input needs no code change."
-        )
-    elif trial.stage == "model inputs":
-        evidence.summary = (
-            f"input {name_list(trial.added)} was added and trained with, but the model ignores it: "
-            f"shuffling it changes none of the {trial.eval_rows:,} evaluation predictions"
-            + (f" ({trial.note})" if trial.note else "")
-        )
-        evidence.hint = (
-            f'Make [model] train = "{train_spec}" pass every input it receives to the model '
-            "(select columns by dtype, keep a ColumnTransformer's remainder), so adding a "
-            "feature needs no code change."
-            + (
-                ""
-                if trial.source.startswith("a noisy copy")
-                else " If the configured [new_feature] expression cannot help a model (random "
-                "values, a constant), remove it so Keel uses a noisy copy of the target."
-            )
-        )
+    failed = trial_failure(trial, cfg, system.config.model)
+    if failed is not None:
+        evidence.summary, evidence.hint = failed
     elif minutes > cfg.max_minutes_to_add_feature:
         evidence.summary = (
             f"adding input {cfg.name} took {minutes:.2f} min > "
@@ -744,9 +417,6 @@ def data_6(system: System) -> Evidence:
     return evidence
 
 
-# -- data.7 --------------------------------------------------------------------------------
-
-
 def data_7(system: System) -> Evidence:
     """data.7: the feature code is covered by passing tests and survives serving-like probes."""
     build = system.features_function
@@ -758,20 +428,8 @@ def data_7(system: System) -> Evidence:
             'Declare the feature code in keel.toml: [model] features = "pkg.features:build", '
             'and test it in [model] tests = "tests".',
         )
-    source = Path(sys.modules[build.__module__].__file__ or "").resolve()
-    shown = (
-        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
-    )
-    seed = cfg.seed
-    has_hypothesis = importlib.util.find_spec("hypothesis") is not None
-    probes: list[ProbeResult] = system.cached(
-        "feature_probes",
-        lambda: probe_features(build, system.raw("train"), seed=seed),
-        SAMPLE_ROWS,
-        SEARCH_EXAMPLES,
-        seed,
-        has_hypothesis,
-    )
+    source, shown = feature_module(system, build)
+    probes = feature_probes(system, build)
     try:
         run, missing, missing_hint = feature_tests(system, source)
     except Exception as exc:  # the tests cannot even be started: say why, as a failure
@@ -780,70 +438,28 @@ def data_7(system: System) -> Evidence:
             f"Make `python -m pytest {cfg.tests}` runnable in {system.root} (pytest and coverage "
             "installed where Keel runs, a tests folder it can read)."
         )
-    tables = [
-        Table(
-            f"Probes of {cfg.features} on {SAMPLE_ROWS} raw training rows",
-            ["probe", "outcome", "detail"],
-            [[p.probe, p.outcome, p.detail] for p in probes],
-        )
-    ]
+    tables = [probes_table(probes, cfg.features)]
     failed_probes = [p for p in probes if p.outcome == "fail"]
     facts: dict[str, Any] = {
         "feature_module": shown,
         "probes": len(probes),
         "probes_failed": len(failed_probes),
     }
-    thresholds = {"min_coverage": cfg.min_coverage, "timeout_s": TIMEOUT_S}
     figures = []
     problems, hints = [], []
     if run is None:
         problems.append(missing)
         hints.append(missing_hint)
     else:
-        tables.insert(
-            0,
-            Table(
-                f"Tests in {cfg.tests} under coverage of {shown}",
-                ["measure", "value"],
-                [
-                    ["tests passed", run.passed],
-                    ["tests failed", run.failed],
-                    ["tests with errors", run.errors],
-                    ["tests skipped", run.skipped],
-                    ["seconds", run.seconds],
-                    [f"line coverage of {shown}", run.coverage],
-                    ["lines covered / statements", f"{run.covered_lines} / {run.total_lines}"],
-                    ["lines not covered", line_ranges(run.missing_lines) or "none"],
-                ],
-            ),
-        )
-        facts.update(
-            tests_passed=run.passed,
-            tests_failed=run.failed + run.errors,
-            coverage=run.coverage,
-            covered_lines=run.covered_lines,
-            statements=run.total_lines,
-        )
-        figures.append(
-            BarChart(
-                "Line coverage of the feature code by its tests",
-                [shown],
-                [run.coverage],
-                x_label="share of statements run by the tests",
-                reference={"min_coverage": cfg.min_coverage},
-                flagged=[run.coverage < cfg.min_coverage],
-            )
-        )
+        tables.insert(0, suite_table(run, f"Tests in {cfg.tests} under coverage of {shown}", shown))
+        facts.update(suite_facts(run))
+        figures.append(coverage_chart(run, shown, cfg.min_coverage))
         if not run.tests_pass:
             if run.timed_out:
                 problems.append(f"the tests did not finish within {TIMEOUT_S} s")
             else:
                 problems.append(why_not_run(run))
-            tables.append(
-                Table(
-                    "The end of pytest's output", ["line"], [[x] for x in run.output.splitlines()]
-                )
-            )
+            tables.append(output_table(run.output))
             hints.append(
                 f"Make the tests pass: run `python -m pytest {cfg.tests}` in {system.root}."
             )
@@ -861,25 +477,21 @@ def data_7(system: System) -> Evidence:
             "extreme numbers, unseen categories): return one row per input row with the same "
             "columns and types, and add a test for each case."
         )
-    passed_probes = sum(p.outcome == "pass" for p in probes)
     if problems or run is None:
-        return Evidence(
-            "data.7",
-            "fail",
-            "; ".join(problems),
-            hint=" ".join(hints),
-            tables=tables,
-            figures=figures,
-            thresholds=thresholds,
-            facts=facts,
+        summary = "; ".join(problems)
+    else:
+        passed_probes = sum(p.outcome == "pass" for p in probes)
+        summary = (
+            f"{run.passed} tests pass, covering {run.coverage:.0%} of {shown} "
+            f"(≥ {cfg.min_coverage:.0%}); {passed_probes} of {len(probes)} probes pass"
         )
     return Evidence(
         "data.7",
-        "pass",
-        f"{run.passed} tests pass, covering {run.coverage:.0%} of {shown} "
-        f"(≥ {cfg.min_coverage:.0%}); {passed_probes} of {len(probes)} probes pass",
+        "fail" if problems or run is None else "pass",
+        summary,
+        hint=" ".join(hints),
         tables=tables,
         figures=figures,
-        thresholds=thresholds,
+        thresholds={"min_coverage": cfg.min_coverage, "timeout_s": TIMEOUT_S},
         facts=facts,
     )
