@@ -393,3 +393,26 @@ def coverage_chart(run: SuiteRun, shown: str, min_coverage: float) -> BarChart:
         reference={"min_coverage": min_coverage},
         flagged=[run.coverage < min_coverage],
     )
+
+
+def runs_table(files: list[str], runs: list[SuiteRun], module: str) -> Table:
+    """One row per test file run: its counts, seconds and the line coverage of `module`."""
+    return Table(
+        f"Tests of the training code, under coverage of {module}",
+        ["file", "passed", "failed", "errors", "skipped", "seconds", "line coverage"],
+        [
+            [f, r.passed, r.failed, r.errors, r.skipped, r.seconds, r.coverage]
+            for f, r in zip(files, runs, strict=True)
+        ],
+    )
+
+
+def runs_chart(files: list[str], runs: list[SuiteRun], module: str) -> BarChart:
+    """The line coverage of `module` by each test file, files whose tests fail flagged."""
+    return BarChart(
+        f"Line coverage of {module} by each test file of the training code",
+        files,
+        [r.coverage for r in runs],
+        x_label="share of statements run",
+        flagged=[not r.tests_pass for r in runs],
+    )

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from keel.checks._coverage import training_tests
-from keel.checks._format import name_list, num
-from keel.checks._smoke import edge_tables, unpredictable_of, unpredictable_table, well_formed
-from keel.evidence import BarChart, Evidence, Table, not_configured
+from keel.checks._coverage import output_table, runs_chart, runs_table, training_tests
+from keel.checks._explain import contributions_chart, explanation_tables
+from keel.checks._format import name_list, num, settings
+from keel.checks._reproduce import (
+    cause_hints,
+    differences_chart,
+    reproduction_facts,
+    reproduction_tables,
+)
+from keel.checks._smoke import (
+    smoke_facts,
+    smoke_tables,
+    unpredictable_of,
+    unpredictable_table,
+    well_formed,
+)
+from keel.evidence import Evidence, Table, not_configured
 from keel.model.explain import explain_rows, split_model, unsupported
 from keel.model.importance import sample_rows
-from keel.model.reproduce import MAX_CELLS, bin_beyond, reproduce
+from keel.model.reproduce import MAX_CELLS, reproduce
 from keel.model.smoke import smoke
 from keel.system import System
 
@@ -27,92 +38,18 @@ def infra_1(system: System) -> Evidence:
     bounded = getattr(found, "bounded", "")
     first, second = found.runs
     metric = system.metric_name
-    runs = Table(
-        "Two trainings from the same inputs, each in a fresh process",
-        ["measure", "first", "second"],
-        [
-            ["training rows (seeded sample)", first.rows, second.rows],
-            ["evaluation rows predicted", first.eval_rows, second.eval_rows],
-            [metric, first.metric, second.metric],
-            ["training seconds", first.seconds, second.seconds],
-        ],
-    )
-    comparison = Table(
-        "Differences between the two trainings",
-        ["measure", "value", "limit"],
-        [
-            [
-                "largest |prediction difference|",
-                found.max_difference,
-                cfg.max_prediction_difference,
-            ],
-            [
-                "share of rows differing beyond the limit",
-                found.differing_share,
-                0.0,
-            ],
-            [f"{metric} difference", found.metric_difference, cfg.max_metric_difference],
-        ],
-    )
-    states = sorted(set(first.random_states) | set(second.random_states))
-    seeds = Table(
-        f"random_state parameters of the fitted model ([model] seed = {found.seed})",
-        ["parameter", "value", "verdict"],
-        [
-            [
-                name,
-                first.random_states.get(name),
-                "unseeded"
-                if first.random_states.get(name) is None
-                else (
-                    "the configured seed"
-                    if first.random_states.get(name) == found.seed
-                    else "a seed other than [model] seed"
-                ),
-            ]
-            for name in states
-        ],
-    )
-    settings = sorted(set(first.threads) | set(second.threads))
-    threads = Table(
-        "Thread settings of the two processes",
-        ["setting", "first", "second"],
-        [[k, first.threads.get(k), second.threads.get(k)] for k in settings],
-    )
     limit = cfg.max_prediction_difference
-    chart = BarChart(
-        "Evaluation rows by |difference| of their two predictions",
-        list(found.bins),
-        list(found.bins.values()),
-        x_label="share of evaluation rows",
-        flagged=[bin_beyond(label, limit) and share > 0 for label, share in found.bins.items()],
-    )
-    thresholds = {
-        "max_prediction_difference": cfg.max_prediction_difference,
-        "max_metric_difference": cfg.max_metric_difference,
-        "sample": cfg.sample,
-        "max_training_cells": MAX_CELLS,
-    }
-    facts: dict[str, Any] = {
-        "metric": metric,
-        "max_difference": found.max_difference,
-        "differing_share": found.differing_share,
-        "metric_difference": found.metric_difference,
-        "train_rows": first.rows,
-        "eval_rows": first.eval_rows,
-        "seconds": found.seconds,
-        "causes": "; ".join(found.causes),
-        "risks": "; ".join(found.risks),
-        "bounded": bounded,
-    }
     evidence = Evidence(
         "infra.1",
         "pass",
         "",
-        tables=[comparison, runs, seeds, threads],
-        figures=[chart],
-        thresholds=thresholds,
-        facts=facts,
+        tables=reproduction_tables(found, cfg, metric),
+        figures=[differences_chart(found, limit)],
+        thresholds={
+            **settings(cfg, "max_prediction_difference", "max_metric_difference", "sample"),
+            "max_training_cells": MAX_CELLS,
+        },
+        facts=reproduction_facts(found, metric),
     )
     if not found.causes:
         evidence.summary = (
@@ -136,37 +73,11 @@ def infra_1(system: System) -> Evidence:
         f"differ, {metric} {num(first.metric)} vs {num(second.metric)}; cause: "
         + "; ".join(found.causes)
     )
-    hints = []
-    train = system.config.model.train
-    for cause in found.causes:
-        if cause.startswith("unseeded"):
-            hints.append(
-                f'Pass the seed argument of [model] train = "{train}" on to every estimator: '
-                "random_state=seed (the parameters listed as unseeded)."
-            )
-        elif cause.startswith("the training function does not pass"):
-            hints.append(
-                f"Use the seed argument ([model] seed = {found.seed}) as random_state instead "
-                "of a constant, so the seed Keel and your team record is the one used."
-            )
-        elif cause.startswith("thread"):
-            hints.append(
-                "Fix the thread counts where training runs (OMP_NUM_THREADS, or "
-                "threadpoolctl.threadpool_limits) so every training sums in the same order."
-            )
-        else:
-            hints.append(
-                "Seed every source of randomness in the training code from the seed argument "
-                "(numpy.random.default_rng(seed), random.Random(seed)), sort rows and sets "
-                "before use, then rerun `keel score --only infra.1`."
-            )
-    evidence.hint = " ".join(hints)
+    evidence.hint = " ".join(cause_hints(found, system.config.model.train))
     return evidence
 
 
 # -- infra.2 -------------------------------------------------------------------------------
-
-
 def infra_2(system: System) -> Evidence:
     """infra.2: the training code trains on rows synthesised from the schema and predicts
     well-formed output; the trained model predicts the rows it could crash on (blanks,
@@ -174,54 +85,15 @@ def infra_2(system: System) -> Evidence:
     cfg = system.config.smoke
     result = smoke(system)
     files, runs, module, none_why = training_tests(system)
-    tables = [
-        Table(
-            f"Smoke test: {result.rows} rows synthesised from {result.source}, then edge rows",
-            ["step", "outcome", "detail"],
-            [[s.step, s.outcome, s.detail] for s in result.steps],
-        )
-    ]
     edge = result.edge
-    if edge is not None:
-        tables += edge_tables(edge)
+    tables = smoke_tables(result)
     figures = []
     if runs:
-        tables.append(
-            Table(
-                f"Tests of the training code, under coverage of {module}",
-                ["file", "passed", "failed", "errors", "skipped", "seconds", "line coverage"],
-                [
-                    [f, r.passed, r.failed, r.errors, r.skipped, r.seconds, r.coverage]
-                    for f, r in zip(files, runs, strict=True)
-                ],
-            )
-        )
-        figures.append(
-            BarChart(
-                f"Line coverage of {module} by each test file of the training code",
-                files,
-                [r.coverage for r in runs],
-                x_label="share of statements run",
-                flagged=[not r.tests_pass for r in runs],
-            )
-        )
+        tables.append(runs_table(files, runs, module))
+        figures.append(runs_chart(files, runs, module))
     failed_steps = result.failed
     failing_runs = [(f, r) for f, r in zip(files, runs, strict=True) if r.problem]
     unpredictable = unpredictable_of(system)
-    thresholds = {"rows": cfg.rows, "timeout_seconds": cfg.timeout_seconds}
-    facts: dict[str, Any] = {
-        "rows": result.rows,
-        "source": result.source,
-        "steps_failed": len(failed_steps),
-        "seconds": result.seconds,
-        "edge_rows": edge.rows if edge else 0,
-        "edge_rows_raising": (len(edge.raising) + edge.unresolved) if edge else 0,
-        "edge_inputs_failing": ", ".join(edge.inputs()) if edge else "",
-        "training_test_files": len(files),
-        "training_tests_passed": sum(r.passed for r in runs),
-        "training_tests_failed": sum(r.failed + r.errors for r in runs),
-        "unpredictable_eval_rows": getattr(unpredictable, "total", 0) if unpredictable else 0,
-    }
     problems, hints = [], []
     train = system.config.model.train
     for step in failed_steps:
@@ -271,13 +143,7 @@ def infra_2(system: System) -> Evidence:
     for f, r in failing_runs:
         problems.append(f"training tests in {f}: {r.problem}")
         if r.output:
-            tables.append(
-                Table(
-                    f"The end of pytest's output for {f}",
-                    ["line"],
-                    [[x] for x in r.output.splitlines()],
-                )
-            )
+            tables.append(output_table(r.output, f"The end of pytest's output for {f}"))
     if failing_runs:
         hints.append(
             f"Make the tests of the training code run and pass: `python -m pytest "
@@ -300,8 +166,8 @@ def infra_2(system: System) -> Evidence:
         hint=" ".join(hints),
         tables=tables,
         figures=figures,
-        thresholds=thresholds,
-        facts=facts,
+        thresholds=settings(cfg, "rows", "timeout_seconds"),
+        facts=smoke_facts(result, files, runs, unpredictable),
     )
     if problems:
         evidence.summary = "; ".join(problems)
@@ -561,7 +427,7 @@ def infra_4(system: System) -> Evidence:
 def infra_5(system: System) -> Evidence:
     """infra.5: `keel explain` takes sampled rows apart, and their contributions add up."""
     cfg = system.config.explain
-    thresholds = {"rows": cfg.rows, "tolerance": cfg.tolerance}
+    thresholds = settings(cfg, "rows", "tolerance")
     _, final = split_model(system.trained.estimator)
     reason = unsupported(final)
     if reason:
@@ -579,53 +445,6 @@ def infra_5(system: System) -> Evidence:
     positions = sample_rows(n, cfg.rows, seed=system.config.model.seed).tolist()
     found = explain_rows(system, "eval", positions)
     first = found[0]
-    sums = Table(
-        f"{len(found)} sampled evaluation rows: {first.output_name} against baseline + "
-        "contributions",
-        [
-            "row",
-            "model output",
-            "baseline",
-            "Σ contributions",
-            "baseline + Σ",
-            "|difference|",
-            "adds up",
-        ],
-        [
-            [
-                e.row_id,
-                e.output,
-                e.baseline,
-                e.total - e.baseline,
-                e.total,
-                e.difference,
-                "yes" if e.adds_up else "no",
-            ]
-            for e in found
-        ],
-    )
-    contributions = Table(
-        f"How row {first.row_id} becomes its prediction ({first.method})",
-        ["input", "value", "contribution", "transformed features"],
-        [[c.input, c.value, c.contribution, ", ".join(c.features)] for c in first.contributions],
-    )
-    stages = Table(
-        f"Row {first.row_id} through the pipeline",
-        ["stage", "transformer", "columns out"],
-        [["feature function", "[model] features", len(first.inputs)]]
-        + [[s.name, s.transformer, len(s.values)] for s in first.stages],
-    )
-    mean_abs: dict[str, list[float]] = {}
-    for e in found:
-        for c in e.contributions:
-            mean_abs.setdefault(c.input, []).append(abs(c.contribution))
-    ranked = sorted(mean_abs.items(), key=lambda kv: -float(np.mean(kv[1])))[:30]
-    chart = BarChart(
-        f"Mean |contribution| to the {first.output_name} over {len(found)} sampled rows",
-        [name for name, _ in ranked],
-        [float(np.mean(values)) for _, values in ranked],
-        x_label=f"mean |contribution| ({first.output_name})",
-    )
     off = [e for e in found if not e.adds_up]
     worst = max(e.difference for e in found)
     facts: dict[str, Any] = {
@@ -641,8 +460,8 @@ def infra_5(system: System) -> Evidence:
         "infra.5",
         "pass",
         "",
-        tables=[sums, contributions, stages],
-        figures=[chart],
+        tables=explanation_tables(found),
+        figures=[contributions_chart(found)],
         thresholds=thresholds,
         facts=facts,
     )
