@@ -18,7 +18,7 @@ input row, the same columns in the same order, and columns of the same kind as o
 compatible with any kind). Warnings are recorded, not failed. The search is deterministic
 (`derandomize`), keeps no example database and does not shrink, so it stays within a few
 seconds for fast feature functions. Hypothesis is a development dependency: without it, the
-search is reported as skipped.
+search is reported as skipped. `feature_probes` runs them for a system, cached by its state.
 """
 
 from __future__ import annotations
