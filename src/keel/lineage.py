@@ -175,7 +175,7 @@ def requirements(modules: Collection[str], *, exclude: Collection[str] = ()) -> 
 def lineage(system: System, *, packages: list[str] | None = None) -> dict[str, Any]:
     """Where the system's trained model came from, as JSON-ready plain data."""
     from keel import __version__
-    from keel.checks._git import head_commit  # here: importing keel.checks loads every check
+    from keel.git import head_commit
 
     fingerprint = system.fingerprint()
     code_digest, code_names = model_code_hash(system)

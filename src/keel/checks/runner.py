@@ -19,10 +19,10 @@ import traceback
 from collections.abc import Callable
 
 from keel.checks import CHECKS
-from keel.checks._git import head_commit
 from keel.config import Attestation
 from keel.errors import KeelError
 from keel.evidence import Evidence, RunResult, not_configured
+from keel.git import head_commit
 from keel.rubric import BY_ID, PRACTICE_IDS, SECTIONS, points, score
 from keel.system import System
 
