@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keel.checks._git import file_state
 from keel.config import SlicesSection
 from keel.errors import CheckError, KeelError
 from keel.evidence import BarChart, Evidence, Table, not_configured
+from keel.git import file_state
 from keel.model.baselines import compare_with_baselines
 from keel.model.fairness import fairness_reports, scan_proxies
 from keel.model.slices import SliceResult, find_slices

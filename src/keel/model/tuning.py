@@ -262,13 +262,14 @@ def recorded_search(system: System) -> RecordedSearch | None:
       `search_fingerprint(system)`, or, untagged, started after the newest change of the code
       and data files (`newest_change`).
     """
-    from keel.registry import connect, sqlite_file, tracking_uri, translated
+    from keel.registry.store import connect, sqlite_file, tracking_uri, translated
+    from keel.training import registry_ref
 
     uri = tracking_uri(system.config.registry.uri, system.root)
     db = sqlite_file(uri)
     if db is not None and not db.exists():
         return None
-    store = connect(system)
+    store = connect(registry_ref(system))
     metric = system.metric_name
     own_name = tuning_experiment(system)
     with translated(store.uri):
