@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keel.data._parallel as parallel_module
-from keel.config import SqlSource
 from keel.data._hll import Hll
 from keel.data.profile import (
     REDUCE_TO,
@@ -24,6 +23,7 @@ from keel.data.profile import (
     read_profile,
     write_profile,
 )
+from keel.data.sources import SqlSource
 from keel.errors import DataError
 
 KEY = "keel.toml: [data] train"

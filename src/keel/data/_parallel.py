@@ -17,9 +17,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from keel.config import SqlSource
 from keel.data.batches import iter_batches
 from keel.data.profile import Profile, _join, kind_of, merge, profile_batches
+from keel.data.sources import SqlSource
 from keel.errors import DataError
 
 PARALLEL_MIN_ROWS = 250_000

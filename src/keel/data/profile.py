@@ -66,9 +66,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from keel.config import SqlSource
 from keel.data._hll import HLL_LG_K, Hll, scratch
-from keel.data.sources import describe
+from keel.data.sources import SqlSource, describe
 from keel.data.types import Kind, kind_of
 from keel.errors import DataError
 
