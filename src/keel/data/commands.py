@@ -14,7 +14,8 @@ import pyarrow as pa
 
 from keel.data import pii
 from keel.data.batches import iter_batches
-from keel.data.profile import Profile, profile_source
+from keel.data.profile import Profile
+from keel.data.profiling import profile_source
 from keel.data.schema import Anomaly, Schema, infer, validate
 
 PII_SAMPLE_ROWS = 200_000
