@@ -133,7 +133,11 @@ def _read_sql(sql: str, root: Path, *, key: str) -> pa.Table:
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET file_search_path = ?", [str(root)])
-        return con.execute(sql).fetch_arrow_table()
+        relation = con.sql(sql)
+        if relation is None:
+            raise DataError(f"{key} = {{ sql = {sql!r} }}: the statement returns no rows")
+        fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table  # 1.x
+        return fetch()
     except duckdb.Error as exc:
         raise DataError(f"{key} = {{ sql = {sql!r} }}: query failed: {exc}") from None
     finally:
