@@ -168,8 +168,7 @@ def search_fingerprint(system: System) -> str:
 
 def _source_files(source: Any, root: Path) -> list[Path] | None:
     """The files a [data] source reads (None when they cannot be listed)."""
-    from keel.config import SqlSource
-    from keel.data.sources import resolve_paths
+    from keel.data.sources import SqlSource, resolve_paths
 
     patterns = re.findall(r"'([^']+)'", source.sql) if isinstance(source, SqlSource) else [source]
     files: list[Path] = []
