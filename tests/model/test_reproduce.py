@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
@@ -6,7 +8,14 @@ from sklearn.preprocessing import StandardScaler
 from systems import binary_frame
 
 from keel.errors import CheckError
-from keel.model.reproduce import Run, causes, random_states, reproduce
+from keel.model.reproduce import (
+    THREAD_VARIABLES,
+    Run,
+    _shared_cores,
+    causes,
+    random_states,
+    reproduce,
+)
 
 THREADS = {"openmp threads": 2, "OMP_NUM_THREADS": None}
 
@@ -63,3 +72,11 @@ def test_wide_data_bounds_the_training_sample_and_says_why():
     assert f"sampled to {rows:,} rows (2,000 model inputs" in why
     assert "[reproducibility] sample = 20,000" in why
     assert bounded_sample(20_000, 1_000_000)[0] == 1_000  # never fewer than 1,000 rows
+
+
+def test_the_two_training_processes_share_the_cores_unless_the_user_set_threads():
+    cpus = len(os.sched_getaffinity(0))
+    shared = _shared_cores({})
+    assert set(shared) == set(THREAD_VARIABLES)
+    assert all(value == str(max(1, cpus // 2)) for value in shared.values())
+    assert "OMP_NUM_THREADS" not in _shared_cores({"OMP_NUM_THREADS": "3"})

@@ -8,7 +8,6 @@ from keel.checks._baselines import baselines_chart, baselines_facts, baselines_t
 from keel.checks._code import code_files
 from keel.checks._fairness import fairness_facts, fairness_tables, proxies_chart
 from keel.checks._format import num, settings
-from keel.checks._git import file_state
 from keel.checks._slices import (
     slice_columns_error,
     slices_chart,
@@ -21,6 +20,7 @@ from keel.checks._staleness import staleness_charts, staleness_facts, staleness_
 from keel.checks._tuning import recorded_search_evidence, recorded_table, sweep_evidence
 from keel.errors import CheckError, KeelError
 from keel.evidence import Evidence, Table, not_configured
+from keel.git import file_state
 from keel.model.baselines import compare_with_baselines
 from keel.model.fairness import fairness_reports, scan_proxies
 from keel.model.slices import find_slices

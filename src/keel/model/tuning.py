@@ -168,8 +168,7 @@ def search_fingerprint(system: System) -> str:
 
 def _source_files(source: Any, root: Path) -> list[Path] | None:
     """The files a [data] source reads (None when they cannot be listed)."""
-    from keel.config import SqlSource
-    from keel.data.sources import resolve_paths
+    from keel.data.sources import SqlSource, resolve_paths
 
     patterns = re.findall(r"'([^']+)'", source.sql) if isinstance(source, SqlSource) else [source]
     files: list[Path] = []
@@ -262,13 +261,14 @@ def recorded_search(system: System) -> RecordedSearch | None:
       `search_fingerprint(system)`, or, untagged, started after the newest change of the code
       and data files (`newest_change`).
     """
-    from keel.registry import connect, sqlite_file, tracking_uri, translated
+    from keel.registry.store import connect, sqlite_file, tracking_uri, translated
+    from keel.training import registry_ref
 
     uri = tracking_uri(system.config.registry.uri, system.root)
     db = sqlite_file(uri)
     if db is not None and not db.exists():
         return None
-    store = connect(system)
+    store = connect(registry_ref(system))
     metric = system.metric_name
     own_name = tuning_experiment(system)
     with translated(store.uri):
