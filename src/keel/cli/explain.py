@@ -1,6 +1,6 @@
 """`keel explain ROW_ID [PATH] [--json]`: how one example becomes its prediction.
 
-`keel.cli` mounts the command with `register(app)`. The work is `keel.model.explain.explain`;
+The work is `keel.model.explain.explain`;
 this module only prints it: a Rich view for people, plain JSON with `--json`.
 """
 
@@ -15,16 +15,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from keel.cli._app import command
 from keel.errors import KeelError
 
 BAR_WIDTH = 20
 
 
-def register(app: typer.Typer) -> None:
-    """Add `keel explain` to the app."""
-    app.command("explain")(explain)
-
-
+@command("explain")
 def explain(
     row_id: Annotated[
         str,

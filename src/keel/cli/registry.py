@@ -8,7 +8,7 @@
     keel promote VERSION --force --reason  despite the gate; the reason is recorded
     keel rollback [PATH] [--to VERSION]    back to the previous champion
 
-`register(app)` adds them to the main app. MLflow is imported only when a command runs, so
+MLflow is imported only when a command runs, so
 `keel --help` stays fast. A `KeelError` (an unreachable registry, an unknown version, a
 rollback with no earlier champion, a corrupt artefact) exits 2 with its message.
 """
@@ -23,6 +23,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from keel.cli._app import command, err, group, out
+
 if TYPE_CHECKING:
     from keel.registry.gate import Verdict
     from keel.registry.ref import RegistryRef
@@ -34,10 +36,10 @@ Who = Annotated[
     str | None, typer.Option(help="Who is doing this, for the record (default: your login).")
 ]
 
+versions = group("registry", "Registered model versions and their history.")
+
 
 def _print(*items: Any) -> None:
-    from keel.cli import out
-
     for item in items:
         out.print(item, highlight=False, soft_wrap=not isinstance(item, Table))
 
@@ -64,6 +66,7 @@ def _registry(path: Path) -> RegistryRef:
     return registry_ref(_system(path))
 
 
+@command("train")
 def train(
     path: PathArg = Path("."),
     no_cache: Annotated[
@@ -79,7 +82,6 @@ def train(
     ] = False,
 ) -> None:
     """Train the system's model and register it as a new version, with its lineage."""
-    from keel.cli import err
     from keel.training import train_and_register
 
     system = _system(path, use_cache=not no_cache)
@@ -119,6 +121,7 @@ def _staleness_line(days: float | None, *, asked: bool) -> str:
     return f"[dim]model.4's staleness limit: {days:g} days, stored with the version[/]"
 
 
+@command("list", under=versions)
 def list_versions(path: PathArg = Path(".")) -> None:
     """List every registered version of the model, newest first."""
     from keel.registry.versions import list_versions as versions
@@ -181,6 +184,7 @@ def _verdict_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+@command("show", under=versions)
 def show(version: VersionArg, path: PathArg = Path(".")) -> None:
     """Show one version: aliases, lineage, metrics and the gate's latest verdict."""
     from keel.registry.versions import get_version
@@ -220,6 +224,7 @@ def show(version: VersionArg, path: PathArg = Path(".")) -> None:
     _print(_verdict_table(v.verdict, f"gate verdict: {state}"), *_verdict_lines(v.verdict))
 
 
+@command("history", under=versions)
 def history(path: PathArg = Path(".")) -> None:
     """List every promotion, refused promotion and rollback, newest first."""
     from keel.registry.audit import history as events_of
@@ -245,6 +250,7 @@ def history(path: PathArg = Path(".")) -> None:
     _print(table)
 
 
+@command("promote")
 def promote(
     version: VersionArg,
     path: PathArg = Path("."),
@@ -257,7 +263,6 @@ def promote(
     who: Who = None,
 ) -> None:
     """Make VERSION the champion if the gate passes it: exit 0 promoted, 1 refused."""
-    from keel.cli import err
     from keel.registry.promotion import promote as run_gate
     from keel.training import gate_inputs, registry_ref
 
@@ -281,6 +286,7 @@ def promote(
     _print(f"champion is now version {verdict.version} (was {verdict.champion or 'none'})")
 
 
+@command("rollback")
 def rollback(
     path: PathArg = Path("."),
     to: Annotated[
@@ -297,17 +303,3 @@ def rollback(
         f"champion is now version {event.champion} (was {event.previous}); "
         f"recorded as event {event.seq} by {escape(event.who)}"
     )
-
-
-def register(app: typer.Typer) -> None:
-    """Add `train`, `promote`, `rollback` and the `registry` group to the `keel` app."""
-    from keel.cli import _user_errors
-
-    app.command("train")(_user_errors(train))
-    app.command("promote")(_user_errors(promote))
-    app.command("rollback")(_user_errors(rollback))
-    group = typer.Typer(help="Registered model versions and their history.", no_args_is_help=True)
-    group.command("list")(_user_errors(list_versions))
-    group.command("show")(_user_errors(show))
-    group.command("history")(_user_errors(history))
-    app.add_typer(group, name="registry")

@@ -7,21 +7,14 @@ import typer
 from systems import binary_frame
 from typer.testing import CliRunner
 
-from keel.cli_explain import register
+from keel.cli import app as keel_app
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """Keel, with only `explain` mounted."""
-
-    register(app)
-    return app
+    return keel_app
 
 
 @pytest.fixture

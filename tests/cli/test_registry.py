@@ -10,7 +10,7 @@ import typer
 from systems import binary_frame, write_system
 from typer.testing import CliRunner
 
-from keel.cli_registry import register
+from keel.cli import app as keel_app
 
 runner = CliRunner()
 GATE = {"gate": {"min": {"roc_auc": 0.6}, "max_regression": {"roc_auc": 0.01}}}
@@ -19,9 +19,7 @@ WEAK = {"model": {"params": {"max_iter": 2, "max_depth": 1, "learning_rate": 0.0
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+    return keel_app
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +35,7 @@ def keel(app, *args: str, code: int | None = 0) -> str:
     return " ".join(result.output.split())  # one line: rich wraps to the terminal width
 
 
-def test_register_adds_the_registry_commands(app):
+def test_the_registry_commands_are_in_the_app(app):
     text = keel(app, "--help")
     for command in ("train", "promote", "rollback", "registry"):
         assert command in text

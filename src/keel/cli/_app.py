@@ -1,0 +1,69 @@
+"""The `keel` app, its consoles, and `command`: the one way a command joins the app.
+
+Every command added with `command` turns a `KeelError` into its message on standard error and
+exit status 2 (with the user's own traceback when their code raised), and Ctrl-C into
+"interrupted" and exit 130. Command modules import only this module from the CLI, so the
+package has no import cycle.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from keel.errors import KeelError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    help="Keel: the ML Test Score of your ML system, automated, with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def user_errors(func: F) -> F:
+    """`func` with Keel's errors and Ctrl-C turned into a message and an exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KeelError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            trace = getattr(exc, "user_traceback", "")
+            if trace:
+                err.print(escape(trace), highlight=False, soft_wrap=True, style="dim")
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing was written", highlight=False)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def group(name: str, help: str, *, no_args_is_help: bool = True) -> typer.Typer:
+    """A group of subcommands, `keel NAME …`, added to the app."""
+    sub = typer.Typer(help=help, no_args_is_help=no_args_is_help)
+    app.add_typer(sub, name=name)
+    return sub
+
+
+def command(name: str | None = None, *, under: typer.Typer = app) -> Callable[[F], F]:
+    """Add the decorated function as the command `name` (default: the function's name) of the
+    app, or of a group made by `group`, with `user_errors` around it."""
+
+    def add(func: F) -> F:
+        wrapped = user_errors(func)
+        under.command(name)(wrapped)
+        return wrapped
+
+    return add
