@@ -10,20 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from keel.checks._coverage import TIMEOUT_S, SuiteRun, feature_tests, line_ranges
+from keel.checks._measure_data import add_input, measure_costs, measure_importance, measure_lofo
 from keel.checks._probes import SAMPLE_ROWS, SEARCH_EXAMPLES, ProbeResult, probe_features
 from keel.data import pii
 from keel.data.schema import load_schema, validate
 from keel.evidence import BarChart, Evidence, Table, not_configured
-from keel.model.cost import cost_floor, judge_costs, measure_costs
-from keel.model.importance import (
-    GROUP_REPEATS,
-    NOISE_STDS,
-    InputImportance,
-    Lofo,
-    measure_importance,
-    measure_lofo,
-)
-from keel.model.trial import NEW_FEATURE_CELLS, NEW_FEATURE_ROWS, add_input
+from keel.model.cost import cost_floor, judge_costs
+from keel.model.importance import GROUP_REPEATS, NOISE_STDS, InputImportance, Lofo
+from keel.model.trial import NEW_FEATURE_CELLS, NEW_FEATURE_ROWS
 from keel.system import System
 
 
