@@ -175,8 +175,8 @@ def test_the_staleness_limit_of_model_4_is_stored_with_the_version(make_system):
     import pandas as pd
     from systems import binary_frame
 
+    from keel.checks._measure_model import staleness_limit
     from keel.lineage import lineage
-    from keel.model.staleness import staleness_limit
 
     frame = binary_frame(3000)
     start = np.datetime64("2026-01-01")

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keel.checks._git import file_state
+from keel.checks._measure_model import compare_with_baselines
 from keel.config import SlicesSection
 from keel.errors import CheckError, KeelError
 from keel.evidence import BarChart, Evidence, Table, not_configured
-from keel.model.baselines import compare_with_baselines
 from keel.model.fairness import fairness_reports, scan_proxies
 from keel.model.slices import SliceResult, find_slices
 from keel.system import System
@@ -571,7 +571,8 @@ def _setting(value: object) -> str:
 
 def model_3(system: System) -> Evidence:
     """model.3: the configured hyperparameters are within tolerance of the best found nearby."""
-    from keel.model.tuning import recorded_search, swept_params, tuning_sweep
+    from keel.checks._measure_model import swept_params, tuning_sweep
+    from keel.checks._recorded_search import recorded_search
 
     cfg = system.config.tuning
     thresholds = {"factor": cfg.factor, "tolerance": cfg.tolerance, "sample": cfg.sample}
@@ -802,7 +803,7 @@ def _recorded_search(
 
 def model_4(system: System) -> Evidence:
     """model.4: quality against the age of the training data is measured; its limit is known."""
-    from keel.model.staleness import staleness_curve
+    from keel.checks._measure_model import staleness_curve
 
     cfg = system.config.staleness
     if system.config.system.timestamp is None:
