@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 
 from keel.checks._coverage import SuiteRun, run_tests_with_coverage, tests_importing
+from keel.checks._measure_infra import reproduce, smoke
 from keel.evidence import BarChart, Evidence, Table, not_configured
-from keel.model.explain import explain_rows, split_model, unsupported
+from keel.explain import explain_rows
+from keel.model.explain import split_model, unsupported
 from keel.model.importance import sample_rows
-from keel.model.reproduce import MAX_CELLS, reproduce
-from keel.model.smoke import EdgeRows, smoke
+from keel.model.reproduce import MAX_CELLS
+from keel.model.smoke import EdgeRows
 from keel.system import System, code_hash
 
 
