@@ -90,7 +90,7 @@ KEEL = (
     + """
 import json, sys, time
 from pathlib import Path
-from keel.data.profile import profile_source
+from keel.data.profiling import profile_source
 path = Path(sys.argv[1])
 cpu, start = cpu_seconds(), time.perf_counter()
 profile = profile_source(path.name, path.parent, key="benchmark")

@@ -86,3 +86,12 @@ def test_unreachable_registry_exits_2_with_a_clear_message(app, tmp_path):
     )
     text = keel(app, "registry", "list", path, code=2)
     assert 'cannot reach the MLflow server at "http://127.0.0.1:9"' in text
+
+
+def test_train_says_the_staleness_limit_was_not_computed_unless_asked(app, tmp_path):
+    write_system(tmp_path, binary_frame(300), binary_frame(200, seed=1))
+    text = keel(app, "train", tmp_path)
+    assert "staleness limit was not computed: `keel train --staleness-limit`" in text
+    asked = keel(app, "train", tmp_path, "--staleness-limit")  # no [system] timestamp
+    assert "version 2" in asked and "staleness limit is unknown" in asked
+    assert "not computed" not in asked

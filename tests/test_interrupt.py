@@ -30,7 +30,7 @@ def train(frame, target, params, seed):
 @pytest.mark.parametrize("practice", ["infra.1", "infra.3"])
 def test_ctrl_c_during_score_says_interrupted_and_cleans_up(tmp_path, practice):
     path = write_system(tmp_path / "system", binary_frame(400), code=SLOW_TRAIN)
-    schema = infer_path(str(path.parent / "data" / "train.parquet"), config=path)
+    schema = infer_path(str(path.parent / "data" / "train.parquet"), target="y")
     write_schema(schema, path.parent / "keel.schema.yaml")  # infra.3 validates with it
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -36,3 +36,13 @@ def test_import_keel_does_not_load_heavy_dependencies():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_import_keel_loads_no_other_keel_module_and_lists_its_lazy_names():
+    code = (
+        "import keel, sys; "
+        "print(sorted(m for m in sys.modules if m.startswith('keel.'))); "
+        "print(all(name in dir(keel) for name in keel.__all__))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "True"]

@@ -1,19 +1,34 @@
 """Keel: the ML Test Score, automated.
 
 The public API is what `__all__` lists; everything else is private and may change.
+
+Every public name is loaded on first use (PEP 562): `import keel` imports nothing else of
+Keel's, so a process that only loads a registered model (which imports
+`keel.registry.artefact`) never loads the configuration, the rubric, the checks or their
+dependencies.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from keel.config import KeelConfig, load_config
-from keel.errors import CheckError, ConfigError, DataError, KeelError
-from keel.evidence import Evidence, RunResult
-from keel.rubric import PRACTICES, Practice, Score, score
-
-# The System and the runner pull in pandas, scikit-learn and Fairlearn: load them on first use.
-_LAZY = {"System": "keel.system", "run": "keel.checks.runner"}
+# Where each public name lives.
+_LAZY = {
+    "PRACTICES": "keel.rubric",
+    "CheckError": "keel.errors",
+    "ConfigError": "keel.errors",
+    "DataError": "keel.errors",
+    "Evidence": "keel.evidence",
+    "KeelConfig": "keel.config",
+    "KeelError": "keel.errors",
+    "Practice": "keel.rubric",
+    "RunResult": "keel.evidence",
+    "Score": "keel.rubric",
+    "System": "keel.system",
+    "load_config": "keel.config",
+    "run": "keel.checks.runner",
+    "score": "keel.rubric",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -22,6 +37,10 @@ def __getattr__(name: str) -> object:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'keel' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

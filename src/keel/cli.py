@@ -187,6 +187,28 @@ def profile(
     )
 
 
+def _roles(config: Path | None) -> dict[str, Any]:
+    """target, id and sensitive columns from keel.toml (--config, else here, if there is one)."""
+    from keel.config import load_config
+    from keel.errors import ConfigError
+
+    try:
+        cfg, _ = load_config(config or Path.cwd())
+    except ConfigError:
+        if config is not None:
+            raise
+        return {}
+    return {"target": cfg.system.target, "id": cfg.system.id, "sensitive": cfg.fairness.sensitive}
+
+
+def _schema_file() -> Path:
+    """The schema file the keel.toml here names."""
+    from keel.config import load_config
+
+    cfg, file = load_config(Path.cwd())
+    return file.parent / cfg.data.schema_file
+
+
 @schema_app.command("infer")
 @_user_errors
 def schema_infer(
@@ -199,11 +221,11 @@ def schema_infer(
     ] = None,
 ) -> None:
     """Infer a conservative schema from DATA, to review and check in."""
-    from keel.data.commands import infer_path, scan_path
-    from keel.data.schema import write_schema
+    from keel.data.commands import profile_path, scan_path
+    from keel.data.schema import infer, write_schema
 
     with err.status(f"profiling {data}"):
-        schema = infer_path(data, config=config)
+        schema = infer(profile_path(data), pii=scan_path(data), **_roles(config))
         review = [f.column for f in scan_path(data) if not getattr(f, "confirmed", True)]
     write_schema(schema, output)
     flagged = [n for n, f in schema.features.items() if f.pii != "none"]
@@ -232,11 +254,13 @@ def schema_validate(
     """Validate DATA against the schema: exit 0 when it conforms, 1 on anomalies, 2 on bad input."""
     from rich.table import Table
 
-    from keel.data.commands import schema_for, validate_path
+    from keel.data.commands import validate_path
+    from keel.data.schema import load_schema
 
     if environment not in ("training", "serving"):
         raise KeelError(f"--environment {environment!r}: expected training or serving")
-    loaded, path = schema_for(schema)
+    path = schema if schema is not None else _schema_file()
+    loaded = load_schema(path)
     anomalies = validate_path(data, loaded, environment=environment)
     if not anomalies:
         out.print(f"{data} conforms to {path} ({len(loaded.features)} features)", highlight=False)

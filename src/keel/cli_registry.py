@@ -1,6 +1,6 @@
 """The registry commands of `keel`: train, promote, rollback, and `keel registry …`.
 
-    keel train [PATH]                      train, then register a model version
+    keel train [PATH] [--staleness-limit]  train, then register a model version
     keel registry list [PATH]              every version, newest first
     keel registry show VERSION [PATH]      lineage, metrics, verdict and aliases of a version
     keel registry history [PATH]           every promotion, refusal and rollback, newest first
@@ -24,8 +24,9 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from keel.history import Verdict
-    from keel.registry import ModelVersion
+    from keel.registry.gate import Verdict
+    from keel.registry.ref import RegistryRef
+    from keel.registry.versions import ModelVersion
 
 PathArg = Annotated[Path, typer.Argument(help="keel.toml, or the folder that holds it.")]
 VersionArg = Annotated[str, typer.Argument(help="A version number (3 or v3) or an alias.")]
@@ -57,20 +58,34 @@ def _system(path: Path, **options: Any) -> Any:
     return System.from_path(path, **options)
 
 
+def _registry(path: Path) -> RegistryRef:
+    from keel.training import registry_ref
+
+    return registry_ref(_system(path))
+
+
 def train(
     path: PathArg = Path("."),
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Retrain instead of reusing the cached model.")
     ] = False,
+    staleness_limit: Annotated[
+        bool,
+        typer.Option(
+            "--staleness-limit",
+            help="Also run model.4's staleness sweep (a model per older window of the data) "
+            "and store the age limit with the version.",
+        ),
+    ] = False,
 ) -> None:
     """Train the system's model and register it as a new version, with its lineage."""
     from keel.cli import err
-    from keel.registry import train_and_register
+    from keel.training import train_and_register
 
     system = _system(path, use_cache=not no_cache)
     try:
         with err.status("training and registering"):
-            version = train_and_register(system)
+            version = train_and_register(system, staleness_limit=staleness_limit)
     except KeyboardInterrupt:
         err.print(
             "interrupted: the training run was ended as KILLED, its artefacts and temporary "
@@ -84,16 +99,33 @@ def train(
         f"{_number(version.metrics.get(primary))} on the evaluation data",
         f"[dim]commit {version.lineage.get('git_commit') or 'none'}, trained in "
         f"{version.lineage.get('train_seconds', 0):.2f} s; artefact {escape(version.source)}[/]",
+        _staleness_line(version.lineage.get("staleness_limit_days"), asked=staleness_limit),
         f"Promote it through the gate with `keel promote {version.version}`.",
     )
 
 
+def _staleness_line(days: float | None, *, asked: bool) -> str:
+    if not asked:
+        return (
+            "[dim]model.4's staleness limit was not computed: `keel train --staleness-limit` "
+            "runs its sweep and stores the limit with the version[/]"
+        )
+    if days is None:
+        why = escape("it needs [system] timestamp and enough history")
+        return (
+            f"[dim]model.4's staleness limit is unknown ({why}; `keel score --only model.4` "
+            "says why)[/]"
+        )
+    return f"[dim]model.4's staleness limit: {days:g} days, stored with the version[/]"
+
+
 def list_versions(path: PathArg = Path(".")) -> None:
     """List every registered version of the model, newest first."""
-    from keel.registry import list_versions as versions
+    from keel.registry.versions import list_versions as versions
+    from keel.training import registry_ref
 
     system = _system(path)
-    found = versions(system)
+    found = versions(registry_ref(system))
     if not found:
         _print("no versions registered yet; `keel train` registers one")
         return
@@ -151,9 +183,9 @@ def _verdict_lines(data: dict[str, Any]) -> list[str]:
 
 def show(version: VersionArg, path: PathArg = Path(".")) -> None:
     """Show one version: aliases, lineage, metrics and the gate's latest verdict."""
-    from keel.registry import get_version
+    from keel.registry.versions import get_version
 
-    v: ModelVersion = get_version(_system(path), version)
+    v: ModelVersion = get_version(_registry(path), version)
     lineage = v.lineage
     facts = Table("", "", show_header=False, box=None, title=f"{v.name} version {v.version}")
     facts.add_row("aliases", ", ".join(v.aliases) or "—")
@@ -190,9 +222,9 @@ def show(version: VersionArg, path: PathArg = Path(".")) -> None:
 
 def history(path: PathArg = Path(".")) -> None:
     """List every promotion, refused promotion and rollback, newest first."""
-    from keel.history import history as events_of
+    from keel.registry.audit import history as events_of
 
-    events = events_of(_system(path))
+    events = events_of(_registry(path))
     if not events:
         _print("no promotions or rollbacks yet")
         return
@@ -226,11 +258,15 @@ def promote(
 ) -> None:
     """Make VERSION the champion if the gate passes it: exit 0 promoted, 1 refused."""
     from keel.cli import err
-    from keel.history import promote as run_gate
+    from keel.registry.promotion import promote as run_gate
+    from keel.training import gate_inputs, registry_ref
 
     system = _system(path)
     with err.status(f"judging version {version}"):
-        verdict = run_gate(system, version, force=force, reason=reason, who=who)
+        judged = gate_inputs(system)
+        verdict = run_gate(
+            registry_ref(system), version, judged, force=force, reason=reason, who=who
+        )
     data = verdict.to_dict()
     if verdict.passed:
         title = f"version {verdict.version} passed the gate"
@@ -254,9 +290,9 @@ def rollback(
     who: Who = None,
 ) -> None:
     """Move the champion back to the previous champion (or --to an earlier one)."""
-    from keel.history import rollback as roll_back
+    from keel.registry.promotion import rollback as roll_back
 
-    event = roll_back(_system(path), to=to, who=who, reason=reason)
+    event = roll_back(_registry(path), to=to, who=who, reason=reason)
     _print(
         f"champion is now version {event.champion} (was {event.previous}); "
         f"recorded as event {event.seq} by {escape(event.who)}"

@@ -19,12 +19,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    InstanceOf,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from keel.data.sources import SqlSource
 from keel.errors import ConfigError
 from keel.model.metrics import DEFAULT_METRIC, METRICS, metrics_for
 
@@ -36,8 +38,8 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
-class SqlSource(_Section):
-    """A DuckDB SQL query over files; relative file paths resolve against keel.toml's folder."""
+class _SqlTable(_Section):
+    """`{ sql = "..." }` in keel.toml, validated before it becomes a data layer `SqlSource`."""
 
     sql: str = Field(min_length=1)
 
@@ -50,11 +52,11 @@ def _source(value: Any) -> Any:
     if isinstance(value, SqlSource):
         return value
     if isinstance(value, dict) and set(value) == {"sql"}:
-        return SqlSource.model_validate(value)
+        return SqlSource(_SqlTable.model_validate(value).sql)
     raise ValueError('expected a path or glob string, or a table { sql = "SELECT ..." }')
 
 
-Source = Annotated[str | SqlSource, BeforeValidator(_source)]
+Source = Annotated[str | InstanceOf[SqlSource], BeforeValidator(_source)]
 
 
 class SystemSection(_Section):

@@ -90,7 +90,7 @@ def _step(run: PipelineRun, name: str, action: Callable[[], tuple[Any, str]]) ->
 def run_pipeline(system: System) -> PipelineRun:
     """Run every stage on a sample of the system's data (see the module docstring)."""
     from keel.data.schema import load_schema, validate
-    from keel.registry import train_and_register
+    from keel.training import train_and_register
 
     run = PipelineRun()
     seed = system.config.model.seed

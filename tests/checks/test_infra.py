@@ -243,14 +243,14 @@ def test_infra_4_needs_a_configured_gate(make_system):
 
 def test_infra_4_passes_only_once_a_version_is_promoted_through_the_gate(make_system):
     from keel.checks.infra import infra_4
-    from keel.history import promote
-    from keel.registry import train_and_register
+    from keel.registry.promotion import promote
+    from keel.training import gate_inputs, registry_ref, train_and_register
 
     gate = {"gate": {"min": {"roc_auc": 0.6}, "max_regression": {"roc_auc": 0.05}}}
     system = make_system(binary_frame(1500), binary_frame(500, seed=1), sections=gate)
     assert infra_4(system).status == "fail"  # nothing serves yet
     version = train_and_register(system)
-    verdict = promote(system, version.version, who="tester")
+    verdict = promote(registry_ref(system), version.version, gate_inputs(system), who="tester")
     assert verdict.passed
     evidence = infra_4(system)
     assert evidence.status == "pass", evidence.summary
@@ -259,13 +259,20 @@ def test_infra_4_passes_only_once_a_version_is_promoted_through_the_gate(make_sy
 
 def test_infra_4_fails_when_the_serving_version_was_forced_past_the_gate(make_system):
     from keel.checks.infra import infra_4
-    from keel.history import promote
-    from keel.registry import train_and_register
+    from keel.registry.promotion import promote
+    from keel.training import gate_inputs, registry_ref, train_and_register
 
     gate = {"gate": {"min": {"roc_auc": 0.99}}}
     system = make_system(binary_frame(1500), binary_frame(500, seed=1), sections=gate)
     version = train_and_register(system)
-    promote(system, version.version, force=True, reason="incident 42", who="tester")
+    promote(
+        registry_ref(system),
+        version.version,
+        gate_inputs(system),
+        force=True,
+        reason="incident 42",
+        who="tester",
+    )
     evidence = infra_4(system)
     assert evidence.status == "fail"
     assert "forced (incident 42)" in evidence.summary
@@ -493,13 +500,15 @@ def test_infra_4_judges_the_serving_version_by_the_current_gate_not_the_recorded
     make_system,
 ):
     from keel.checks.infra import infra_4
-    from keel.history import promote
-    from keel.registry import train_and_register
+    from keel.registry.promotion import promote
+    from keel.training import gate_inputs, registry_ref, train_and_register
 
     train, evaluation = binary_frame(1500), binary_frame(500, seed=1)
     system = make_system(train, evaluation)  # no gate
     version = train_and_register(system)
-    assert promote(system, version.version, who="tester").passed  # an empty gate passes all
+    assert promote(
+        registry_ref(system), version.version, gate_inputs(system), who="tester"
+    ).passed  # an empty gate passes all
     assert infra_4(system).status == "not_configured"
 
     def regated(gate):
@@ -524,13 +533,15 @@ def test_infra_4_fails_when_the_evaluation_data_changed_and_the_champion_no_long
     make_system,
 ):
     from keel.checks.infra import infra_4
-    from keel.history import promote
-    from keel.registry import train_and_register
+    from keel.registry.promotion import promote
+    from keel.training import gate_inputs, registry_ref, train_and_register
 
     gate = {"gate": {"min": {"roc_auc": 0.7}}}
     train, evaluation = binary_frame(1500), binary_frame(500, seed=1)
     system = make_system(train, evaluation, sections=gate)
-    assert promote(system, train_and_register(system).version, who="tester").passed
+    assert promote(
+        registry_ref(system), train_and_register(system).version, gate_inputs(system), who="tester"
+    ).passed
     assert infra_4(system).status == "pass"
     shifted = evaluation.assign(y=1 - evaluation["y"])  # the world turned: labels flipped
     changed = System.from_path(write_system(system.root, train, shifted, sections=gate))
@@ -542,12 +553,14 @@ def test_infra_4_fails_when_the_evaluation_data_changed_and_the_champion_no_long
 
 def test_infra_4_fails_a_regression_only_gate_with_nothing_to_compare(make_system):
     from keel.checks.infra import infra_4
-    from keel.history import promote
-    from keel.registry import train_and_register
+    from keel.registry.promotion import promote
+    from keel.training import gate_inputs, registry_ref, train_and_register
 
     gate = {"gate": {"max_regression": {"roc_auc": 0.01}}}
     system = make_system(binary_frame(1500), binary_frame(500, seed=1), sections=gate)
-    assert promote(system, train_and_register(system).version, who="tester").passed
+    assert promote(
+        registry_ref(system), train_and_register(system).version, gate_inputs(system), who="tester"
+    ).passed
     evidence = infra_4(system)
     assert evidence.status == "fail"
     assert "the gate checks nothing" in evidence.summary

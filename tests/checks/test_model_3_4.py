@@ -186,9 +186,10 @@ def test_model_3_passes_when_the_metric_responds_to_one_param_and_notes_the_idle
 def _log_trials(system, trials, *, experiment=None, start_time=None, tags=None):
     """Log a tuning search's trials into the system's own tracking store, as Optuna would."""
     from keel.model.tuning import TUNING_TAG, tuning_experiment
-    from keel.registry import connect
+    from keel.registry.store import connect
+    from keel.training import registry_ref
 
-    store = connect(system)
+    store = connect(registry_ref(system))
     experiment_id = store.experiment(experiment or tuning_experiment(system.name))
     for params, value in trials:
         run = store.client.create_run(

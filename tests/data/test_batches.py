@@ -4,8 +4,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from keel.config import SqlSource
 from keel.data.batches import iter_batches, source_schema
+from keel.data.sources import SqlSource
 from keel.errors import DataError
 
 KEY = "keel.toml: [data] train"

@@ -1,189 +1,23 @@
-import json
-import math
-import os
-from pathlib import Path
+"""Profiles of a stream of batches (keel.data.profile): merged, serialised, written and read."""
 
-import numpy as np
+import json
+
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import keel.data._parallel as parallel_module
-from keel.config import SqlSource
-from keel.data._hll import Hll
-from keel.data.profile import (
-    REDUCE_TO,
-    ColumnProfile,
-    Profile,
-    merge,
-    profile_batches,
-    profile_source,
-    read_profile,
-    write_profile,
+from profiles import (
+    assert_quantiles_within_rank_error,
+    close,
+    comparable,
+    exact_columns,
+    finite_values,
+    table,
 )
+
+from keel.data._hll import Hll
+from keel.data.profile import Profile, merge, profile_batches, read_profile, write_profile
 from keel.errors import DataError
-
-KEY = "keel.toml: [data] train"
-
-
-def table(n: int, *, seed: int = 0) -> pa.Table:
-    """Every kind of column, with nulls, NaN and infinities where they can occur."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(3.0, 2.0, n)
-    x[rng.random(n) < 0.02] = np.nan
-    x[rng.random(n) < 0.01] = np.inf
-    x[rng.random(n) < 0.01] = -np.inf
-    cities = np.array(["paris", "rome", "oslo", "lima", "kyiv"], dtype=object)
-    return pa.table(
-        {
-            "x": pa.array(x, mask=rng.random(n) < 0.05),
-            "n": pa.array(rng.integers(-50, 1000, n), mask=rng.random(n) < 0.03),
-            "big": pa.array(rng.integers(0, 10**12, n)),
-            "city": pa.array(cities[rng.choice(5, n, p=[0.6, 0.1, 0.1, 0.1, 0.1])]),
-            "id": pa.array([f"u{i}" for i in rng.integers(0, 10 * n, n)]),
-            "flag": pa.array(rng.random(n) < 0.3),
-            "when": pa.array(
-                np.datetime64("2024-01-01T00:00:00", "us") + rng.integers(0, 10**12, n),
-                type=pa.timestamp("us"),
-            ),
-            "blob": pa.array([b"x"] * n),
-        }
-    )
-
-
-def exact_columns(p: Profile) -> dict:
-    return {
-        name: (c.type, c.kind, c.count, c.nulls, c.nan, c.inf, c.finite, c.min, c.max)
-        for name, c in p.columns.items()
-    }
-
-
-def comparable(p: Profile) -> str:
-    """A profile's JSON, frequent-value sketches as their items (their bytes follow a hash map)."""
-    data = p.to_dict()
-    for name, col in data["columns"].items():
-        if "frequent" in col["sketches"]:
-            col["sketches"]["frequent"] = sorted(p[name].frequent_items())
-    return json.dumps(data)
-
-
-def close(a, b, rel=1e-9):
-    if a is None or b is None:
-        return a is b
-    return math.isclose(a, b, rel_tol=rel, abs_tol=rel)
-
-
-def finite_values(t: pa.Table, name: str) -> np.ndarray:
-    col = t.column(name)
-    if pa.types.is_timestamp(col.type):
-        col = col.cast(pa.int64())
-    v = col.drop_null().to_numpy().astype(np.float64)
-    return v[np.isfinite(v)]
-
-
-def assert_quantiles_within_rank_error(col: ColumnProfile, values: np.ndarray) -> None:
-    """Each quantile the sketch gives has a rank in the exact data within the rank error."""
-    values = np.sort(values)
-    eps = col.rank_error
-    for q, x in zip(
-        (0.05, 0.25, 0.5, 0.75, 0.95), col.quantiles((0.05, 0.25, 0.5, 0.75, 0.95)), strict=True
-    ):
-        below = np.searchsorted(values, x, "left") / len(values)
-        at_most = np.searchsorted(values, x, "right") / len(values)
-        assert below - eps <= q <= at_most + eps, (col.name, q, x, below, at_most, eps)
-
-
-# -- the profile of a whole ------------------------------------------------------------------
-
-
-def test_profile_gives_exact_counts_extremes_and_moments_of_every_kind():
-    t = table(3000)
-    p = profile_batches(t, source="t")
-    assert p.rows == 3000 and p.batches == 1 and list(p.columns) == t.column_names
-    x = t.column("x").to_numpy(zero_copy_only=False)
-    valid = x[t.column("x").is_valid().to_numpy(zero_copy_only=False)]
-    finite = valid[np.isfinite(valid)]
-    c = p["x"]
-    assert (c.kind, c.type, c.count) == ("numeric", "double", 3000)
-    assert c.nulls == t.column("x").null_count
-    assert c.nan == np.isnan(valid).sum()
-    assert c.inf == np.isinf(valid).sum()
-    assert (c.min, c.max) == (finite.min(), finite.max())
-    assert close(c.mean, finite.mean()) and close(c.std, finite.std(ddof=1))
-    big = t.column("big").to_numpy()
-    assert p["big"].min == int(big.min()) and isinstance(p["big"].max, int)
-    assert p["city"].kind == "categorical" and p["city"].top(1)[0][0] == "paris"
-    assert p["city"].distinct == 5
-    assert dict(p["city"].top(5)) == dict(
-        zip(*np.unique(t.column("city"), return_counts=True), strict=True)
-    )
-    assert p["flag"].kind == "categorical" and {v for v, _ in p["flag"].top()} == {"true", "false"}
-    assert (
-        p["when"].kind == "datetime"
-        and p["when"].min == t.column("when").cast(pa.int64()).to_numpy().min()
-    )
-    assert p["blob"].kind == "other" and p["blob"].distinct is None and p["blob"].count == 3000
-
-
-def test_quantiles_and_distinct_counts_are_within_the_sketch_bounds_on_a_large_column():
-    rng = np.random.default_rng(1)
-    values = rng.lognormal(size=300_000)
-    p = profile_batches(pa.table({"v": values}).to_batches(max_chunksize=20_000))
-    col = p["v"]
-    assert col.kll.is_estimation_mode()
-    assert_quantiles_within_rank_error(col, values)
-    lo, hi = col.distinct_bounds(3)
-    assert lo <= len(np.unique(values)) <= hi
-    assert abs(col.distinct / 300_000 - 1) < 3 * Hll.rse
-
-
-def test_datetime_columns_report_iso_extremes_and_dates_count_as_datetimes():
-    days = pa.array([0, 19_000, None], type=pa.date32())
-    stamps = pa.array([0, 1_700_000_000_000_000_000, None], type=pa.timestamp("ns", tz="UTC"))
-    p = profile_batches(pa.table({"d": days, "t": stamps}))
-    summary = p["t"].to_dict()["summary"]
-    assert (
-        summary["min_iso"] == "1970-01-01T00:00:00" and summary["max_iso"] == "2023-11-14T22:13:20"
-    )
-    assert (
-        p["d"].kind == "datetime"
-        and p["d"].to_dict()["summary"]["max_iso"] == "2022-01-08T00:00:00"
-    )
-
-
-def test_all_null_columns_and_columns_typed_later_are_profiled():
-    first = pa.record_batch({"a": pa.nulls(3), "b": pa.array([1.0, None, 2.0])})
-    second = pa.record_batch({"a": pa.array(["x", "y"]), "b": pa.array([3.0, 4.0])})
-    p = profile_batches([first, second])
-    assert (p["a"].type, p["a"].count, p["a"].nulls, p["a"].distinct) == ("string", 5, 3, 2)
-    assert p["b"].finite == 4 and p["b"].mean == 2.5
-
-
-def test_integers_and_floats_in_one_column_widen_to_double_and_drop_value_counts():
-    a = pa.record_batch({"v": pa.array([1, 2, 2])})
-    b = pa.record_batch({"v": pa.array([0.5, 2.0])})
-    p = profile_batches([a, b])
-    assert p["v"].type == "double" and p["v"].finite == 5 and p["v"].top() == []
-    assert p["v"].min == 0.5 and p["v"].max == 2
-
-
-@pytest.mark.parametrize("high", [50_000, 10**12])  # counted by bincount, and by sorting
-def test_value_counts_of_a_high_cardinality_batch_keep_guaranteed_bounds(high):
-    rng = np.random.default_rng(2)
-    n = 200_000
-    values = np.where(rng.random(n) < 0.2, 7, rng.integers(0, 50_000, n) * (high // 50_000))
-    p = profile_batches(pa.table({"v": values}).to_batches(max_chunksize=65_536))
-    col = p["v"]
-    assert col.frequent_offset > 0
-    assert col.frequency_error <= n * (col.frequent.epsilon + 1 / (REDUCE_TO + 1))
-    true = dict(zip(*np.unique(values, return_counts=True), strict=True))
-    for item, est, lo, hi in col.frequent_items()[:20]:
-        assert lo <= true[int(item)] <= hi, (item, est, lo, hi)
-    assert col.top(1)[0][0] == "7"
-
 
 # -- merging: the profiles of any split merge into the profile of the whole -------------------
 
@@ -239,19 +73,6 @@ def test_merge_leaves_its_inputs_unchanged_and_profile_merge_is_the_same():
     assert both.rows == 150 and both.batches == 2 and both["x"].count == 150
 
 
-def test_streaming_in_small_batches_gives_the_exact_statistics_of_one_big_batch(tmp_path):
-    t = table(5000, seed=3)
-    pq.write_table(t, tmp_path / "t.parquet", row_group_size=1500)
-    small = profile_source("t.parquet", tmp_path, key=KEY, batch_size=97, workers=1)
-    big = profile_source("t.parquet", tmp_path, key=KEY, batch_size=1_000_000, workers=1)
-    assert small.batches > 50 and big.batches == 4  # a batch never spans row groups
-    assert exact_columns(small) == exact_columns(big)
-    for name in t.column_names:
-        assert close(small[name].mean, big[name].mean) and close(small[name].std, big[name].std)
-        if small[name].kind != "numeric" or name == "x":
-            assert small[name].distinct == big[name].distinct or name in ("id",)
-
-
 def test_merging_profiles_of_a_column_of_mixed_types_names_the_column():
     a = profile_batches(pa.table({"v": [1, 2]}), source="a.parquet")
     b = profile_batches(pa.table({"v": ["x", "y"]}), source="b.parquet")
@@ -274,7 +95,42 @@ def test_empty_data_is_an_error():
         profile_batches([])
 
 
-# -- files and sources -----------------------------------------------------------------------
+# -- a stream of batches, with no configuration: what Spark runs on each partition ------------
+
+
+@pytest.mark.parametrize("wire", ["bytes", "dict"])
+def test_halves_profiled_apart_serialised_and_merged_give_the_statistics_of_the_whole(wire):
+    t = table(6000, seed=11)
+    halves = (t.slice(0, 2500), t.slice(2500))
+    parts = [profile_batches(iter(half.to_batches(max_chunksize=700))) for half in halves]
+    if wire == "bytes":
+        sent = [part.to_bytes() for part in parts]
+        assert all(isinstance(data, bytes) for data in sent)
+        received = [Profile.from_bytes(data) for data in sent]
+    else:
+        sent = [json.dumps(part.to_dict()) for part in parts]
+        received = [Profile.from_dict(json.loads(text)) for text in sent]
+    merged = received[0].merge(received[1])
+    whole = profile_batches(t)
+    assert merged.rows == whole.rows == 6000
+    assert exact_columns(merged) == exact_columns(whole)
+    for name, w in whole.columns.items():
+        m = merged[name]
+        assert close(m.mean, w.mean) and close(m.std, w.std), name
+        if isinstance(w.hll, Hll):
+            assert m.distinct == w.distinct, name  # registers merge by maximum: bit for bit
+    assert merged["city"].top() == whole["city"].top()
+    assert merged["flag"].top() == whole["flag"].top()
+
+
+def test_bytes_that_are_not_a_profile_are_refused():
+    with pytest.raises(ValueError, match="not a Keel profile"):
+        Profile.from_bytes(b'{"format": "whylogs"}')
+    with pytest.raises(ValueError):
+        Profile.from_bytes(b"\xff not json")
+
+
+# -- files -----------------------------------------------------------------------------------
 
 
 def test_a_profile_survives_a_round_trip_through_json(tmp_path):
@@ -324,91 +180,3 @@ def test_writing_a_profile_never_leaves_a_half_written_file(tmp_path, monkeypatc
         write_profile(p, path)
     assert path.read_text() == "old"
     assert [f.name for f in tmp_path.iterdir()] == ["p.json"]
-
-
-def test_csv_parquet_and_sql_sources_give_the_same_exact_statistics(tmp_path):
-    t = table(3000, seed=6).drop_columns(["blob", "when", "x"])
-    pq.write_table(t, tmp_path / "t.parquet")
-    pacsv.write_csv(t, tmp_path / "t.csv")
-    parquet = profile_source("t.parquet", tmp_path, key=KEY, workers=1)
-    csv = profile_source("t.csv", tmp_path, key=KEY, workers=1)
-    sql = profile_source(SqlSource(sql="SELECT * FROM 't.parquet'"), tmp_path, key=KEY)
-    assert exact_columns(parquet) == exact_columns(sql)
-    strip = {n: v[2:] for n, v in exact_columns(parquet).items()}  # CSV infers its own types
-    assert strip == {n: v[2:] for n, v in exact_columns(csv).items()}
-    assert parquet.source == '"t.parquet"' and sql.source.startswith("{ sql =")
-
-
-def test_profiling_in_several_processes_gives_what_one_process_gives(tmp_path, monkeypatch):
-    t = table(20_000, seed=7)
-    pq.write_table(t.slice(0, 12_000), tmp_path / "a.parquet")
-    pq.write_table(t.slice(12_000), tmp_path / "b.parquet")
-    monkeypatch.setattr(parallel_module, "PARALLEL_MIN_ROWS", 0)
-    one = profile_source("*.parquet", tmp_path, key=KEY, workers=1, batch_size=4096)
-    two = profile_source("*.parquet", tmp_path, key=KEY, workers=2, batch_size=4096)
-    assert list(two.columns) == t.column_names
-    assert (two.rows, two.batches) == (one.rows, one.batches)
-    assert exact_columns(two) == exact_columns(one)
-    for name in t.column_names:
-        assert close(two[name].mean, one[name].mean) and two[name].top(3) == one[name].top(3)
-        if isinstance(one[name].hll, Hll):
-            assert two[name].distinct == one[name].distinct
-
-
-def test_several_csv_files_are_profiled_in_several_processes(tmp_path, monkeypatch):
-    t = table(6000, seed=8).drop_columns(["blob", "when"])
-    for i in range(3):
-        pacsv.write_csv(t.slice(2000 * i, 2000), tmp_path / f"part{i}.csv")
-    monkeypatch.setattr(parallel_module, "PARALLEL_MIN_CSV_BYTES", 0)
-    one = profile_source("part*.csv", tmp_path, key=KEY, workers=1)
-    two = profile_source("part*.csv", tmp_path, key=KEY, workers=2)
-    assert exact_columns(two) == exact_columns(one) and two.rows == 6000
-
-
-@pytest.mark.parametrize(
-    ("setup", "source", "message"),
-    [
-        (None, "missing.parquet", r'\[data\] train = "missing.parquet": no file found'),
-        ("notes.txt", "notes.txt", r"notes.txt: unknown format '.txt'"),
-        ("broken.parquet", "broken.parquet", r"broken.parquet: cannot be read as parquet"),
-        ("empty.parquet", "empty.parquet", r'train = "empty.parquet": the data is empty'),
-        ("header.csv", "header.csv", r'train = "header.csv": the data is empty'),
-    ],
-)
-def test_bad_sources_are_a_data_error_naming_the_key_and_the_file(tmp_path, setup, source, message):
-    if setup == "notes.txt":
-        (tmp_path / setup).write_text("hello")
-    elif setup == "broken.parquet":
-        (tmp_path / setup).write_bytes(b"PAR1 this is not parquet")
-    elif setup == "empty.parquet":
-        pq.write_table(pa.table({"v": pa.array([], pa.int64())}), tmp_path / setup)
-    elif setup == "header.csv":
-        (tmp_path / setup).write_text("a,b\n")
-    with pytest.raises(DataError, match=message):
-        profile_source(source, tmp_path, key=KEY)
-
-
-def test_a_column_of_mixed_types_across_files_names_both_files_and_the_column(tmp_path):
-    pq.write_table(pa.table({"v": [1, 2]}), tmp_path / "a.parquet")
-    pq.write_table(pa.table({"v": ["x", "y"]}), tmp_path / "b.parquet")
-    with pytest.raises(DataError, match=r"column 'v' is int64 in .*a.parquet but string in .*b"):
-        profile_source("*.parquet", tmp_path, key=KEY)
-
-
-def test_the_workers_parameter_is_checked():
-    with pytest.raises(ValueError, match="'workers' parameter of profile_source"):
-        profile_source("x.parquet", Path("."), key=KEY, workers=0)
-
-
-def test_columns_of_a_worker_that_dies_are_profiled_by_the_parent(tmp_path, monkeypatch):
-    t = table(3000, seed=9)
-    pq.write_table(t, tmp_path / "t.parquet")
-    monkeypatch.setattr(parallel_module, "PARALLEL_MIN_ROWS", 0)
-
-    def dies(job, units, counter, results):
-        parallel_module._claim(counter, len(units))  # takes a column, then is gone
-        os._exit(1)
-
-    monkeypatch.setattr(parallel_module, "_worker", dies)
-    p = profile_source("t.parquet", tmp_path, key=KEY, workers=2)
-    assert exact_columns(p) == exact_columns(profile_batches(t))

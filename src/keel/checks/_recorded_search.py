@@ -35,8 +35,7 @@ def search_fingerprint(system: System) -> str:
 
 def _source_files(source: Any, root: Path) -> list[Path] | None:
     """The files a [data] source reads (None when they cannot be listed)."""
-    from keel.config import SqlSource
-    from keel.data.sources import resolve_paths
+    from keel.data.sources import SqlSource, resolve_paths
 
     patterns = re.findall(r"'([^']+)'", source.sql) if isinstance(source, SqlSource) else [source]
     files: list[Path] = []
@@ -80,13 +79,14 @@ def newest_change(system: System) -> tuple[float | None, str]:
 def recorded_search(system: System) -> tuning.RecordedSearch | None:
     """The system's recorded hyperparameter search, or None when there is none (see
     `keel.model.tuning.recorded_search` for when it counts)."""
-    from keel.registry import connect, sqlite_file, tracking_uri, translated
+    from keel.registry.store import connect, sqlite_file, tracking_uri, translated
+    from keel.training import registry_ref
 
     uri = tracking_uri(system.config.registry.uri, system.root)
     db = sqlite_file(uri)
     if db is not None and not db.exists():
         return None
-    store = connect(system)
+    store = connect(registry_ref(system))
     with translated(store.uri):
         experiments = {e.experiment_id: e.name for e in store.client.search_experiments()}
         runs = store.client.search_runs(

@@ -604,19 +604,21 @@ def _judge_serving(
     system's state (code, data, configuration), the versions and the gate.
     """
     from keel.errors import RegistryError
-    from keel.history import judge
-    from keel.registry import measure_version
+    from keel.registry.gate import judge
+    from keel.registry.versions import measure
+    from keel.training import gate_inputs, registry_ref
 
     gate = system.config.gate
     names = list(dict.fromkeys([system.metric_name, *gate.min, *gate.max_regression]))
 
     def compute() -> tuple[Any, ...]:
-        metrics = measure_version(system, version, names)
+        ref, judged = registry_ref(system), gate_inputs(system)
+        metrics = measure(ref, version, judged.frame, judged.target, metrics=names)
         before: dict[str, float] | None = None
         notes: list[str] = []
         if gate.max_regression and previous is not None:
             try:
-                before = measure_version(system, previous, names)
+                before = measure(ref, previous, judged.frame, judged.target, metrics=names)
             except RegistryError as exc:
                 notes.append(f"the previous champion (version {previous}) cannot be judged: {exc}")
         failures, more = judge(
@@ -639,7 +641,8 @@ def infra_4(system: System) -> Evidence:
     """infra.4: a gate is configured, the serving version passed it on record when promoted,
     and it passes the current gate on the current evaluation data now."""
     from keel.errors import RegistryError
-    from keel.registry import champion
+    from keel.registry.versions import champion
+    from keel.training import registry_ref
 
     gate = system.config.gate
     thresholds = {"min": gate.min, "max_regression": gate.max_regression}
@@ -653,7 +656,7 @@ def infra_4(system: System) -> Evidence:
             f"max_regression = {{ {metric} = 0.01 }}; then `keel train` and "
             "`keel promote VERSION`.",
         )
-    serving = champion(system)
+    serving = champion(registry_ref(system))
     if serving is None:
         return Evidence(
             "infra.4",

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keel.checks._git import file_state
 from keel.checks._measure_model import compare_with_baselines
 from keel.config import SlicesSection
 from keel.errors import CheckError, KeelError
 from keel.evidence import BarChart, Evidence, Table, not_configured
+from keel.git import file_state
 from keel.model.fairness import fairness_reports, scan_proxies
 from keel.model.slices import SliceResult, find_slices
 from keel.system import System

@@ -19,10 +19,10 @@ import traceback
 from collections.abc import Callable
 
 from keel.checks import CHECKS
-from keel.checks._git import head_commit
 from keel.config import Attestation
 from keel.errors import KeelError
 from keel.evidence import Evidence, RunResult, not_configured
+from keel.git import head_commit
 from keel.rubric import BY_ID, PRACTICE_IDS, SECTIONS, points, score
 from keel.system import System
 
@@ -269,10 +269,11 @@ def run(
 
 def _record(system: System, result: RunResult) -> None:
     """Record the run in the tracking store and attach the recent runs, warning on failure."""
-    from keel.history import recent_scores, record_score
+    from keel.registry.audit import recent_scores, record_score
+    from keel.training import registry_ref
 
     try:
-        record_score(system, result)
-        result.history = recent_scores(system)
+        record_score(registry_ref(system), result)
+        result.history = recent_scores(registry_ref(system))
     except KeelError as exc:
         result.warnings.append(f"score history not recorded: {exc}")

@@ -17,9 +17,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from keel.config import SqlSource
-from keel.data.batches import iter_batches
-from keel.data.profile import Profile, _join, kind_of, merge, profile_batches
+from keel.data.batches import iter_batches, source_schema
+from keel.data.profile import Profile, join_columns, merge, profile_batches
+from keel.data.sources import Source, _format, resolve_paths
+from keel.data.types import kind_of
 from keel.errors import DataError
 
 PARALLEL_MIN_ROWS = 250_000
@@ -29,7 +30,7 @@ _COST = {"numeric": 8, "datetime": 8, "categorical": 2, "other": 1}
 
 @dataclass(frozen=True)
 class Job:
-    source: str | SqlSource | Path
+    source: Source | Path
     root: Path
     key: str
     batch_size: int
@@ -65,9 +66,6 @@ def units(job: Job, workers: int) -> list[tuple[str, ...]]:
     if workers < 2:
         return []
     import pyarrow.parquet as pq
-
-    from keel.data.batches import source_schema
-    from keel.data.sources import _format, resolve_paths
 
     paths = resolve_paths(str(job.source), job.root, key=job.key)
     formats = {_format(p, job.key) for p in paths}
@@ -150,10 +148,8 @@ def in_parallel(job: Job, units: list[tuple[str, ...]], workers: int) -> Profile
         for part in ordered[1:]:
             whole = merge(whole, part)
         return whole
-    from keel.data.batches import source_schema
-
     names = source_schema(job.source, job.root, key=job.key).names
-    return _join(ordered, names, job.where)
+    return join_columns(ordered, names, job.where)
 
 
 def _claim(counter: Any, n: int) -> int | None:

@@ -30,8 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from keel.config import SqlSource
-from keel.data.sources import _format, describe, resolve_paths
+from keel.data.sources import Source, SqlSource, _format, describe, resolve_paths
 from keel.errors import DataError
 
 __all__ = ["iter_batches", "source_schema"]
@@ -43,7 +42,7 @@ _CSV_MAX_BLOCK = 1 << 28
 
 
 def iter_batches(
-    source: str | SqlSource | Path,
+    source: Source | Path,
     root: Path,
     *,
     key: str,
@@ -93,7 +92,7 @@ def _file_batches(
             yield _conform(batch, target, path, key)
 
 
-def source_schema(source: str | SqlSource | Path, root: Path, *, key: str) -> pa.Schema:
+def source_schema(source: Source | Path, root: Path, *, key: str) -> pa.Schema:
     """The Arrow schema of a source, read without reading its data (SQL: with LIMIT 0)."""
     if isinstance(source, SqlSource):
         import duckdb

@@ -1,21 +1,22 @@
 """The library calls behind `keel profile`, `keel schema` and `keel pii`, for data at a path.
 
-Paths and globs given on the command line are relative to the current folder; every problem is
-a `KeelError` naming the argument and the file.
+Paths and globs are relative to the current folder; every problem is a `KeelError` naming the
+argument and the file. Everything comes in as an explicit value (the target, id and sensitive
+columns, the schema): reading keel.toml for them is the command line's job.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
 
-from keel.config import load_config
 from keel.data import pii
 from keel.data.batches import iter_batches
-from keel.data.profile import Profile, profile_source
-from keel.data.schema import Anomaly, Schema, infer, load_schema, validate
-from keel.errors import ConfigError
+from keel.data.profile import Profile
+from keel.data.profiling import profile_source
+from keel.data.schema import Anomaly, Schema, infer, validate
 
 PII_SAMPLE_ROWS = 200_000
 
@@ -41,32 +42,15 @@ def scan_path(data: str) -> list[pii.PiiFinding]:
     return pii.scan(head(data))
 
 
-def _roles(config_path: Path | None) -> dict[str, object]:
-    """target, id and sensitive columns from keel.toml, when there is one."""
-    try:
-        config, _ = load_config(config_path or Path.cwd())
-    except ConfigError:
-        if config_path is not None:
-            raise
-        return {}
-    return {
-        "target": config.system.target,
-        "id": config.system.id,
-        "sensitive": config.fairness.sensitive,
-    }
-
-
-def infer_path(data: str, *, config: Path | None = None) -> Schema:
-    """A schema inferred from the data at a path or glob, with roles from keel.toml if any."""
-    return infer(profile_path(data), pii=scan_path(data), **_roles(config))  # type: ignore[arg-type]
-
-
-def schema_for(schema: Path | None, config: Path | None = None) -> tuple[Schema, Path]:
-    """The schema at `schema`, or the one keel.toml names."""
-    if schema is None:
-        cfg, file = load_config(config or Path.cwd())
-        schema = file.parent / cfg.data.schema_file
-    return load_schema(schema), schema
+def infer_path(
+    data: str,
+    *,
+    target: str | None = None,
+    id: str | None = None,
+    sensitive: Iterable[str] = (),
+) -> Schema:
+    """A schema inferred from the data at a path or glob, given the columns' roles."""
+    return infer(profile_path(data), pii=scan_path(data), target=target, id=id, sensitive=sensitive)
 
 
 def validate_path(

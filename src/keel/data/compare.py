@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keel.data.profile import ColumnProfile, Profile
+from keel.data.column import ColumnProfile
+from keel.data.profile import Profile
 from keel.errors import ConfigError, DataError
 
 __all__ = [

@@ -1,27 +1,43 @@
-"""Reading the data sources named in keel.toml: Parquet, CSV, or DuckDB SQL over files.
+"""Data sources: a Parquet or CSV path or glob, or a DuckDB SQL query over files; reading them.
 
-A source is a path or glob relative to keel.toml's folder, or a table `{ sql = "..." }` whose
-file paths DuckDB resolves against that folder. Every failure is a `DataError` naming the key
-and the file.
+A source is a path or glob relative to a root folder (keel.toml's folder, or the current one
+for a path given on the command line), or an `SqlSource` whose file paths DuckDB resolves
+against that folder. These are the data layer's own types: keel.toml's `[data]` keys are
+validated into them by `keel.config`. Every failure is a `DataError` naming the key and the file.
+
+Importing this module is light (no pandas or pyarrow): `keel.config` imports the source types.
 """
 
 from __future__ import annotations
 
 import glob
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
-
-from keel.config import SqlSource
 from keel.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["Source", "SqlSource", "describe", "read_frame", "read_table", "resolve_paths"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
-def describe(source: str | SqlSource) -> str:
+@dataclass(frozen=True)
+class SqlSource:
+    """A DuckDB SQL query over files; relative file paths resolve against the root folder."""
+
+    sql: str
+
+
+Source: TypeAlias = str | SqlSource
+"""A data source: a path or glob (relative to a root folder), or an SQL query."""
+
+
+def describe(source: Source) -> str:
     """A short, user-facing description of a source."""
     return f'{{ sql = "{source.sql}" }}' if isinstance(source, SqlSource) else f'"{source}"'
 
@@ -50,6 +66,10 @@ def _format(path: Path, key: str) -> str:
 
 
 def _read_file(path: Path, key: str, encoding: str = "utf-8") -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     fmt = _format(path, key)
     try:
         if fmt == "parquet":
@@ -63,6 +83,8 @@ def _read_file(path: Path, key: str, encoding: str = "utf-8") -> pa.Table:
 
 def _refuse_undecoded(table: pa.Table, path: Path, key: str, encoding: str) -> None:
     """A CSV column read as raw bytes means its text is not in `encoding`: say where."""
+    import pyarrow as pa
+
     for name, column in zip(table.column_names, table.columns, strict=True):
         if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
             continue
@@ -90,10 +112,10 @@ def _decodes(value: bytes) -> bool:
     return True
 
 
-def read_table(
-    source: str | SqlSource, root: Path, *, key: str, encoding: str = "utf-8"
-) -> pa.Table:
+def read_table(source: Source, root: Path, *, key: str, encoding: str = "utf-8") -> pa.Table:
     """Read a source into one Arrow table (CSV text decoded from `encoding`)."""
+    import pyarrow as pa
+
     if isinstance(source, SqlSource):
         return _read_sql(source.sql, root, key=key)
     tables = [_read_file(p, key, encoding) for p in resolve_paths(source, root, key=key)]
@@ -111,16 +133,18 @@ def _read_sql(sql: str, root: Path, *, key: str) -> pa.Table:
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET file_search_path = ?", [str(root)])
-        return con.execute(sql).fetch_arrow_table()
+        relation = con.sql(sql)
+        if relation is None:
+            raise DataError(f"{key} = {{ sql = {sql!r} }}: the statement returns no rows")
+        fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table  # 1.x
+        return fetch()
     except duckdb.Error as exc:
         raise DataError(f"{key} = {{ sql = {sql!r} }}: query failed: {exc}") from None
     finally:
         con.close()
 
 
-def read_frame(
-    source: str | SqlSource, root: Path, *, key: str, encoding: str = "utf-8"
-) -> pd.DataFrame:
+def read_frame(source: Source, root: Path, *, key: str, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a source into a pandas DataFrame, refusing an empty one."""
     table = read_table(source, root, key=key, encoding=encoding)
     if table.num_rows == 0:

@@ -1,4 +1,8 @@
-"""Asking git about the files of a system: tracked, clean, and at which commit."""
+"""Asking git about the files of a system: tracked, clean, and at which commit.
+
+Used by model.1 (are the code and keel.toml checked in?), the lineage of a registered version
+(its commit) and the score history (the commit a score was taken at).
+"""
 
 from __future__ import annotations
 

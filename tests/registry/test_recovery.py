@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from systems import HGB_TRAIN, binary_frame, write_system
 
-from keel.registry import sqlite_file, tracking_uri
+from keel.registry.store import sqlite_file, tracking_uri
 
 SLOW_TRAIN = (
     HGB_TRAIN.replace("def train(", "def _fit(")

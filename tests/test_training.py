@@ -1,27 +1,20 @@
-"""What a model version is made of: its lineage, and the pyfunc artefact that serves raw rows."""
+"""What `keel.training` gathers from a System for the registry: the lineage, the metrics, the
+code that travels with the model."""
 
 from __future__ import annotations
 
 import hashlib
 import subprocess
 
-import numpy as np
 import pytest
 from systems import HGB_TRAIN, binary_frame
 
-from keel.lineage import (
+from keel.registry.lineage import lineage_tags, metric_name
+from keel.training import (
     code_paths,
     config_sha256,
     data_fingerprint,
     lineage,
-    lineage_tags,
-    metric_name,
-    mlflow,
-    pickle_estimator,
-    predict_raw,
-    quiet,
-    requirements,
-    save_model,
     schema_hash,
     slice_metrics,
 )
@@ -81,18 +74,6 @@ def test_config_hash_changes_with_keel_toml(make_system):
     assert config_sha256(system) != before
 
 
-def test_requirements_pin_the_pickled_packages_and_leave_out_user_code_and_stdlib(make_system):
-    system = make_system(binary_frame(300))
-    payload, modules = pickle_estimator(system.trained.estimator)
-    assert payload[:1] == b"\x80"  # a pickle
-    assert any(m.startswith("sklearn.") for m in modules)
-    pinned = requirements(modules | {"sysmodel", "collections"}, exclude={"sysmodel"})
-    names = {r.split("==")[0] for r in pinned}
-    assert {"scikit-learn", "numpy", "pandas", "keel", "cloudpickle"} <= names
-    assert not names & {"sysmodel", "collections"}
-    assert all("==" in r for r in pinned)
-
-
 def test_slice_metrics_are_named_for_mlflow_and_computed_per_value(make_system):
     system = make_system(
         binary_frame(800), binary_frame(400, seed=1), sections={"slices": {"columns": ["group"]}}
@@ -121,62 +102,13 @@ def test_code_paths_carry_the_user_module_or_package_but_not_installed_code(make
     assert code_paths(installed) == []
 
 
-def test_saved_model_turns_raw_rows_into_the_offline_predictions(make_system, tmp_path):
-    system = make_system(
-        binary_frame(600),
-        binary_frame(300, seed=1),
-        files={"sysfeatures.py": FEATURES},
-        sections={"model": {"features": "sysfeatures:build"}},
-    )
-    folder, pinned = save_model(system, tmp_path)
-    assert (folder / "code" / "sysfeatures.py").is_file()
-    assert any(r.startswith("scikit-learn==") for r in pinned)
-    assert set((folder / "requirements.txt").read_text().split()) >= set(pinned)
-    with quiet():
-        model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
-    raw = system.dataset("eval").raw.drop(columns=["y"])
-    out = predict_raw(model, raw)
-    offline = system.trained.predictions
-    np.testing.assert_array_equal(out["prediction"], offline.labels)
-    np.testing.assert_allclose(out[["proba_0", "proba_1"]].to_numpy(), offline.proba)
-    assert list(out.index) == list(raw.index)
-
-
-def test_regression_model_returns_only_the_prediction(make_system, tmp_path):
-    frame = binary_frame(400)
-    frame["y"] = frame["x1"] * 2 + frame["x2"]
-    system = make_system(
-        frame,
-        sections={
-            "system": {"task": "regression"},
-            "model": {"params": {"kind": "regressor", "max_iter": 20}},
-        },
-    )
-    folder, _ = save_model(system, tmp_path)
-    with quiet():
-        model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
-    out = predict_raw(model, system.dataset("eval").raw)
-    assert list(out.columns) == ["prediction"]
-    np.testing.assert_allclose(out["prediction"], system.trained.predictions.labels)
-
-
-def test_a_changed_pickle_is_refused_as_corrupt(make_system, tmp_path):
-    system = make_system(binary_frame(300))
-    folder, _ = save_model(system, tmp_path)
-    (folder / "artifacts" / "estimator.pkl").write_bytes(
-        pickle_estimator(system.trained.estimator)[0] + b"\x00"
-    )
-    with quiet(), pytest.raises(ValueError, match="corrupt or was changed"):
-        mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
-
-
 def test_the_staleness_limit_of_model_4_is_stored_with_the_version(make_system):
     import numpy as np
     import pandas as pd
     from systems import binary_frame
 
     from keel.checks._measure_model import staleness_limit
-    from keel.lineage import lineage
+    from keel.training import lineage
 
     frame = binary_frame(3000)
     start = np.datetime64("2026-01-01")
@@ -188,13 +120,25 @@ def test_the_staleness_limit_of_model_4_is_stored_with_the_version(make_system):
             "staleness": {"period_days": 30, "max_age_periods": 2},
         },
     )
-    record = lineage(system)
+    record = lineage(system, staleness_limit=True)
     assert record["staleness_limit_days"] == staleness_limit(system)
     assert record["staleness_limit_days"] is not None
 
 
+def test_the_staleness_limit_is_computed_only_when_asked(make_system, monkeypatch):
+    import keel.checks._measure_model
+
+    def sweep(system):
+        raise AssertionError("model.4's sweep ran without being asked for")
+
+    monkeypatch.setattr(keel.checks._measure_model, "staleness_limit", sweep)
+    record = lineage(make_system(binary_frame(300)))
+    assert record["staleness_limit_days"] is None
+    assert lineage_tags(record)["keel.staleness_limit_days"] == "None"
+
+
 def test_code_hash_covers_keels_ready_made_trainer_and_the_model_section(make_system):
-    from keel.lineage import model_code_hash
+    from keel.training import model_code_hash
 
     gradient_boosting = {"model": {"train": "keel.trainers:gradient_boosting"}}
     train, evaluation = binary_frame(300), binary_frame(100, seed=1)
@@ -211,7 +155,7 @@ def test_code_hash_covers_keels_ready_made_trainer_and_the_model_section(make_sy
 
 
 def test_code_hash_changes_with_the_feature_module(make_system):
-    from keel.lineage import model_code_hash
+    from keel.training import model_code_hash
 
     features = {"model": {"features": "feats:build"}}
     train, evaluation = binary_frame(300), binary_frame(100, seed=1)
