@@ -6,8 +6,9 @@ them with `keel.model.tuning.recorded_search`, against the present code and data
 `search_fingerprint` (the hash a search tags its runs with) and `newest_change` (the newest
 modification of the code and data files, for untagged runs).
 
-Apart from `keel.checks._measure_model` because it reads the registry's store: the registry
-reads model.4's limit from there.
+Apart from `keel.checks._measure_model` because it reads the registry's store through
+`keel.training`, which reads model.4's limit from `keel.checks._measure_model`: together they
+would import each other.
 """
 
 from __future__ import annotations
