@@ -236,7 +236,7 @@ def measure_per_check(
     system: Path, scratch: Path, timeout: float, only: list[str] | None = None
 ) -> Run:
     """Each automated check (or those in `only`) in its own process, after one that trains."""
-    from keel.checks import CHECKS
+    from keel.rubric import PRACTICES
 
     run = Run(int(system.name.split("-")[1]))
     train_timeout = max(timeout, TRAIN_TIMEOUT_S)  # killed, it would be paid by every check
@@ -249,7 +249,7 @@ def measure_per_check(
     run.total_s += seconds
     if code is None:
         run.timed_out.append("(train the model)")
-    for practice in [p for p in CHECKS if only is None or p in only]:
+    for practice in [p.id for p in PRACTICES if p.check and (only is None or p.id in only)]:
         seconds, report = score(system, scratch / system.name / practice, timeout, practice)
         run.total_s += seconds
         print(f"  {practice}: {seconds:.1f} s", flush=True)

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from keel.evidence import Evidence
@@ -68,6 +71,27 @@ def test_unknown_practice_ids_are_refused():
 
 def test_every_practice_is_reachable_by_id():
     assert set(BY_ID) == set(PRACTICE_IDS)
+
+
+def test_a_practice_declares_its_check_by_reference_and_what_the_check_needs():
+    schema = BY_ID["data.1"]
+    assert schema.check == "keel.checks.data:data_1"
+    assert schema.reusable and not schema.needs_model
+    assert schema.reads == ("data", "system")
+    assert BY_ID["model.1"].check and not BY_ID["model.1"].reusable  # reads git every time
+    assert BY_ID["data.2"].needs_model
+    unchecked = BY_ID["monitor.7"]
+    assert unchecked.check is None and not unchecked.reusable and unchecked.reads == ()
+
+
+def test_reading_the_rubric_imports_no_check_code():
+    code = (
+        "import sys, keel.rubric as r; [p.check for p in r.PRACTICES]; "
+        "print(sorted(m for m in sys.modules if m.startswith(('keel.checks', 'keel.system', "
+        "'keel.config', 'keel.model', 'pandas', 'sklearn'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_evidence_refuses_an_unknown_status():

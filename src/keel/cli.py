@@ -295,12 +295,11 @@ def rubric() -> None:
     """List the 28 practices of the ML Test Score and what Keel automates for each."""
     from rich.table import Table
 
-    from keel.checks import CHECKS
     from keel.rubric import PRACTICES
 
     table = Table("id", "practice", "automated check", "in this version")
     for p in PRACTICES:
-        table.add_row(p.id, p.title, p.automated, "yes" if p.id in CHECKS else "attest")
+        table.add_row(p.id, p.title, p.automated, "attest" if p.check is None else "yes")
     out.print(table)
 
 

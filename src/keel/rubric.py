@@ -5,6 +5,10 @@ documented (an attestation in keel.toml), and 1 when an automated check ran and 
 section's score is the sum of its seven practices; the final score is the minimum of the four
 sections. Keel is stricter than the paper in one respect: the paper counts an automated test
 whether or not it passes, Keel counts it only when it passes. Both figures are reported.
+
+`PRACTICES` is the one declaration of each practice: what it asks, and how Keel checks it (the
+check function, whether its evidence can be reused, whether it needs the trained model, the
+keel.toml sections it reads). The runner, the reports and `keel rubric` read it from here.
 """
 
 from __future__ import annotations
@@ -23,17 +27,51 @@ SECTIONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Practice:
-    """One practice of the rubric."""
+    """One practice of the rubric, declared once: what it asks, and how Keel checks it.
+
+    `check` names the function that checks it, as "module:function" (the runner imports it
+    when it runs the check, so reading the rubric imports no check code), or is None while
+    Keel has no automated check for it: the runner reports it `not_configured`, and an
+    attestation in keel.toml still earns it half a point.
+
+    `reusable`: its evidence depends only on the system's code, data and configuration (and
+    the schema file), so a second run with nothing changed reuses it. The others look at things
+    outside that state (git, the user's tests, the registry) and always run; data.7 and infra.2
+    cache what they can themselves, keyed by the user's tests too; model.3 reads recorded
+    searches from the tracking store and caches its own sweep.
+
+    `needs_model`: its evidence depends on the trained model. A run whose checks need none
+    does not train; evidence of a practice that needs it notes the evaluation rows left out
+    because the model raises on them.
+
+    `reads`: the keel.toml sections its check's own code reads (beyond what loading and
+    training the system reads).
+    """
 
     id: str
     section: str
     title: str
     description: str
     automated: str
+    check: str | None = None
+    reusable: bool = False
+    needs_model: bool = True
+    reads: tuple[str, ...] = ()
 
 
-def _p(id: str, title: str, description: str, automated: str) -> Practice:
-    return Practice(id, id.split(".")[0], title, description, automated)
+def _p(
+    id: str,
+    title: str,
+    description: str,
+    automated: str,
+    *,
+    check: str | None = None,
+    reads: tuple[str, ...] = (),
+    reusable: bool = False,
+    needs_model: bool = True,
+) -> Practice:
+    section = id.split(".")[0]
+    return Practice(id, section, title, description, automated, check, reusable, needs_model, reads)
 
 
 PRACTICES: tuple[Practice, ...] = (
@@ -42,12 +80,19 @@ PRACTICES: tuple[Practice, ...] = (
         "Feature expectations are captured in a schema",
         "What each input may hold (type, presence, domain, range) is written down and reviewed.",
         "Training and evaluation data validate against the checked-in schema file.",
+        check="keel.checks.data:data_1",
+        reads=("data", "system"),
+        reusable=True,
+        needs_model=False,
     ),
     _p(
         "data.2",
         "All features are beneficial",
         "Every input earns its place; inputs that add nothing are removed.",
         "Permutation importance on held-out data flags inputs not above noise and near-duplicates.",
+        check="keel.checks.data:data_2",
+        reads=("importance",),
+        reusable=True,
     ),
     _p(
         "data.3",
@@ -55,18 +100,29 @@ PRACTICES: tuple[Practice, ...] = (
         "Each input's cost (latency, memory, upstream dependencies) is weighed against its "
         "benefit.",
         "Per-input memory, latency share and computation time are measured against a budget.",
+        check="keel.checks.data:data_3",
+        reads=("cost",),
+        reusable=True,
     ),
     _p(
         "data.4",
         "Features adhere to meta-level requirements",
         "Inputs follow the team's policy: no banned sources, no sensitive attributes as inputs.",
         "The feature policy in keel.toml is enforced on the model inputs and the schema.",
+        check="keel.checks.data:data_4",
+        reads=("data", "fairness", "policy"),
+        reusable=True,
+        needs_model=False,
     ),
     _p(
         "data.5",
         "The data pipeline has appropriate privacy controls",
         "Personal data is found, declared and handled before it reaches models or logs.",
         "A PII scan of training data and serving logs; every PII column has a declared handling.",
+        check="keel.checks.data:data_5",
+        reads=("data",),
+        reusable=True,
+        needs_model=False,
     ),
     _p(
         "data.6",
@@ -74,12 +130,18 @@ PRACTICES: tuple[Practice, ...] = (
         "Adding an input is a configuration change that flows through the whole pipeline.",
         "A synthetic input added by configuration alone is trained and evaluated within a "
         "time limit.",
+        check="keel.checks.data:data_6",
+        reads=("model", "new_feature"),
+        reusable=True,
     ),
     _p(
         "data.7",
         "All input feature code is tested",
         "Feature code has tests, and survives odd inputs (nulls, empty frames, extremes).",
         "Coverage of the feature module by the user's tests, and property-based probes.",
+        check="keel.checks.data:data_7",
+        reads=("model",),
+        needs_model=False,
     ),
     _p(
         "model.1",
@@ -87,6 +149,9 @@ PRACTICES: tuple[Practice, ...] = (
         "Training code and configuration live in version control, clean, and each model "
         "records its commit.",
         "Training code and keel.toml are tracked by git with no uncommitted change.",
+        check="keel.checks.model:model_1",
+        reads=("model",),
+        needs_model=False,
     ),
     _p(
         "model.2",
@@ -100,12 +165,17 @@ PRACTICES: tuple[Practice, ...] = (
         "All hyperparameters have been tuned",
         "Configured hyperparameters are near the best values a search would find.",
         "A recorded search, or a sensitivity sweep around the configured values.",
+        check="keel.checks.model:model_3",
+        reads=("model", "tuning"),
     ),
     _p(
         "model.4",
         "The impact of model staleness is known",
         "How fast quality decays with model age is measured, so retraining can be scheduled.",
         "Models trained on older windows are evaluated on the newest: a quality-versus-age curve.",
+        check="keel.checks.model:model_4",
+        reads=("staleness", "system"),
+        reusable=True,
     ),
     _p(
         "model.5",
@@ -113,12 +183,18 @@ PRACTICES: tuple[Practice, ...] = (
         "The model's complexity is justified by a margin over simple baselines.",
         "Constant, linear and shallow-tree baselines trained on the same data, compared on "
         "the primary metric.",
+        check="keel.checks.model:model_5",
+        reads=("baseline",),
+        reusable=True,
     ),
     _p(
         "model.6",
         "Model quality is sufficient on all important data slices",
         "Good overall quality does not hide a group of examples the model serves badly.",
         "Metrics per configured slice and per automatically found worst slice, against thresholds.",
+        check="keel.checks.model:model_6",
+        reads=("slices", "system"),
+        reusable=True,
     ),
     _p(
         "model.7",
@@ -127,36 +203,52 @@ PRACTICES: tuple[Practice, ...] = (
         "attribute.",
         "Fairness metrics across sensitive groups and the association of every input with "
         "each attribute.",
+        check="keel.checks.model:model_7",
+        reads=("fairness", "model"),
+        reusable=True,
     ),
     _p(
         "infra.1",
         "Training is reproducible",
         "Training twice from the same inputs gives the same model.",
         "Two trainings in separate processes, predictions and metrics compared.",
+        check="keel.checks.infra:infra_1",
+        reads=("model", "reproducibility"),
+        reusable=True,
     ),
     _p(
         "infra.2",
         "Model specification code is unit tested",
         "The training code is exercised by fast tests that catch breakage before a full run.",
         "A generated smoke test trains on rows synthesised from the schema and checks the outputs.",
+        check="keel.checks.infra:infra_2",
+        reads=("data", "model", "smoke"),
     ),
     _p(
         "infra.3",
         "The full ML pipeline is integration tested",
         "Every stage from raw data to a served prediction runs together in a test.",
         "Load, validate, featurise, train, evaluate, register, serve and compare, on a sample.",
+        check="keel.checks.infra:infra_3",
+        reads=("data",),
+        reusable=True,
     ),
     _p(
         "infra.4",
         "Model quality is validated before attempting to serve it",
         "A model reaches users only after passing quality thresholds and a regression check.",
         "The registry gate is configured and the serving model holds a passing recorded verdict.",
+        check="keel.checks.infra:infra_4",
+        reads=("gate",),
     ),
     _p(
         "infra.5",
         "The model allows debugging by observing the step-by-step computation",
         "One example can be followed from raw input through each stage to its prediction.",
         "`keel explain` on sampled rows; per-input contributions add up to the prediction.",
+        check="keel.checks.infra:infra_5",
+        reads=("explain", "model"),
+        reusable=True,
     ),
     _p(
         "infra.6",

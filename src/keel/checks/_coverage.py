@@ -12,7 +12,9 @@ pytest configuration applies as usual. Counts of passed, failed, erroring and sk
 come from pytest's JUnit XML report. The run is stopped after `timeout` seconds.
 
 `feature_tests` runs [model] tests this way for a system, cached by the system's state and a
-hash of the tests' own code, and says what is missing when there is nothing to run.
+hash of the tests' own code, and says what is missing when there is nothing to run;
+`training_tests` runs every test file that imports the training module (infra.2). The rest
+says in words why a run did not count, and shows a run in evidence tables.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from keel.evidence import BarChart, Table
 from keel.system import System, code_hash
 
 TIMEOUT_S = 300
@@ -262,3 +267,152 @@ def feature_tests(system: System, source: Path) -> tuple[SuiteRun | None, str, s
         TIMEOUT_S,
     )
     return run, "", ""
+
+
+def feature_module(system: System, build: Callable[..., Any]) -> tuple[Path, str]:
+    """(the source file of the feature function `build`, the file as shown in evidence)."""
+    source = Path(sys.modules[build.__module__].__file__ or "").resolve()
+    shown = (
+        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
+    )
+    return source, shown
+
+
+def _training_module(system: System) -> tuple[str, Path, str]:
+    """(the module of [model] train, its source file, the file as shown in evidence)."""
+    name = system.config.model.train.split(":")[0]
+    module = sys.modules.get(system.train_function.__module__)
+    source = Path(getattr(module, "__file__", "") or "").resolve()
+    shown = (
+        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
+    )
+    return name, source, shown
+
+
+def training_tests(system: System) -> tuple[list[str], list[SuiteRun], str, str]:
+    """(test files that import the training module, their runs, the training file shown, why
+    there are none), the runs cached by the tests' code."""
+    tests = system.config.model.tests
+    name, source, shown = _training_module(system)
+    folder = system.root / tests if tests else None
+    if folder is None:
+        return [], [], shown, "no tests configured ([model] tests is empty)"
+    if not folder.is_dir():
+        return [], [], shown, f"the tests folder {tests}/ ([model] tests) does not exist"
+    files = tests_importing(folder, name)
+    if not files:
+        return [], [], shown, f"no test file in {tests}/ imports the training module {name}"
+    names = [str(f.relative_to(system.root)) for f in files]
+    timeout = system.config.smoke.timeout_seconds
+    runs = system.cached(
+        "training_tests",
+        lambda: [run_tests_with_coverage(system.root, f, source, timeout=timeout) for f in files],
+        names,
+        code_hash(folder),
+        str(source),
+        timeout,
+    )
+    return names, runs, shown, ""
+
+
+# What pytest's exit statuses mean when no test result came back (pytest's ExitCode).
+PYTEST_EXITS = {
+    2: "pytest was interrupted: the tests could not be collected (an import or syntax error "
+    "in a test module or conftest.py?)",
+    3: "pytest stopped on an internal error",
+    4: "pytest could not start: a usage error (unknown options, or a conftest.py or plugin "
+    "that fails)",
+    5: "pytest collected no tests",
+}
+
+
+def first_error(output: str) -> str:
+    """The first line of pytest's output that names an error, to quote in a summary: an
+    exception line ("E   ModuleNotFoundError: ...") before any other line naming an error."""
+    lines = output.splitlines()
+    exceptions = [x[1:].strip() for x in lines if x.startswith("E ")]
+    for text in [*exceptions, *(x.strip() for x in lines)]:
+        if "Error" in text or "error:" in text:
+            return text[:200]
+    return ""
+
+
+def why_not_run(run: SuiteRun) -> str:
+    """Why a test run that passed no test did not run, in words."""
+    if run.returncode == NOT_RUN:
+        return f"the tests could not be started: {run.output or 'no reason given'}"
+    collected = run.returncode in (2, 3, 4) and run.passed + run.failed == 0
+    if run.passed + run.failed + run.errors and not collected:
+        return f"{run.failed + run.errors} test(s) fail (exit status {run.returncode})"
+    why = PYTEST_EXITS.get(run.returncode, f"pytest ran no tests (exit status {run.returncode})")
+    error = first_error(run.output)
+    return why + (f": {error}" if error else "")
+
+
+def suite_table(run: SuiteRun, title: str, shown: str) -> Table:
+    """A test run's counts and the line coverage of the module `shown`."""
+    return Table(
+        title,
+        ["measure", "value"],
+        [
+            ["tests passed", run.passed],
+            ["tests failed", run.failed],
+            ["tests with errors", run.errors],
+            ["tests skipped", run.skipped],
+            ["seconds", run.seconds],
+            [f"line coverage of {shown}", run.coverage],
+            ["lines covered / statements", f"{run.covered_lines} / {run.total_lines}"],
+            ["lines not covered", line_ranges(run.missing_lines) or "none"],
+        ],
+    )
+
+
+def suite_facts(run: SuiteRun) -> dict[str, Any]:
+    """A test run's counts and coverage, as evidence facts."""
+    return {
+        "tests_passed": run.passed,
+        "tests_failed": run.failed + run.errors,
+        "coverage": run.coverage,
+        "covered_lines": run.covered_lines,
+        "statements": run.total_lines,
+    }
+
+
+def output_table(output: str, title: str = "The end of pytest's output") -> Table:
+    """The tail of pytest's output kept with a run, one line per row."""
+    return Table(title, ["line"], [[x] for x in output.splitlines()])
+
+
+def coverage_chart(run: SuiteRun, shown: str, min_coverage: float) -> BarChart:
+    """The line coverage of the feature module `shown` against [model] min_coverage."""
+    return BarChart(
+        "Line coverage of the feature code by its tests",
+        [shown],
+        [run.coverage],
+        x_label="share of statements run by the tests",
+        reference={"min_coverage": min_coverage},
+        flagged=[run.coverage < min_coverage],
+    )
+
+
+def runs_table(files: list[str], runs: list[SuiteRun], module: str) -> Table:
+    """One row per test file run: its counts, seconds and the line coverage of `module`."""
+    return Table(
+        f"Tests of the training code, under coverage of {module}",
+        ["file", "passed", "failed", "errors", "skipped", "seconds", "line coverage"],
+        [
+            [f, r.passed, r.failed, r.errors, r.skipped, r.seconds, r.coverage]
+            for f, r in zip(files, runs, strict=True)
+        ],
+    )
+
+
+def runs_chart(files: list[str], runs: list[SuiteRun], module: str) -> BarChart:
+    """The line coverage of `module` by each test file, files whose tests fail flagged."""
+    return BarChart(
+        f"Line coverage of {module} by each test file of the training code",
+        files,
+        [r.coverage for r in runs],
+        x_label="share of statements run",
+        flagged=[not r.tests_pass for r in runs],
+    )

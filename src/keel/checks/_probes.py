@@ -18,11 +18,12 @@ input row, the same columns in the same order, and columns of the same kind as o
 compatible with any kind). Warnings are recorded, not failed. The search is deterministic
 (`derandomize`), keeps no example database and does not shrink, so it stays within a few
 seconds for fast feature functions. Hypothesis is a development dependency: without it, the
-search is reported as skipped.
+search is reported as skipped. `feature_probes` runs them for a system, cached by its state.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from keel.evidence import Table
 from keel.model.importance import sample_rows
 from keel.model.slices import is_categorical
+from keel.system import System
 
 SAMPLE_ROWS = 20
 MAX_COLUMN_PROBES = 100  # columns probed one by one; every column is in "nulls everywhere"
@@ -322,3 +325,28 @@ def probe_features(build: Build, raw: pd.DataFrame, *, seed: int = 0) -> list[Pr
             )
         )
     return results
+
+
+def probes_table(probes: list[ProbeResult], features: str) -> Table:
+    """The outcome of each probe of the feature function `features`."""
+    return Table(
+        f"Probes of {features} on {SAMPLE_ROWS} raw training rows",
+        ["probe", "outcome", "detail"],
+        [[p.probe, p.outcome, p.detail] for p in probes],
+    )
+
+
+def feature_probes(system: System, build: Build) -> list[ProbeResult]:
+    """`probe_features` on the system's raw training rows, cached by the system's state, the
+    probe settings and whether hypothesis is installed (it generates the searched frames)."""
+    seed = system.config.model.seed
+    has_hypothesis = importlib.util.find_spec("hypothesis") is not None
+    probes: list[ProbeResult] = system.cached(
+        "feature_probes",
+        lambda: probe_features(build, system.raw("train"), seed=seed),
+        SAMPLE_ROWS,
+        SEARCH_EXAMPLES,
+        seed,
+        has_hypothesis,
+    )
+    return probes

@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-import math
-import sys
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from keel.checks._coverage import SuiteRun, run_tests_with_coverage, tests_importing
+from keel.checks._coverage import output_table, runs_chart, runs_table, training_tests
+from keel.checks._explain import contributions_chart, explanation_tables
+from keel.checks._format import name_list, num, settings
 from keel.checks._measure_infra import reproduce, smoke
-from keel.evidence import BarChart, Evidence, Table, not_configured
+from keel.checks._reproduce import (
+    cause_hints,
+    differences_chart,
+    reproduction_facts,
+    reproduction_tables,
+)
+from keel.checks._smoke import (
+    smoke_facts,
+    smoke_tables,
+    unpredictable_of,
+    unpredictable_table,
+    well_formed,
+)
+from keel.evidence import Evidence, Table, not_configured
 from keel.explain import explain_rows
 from keel.model.explain import split_model, unsupported
 from keel.model.importance import sample_rows
 from keel.model.reproduce import MAX_CELLS
-from keel.model.smoke import EdgeRows
-from keel.system import System, code_hash
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
-
-
-def _names(names: list[str], limit: int = 5) -> str:
-    return ", ".join(names[:limit]) + (
-        f" and {len(names) - limit} more" if len(names) > limit else ""
-    )
+from keel.system import System
 
 
 # -- infra.1 -------------------------------------------------------------------------------
@@ -40,98 +39,24 @@ def infra_1(system: System) -> Evidence:
     bounded = getattr(found, "bounded", "")
     first, second = found.runs
     metric = system.metric_name
-    runs = Table(
-        "Two trainings from the same inputs, each in a fresh process",
-        ["measure", "first", "second"],
-        [
-            ["training rows (seeded sample)", first.rows, second.rows],
-            ["evaluation rows predicted", first.eval_rows, second.eval_rows],
-            [metric, first.metric, second.metric],
-            ["training seconds", first.seconds, second.seconds],
-        ],
-    )
-    comparison = Table(
-        "Differences between the two trainings",
-        ["measure", "value", "limit"],
-        [
-            [
-                "largest |prediction difference|",
-                found.max_difference,
-                cfg.max_prediction_difference,
-            ],
-            [
-                "share of rows differing beyond the limit",
-                found.differing_share,
-                0.0,
-            ],
-            [f"{metric} difference", found.metric_difference, cfg.max_metric_difference],
-        ],
-    )
-    states = sorted(set(first.random_states) | set(second.random_states))
-    seeds = Table(
-        f"random_state parameters of the fitted model ([model] seed = {found.seed})",
-        ["parameter", "value", "verdict"],
-        [
-            [
-                name,
-                first.random_states.get(name),
-                "unseeded"
-                if first.random_states.get(name) is None
-                else (
-                    "the configured seed"
-                    if first.random_states.get(name) == found.seed
-                    else "a seed other than [model] seed"
-                ),
-            ]
-            for name in states
-        ],
-    )
-    settings = sorted(set(first.threads) | set(second.threads))
-    threads = Table(
-        "Thread settings of the two processes",
-        ["setting", "first", "second"],
-        [[k, first.threads.get(k), second.threads.get(k)] for k in settings],
-    )
     limit = cfg.max_prediction_difference
-    chart = BarChart(
-        "Evaluation rows by |difference| of their two predictions",
-        list(found.bins),
-        list(found.bins.values()),
-        x_label="share of evaluation rows",
-        flagged=[_beyond(label, limit) and share > 0 for label, share in found.bins.items()],
-    )
-    thresholds = {
-        "max_prediction_difference": cfg.max_prediction_difference,
-        "max_metric_difference": cfg.max_metric_difference,
-        "sample": cfg.sample,
-        "max_training_cells": MAX_CELLS,
-    }
-    facts: dict[str, Any] = {
-        "metric": metric,
-        "max_difference": found.max_difference,
-        "differing_share": found.differing_share,
-        "metric_difference": found.metric_difference,
-        "train_rows": first.rows,
-        "eval_rows": first.eval_rows,
-        "seconds": found.seconds,
-        "causes": "; ".join(found.causes),
-        "risks": "; ".join(found.risks),
-        "bounded": bounded,
-    }
     evidence = Evidence(
         "infra.1",
         "pass",
         "",
-        tables=[comparison, runs, seeds, threads],
-        figures=[chart],
-        thresholds=thresholds,
-        facts=facts,
+        tables=reproduction_tables(found, cfg, metric),
+        figures=[differences_chart(found, limit)],
+        thresholds={
+            **settings(cfg, "max_prediction_difference", "max_metric_difference", "sample"),
+            "max_training_cells": MAX_CELLS,
+        },
+        facts=reproduction_facts(found, metric),
     )
     if not found.causes:
         evidence.summary = (
             f"two trainings in fresh processes predict the same on {first.eval_rows:,} "
             f"evaluation rows (largest difference {found.max_difference:.3g}, {metric} "
-            f"{_num(first.metric)} both)"
+            f"{num(first.metric)} both)"
         )
         if bounded:
             evidence.summary += f"; training {bounded}"
@@ -146,173 +71,30 @@ def infra_1(system: System) -> Evidence:
     evidence.summary = (
         f"two trainings from the same inputs differ: largest prediction difference "
         f"{found.max_difference:.3g} (limit {limit:g}), {found.differing_share:.1%} of rows "
-        f"differ, {metric} {_num(first.metric)} vs {_num(second.metric)}; cause: "
+        f"differ, {metric} {num(first.metric)} vs {num(second.metric)}; cause: "
         + "; ".join(found.causes)
     )
-    hints = []
-    train = system.config.model.train
-    for cause in found.causes:
-        if cause.startswith("unseeded"):
-            hints.append(
-                f'Pass the seed argument of [model] train = "{train}" on to every estimator: '
-                "random_state=seed (the parameters listed as unseeded)."
-            )
-        elif cause.startswith("the training function does not pass"):
-            hints.append(
-                f"Use the seed argument ([model] seed = {found.seed}) as random_state instead "
-                "of a constant, so the seed Keel and your team record is the one used."
-            )
-        elif cause.startswith("thread"):
-            hints.append(
-                "Fix the thread counts where training runs (OMP_NUM_THREADS, or "
-                "threadpoolctl.threadpool_limits) so every training sums in the same order."
-            )
-        else:
-            hints.append(
-                "Seed every source of randomness in the training code from the seed argument "
-                "(numpy.random.default_rng(seed), random.Random(seed)), sort rows and sets "
-                "before use, then rerun `keel score --only infra.1`."
-            )
-    evidence.hint = " ".join(hints)
+    evidence.hint = " ".join(cause_hints(found, system.config.model.train))
     return evidence
 
 
-def _beyond(label: str, limit: float) -> bool:
-    if label == "identical":
-        return False
-    bound = float(label.split()[-1])
-    return bound > limit if label.startswith("≤") else True
-
-
 # -- infra.2 -------------------------------------------------------------------------------
-def _training_module(system: System) -> tuple[str, Path, str]:
-    """(the module of [model] train, its source file, the file as shown in evidence)."""
-    name = system.config.model.train.split(":")[0]
-    module = sys.modules.get(system.train_function.__module__)
-    source = Path(getattr(module, "__file__", "") or "").resolve()
-    shown = (
-        str(source.relative_to(system.root)) if source.is_relative_to(system.root) else str(source)
-    )
-    return name, source, shown
-
-
-def _training_tests(system: System) -> tuple[list[str], list[SuiteRun], str, str]:
-    """(test files that import the training module, their runs, the training file shown, why
-    there are none), the runs cached by the tests' code."""
-    tests = system.config.model.tests
-    name, source, shown = _training_module(system)
-    folder = system.root / tests if tests else None
-    if folder is None:
-        return [], [], shown, "no tests configured ([model] tests is empty)"
-    if not folder.is_dir():
-        return [], [], shown, f"the tests folder {tests}/ ([model] tests) does not exist"
-    files = tests_importing(folder, name)
-    if not files:
-        return [], [], shown, f"no test file in {tests}/ imports the training module {name}"
-    names = [str(f.relative_to(system.root)) for f in files]
-    timeout = system.config.smoke.timeout_seconds
-    runs = system.cached(
-        "training_tests",
-        lambda: [run_tests_with_coverage(system.root, f, source, timeout=timeout) for f in files],
-        names,
-        code_hash(folder),
-        str(source),
-        timeout,
-    )
-    return names, runs, shown, ""
-
-
-def _well_formed(system: System, has_proba: bool) -> str:
-    """What the smoke test checked of the predictions, in the task's words."""
-    if system.task == "regression":
-        return "one finite number per row"
-    if has_proba:
-        return "shape, trained classes, finite probabilities summing to 1"
-    return "shape, trained classes"
-
-
-def _edge_tables(edge: EdgeRows) -> list[Table]:
-    rows = [[p.label, p.kind, p.input or "", error] for p, error in edge.raising[:50]]
-    rows += [[p.label, p.kind, p.input or "", "NaN or infinity"] for p in edge.not_finite[:50]]
-    if edge.unresolved:
-        rows.append(
-            [f"{edge.unresolved} more rows", "", "", f"not narrowed down: {edge.unresolved_error}"]
-        )
-    if not rows:
-        return []
-    return [
-        Table(
-            f"Rows of the {edge.rows} edge rows (real, missing, blank, seen values) on which "
-            "the trained model fails",
-            ["row", "kind", "input changed", "what happened"],
-            rows,
-        )
-    ]
-
-
-def _unpredictable(system: System) -> Any:
-    """The lead's record of evaluation rows the trained model cannot predict, if any."""
-    try:
-        return getattr(system, "unpredictable", None)
-    except Exception:  # the model could not be trained or evaluated: other findings say so
-        return None
-
-
 def infra_2(system: System) -> Evidence:
     """infra.2: the training code trains on rows synthesised from the schema and predicts
     well-formed output; the trained model predicts the rows it could crash on (blanks,
     missing values, values seen in training); the user's tests of the training code pass."""
     cfg = system.config.smoke
     result = smoke(system)
-    files, runs, module, none_why = _training_tests(system)
-    tables = [
-        Table(
-            f"Smoke test: {result.rows} rows synthesised from {result.source}, then edge rows",
-            ["step", "outcome", "detail"],
-            [[s.step, s.outcome, s.detail] for s in result.steps],
-        )
-    ]
+    files, runs, module, none_why = training_tests(system)
     edge = result.edge
-    if edge is not None:
-        tables += _edge_tables(edge)
+    tables = smoke_tables(result)
     figures = []
     if runs:
-        tables.append(
-            Table(
-                f"Tests of the training code, under coverage of {module}",
-                ["file", "passed", "failed", "errors", "skipped", "seconds", "line coverage"],
-                [
-                    [f, r.passed, r.failed, r.errors, r.skipped, r.seconds, r.coverage]
-                    for f, r in zip(files, runs, strict=True)
-                ],
-            )
-        )
-        figures.append(
-            BarChart(
-                f"Line coverage of {module} by each test file of the training code",
-                files,
-                [r.coverage for r in runs],
-                x_label="share of statements run",
-                flagged=[not r.tests_pass for r in runs],
-            )
-        )
+        tables.append(runs_table(files, runs, module))
+        figures.append(runs_chart(files, runs, module))
     failed_steps = result.failed
     failing_runs = [(f, r) for f, r in zip(files, runs, strict=True) if r.problem]
-    unpredictable = _unpredictable(system)
-    thresholds = {"rows": cfg.rows, "timeout_seconds": cfg.timeout_seconds}
-    facts: dict[str, Any] = {
-        "rows": result.rows,
-        "source": result.source,
-        "steps_failed": len(failed_steps),
-        "seconds": result.seconds,
-        "edge_rows": edge.rows if edge else 0,
-        "edge_rows_raising": (len(edge.raising) + edge.unresolved) if edge else 0,
-        "edge_inputs_failing": ", ".join(edge.inputs()) if edge else "",
-        "training_test_files": len(files),
-        "training_tests_passed": sum(r.passed for r in runs),
-        "training_tests_failed": sum(r.failed + r.errors for r in runs),
-        "unpredictable_eval_rows": getattr(unpredictable, "total", 0) if unpredictable else 0,
-    }
+    unpredictable = unpredictable_of(system)
     problems, hints = [], []
     train = system.config.model.train
     for step in failed_steps:
@@ -339,7 +121,7 @@ def infra_2(system: System) -> Evidence:
         )
     if edge is not None and not edge.ok:
         inputs = edge.inputs()
-        which = f" of {_names(inputs, 8)}" if inputs else ""
+        which = f" of {name_list(inputs, 8)}" if inputs else ""
         hints.append(
             f"The trained model fails on rows it will meet in serving: handle missing and blank "
             f"values{which} in the pipeline (an imputer before the model, or a model that "
@@ -353,7 +135,7 @@ def infra_2(system: System) -> Evidence:
             or f"the trained model raises on {unpredictable.total} evaluation rows: "
             f"{unpredictable.error}"
         )
-        tables.append(_unpredictable_table(unpredictable))
+        tables.append(unpredictable_table(unpredictable))
         hints.append(
             "The trained model cannot predict some real evaluation rows (see the table): fix "
             "the model or feature code for those inputs; every other check judged the model "
@@ -362,13 +144,7 @@ def infra_2(system: System) -> Evidence:
     for f, r in failing_runs:
         problems.append(f"training tests in {f}: {r.problem}")
         if r.output:
-            tables.append(
-                Table(
-                    f"The end of pytest's output for {f}",
-                    ["line"],
-                    [[x] for x in r.output.splitlines()],
-                )
-            )
+            tables.append(output_table(r.output, f"The end of pytest's output for {f}"))
     if failing_runs:
         hints.append(
             f"Make the tests of the training code run and pass: `python -m pytest "
@@ -391,8 +167,8 @@ def infra_2(system: System) -> Evidence:
         hint=" ".join(hints),
         tables=tables,
         figures=figures,
-        thresholds=thresholds,
-        facts=facts,
+        thresholds=settings(cfg, "rows", "timeout_seconds"),
+        facts=smoke_facts(result, files, runs, unpredictable),
     )
     if problems:
         evidence.summary = "; ".join(problems)
@@ -403,134 +179,8 @@ def infra_2(system: System) -> Evidence:
     evidence.summary = (
         f"training on {result.rows} rows synthesised from {result.source} completes and its "
         f"predictions on {result.rows} fresh rows are well formed "
-        f"({_well_formed(system, has_proba)}){edge_part} (real, missing, blank, seen values)"
-        f"; {passed} test(s) of the training code in {_names(files, 3)} pass"
-    )
-    return evidence
-
-
-def _unpredictable_table(unpredictable: Any) -> Table:
-    """Evaluation rows the trained model raises on: how many, the error, inputs to blame."""
-    rows: list[list[Any]] = [
-        ["evaluation rows that raise", getattr(unpredictable, "total", None)],
-        ["error", getattr(unpredictable, "error", "")],
-    ]
-    ids = getattr(unpredictable, "ids", None)
-    positions = getattr(unpredictable, "rows", None)
-    shown = ids if ids is not None else positions
-    if shown is not None:
-        rows.append(["rows (first 10)", ", ".join(map(str, list(shown)[:10]))])
-    for name, count in (getattr(unpredictable, "inputs", None) or {}).items():
-        rows.append([f"missing or blank {name} in failing rows", count])
-    return Table("Evaluation rows the trained model cannot predict", ["measure", "value"], rows)
-
-
-# -- infra.5 -------------------------------------------------------------------------------
-def infra_5(system: System) -> Evidence:
-    """infra.5: `keel explain` takes sampled rows apart, and their contributions add up."""
-    cfg = system.config.explain
-    thresholds = {"rows": cfg.rows, "tolerance": cfg.tolerance}
-    _, final = split_model(system.trained.estimator)
-    reason = unsupported(final)
-    if reason:
-        return Evidence(
-            "infra.5",
-            "fail",
-            f"keel explain cannot take this model apart: {reason}",
-            hint="Use a model keel explain supports (linear, or scikit-learn tree models, as the "
-            "last step of a Pipeline), or, if you debug predictions step by step another way, "
-            'document it and attest it: [attest."infra.5"] with evidence, by and date.',
-            thresholds=thresholds,
-            facts={"model": type(final).__name__},
-        )
-    n = len(system.raw("eval"))
-    positions = sample_rows(n, cfg.rows, seed=system.config.model.seed).tolist()
-    found = explain_rows(system, "eval", positions)
-    first = found[0]
-    sums = Table(
-        f"{len(found)} sampled evaluation rows: {first.output_name} against baseline + "
-        "contributions",
-        [
-            "row",
-            "model output",
-            "baseline",
-            "Σ contributions",
-            "baseline + Σ",
-            "|difference|",
-            "adds up",
-        ],
-        [
-            [
-                e.row_id,
-                e.output,
-                e.baseline,
-                e.total - e.baseline,
-                e.total,
-                e.difference,
-                "yes" if e.adds_up else "no",
-            ]
-            for e in found
-        ],
-    )
-    contributions = Table(
-        f"How row {first.row_id} becomes its prediction ({first.method})",
-        ["input", "value", "contribution", "transformed features"],
-        [[c.input, c.value, c.contribution, ", ".join(c.features)] for c in first.contributions],
-    )
-    stages = Table(
-        f"Row {first.row_id} through the pipeline",
-        ["stage", "transformer", "columns out"],
-        [["feature function", "[model] features", len(first.inputs)]]
-        + [[s.name, s.transformer, len(s.values)] for s in first.stages],
-    )
-    mean_abs: dict[str, list[float]] = {}
-    for e in found:
-        for c in e.contributions:
-            mean_abs.setdefault(c.input, []).append(abs(c.contribution))
-    ranked = sorted(mean_abs.items(), key=lambda kv: -float(np.mean(kv[1])))[:30]
-    chart = BarChart(
-        f"Mean |contribution| to the {first.output_name} over {len(found)} sampled rows",
-        [name for name, _ in ranked],
-        [float(np.mean(values)) for _, values in ranked],
-        x_label=f"mean |contribution| ({first.output_name})",
-    )
-    off = [e for e in found if not e.adds_up]
-    worst = max(e.difference for e in found)
-    facts: dict[str, Any] = {
-        "model": first.model,
-        "method": first.method,
-        "output": first.output_name,
-        "rows": len(found),
-        "rows_not_adding_up": len(off),
-        "max_difference": worst,
-        "example_row": first.row_id,
-    }
-    evidence = Evidence(
-        "infra.5",
-        "pass",
-        "",
-        tables=[sums, contributions, stages],
-        figures=[chart],
-        thresholds=thresholds,
-        facts=facts,
-    )
-    command = f"keel explain {first.row_id}"
-    if off:
-        evidence.status = "fail"
-        evidence.summary = (
-            f"contributions do not add up to the model's output on {len(off)} of {len(found)} "
-            f"rows (largest difference {worst:.3g} > tolerance {cfg.tolerance:g}; {first.model})"
-        )
-        evidence.hint = (
-            f"Run `{command}` to see the row step by step. A model with internals Keel reads "
-            "differently (a new scikit-learn version) is a Keel bug to report; a custom final "
-            "step that is not the linear or tree model it looks like needs its own explanation."
-        )
-        return evidence
-    evidence.summary = (
-        f"{len(found)} sampled rows taken apart ({first.method}): baseline + contributions "
-        f"reproduce the {first.output_name} within {worst:.2g} (tolerance {cfg.tolerance:g}); "
-        f"try `{command}`"
+        f"({well_formed(system, has_proba)}){edge_part} (real, missing, blank, seen values)"
+        f"; {passed} test(s) of the training code in {name_list(files, 3)} pass"
     )
     return evidence
 
@@ -769,9 +419,72 @@ def infra_4(system: System) -> Evidence:
         "pass",
         f"version {serving.version} serves, passed the gate when promoted "
         f"({verdict.get('who')}, {verdict.get('when')}) and passes the current gate now: "
-        f"{metric} {_num(metrics.get(metric))} on the current evaluation data, "
+        f"{metric} {num(metrics.get(metric))} on the current evaluation data, "
         f"{applied} rule(s) checked{note}",
         tables=tables,
         thresholds=thresholds,
         facts=facts,
     )
+
+
+# -- infra.5 -------------------------------------------------------------------------------
+def infra_5(system: System) -> Evidence:
+    """infra.5: `keel explain` takes sampled rows apart, and their contributions add up."""
+    cfg = system.config.explain
+    thresholds = settings(cfg, "rows", "tolerance")
+    _, final = split_model(system.trained.estimator)
+    reason = unsupported(final)
+    if reason:
+        return Evidence(
+            "infra.5",
+            "fail",
+            f"keel explain cannot take this model apart: {reason}",
+            hint="Use a model keel explain supports (linear, or scikit-learn tree models, as the "
+            "last step of a Pipeline), or, if you debug predictions step by step another way, "
+            'document it and attest it: [attest."infra.5"] with evidence, by and date.',
+            thresholds=thresholds,
+            facts={"model": type(final).__name__},
+        )
+    n = len(system.raw("eval"))
+    positions = sample_rows(n, cfg.rows, seed=system.config.model.seed).tolist()
+    found = explain_rows(system, "eval", positions)
+    first = found[0]
+    off = [e for e in found if not e.adds_up]
+    worst = max(e.difference for e in found)
+    facts: dict[str, Any] = {
+        "model": first.model,
+        "method": first.method,
+        "output": first.output_name,
+        "rows": len(found),
+        "rows_not_adding_up": len(off),
+        "max_difference": worst,
+        "example_row": first.row_id,
+    }
+    evidence = Evidence(
+        "infra.5",
+        "pass",
+        "",
+        tables=explanation_tables(found),
+        figures=[contributions_chart(found)],
+        thresholds=thresholds,
+        facts=facts,
+    )
+    command = f"keel explain {first.row_id}"
+    if off:
+        evidence.status = "fail"
+        evidence.summary = (
+            f"contributions do not add up to the model's output on {len(off)} of {len(found)} "
+            f"rows (largest difference {worst:.3g} > tolerance {cfg.tolerance:g}; {first.model})"
+        )
+        evidence.hint = (
+            f"Run `{command}` to see the row step by step. A model with internals Keel reads "
+            "differently (a new scikit-learn version) is a Keel bug to report; a custom final "
+            "step that is not the linear or tree model it looks like needs its own explanation."
+        )
+        return evidence
+    evidence.summary = (
+        f"{len(found)} sampled rows taken apart ({first.method}): baseline + contributions "
+        f"reproduce the {first.output_name} within {worst:.2g} (tolerance {cfg.tolerance:g}); "
+        f"try `{command}`"
+    )
+    return evidence

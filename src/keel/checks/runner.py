@@ -6,6 +6,9 @@ afterwards: a fresh one lifts a practice with no passing check to `attested` (0.
 expired one says so and counts nothing; a failing automated check is never overruled by one,
 and neither is a crashed one (`error` scores 0 until it is fixed).
 
+Which practices have a check, and what each check needs, is declared once, in
+`keel.rubric.PRACTICES`; the runner imports a check's function from there when it runs it.
+
 What every check depends on (the data, the feature function, a trained model that predicts)
 is checked once before the checks run (`System.preflight`): a problem there stops the run with
 one `KeelError` instead of the same message in every practice's evidence.
@@ -14,11 +17,11 @@ one `KeelError` instead of the same message in every practice's evidence.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import time
 import traceback
 from collections.abc import Callable
 
-from keel.checks import CHECKS
 from keel.config import Attestation
 from keel.errors import KeelError
 from keel.evidence import Evidence, RunResult, not_configured
@@ -27,29 +30,18 @@ from keel.rubric import BY_ID, PRACTICE_IDS, SECTIONS, points, score
 from keel.system import System
 
 Progress = Callable[[str, int, int], None]
+Check = Callable[[System], Evidence]
 
-# Checks whose evidence depends only on the system's code, data and configuration (and the
-# schema file): a second run with nothing changed reuses their evidence. The others look at
-# things outside that state (git, the user's tests, the registry) and always run; data.7 and
-# infra.2 cache what they can themselves, keyed by the user's tests too; model.3 reads
-# recorded searches from the tracking store and caches its own sweep.
-REUSABLE = frozenset(
-    {
-        "data.1",
-        "data.2",
-        "data.3",
-        "data.4",
-        "data.5",
-        "data.6",
-        "model.4",
-        "model.5",
-        "model.6",
-        "model.7",
-        "infra.1",
-        "infra.3",
-        "infra.5",
-    }
-)
+
+def find_check(practice: str) -> Check | None:
+    """The function that checks a practice, imported from its declaration in the rubric
+    ("module:function"); None when the practice has no automated check."""
+    reference = BY_ID[practice].check
+    if reference is None:
+        return None
+    module, name = reference.split(":")
+    check: Check = getattr(importlib.import_module(module), name)
+    return check
 
 
 def _evidence_key(system: System, practice: str) -> str:
@@ -64,7 +56,7 @@ def _evidence_key(system: System, practice: str) -> str:
 
 def cached_check(system: System, practice: str) -> Evidence:
     """`run_check`, reusing the evidence of an earlier run when nothing it depends on changed."""
-    if practice not in REUSABLE:
+    if not BY_ID[practice].reusable:
         return run_check(system, practice)
     try:
         key = _evidence_key(system, practice)
@@ -80,10 +72,6 @@ def cached_check(system: System, practice: str) -> Evidence:
     if evidence.status in ("pass", "fail"):
         system.cache.put("evidence", key, evidence)
     return evidence
-
-
-# Practices whose checks never need the trained model: a run of only these does not train.
-NO_MODEL = frozenset({"data.1", "data.4", "data.5", "data.7", "model.1"})
 
 
 def select(only: list[str] | None = None, section: str | None = None) -> list[str]:
@@ -114,7 +102,7 @@ def attest_hint(practice: str) -> str:
 
 def run_check(system: System, practice: str) -> Evidence:
     """Run one practice's check, never raising: failures become `error` evidence."""
-    check = CHECKS.get(practice)
+    check = find_check(practice)
     start = time.perf_counter()
     if check is None:
         evidence = not_configured(
@@ -210,7 +198,7 @@ def run(
     clock = time.perf_counter()
     if progress:
         progress("preflight", 0, len(selected))
-    needs_model = any(p in CHECKS and p not in NO_MODEL for p in selected)
+    needs_model = any(BY_ID[p].check is not None and BY_ID[p].needs_model for p in selected)
     system.preflight(train=needs_model)
     left_out = system.unpredictable if needs_model else None
     found: dict[str, Evidence] = {}
@@ -218,7 +206,7 @@ def run(
         if progress:
             progress(practice, i, len(selected))
         found[practice] = cached_check(system, practice)
-        if left_out is not None and practice not in NO_MODEL:
+        if left_out is not None and BY_ID[practice].needs_model:
             found[practice].facts = {
                 **found[practice].facts,
                 "evaluation_rows_left_out": f"{len(left_out.rows)} of {left_out.total} "

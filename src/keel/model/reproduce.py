@@ -163,6 +163,14 @@ def _bins(difference: np.ndarray) -> dict[str, float]:
     return shares
 
 
+def bin_beyond(label: str, limit: float) -> bool:
+    """Whether the rows of a bin of `Reproduction.bins` (by its label) differ beyond `limit`."""
+    if label == "identical":
+        return False
+    bound = float(label.split()[-1])
+    return bound > limit if label.startswith("≤") else True
+
+
 def _row_differences(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     if first.shape != second.shape:
         raise CheckError(

@@ -1,0 +1,42 @@
+"""How the checks write values in their evidence: lists of names, numbers, shares, settings.
+
+One place for the wording every check shares, so "a, b and 3 more", "n/a" for an undefined
+metric and the thresholds read from a keel.toml section read the same in every practice.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def name_list(names: list[str], limit: int = 5) -> str:
+    """The first `limit` names, joined, and how many more there are: "a, b and 3 more"."""
+    return ", ".join(names[:limit]) + (
+        f" and {len(names) - limit} more" if len(names) > limit else ""
+    )
+
+
+def num(value: float | None) -> str:
+    """A metric in a summary: four significant digits, "n/a" when undefined (None or NaN)."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def pct(share: float) -> str:
+    """A share in [0, 1] as a percentage with one decimal: "12.5%"."""
+    return f"{100 * share:.1f}%"
+
+
+def plain(value: float) -> float | None:
+    """A float for facts: None where undefined (facts are JSON)."""
+    return None if math.isnan(value) else float(value)
+
+
+def setting(value: object) -> str:
+    """A hyperparameter value as written in a summary: floats to four significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def settings(section: object, *keys: str) -> dict[str, Any]:
+    """The values of `keys` in a keel.toml section, in that order: a check's thresholds."""
+    return {key: getattr(section, key) for key in keys}
