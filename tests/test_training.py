@@ -107,7 +107,7 @@ def test_the_staleness_limit_of_model_4_is_stored_with_the_version(make_system):
     import pandas as pd
     from systems import binary_frame
 
-    from keel.model.staleness import staleness_limit
+    from keel.checks._measure_model import staleness_limit
     from keel.training import lineage
 
     frame = binary_frame(3000)
@@ -126,12 +126,12 @@ def test_the_staleness_limit_of_model_4_is_stored_with_the_version(make_system):
 
 
 def test_the_staleness_limit_is_computed_only_when_asked(make_system, monkeypatch):
-    import keel.model.staleness
+    import keel.checks._measure_model
 
     def sweep(system):
         raise AssertionError("model.4's sweep ran without being asked for")
 
-    monkeypatch.setattr(keel.model.staleness, "staleness_limit", sweep)
+    monkeypatch.setattr(keel.checks._measure_model, "staleness_limit", sweep)
     record = lineage(make_system(binary_frame(300)))
     assert record["staleness_limit_days"] is None
     assert lineage_tags(record)["keel.staleness_limit_days"] == "None"

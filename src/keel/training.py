@@ -261,8 +261,8 @@ def model_code_hash(system: System) -> tuple[str, list[str]]:
 
 def _staleness_limit(system: System) -> float | None:
     """model.4's age limit (days), stored with the version for monitor.4; None if unknown."""
+    from keel.checks._measure_model import staleness_limit
     from keel.errors import KeelError
-    from keel.model.staleness import staleness_limit
 
     try:
         return staleness_limit(system)

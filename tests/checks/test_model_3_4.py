@@ -190,7 +190,7 @@ def _log_trials(system, trials, *, experiment=None, start_time=None, tags=None):
     from keel.training import registry_ref
 
     store = connect(registry_ref(system))
-    experiment_id = store.experiment(experiment or tuning_experiment(system))
+    experiment_id = store.experiment(experiment or tuning_experiment(system.name))
     for params, value in trials:
         run = store.client.create_run(
             experiment_id, start_time=start_time, tags={TUNING_TAG: "true", **(tags or {})}
@@ -276,7 +276,8 @@ def test_model_3_does_not_count_a_search_older_than_the_code_and_data(make_syste
 
 
 def test_model_3_counts_an_older_search_tagged_with_the_present_fingerprint(make_system):
-    from keel.model.tuning import FINGERPRINT_TAG, search_fingerprint
+    from keel.checks._recorded_search import search_fingerprint
+    from keel.model.tuning import FINGERPRINT_TAG
 
     system = searched_system(make_system)
     an_hour_ago = int((time.time() - 3600) * 1000)

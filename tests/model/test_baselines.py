@@ -76,59 +76,36 @@ def test_reported_metrics_start_with_the_primary_one_and_all_fit_the_task(task):
         assert all(task in METRICS[m].tasks for m in shown)
 
 
-def regression_frame(n: int, *, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.uniform(-2, 2, n), rng.uniform(-2, 2, n)
-    y = np.sin(3 * x1) * 2 + np.abs(x2) + rng.normal(scale=0.2, size=n)
-    return pd.DataFrame({"x1": x1, "x2": x2, "y": y})
+def test_baselines_are_scored_on_plain_datasets_beside_the_models_predictions():
+    from keel.model.baselines import BaselineScores, baseline_scores
+    from keel.model.contract import Dataset
+    from keel.model.metrics import Predictions
 
+    def split(n: int, seed: int) -> Dataset:
+        frame = binary_frame(n, seed=seed)
+        return Dataset(frame, frame.drop(columns="y"), frame["y"])
 
-def test_regression_comparison_reports_r2_and_errors_of_every_model(make_system):
-    system = make_system(
-        regression_frame(1500, seed=0),
-        regression_frame(600, seed=1),
-        sections={
-            "system": {"task": "regression"},
-            "model": {"params": {"max_iter": 50, "kind": "regressor"}},
-        },
+    def predict(estimator, inputs):
+        return Predictions(
+            estimator.predict(inputs), estimator.predict_proba(inputs), estimator.classes_
+        )
+
+    train, evaluation = split(800, 0), split(300, 1)
+    metrics = reported_metrics("binary", "roc_auc")
+    found = baseline_scores(train, evaluation, task="binary", metrics=metrics, predict=predict)
+    assert isinstance(found, BaselineScores) and list(found.scores) == list(BASELINES)
+    assert found.scores["constant"]["roc_auc"] == 0.5
+    labels = evaluation.target.to_numpy()
+    perfect = Predictions(labels, np.column_stack([1 - labels, labels]).astype(float))
+    compared = compare_with_baselines(
+        perfect,
+        evaluation.target,
+        found,
+        metric="roc_auc",
+        metrics=metrics,
+        model_metric=1.0,
+        description="a perfect model",
     )
-    found = compare_with_baselines(system)
-    assert found.metrics == ["r2", "neg_mean_absolute_error", "neg_root_mean_squared_error"]
-    assert [b.name for b in found.baselines] == ["constant", "linear", "tree"]
-    constant = found.baselines[0].metrics
-    assert constant["r2"] == pytest.approx(0, abs=0.02)
-    assert found.model.metrics["r2"] > found.best.metrics["r2"] + 0.1
-    assert found.gain == found.model.metrics["r2"] - found.best.metrics["r2"]
-
-
-def test_multiclass_comparison_reports_accuracy_f1_and_log_loss(make_system):
-    train, evaluation = binary_frame(1500), binary_frame(600, seed=1)
-    for frame in (train, evaluation):
-        frame["y"] = np.where(frame["x1"] > 0.5, 2, frame["y"])
-    system = make_system(train, evaluation, sections={"system": {"task": "multiclass"}})
-    found = compare_with_baselines(system)
-    assert found.metric == "accuracy"
-    assert found.metrics == ["accuracy", "f1_macro", "neg_log_loss"]
-    for scored in [found.model, *found.baselines]:
-        assert all(np.isfinite(v) for v in scored.metrics.values())
-
-
-def test_baselines_are_trained_once_and_reused_from_the_cache(make_system):
-    system = make_system(binary_frame(1200), binary_frame(500, seed=1))
-    first = compare_with_baselines(system)
-    stored = list(system.keel_dir.joinpath("cache").glob("baselines-*.pkl"))
-    assert len(stored) == 1
-    stamp = stored[0].stat().st_mtime_ns
-    again = compare_with_baselines(type(system).from_path(system.config_file))
-    assert [b.metrics for b in again.baselines] == [b.metrics for b in first.baselines]
-    assert stored[0].stat().st_mtime_ns == stamp  # read, not rewritten
-
-
-def test_warnings_of_baseline_training_are_kept_as_notes_not_raised(make_system):
-    train, evaluation = binary_frame(800), binary_frame(300, seed=1)
-    # the imputer drops a column without values, with a warning
-    train["empty"] = pd.Series([None] * len(train), dtype=object)
-    evaluation["empty"] = pd.Series([None] * len(evaluation), dtype=object)
-    found = compare_with_baselines(make_system(train, evaluation))
-    assert any("linear baseline: UserWarning: Skipping features" in n for n in found.notes)
-    assert found.best.name in ("linear", "tree")
+    assert compared.model.metrics["roc_auc"] == 1.0 and compared.model.metrics["accuracy"] == 1.0
+    assert compared.best.name in ("linear", "tree") and compared.gain > 0
+    assert [b.name for b in compared.baselines] == ["constant", "linear", "tree"]

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from systems import HGB_TRAIN, binary_frame
+from systems import binary_frame
 
 from keel.model.cost import (
     Measured,
@@ -98,28 +98,6 @@ def test_best_time_is_the_shortest_run():
     assert best_time(lambda: __import__("time").sleep(next(delays)), 3) < 0.01
 
 
-def test_measure_costs_times_prediction_per_input_and_the_feature_function(make_system):
-    code = HGB_TRAIN + "\n\ndef build(raw):\n    return raw.drop(columns=['y'])\n"
-    system = make_system(
-        binary_frame(1200, seed=0),
-        binary_frame(700, seed=1),
-        code=code,
-        sections={"model": {"features": "sysmodel:build"}},
-    )
-    m = measure_costs(system)
-    assert m.latency_rows == 700 and m.memory_rows == 700
-    assert set(m.held_seconds) == set(m.bytes_per_row) == {"x1", "x2", "group"}
-    assert m.bytes_per_row["x1"] == 8.0
-    assert m.predict_seconds > 0
-    assert m.feature_rows == 1200 and m.feature_seconds > 0
-    assert list(system.keel_dir.glob("cache/cost-*.pkl"))
-
-
-def test_measure_costs_without_a_feature_function_has_no_feature_time(make_system):
-    m = measure_costs(make_system(binary_frame(600, seed=0)))
-    assert m.feature_seconds is None and m.feature_ms_per_row is None
-
-
 def test_wide_inputs_are_timed_in_groups_and_a_costly_one_is_split_out_alone():
     rng = np.random.default_rng(0)
     batch = pd.DataFrame(rng.normal(size=(50, 200)), columns=[f"c{i:03d}" for i in range(200)])
@@ -171,3 +149,23 @@ def test_an_input_that_helps_is_judged_only_from_twice_an_equal_share_of_the_cos
         m, shares, min_cost_share=0.2, max_cost_benefit_ratio=10, helpful=set(names[1:])
     )
     assert [c.input for c in unhelpful if c.flagged] == ["x0"]  # no measured benefit
+
+
+def test_measure_costs_times_a_predict_function_and_a_build_function_on_plain_frames():
+    raw = binary_frame(900, seed=0)
+    inputs = raw[["x1", "x2"]]
+    calls = []
+
+    def predict(frame):
+        calls.append(len(frame))
+        return frame["x1"].to_numpy() > 0
+
+    def build(rows):
+        return rows.drop(columns=["y", "group"])
+
+    m = measure_costs(predict, inputs, seed=0, build=build, raw=raw)
+    assert m.latency_rows == 900 and m.memory_rows == 900 and calls[0] == 900
+    assert set(m.held_seconds) == set(m.bytes_per_row) == {"x1", "x2"}
+    assert m.bytes_per_row["x1"] == 8.0
+    assert m.feature_rows == 900 and m.feature_seconds > 0
+    assert measure_costs(predict, inputs, seed=0).feature_seconds is None

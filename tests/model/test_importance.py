@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from systems import binary_frame
 
 from keel.errors import CheckError
 from keel.model.importance import (
@@ -16,7 +15,6 @@ from keel.model.importance import (
     sample_rows,
 )
 from keel.model.metrics import Predictions
-from keel.system import System
 
 rng = np.random.default_rng(0)
 
@@ -138,47 +136,6 @@ def test_sample_rows_is_sorted_seeded_and_everything_when_small():
     assert drawn.tolist() == sample_rows(1000, 100, seed=3).tolist()
 
 
-def with_noise(n: int, *, seed: int) -> pd.DataFrame:
-    frame = binary_frame(n, seed=seed)
-    frame["noise"] = np.random.default_rng(seed + 50).normal(size=n)
-    return frame
-
-
-def test_measure_importance_samples_evaluation_rows_and_is_cached(make_system):
-    system = make_system(
-        with_noise(1500, seed=0),
-        with_noise(900, seed=1),
-        sections={"importance": {"sample": 500, "repeats": 3}},
-    )
-    found = measure_importance(system)
-    assert found.rows == 500 and found.repeats == 3
-    assert {i.input for i in found.inputs} == {"x1", "x2", "group", "noise"}
-    assert found.metric == "roc_auc" and found.baseline > 0.7
-    assert list(system.keel_dir.glob("cache/importance-*.pkl"))
-    again = System.from_path(system.config_file)
-    assert measure_importance(again).inputs[0].drops == found.inputs[0].drops
-
-
-def test_measure_importance_names_an_undefined_metric(make_system):
-    evaluation = binary_frame(300, seed=1).assign(y=0)
-    sampled = set(sample_rows(300, 100, seed=1))  # the rows data.2 samples (model seed 1)
-    evaluation.loc[next(i for i in range(300) if i not in sampled), "y"] = 1
-    system = make_system(
-        binary_frame(600, seed=0), evaluation, sections={"importance": {"sample": 100}}
-    )
-    with pytest.raises(CheckError, match="roc_auc is undefined on the 100 sampled evaluation"):
-        measure_importance(system)
-
-
-def test_measure_lofo_retrains_without_each_input(make_system):
-    system = make_system(with_noise(1500, seed=0), with_noise(800, seed=1))
-    lofo = measure_lofo(system)
-    assert set(lofo.deltas) == {"x1", "x2", "group", "noise"}
-    assert lofo.train_rows == 1500 and lofo.eval_rows == 800
-    assert lofo.deltas["x1"] > 0.1
-    assert lofo.deltas["noise"] < 0.01
-
-
 def test_lofo_verdict_separates_harm_from_retraining_noise():
     lofo = Lofo("roc_auc", 0.8, 100, 100, {"a": 0.05, "b": 0.001, "c": -0.02}, noise=0.004)
     assert [lofo.verdict(n) for n in ("a", "b", "c")] == ["helps", "redundant", "harmful"]
@@ -227,3 +184,61 @@ def test_near_duplicates_of_many_inputs_match_the_pairwise_correlation_with_miss
     assert (pair.first, pair.second) == ("c7", "copy")
     both = frame[["c7", "copy"]].dropna()
     assert pair.value == pytest.approx(abs(np.corrcoef(both["c7"], both["copy"])[0, 1]))
+
+
+def logistic_fit(inputs, target, *, params=None, seed=None):
+    """A training function on plain data, as model functions take it."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(random_state=seed or 0).fit(inputs, target)
+
+
+def predict_with(estimator, inputs) -> Predictions:
+    return Predictions(
+        estimator.predict(inputs), estimator.predict_proba(inputs), estimator.classes_
+    )
+
+
+def test_measure_importance_works_on_plain_frames_and_a_predict_function():
+    frame, y = ab_frame(3000)
+    found = measure_importance(
+        threshold_on_a,
+        frame,
+        pd.Series(y),
+        metric="roc_auc",
+        sample=1000,
+        repeats=3,
+        max_correlation=0.95,
+        seed=0,
+    )
+    assert found.rows == 1000 and found.repeats == 3 and found.metric == "roc_auc"
+    by_input = {i.input: i for i in found.inputs}
+    assert by_input["a"].above_noise and not by_input["b"].above_noise
+    assert found.duplicates == []
+    with pytest.raises(CheckError, match="roc_auc is undefined on the 1000 sampled evaluation"):
+        measure_importance(
+            threshold_on_a,
+            frame,
+            pd.Series(np.zeros(len(frame), dtype=int)),
+            metric="roc_auc",
+            sample=1000,
+            repeats=1,
+            max_correlation=0.95,
+            seed=0,
+        )
+
+
+def test_measure_lofo_retrains_with_a_fit_function_on_plain_datasets():
+    from keel.model.contract import Dataset
+
+    def split(n: int) -> Dataset:
+        frame, y = ab_frame(n)
+        inputs = frame[["a", "b"]]
+        return Dataset(inputs.assign(y=y), inputs, pd.Series(y))
+
+    lofo = measure_lofo(
+        logistic_fit, predict_with, split(1500), split(800), metric="roc_auc", seed=0
+    )
+    assert set(lofo.deltas) == {"a", "b"}
+    assert lofo.train_rows == 1500 and lofo.eval_rows == 800
+    assert lofo.deltas["a"] > 0.1 and lofo.deltas["b"] < 0.01

@@ -50,3 +50,45 @@ def test_the_trial_trains_on_fewer_rows_when_the_model_is_wide():
     assert trial_rows(50_000, 20) == 20_000
     assert trial_rows(16_000, 2_000) == 2_500
     assert trial_rows(800, 3) == 800
+
+
+def test_add_input_builds_trains_and_proves_the_model_uses_the_new_input():
+    from sklearn.linear_model import LogisticRegression
+
+    from keel.model.contract import Dataset
+    from keel.model.metrics import Predictions
+    from keel.model.trial import add_input
+
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Dataset:
+        raw = pd.DataFrame({"a": rng.normal(size=n), "y": rng.integers(0, 2, n)})
+        return Dataset(raw, raw[["a"]], raw["y"])
+
+    def build(raw):
+        return raw.drop(columns=["y"])
+
+    def fit(inputs, target, *, params=None, seed=None):
+        return LogisticRegression().fit(inputs, target)
+
+    def predict(estimator, inputs):
+        return Predictions(estimator.predict(inputs), estimator.predict_proba(inputs))
+
+    found = add_input(
+        split(600),
+        split(300),
+        build=build,
+        fit=fit,
+        predict=predict,
+        name="trial_input",
+        expression=None,
+        metric="roc_auc",
+        target="y",
+        task="binary",
+        seed=0,
+        trained_metric=0.5,
+    )
+    assert found.stage == "done" and found.reached is True, found.error
+    assert found.added == ["trial_input"] and found.changed > 0
+    assert found.metric_with > 0.8 and found.metric_without == 0.5
+    assert "noisy copy of the target y" in found.source

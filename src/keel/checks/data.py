@@ -30,15 +30,16 @@ from keel.checks._inputs import (
     trial_failure,
     trial_table,
 )
+from keel.checks._measure_data import add_input, measure_costs, measure_importance, measure_lofo
 from keel.checks._pii import finding_row, findings_table, review_row, scan_columns, to_review_note
 from keel.checks._policy import policy_reasons
 from keel.checks._probes import feature_probes, probes_table
 from keel.checks._schema import all_raw, no_schema, schema_path, train_hint, validation_tables
 from keel.data.schema import load_schema, validate
 from keel.evidence import Evidence, Table, not_configured
-from keel.model.cost import cost_floor, judge_costs, measure_costs
-from keel.model.importance import NOISE_STDS, measure_importance, measure_lofo
-from keel.model.trial import NEW_FEATURE_CELLS, NEW_FEATURE_ROWS, add_input
+from keel.model.cost import cost_floor, judge_costs
+from keel.model.importance import NOISE_STDS
+from keel.model.trial import NEW_FEATURE_CELLS, NEW_FEATURE_ROWS
 from keel.system import System
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from keel.checks._coverage import output_table, runs_chart, runs_table, training_tests
 from keel.checks._explain import contributions_chart, explanation_tables
 from keel.checks._format import name_list, num, settings
+from keel.checks._measure_infra import reproduce, smoke
 from keel.checks._reproduce import (
     cause_hints,
     differences_chart,
@@ -21,10 +22,10 @@ from keel.checks._smoke import (
     well_formed,
 )
 from keel.evidence import Evidence, Table, not_configured
-from keel.model.explain import explain_rows, split_model, unsupported
+from keel.explain import explain_rows
+from keel.model.explain import split_model, unsupported
 from keel.model.importance import sample_rows
-from keel.model.reproduce import MAX_CELLS, reproduce
-from keel.model.smoke import smoke
+from keel.model.reproduce import MAX_CELLS
 from keel.system import System
 
 

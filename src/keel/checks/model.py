@@ -8,6 +8,7 @@ from keel.checks._baselines import baselines_chart, baselines_facts, baselines_t
 from keel.checks._code import code_files
 from keel.checks._fairness import fairness_facts, fairness_tables, proxies_chart
 from keel.checks._format import num, settings
+from keel.checks._measure_model import compare_with_baselines
 from keel.checks._slices import (
     slice_columns_error,
     slices_chart,
@@ -21,7 +22,6 @@ from keel.checks._tuning import recorded_search_evidence, recorded_table, sweep_
 from keel.errors import CheckError, KeelError
 from keel.evidence import Evidence, Table, not_configured
 from keel.git import file_state
-from keel.model.baselines import compare_with_baselines
 from keel.model.fairness import fairness_reports, scan_proxies
 from keel.model.slices import find_slices
 from keel.system import System
@@ -106,7 +106,8 @@ def model_1(system: System) -> Evidence:
 
 def model_3(system: System) -> Evidence:
     """model.3: the configured hyperparameters are within tolerance of the best found nearby."""
-    from keel.model.tuning import recorded_search, swept_params, tuning_sweep
+    from keel.checks._measure_model import swept_params, tuning_sweep
+    from keel.checks._recorded_search import recorded_search
 
     cfg = system.config.tuning
     thresholds = settings(cfg, "factor", "tolerance", "sample")
@@ -153,7 +154,7 @@ def model_3(system: System) -> Evidence:
 
 def model_4(system: System) -> Evidence:
     """model.4: quality against the age of the training data is measured; its limit is known."""
-    from keel.model.staleness import staleness_curve
+    from keel.checks._measure_model import staleness_curve
 
     cfg = system.config.staleness
     if system.config.system.timestamp is None:

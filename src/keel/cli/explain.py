@@ -1,7 +1,7 @@
 """`keel explain ROW_ID [PATH] [--json]`: how one example becomes its prediction.
 
-The work is `keel.model.explain.explain`;
-this module only prints it: a Rich view for people, plain JSON with `--json`.
+The work is `keel.explain.explain` (the System's side of `keel.model.explain`); this module
+only prints it: a Rich view for people, plain JSON with `--json`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def explain(
     Raw values, model inputs, each pipeline stage's output, each input's contribution, and the
     check that baseline plus contributions give the model's output (exit 1 when they do not).
     """
-    from keel.model.explain import explain as explain_row
+    from keel.explain import explain as explain_row
     from keel.system import System
 
     err = Console(stderr=True)

@@ -326,6 +326,3 @@ def attribute(final: Any, X: Any, background: Any) -> Attribution:
     if name.startswith(("DecisionTree", "ExtraTree", *_TREE_ENSEMBLES)):
         return _forest(final, X)
     return _linear(final, X, background)
-
-
-# -- rows of a system ---------------------------------------------------------------------------

@@ -33,8 +33,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from keel.model.contract import Dataset, PredictWith
 from keel.model.metrics import METRICS, Predictions, Task, compute
-from keel.system import System
 
 BASELINES: dict[str, str] = {
     "constant": "predicts the training prior (classes) or mean (values)",
@@ -61,6 +61,14 @@ class ModelScore:
     name: str
     description: str
     metrics: dict[str, float]
+
+
+@dataclass
+class BaselineScores:
+    """Every baseline's metrics on the evaluation rows, and the warnings raised as notes."""
+
+    scores: dict[str, dict[str, float]]
+    notes: list[str]
 
 
 @dataclass
@@ -188,54 +196,57 @@ def _score(predictions: Predictions, target: pd.Series, metric: str) -> float:
         return float("nan")
 
 
-def _baseline_scores(system: System, metrics: Sequence[str]) -> dict[str, Any]:
-    """Train and score every baseline; plain data (for the cache): scores and notes."""
-    train, evaluation = system.dataset("train"), system.dataset("eval")
-    models = baseline_models(system.task, train.inputs, seed=system.config.model.seed)
+def baseline_scores(
+    train: Dataset,
+    evaluation: Dataset,
+    *,
+    task: Task,
+    metrics: Sequence[str],
+    predict: PredictWith,
+    seed: int = 0,
+) -> BaselineScores:
+    """Train every baseline on `train` and score it on `evaluation` with `metrics`.
+
+    `predict` gives an estimator's predictions (and probabilities) on a frame of inputs.
+    """
+    models = baseline_models(task, train.inputs, seed=seed)
     scores: dict[str, dict[str, float]] = {}
     notes: dict[str, None] = {}
     for name, model in models.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model.fit(train.inputs, train.target)
-            predictions = system.predict(model, evaluation.inputs)
+            predictions = predict(model, evaluation.inputs)
             scores[name] = {m: _score(predictions, evaluation.target, m) for m in metrics}
         for w in caught:
             first_line = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
             notes[f"{name} baseline: {w.category.__name__}: {first_line}"] = None
     if "linear" not in models:
         notes["no numeric or categorical input: only the constant baseline was trained"] = None
-    return {"scores": scores, "notes": list(notes)}
+    return BaselineScores(scores, list(notes))
 
 
-def compare_with_baselines(system: System) -> Comparison:
-    """The system's model and the baselines on the evaluation rows (baselines cached)."""
-    metric = system.metric_name
-    metrics = reported_metrics(system.task, metric)
-    trained = system.trained
-    target = system.dataset("eval").target
+def compare_with_baselines(
+    predictions: Predictions,
+    target: pd.Series,
+    found: BaselineScores,
+    *,
+    metric: str,
+    metrics: list[str],
+    model_metric: float,
+    description: str,
+) -> Comparison:
+    """The model (its `predictions` on the evaluation rows, whose primary `metric` is
+    `model_metric`) and the baselines' scores, side by side on `metrics`."""
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        model = {m: _score(trained.predictions, target, m) for m in metrics}
-    model[metric] = trained.metric
-    found = system.cached(
-        "baselines",
-        lambda: _baseline_scores(system, metrics),
-        metrics,
-        sorted(BASELINES.items()),
-        TREE_DEPTH,
-        LINEAR_MAX_ITER,
-    )
+        model = {m: _score(predictions, target, m) for m in metrics}
+    model[metric] = model_metric
     baselines = [
-        ModelScore(name, BASELINES[name], dict(found["scores"][name]))
+        ModelScore(name, BASELINES[name], dict(found.scores[name]))
         for name in BASELINES
-        if name in found["scores"]
+        if name in found.scores
     ]
-    spec = system.config.model.train
     return Comparison(
-        metric,
-        metrics,
-        ModelScore("model", f"[model] train = {spec}", model),
-        baselines,
-        list(found["notes"]),
+        metric, metrics, ModelScore("model", description, model), baselines, list(found.notes)
     )

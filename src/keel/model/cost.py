@@ -53,9 +53,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from keel.model.contract import Build, Predict
 from keel.model.importance import sample_rows
 from keel.model.slices import is_categorical
-from keel.system import System
 
 LATENCY_ROWS = 2_000
 LATENCY_CELLS = 500_000  # at most rows × inputs values in the timed batch
@@ -265,57 +265,43 @@ def latency_batch_rows(inputs: int) -> int:
     return max(100, min(LATENCY_ROWS, LATENCY_CELLS // max(inputs, 1)))
 
 
-def measure_costs(system: System) -> Measured:
-    """Memory, prediction latency per input, and feature time of the system, cached."""
-    seed = system.config.model.seed
+def measure_costs(
+    predict: Predict,
+    inputs: pd.DataFrame,
+    *,
+    seed: int,
+    build: Build | None = None,
+    raw: pd.DataFrame | None = None,
+) -> Measured:
+    """Memory and prediction latency per input on evaluation `inputs`, and the time of the
+    feature function `build` on `raw` training rows (when there is one).
 
-    def measure() -> Measured:
-        from threadpoolctl import threadpool_limits
+    `predict` gives the model's predictions on a frame of inputs.
+    """
+    from threadpoolctl import threadpool_limits
 
-        trained = system.trained
-        inputs = system.dataset("eval").inputs
-        rows = latency_batch_rows(inputs.shape[1])
-        batch = inputs.iloc[sample_rows(len(inputs), rows, seed=seed)]
-        batch = batch.reset_index(drop=True)
-
-        def predict(frame: pd.DataFrame) -> object:
-            return system.predict(trained.estimator, frame)
-
-        with threadpool_limits(1):
-            predict(batch)  # warm up: first calls pay for lazy initialisation
-            best, held, groups = time_inputs(predict, batch)
-
-        memory = inputs.iloc[sample_rows(len(inputs), MEMORY_ROWS, seed=seed)]
-        usage = memory.memory_usage(deep=True, index=False)
-        n = max(len(memory), 1)
-        measured = Measured(
-            len(batch),
-            best,
-            held,
-            len(memory),
-            {str(c): float(usage[c]) / n for c in memory.columns},
-            groups=groups,
-        )
-        build = system.features_function
-        if build is not None:
-            raw = system.raw("train")
-            raw = raw.iloc[sample_rows(len(raw), FEATURE_ROWS, seed=seed)]
-            measured.feature_rows = len(raw)
-            measured.feature_seconds = best_time(lambda: build(raw.copy()))
-        return measured
-
-    return system.cached(
-        "cost",
-        measure,
-        LATENCY_ROWS,
-        LATENCY_CELLS,
-        LATENCY_ROUNDS,
-        MIN_WINS,
-        MAX_LATENCY_VARIANTS,
-        MEMORY_ROWS,
-        FEATURE_ROWS,
-        seed,
+    rows = latency_batch_rows(inputs.shape[1])
+    batch = inputs.iloc[sample_rows(len(inputs), rows, seed=seed)]
+    batch = batch.reset_index(drop=True)
+    with threadpool_limits(1):
+        predict(batch)  # warm up: first calls pay for lazy initialisation
+        best, held, groups = time_inputs(predict, batch)
+    memory = inputs.iloc[sample_rows(len(inputs), MEMORY_ROWS, seed=seed)]
+    usage = memory.memory_usage(deep=True, index=False)
+    n = max(len(memory), 1)
+    measured = Measured(
+        len(batch),
+        best,
+        held,
+        len(memory),
+        {str(c): float(usage[c]) / n for c in memory.columns},
+        groups=groups,
     )
+    if build is not None and raw is not None:
+        rows_built = raw.iloc[sample_rows(len(raw), FEATURE_ROWS, seed=seed)]
+        measured.feature_rows = len(rows_built)
+        measured.feature_seconds = best_time(lambda: build(rows_built.copy()))
+    return measured
 
 
 def cost_floor(min_cost_share: float, inputs: int, *, helps: bool = False) -> float:

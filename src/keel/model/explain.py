@@ -59,8 +59,8 @@ from keel.model._attribution import (
     attribute,
     unsupported,
 )
+from keel.model.contract import PredictWith, Split
 from keel.model.importance import sample_rows
-from keel.system import Split, System
 
 BACKGROUND_ROWS = 2_000  # training rows whose transformed means centre linear contributions
 
@@ -264,33 +264,35 @@ def walk(estimator: Any, inputs: pd.DataFrame) -> tuple[list[tuple[str, Any, Any
 # -- attribution --------------------------------------------------------------------------------
 
 
-def find_row(system: System, row_id: str) -> tuple[Split, int]:
-    """The split and position of a row: a value of [system] id, or `#N` (position N in the
-    evaluation data)."""
+def find_row(
+    row_id: str, *, eval_raw: pd.DataFrame, train_raw: pd.DataFrame, id_column: str | None
+) -> tuple[Split, int]:
+    """The split and position of a row: a value of the `id_column` ([system] id) in the
+    evaluation rows, then the training rows; or `#N` (position N in the evaluation rows)."""
     text = str(row_id).strip()
     if text.startswith("#"):
-        n = len(system.raw("eval"))
+        n = len(eval_raw)
         if not text[1:].isdigit() or int(text[1:]) >= n:
             raise KeelError(
                 f"row {text!r}: expected #N with N a position in the evaluation data, 0 to {n - 1}"
             )
         return "eval", int(text[1:])
-    column = system.config.system.id
+    column = id_column
     if column is None:
         raise KeelError(
             f"row id {text!r}: keel.toml has no [system] id column; give a position in the "
             "evaluation data instead, such as #0"
         )
     matches: list[tuple[Split, int]] = []
-    for split in ("eval", "train"):
-        ids = system.raw(split)[column]
+    for split, raw in (("eval", eval_raw), ("train", train_raw)):
+        ids = raw[column]
         found = np.flatnonzero(ids.astype(str).to_numpy() == text)
         matches.extend((split, int(p)) for p in found)
     if len(matches) == 1:
         return matches[0]
     if matches:
         raise KeelError(_ambiguous(text, column, matches))
-    shown = ", ".join(map(str, system.raw("eval")[column].head(3)))
+    shown = ", ".join(map(str, eval_raw[column].head(3)))
     raise KeelError(
         f'row id {text!r} is not a value of column "{column}" ([system] id) in the evaluation '
         f"or training data; ids look like: {shown}; or give a position such as #0"
@@ -317,22 +319,17 @@ def _ambiguous(text: str, column: str, matches: list[tuple[Split, int]]) -> str:
     )
 
 
-def background(system: System, estimator: Any) -> Any:
-    """The final model's inputs for a seeded sample of training rows (centres linear models)."""
-    train = system.dataset("train")
-    rows = sample_rows(len(train.inputs), BACKGROUND_ROWS, seed=system.config.model.seed)
-    return walk(estimator, train.inputs.iloc[rows])[1]
+def needs_background(estimator: Any) -> bool:
+    """Whether the model's final step is linear: its contributions are centred on the mean of
+    training rows (`background`), which other models do not need."""
+    return hasattr(split_model(estimator)[1], "coef_")
 
 
-def _pii_columns(system: System) -> dict[str, str]:
-    """Columns the schema declares as personal data, with their kind, to mask when shown."""
-    from keel.data.schema import load_schema
-
-    path = system.root / system.config.data.schema_file
-    if not path.exists():
-        return {}
-    features = load_schema(path).features
-    return {n: f.pii_kind or "name_like_column" for n, f in features.items() if f.pii != "none"}
+def background(estimator: Any, inputs: pd.DataFrame, *, seed: int) -> Any:
+    """The final model's inputs for a seeded sample of training `inputs` (centres linear
+    models)."""
+    rows = sample_rows(len(inputs), BACKGROUND_ROWS, seed=seed)
+    return walk(estimator, inputs.iloc[rows])[1]
 
 
 def _shown(name: str, value: Any, pii_columns: dict[str, str]) -> Any:
@@ -346,24 +343,48 @@ def _shown(name: str, value: Any, pii_columns: dict[str, str]) -> Any:
 
 
 def explain_rows(
-    system: System, split: Split, positions: list[int], *, row_ids: list[str] | None = None
+    estimator: Any,
+    raw: pd.DataFrame,
+    inputs: pd.DataFrame,
+    positions: list[int],
+    *,
+    predict: PredictWith,
+    split: Split,
+    tolerance: float,
+    train_inputs: pd.DataFrame | None = None,
+    seed: int = 0,
+    id_column: str | None = None,
+    pii_columns: dict[str, str] | None = None,
+    row_ids: list[str] | None = None,
 ) -> list[Explanation]:
-    """Explanations of rows of a split, by position, with the system's trained model."""
-    estimator = system.trained.estimator
+    """Explanations of the rows at `positions` of a split (its `raw` rows and model `inputs`)
+    with `estimator`, the model trained on the training `inputs` (`train_inputs`: needed for a
+    linear model, see `needs_background`).
+
+    Rows are named by `row_ids`, else by their `id_column` value, else `#position`; raw values
+    of `pii_columns` (name: kind of personal data) are masked. `tolerance` is how far
+    baseline + contributions may be from the model's output ([explain] tolerance).
+    """
     _, final = split_model(estimator)
     reason = unsupported(final)
     if reason:
         raise KeelError(f"keel explain: {reason}")
-    data = system.dataset(split)
-    inputs = data.inputs.iloc[positions]
-    raw = data.raw.iloc[positions]
+    pii_columns = pii_columns or {}
+    inputs = inputs.iloc[positions]
+    raw = raw.iloc[positions]
     steps, X, final_lineage = walk(estimator, inputs)
     names = _names(steps[-1][1], X) if steps else [str(c) for c in inputs.columns]
-    found = attribute(final, X, background(system, estimator) if hasattr(final, "coef_") else X)
-    predictions = system.predict(estimator, inputs)
+    if needs_background(estimator):
+        if train_inputs is None:
+            raise ValueError(
+                "The 'train_inputs' parameter of explain_rows must be the training inputs to "
+                f"explain a linear model ({type(final).__name__}). Got None instead."
+            )
+        found = attribute(final, X, background(estimator, train_inputs, seed=seed))
+    else:
+        found = attribute(final, X, X)
+    predictions = predict(estimator, inputs)
     input_names = [str(c) for c in inputs.columns]
-    id_column = system.config.system.id
-    pii_columns = _pii_columns(system)
     out = []
     for r, position in enumerate(positions):
         if row_ids is not None:
@@ -414,13 +435,7 @@ def explain_rows(
                 output=float(found.output[r]),
                 prediction=_plain(predictions.labels[r]),
                 probability=probability,
-                tolerance=system.config.explain.tolerance,
+                tolerance=tolerance,
             )
         )
     return out
-
-
-def explain(system: System, row_id: str) -> Explanation:
-    """How the row `row_id` becomes its prediction (see `find_row` for the id)."""
-    split, position = find_row(system, row_id)
-    return explain_rows(system, split, [position], row_ids=[str(row_id).strip()])[0]

@@ -40,17 +40,16 @@ from __future__ import annotations
 import math
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from keel.errors import CheckError
+from keel.model.contract import Dataset, Fit, Predict, PredictWith
 from keel.model.fairness import abs_pearson, cramers_v
-from keel.model.metrics import Predictions, compute
+from keel.model.metrics import compute
 from keel.model.slices import is_categorical
-from keel.system import System
 
 NOISE_STDS = 2.0  # an input is above noise when mean − NOISE_STDS · std of its drops > 0
 DUPLICATE_ROWS = 20_000
@@ -61,8 +60,6 @@ MAX_IMPORTANCE_VARIANTS = 96
 MAX_CATEGORIES = 1_000
 LOFO_ROWS = 20_000
 LOFO_EVAL_ROWS = 20_000
-
-Predict = Callable[[pd.DataFrame], Predictions]
 
 
 @dataclass
@@ -326,100 +323,74 @@ def _metric_defined(value: float, what: str, metric: str) -> float:
     return value
 
 
-def measure_importance(system: System) -> Importance:
-    """Permutation importance of the system's inputs and their near-duplicates, cached.
+def measure_importance(
+    predict: Predict,
+    inputs: pd.DataFrame,
+    target: pd.Series,
+    *,
+    metric: str,
+    sample: int,
+    repeats: int,
+    max_correlation: float,
+    seed: int,
+) -> Importance:
+    """Permutation importance of a model's inputs and their near-duplicates, on evaluation rows.
 
-    Uses [importance] sample, repeats and max_correlation and the model seed. data.2 and data.3
-    share this result.
+    `predict` gives the model's predictions on a frame of inputs; `sample`, `repeats` and
+    `max_correlation` are the [importance] settings. data.2 and data.3 share this result.
     """
-    cfg = system.config.importance
-    seed = system.config.model.seed
-
-    def measure() -> Importance:
-        start = time.perf_counter()
-        trained = system.trained
-        evaluation = system.dataset("eval")
-        if evaluation.inputs.shape[1] == 0:
-            raise CheckError("the model has no inputs; the feature function returned no columns")
-        width = evaluation.inputs.shape[1]
-        size = min(cfg.sample, max(1_000, IMPORTANCE_CELLS // width))
-        rows = sample_rows(len(evaluation.inputs), size, seed=seed)
-        inputs = evaluation.inputs.iloc[rows]
-        target = evaluation.target.iloc[rows]
-        baseline, found = grouped_importance(
-            lambda frame: system.predict(trained.estimator, frame),
-            inputs,
-            target,
-            metric=system.metric_name,
-            repeats=cfg.repeats,
-            seed=seed,
-        )
-        _metric_defined(baseline, f"the {len(rows)} sampled evaluation rows", system.metric_name)
-        duplicates = near_duplicates(
-            evaluation.inputs, max_correlation=cfg.max_correlation, seed=seed
-        )
-        return Importance(
-            system.metric_name,
-            baseline,
-            len(rows),
-            cfg.repeats,
-            found,
-            duplicates,
-            time.perf_counter() - start,
-        )
-
-    return system.cached(
-        "importance",
-        measure,
-        cfg.model_dump(mode="json"),
-        seed,
-        IMPORTANCE_CELLS,
-        MAX_IMPORTANCE_VARIANTS,
-        GROUP_REPEATS,
-        DUPLICATE_CELLS,
+    start = time.perf_counter()
+    if inputs.shape[1] == 0:
+        raise CheckError("the model has no inputs; the feature function returned no columns")
+    width = inputs.shape[1]
+    size = min(sample, max(1_000, IMPORTANCE_CELLS // width))
+    rows = sample_rows(len(inputs), size, seed=seed)
+    baseline, found = grouped_importance(
+        predict, inputs.iloc[rows], target.iloc[rows], metric=metric, repeats=repeats, seed=seed
+    )
+    _metric_defined(baseline, f"the {len(rows)} sampled evaluation rows", metric)
+    duplicates = near_duplicates(inputs, max_correlation=max_correlation, seed=seed)
+    return Importance(
+        metric, baseline, len(rows), repeats, found, duplicates, time.perf_counter() - start
     )
 
 
-def measure_lofo(system: System) -> Lofo:
-    """Leave-one-feature-out retraining of the system's model, cached (module docstring)."""
-    seed = system.config.model.seed
+def measure_lofo(
+    fit: Fit,
+    predict: PredictWith,
+    train: Dataset,
+    evaluation: Dataset,
+    *,
+    metric: str,
+    seed: int,
+) -> Lofo:
+    """Leave-one-feature-out retraining with the user's training function (module docstring)."""
+    start = time.perf_counter()
+    rows = sample_rows(len(train.inputs), LOFO_ROWS, seed=seed)
+    eval_rows = sample_rows(len(evaluation.inputs), LOFO_EVAL_ROWS, seed=seed)
+    x_train, y_train = train.inputs.iloc[rows], train.target.iloc[rows]
+    x_eval, y_eval = evaluation.inputs.iloc[eval_rows], evaluation.target.iloc[eval_rows]
 
-    def measure() -> Lofo:
-        start = time.perf_counter()
-        train, evaluation = system.dataset("train"), system.dataset("eval")
-        rows = sample_rows(len(train.inputs), LOFO_ROWS, seed=seed)
-        eval_rows = sample_rows(len(evaluation.inputs), LOFO_EVAL_ROWS, seed=seed)
-        x_train, y_train = train.inputs.iloc[rows], train.target.iloc[rows]
-        x_eval, y_eval = evaluation.inputs.iloc[eval_rows], evaluation.target.iloc[eval_rows]
+    def score(columns: list[str], train_seed: int = seed) -> float:
+        estimator = fit(x_train[columns], y_train, seed=train_seed)
+        return compute(metric, np.asarray(y_eval), predict(estimator, x_eval[columns]))
 
-        def score(columns: list[str], train_seed: int = seed) -> float:
-            estimator = system.fit(x_train[columns], y_train, seed=train_seed)
-            return system.evaluate(y_eval, system.predict(estimator, x_eval[columns]))
-
-        columns = list(x_train.columns)
-        baseline = _metric_defined(
-            score(columns), f"the {len(eval_rows)} sampled evaluation rows", system.metric_name
-        )
-        noise = abs(baseline - score(columns, seed + 1))
-        deltas = {}
-        for column in columns:
-            kept = [c for c in columns if c != column]
-            if not kept:
-                continue
-            try:
-                deltas[str(column)] = baseline - score(kept)
-            except CheckError as exc:
-                raise CheckError(
-                    f"leave-one-feature-out: training without input {column!r} failed: {exc}"
-                ) from exc
-        return Lofo(
-            system.metric_name,
-            baseline,
-            len(rows),
-            len(eval_rows),
-            deltas,
-            time.perf_counter() - start,
-            noise,
-        )
-
-    return system.cached("lofo", measure, LOFO_ROWS, LOFO_EVAL_ROWS, seed)
+    columns = list(x_train.columns)
+    baseline = _metric_defined(
+        score(columns), f"the {len(eval_rows)} sampled evaluation rows", metric
+    )
+    noise = abs(baseline - score(columns, seed + 1))
+    deltas = {}
+    for column in columns:
+        kept = [c for c in columns if c != column]
+        if not kept:
+            continue
+        try:
+            deltas[str(column)] = baseline - score(kept)
+        except CheckError as exc:
+            raise CheckError(
+                f"leave-one-feature-out: training without input {column!r} failed: {exc}"
+            ) from exc
+    return Lofo(
+        metric, baseline, len(rows), len(eval_rows), deltas, time.perf_counter() - start, noise
+    )

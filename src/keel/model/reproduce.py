@@ -1,16 +1,17 @@
 """Whether training is reproducible (infra.1): the same inputs, trained twice in fresh processes.
 
-Two processes, `python -m keel.model.reproduce CONFIG SAMPLE OUT`, started side by side, each
-build the System from keel.toml without the cache, train the user's model on the same seeded
-sample of at most [reproducibility] sample training rows, and predict the same seeded sample of
-at most as many evaluation rows. Each writes its predictions (class probabilities for
-classifiers, else the predicted values) to `OUT/predictions.npy`, and to `OUT/run.json` what it
-can tell about itself: the metric, the training time, its thread pools (threadpoolctl and the
-`*_NUM_THREADS` variables) and every `random_state` parameter of the fitted model.
+Two processes started side by side (`keel.checks._measure_infra`, half the cores each unless the
+user set thread counts: `shared_cores`) each build the System from keel.toml without the cache
+and run `train_once`: train the user's model on the same seeded sample of at most
+[reproducibility] sample training rows (`bounded_sample`), and predict the same seeded sample of
+at most as many evaluation rows. Each gives its predictions (class probabilities for
+classifiers, else the predicted values) and what it can tell about itself (`Run`): the metric,
+the training time, its thread pools (threadpoolctl and the `*_NUM_THREADS` variables) and
+every `random_state` parameter of the fitted model.
 
-Compared: the largest absolute difference of the two processes' predictions, the share of
-rows whose predictions differ by more than `max_prediction_difference`, and the difference of
-the primary metric. When they differ, the causes Keel can see are named:
+Compared (`compare`): the largest absolute difference of the two processes' predictions, the
+share of rows whose predictions differ by more than `max_prediction_difference`, and the
+difference of the primary metric. When they differ, the causes Keel can see are named:
 
     unseeded estimator     a `random_state` parameter left None (pipeline steps included)
     seed not passed on     a `random_state` other than [model] seed
@@ -22,22 +23,18 @@ the primary metric. When they differ, the causes Keel can see are named:
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keel.errors import CheckError, KeelError
-from keel.system import System
+from keel.errors import CheckError
+from keel.model.contract import Dataset, Fit, PredictWith
+from keel.model.importance import sample_rows
+from keel.model.metrics import compute
 
-TIMEOUT_S = 900  # per training process
 # Training cells (rows × model inputs) each process trains on at most: on wide data the sample
 # shrinks below [reproducibility] sample (never under MIN_ROWS rows), and the evidence says so.
 MAX_CELLS = 4_000_000
@@ -105,87 +102,53 @@ def thread_settings() -> dict[str, Any]:
     return found
 
 
-def _train_once(config_file: str, sample: int, out: Path) -> None:
-    """One training process: train on the sample, predict, write predictions and run.json."""
-    from keel.model.importance import sample_rows
+def train_once(
+    fit: Fit,
+    predict: PredictWith,
+    train: Dataset,
+    evaluation: Dataset,
+    *,
+    metric: str,
+    sample: int,
+    seed: int,
+    left_out: np.ndarray | None = None,
+) -> tuple[np.ndarray, Run]:
+    """One training of the two: train on a seeded sample of at most `sample` training rows,
+    predict a seeded sample of as many evaluation rows; (the predictions, what the run was).
 
-    system = System.from_path(config_file, use_cache=False)
-    seed = system.config.model.seed
-    # all evaluation rows, less those the parent found the model raises on: asking the System
-    # for its predictable rows would train the full model again in this process
-    train, evaluation = system.dataset("train"), system.dataset("eval", all_rows=True)
-    left_out = out / "unpredictable.npy"
+    `left_out` are positions of evaluation rows the model raises on (found by the parent):
+    never sampled.
+    """
     keep = np.ones(len(evaluation.inputs), dtype=bool)
-    if left_out.exists():
-        keep[np.load(left_out)] = False
+    if left_out is not None:
+        keep[left_out] = False
     eval_rows = np.flatnonzero(keep)[sample_rows(int(keep.sum()), sample, seed=seed)]
     rows = sample_rows(len(train.inputs), sample, seed=seed)
     start = time.perf_counter()
-    estimator = system.fit(train.inputs.iloc[rows], train.target.iloc[rows])
+    estimator = fit(train.inputs.iloc[rows], train.target.iloc[rows])
     seconds = time.perf_counter() - start
-    predictions = system.predict(estimator, evaluation.inputs.iloc[eval_rows])
-    metric = system.evaluate(evaluation.target.iloc[eval_rows], predictions)
+    predictions = predict(estimator, evaluation.inputs.iloc[eval_rows])
+    value = compute(metric, np.asarray(evaluation.target.iloc[eval_rows]), predictions)
     values = predictions.proba if predictions.proba is not None else predictions.labels
     values = np.asarray(values)
-    np.save(out / "predictions.npy", values if values.dtype != object else values.astype(str))
-    run = {
-        "metric": metric,
-        "seconds": seconds,
-        "rows": len(rows),
-        "eval_rows": len(eval_rows),
-        "threads": thread_settings(),
-        "random_states": random_states(estimator),
-    }
-    (out / "run.json").write_text(json.dumps(run, default=repr))
+    run = Run(
+        metric=value,
+        seconds=seconds,
+        rows=len(rows),
+        eval_rows=len(eval_rows),
+        threads=thread_settings(),
+        random_states=random_states(estimator),
+    )
+    return (values if values.dtype != object else values.astype(str)), run
 
 
-def _shared_cores(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+def shared_cores(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
     """Thread counts for each of the two processes trained side by side: half the cores each,
     unless the user set them. Two OpenMP pools each as wide as the machine spin against each
     other (HistGradientBoosting at 2,000 inputs trained 6x slower that way on 2 cores)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     share = str(max(1, (cpus or 1) // 2))
     return {name: share for name in THREAD_VARIABLES if not environ.get(name)}
-
-
-def _start(system: System, sample: int, out: Path) -> subprocess.Popen[str]:
-    import keel
-
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **_shared_cores(os.environ)}
-    source = str(Path(keel.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
-    command = [
-        sys.executable,
-        "-m",
-        "keel.model.reproduce",
-        str(Path(system.config_file).resolve()),
-        str(sample),
-        str(out),
-    ]
-    return subprocess.Popen(
-        command,
-        cwd=system.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _finish(process: subprocess.Popen[str], out: Path, which: int) -> Run:
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise CheckError(f"training process {which} did not finish within {TIMEOUT_S} s") from None
-    if process.returncode != 0 or not (out / "run.json").exists():
-        tail = "\n".join(output.strip().splitlines()[-8:])
-        raise CheckError(
-            f"training process {which} failed (exit status {process.returncode}): {tail}"
-        )
-    data = json.loads((out / "run.json").read_text())
-    return Run(**data)
 
 
 def _bins(difference: np.ndarray) -> dict[str, float]:
@@ -256,39 +219,19 @@ def bounded_sample(sample: int, inputs: int) -> tuple[int, str]:
     )
 
 
-def reproduce(system: System) -> Reproduction:
-    """Train twice in fresh processes from the same inputs and compare the results."""
-    if system.config_file is None:
-        raise CheckError("infra.1 needs the system's keel.toml to start fresh training processes")
-    cfg = system.config.reproducibility
-    seed = system.config.model.seed
-    start = time.perf_counter()
-    sample, bounded = bounded_sample(cfg.sample, system.dataset("train").inputs.shape[1])
-    with tempfile.TemporaryDirectory(prefix="keel-reproduce-") as tmp:
-        outs = [Path(tmp) / "first", Path(tmp) / "second"]
-        try:
-            unpredictable = getattr(system, "unpredictable", None)
-        except Exception:  # training fails here too: the two processes report how
-            unpredictable = None
-        for out in outs:
-            out.mkdir()
-            if unpredictable is not None:
-                np.save(out / "unpredictable.npy", np.asarray(unpredictable.rows, dtype=np.int64))
-        processes = [_start(system, sample, out) for out in outs]
-        try:
-            runs = [
-                _finish(p, out, i + 1)
-                for i, (p, out) in enumerate(zip(processes, outs, strict=True))
-            ]
-        finally:  # stop the other process when one fails, and close every pipe
-            for p in processes:
-                if p.poll() is None:
-                    p.kill()
-                if p.stdout is not None and not p.stdout.closed:
-                    p.communicate()
-        first, second = (np.load(out / "predictions.npy") for out in outs)
+def compare(
+    runs: list[Run],
+    first: np.ndarray,
+    second: np.ndarray,
+    *,
+    seed: int,
+    max_prediction_difference: float,
+    max_metric_difference: float,
+) -> Reproduction:
+    """The two runs and their predictions compared: differences, and their causes when they
+    exceed the [reproducibility] limits (module docstring); latent risks when they do not."""
     difference = _row_differences(first, second)
-    limit = cfg.max_prediction_difference
+    limit = max_prediction_difference
     metric_difference = abs(runs[0].metric - runs[1].metric)
     if np.isnan(metric_difference):
         metric_difference = 0.0 if np.isnan(runs[0].metric) and np.isnan(runs[1].metric) else np.inf
@@ -299,12 +242,9 @@ def reproduce(system: System) -> Reproduction:
         differing_share=float(np.mean(difference > limit)) if difference.size else 0.0,
         metric_difference=float(metric_difference),
         bins=_bins(difference),
-        bounded=bounded,
     )
     seen, risks = causes(runs, seed)
-    identical = (
-        found.max_difference <= limit and found.metric_difference <= cfg.max_metric_difference
-    )
+    identical = found.max_difference <= limit and found.metric_difference <= max_metric_difference
     if identical:
         found.risks = risks
     else:
@@ -313,13 +253,4 @@ def reproduce(system: System) -> Reproduction:
             "iteration over sets or dict keys built from them (string hashing is salted per "
             "process), or the order in which rows are read"
         ]
-    found.seconds = time.perf_counter() - start
     return found
-
-
-if __name__ == "__main__":
-    try:
-        _train_once(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]))
-    except KeelError as exc:  # the message is for the user; a traceback only for a Keel bug
-        print(exc, file=sys.stderr)
-        sys.exit(1)

@@ -9,23 +9,7 @@ training functions run on them, and the model predicts a second batch synthesise
     probabilities   finite, within [0, 1], each row summing to 1
     values          finite numbers (regression)
 
-Columns are those of the raw training data, in order. Each is synthesised from its schema
-feature, or, when the schema does not list it (or there is no schema file), from the training
-column's type and values:
-
-    string with a domain      drawn from the domain
-    string without one        drawn from values seen in training; the [system] id column gets
-                              fresh unique ids
-    int, float                uniform within the range when the feature has both ends, else
-                              between the 1st and 99th percentiles of the training values,
-                              clipped to the range's end where there is one
-    bool                      true or false
-    datetime                  between the earliest and latest training time
-    presence p < 1            missing in a share 1 − p of the rows
-    the target                every class seen in training, in turn (classification); a
-                              number like the above (regression)
-
-Columns are cast to the training column's dtype where the values allow it.
+Columns are synthesised as `keel.model.synthesis` says.
 
 Synthetic rows valid by the schema are not the rows a model meets. The system's trained model
 also predicts the rows it could crash on, built from real training rows (`edge_rows`):
@@ -39,24 +23,26 @@ also predicts the rows it could crash on, built from real training rows (`edge_r
 A row whose prediction raises, or holds NaN or infinity, fails the smoke test; the failing rows
 are found by splitting the batch in halves (within `MAX_ATTEMPTS` predictions), so the evidence
 names the inputs and values that make the model raise. (infra.2 also runs the user's own tests
-of the training code; see `keel.checks.infra`.)
+of the training code; see `keel.checks.infra`; `keel.checks._measure_infra` runs this smoke test
+on a System.)
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from keel.data.schema import Feature, load_schema
+from keel.data.schema import Feature
 from keel.errors import KeelError
+from keel.model.contract import Build, Fit, Predict, PredictWith
 from keel.model.importance import sample_rows
-from keel.system import System
+from keel.model.synthesis import cast_like, synthesise
 
-QUANTILES = (0.01, 0.99)
 REAL_ROWS = 100  # real training rows predicted as they are, and used as bases for the others
 SEEN_VALUES = 6  # seen values per text input: the most and the least frequent
 MAX_ATTEMPTS = 200  # predictions spent finding which rows of a failing batch raise
@@ -121,127 +107,6 @@ class Smoke:
         return [s for s in self.steps if s.outcome == "fail"]
 
 
-# -- synthesis ----------------------------------------------------------------------------------
-
-
-def _numbers(
-    observed: pd.Series, feature: Feature | None, n: int, rng: np.random.Generator
-) -> np.ndarray:
-    values = pd.to_numeric(observed, errors="coerce").astype(float).dropna()
-    values = values[np.isfinite(values)]
-    low, high = (values.quantile(QUANTILES).tolist()) if len(values) else (0.0, 1.0)
-    ranged = feature.range if feature is not None else None
-    if ranged is not None:
-        if ranged.min is not None and ranged.max is not None:
-            low, high = ranged.min, ranged.max
-        elif ranged.min is not None:
-            low, high = max(low, ranged.min), max(high, ranged.min)
-        elif ranged.max is not None:
-            low, high = min(low, ranged.max), min(high, ranged.max)
-    drawn = rng.uniform(low, high, n) if high > low else np.full(n, float(low))
-    integral = (feature is not None and feature.type == "int") or (
-        feature is None and pd.api.types.is_integer_dtype(observed.dtype)
-    )
-    if integral:
-        drawn = np.clip(np.round(drawn), np.ceil(low), np.floor(high)) if high > low else drawn
-    return drawn
-
-
-def _kind(observed: pd.Series, feature: Feature | None) -> str:
-    if feature is not None and feature.type != "other":
-        return feature.type
-    dtype = observed.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "int"
-    if pd.api.types.is_float_dtype(dtype):
-        return "float"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    return "string"
-
-
-def synthesise_column(
-    observed: pd.Series,
-    feature: Feature | None,
-    n: int,
-    rng: np.random.Generator,
-    *,
-    unique: bool = False,
-) -> pd.Series:
-    """`n` values valid by `feature` (or like `observed`), in the observed dtype where possible."""
-    kind = _kind(observed, feature)
-    values: Any
-    if unique:
-        if pd.api.types.is_integer_dtype(observed.dtype):
-            start = int(pd.to_numeric(observed, errors="coerce").max() or 0) + 1
-            values = np.arange(start, start + n)
-        else:
-            values = np.array([f"keel-smoke-{i:06d}" for i in range(n)], dtype=object)
-    elif kind in ("int", "float"):
-        values = _numbers(observed, feature, n, rng)
-    elif kind == "bool":
-        values = rng.random(n) < 0.5
-    elif kind == "datetime":
-        times = pd.to_datetime(observed, errors="coerce").dropna()
-        if len(times):
-            low, high = times.min().value, times.max().value
-        else:
-            low = pd.Timestamp("2020-01-01").value
-            high = low + 365 * 86_400 * 10**9
-        values = pd.to_datetime(rng.integers(low, high + 1, n))
-        if getattr(times.dt, "tz", None) is not None:
-            values = values.tz_localize("UTC").tz_convert(times.dt.tz)
-    else:
-        domain = feature.domain if feature is not None and feature.domain else None
-        if domain is None:
-            seen = observed.dropna().astype(str).unique()
-            domain = list(seen[:1000]) if len(seen) else [f"keel-smoke-{i}" for i in range(5)]
-        values = rng.choice(np.array(domain, dtype=object), n)
-    series = pd.Series(values)
-    presence = feature.presence if feature is not None else 1.0
-    if presence < 1 and not unique:
-        missing = rng.random(n) < (1 - presence)
-        series = series.where(~missing)
-    return _cast(series, observed.dtype)
-
-
-def _cast(series: pd.Series, dtype: Any) -> pd.Series:
-    if series.isna().any() and pd.api.types.is_integer_dtype(dtype) and isinstance(dtype, np.dtype):
-        dtype = np.dtype("float64")  # what missing values make of an integer column
-    try:
-        return series.astype(dtype)
-    except (TypeError, ValueError):
-        return series
-
-
-def synthesise(
-    system: System, n: int, *, seed: int, schema_features: dict[str, Feature] | None
-) -> pd.DataFrame:
-    """`n` raw rows valid by the schema (or like the training data), the target included."""
-    raw = system.raw("train")
-    rng = np.random.default_rng(seed)
-    features = schema_features or {}
-    columns = {}
-    for name in raw.columns:
-        if name == system.target:
-            continue
-        unique = name == system.config.system.id
-        columns[name] = synthesise_column(raw[name], features.get(str(name)), n, rng, unique=unique)
-    target = raw[system.target]
-    if system.task == "regression":
-        values = synthesise_column(target, features.get(system.target), n, rng)
-        columns[system.target] = values.fillna(float(np.nanmedian(values.astype(float))))
-    else:
-        classes = np.sort(target.dropna().unique())
-        columns[system.target] = pd.Series(rng.permutation(np.resize(classes, n))).astype(
-            target.dtype
-        )
-    frame = pd.DataFrame(columns)
-    return frame[[c for c in raw.columns if c in frame.columns]]
-
-
 # -- rows the model could crash on --------------------------------------------------------------
 
 
@@ -286,13 +151,13 @@ def _set_cells(column: pd.Series, at: np.ndarray, values: list[Any]) -> pd.Serie
     if numeric and isinstance(dtype, np.dtype):
         array = column.to_numpy(dtype=float, copy=True)
         array[at] = [np.nan if v is None else float(v) for v in values]
-        return _cast(pd.Series(array, index=column.index), dtype)
+        return cast_like(pd.Series(array, index=column.index), dtype)
     array = column.to_numpy(dtype=object, copy=True)
     for i, v in zip(at, values, strict=True):
         array[i] = v
     if isinstance(dtype, pd.CategoricalDtype):
         return pd.Series(array, index=column.index, dtype=object)
-    return _cast(pd.Series(array, index=column.index, dtype=object), dtype)
+    return cast_like(pd.Series(array, index=column.index, dtype=object), dtype)
 
 
 def edge_rows(
@@ -341,15 +206,22 @@ def _finite_rows(predictions: Any, task: str) -> np.ndarray:
     return np.ones(len(labels), dtype=bool)
 
 
-def probe_edge_rows(system: System, estimator: Any) -> EdgeRows:
-    """Predict the edge rows of the system's training data with `estimator`; find the ones
-    that raise (by halving failing batches) or give non-finite output."""
+def probe_edge_rows(
+    predict: Predict,
+    raw: pd.DataFrame,
+    *,
+    target: str,
+    task: str,
+    seed: int,
+    id_column: str | None = None,
+) -> EdgeRows:
+    """Predict the edge rows of the training rows `raw` (`predict` maps raw rows to the
+    model's predictions, feature code included); find the ones that raise (by halving failing
+    batches) or give non-finite output."""
     start = time.perf_counter()
-    raw = system.raw("train")
-    id_column = system.config.system.id
-    skip = {system.target} | ({id_column} if id_column else set())
+    skip = {target} | ({id_column} if id_column else set())
     label = raw[id_column].to_numpy() if id_column else None
-    frame, probes = edge_rows(raw, skip=skip, seed=system.config.model.seed, label=label)
+    frame, probes = edge_rows(raw, skip=skip, seed=seed, label=label)
     found = EdgeRows(rows=len(probes), real_rows=sum(p.kind == "real row" for p in probes))
     for p in probes:
         found.kinds[p.kind] = found.kinds.get(p.kind, 0) + 1
@@ -360,14 +232,14 @@ def probe_edge_rows(system: System, estimator: Any) -> EdgeRows:
         nonlocal attempts
         attempts += 1
         try:
-            return "", system.predict(estimator, system.inputs(frame.iloc[rows]))
+            return "", predict(frame.iloc[rows])
         except Exception as exc:  # what the model raises is the finding
             return f"{type(exc).__name__}: {exc}".splitlines()[0][:300], None
 
     def search(rows: np.ndarray) -> None:
         error, predictions = attempt(rows)
         if not error:
-            finite = _finite_rows(predictions, system.task)
+            finite = _finite_rows(predictions, task)
             found.not_finite += [probes[i] for i in rows[~finite]]
             failing.update(int(i) for i in rows[~finite])
             return
@@ -403,11 +275,11 @@ def _blame_bases(found: EdgeRows, failing: set[int], real: int) -> None:
 
 
 def _check_predictions(
-    system: System, estimator: Any, inputs: pd.DataFrame, classes: np.ndarray
+    predict: Predict, inputs: pd.DataFrame, classes: np.ndarray, task: str
 ) -> list[Step]:
     n = len(inputs)
     try:
-        predictions = system.predict(estimator, inputs)
+        predictions = predict(inputs)
     except Exception as exc:
         return [Step("prediction", "fail", f"predicting raised {type(exc).__name__}: {exc}")]
     steps = [Step("prediction", "pass", f"predicted {n} fresh synthetic rows")]
@@ -421,7 +293,7 @@ def _check_predictions(
         )
     )
     labels = labels.reshape(-1)
-    if system.task == "regression":
+    if task == "regression":
         numeric = labels.dtype.kind in "fiub"
         finite = numeric and bool(np.isfinite(labels.astype(float)).all())
         bad = int((~np.isfinite(labels.astype(float))).sum()) if numeric else n
@@ -478,62 +350,102 @@ def _check_predictions(
     return steps
 
 
-def smoke_test(system: System) -> Smoke:
-    """Train the user's model on synthetic rows and check its predictions; run training tests."""
-    cfg, seed = system.config.smoke, system.config.model.seed
-    name = system.config.data.schema_file
-    path = system.root / name
-    features = load_schema(path).features if path.exists() else None
-    source = f"schema {name}" if features else f"the training data (no schema file {name})"
-    result = Smoke(rows=cfg.rows, source=source)
+def smoke_test(
+    raw: pd.DataFrame,
+    *,
+    build: Build,
+    fit: Fit,
+    predict: PredictWith,
+    trained: Callable[[], Any],
+    target: str,
+    task: str,
+    seed: int,
+    rows: int,
+    schema_features: dict[str, Feature] | None,
+    source: str,
+    id_column: str | None = None,
+) -> Smoke:
+    """Train the user's model on `rows` synthetic rows like the training rows `raw` (valid by
+    `schema_features`, which come from `source`) and check its predictions; then probe the
+    model `trained()` gives (the one trained on the training data) with the edge rows."""
+    result = Smoke(rows=rows, source=source)
     start = time.perf_counter()
-    train_raw = synthesise(system, cfg.rows, seed=seed, schema_features=features)
-    fresh_raw = synthesise(system, cfg.rows, seed=seed + 1, schema_features=features)
-    result.steps.append(
-        Step("synthesis", "pass", f"{cfg.rows} rows × {train_raw.shape[1]} columns")
+    train_raw, fresh_raw = (
+        synthesise(
+            raw,
+            rows,
+            seed=seed + i,
+            schema_features=schema_features,
+            target=target,
+            task=task,
+            id_column=id_column,
+        )
+        for i in (0, 1)
     )
+    result.steps.append(Step("synthesis", "pass", f"{rows} rows × {train_raw.shape[1]} columns"))
     try:
-        train_inputs, fresh_inputs = system.inputs(train_raw), system.inputs(fresh_raw)
+        train_inputs, fresh_inputs = build(train_raw), build(fresh_raw)
     except KeelError as exc:
         result.steps.append(Step("features", "fail", str(exc)))
         result.seconds = time.perf_counter() - start
         return result
     result.steps.append(Step("features", "pass", f"{train_inputs.shape[1]} model inputs"))
-    target = train_raw[system.target]
+    labels = train_raw[target]
     try:
-        estimator = system.fit(train_inputs, target)
+        estimator = fit(train_inputs, labels)
     except KeelError as exc:
         result.steps.append(Step("training", "fail", str(exc)))
         result.seconds = time.perf_counter() - start
         return result
     result.steps.append(Step("training", "pass", f"trained {type(estimator).__name__}"))
-    classes = np.sort(target.unique()) if system.task != "regression" else np.array([])
-    result.steps.extend(_check_predictions(system, estimator, fresh_inputs, classes))
-    result.edge = _edge_step(system, result)
+    classes = np.sort(labels.unique()) if task != "regression" else np.array([])
+    result.steps.extend(
+        _check_predictions(lambda inputs: predict(estimator, inputs), fresh_inputs, classes, task)
+    )
+    result.edge = _edge_step(
+        result,
+        trained,
+        build,
+        predict,
+        raw,
+        target=target,
+        task=task,
+        seed=seed,
+        id_column=id_column,
+    )
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _trained_model(system: System) -> Any:
-    """The system's model trained on its training data: the shared one, or, when evaluating
-    it failed (the evaluation is not what is tested here), the same training again."""
-    try:
-        return system.trained.estimator
-    except Exception:  # reported by the checks that evaluate; the estimator is still wanted
-        train = system.dataset("train")
-        return system.fit(train.inputs, train.target)
-
-
-def _edge_step(system: System, result: Smoke) -> EdgeRows:
-    """Probe the system's trained model with the edge rows; add the step to `result`."""
+def _edge_step(
+    result: Smoke,
+    trained: Callable[[], Any],
+    build: Build,
+    predict: PredictWith,
+    raw: pd.DataFrame,
+    *,
+    target: str,
+    task: str,
+    seed: int,
+    id_column: str | None,
+) -> EdgeRows:
+    """Probe the model trained on the training data with the edge rows; add the step to
+    `result`."""
     step = "rows the model may crash on"
     try:
-        estimator = _trained_model(system)
+        estimator = trained()
     except KeelError as exc:
         edge = EdgeRows(error=f"the model could not be trained on the training data: {exc}")
         result.steps.append(Step(step, "fail", edge.error))
         return edge
-    edge = probe_edge_rows(system, estimator)
+    edge = probe_edge_rows(
+        lambda rows: predict(estimator, build(rows)),
+        raw,
+        target=target,
+        task=task,
+        seed=seed,
+        id_column=id_column,
+    )
     kinds = ", ".join(f"{n} {k}" for k, n in edge.kinds.items())
     if edge.ok:
         result.steps.append(Step(step, "pass", f"{edge.rows} rows ({kinds}) predicted"))
@@ -550,10 +462,3 @@ def _edge_step(system: System, result: Smoke) -> EdgeRows:
         problems.append(f"NaN or infinity on {len(edge.not_finite)} rows ({shown})")
     result.steps.append(Step(step, "fail", "; ".join(problems)))
     return edge
-
-
-def smoke(system: System) -> Smoke:
-    """The smoke test of a system, cached by its state and the [smoke] settings."""
-    return system.cached(
-        "smoke", lambda: smoke_test(system), system.config.smoke.model_dump(mode="json"), "edge"
-    )

@@ -19,8 +19,8 @@ newest period with the primary metric. The limit is the smallest age at which th
 more than [staleness] max_drop below the age-0 model's; when it never does, the limit is the
 oldest age measured (as far as the model is known to hold up). When the age-0 training's time
 (the smaller of wall and CPU time) times the older windows exceeds [staleness] max_seconds, the
-older windows are not trained unless `keel score --deep` (`stopped` says so). `staleness_limit`
-reads the limit, for monitor.4 and the registry (None when it is not known).
+older windows are not trained unless `keel score --deep` (`stopped` says so). `limit` reads the
+limit, for monitor.4 and the registry (None when it is not known).
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ import pandas as pd
 
 from keel.errors import KeelError
 from keel.model.budget import TRAIN_CELLS, affordable_rows, clock, over_budget, seconds_since
+from keel.model.contract import Build, Fit, PredictWith
 from keel.model.importance import sample_rows
-from keel.system import System
+from keel.model.metrics import compute
 
 WINDOW_ROWS = 20_000
 DAY = pd.Timedelta(days=1)
@@ -91,17 +92,37 @@ def _day(t: pd.Timestamp) -> str:
     return t.strftime("%Y-%m-%d")
 
 
-def curve(system: System) -> Staleness:
-    """Train on windows of growing age, evaluate each on the newest period."""
-    cfg, seed = system.config.staleness, system.config.model.seed
-    ts = system.config.system.timestamp
-    found = Staleness(system.metric_name, cfg.period_days, cfg.max_drop)
+def curve(
+    train_raw: pd.DataFrame,
+    eval_raw: pd.DataFrame,
+    *,
+    build: Build,
+    fit: Fit,
+    predict: PredictWith,
+    metric: str,
+    target: str,
+    timestamp: str | None,
+    period_days: int,
+    max_age_periods: int,
+    max_drop: float,
+    max_seconds: float,
+    deep: bool,
+    seed: int,
+) -> Staleness:
+    """Train on windows of growing age, evaluate each on the newest period (module docstring).
+
+    `build` makes model inputs of raw rows, `fit` trains on them, `predict` predicts with the
+    model trained; `timestamp` is the [system] timestamp column of the raw rows; the periods,
+    `max_drop` and `max_seconds` are the [staleness] settings; `deep` trains every window
+    whatever the time it takes (`keel score --deep`).
+    """
+    ts = timestamp
+    found = Staleness(metric, period_days, max_drop)
     if ts is None:
         found.problem = "no [system] timestamp column"
         return found
     start_clock = time.perf_counter()
-    period = cfg.period_days * DAY
-    train_raw, eval_raw = system.raw("train"), system.raw("eval")
+    period = period_days * DAY
     raw = pd.concat([train_raw, eval_raw], ignore_index=True)
     times = _times(raw[ts])
     is_eval = np.r_[np.zeros(len(train_raw), bool), np.ones(len(eval_raw), bool)]
@@ -114,7 +135,7 @@ def curve(system: System) -> Staleness:
     else:
         newest_start = times[known].max() - period
         found.notes.append(
-            f"the evaluation data covers less than {cfg.period_days} days: the newest period is "
+            f"the evaluation data covers less than {period_days} days: the newest period is "
             "taken from the training and evaluation data together"
         )
     newest = (times > newest_start).to_numpy() & known
@@ -126,25 +147,25 @@ def curve(system: System) -> Staleness:
         return found
     first = times[pool].min()
     periods_before = math.floor((newest_start - first) / period)
-    k_max = min(cfg.max_age_periods, periods_before - 1)
+    k_max = min(max_age_periods, periods_before - 1)
     if k_max < 1:
         span = (newest_start - first) / DAY
         found.problem = (
             f"the data before the newest period covers {span:.0f} days: fewer than the 2 periods "
-            f"of {cfg.period_days} days needed to train models of two ages"
+            f"of {period_days} days needed to train models of two ages"
         )
         return found
-    if k_max < cfg.max_age_periods:
+    if k_max < max_age_periods:
         found.notes.append(
             f"the data allows ages up to {k_max} periods, not [staleness] max_age_periods = "
-            f"{cfg.max_age_periods}"
+            f"{max_age_periods}"
         )
     window = (newest_start - k_max * period) - first
     found.window_days = window / DAY
-    inputs = system.inputs(raw)
-    target = raw[system.target]
+    inputs = build(raw)
+    y = raw[target]
     newest_idx = np.flatnonzero(newest)
-    y_newest = target.iloc[newest_idx]
+    y_newest = np.asarray(y.iloc[newest_idx])
     windows = []
     for k in range(k_max + 1):
         end = newest_start - k * period
@@ -163,22 +184,22 @@ def curve(system: System) -> Staleness:
             found.stopped = over_budget(
                 first_seconds,
                 k_max,
-                cfg.max_seconds,
-                deep=system.deep,
+                max_seconds,
+                deep=deep,
                 key="[staleness] max_seconds",
             )
             if found.stopped:
                 return found
         started = clock()
         picked = rows[sample_rows(len(rows), size, seed=seed)]
-        age = Age(k, k * cfg.period_days, _day(end - window), _day(end), len(picked), None)
+        age = Age(k, k * period_days, _day(end - window), _day(end), len(picked), None)
         try:
-            estimator = system.fit(inputs.iloc[picked], target.iloc[picked])
-            predictions = system.predict(estimator, inputs.iloc[newest_idx])
-            metric = system.evaluate(y_newest, predictions)
-            age.metric = None if math.isnan(metric) else metric
+            estimator = fit(inputs.iloc[picked], y.iloc[picked])
+            predictions = predict(estimator, inputs.iloc[newest_idx])
+            value = compute(metric, y_newest, predictions)
+            age.metric = None if math.isnan(value) else value
             if age.metric is None:
-                age.error = f"{system.metric_name} is undefined on the newest period"
+                age.error = f"{metric} is undefined on the newest period"
         except KeelError as exc:
             age.error = str(exc)
         found.ages.append(age)
@@ -189,7 +210,7 @@ def curve(system: System) -> Staleness:
         found.problem = f"the age-0 model could not be evaluated: {found.ages[0].error}"
         return found
     for age in found.ages[1:]:
-        if age.metric is not None and age.metric < fresh - cfg.max_drop:
+        if age.metric is not None and age.metric < fresh - max_drop:
             found.drop_age_days = age.age_days
             break
     oldest = max(a.age_days for a in found.measured)
@@ -198,23 +219,11 @@ def curve(system: System) -> Staleness:
     return found
 
 
-def staleness_curve(system: System) -> Staleness:
-    """The curve, cached by the system's state and the [staleness] settings."""
-    return system.cached(
-        "staleness",
-        lambda: curve(system),
-        system.config.staleness.model_dump(mode="json"),
-        system.deep,
-    )
-
-
-def staleness_limit(system: System) -> float | None:
+def limit(found: Staleness) -> float | None:
     """The age in days past which the model's quality is known to drop (or, with no drop
-    measured, the oldest age known to hold up); None when the curve cannot be computed.
+    measured, the oldest age known to hold up); None when the curve could not be computed or
+    its older windows were not trained.
 
     monitor.4 holds the serving model's data age to it; the registry stores it with a version.
     """
-    if system.config.system.timestamp is None:
-        return None
-    found = staleness_curve(system)
     return None if found.problem or found.stopped else found.limit_days

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import CheckError
+from keel.model.contract import Build, Dataset, Fit, PredictWith
 from keel.model.importance import sample_rows
-from keel.system import System
+from keel.model.metrics import compute
 
 NEW_FEATURE_ROWS = 20_000  # data.6 trains on at most this many training rows
 NEW_FEATURE_CELLS = 5_000_000  # and on at most this many values (rows × inputs) on wide data
@@ -123,20 +124,26 @@ def trial_rows(n: int, inputs: int) -> int:
     return min(n, max(1_000, min(NEW_FEATURE_ROWS, NEW_FEATURE_CELLS // max(inputs, 1))))
 
 
-def _new_column(system: System, raw: pd.DataFrame, split_seed: int) -> pd.Series:
-    cfg = system.config.new_feature
-    if cfg.expression is not None:
-        return evaluate_expression(raw, cfg.expression, seed=system.config.model.seed)
-    return signal(raw[system.target], system.task, seed=split_seed)
+def _new_column(
+    raw: pd.DataFrame,
+    expression: str | None,
+    *,
+    target: str,
+    task: str,
+    seed: int,
+    split_seed: int,
+) -> pd.Series:
+    if expression is not None:
+        return evaluate_expression(raw, expression, seed=seed)
+    return signal(raw[target], task, seed=split_seed)
 
 
-def describe_source(system: System) -> str:
+def describe_source(expression: str | None, target: str) -> str:
     """What the trial input holds, in words."""
-    cfg = system.config.new_feature
-    if cfg.expression is not None:
-        return f"[new_feature] expression = {cfg.expression}"
+    if expression is not None:
+        return f"[new_feature] expression = {expression}"
     return (
-        f"a noisy copy of the target {system.target} (Keel's default trial input: a model that "
+        f"a noisy copy of the target {target} (Keel's default trial input: a model that "
         "receives it uses it)"
     )
 
@@ -153,18 +160,35 @@ def _changed(a: Any, b: Any) -> int:
     return int(differ.reshape(len(differ), -1).any(axis=1).sum())
 
 
-def add_input(system: System) -> Trial:
-    """Add the trial input to the raw rows, build inputs, train, and prove the model uses it."""
-    cfg = system.config.new_feature
-    seed = system.config.model.seed
-    train, evaluation = system.dataset("train"), system.dataset("eval")
+def add_input(
+    train: Dataset,
+    evaluation: Dataset,
+    *,
+    build: Build,
+    fit: Fit,
+    predict: PredictWith,
+    name: str,
+    expression: str | None,
+    metric: str,
+    target: str,
+    task: str,
+    seed: int,
+    trained_metric: float,
+) -> Trial:
+    """Add the trial input `name` to the raw rows, build inputs, train, and prove the model
+    uses it.
+
+    The input holds the DuckDB SQL `expression` over the raw columns, or, without one, a noisy
+    copy of the `target` column. `trained_metric` is the model's metric on all of `evaluation`
+    (the metric without the input when the trial trains on every row).
+    """
     size = trial_rows(len(train.inputs), train.inputs.shape[1])
     rows = sample_rows(len(train.inputs), size, seed=seed)
     eval_rows = sample_rows(len(evaluation.inputs), size, seed=seed)
     trial = Trial("name", train_rows=len(rows), eval_rows=len(eval_rows))
-    trial.source = describe_source(system)
-    if cfg.name in train.inputs.columns or cfg.name in train.raw.columns:
-        trial.error = f"the data or the model already has a column named {cfg.name}"
+    trial.source = describe_source(expression, target)
+    if name in train.inputs.columns or name in train.raw.columns:
+        trial.error = f"the data or the model already has a column named {name}"
         return trial
     start = time.perf_counter()
     raws, frames = {}, {}
@@ -174,44 +198,46 @@ def add_input(system: System) -> Trial:
         raw = data.raw.iloc[at].copy()
         trial.stage = "expression"
         try:
-            raw[cfg.name] = _new_column(system, raw, seed + i)
+            raw[name] = _new_column(
+                raw, expression, target=target, task=task, seed=seed, split_seed=seed + i
+            )
         except Exception as exc:
             trial.error = f"on the {split} rows: {type(exc).__name__}: {exc}"
             return trial
         trial.stage = "features"
         try:
-            frames[split] = system.inputs(raw)
+            frames[split] = build(raw)
         except CheckError as exc:
             trial.error = str(exc)
             return trial
         raws[split] = raw
-    trial.dtype = str(raws["train"][cfg.name].dtype)
+    trial.dtype = str(raws["train"][name].dtype)
     trial.added = [str(c) for c in frames["train"].columns if c not in train.inputs.columns]
     if not trial.added:
         trial.stage = "feature code"
         trial.error = (
             f"the feature function returned the same {train.inputs.shape[1]} columns with the "
-            f"new raw column {cfg.name} as without it"
+            f"new raw column {name} as without it"
         )
         return trial
     trial.stage = "training"
     try:
-        estimator = system.fit(frames["train"], train.target.iloc[rows])
+        estimator = fit(frames["train"], train.target.iloc[rows])
     except CheckError as exc:
         trial.error = str(exc)
         return trial
     trial.stage = "prediction"
     try:
-        predictions = system.predict(estimator, frames["eval"])
+        predictions = predict(estimator, frames["eval"])
         shuffled = raws["eval"].copy()
         order = np.random.default_rng(seed).permutation(len(shuffled))
-        shuffled[cfg.name] = shuffled[cfg.name].to_numpy()[order]
-        moved = system.predict(estimator, system.inputs(shuffled))
+        shuffled[name] = shuffled[name].to_numpy()[order]
+        moved = predict(estimator, build(shuffled))
     except Exception as exc:
         trial.error = f"predicting with the new input raised {type(exc).__name__}: {exc}"
         return trial
-    y_eval = evaluation.target.iloc[eval_rows]
-    trial.metric_with = system.evaluate(y_eval, predictions)
+    y_eval = np.asarray(evaluation.target.iloc[eval_rows])
+    trial.metric_with = compute(metric, y_eval, predictions)
     trial.seconds = time.perf_counter() - start
     trial.changed = _changed(predictions, moved)
     trial.reached, trial.note = reaches_model(estimator, trial.added[0])
@@ -222,11 +248,11 @@ def add_input(system: System) -> Trial:
     trial.reached = True
     trial.stage = "done"
     if len(rows) == len(train.inputs) and len(eval_rows) == len(evaluation.inputs):
-        trial.metric_without = system.trained.metric
+        trial.metric_without = trained_metric
     elif train.inputs.shape[1] >= WIDE_INPUTS:
         trial.note += "; the metric without the new input is not retrained on a wide model"
     else:
-        without = system.fit(train.inputs.iloc[rows], train.target.iloc[rows])
+        without = fit(train.inputs.iloc[rows], train.target.iloc[rows])
         x_eval = evaluation.inputs.iloc[eval_rows]
-        trial.metric_without = system.evaluate(y_eval, system.predict(without, x_eval))
+        trial.metric_without = compute(metric, y_eval, predict(without, x_eval))
     return trial

@@ -22,12 +22,13 @@ one value.
                  seems to ignore [model] params), and every swept hyperparameter needs at least
                  one move that trained (else whether it is tuned is unknown)
 
-A search recorded elsewhere is read by `recorded_search`: the trials of a search (Optuna's
+A search recorded elsewhere is judged by `recorded_search`: the trials of a search (Optuna's
 MLflow callback, for instance) logged as MLflow runs in the system's tracking store, in the
 experiment keel/NAME/tuning, each tagged `keel.tuning = "true"`, with the hyperparameters as
 params and the primary metric under its keel.toml name. It stands for model.3 only with at least
 [tuning] min_trials finished trials run on the present code and data (tagged `keel.fingerprint`
-with `search_fingerprint`, or started after the newest change of the code and data files); and
+with a hash of the code and data, or started after the newest change of the code and data
+files: `keel.checks._recorded_search` reads the runs and those from the System); and
 model.3 then re-measures the configured values itself (trains with [model] params, evaluates on
 the evaluation data) and holds that measured value, not the recorded one, to the best trial. A
 search that does not qualify is named, and Keel runs its own sweep instead.
@@ -36,17 +37,18 @@ search that does not qualify is named, and Keel runs its own sweep instead.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from keel.errors import CheckError, KeelError
 from keel.model.budget import affordable_rows, budget_note, clock, over_budget, seconds_since
+from keel.model.contract import Dataset, Fit, PredictWith
 from keel.model.importance import sample_rows
-from keel.system import System
+from keel.model.metrics import compute
 
 RESPONSE = 1e-9  # a metric that moves less than this when a hyperparameter moves did not move
 
@@ -149,76 +151,19 @@ def _same(recorded: str, configured: Any) -> bool:
         return str(recorded) == str(configured)
 
 
-def tuning_experiment(system: System) -> str:
-    """The MLflow experiment a system's recorded search belongs in: keel/NAME/tuning."""
-    return f"keel/{system.name}/tuning"
-
-
-def search_fingerprint(system: System) -> str:
-    """A hash of the system's code and data, to tag tuning runs with (`keel.fingerprint`).
-
-    A run tagged with it counts exactly when code and data are still the ones it was run on;
-    [model] params are left out, so setting the best values found keeps the search valid.
-    """
-    from keel.cache import digest
-
-    found = system.fingerprint()
-    return digest(found["code"], found["train"], found["eval"])
-
-
-def _source_files(source: Any, root: Path) -> list[Path] | None:
-    """The files a [data] source reads (None when they cannot be listed)."""
-    from keel.data.sources import SqlSource, resolve_paths
-
-    patterns = re.findall(r"'([^']+)'", source.sql) if isinstance(source, SqlSource) else [source]
-    files: list[Path] = []
-    for pattern in patterns:
-        try:
-            files.extend(resolve_paths(pattern, root, key="[data]"))
-        except KeelError:
-            continue
-    return files or None
-
-
-def newest_change(system: System) -> tuple[float | None, str]:
-    """(newest modification time of the code and data files, what it was); None: unknown.
-
-    Code: every Python file under the system's folder (as the cache's code hash reads them,
-    tests left out). Data: the files of [data] train and eval. keel.toml is not counted:
-    setting the best values found after a search must not invalidate it.
-    """
-    from keel.system import IGNORED_DIRS
-
-    tests = system.config.model.tests
-    skip = IGNORED_DIRS | ({Path(tests).parts[0]} if tests else set())
-    newest, what = 0.0, ""
-    for path in system.root.rglob("*.py"):
-        rel = path.relative_to(system.root)
-        if any(part in skip or part.startswith(".") for part in rel.parts[:-1]):
-            continue
-        if path.stat().st_mtime > newest:
-            newest, what = path.stat().st_mtime, str(rel)
-    data = system.config.data
-    for source in (data.train, data.eval):
-        if source is None:
-            continue
-        files = _source_files(source, system.root)
-        if files is None:
-            return None, f"the files of [data] source {source!r} cannot be listed"
-        for path in files:
-            if path.stat().st_mtime > newest:
-                newest, what = path.stat().st_mtime, str(path)
-    return newest, what
+def tuning_experiment(name: str) -> str:
+    """The MLflow experiment the recorded search of the system `name` belongs in."""
+    return f"keel/{name}/tuning"
 
 
 def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _fresh(runs: list[Any], system: System) -> tuple[list[Any], str]:
+def _fresh(
+    runs: list[Any], fingerprint: str, newest: float | None, what: str
+) -> tuple[list[Any], str]:
     """The runs made on the present code and data, and why the others are not counted."""
-    fingerprint = search_fingerprint(system)
-    newest, what = newest_change(system)
     fresh, stale_tag, stale_time, unknown = [], 0, 0, 0
     for run in runs:
         tag = run.data.tags.get(FINGERPRINT_TAG)
@@ -249,37 +194,32 @@ def _fresh(runs: list[Any], system: System) -> tuple[list[Any], str]:
     return fresh, "; ".join(why)
 
 
-def recorded_search(system: System) -> RecordedSearch | None:
-    """The system's recorded hyperparameter search, or None when there is none.
+def recorded_search(
+    runs: list[Any],
+    experiments: dict[str, str],
+    *,
+    system: str,
+    metric: str,
+    min_trials: int,
+    configured: dict[str, Any],
+    fingerprint: str,
+    newest: tuple[float | None, str],
+) -> RecordedSearch | None:
+    """The recorded hyperparameter search in `runs`, or None when there is none.
 
-    Looks in the system's tracking store (only when the store already exists: nothing is
-    created for the question) for runs tagged `keel.tuning = "true"`. A search counts (its
-    `not_counted` is empty) only with at least [tuning] min_trials trials that
-    - are in this system's own experiment (`tuning_experiment`),
-    - logged the primary metric under its keel.toml name and finished,
-    - were run on the present code and data: tagged `keel.fingerprint` with
-      `search_fingerprint(system)`, or, untagged, started after the newest change of the code
-      and data files (`newest_change`).
+    `runs` are the MLflow runs of the tracking store tagged `keel.tuning = "true"`, and
+    `experiments` names every experiment by id. The search counts (its `not_counted` is empty)
+    only with at least `min_trials` ([tuning] min_trials) trials that
+    - are in the system's own experiment (`tuning_experiment(system)`),
+    - logged the primary `metric` under its keel.toml name and finished,
+    - were run on the present code and data: tagged `keel.fingerprint` with `fingerprint`, or,
+      untagged, started after `newest`: (the newest modification time of the code and data
+      files, which file it was; None when it cannot be told).
+    `configured` are the [model] params, looked for among the trials.
     """
-    from keel.registry.store import connect, sqlite_file, tracking_uri, translated
-    from keel.training import registry_ref
-
-    uri = tracking_uri(system.config.registry.uri, system.root)
-    db = sqlite_file(uri)
-    if db is not None and not db.exists():
-        return None
-    store = connect(registry_ref(system))
-    metric = system.metric_name
-    own_name = tuning_experiment(system)
-    with translated(store.uri):
-        experiments = {e.experiment_id: e.name for e in store.client.search_experiments()}
-        runs = store.client.search_runs(
-            list(experiments),
-            filter_string=f"tags.`{TUNING_TAG}` = 'true'",
-            max_results=5000,
-        )
     if not runs:
         return None
+    own_name = tuning_experiment(system)
     reasons = []
     own = [r for r in runs if experiments.get(r.info.experiment_id) == own_name]
     if len(own) < len(runs):
@@ -291,10 +231,9 @@ def recorded_search(system: System) -> RecordedSearch | None:
     usable = [r for r in own if metric in r.data.metrics and r.info.status == "FINISHED"]
     if len(usable) < len(own):
         reasons.append(f"{len(own) - len(usable)} run(s) unfinished or without {metric}")
-    counted, stale = _fresh(usable, system)
+    counted, stale = _fresh(usable, fingerprint, *newest)
     if stale:
         reasons.append(stale)
-    min_trials = system.config.tuning.min_trials
     not_counted = ""
     if len(counted) < min_trials:
         not_counted = (
@@ -304,7 +243,6 @@ def recorded_search(system: System) -> RecordedSearch | None:
         )
     shown = counted or [r for r in runs if metric in r.data.metrics]
     best = max(shown, key=lambda r: r.data.metrics[metric]) if shown else None
-    configured = system.config.model.params
     matching = [
         r
         for r in shown
@@ -342,10 +280,11 @@ def moves(value: float, factor: float) -> list[float]:
     return [v for v in dict.fromkeys(found) if v != value]
 
 
-def swept_params(system: System) -> tuple[list[str], dict[str, str]]:
-    """(hyperparameters to sweep, {name: why not} for those left out)."""
-    params = system.config.model.params
-    named = system.config.tuning.params
+def swept_params(
+    params: dict[str, Any], named: list[str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """(hyperparameters to sweep, {name: why not} for those left out) of the [model] `params`;
+    `named` are the [tuning] params (None: every one)."""
     if named is not None:
         unknown = [p for p in named if p not in params]
         if unknown:
@@ -369,67 +308,75 @@ def swept_params(system: System) -> tuple[list[str], dict[str, str]]:
     return chosen, skipped
 
 
-def sweep(system: System) -> Sweep:
-    """Retrain with each swept hyperparameter moved down and up; evaluate every run."""
-    cfg, seed = system.config.tuning, system.config.model.seed
-    names, skipped = swept_params(system)
-    train, evaluation = system.dataset("train"), system.dataset("eval")
+def sweep(
+    fit: Fit,
+    predict: PredictWith,
+    train: Dataset,
+    evaluation: Dataset,
+    *,
+    metric: str,
+    params: dict[str, Any],
+    named: list[str] | None,
+    factor: float,
+    tolerance: float,
+    sample: int,
+    sample_set: bool,
+    max_seconds: float,
+    deep: bool,
+    seed: int,
+) -> Sweep:
+    """Retrain with each swept hyperparameter of `params` moved down and up by `factor`;
+    evaluate every run (module docstring).
+
+    `named`, `factor`, `tolerance`, `sample` and `max_seconds` are the [tuning] settings;
+    `sample_set` says the user set [tuning] sample (then it is not bounded on wide data);
+    `deep` trains the moves whatever the budget (`keel score --deep`).
+    """
+    names, skipped = swept_params(params, named)
     width = train.inputs.shape[1]
-    size = affordable_rows(cfg.sample, width, explicit="sample" in cfg.model_fields_set)
+    size = affordable_rows(sample, width, explicit=sample_set)
     rows = sample_rows(len(train.inputs), size, seed=seed)
-    eval_rows = sample_rows(len(evaluation.inputs), cfg.sample, seed=seed)
+    eval_rows = sample_rows(len(evaluation.inputs), sample, seed=seed)
     x, y = train.inputs.iloc[rows], train.target.iloc[rows]
     x_eval, y_eval = evaluation.inputs.iloc[eval_rows], evaluation.target.iloc[eval_rows]
-    configured = dict(system.config.model.params)
+    configured = dict(params)
     start = time.perf_counter()
 
     def score(params: dict[str, Any]) -> float:
-        estimator = system.fit(x, y, params=params)
-        return system.evaluate(y_eval, system.predict(estimator, x_eval))
+        estimator = fit(x, y, params=params)
+        return compute(metric, np.asarray(y_eval), predict(estimator, x_eval))
 
     started = clock()
     base = score(configured)
     first = seconds_since(started)
     if math.isnan(base):
         raise CheckError(
-            f"the model's {system.metric_name} is undefined on the evaluation sample (a single "
+            f"the model's {metric} is undefined on the evaluation sample (a single "
             "class?); evaluate on rows holding every class"
         )
     trials = [Trial(name, configured[name], base, configured=True) for name in names]
-    more = sum(len(moves(configured[name], cfg.factor)) for name in names)
-    stopped = over_budget(
-        first, more, cfg.max_seconds, deep=system.deep, key="[tuning] max_seconds"
-    )
+    more = sum(len(moves(configured[name], factor)) for name in names)
+    stopped = over_budget(first, more, max_seconds, deep=deep, key="[tuning] max_seconds")
     for name in names if not stopped else []:
-        for value in moves(configured[name], cfg.factor):
+        for value in moves(configured[name], factor):
             try:
-                metric = score({**configured, name: value})
+                found = score({**configured, name: value})
             except KeelError as exc:
                 trials.append(Trial(name, value, None, error=str(exc)))
                 continue
-            trials.append(Trial(name, value, None if math.isnan(metric) else metric))
+            trials.append(Trial(name, value, None if math.isnan(found) else found))
     trials.sort(key=lambda t: (names.index(t.param), float(t.value)))
     return Sweep(
-        metric=system.metric_name,
+        metric=metric,
         configured_metric=base,
         trials=trials,
         params=names,
         skipped=skipped,
-        factor=cfg.factor,
-        tolerance=cfg.tolerance,
+        factor=factor,
+        tolerance=tolerance,
         train_rows=len(rows),
         eval_rows=len(eval_rows),
         seconds=time.perf_counter() - start,
-        note=budget_note(len(rows), len(train.inputs), width, cfg.sample),
+        note=budget_note(len(rows), len(train.inputs), width, sample),
         stopped=stopped,
-    )
-
-
-def tuning_sweep(system: System) -> Sweep:
-    """The sweep, cached by the system's state and the [tuning] settings."""
-    return system.cached(
-        "tuning_sweep",
-        lambda: sweep(system),
-        system.config.tuning.model_dump(mode="json"),
-        system.deep,
     )

@@ -1,0 +1,121 @@
+"""What data.2, data.3 and data.6 measure on a System, cached by the system's state.
+
+Each function reads the System (its [importance], [new_feature] and [model] settings, its
+datasets, its trained model) and calls the plain measurement of `keel.model`: permutation
+importance and leave-one-feature-out retraining (`keel.model.importance`), the cost of each
+input (`keel.model.cost`) and the new-input trial (`keel.model.trial`). Results are cached
+under `.keel/cache/` by the system's state, a name and the settings that change them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from keel.model import cost, importance, trial
+from keel.model.metrics import Predictions
+from keel.system import System
+
+
+def measure_importance(system: System) -> importance.Importance:
+    """Permutation importance of the system's inputs on its evaluation rows and their
+    near-duplicates, cached. Uses [importance] sample, repeats and max_correlation and the
+    model seed; data.2 and data.3 share this result."""
+    cfg = system.config.importance
+    seed = system.config.model.seed
+
+    def measure() -> importance.Importance:
+        trained = system.trained
+        evaluation = system.dataset("eval")
+
+        def predict(frame: pd.DataFrame) -> Predictions:
+            return system.predict(trained.estimator, frame)
+
+        return importance.measure_importance(
+            predict,
+            evaluation.inputs,
+            evaluation.target,
+            metric=system.metric_name,
+            sample=cfg.sample,
+            repeats=cfg.repeats,
+            max_correlation=cfg.max_correlation,
+            seed=seed,
+        )
+
+    return system.cached(
+        "importance",
+        measure,
+        cfg.model_dump(mode="json"),
+        seed,
+        importance.IMPORTANCE_CELLS,
+        importance.MAX_IMPORTANCE_VARIANTS,
+        importance.GROUP_REPEATS,
+        importance.DUPLICATE_CELLS,
+    )
+
+
+def measure_lofo(system: System) -> importance.Lofo:
+    """Leave-one-feature-out retraining of the system's model, cached."""
+    seed = system.config.model.seed
+
+    def measure() -> importance.Lofo:
+        return importance.measure_lofo(
+            system.fit,
+            system.predict,
+            system.dataset("train"),
+            system.dataset("eval"),
+            metric=system.metric_name,
+            seed=seed,
+        )
+
+    return system.cached("lofo", measure, importance.LOFO_ROWS, importance.LOFO_EVAL_ROWS, seed)
+
+
+def measure_costs(system: System) -> cost.Measured:
+    """Memory, prediction latency per input, and feature time of the system, cached."""
+    seed = system.config.model.seed
+
+    def measure() -> cost.Measured:
+        trained = system.trained
+        inputs = system.dataset("eval").inputs
+
+        def predict(frame: pd.DataFrame) -> Predictions:
+            return system.predict(trained.estimator, frame)
+
+        build = system.features_function
+        raw = system.raw("train") if build is not None else None
+        return cost.measure_costs(predict, inputs, seed=seed, build=build, raw=raw)
+
+    return system.cached(
+        "cost",
+        measure,
+        cost.LATENCY_ROWS,
+        cost.LATENCY_CELLS,
+        cost.LATENCY_ROUNDS,
+        cost.MIN_WINS,
+        cost.MAX_LATENCY_VARIANTS,
+        cost.MEMORY_ROWS,
+        cost.FEATURE_ROWS,
+        seed,
+    )
+
+
+def add_input(system: System) -> trial.Trial:
+    """data.6's trial on the system: the [new_feature] input added to its raw rows, built into
+    inputs by its feature code, trained with by its training code (not cached here: data.6
+    caches it with the [new_feature] settings)."""
+    cfg = system.config.new_feature
+    train, evaluation = system.dataset("train"), system.dataset("eval")
+    return trial.add_input(
+        train,
+        evaluation,
+        build=system.inputs,
+        fit=system.fit,
+        predict=system.predict,
+        name=cfg.name,
+        expression=cfg.expression,
+        metric=system.metric_name,
+        target=system.target,
+        task=system.task,
+        seed=system.config.model.seed,
+        trained_metric=system.trained.metric,
+    )

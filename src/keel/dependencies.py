@@ -1,0 +1,142 @@
+"""What a system's trained state depends on besides its data and keel.toml.
+
+The cache key of a `System` (and the environment recorded with a model) is built from these:
+
+    user_module_files    the user's source files, followed from the entry point modules
+                         through their imports (a sibling package on `sys.path`, say)
+    imported_top_names   the top-level modules those files import
+    package_versions     the installed distributions providing them, with the packages they
+                         require, and their versions
+    keel_source_hash     Keel's own source: results of an edited Keel (a development install)
+                         are not served from a cache written by another
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import sys
+import sysconfig
+from pathlib import Path
+
+
+@functools.cache
+def keel_source_hash() -> str:
+    """A hash of Keel's own source: results of an edited Keel (a development install) are not
+    served from a cache written by another."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".json", ".j2") and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(package)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _library_paths() -> list[Path]:
+    """Folders of the standard library and installed packages (not the user's own code)."""
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return [Path(p).resolve() for p in paths if p]
+
+
+def user_module_files(root: Path, entry_modules: list[str]) -> list[Path]:
+    """Source files of the user's code that the system imports: the entry point modules
+    wherever they live, and, followed through their imports, every imported module that is
+    neither Keel's nor in the standard library or installed packages (a sibling package of the
+    user's on `sys.path`, say). Files under `root` are hashed by the caller in any case."""
+    libraries = _library_paths()
+
+    def users(name: str) -> Path | None:
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None) if module else None
+        if not file or not file.endswith(".py"):
+            return None
+        path = Path(file).resolve()
+        if name in entry_modules:
+            return path
+        if name == "keel" or name.startswith("keel.") or "site-packages" in path.parts:
+            return None
+        return None if any(path.is_relative_to(lib) for lib in libraries) else path
+
+    files: set[Path] = set()
+    todo = list(entry_modules)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = users(name)
+        if path is None:
+            continue
+        files.add(path)
+        todo.extend(_imported_names(path, name))
+    return sorted(files)
+
+
+def _imported_names(path: Path, module: str | None) -> list[str]:
+    """Full names of the modules a source file imports, with each of their parent packages.
+
+    Relative imports are resolved against `module` (the file's own module name), or left out
+    when it is None.
+    """
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return []
+    package = ""
+    if module is not None:
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level and module is None:
+                continue
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join([*parts, base] if base else parts)
+            names.append(base)
+            names += [f"{base}.{a.name}" for a in node.names if base]
+    full: list[str] = []
+    for name in names:
+        parts = name.split(".")
+        full += [".".join(parts[: i + 1]) for i in range(len(parts))]
+    return [n for n in full if n]
+
+
+def imported_top_names(files: list[Path]) -> set[str]:
+    """Top-level names of the modules that these source files import (absolute imports)."""
+    return {name.split(".")[0] for file in files for name in _imported_names(file, None)}
+
+
+def package_versions(top_names: set[str]) -> dict[str, str]:
+    """Installed distributions providing these modules, with the packages they require
+    (transitively), and their versions: what the trained model's behaviour depends on."""
+    import importlib.metadata as md
+    import re
+
+    by_module = md.packages_distributions()
+    todo = [d for name in sorted(top_names) for d in by_module.get(name, [])]
+    versions: dict[str, str] = {}
+    while todo:
+        dist = todo.pop()
+        key = dist.lower().replace("_", "-")
+        if key in versions:
+            continue
+        try:
+            meta = md.distribution(dist)
+        except md.PackageNotFoundError:
+            continue
+        versions[key] = meta.version
+        for requirement in meta.requires or []:
+            if "extra ==" in requirement:
+                continue
+            match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+            if match:
+                todo.append(match.group(0))
+    return dict(sorted(versions.items()))
