@@ -1,0 +1,136 @@
+"""The package's shape: no import cycle inside `keel`, no module over 600 lines, and the
+layers that must stay light import only what they may."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "keel"
+MAX_LINES = 600
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        parts = list(path.relative_to(SOURCE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """The `keel` modules `name` imports, at module level or inside functions."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            candidates = [target, *(f"{target}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            continue
+        found |= {c for c in candidates if c in MODULES and c != name}
+    return found
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _cycle() -> list[str] | None:
+    """One import cycle among keel's modules, as the list of modules around it, or None.
+
+    A package's `__init__` importing its own submodules is how a package exposes them, and a
+    submodule importing its parent package only reaches that `__init__`: such edges are not
+    counted."""
+
+    def edges(name: str) -> set[str]:
+        return {
+            t for t in GRAPH[name] if not t.startswith(name + ".") and not name.startswith(t + ".")
+        }
+
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        state[name] = 1
+        stack.append(name)
+        for target in sorted(edges(name)):
+            if state.get(target) == 1:
+                return stack[stack.index(target) :] + [target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        stack.pop()
+        state[name] = 2
+        return None
+
+    for name in sorted(GRAPH):
+        if name not in state:
+            found = visit(name)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycle_inside_keel():
+    cycle = _cycle()
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_module_is_under_600_lines(name):
+    lines = len(MODULES[name].read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{MODULES[name]} has {lines} lines (at most {MAX_LINES})"
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    saved = dict(GRAPH)
+    try:
+        GRAPH["keel.errors"] = GRAPH["keel.errors"] | {"keel.evidence"}
+        GRAPH["keel.evidence"] = GRAPH["keel.evidence"] | {"keel.errors"}
+        assert _cycle() is not None
+    finally:
+        GRAPH.clear()
+        GRAPH.update(saved)
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        (
+            "keel.data",
+            (
+                "keel.config",
+                "keel.system",
+                "keel.checks",
+                "keel.model",
+                "keel.registry",
+                "keel.cli",
+            ),
+        ),
+        ("keel.model", ("keel.config", "keel.system", "keel.checks", "keel.registry", "keel.cli")),
+        ("keel.registry", ("keel.system", "keel.config", "keel.checks", "keel.cli")),
+    ],
+)
+def test_a_layer_imports_nothing_above_it(layer, forbidden):
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, targets in GRAPH.items()
+        if name == layer or name.startswith(layer + ".")
+        for target in targets
+        if any(target == f or target.startswith(f + ".") for f in forbidden)
+    )
+    assert not wrong, "; ".join(wrong)
