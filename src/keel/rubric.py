@@ -91,7 +91,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Every input earns its place; inputs that add nothing are removed.",
         "Permutation importance on held-out data flags inputs not above noise and near-duplicates.",
         check="keel.checks.data:data_2",
-        reads=("importance",),
+        reads=("importance", "model"),
         reusable=True,
     ),
     _p(
@@ -101,7 +101,7 @@ PRACTICES: tuple[Practice, ...] = (
         "benefit.",
         "Per-input memory, latency share and computation time are measured against a budget.",
         check="keel.checks.data:data_3",
-        reads=("cost",),
+        reads=("cost", "importance", "model"),
         reusable=True,
     ),
     _p(
@@ -166,7 +166,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Configured hyperparameters are near the best values a search would find.",
         "A recorded search, or a sensitivity sweep around the configured values.",
         check="keel.checks.model:model_3",
-        reads=("model", "tuning"),
+        reads=("data", "model", "registry", "tuning"),
     ),
     _p(
         "model.4",
@@ -174,7 +174,7 @@ PRACTICES: tuple[Practice, ...] = (
         "How fast quality decays with model age is measured, so retraining can be scheduled.",
         "Models trained on older windows are evaluated on the newest: a quality-versus-age curve.",
         check="keel.checks.model:model_4",
-        reads=("staleness", "system"),
+        reads=("model", "staleness", "system"),
         reusable=True,
     ),
     _p(
@@ -184,7 +184,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Constant, linear and shallow-tree baselines trained on the same data, compared on "
         "the primary metric.",
         check="keel.checks.model:model_5",
-        reads=("baseline",),
+        reads=("baseline", "model"),
         reusable=True,
     ),
     _p(
@@ -222,7 +222,7 @@ PRACTICES: tuple[Practice, ...] = (
         "The training code is exercised by fast tests that catch breakage before a full run.",
         "A generated smoke test trains on rows synthesised from the schema and checks the outputs.",
         check="keel.checks.infra:infra_2",
-        reads=("data", "model", "smoke"),
+        reads=("data", "model", "smoke", "system"),
     ),
     _p(
         "infra.3",
