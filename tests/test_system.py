@@ -1,3 +1,5 @@
+import numpy as np
+import pytest
 from systems import binary_frame
 
 from keel.system import System
@@ -94,3 +96,26 @@ def test_environment_names_python_and_the_packages_the_code_imports(make_system)
     assert "scikit-learn" in env["packages"] and "numpy" in env["packages"]
     assert "scipy" in env["packages"]  # required by scikit-learn, so it shapes the model too
     assert "fastapi" not in env["packages"]
+
+
+class _ProbabilitiesOnly:
+    """A classifier whose `predict` must not be called."""
+
+    classes_ = np.array([0, 1])
+
+    def predict(self, inputs):
+        raise AssertionError("predict was called")
+
+    def predict_proba(self, inputs):
+        p = np.linspace(0.1, 0.9, len(inputs))
+        return np.column_stack([1 - p, p])
+
+
+def test_predict_only_for_a_metric_of_probabilities_asks_for_probabilities_only(make_system):
+    system = make_system(binary_frame(200))
+    frame = binary_frame(10)
+    found = system.predict(_ProbabilitiesOnly(), frame, only_for="roc_auc")
+    assert np.allclose(found.proba[:, 1], np.linspace(0.1, 0.9, 10))
+    assert found.labels.tolist() == [0] * 5 + [1] * 5
+    with pytest.raises(AssertionError, match="predict was called"):
+        system.predict(_ProbabilitiesOnly(), frame, only_for="accuracy")

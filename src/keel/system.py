@@ -37,7 +37,7 @@ from keel.dependencies import (
 )
 from keel.errors import CheckError, ConfigError, DataError, UserCodeError, user_traceback
 from keel.model.contract import Dataset, Split
-from keel.model.metrics import Predictions, compute
+from keel.model.metrics import METRICS, Predictions, compute
 from keel.model.unpredictable import Unpredictable, describe_unpredictable, find_unpredictable
 
 # Folders never holding the user's code: Keel's own state, virtualenvs, caches, VCS metadata.
@@ -365,10 +365,22 @@ class System:
             )
         return estimator
 
-    def predict(self, estimator: Any, inputs: pd.DataFrame) -> Predictions:
-        """Predictions (and class probabilities for classifiers) of an estimator on inputs."""
+    def predict(
+        self, estimator: Any, inputs: pd.DataFrame, *, only_for: str | None = None
+    ) -> Predictions:
+        """Predictions (and class probabilities for classifiers) of an estimator on inputs.
+
+        `only_for` a metric of probabilities (ROC AUC, log loss, …), the model is asked for its
+        probabilities only and the labels are the most probable classes: for loops that predict
+        hundreds of shuffled frames to compute that one metric (data.2), half the work.
+        """
+        classifier = self.task != "regression" and hasattr(estimator, "predict_proba")
+        if classifier and only_for is not None and METRICS[only_for].reads == "score":
+            proba = np.asarray(estimator.predict_proba(inputs), dtype=float)
+            classes = np.asarray(getattr(estimator, "classes_", np.arange(proba.shape[1])))
+            return Predictions(classes[np.argmax(proba, axis=1)], proba, classes)
         labels = np.asarray(estimator.predict(inputs))
-        if self.task == "regression" or not hasattr(estimator, "predict_proba"):
+        if not classifier:
             return Predictions(labels)
         proba = np.asarray(estimator.predict_proba(inputs), dtype=float)
         classes = np.asarray(getattr(estimator, "classes_", np.arange(proba.shape[1])))

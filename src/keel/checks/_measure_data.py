@@ -28,7 +28,7 @@ def measure_importance(system: System) -> importance.Importance:
         evaluation = system.dataset("eval")
 
         def predict(frame: pd.DataFrame) -> Predictions:
-            return system.predict(trained.estimator, frame)
+            return system.predict(trained.estimator, frame, only_for=system.metric_name)
 
         return importance.measure_importance(
             predict,
