@@ -93,3 +93,12 @@ def test_train_says_the_staleness_limit_was_not_computed_unless_asked(app, tmp_p
     asked = keel(app, "train", tmp_path, "--staleness-limit")  # no [system] timestamp
     assert "version 2" in asked and "staleness limit is unknown" in asked
     assert "not computed" not in asked
+
+
+def test_a_promotion_without_gate_thresholds_is_shown_as_no_gate_not_passed(app, tmp_path):
+    write_system(tmp_path, binary_frame(300), binary_frame(200, seed=1))
+    keel(app, "train", tmp_path)
+    assert "nothing was checked" in keel(app, "promote", "1", tmp_path)
+    listed = keel(app, "registry", "list", tmp_path)
+    assert "no gate" in listed and "passed" not in listed
+    assert "gate verdict: no gate" in keel(app, "registry", "show", "1", tmp_path)

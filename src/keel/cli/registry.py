@@ -137,9 +137,7 @@ def list_versions(path: PathArg = Path(".")) -> None:
         "version", "created (UTC)", "aliases", primary, "gate", "commit", title=found[0].name
     )
     for v in found:
-        gate = "—" if v.verdict is None else ("passed" if v.verdict["passed"] else "refused")
-        if v.verdict and v.verdict.get("forced"):
-            gate = "forced"
+        gate = "—" if v.verdict is None else _gate_state(v.verdict, forced="forced")
         commit = (v.lineage.get("git_commit") or "—")[:10]
         table.add_row(
             str(v.version),
@@ -150,6 +148,16 @@ def list_versions(path: PathArg = Path(".")) -> None:
             commit,
         )
     _print(table)
+
+
+def _gate_state(verdict: dict[str, Any], *, forced: str) -> str:
+    """What the gate said: passed, refused, `forced`, or "no gate" when it had no rule to
+    check (a promotion without [gate] thresholds passed nothing)."""
+    if verdict.get("forced"):
+        return forced
+    if not any(verdict.get("thresholds", {}).values()):
+        return "no gate"
+    return "passed" if verdict["passed"] else "refused"
 
 
 def _verdict_table(verdict: dict[str, Any] | Verdict, title: str) -> Table:
@@ -218,9 +226,7 @@ def show(version: VersionArg, path: PathArg = Path(".")) -> None:
     if v.verdict is None:
         _print("no gate verdict yet: `keel promote` judges it")
         return
-    state = "passed" if v.verdict["passed"] else "refused"
-    if v.verdict.get("forced"):
-        state = "forced past the gate"
+    state = _gate_state(v.verdict, forced="forced past the gate")
     _print(_verdict_table(v.verdict, f"gate verdict: {state}"), *_verdict_lines(v.verdict))
 
 
