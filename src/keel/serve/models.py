@@ -1,0 +1,160 @@
+"""The models a server serves, following the registry live.
+
+A server serves the version the registry's `champion` alias names (and, during a canary, the
+one `candidate` names). `ModelHolder` loads them through the light model artefact, warms each
+with a prediction before it serves, and polls the aliases: when one moves (`keel promote`,
+`keel rollback`, a canary), the new version is loaded and warmed in the background while the
+old one keeps serving, then swapped in with one assignment. A request reads the holder's
+`Serving` snapshot once and uses it to the end, so no request sees half a swap and none fails
+because of one. A version that cannot be loaded is reported (`errors`) and the old one keeps
+serving.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from keel.errors import RegistryError
+from keel.registry.ref import RegistryRef
+
+CHAMPION = "champion"
+CANDIDATE = "candidate"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One loaded, warmed model version."""
+
+    version: int
+    model: Any  # an MLflow pyfunc model: raw rows in, a frame of predictions out
+    loaded_at: float
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What serves right now: the champion, and a candidate during a canary."""
+
+    champion: Loaded
+    candidate: Loaded | None = None
+
+
+@dataclass
+class _Registry:
+    """The registry calls the holder makes, replaceable in one place (tests count them)."""
+
+    aliases: Callable[[], dict[str, int]]
+    load: Callable[[int], Any]
+
+
+def registry_calls(ref: RegistryRef) -> _Registry:
+    """The aliases and loading of `ref`'s registered model, through keel.registry."""
+    from keel.registry.store import connect, translated
+    from keel.registry.versions import aliases, find_version, load_version
+
+    def current() -> dict[str, int]:
+        store = connect(ref)
+        with translated(store.uri):
+            return aliases(store)
+
+    def load(version: int) -> Any:
+        store = connect(ref)
+        with translated(store.uri):
+            return load_version(store, find_version(store, version))
+
+    return _Registry(current, load)
+
+
+@dataclass
+class ModelHolder:
+    """The champion (and candidate) of a registered model, kept current by `poll`.
+
+    `warm` holds a few raw rows each new version predicts before it serves (its first real
+    request then pays no loading cost); without them a version serves as soon as it loads.
+    """
+
+    registry: _Registry
+    warm: pd.DataFrame | None = None
+    errors: list[str] = field(default_factory=list)
+    swaps: int = 0
+    _serving: Serving | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> Serving:
+        """Load what the aliases name now; `RegistryError` when nothing is champion."""
+        named = self.registry.aliases()
+        if CHAMPION not in named:
+            raise RegistryError(
+                "no version is champion yet: register one with `keel train`, then "
+                "`keel promote VERSION`"
+            )
+        champion = self._load(named[CHAMPION])
+        candidate = self._load(named[CANDIDATE]) if CANDIDATE in named else None
+        self._serving = Serving(champion, candidate)
+        return self._serving
+
+    @property
+    def serving(self) -> Serving:
+        """The snapshot a request uses from start to end."""
+        if self._serving is None:
+            raise RegistryError("the models are not loaded yet: call start() first")
+        return self._serving
+
+    def _load(self, version: int) -> Loaded:
+        model = self.registry.load(version)
+        if self.warm is not None and len(self.warm):
+            model.predict(self.warm)
+        return Loaded(version, model, time.time())
+
+    def poll(self) -> bool:
+        """Follow the aliases once: load and warm what moved, then swap it in. True when
+        something changed. A version that fails to load is recorded in `errors`; the models
+        serving keep serving."""
+        with self._lock:  # one poll at a time: two would load the same version twice
+            now = self.serving
+            try:
+                named = self.registry.aliases()
+            except RegistryError as exc:
+                self.errors.append(str(exc))
+                return False
+            champion, candidate = now.champion, now.candidate
+            try:
+                if CHAMPION in named and named[CHAMPION] != champion.version:
+                    champion = self._reuse(named[CHAMPION], now)
+                wanted = named.get(CANDIDATE)
+                if wanted is None:
+                    candidate = None
+                elif candidate is None or candidate.version != wanted:
+                    candidate = self._reuse(wanted, now)
+            except RegistryError as exc:
+                self.errors.append(str(exc))
+                return False
+            if champion is now.champion and candidate is now.candidate:
+                return False
+            self._serving = Serving(champion, candidate)  # one assignment: the swap
+            self.swaps += 1
+            return True
+
+    def _reuse(self, version: int, now: Serving) -> Loaded:
+        """The loaded model of `version` if it serves already (a promoted candidate, a
+        rolled-back champion that is still the candidate), else a fresh load."""
+        for loaded in (now.champion, now.candidate):
+            if loaded is not None and loaded.version == version:
+                return loaded
+        return self._load(version)
+
+    def follow(self, stop: threading.Event, every: float) -> threading.Thread:
+        """Poll every `every` seconds in a daemon thread until `stop` is set."""
+
+        def loop() -> None:
+            while not stop.wait(every):
+                self.poll()
+
+        thread = threading.Thread(target=loop, name="keel-follow-registry", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,112 @@
+"""`keel.serve.models`: a server's models follow the registry's aliases live (real SQLite store)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+from registries import good_system, register_pair
+
+from keel.errors import RegistryError
+from keel.registry.promotion import promote, rollback
+from keel.registry.store import connect
+from keel.serve.models import ModelHolder, registry_calls
+from keel.training import gate_inputs, registry_ref
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    return good_system(tmp_path_factory.mktemp("serve-models"))
+
+
+@pytest.fixture(scope="module")
+def pair(system):
+    """A strong and a weak version of one registered model, strong promoted to champion."""
+    strong, weak = register_pair(system, "served")
+    ref = dataclasses.replace(registry_ref(system), model="served")
+    assert promote(ref, strong, gate_inputs(system)).promoted
+    return ref, strong, weak
+
+
+def holder(ref, rows=None) -> ModelHolder:
+    return ModelHolder(registry_calls(ref), warm=rows)
+
+
+def test_start_refuses_a_model_with_no_champion_and_says_what_to_do(system):
+    ref = dataclasses.replace(registry_ref(system), model="nothing")
+    with pytest.raises(RegistryError, match="keel promote VERSION"):
+        holder(ref).start()
+
+
+def test_the_champion_serves_and_a_promotion_is_followed_without_a_restart(system, pair):
+    ref, strong, weak = pair
+    rows = system.raw("eval").head(20)
+    served = holder(ref, rows)
+    before = served.start()
+    assert before.champion.version == strong and before.candidate is None
+    assert len(before.champion.model.predict(rows)) == 20
+    assert served.poll() is False  # nothing moved
+    assert promote(ref, weak, gate_inputs(system), force=True, reason="test").promoted
+    assert served.poll() is True
+    assert served.serving.champion.version == weak
+    assert before.champion.version == strong  # a request holding the old snapshot keeps it
+    rollback(ref, reason="test")
+    assert served.poll() is True and served.serving.champion.version == strong
+    assert served.swaps == 2 and not served.errors
+
+
+def test_a_version_that_cannot_load_is_reported_and_the_old_one_keeps_serving(system, pair):
+    ref, strong, weak = pair
+    calls = registry_calls(ref)
+    served = ModelHolder(calls)
+    served.start()
+    current = served.serving.champion.version
+
+    def broken(version):
+        raise RegistryError(f"version {version} cannot be loaded (test)")
+
+    calls.load = broken
+    calls.aliases = lambda: {"champion": strong if current != strong else weak}
+    assert served.poll() is False
+    assert served.serving.champion.version == current
+    assert "cannot be loaded (test)" in served.errors[-1]
+
+
+def test_follow_polls_in_the_background_until_stopped(system, pair):
+    ref, strong, weak = pair
+    calls = registry_calls(ref)
+    seen = threading.Event()
+    real = calls.aliases
+
+    def counted():
+        seen.set()
+        return real()
+
+    calls.aliases = counted
+    served = ModelHolder(calls)
+    served.start()
+    seen.clear()
+    stop = threading.Event()
+    thread = served.follow(stop, every=0.05)
+    assert seen.wait(10)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_candidate_alias_is_loaded_beside_the_champion_and_dropped_with_it(system, pair):
+    ref, strong, weak = pair
+    served = holder(ref)
+    served.start()
+    champion = served.serving.champion.version
+    other = weak if champion == strong else strong
+    client = connect(ref).client
+    client.set_registered_model_alias("served", "candidate", str(other))
+    try:
+        assert served.poll() is True
+        assert served.serving.candidate.version == other
+        assert served.serving.champion.version == champion
+    finally:
+        client.delete_registered_model_alias("served", "candidate")
+    assert served.poll() is True and served.serving.candidate is None
