@@ -1,0 +1,1 @@
+"""Serving: the HTTP server, request validation, canary routing and the prediction log."""
