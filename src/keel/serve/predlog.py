@@ -53,9 +53,7 @@ def check_record(record: Any) -> None:
     try:
         datetime.fromisoformat(stamp)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise KeelError(
-            f"prediction log: time must be an ISO-8601 string, got {stamp!r}"
-        ) from None
+        raise KeelError(f"prediction log: time must be an ISO-8601 string, got {stamp!r}") from None
 
 
 class PredictionLog:
@@ -75,7 +73,9 @@ class PredictionLog:
         on_fsync: Callable[[float], None] | None = None,
     ) -> None:
         if durability not in ("ack", "async"):
-            raise KeelError(f"prediction log: durability must be 'ack' or 'async', got {durability!r}")
+            raise KeelError(
+                f"prediction log: durability must be 'ack' or 'async', got {durability!r}"
+            )
         if queue_rows < 1 or segment_bytes < 1:
             raise KeelError("prediction log: queue_rows and segment_bytes must be positive")
         self.folder = Path(folder)
