@@ -63,6 +63,7 @@ def test_records_without_time_or_version_are_refused_whole(tmp_path):
             {"time": "yesterday", "model_version": 1},
             {"time": "2026-11-29T10:00:00Z", "model_version": "3"},
             record("x", blob=object()),
+            record("x", date="2026-01-01"),
         ):
             with pytest.raises(KeelError):
                 log.append([record("ok"), bad])

@@ -1,8 +1,9 @@
 """The durable prediction log: the seam between serving and monitoring.
 
 `PredictionLog.append(records)` takes one JSON-able dict per served row. The log needs only
-`time` (an ISO-8601 string, in UTC or with an offset) and `model_version` (an int), which
-partition the roll-up; every other field is the server's business.
+`time` (an ISO-8601 string, with an offset, or naive meaning UTC) and `model_version` (an
+int), which partition the roll-up; `date` is reserved (the roll-up's partition, derived from
+`time`); every other field is the server's business.
 
 A single writer thread writes the records of all callers to this process's own segment file
 (see `keel.serve.segments`). With `durability="ack"`, `append` returns only once its records
@@ -10,6 +11,9 @@ are written and fsynced; the writer takes everything pending, writes it and fsyn
 of it (group commit), so N concurrent requests cost one fsync. With `"async"`, `append` queues
 and returns at once; when the queue holds `queue_rows` rows the records are dropped and counted
 in `dropped`, never blocking a request.
+
+Make one `PredictionLog` per process, after any fork (its writer thread and open segment
+belong to the process that made it); worker processes may share a folder.
 
 A log folder holds `segments/` (written by servers) and `rolled/` (Parquet, see
 `keel.serve.rollup`): `segments_dir` and `rolled_dir` name them.
@@ -49,6 +53,8 @@ def check_record(record: Any) -> None:
     version = record.get("model_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise KeelError(f"prediction log: model_version must be an int, got {version!r}")
+    if "date" in record:
+        raise KeelError("prediction log: `date` is reserved for the partition taken from `time`")
     stamp = record.get("time")
     try:
         datetime.fromisoformat(stamp)  # type: ignore[arg-type]

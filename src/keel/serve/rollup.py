@@ -83,14 +83,19 @@ def _parquet_bytes(records: list[dict[str, Any]]) -> bytes:
 def roll(folder: str | Path, out_dir: str | Path) -> int:
     """Recover dead writers' segments in `folder`, roll every closed one into `out_dir`.
 
-    Returns the number of records rolled. Segments of live writers are left for later.
+    Returns the number of records rolled. Segments of live writers are left for later. Two
+    rolls at once are safe: both write the same parts under the same names.
     """
     folder, out_dir = Path(folder), Path(out_dir)
     recover(folder)
     rolled = 0
     for segment in list(closed_segments(folder)):
         groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-        for record in read_segment(segment):
+        try:
+            segment_records = read_segment(segment)
+        except FileNotFoundError:  # another roll (a server, the CLI) took it meanwhile
+            continue
+        for record in segment_records:
             try:
                 key = (_utc_date(record["time"]), int(record["model_version"]))
             except (KeyError, TypeError, ValueError) as exc:
