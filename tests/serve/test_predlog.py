@@ -120,6 +120,8 @@ def test_async_full_queue_drops_and_counts(tmp_path):
     log.append([record("dropped-1"), record("dropped-2")])
     assert log.dropped == 2 and log.queue_depth() == 5
     release.set()
+    log.flush()
+    assert log.records_written == 6 and log.queue_depth() == 0
     log.close()
     roll(seg, out)
     assert sorted(ids(out)) == sorted(["first", *(f"q{i}" for i in range(5))])
@@ -168,6 +170,8 @@ def test_recovery_keeps_live_segments_of_another_log(tmp_path):
     other = PredictionLog(tmp_path)  # its start-up recovery must not close `live`'s segment
     assert open_segment.exists()
     live.append([record("still-live")])
+    assert roll(tmp_path, tmp_path / "out") == 0  # a live segment is not rolled
+    assert open_segment.exists()
     other.close()
     live.close()
     roll(tmp_path, tmp_path / "out")
