@@ -25,7 +25,7 @@ from typing import Any
 
 from keel.atomic import write_bytes_atomic
 from keel.errors import KeelError
-from keel.serve.segments import closed_segments, read_segment, recover, remove
+from keel.serve.segments import closed_segments, fsync_dir, read_segment, recover, remove
 
 _PARTITION = ("model_version",)
 
@@ -108,6 +108,7 @@ def roll(folder: str | Path, out_dir: str | Path) -> int:
             part = out_dir / f"date={date}" / f"model_version={version}"
             part.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(part / f"part-{segment.stem}.parquet", _parquet_bytes(records))
+            fsync_dir(part)  # the part's rename must be durable before the segment goes
             rolled += len(records)
         remove(segment)
     return rolled

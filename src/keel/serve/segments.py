@@ -77,7 +77,7 @@ def read_segment(path: Path) -> list[dict[str, Any]]:
     return decode_records(Path(path).read_bytes())[0]
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a create, rename or delete in `folder` durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -101,7 +101,7 @@ class SegmentWriter:
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._fd = fd
         self.size = 0
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
 
     def write(self, data: bytes) -> None:
         """Append `data` (whole frames) to the segment."""
@@ -123,7 +123,7 @@ class SegmentWriter:
             os.replace(self.path, closed)
         else:
             self.path.unlink()
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         os.close(self._fd)
         return closed
 
@@ -161,7 +161,7 @@ def recover(folder: str | Path) -> list[Path]:
                 recovered.append(closed)
             else:
                 path.unlink()
-            _fsync_dir(folder)
+            fsync_dir(folder)
         finally:
             os.close(fd)
     return recovered
@@ -178,4 +178,4 @@ def remove(path: Path) -> None:
     """Delete a rolled segment, durably."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
