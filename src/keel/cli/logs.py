@@ -1,0 +1,46 @@
+"""`keel logs query "SQL" [PATH]`: SQL over what `keel serve` logged.
+
+The log folder is `[data] serving_log` of the keel.toml at PATH (relative to that file); closed
+segments are rolled into Parquet first, then the SQL runs through DuckDB over the view
+`predictions` (one row per served row, with `date` and `model_version` from the partitions).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from keel.cli._app import command, err, group, out
+
+logs = group("logs", "Query the prediction log written by `keel serve`.")
+
+
+@command("query", under=logs)
+def query_command(
+    sql: Annotated[str, typer.Argument(help="SQL over the view `predictions`.")],
+    path: Annotated[Path, typer.Argument(help="The project folder (with keel.toml).")] = Path(),
+    limit: Annotated[int, typer.Option(help="Show at most this many rows.")] = 100,
+) -> None:
+    """Roll closed log segments into Parquet, then run SQL over `predictions`."""
+    from keel.config import load_config
+    from keel.serve.predlog import rolled_dir, segments_dir
+    from keel.serve.rollup import query, roll
+
+    cfg, file = load_config(path)
+    root = Path(cfg.data.serving_log)
+    if not root.is_absolute():
+        root = file.parent / root
+    rolled = roll(segments_dir(root), rolled_dir(root))
+    if rolled:
+        err.print(f"rolled {rolled:,} records into {rolled_dir(root)}", highlight=False)
+    result = query(sql, rolled_dir(root))
+    table = Table(*(escape(name) for name in result.column_names))
+    for row in result.slice(0, limit).to_pylist():
+        table.add_row(*("" if v is None else escape(str(v)) for v in row.values()))
+    out.print(table)
+    if result.num_rows > limit:
+        out.print(f"{result.num_rows:,} rows, {limit:,} shown (--limit)", highlight=False)

@@ -1,0 +1,216 @@
+"""The durable prediction log: the seam between serving and monitoring.
+
+`PredictionLog.append(records)` takes one JSON-able dict per served row. The log needs only
+`time` (an ISO-8601 string, with an offset, or naive meaning UTC) and `model_version` (an
+int), which partition the roll-up; `date` is reserved (the roll-up's partition, derived from
+`time`); every other field is the server's business.
+
+A single writer thread writes the records of all callers to this process's own segment file
+(see `keel.serve.segments`). With `durability="ack"`, `append` returns only once its records
+are written and fsynced; the writer takes everything pending, writes it and fsyncs once for all
+of it (group commit), so N concurrent requests cost one fsync. With `"async"`, `append` queues
+and returns at once; when the queue holds `queue_rows` rows the records are dropped and counted
+in `dropped`, never blocking a request.
+
+Make one `PredictionLog` per process, after any fork (its writer thread and open segment
+belong to the process that made it); worker processes may share a folder.
+
+A log folder holds `segments/` (written by servers) and `rolled/` (Parquet, see
+`keel.serve.rollup`): `segments_dir` and `rolled_dir` name them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from keel.errors import KeelError
+from keel.serve.segments import SegmentWriter, encode_record, recover
+
+Durability = Literal["ack", "async"]
+DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
+
+
+def segments_dir(log_root: str | Path) -> Path:
+    """Where servers write segment files under a `[data] serving_log` folder."""
+    return Path(log_root) / "segments"
+
+
+def rolled_dir(log_root: str | Path) -> Path:
+    """Where closed segments roll into Parquet under a `[data] serving_log` folder."""
+    return Path(log_root) / "rolled"
+
+
+def check_record(record: Any) -> None:
+    """Raise KeelError unless `record` has the two fields the log partitions by."""
+    if not isinstance(record, dict):
+        raise KeelError(f"prediction log: a record must be a dict, got {type(record).__name__}")
+    version = record.get("model_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise KeelError(f"prediction log: model_version must be an int, got {version!r}")
+    if "date" in record:
+        raise KeelError("prediction log: `date` is reserved for the partition taken from `time`")
+    stamp = record.get("time")
+    try:
+        datetime.fromisoformat(stamp)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise KeelError(f"prediction log: time must be an ISO-8601 string, got {stamp!r}") from None
+
+
+class PredictionLog:
+    """Append-only, thread-safe prediction log of one process, in `folder` (segment files).
+
+    Counters for /metrics: `queue_depth()`, `dropped`, `fsyncs`, `records_written`,
+    `fsync_seconds` (the latest 1,024 fsync durations) and the `on_fsync(seconds)` hook.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        durability: Durability = "ack",
+        queue_rows: int = 10_000,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        on_fsync: Callable[[float], None] | None = None,
+    ) -> None:
+        if durability not in ("ack", "async"):
+            raise KeelError(
+                f"prediction log: durability must be 'ack' or 'async', got {durability!r}"
+            )
+        if queue_rows < 1 or segment_bytes < 1:
+            raise KeelError("prediction log: queue_rows and segment_bytes must be positive")
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        recover(self.folder)
+        self.durability = durability
+        self.queue_rows = queue_rows
+        self.segment_bytes = segment_bytes
+        self.on_fsync = on_fsync
+        self.dropped = 0
+        self.fsyncs = 0
+        self.records_written = 0
+        self.fsync_seconds: deque[float] = deque(maxlen=1024)
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []
+        self._enqueued = 0  # batches handed in so far
+        self._durable = 0  # batches written and fsynced so far
+        self._error: BaseException | None = None
+        self._closing = False
+        self._closed = False
+        self._seq = 0
+        self._segment: SegmentWriter | None = None
+        self._thread = threading.Thread(target=self._run, name="keel-predlog", daemon=True)
+        self._thread.start()
+
+    def queue_depth(self) -> int:
+        """Rows handed in but not yet written."""
+        with self._cond:
+            return len(self._pending)
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        """Log `records`; with "ack", return once they are on disk (fsynced).
+
+        Raises KeelError for a record without `time`/`model_version` or not JSON-able (nothing
+        of this call is logged then), or when the log is closed or failed writing.
+        """
+        records = list(records)
+        for record in records:
+            check_record(record)
+        frames = [encode_record(r) for r in records]
+        if not frames:
+            return
+        with self._cond:
+            self._raise_if_unusable()
+            if self.durability == "async" and len(self._pending) + len(frames) > self.queue_rows:
+                self.dropped += len(frames)
+                return
+            self._pending.extend(frames)
+            self._enqueued += 1
+            ticket = self._enqueued
+            self._cond.notify_all()
+            if self.durability == "async":
+                return
+            while self._durable < ticket:
+                if self._error is not None:
+                    raise KeelError(f"prediction log: writing failed: {self._error}")
+                self._cond.wait()
+
+    def flush(self) -> None:
+        """Wait until everything appended so far is on disk (fsynced)."""
+        with self._cond:
+            ticket = self._enqueued
+            while self._durable < ticket:
+                self._raise_if_unusable(closing_ok=True)
+                self._cond.wait()
+
+    def close(self) -> None:
+        """Write what is pending, close the segment (it becomes rollable) and stop the writer."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+        with self._cond:
+            self._closed = True
+            segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.close()
+        if self._error is not None:
+            raise KeelError(f"prediction log: writing failed: {self._error}")
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _raise_if_unusable(self, *, closing_ok: bool = False) -> None:
+        if self._error is not None:
+            raise KeelError(f"prediction log: writing failed: {self._error}")
+        if (self._closing and not closing_ok) or self._closed:
+            raise KeelError(f"prediction log {self.folder}: closed")
+
+    def _run(self) -> None:
+        """The writer thread: take all pending frames, write, fsync once, wake their callers."""
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:  # closing, nothing left
+                    return
+                frames, self._pending = self._pending, []
+                upto = self._enqueued
+            try:
+                self._write(frames)
+            except BaseException as exc:  # a full disk, a removed folder: fail loudly
+                with self._cond:
+                    self._error = exc
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._durable = upto
+                self.records_written += len(frames)
+                self._cond.notify_all()
+
+    def _write(self, frames: list[bytes]) -> None:
+        if self._segment is None:
+            self._seq += 1
+            self._segment = SegmentWriter(self.folder, self._seq)
+        segment = self._segment
+        segment.write(b"".join(frames))
+        start = time.perf_counter()
+        segment.fsync()
+        took = time.perf_counter() - start
+        self.fsyncs += 1
+        self.fsync_seconds.append(took)
+        if self.on_fsync is not None:
+            self.on_fsync(took)
+        if segment.size >= self.segment_bytes:
+            segment.close()
+            self._segment = None
