@@ -1,0 +1,1 @@
+"""Serving: `keel serve`, request validation, the prediction log, canary and rollback."""
