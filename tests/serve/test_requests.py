@@ -131,9 +131,16 @@ def test_arbitrary_bytes_only_ever_raise_a_4xx_request_error(body):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(st.characters(exclude_categories=[]), max_size=10),
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(exclude_categories=[]), max_size=8), inner, max_size=4
+        )
     ),
     max_leaves=12,
 )
@@ -198,6 +205,30 @@ def test_fields_absent_in_serving_are_never_required_and_are_checked_when_sent()
 def test_type_problems_name_the_field_and_the_expectation(field, value, message):
     assert messages({**VALID, field: value}) == [message]
     assert problems({**VALID, field: value}) == [(field, "type")]
+
+
+def test_odd_strings_and_timestamps_do_not_raise():
+    (row,) = parse(b'{"region": "\\ud800", "applied_at": "0001-01-01T00:00:00+01:00"}')
+    assert messages({**VALID, **row}) == [
+        'rows[0].region: expected a string of valid Unicode, got "\\ud800"',
+        "rows[0].applied_at: expected an ISO 8601 date-time string, got "
+        '"0001-01-01T00:00:00+01:00"',
+    ]
+    assert problems({**VALID, "applied_at": "2025-03-01T12:00:00-05:00"}) == []
+    (row,) = parse(b'{"notes": "a\\udc00", "\\ud800": 1}')
+    row = {**VALID, **row}
+    assert messages(row) == [
+        'rows[0].notes: expected a string of valid Unicode, got "a\\udc00"',
+        "rows[0].\\ud800: expected no such field (not in the schema), got 1",
+    ]
+    assert all(m.encode("utf-8") for m in messages(row))
+    assert to_frame(SCHEMA, [row], RowValidator(SCHEMA).check([row]))["notes"].isna().all()
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_any_timestamp_with_a_zone_never_raises(when):
+    row = {**VALID, "applied_at": when.isoformat()}
+    to_frame(SCHEMA, [row], RowValidator(SCHEMA).check([row]))
 
 
 def test_ints_are_fine_for_floats_and_integral_floats_for_ints():

@@ -49,7 +49,7 @@ class Problem:
 
     def message(self, index: int) -> str:
         """`rows[3].income: expected a number ≥ 0, got -5`."""
-        return f"rows[{index}].{self.field}: expected {self.expected}, got {self.got}"
+        return f"rows[{index}].{clean(self.field)}: expected {self.expected}, got {self.got}"
 
 
 @dataclass
@@ -73,6 +73,11 @@ def serving_features(schema: Schema) -> Iterator[tuple[str, Feature, bool]]:
         yield name, feature, feature.presence >= 1.0 and "serving" not in feature.absent_in
 
 
+def clean(text: str) -> str:
+    """The text with lone surrogates (JSON allows `\\ud800`, UTF-8 does not) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def show(value: Any) -> str:
     """A value as a client wrote it in JSON, cut short; never raises."""
     try:
@@ -94,7 +99,7 @@ def show(value: Any) -> str:
             text = repr(value)
     except ValueError:  # an int too long to print
         text = "a very large number"
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = clean(text)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
@@ -127,7 +132,10 @@ def parse_datetime(value: str) -> datetime | None:
     except ValueError:
         return None
     if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
+        try:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. year 1 at +01:00 falls before the first representable day
+            return None
     return when
 
 
@@ -225,6 +233,8 @@ def _judge(name: str, feature: Feature, value: Any) -> Problem | None:
     if t == "string":
         if not isinstance(value, str):
             return Problem(name, "type", "a string", show(value))
+        if clean(value) != value:
+            return Problem(name, "type", "a string of valid Unicode", show(value))
         if feature.domain is not None and value not in feature.domain:
             return Problem(name, "domain", _expected(feature), show(value))
         return None
