@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keel.data.schema import Feature, Range, Schema, load_schema
-from keel.serve.requests import RequestError, parse_body, request_json_schema
+from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
 from keel.serve.validation import RowValidator, refuse_if_any, to_frame
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit"
@@ -279,6 +279,10 @@ def test_reject_lists_every_problem_of_every_row():
         "rows[2].x: expected no such field (not in the schema), got 0",
     ]
     assert refuse_if_any(checks[:1]) is None
+    reject_invalid(checks[:1])
+    with pytest.raises(RequestError) as e:
+        reject_invalid(checks)
+    assert (e.value.status, e.value.message, e.value.field) == (status, message, field)
 
 
 def test_flag_frame_has_the_schema_types_and_missing_as_nan():
@@ -404,7 +408,9 @@ def test_the_example_rows_pass_the_validator_and_the_json_schema(credit):
 
 def test_json_schema_states_types_enums_ranges_required_and_the_batch():
     document = request_json_schema(SCHEMA, max_rows=7)
-    row = document["$defs"]["row"]
+    row = document["anyOf"][0]
+    assert document["anyOf"][1]["properties"]["rows"]["items"] == row
+    assert "$ref" not in json.dumps(document)
     assert row["required"] == ["income", "age", "region", "member", "applied_at"]
     assert row["properties"]["income"] == {"type": "number", "minimum": 0}
     assert row["properties"]["age"] == {"type": "integer", "minimum": 18, "maximum": 100}
@@ -418,6 +424,4 @@ def test_json_schema_states_types_enums_ranges_required_and_the_batch():
     for bad in ({"rows": [VALID] * 8}, {"rows": []}, {**VALID, "age": 17}, {**VALID, "x": 1},
                 {**VALID, "region": "east"}, {"income": 1}):  # fmt: skip
         assert not check.is_valid(bad)
-    assert (
-        "additionalProperties" not in request_json_schema(SCHEMA, unknown="ignore")["$defs"]["row"]
-    )
+    assert "additionalProperties" not in request_json_schema(SCHEMA, unknown="ignore")["anyOf"][0]

@@ -14,11 +14,12 @@ them against the feature's `allow_nan` / `allow_inf`, so the client learns which
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from keel.data.schema import Schema
 from keel.errors import KeelError
-from keel.serve.validation import serving_features
+from keel.serve.validation import RowCheck, refuse_if_any, serving_features
 
 
 class RequestError(KeelError):
@@ -88,6 +89,13 @@ def parse_body(body: bytes, *, max_bytes: int, max_rows: int) -> list[dict[str, 
     return rows
 
 
+def reject_invalid(checks: Sequence[RowCheck]) -> None:
+    """For `on_anomaly = "reject"`: a 422 listing every problem of every row, if there is one."""
+    refusal = refuse_if_any(checks)
+    if refusal is not None:
+        raise RequestError(*refusal)
+
+
 def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -150,9 +158,11 @@ def request_json_schema(
     """The JSON Schema of a request body: one row, or `{"rows": [rows]}` up to `max_rows`.
 
     NaN and infinity cannot be written in JSON Schema (nor in standard JSON); the server's
-    validator judges them. Fields absent in serving are optional properties.
+    validator judges them. Fields absent in serving are optional properties. The document has
+    no `$ref`, so it can be placed anywhere in an OpenAPI document as it is.
     """
-    rows: dict[str, Any] = {"type": "array", "items": {"$ref": "#/$defs/row"}, "minItems": 1}
+    row = row_json_schema(schema, unknown=unknown)
+    rows: dict[str, Any] = {"type": "array", "items": row, "minItems": 1}
     if max_rows is not None:
         rows["maxItems"] = max_rows
     batch = {
@@ -161,7 +171,4 @@ def request_json_schema(
         "required": ["rows"],
         "additionalProperties": False,
     }
-    return {
-        "$defs": {"row": row_json_schema(schema, unknown=unknown)},
-        "anyOf": [{"$ref": "#/$defs/row"}, batch],
-    }
+    return {"anyOf": [row, batch]}
