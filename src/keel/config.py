@@ -266,6 +266,18 @@ class ScoreSection(_Section):
     min_score: float | None = None
 
 
+class ServeSection(_Section):
+    """[serve]: what `keel serve` enforces and how it logs."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_batch_rows: int = Field(1_000, gt=0)
+    max_body_bytes: int = Field(1_048_576, gt=0)
+    on_anomaly: Literal["reject", "flag"] = "reject"
+    durability: Literal["ack", "async"] = "ack"
+    poll_seconds: float = Field(5.0, gt=0)
+
+
 class Attestation(_Section):
     """[attest."<practice>"]: a practice done by hand and documented; worth 0.5 while fresh."""
 
@@ -295,6 +307,7 @@ class KeelConfig(_Section):
     registry: RegistrySection = RegistrySection()
     gate: GateSection = GateSection()
     score: ScoreSection = ScoreSection()
+    serve: ServeSection = ServeSection()
     attest: dict[str, Attestation] = Field(default_factory=dict)
 
     @field_validator("attest")

@@ -135,18 +135,26 @@ class KeelModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         raw = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        return self.predict_with_inputs(raw)[1]
+
+    def predict_with_inputs(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(the model inputs the feature code built from `raw`, the predictions): what a
+        server logs beside each prediction, built once."""
         inputs = raw if self.build is None else self.build(raw.copy())
         missing = [c for c in self.inputs if c not in inputs.columns]
         if missing:
             where = "the rows" if self.build is None else "the feature function's output"
             raise ValueError(f"{where} lack the model inputs {', '.join(map(str, missing))}")
         inputs = inputs[self.inputs]
+        return inputs, self._predict_inputs(inputs, raw.index)
+
+    def _predict_inputs(self, inputs: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
         out = pd.DataFrame({"prediction": np.asarray(self.estimator.predict(inputs))})
         if self.classes is not None:
             proba = np.asarray(self.estimator.predict_proba(inputs), dtype=float)
             for i, label in enumerate(self.classes):
                 out[f"proba_{label}"] = proba[:, i]
-        return out.set_axis(raw.index)
+        return out.set_axis(index)
 
 
 def save_model(model: TrainedModel, folder: Path) -> tuple[Path, list[str]]:

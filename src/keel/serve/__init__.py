@@ -1,6 +1,7 @@
 """`keel serve`: registered models served with validation, a durable prediction log, canary
 routing and rollback that follow the registry live.
 
+    app.py         the FastAPI app: /predict, /health, /ready, /version, /metrics
     models.py      the champion (and canary candidate), following the registry's aliases
     requests.py    a request body into rows (4xx `RequestError`, never a crash), its JSON Schema
     validation.py  each row against the schema's serving environment: problems naming the field

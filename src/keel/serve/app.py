@@ -1,0 +1,310 @@
+"""The HTTP app of `keel serve`: validated rows in, predictions out, every served row logged.
+
+    POST /predict   one row (a JSON object) or a batch ({"rows": [...]}); answers one prediction
+                    per row, the model version that made them and a request id. A malformed or
+                    oversized body, or (with on_anomaly = "reject") an invalid row, is a 4xx
+                    naming the field and what was expected; never a 5xx.
+    GET /health     the process is up
+    GET /ready      the champion is loaded and warm (503 until then)
+    GET /version    the versions serving
+    GET /metrics    Prometheus text: requests, latency and errors by model version and route,
+                    validation failures, the prediction log's queue depth, fsyncs and drops
+
+Each served row becomes one record of the prediction log, written before the response is sent
+when the log's durability is "ack": request id, example id, time, model version, route, the raw
+inputs (personal data as the schema's `pii` handling says: dropped, hashed or redacted), the model
+inputs the feature code built (handled alike), the prediction, class probabilities, latency and
+the row's anomalies.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from keel.data.pii import apply_handling
+from keel.data.schema import Schema
+from keel.serve.models import Loaded, ModelHolder
+from keel.serve.predlog import PredictionLog
+from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
+from keel.serve.validation import RowCheck, RowValidator, to_frame
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What a server enforces: `[serve]` in keel.toml, and the `[system] id` column."""
+
+    max_batch_rows: int = 1_000
+    max_body_bytes: int = 1_048_576
+    on_anomaly: Literal["reject", "flag"] = "reject"
+    id_column: str | None = None
+    pii_key: bytes | None = field(default=None, repr=False)  # for pii = "hash" (else KEEL_PII_KEY)
+
+
+class _Metrics:
+    """The server's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self, log: PredictionLog | None) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "keel_requests",
+            "Requests answered",
+            ["route", "model_version", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "keel_request_seconds",
+            "Time to answer /predict",
+            ["route", "model_version"],
+            registry=self.registry,
+        )
+        self.invalid = Counter(
+            "keel_validation_failures",
+            "Rows with a schema problem",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.fsync = Histogram(
+            "keel_prediction_log_fsync_seconds",
+            "Prediction log fsync latency",
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+        )
+        if log is not None:
+            Gauge(
+                "keel_prediction_log_queue_depth",
+                "Records waiting for the log writer",
+                registry=self.registry,
+            ).set_function(log.queue_depth)
+            Gauge(
+                "keel_prediction_log_dropped",
+                "Records dropped by the async log (queue full)",
+                registry=self.registry,
+            ).set_function(lambda: log.dropped)
+            Gauge(
+                "keel_prediction_log_records",
+                "Records written to the prediction log",
+                registry=self.registry,
+            ).set_function(lambda: log.records_written)
+
+
+def _handled(frame: pd.DataFrame, schema: Schema, key: bytes | None) -> pd.DataFrame:
+    """`frame` with each personal-data column as the schema's `pii` handling says."""
+    out = frame.copy()
+    for name, feature in schema.features.items():
+        if name not in out.columns or feature.pii == "none":
+            continue
+        handled = apply_handling(out[name], feature.pii, kind=feature.pii_kind, key=key)
+        if handled is None:
+            out = out.drop(columns=[name])
+        else:
+            out[name] = handled
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A value the prediction log and JSON can hold (NumPy scalars, timestamps, NaN as None)."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if value is pd.NaT or value is pd.NA:
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    columns = [str(c) for c in frame.columns]
+    return [
+        {c: _plain(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def _predict(loaded: Loaded, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(model inputs, predictions) of one loaded version for validated raw rows."""
+    python_model = loaded.model.unwrap_python_model()
+    return python_model.predict_with_inputs(frame)
+
+
+def _answer(output: pd.DataFrame) -> list[dict[str, Any]]:
+    """One {"prediction", "probabilities"?} per row of a Keel model's output frame."""
+    proba = [c for c in output.columns if str(c).startswith("proba_")]
+    answers = []
+    for i in range(len(output)):
+        one: dict[str, Any] = {"prediction": _plain(output["prediction"].iloc[i])}
+        if proba:
+            one["probabilities"] = {c[len("proba_") :]: _plain(output[c].iloc[i]) for c in proba}
+        answers.append(one)
+    return answers
+
+
+def _error(status: int, message: str, fields: list[str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if fields:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status)
+
+
+def create_app(
+    schema: Schema,
+    holder: ModelHolder,
+    log: PredictionLog | None,
+    settings: ServeSettings | None = None,
+) -> FastAPI:
+    """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off)."""
+    settings = settings or ServeSettings()
+    validator = RowValidator(schema, environment="serving")
+    metrics = _Metrics(log)
+    if log is not None and getattr(log, "on_fsync", None) is None:
+        log.on_fsync = metrics.fsync.observe
+    app = FastAPI(
+        title="keel serve",
+        description="Predictions of the registry's champion for rows of the Keel schema.",
+    )
+    request_schema = request_json_schema(schema, max_rows=settings.max_batch_rows)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        try:
+            serving = holder.serving
+        except Exception:  # not loaded yet
+            return JSONResponse({"ready": False}, status_code=503)
+        return JSONResponse({"ready": True, "champion": serving.champion.version})
+
+    @app.get("/version")
+    def version() -> dict[str, Any]:
+        from keel import __version__
+
+        serving = holder.serving
+        candidate = serving.candidate.version if serving.candidate else None
+        return {"champion": serving.champion.version, "candidate": candidate, "keel": __version__}
+
+    @app.get("/metrics")
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(
+            generate_latest(metrics.registry).decode(), media_type="text/plain; version=0.0.4"
+        )
+
+    @app.post(
+        "/predict",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": request_schema}},
+            }
+        },
+    )
+    async def predict(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        serving = holder.serving  # one snapshot for the whole request: no half swap
+        loaded, route = serving.champion, "champion"
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
+            metrics.requests.labels(route, str(loaded.version), "413").inc()
+            return _error(413, f"the body is over {settings.max_body_bytes:,} bytes")
+        body = await request.body()
+        try:
+            rows = parse_body(
+                body, max_bytes=settings.max_body_bytes, max_rows=settings.max_batch_rows
+            )
+            checks = validator.check(rows)
+            for check in checks:
+                for problem in check.problems:
+                    metrics.invalid.labels(problem.kind).inc()
+            if settings.on_anomaly == "reject":
+                reject_invalid(checks)
+        except RequestError as exc:
+            metrics.requests.labels(route, str(loaded.version), str(exc.status)).inc()
+            return _error(exc.status, exc.message, [exc.field] if exc.field else None)
+        frame = to_frame(schema, rows, checks)
+        try:
+            inputs, output = await run_in_threadpool(_predict, loaded, frame)
+        except Exception as exc:  # the model cannot predict these (valid) rows
+            metrics.requests.labels(route, str(loaded.version), "422").inc()
+            return _error(
+                422,
+                f"model version {loaded.version} cannot predict these rows: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            )
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        answers = _answer(output)
+        seconds = time.perf_counter() - started
+        if log is not None:
+            records = _log_records(
+                rows,
+                frame,
+                inputs,
+                answers,
+                checks,
+                schema,
+                settings,
+                request_id=request_id,
+                version=loaded.version,
+                route=route,
+                seconds=seconds,
+            )
+            await run_in_threadpool(log.append, records)  # "ack": returns once on disk
+        metrics.latency.labels(route, str(loaded.version)).observe(time.perf_counter() - started)
+        metrics.requests.labels(route, str(loaded.version), "200").inc()
+        return JSONResponse(
+            {"request_id": request_id, "model_version": loaded.version, "predictions": answers}
+        )
+
+    return app
+
+
+def _log_records(
+    rows: list[dict[str, Any]],
+    frame: pd.DataFrame,
+    inputs: pd.DataFrame,
+    answers: list[dict[str, Any]],
+    checks: list[RowCheck],
+    schema: Schema,
+    settings: ServeSettings,
+    *,
+    request_id: str,
+    version: int,
+    route: str,
+    seconds: float,
+) -> list[dict[str, Any]]:
+    """One prediction-log record per served row, personal data handled."""
+    now = datetime.now(UTC).isoformat()
+    raw = _records(_handled(frame, schema, settings.pii_key))
+    built = _records(_handled(inputs.reset_index(drop=True), schema, settings.pii_key))
+    records = []
+    for i, answer in enumerate(answers):
+        example = rows[i].get(settings.id_column) if settings.id_column else None
+        records.append(
+            {
+                "request_id": request_id,
+                "row": i,
+                "example_id": None if example is None else str(example),
+                "time": now,
+                "model_version": version,
+                "route": route,
+                "inputs": raw[i],
+                "model_inputs": built[i],
+                "prediction": answer["prediction"],
+                "probabilities": answer.get("probabilities"),
+                "latency_seconds": seconds,
+                "anomalies": checks[i].messages(),
+            }
+        )
+    return records

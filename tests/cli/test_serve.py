@@ -1,0 +1,82 @@
+"""`keel serve` as a user runs it: a real process on 127.0.0.1, then `keel logs query`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from systems import binary_frame, write_system
+from typer.testing import CliRunner
+
+from keel.cli import app
+
+runner = CliRunner()
+
+
+def keel(*args) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_without_a_schema_exits_2_and_says_how_to_write_one(tmp_path):
+    write_system(tmp_path, binary_frame(300), binary_frame(200, seed=1))
+    result = runner.invoke(app, ["serve", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "keel schema infer" in result.output and "Traceback" not in result.output
+
+
+def test_serve_answers_predictions_and_logs_them_for_keel_logs_query(tmp_path):
+    write_system(tmp_path, binary_frame(600), binary_frame(300, seed=1))
+    train = tmp_path / "data" / "train.parquet"
+    keel("schema", "infer", train, "-o", tmp_path / "keel.schema.yaml", "--config", tmp_path)
+    keel("train", tmp_path)
+    keel("promote", "1", tmp_path)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "keel", "serve", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(url + "/ready", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        rows = binary_frame(5, seed=7)[["x1", "x2", "group"]].to_dict(orient="records")
+        request = urllib.request.Request(
+            url + "/predict",
+            data=json.dumps({"rows": rows}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(exc.read().decode()) from None
+        assert answer["model_version"] == 1 and len(answer["predictions"]) == 5
+    finally:
+        server.send_signal(signal.SIGINT)  # a clean stop closes the log's open segment
+        output, _ = server.communicate(timeout=60)
+    assert "serving version 1" in output
+    text = keel("logs", "query", "select count(*) as n from predictions", tmp_path)
+    assert "5" in text.split("n")[-1]
