@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,9 @@ from pydantic import (
 from keel.data.sources import SqlSource
 from keel.errors import ConfigError
 from keel.model.metrics import DEFAULT_METRIC, METRICS, metrics_for
+
+if TYPE_CHECKING:
+    from keel.registry.ref import RegistryRef
 
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PRACTICE_ID = re.compile(r"^(data|model|infra|monitor)\.[1-7]$")
@@ -377,6 +380,20 @@ def parse_config(data: dict[str, Any], *, file: str = "keel.toml") -> KeelConfig
     except ValidationError as exc:
         lines = [_message(file, e, data) for e in exc.errors()]
         raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+
+
+def registry_ref(config: KeelConfig, root: Path) -> RegistryRef:
+    """The registry of the system configured by `config` in `root`: `[registry] uri`, and
+    `[registry] model` (default: the system's name); Keel's own files in `root/.keel`."""
+    from keel.registry.ref import RegistryRef
+
+    return RegistryRef(
+        uri=config.registry.uri,
+        root=root,
+        model=config.registry.model or config.system.name,
+        system=config.system.name,
+        state=root / ".keel",
+    )
 
 
 def find_config(path: str | Path = ".") -> Path:

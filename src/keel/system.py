@@ -374,16 +374,14 @@ class System:
         probabilities only and the labels are the most probable classes: for loops that predict
         hundreds of shuffled frames to compute that one metric (data.2), half the work.
         """
-        classifier = self.task != "regression" and hasattr(estimator, "predict_proba")
-        if classifier and only_for is not None and METRICS[only_for].reads == "score":
-            proba = np.asarray(estimator.predict_proba(inputs), dtype=float)
-            classes = np.asarray(getattr(estimator, "classes_", np.arange(proba.shape[1])))
-            return Predictions(classes[np.argmax(proba, axis=1)], proba, classes)
-        labels = np.asarray(estimator.predict(inputs))
-        if not classifier:
-            return Predictions(labels)
+        if self.task == "regression" or not hasattr(estimator, "predict_proba"):
+            return Predictions(np.asarray(estimator.predict(inputs)))
         proba = np.asarray(estimator.predict_proba(inputs), dtype=float)
         classes = np.asarray(getattr(estimator, "classes_", np.arange(proba.shape[1])))
+        if only_for is not None and METRICS[only_for].reads == "score":
+            labels = classes[np.argmax(proba, axis=1)]
+        else:
+            labels = np.asarray(estimator.predict(inputs))
         return Predictions(labels, proba, classes)
 
     def evaluate(self, target: Any, predictions: Predictions, metric: str | None = None) -> float:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from keel.cache import digest
+from keel.config import registry_ref as config_registry_ref
 from keel.data.sources import describe
 from keel.git import head_commit
 from keel.model.metrics import Predictions, metrics_for
@@ -46,13 +47,7 @@ CHECKED_ROWS = 200  # evaluation rows the saved artefact must reproduce before i
 
 def registry_ref(system: System) -> RegistryRef:
     """The system's registry: `[registry] uri`, and `[registry] model` (default: its name)."""
-    return RegistryRef(
-        uri=system.config.registry.uri,
-        root=system.root,
-        model=system.config.registry.model or system.name,
-        system=system.name,
-        state=system.keel_dir,
-    )
+    return config_registry_ref(system.config, system.root)
 
 
 def gate_inputs(system: System) -> GateInputs:

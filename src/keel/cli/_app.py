@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +20,9 @@ from rich.markup import escape
 from keel.errors import KeelError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The system argument most commands take.
+PathArg = Annotated[Path, typer.Argument(help="keel.toml, or the folder that holds it.")]
 
 app = typer.Typer(
     help="Keel: the ML Test Score of your ML system, automated, with evidence.",

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli._app import command
+from keel.cli._app import PathArg, command
 from keel.errors import KeelError
 
 BAR_WIDTH = 20
@@ -30,9 +30,7 @@ def explain(
             "data (quote it: '#12')."
         ),
     ],
-    path: Annotated[Path, typer.Argument(help="keel.toml, or the folder that holds it.")] = Path(
-        "."
-    ),
+    path: PathArg = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Print plain JSON instead.")] = False,
 ) -> None:
     """Show how one example becomes its prediction, stage by stage, with contributions.

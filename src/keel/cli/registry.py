@@ -23,14 +23,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli._app import command, err, group, out
+from keel.cli._app import PathArg, command, err, group, out
 
 if TYPE_CHECKING:
     from keel.registry.gate import Verdict
     from keel.registry.ref import RegistryRef
     from keel.registry.versions import ModelVersion
 
-PathArg = Annotated[Path, typer.Argument(help="keel.toml, or the folder that holds it.")]
 VersionArg = Annotated[str, typer.Argument(help="A version number (3 or v3) or an alias.")]
 Who = Annotated[
     str | None, typer.Option(help="Who is doing this, for the record (default: your login).")

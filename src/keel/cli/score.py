@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from keel.cli._app import command, err, out
+from keel.cli._app import PathArg, command, err, out
 
 
 def _ids(value: str | None) -> list[str] | None:
@@ -17,9 +17,7 @@ def _ids(value: str | None) -> list[str] | None:
 
 @command()
 def score(
-    path: Annotated[Path, typer.Argument(help="keel.toml, or the folder that holds it.")] = Path(
-        "."
-    ),
+    path: PathArg = Path("."),
     only: Annotated[
         str | None, typer.Option(help="Comma-separated practice ids to run, e.g. data.1,model.5.")
     ] = None,

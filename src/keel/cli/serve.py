@@ -13,16 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
-from keel.cli._app import command, err
+from keel.cli._app import PathArg, command, err
 from keel.errors import KeelError
 
 
 def server_parts(path: Path) -> dict[str, Any]:
     """What `keel serve` needs from the system at `path`, as plain values (for tests too):
     schema, registry reference, settings, the prediction log's folder and `[serve]`."""
-    from keel.config import load_config
+    from keel.config import load_config, registry_ref
     from keel.data.schema import load_schema
-    from keel.registry.ref import RegistryRef
     from keel.serve.app import ServeSettings
     from keel.serve.predlog import segments_dir
 
@@ -35,13 +34,7 @@ def server_parts(path: Path) -> dict[str, Any]:
             f"not exist ([data] schema in {file}): write one with `keel schema infer DATA -o "
             f"{schema_file.name}` and review it"
         )
-    ref = RegistryRef(
-        uri=config.registry.uri,
-        root=root,
-        model=config.registry.model or config.system.name,
-        system=config.system.name,
-        state=root / ".keel",
-    )
+    ref = registry_ref(config, root)
     serve = config.serve
     settings = ServeSettings(
         max_batch_rows=serve.max_batch_rows,
@@ -60,9 +53,7 @@ def server_parts(path: Path) -> dict[str, Any]:
 
 @command("serve")
 def serve(
-    path: Annotated[Path, typer.Argument(help="keel.toml, or the folder that holds it.")] = Path(
-        "."
-    ),
+    path: PathArg = Path("."),
     host: Annotated[
         str | None, typer.Option(help="Interface to bind (default: [serve] host, 127.0.0.1).")
     ] = None,

@@ -168,7 +168,7 @@ def create_app(
     settings = settings or ServeSettings()
     validator = RowValidator(schema, environment="serving")
     metrics = _Metrics(log)
-    if log is not None and getattr(log, "on_fsync", None) is None:
+    if log is not None and log.on_fsync is None:
         log.on_fsync = metrics.fsync.observe
     app = FastAPI(
         title="keel serve",
