@@ -281,6 +281,57 @@ class ServeSection(_Section):
     poll_seconds: float = Field(5.0, gt=0)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds of a duration written as a number of seconds or as "30s", "10m", "2h", "1d"."""
+    if isinstance(value, bool):
+        raise ValueError('expected a duration such as 600, "10m" or "2h"')
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError(
+                f'expected a duration such as 600, "30s", "10m", "2h" or "1d", got {value!r}'
+            )
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not seconds > 0:
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class CanarySection(_Section):
+    """[canary]: how a candidate takes live traffic, and the policy that ends its canary.
+
+    After `window`, with at least `min_requests` served rows on each route, the candidate is
+    promoted (through the gate) when every comparison holds, else the canary is aborted.
+    """
+
+    share: float = Field(0.1, gt=0, lt=1)  # share of example ids routed to the candidate
+    window: Duration = 600.0  # seconds (or "10m") of traffic compared before a verdict
+    min_requests: int = Field(100, gt=0)  # served rows per route before any verdict
+    max_error_rate_increase: float = Field(0.01, ge=0, le=1)  # candidate minus champion
+    max_p99_ratio: float = Field(1.5, gt=0)  # candidate p99 latency over champion's
+    max_prediction_distance: float = Field(0.1, ge=0, le=1)  # L-inf (classes) or JS (numbers)
+    max_quality_drop: float = Field(0.02, ge=0)  # on served rows whose labels arrived
+
+
+class DrillSection(_Section):
+    """[drill]: the rollback drill (`keel drill rollback`) and what infra.7 accepts of it."""
+
+    max_age_days: int = Field(30, gt=0)  # a drill older than this no longer counts
+    max_seconds: float = Field(30.0, gt=0)  # rollback until every request is served by the
+    # previous version
+    concurrency: int = Field(4, gt=0, le=64)  # clients driving load during the drill
+    load_seconds: float = Field(3.0, gt=0)  # load before the rollback, and after it
+
+
 class Attestation(_Section):
     """[attest."<practice>"]: a practice done by hand and documented; worth 0.5 while fresh."""
 
@@ -311,6 +362,8 @@ class KeelConfig(_Section):
     gate: GateSection = GateSection()
     score: ScoreSection = ScoreSection()
     serve: ServeSection = ServeSection()
+    canary: CanarySection = CanarySection()
+    drill: DrillSection = DrillSection()
     attest: dict[str, Attestation] = Field(default_factory=dict)
 
     @field_validator("attest")

@@ -80,3 +80,72 @@ def test_serve_answers_predictions_and_logs_them_for_keel_logs_query(tmp_path):
     assert "serving version 1" in output
     text = keel("logs", "query", "select count(*) as n from predictions", tmp_path)
     assert "5" in text.split("n")[-1]
+
+
+def test_kill_9_under_load_loses_no_acknowledged_prediction_and_tears_none(tmp_path):
+    import threading
+
+    write_system(tmp_path, binary_frame(600), binary_frame(300, seed=1))
+    train = tmp_path / "data" / "train.parquet"
+    keel("schema", "infer", train, "-o", tmp_path / "keel.schema.yaml", "--config", tmp_path)
+    keel("train", tmp_path)
+    keel("promote", "1", tmp_path)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "keel", "serve", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    acked: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def client(seed: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            rows = binary_frame(1 + n % 3, seed=seed * 1000 + n)[["x1", "x2", "group"]]
+            body = json.dumps({"rows": rows.to_dict(orient="records")}).encode()
+            request = urllib.request.Request(
+                url + "/predict", data=body, headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    answer = json.loads(response.read())
+            except OSError:
+                return  # the server is gone: this request was never acknowledged
+            acked.append((answer["request_id"], len(answer["predictions"])))
+
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for c in clients:
+        c.start()
+    deadline = time.time() + 60
+    while len(acked) < 150 and time.time() < deadline:
+        time.sleep(0.05)
+    server.send_signal(signal.SIGKILL)
+    server.wait(30)
+    stop.set()
+    for c in clients:
+        c.join(30)
+    assert len(acked) >= 150
+    keel("logs", "query", "select count(*) from predictions", tmp_path)  # recovers and rolls
+    from keel.serve.predlog import rolled_dir
+    from keel.serve.rollup import query
+
+    table = query(
+        "select request_id, count(*) as n, count(distinct row) as d from predictions "
+        "group by request_id",
+        rolled_dir(tmp_path / ".keel" / "logs"),
+    )
+    logged = {r["request_id"]: (r["n"], r["d"]) for r in table.to_pylist()}
+    for request_id, rows in acked:
+        assert logged.get(request_id) == (rows, rows), (
+            f"request {request_id} acknowledged with {rows} rows, logged (records, distinct rows)"
+            f" = {logged.get(request_id)}; {len(acked)} acknowledged, {len(logged)} logged"
+        )

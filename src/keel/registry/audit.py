@@ -26,7 +26,16 @@ from keel.rubric import SECTIONS
 
 __all__ = ["Event", "champion_stack", "history", "recent_scores", "record_score"]
 
-EventKind = Literal["promote", "force-promote", "refused", "rollback"]
+EventKind = Literal[
+    "promote",
+    "force-promote",
+    "refused",
+    "rollback",
+    "canary-start",
+    "canary-pass",
+    "canary-abort",
+    "drill",
+]
 _TAG = "keel.event."
 
 

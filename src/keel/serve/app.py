@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keel.data.pii import apply_handling
 from keel.data.schema import Schema
-from keel.serve.models import Loaded, ModelHolder
+from keel.serve.models import ROUTE_CHAMPION, Loaded, ModelHolder, Serving
 from keel.serve.predlog import PredictionLog
 from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
 from keel.serve.validation import RowCheck, RowValidator, to_frame
@@ -139,12 +139,32 @@ def _predict(loaded: Loaded, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     return python_model.predict_with_inputs(frame)
 
 
-def _answer(output: pd.DataFrame) -> list[dict[str, Any]]:
-    """One {"prediction", "probabilities"?} per row of a Keel model's output frame."""
+def _routed(
+    serving: Serving, rows: list[dict[str, Any]], id_column: str | None, request_id: str
+) -> dict[tuple[Loaded, str], list[int]]:
+    """The rows' positions grouped by the model and route serving them: sticky by example id
+    (a row without one is routed by its request id and position)."""
+    groups: dict[tuple[Loaded, str], list[int]] = {}
+    if serving.candidate is None or serving.share <= 0:
+        return {(serving.champion, ROUTE_CHAMPION): list(range(len(rows)))}
+    for i, row in enumerate(rows):
+        example = row.get(id_column) if id_column else None
+        key = str(example) if example is not None else f"{request_id}:{i}"
+        groups.setdefault(serving.route(key), []).append(i)
+    return groups
+
+
+def _answer(output: pd.DataFrame, version: int, route: str) -> list[dict[str, Any]]:
+    """One {"prediction", "probabilities"?, "model_version", "route"} per row of a Keel
+    model's output frame."""
     proba = [c for c in output.columns if str(c).startswith("proba_")]
     answers = []
     for i in range(len(output)):
-        one: dict[str, Any] = {"prediction": _plain(output["prediction"].iloc[i])}
+        one: dict[str, Any] = {
+            "prediction": _plain(output["prediction"].iloc[i]),
+            "model_version": version,
+            "route": route,
+        }
         if proba:
             one["probabilities"] = {c[len("proba_") :]: _plain(output[c].iloc[i]) for c in proba}
         answers.append(one)
@@ -214,10 +234,10 @@ def create_app(
     async def predict(request: Request) -> JSONResponse:
         started = time.perf_counter()
         serving = holder.serving  # one snapshot for the whole request: no half swap
-        loaded, route = serving.champion, "champion"
+        version = str(serving.champion.version)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            metrics.requests.labels(route, str(loaded.version), "413").inc()
+            metrics.requests.labels("champion", version, "413").inc()
             return _error(413, f"the body is over {settings.max_body_bytes:,} bytes")
         body = await request.body()
         try:
@@ -231,40 +251,55 @@ def create_app(
             if settings.on_anomaly == "reject":
                 reject_invalid(checks)
         except RequestError as exc:
-            metrics.requests.labels(route, str(loaded.version), str(exc.status)).inc()
+            metrics.requests.labels("champion", version, str(exc.status)).inc()
             return _error(exc.status, exc.message, [exc.field] if exc.field else None)
-        frame = to_frame(schema, rows, checks)
-        try:
-            inputs, output = await run_in_threadpool(_predict, loaded, frame)
-        except Exception as exc:  # the model cannot predict these (valid) rows
-            metrics.requests.labels(route, str(loaded.version), "422").inc()
-            return _error(
-                422,
-                f"model version {loaded.version} cannot predict these rows: "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-            )
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        answers = _answer(output)
-        seconds = time.perf_counter() - started
-        if log is not None:
-            records = _log_records(
-                rows,
-                frame,
-                inputs,
-                answers,
-                checks,
-                schema,
-                settings,
-                request_id=request_id,
-                version=loaded.version,
-                route=route,
-                seconds=seconds,
-            )
+        frame = to_frame(schema, rows, checks)
+        groups = _routed(serving, rows, settings.id_column, request_id)
+        answers: list[dict[str, Any]] = [{} for _ in rows]
+        records: list[dict[str, Any]] = []
+        for (loaded, route), positions in groups.items():
+            part = frame.iloc[positions].reset_index(drop=True)
+            try:
+                inputs, output = await run_in_threadpool(_predict, loaded, part)
+            except Exception as exc:  # the model cannot predict these (valid) rows
+                metrics.requests.labels(route, str(loaded.version), "422").inc()
+                return _error(
+                    422,
+                    f"model version {loaded.version} cannot predict these rows: "
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                )
+            made = _answer(output, loaded.version, route)
+            for position, answer in zip(positions, made, strict=True):
+                answers[position] = answer
+            if log is not None:
+                records += _log_records(
+                    [rows[p] for p in positions],
+                    part,
+                    inputs,
+                    made,
+                    [checks[p] for p in positions],
+                    schema,
+                    settings,
+                    request_id=request_id,
+                    version=loaded.version,
+                    route=route,
+                    positions=positions,
+                    seconds=time.perf_counter() - started,
+                )
+        if records:
             await run_in_threadpool(log.append, records)  # "ack": returns once on disk
-        metrics.latency.labels(route, str(loaded.version)).observe(time.perf_counter() - started)
-        metrics.requests.labels(route, str(loaded.version), "200").inc()
+        seconds = time.perf_counter() - started
+        for loaded, route in groups:
+            metrics.latency.labels(route, str(loaded.version)).observe(seconds)
+            metrics.requests.labels(route, str(loaded.version), "200").inc()
+        versions = {answer["model_version"] for answer in answers}
         return JSONResponse(
-            {"request_id": request_id, "model_version": loaded.version, "predictions": answers}
+            {
+                "request_id": request_id,
+                "model_version": versions.pop() if len(versions) == 1 else None,
+                "predictions": answers,
+            }
         )
 
     return app
@@ -282,6 +317,7 @@ def _log_records(
     request_id: str,
     version: int,
     route: str,
+    positions: list[int],
     seconds: float,
 ) -> list[dict[str, Any]]:
     """One prediction-log record per served row, personal data handled."""
@@ -294,7 +330,7 @@ def _log_records(
         records.append(
             {
                 "request_id": request_id,
-                "row": i,
+                "row": positions[i],
                 "example_id": None if example is None else str(example),
                 "time": now,
                 "model_version": version,

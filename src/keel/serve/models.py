@@ -12,6 +12,7 @@ serving.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ CHAMPION = "champion"
 CANDIDATE = "candidate"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per load
 class Loaded:
     """One loaded, warmed model version."""
 
@@ -36,38 +37,78 @@ class Loaded:
     loaded_at: float
 
 
+ROUTE_CHAMPION = "champion"
+ROUTE_CANARY = "canary"
+
+
+def bucket(key: str) -> float:
+    """Where `key` falls in [0, 1): the same for the same key in every process and run."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
 @dataclass(frozen=True)
 class Serving:
-    """What serves right now: the champion, and a candidate during a canary."""
+    """What serves right now: the champion, and a candidate during a canary.
+
+    `share` is the share of example ids routed to the candidate (0 outside a canary): an id
+    always lands on the same side while the share stays, in every worker and every server.
+    """
 
     champion: Loaded
     candidate: Loaded | None = None
+    share: float = 0.0
+
+    def route(self, key: str) -> tuple[Loaded, str]:
+        """The model serving the example keyed `key`, and its route ("champion" or "canary")."""
+        if self.candidate is not None and self.share > 0 and bucket(key) < self.share:
+            return self.candidate, ROUTE_CANARY
+        return self.champion, ROUTE_CHAMPION
+
+
+def _no_share() -> float:
+    return 0.0
 
 
 @dataclass
 class _Registry:
-    """The registry calls the holder makes, replaceable in one place (tests count them)."""
+    """The registry calls the holder makes, replaceable in one place (tests count them).
+
+    `share` answers the canary share read by the latest `aliases` call (one registry read per
+    poll serves both).
+    """
 
     aliases: Callable[[], dict[str, int]]
     load: Callable[[int], Any]
+    share: Callable[[], float] = _no_share
 
 
 def registry_calls(ref: RegistryRef) -> _Registry:
     """The aliases and loading of `ref`'s registered model, through keel.registry."""
+    from keel.registry.canary import read_canary
     from keel.registry.store import connect, translated
-    from keel.registry.versions import aliases, find_version, load_version
+    from keel.registry.versions import find_version, load_version, registered
+
+    last_share = [0.0]
 
     def current() -> dict[str, int]:
         store = connect(ref)
         with translated(store.uri):
-            return aliases(store)
+            model = registered(store)
+        if model is None:
+            return {}
+        named = {a: int(v) for a, v in (model.aliases or {}).items()}
+        canary = read_canary(model.tags or {})
+        on = canary is not None and named.get(CANDIDATE) == canary.version
+        last_share[0] = canary.share if on else 0.0
+        return named
 
     def load(version: int) -> Any:
         store = connect(ref)
         with translated(store.uri):
             return load_version(store, find_version(store, version))
 
-    return _Registry(current, load)
+    return _Registry(current, load, lambda: last_share[0])
 
 
 @dataclass
@@ -95,8 +136,11 @@ class ModelHolder:
             )
         champion = self._load(named[CHAMPION])
         candidate = self._load(named[CANDIDATE]) if CANDIDATE in named else None
-        self._serving = Serving(champion, candidate)
+        self._serving = Serving(champion, candidate, self._share(candidate))
         return self._serving
+
+    def _share(self, candidate: Loaded | None) -> float:
+        return self.registry.share() if candidate is not None else 0.0
 
     @property
     def serving(self) -> Serving:
@@ -134,9 +178,10 @@ class ModelHolder:
             except RegistryError as exc:
                 self.errors.append(str(exc))
                 return False
-            if champion is now.champion and candidate is now.candidate:
+            share = self._share(candidate)
+            if champion is now.champion and candidate is now.candidate and share == now.share:
                 return False
-            self._serving = Serving(champion, candidate)  # one assignment: the swap
+            self._serving = Serving(champion, candidate, share)  # one assignment: the swap
             self.swaps += 1
             return True
 
