@@ -1,17 +1,15 @@
 """The whole pipeline on a sample, end to end, into a scratch registry (infra.3).
 
 Load, validate against the schema, build features, train, evaluate, register in a registry of
-its own in a temporary folder, load the registered model in a fresh Python process, predict
-from raw rows there, and compare with the predictions made offline in this process. Nothing of
-the user's cache or registry is touched.
+its own in a temporary folder, serve the registered version from a fresh process (the real
+`keel serve` app on a free loopback port), send it the raw evaluation rows over HTTP, and compare
+what it served with the predictions made offline in this process. Nothing of the user's cache,
+registry or prediction log is touched.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from keel.model.importance import sample_rows
 from keel.system import System
@@ -38,17 +35,6 @@ def training_rows(columns: int) -> int:
 
 
 FRESH_PROCESS_TIMEOUT_S = 300
-
-_LOAD_AND_PREDICT = textwrap.dedent(
-    """
-    import sys, warnings
-    warnings.simplefilter("ignore")
-    import pandas as pd
-    import mlflow.pyfunc
-    model = mlflow.pyfunc.load_model(sys.argv[1], suppress_warnings=True)
-    model.predict(pd.read_parquet(sys.argv[2])).to_parquet(sys.argv[3])
-    """
-)
 
 
 @dataclass
@@ -140,30 +126,27 @@ def run_pipeline(system: System) -> PipelineRun:
         )
         if version is None:
             return run
-        raw_file, out_file = folder / "raw.parquet", folder / "served.parquet"
         features = sample.config.system
         served_raw = evaluation.drop(columns=[features.target], errors="ignore")
 
         def serve():
-            served_raw.to_parquet(raw_file)
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    _LOAD_AND_PREDICT,
-                    version.source,
-                    str(raw_file),
-                    str(out_file),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=FRESH_PROCESS_TIMEOUT_S,
-            )
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr else "")
-            return pd.read_parquet(out_file), "loaded and predicted in a fresh process"
+            from keel.serve.process import json_rows, predict_over_http, serve_version, served_frame
+            from keel.training import registry_ref
 
-        served = _step(run, "load in a fresh process and predict", serve)
+            schema_file = system.root / system.config.data.schema_file
+            with serve_version(
+                registry_ref(sample),
+                version.version,
+                schema_file,
+                id_column=features.id,
+                timeout=FRESH_PROCESS_TIMEOUT_S,
+            ) as server:
+                answers = predict_over_http(server.url, json_rows(served_raw))
+            return served_frame(answers), (
+                f"served by a fresh `keel serve` process on {server.url} over HTTP"
+            )
+
+        served = _step(run, "serve over HTTP from a fresh process", serve)
         if served is None:
             return run
 

@@ -213,7 +213,8 @@ def test_infra_3_runs_the_pipeline_and_serves_what_it_predicted_offline(make_sys
     evidence = infra_3(with_binary_schema(system))
     assert evidence.status == "pass", evidence.summary
     stages = [row[0] for row in evidence.tables[0].rows]
-    assert stages[-2:] == ["load in a fresh process and predict", "compare served with offline"]
+    assert stages[-2:] == ["serve over HTTP from a fresh process", "compare served with offline"]
+    assert "keel serve" in evidence.tables[0].rows[-2][-1]
     assert evidence.facts["max_difference"] == 0
     assert not (system.root / ".keel" / "mlflow.db").exists()  # the user's registry untouched
 
@@ -231,6 +232,32 @@ def test_infra_3_fails_when_served_output_differs_from_offline(make_system):
     assert evidence.status == "fail"
     # registering re-loads the saved model and refuses one that predicts differently
     assert "'register'" in evidence.summary and "deterministic" in evidence.summary
+
+
+SERVING_ONLY_BUG = """
+import sys
+
+
+def build(raw):
+    out = raw.drop(columns=["y"], errors="ignore")
+    if sys.argv[0].endswith("pinned.py"):  # a bug only the serving process runs into
+        out["x1"] = out["x1"] * 1.5
+    return out
+"""
+
+
+def test_infra_3_fails_when_the_served_process_predicts_differently(make_system):
+    from keel.checks.infra import infra_3
+
+    system = make_system(
+        binary_frame(1500),
+        binary_frame(500, seed=1),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": SERVING_ONLY_BUG},
+    )
+    evidence = infra_3(with_binary_schema(system))
+    assert evidence.status == "fail"
+    assert "'compare served with offline'" in evidence.summary, evidence.summary
 
 
 def test_infra_4_needs_a_configured_gate(make_system):
