@@ -256,6 +256,8 @@ PRACTICES: tuple[Practice, ...] = (
         "A new model serves a small share of live traffic before it serves everyone.",
         "A canary decided on error rate, latency and prediction distribution against the "
         "serving model.",
+        check="keel.checks.infra:infra_6",
+        needs_model=False,
     ),
     _p(
         "infra.7",

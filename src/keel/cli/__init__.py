@@ -13,7 +13,7 @@ import importlib
 from keel.cli._app import app
 
 # The command modules, in the order `keel --help` lists their commands: importing one adds them.
-COMMANDS = ("score", "init", "data", "explain", "registry", "serve", "logs")
+COMMANDS = ("score", "init", "data", "explain", "registry", "serve", "canary", "logs")
 for _module in COMMANDS:
     importlib.import_module(f"keel.cli.{_module}")
 

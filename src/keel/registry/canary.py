@@ -137,12 +137,13 @@ def start_canary(
         try:
             write_event(client, audit, event)
         except BaseException:
-            _clear(client, store.model)
+            clear_canary(client, store.model)
             raise
         return state
 
 
-def _clear(client: Any, model: str) -> None:
+def clear_canary(client: Any, model: str) -> None:
+    """Remove the candidate alias and the canary tag (what is not there is fine)."""
     from mlflow.exceptions import MlflowException
 
     for undo in (
@@ -189,5 +190,5 @@ def end_canary(
             verdict={**comparison, "canary": state.to_dict()},
         )
         write_event(client, audit, event)
-        _clear(client, store.model)
+        clear_canary(client, store.model)
         return event

@@ -22,6 +22,7 @@ import math
 from keel.errors import RegistryError
 from keel.registry._who import now, user
 from keel.registry.audit import Event, champion_stack, read_events, write_event
+from keel.registry.canary import CANDIDATE, clear_canary
 from keel.registry.gate import GateInputs, Verdict, judge
 from keel.registry.ref import RegistryRef
 from keel.registry.store import Store, connect, translated
@@ -137,6 +138,8 @@ def promote(
             verdict=verdict.to_dict(),
         )
         _move_champion(store, audit, event, current)
+        if verdict.promoted and aliases(store).get(CANDIDATE) == number:
+            clear_canary(client, store.model)  # the candidate serves everyone now
         tags = {
             "keel.gate.passed": str(passed).lower(),
             "keel.gate.verdict": json.dumps(verdict.to_dict(), sort_keys=True),

@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keel.data.pii import apply_handling
 from keel.data.schema import Schema
+from keel.serve.admin import Admin, add_admin_routes
 from keel.serve.models import ROUTE_CHAMPION, Loaded, ModelHolder, Serving
 from keel.serve.predlog import PredictionLog
 from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
@@ -183,6 +184,7 @@ def create_app(
     holder: ModelHolder,
     log: PredictionLog | None,
     settings: ServeSettings | None = None,
+    admin: Admin | None = None,
 ) -> FastAPI:
     """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off)."""
     settings = settings or ServeSettings()
@@ -302,6 +304,7 @@ def create_app(
             }
         )
 
+    add_admin_routes(app, holder, schema, admin)
     return app
 
 

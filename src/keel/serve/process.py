@@ -253,3 +253,69 @@ def served_frame(answers: list[dict[str, Any]]) -> pd.DataFrame:
             for a in answers
         ]
     return frame
+
+
+@dataclass
+class FreshCheck:
+    """A version served by a fresh process compared with the same version predicting in this
+    one: rows compared, labels equal or not, the largest probability difference."""
+
+    version: int
+    rows: int
+    same_labels: bool
+    max_difference: float
+    url: str
+
+    @property
+    def ok(self) -> bool:
+        return self.same_labels and self.max_difference <= 1e-12
+
+    def describe(self) -> str:
+        if self.ok:
+            return (
+                f"version {self.version} served by a fresh process ({self.url}) answered "
+                f"{self.rows} rows exactly as it predicts offline"
+            )
+        return (
+            f"version {self.version} served by a fresh process differs from offline on "
+            f"{self.rows} rows: labels equal {self.same_labels}, largest probability "
+            f"difference {self.max_difference:.3g}"
+        )
+
+
+def fresh_process_check(
+    ref: RegistryRef,
+    version: int,
+    schema_file: Path,
+    raw: pd.DataFrame,
+    *,
+    id_column: str | None = None,
+    timeout: float = 180,
+) -> FreshCheck:
+    """Serve `version` from a fresh process, send it `raw` (serving rows) over HTTP, and
+    compare with the version's own predictions in this process."""
+    import numpy as np
+
+    from keel.registry.versions import load_model
+
+    offline = load_model(ref, version).predict(raw.reset_index(drop=True))
+    with serve_version(ref, version, schema_file, id_column=id_column, timeout=timeout) as server:
+        served = served_frame(predict_over_http(server.url, json_rows(raw)))
+    same = len(served) == len(offline) and bool(
+        np.array_equal(
+            served["prediction"].astype(str).to_numpy(),
+            offline["prediction"].astype(str).to_numpy(),
+        )
+    )
+    columns = [c for c in offline.columns if str(c).startswith("proba_")]
+    difference = 0.0
+    for column in columns:
+        if column not in served.columns:
+            difference = math.inf
+            break
+        gap = np.abs(served[column].to_numpy(float) - offline[column].to_numpy(float))
+        difference = max(difference, float(np.nanmax(gap)) if len(gap) else 0.0)
+    if offline["prediction"].dtype.kind == "f":  # regression: values must match exactly too
+        gap = np.abs(served["prediction"].to_numpy(float) - offline["prediction"].to_numpy(float))
+        difference = max(difference, float(np.nanmax(gap)) if len(gap) else 0.0)
+    return FreshCheck(int(version), len(raw), same, difference, server.url)

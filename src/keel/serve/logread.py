@@ -1,0 +1,81 @@
+"""Everything the prediction log holds so far, rolled into Parquet or still in segments.
+
+A canary's comparison (and any reader that cannot wait for a segment to close) needs the rows
+running servers logged a moment ago. `served_rows` rolls what is closed (exactly once, see
+`keel.serve.rollup`), reads the rolled Parquet for the period asked, then adds the complete
+records of the segments still being written (a reader stops at a torn tail, so a record being
+appended is either whole or not seen). A roll by another process between the two reads can
+show a record twice or not at all for that one read; nothing stored changes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from keel.serve.predlog import rolled_dir, segments_dir
+from keel.serve.rollup import query, roll
+from keel.serve.segments import OPEN_SUFFIX, read_segment
+
+# The scalar fields of a record every reader of served rows may rely on.
+FIELDS = (
+    "request_id",
+    "row",
+    "example_id",
+    "time",
+    "model_version",
+    "route",
+    "prediction",
+    "probabilities",
+    "latency_seconds",
+    "error",
+)
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
+    """One row per logged prediction at or after `since` (ISO time; None: all), with FIELDS.
+
+    `probabilities` is a dict per row (or None); `time` is text as logged; a field a record
+    lacks (an `error` when none occurred) is None.
+    """
+    log_root = Path(log_root)
+    segments, rolled = segments_dir(log_root), rolled_dir(log_root)
+    if segments.is_dir():
+        roll(segments, rolled)
+    frames = []
+    if rolled.is_dir() and any(rolled.glob("**/*.parquet")):
+        table = query("SELECT * FROM predictions", rolled)
+        frame = table.to_pandas()
+        frames.append(frame)
+    live: list[dict[str, Any]] = []
+    if segments.is_dir():
+        for path in sorted(segments.glob("*" + OPEN_SUFFIX)):
+            try:
+                live += read_segment(path)
+            except FileNotFoundError:  # closed meanwhile; seen by the next read
+                continue
+    if live:
+        frames.append(pd.DataFrame(live))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for name in FIELDS:
+        if name not in frame.columns:
+            frame[name] = None
+    frame = frame[list(FIELDS)].copy()
+    frame["probabilities"] = frame["probabilities"].map(_parsed)
+    frame["model_version"] = pd.to_numeric(frame["model_version"], errors="coerce")
+    if since is not None and len(frame):
+        times = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
+        frame = frame[times >= pd.Timestamp(since).tz_convert("UTC")].reset_index(drop=True)
+    return frame
