@@ -36,31 +36,30 @@ def _seconds(value: float | None) -> str:
 
 
 def result_table(result: DrillResult) -> Table:
-    """The drill's result, one row per switch, then the totals."""
-    table = Table(
-        "switch", "versions", "registry call", "switch time", "requests", "failed", "settled",
-        title=f"rollback drill against {result.url}",
-    )  # fmt: skip
-    for phase in result.phases:
-        table.add_row(
-            phase.name,
-            f"{phase.from_version} → {phase.to_version}",
-            _seconds(phase.command_seconds),
-            _seconds(phase.switch_seconds),
-            str(phase.requests),
-            str(phase.failed),
-            "yes" if phase.settled else "no",
-        )
+    """The drill's result: versions, switch time, requests, failed, restored."""
+    table = Table("", "", show_header=False, box=None, title=f"rollback drill against {result.url}")
+    rollback = result.phases[0]
+    table.add_row("rolled back", f"version {result.from_version} → {result.to_version}")
     table.add_row(
-        "whole drill",
-        "",
-        "",
-        _seconds(result.seconds),
-        str(result.requests),
-        str(result.failed),
-        "",
-        style="bold",
+        "switch time",
+        f"{_seconds(result.switch_seconds)} (limit {result.max_seconds:g} s; the registry call "
+        f"took {_seconds(rollback.command_seconds)})"
+        + ("" if result.settled else "; never settled"),
     )
+    table.add_row(
+        "requests",
+        f"{result.requests} from {result.concurrency} clients over {_seconds(result.seconds)}",
+    )
+    table.add_row("failed", str(result.failed))
+    if result.restored:
+        restore = result.phases[1]
+        restored = (
+            f"yes: version {result.to_version} → {result.from_version} through the gate, "
+            f"switched in {_seconds(restore.switch_seconds)} ({restore.failed} failed)"
+        )
+    else:
+        restored = f"no: {result.restore_reason}"
+    table.add_row("restored", escape(restored))
     return table
 
 
