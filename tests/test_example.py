@@ -69,6 +69,9 @@ def test_example_report_json_holds_real_evidence(scored):
     # nothing has been promoted through the gate on a fresh checkout: infra.4 says what to do
     assert practices["infra.4"]["status"] == "fail"
     assert "keel promote" in practices["infra.4"]["hint"]
+    # no rollback drill is recorded on a fresh checkout either
+    assert practices["infra.7"]["status"] == "fail"
+    assert "keel drill rollback" in practices["infra.7"]["hint"]
     assert report["score"]["final"] == min(report["score"]["sections"].values())
 
 

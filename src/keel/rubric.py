@@ -264,6 +264,9 @@ PRACTICES: tuple[Practice, ...] = (
         "Models can be quickly and safely rolled back",
         "Returning to the previous model is one fast, rehearsed step that drops no requests.",
         "A rollback drill under load measures the time taken and the failed requests.",
+        check="keel.checks.infra:infra_7",
+        reads=("drill",),
+        needs_model=False,
     ),
     _p(
         "monitor.1",

@@ -1,6 +1,10 @@
+import contextlib
+
 import numpy as np
 import pandas as pd
+import pytest
 from systems import HGB_CATEGORICAL, LINEAR_ONE_HOT, NAN_FOR_C, binary_frame, write_system
+from threadpoolctl import threadpool_limits
 
 from keel.checks._coverage import SuiteRun
 from keel.checks.infra import infra_1, infra_2, infra_5
@@ -600,3 +604,154 @@ def test_infra_3_samples_fewer_training_rows_on_wide_data():
     assert training_rows(10) == SAMPLE_ROWS
     assert training_rows(1_500) == MAX_CELLS // 1_500 < SAMPLE_ROWS
     assert training_rows(100_000) == 500
+
+
+# -- infra.7: the rollback drill -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_champions(tmp_path_factory):
+    """A system whose registry had two champions in turn (2 serves, 1 before it), no drill."""
+    from drills import drill_system
+
+    with threadpool_limits(1):
+        return drill_system(tmp_path_factory.mktemp("infra7") / "credit")
+
+
+@contextlib.contextmanager
+def drill_recorded(system, *, days_ago: float = 0.0, **result):
+    """A `drill` event of a successful drill (changed by `result`) recorded `days_ago`, removed
+    from the audit history afterwards."""
+    import datetime as dt
+
+    from keel.registry.audit import Event, read_events, write_event
+    from keel.registry.store import connect, translated
+    from keel.training import registry_ref
+
+    verdict = {
+        "from_version": 2,
+        "to_version": 1,
+        "concurrency": 3,
+        "requests": 120,
+        "failed": 0,
+        "errors": [],
+        "switch_seconds": 0.6,
+        "max_seconds": 10.0,
+        "settled": True,
+        "stray": 0,
+        "unnamed": 0,
+        "restored": True,
+        "restore_reason": None,
+        **result,
+    }
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+    store = connect(registry_ref(system))
+    with translated(store.uri), store.locked():
+        audit = store.experiment(f"keel/{store.model}/audit")
+        events = read_events(store.client, audit)
+        event = Event(
+            seq=events[0].seq + 1,
+            kind="drill",
+            version=1,
+            previous=2,
+            champion=2,
+            who="tester",
+            when=when.isoformat(timespec="seconds"),
+            reason="rollback drill",
+            verdict=verdict,
+        )
+        write_event(store.client, audit, event)
+    try:
+        yield event
+    finally:
+        with translated(store.uri):
+            store.client.delete_run(event.run_id)
+
+
+def test_infra_7_fails_when_nothing_serves(make_system):
+    from keel.checks.infra import infra_7
+
+    evidence = infra_7(make_system(binary_frame(300)))
+    assert evidence.status == "fail"
+    assert evidence.summary.startswith("nothing serves")
+    assert "keel drill rollback" in evidence.hint
+
+
+def test_infra_7_fails_with_no_drill_recorded(two_champions):
+    from keel.checks.infra import infra_7
+
+    evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "no rollback drill is recorded for 'drilled'" in evidence.summary
+    assert "keel drill rollback" in evidence.hint
+    assert evidence.facts["drills"] == 0
+
+
+def test_infra_7_fails_when_the_newest_drill_is_older_than_max_age_days(two_champions):
+    from keel.checks.infra import infra_7
+
+    with drill_recorded(two_champions, days_ago=45):
+        evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "is 45 days old; a drill counts for 30 days" in evidence.summary
+    assert evidence.facts["age_days"] == pytest.approx(45, abs=0.01)
+    assert "keel drill rollback" in evidence.hint
+    assert evidence.tables[0].rows[0][2] == "2 → 1"
+
+
+def test_infra_7_fails_a_drill_with_failed_requests_or_too_slow_a_switch(two_champions):
+    from keel.checks.infra import infra_7
+
+    errors = ["HTTP 503: not ready", "ConnectionResetError: reset"]
+    with drill_recorded(two_champions, failed=3, errors=errors):
+        evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "3 of 120 requests failed (HTTP 503: not ready; ConnectionResetError" in evidence.summary
+    assert (evidence.facts["failed"], evidence.facts["seconds"]) == (3, 0.6)
+    with drill_recorded(two_champions, switch_seconds=12.5):
+        evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "the switch took 12.50 s (limit 10 s)" in evidence.summary
+    with drill_recorded(two_champions, restored=False, restore_reason="the gate refused it"):
+        evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "not restored: the gate refused it" in evidence.summary
+
+
+def test_infra_7_passes_after_a_real_successful_drill(two_champions):
+    import sys
+
+    from keel.checks.infra import infra_7
+    from keel.registry.drill import drills
+    from keel.serve.drill import rollback_drill
+    from keel.serve.process import LOOPBACK, free_port, json_rows, launch
+    from keel.training import gate_inputs, registry_ref
+
+    system = two_champions
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [sys.executable, "-m", "keel", "serve", str(system.root), "--port", str(port)]
+    gate = gate_inputs(system)
+    rows = json_rows(gate.frame.drop(columns="y").head(100))
+    with launch(argv, url=url, cwd=system.root):
+        result = rollback_drill(
+            registry_ref(system),
+            url,
+            rows,
+            concurrency=3,
+            load_seconds=1,
+            max_seconds=10,
+            gate=gate,
+        )
+    assert result.passed and result.restored, result.to_dict()
+    try:
+        evidence = infra_7(system)
+        assert evidence.status == "pass", evidence.summary
+        assert "version 2 → 1" in evidence.summary and "no failed request" in evidence.summary
+        assert evidence.facts["failed"] == 0 and evidence.facts["restored"] is True
+        assert evidence.facts["seconds"] == result.switch_seconds <= 10
+        assert evidence.tables[0].rows[0][5] == 0
+    finally:
+        from keel.registry.store import connect, translated
+
+        store = connect(registry_ref(system))
+        with translated(store.uri):
+            store.client.delete_run(drills(registry_ref(system))[0].run_id)

@@ -563,3 +563,30 @@ def infra_6(system: System) -> Evidence:
         tables=[canary_table(canary)],
         facts=facts,
     )
+
+
+# -- infra.7 -------------------------------------------------------------------------------
+def infra_7(system: System) -> Evidence:
+    """infra.7: the newest rollback drill, within `[drill] max_age_days`, rolled the champion
+    back under load with no failed request, switched within `max_seconds`, and restored it."""
+    from keel.checks._drill import HINT, drills_table, judge
+    from keel.registry.drill import drills
+    from keel.registry.versions import champion
+    from keel.training import registry_ref
+
+    cfg = system.config.drill
+    thresholds = settings(cfg, "max_age_days", "max_seconds")
+    ref = registry_ref(system)
+    if champion(ref) is None:
+        summary = "nothing serves: the registry has no champion, so there is nothing to roll back"
+        hint = "Register and promote two versions (`keel train`, `keel promote VERSION`), then "
+        hint += "rehearse a rollback with `keel drill rollback`."
+        return Evidence("infra.7", "fail", summary, hint, thresholds=thresholds)
+    found = drills(ref)
+    if not found:
+        summary = f"no rollback drill is recorded for '{ref.model}': how fast and how safely a "
+        summary += "rollback works is unknown"
+        return Evidence("infra.7", "fail", summary, HINT, [], [], thresholds, {"drills": 0})
+    status, summary, facts = judge(found, cfg.max_age_days, cfg.max_seconds)
+    hint = "" if status == "pass" else HINT
+    return Evidence("infra.7", status, summary, hint, [drills_table(found)], [], thresholds, facts)

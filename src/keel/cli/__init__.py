@@ -1,9 +1,10 @@
 """The `keel` command: a thin layer over library calls.
 
-One module per family of commands (`score`, `init`, `data`, `explain`, `registry`), each adding
-its commands to the app of `keel.cli._app` with `command`. `keel score` exits 1 when the score
-is under `--min-score` (a CI gate); every command exits 2 on a `KeelError` and 130 on Ctrl-C.
-Libraries are imported inside the commands, so `keel --help` stays fast.
+One module per family of commands (`score`, `init`, `data`, `explain`, `registry`, `serve`,
+`logs`, `drill`), each adding its commands to the app of `keel.cli._app` with `command`.
+`keel score` exits 1 when the score is under `--min-score` (a CI gate); every command exits 2
+on a `KeelError` and 130 on Ctrl-C. Libraries are imported inside the commands, so
+`keel --help` stays fast.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 from keel.cli._app import app
 
 # The command modules, in the order `keel --help` lists their commands: importing one adds them.
-COMMANDS = ("score", "init", "data", "explain", "registry", "serve", "canary", "logs")
+COMMANDS = ("score", "init", "data", "explain", "registry", "serve", "canary", "drill", "logs")
 for _module in COMMANDS:
     importlib.import_module(f"keel.cli.{_module}")
 

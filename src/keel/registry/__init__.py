@@ -19,6 +19,7 @@ The modules, one concept each:
     gate.py           the gate's inputs, rules and Verdict
     promotion.py      promotion through the gate, and rollback
     audit.py          the events of promotions and rollbacks, and the history of scores
+    drill.py          the versions a rollback drill swaps, and its recorded results
     recovery.py       cleaning up after trainings whose process died
 
 `keel.training` is the adapter from a System: it builds the `RegistryRef`, trains, and

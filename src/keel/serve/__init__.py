@@ -8,4 +8,5 @@ routing and rollback that follow the registry live.
     segments.py    framed records in append-only segment files, crash recovery
     predlog.py     PredictionLog: group commit (ack) or a bounded queue (async)
     rollup.py      closed segments into Parquet by date and model version; DuckDB queries
+    drill.py       the rollback drill: load, rollback, switch time and failed requests, restore
 """
