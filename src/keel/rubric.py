@@ -121,7 +121,6 @@ PRACTICES: tuple[Practice, ...] = (
         "A PII scan of training data and serving logs; every PII column has a declared handling.",
         check="keel.checks.data:data_5",
         reads=("data",),
-        reusable=True,
         needs_model=False,
     ),
     _p(

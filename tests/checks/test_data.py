@@ -359,6 +359,42 @@ def test_data_5_passes_when_pii_is_declared_and_dropped_before_the_model(make_sy
     assert e.facts["pii_columns"] == 1
 
 
+def log_served(system, rows):
+    """Records in the system's prediction log, as a server (or an older one) wrote them."""
+    from keel.serve.predlog import PredictionLog, segments_dir
+
+    folder = segments_dir(system.root / system.config.data.serving_log)
+    with PredictionLog(folder) as log:
+        log.append(
+            {"time": "2026-11-01T12:00:00+00:00", "model_version": 1, "inputs": row}
+            for row in rows
+        )
+
+
+def test_data_5_fails_when_the_prediction_log_holds_an_email_raw_and_passes_when_hashed(
+    make_system,
+):
+    from keel.data.pii import apply_handling
+
+    system = make_system(
+        with_contacts(),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": DROP_EMAIL},
+    )
+    schema_of(system, email=Feature(type="string", pii="hash", pii_kind="email"))
+    emails = pd.Series([f"client{i}@example.org" for i in range(50)])
+    hashed = apply_handling(emails, "hash", kind="email", key=b"k" * 32)
+    log_served(system, [{"x1": 0.1, "email": e} for e in hashed])
+    e = data_5(system)
+    assert e.status == "pass", e.summary
+    assert e.facts["logged_rows_scanned"] == 50 and "50 logged serving rows" in e.summary
+    log_served(system, [{"x1": 0.1, "email": e} for e in emails])  # a server that did not hash
+    e = data_5(system)
+    assert e.status == "fail"
+    assert "prediction log holds email values raw in inputs.email" in e.summary
+    assert e.tables[-1].title == "Personal data found raw in the prediction log"
+
+
 def test_data_5_passes_on_data_without_personal_data(make_system):
     e = data_5(make_system(binary_frame(300)))
     assert e.status == "pass"

@@ -78,3 +78,37 @@ def to_review_note(review: list[pii.PiiFinding]) -> str:
         f"; {len(review)} column(s) named like personal data to review: "
         f"{name_list([f.column for f in review])}"
     )
+
+
+def log_findings(log_root: Any, schema: Any) -> tuple[list[list[Any]], list[str], int]:
+    """Personal data the prediction log holds raw: (table rows, problems, rows scanned).
+
+    Only values count here (an email address, a card number found in a logged field), never a
+    field's name: a hashed `email` is named like personal data but holds none.
+    """
+    from keel.errors import KeelError
+    from keel.serve.logread import logged_inputs
+
+    rows: list[list[Any]] = []
+    problems: list[str] = []
+    try:
+        raw, built = logged_inputs(log_root)
+    except KeelError as exc:  # not scanned is not clean
+        return rows, [f"the prediction log at {log_root} could not be scanned: {exc}"], 0
+    for where, frame in (("inputs", raw), ("model_inputs", built)):
+        if frame.empty:
+            continue
+        for f in one_per_column(pii.scan(frame)):
+            if f.kind == "name_like_column":
+                continue
+            declared = schema.features.get(f.column) if schema else None
+            handling = declared.pii if declared else "undeclared"
+            rows.append([f"{where}.{f.column}", f.kind, found_in(f), f.share, f.example, handling])
+            problems.append(f"the prediction log holds {f.kind} values raw in {where}.{f.column}")
+    return rows, problems, len(raw)
+
+
+def log_table(rows: list[list[Any]]) -> Table:
+    """data.5's table of the personal data found raw in the prediction log."""
+    columns = ["logged field", "kind", "found", "share", "masked example", "declared handling"]
+    return Table("Personal data found raw in the prediction log", columns, rows)

@@ -31,7 +31,15 @@ from keel.checks._inputs import (
     trial_table,
 )
 from keel.checks._measure_data import add_input, measure_costs, measure_importance, measure_lofo
-from keel.checks._pii import finding_row, findings_table, review_row, scan_columns, to_review_note
+from keel.checks._pii import (
+    finding_row,
+    findings_table,
+    log_findings,
+    log_table,
+    review_row,
+    scan_columns,
+    to_review_note,
+)
 from keel.checks._policy import policy_reasons
 from keel.checks._probes import feature_probes, probes_table
 from keel.checks._schema import all_raw, no_schema, schema_path, train_hint, validation_tables
@@ -338,23 +346,32 @@ def data_5(system: System) -> Evidence:
             rows.append(finding_row(f, "model input", "yes", "PII value in a model input"))
             problems.append(f"model input {f.column} holds {f.kind} values")
     rows.extend(review_row(f, inputs.columns) for f in review)
-    table = findings_table(rows)
+    tables = [findings_table(rows)]
+    logged, log_problems, scanned = log_findings(
+        system.root / system.config.data.serving_log, schema
+    )
+    problems += log_problems
+    if logged:
+        tables.append(log_table(logged))
     facts = {
         "pii_columns": len(findings),
         "problems": len(problems),
         "scanned_columns": len(raw.columns),
         "to_review": len(review),
+        "logged_rows_scanned": scanned,
     }
     review_note = to_review_note(review)
-    evidence = Evidence("data.5", "pass", "", tables=[table], facts=facts)
+    if scanned:
+        review_note += f"; {scanned:,} logged serving rows scanned"
+    evidence = Evidence("data.5", "pass", "", tables=tables, facts=facts)
     if problems:
         shown = "; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")
         evidence.status = "fail"
         evidence.summary = f"{len(problems)} privacy problem(s): {shown}{review_note}"
         evidence.hint = (
             f"Declare a handling (pii: drop, hash or redact) for each PII column in "
-            f"{path.name}, and drop or hash PII in the feature function so no model input "
-            "holds it raw."
+            f"{path.name} (keel serve applies it to what it logs), and drop or hash PII in the "
+            "feature function so no model input holds it raw."
         )
     elif not findings:
         evidence.summary = (

@@ -79,3 +79,35 @@ def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
         times = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
         frame = frame[times >= pd.Timestamp(since).tz_convert("UTC")].reset_index(drop=True)
     return frame
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    value = _parsed(value)
+    return value if isinstance(value, dict) else {}
+
+
+def logged_inputs(log_root: str | Path, limit: int = 5_000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(raw inputs, model inputs) of the newest `limit` logged rows, one column per field, as
+    the log holds them (after the schema's personal-data handling): what a privacy scan of the
+    log reads. Empty frames when nothing was logged."""
+    log_root = Path(log_root)
+    segments, rolled = segments_dir(log_root), rolled_dir(log_root)
+    records: list[dict[str, Any]] = []
+    if segments.is_dir():
+        roll(segments, rolled)
+        for path in sorted(segments.glob("*" + OPEN_SUFFIX), reverse=True):
+            try:
+                records += read_segment(path)[-limit:]
+            except FileNotFoundError:
+                continue
+    if len(records) < limit and rolled.is_dir() and any(rolled.glob("**/*.parquet")):
+        table = query(
+            "SELECT * FROM predictions ORDER BY time DESC "
+            f"LIMIT {int(limit - len(records))}",
+            rolled,
+        )
+        records += table.to_pylist()
+    records = records[:limit]
+    raw = pd.DataFrame([_as_dict(r.get("inputs")) for r in records])
+    built = pd.DataFrame([_as_dict(r.get("model_inputs")) for r in records])
+    return raw, built
