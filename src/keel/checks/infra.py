@@ -494,75 +494,16 @@ def infra_5(system: System) -> Evidence:
 def infra_6(system: System) -> Evidence:
     """infra.6: the serving champion took a share of live traffic as a canary, was compared
     with the champion it replaced, and the canary passed before its promotion."""
-    from keel.checks._canary import canary_before, canary_table, promotion_of, route_summary
+    from keel.checks._canary import judge_canary_history
     from keel.registry.audit import history
     from keel.registry.versions import champion
     from keel.training import registry_ref
 
     ref = registry_ref(system)
     serving = champion(ref)
-    hint = (
-        "Put each new version through a canary: `keel canary start VERSION --share 0.1` while "
-        "`keel serve` runs, then `keel canary status --decide` after [canary] window."
-    )
     if serving is None:
-        return Evidence(
-            "infra.6", "fail", "no version serves: the registry has no champion", hint=hint
-        )
-    version = serving.version
-    events = history(ref)
-    promoted = promotion_of(events, version)
-    facts: dict[str, Any] = {"champion": version}
-    if promoted is None:
-        return Evidence(
-            "infra.6",
-            "fail",
-            f"version {version} serves without a recorded promotion, so no canary preceded it",
-            hint=hint,
-            facts=facts,
-        )
-    canary = canary_before(events, version, promoted.seq)
-    if canary is None:
-        first = promoted.previous is None
-        why = (
-            " (it was the first champion: there was nothing to canary it against, so the next "
-            "version is the one to canary)"
-            if first
-            else ""
-        )
-        return Evidence(
-            "infra.6",
-            "fail",
-            f"version {version} was promoted on {promoted.when[:10]} without a canary{why}",
-            hint=hint,
-            facts=facts,
-        )
-    verdict = canary.verdict or {}
-    facts |= {"canary": canary.kind, "canary_when": canary.when}
-    if canary.kind != "canary-pass":
-        said = "was still running" if canary.kind == "canary-start" else "was aborted"
-        return Evidence(
-            "infra.6",
-            "fail",
-            f"version {version} was promoted while its canary {said}: it did not come through "
-            "a successful canary",
-            hint=hint,
-            tables=[canary_table(canary)] if verdict.get("comparisons") else [],
-            facts=facts,
-        )
-    held = ", ".join(
-        f"{c['name']} {c['value']:.3g} (limit {c['limit']:g})"
-        for c in verdict.get("comparisons") or []
-        if c.get("value") is not None
-    )
-    return Evidence(
-        "infra.6",
-        "pass",
-        f"version {version} passed a canary against version {canary.previous} before its "
-        f"promotion: {route_summary(verdict)}; {held}",
-        tables=[canary_table(canary)],
-        facts=facts,
-    )
+        return Evidence("infra.6", "fail", "no version serves: the registry has no champion")
+    return judge_canary_history(history(ref), serving.version)
 
 
 # -- infra.7 -------------------------------------------------------------------------------

@@ -102,8 +102,7 @@ def logged_inputs(log_root: str | Path, limit: int = 5_000) -> tuple[pd.DataFram
                 continue
     if len(records) < limit and rolled.is_dir() and any(rolled.glob("**/*.parquet")):
         table = query(
-            "SELECT * FROM predictions ORDER BY time DESC "
-            f"LIMIT {int(limit - len(records))}",
+            f"SELECT * FROM predictions ORDER BY time DESC LIMIT {int(limit - len(records))}",
             rolled,
         )
         records += table.to_pylist()
