@@ -494,7 +494,7 @@ def infra_5(system: System) -> Evidence:
 def infra_6(system: System) -> Evidence:
     """infra.6: the serving champion took a share of live traffic as a canary, was compared
     with the champion it replaced, and the canary passed before its promotion."""
-    from keel.checks._canary import judge_canary_history
+    from keel.checks._canary import HINT, judge_canary_history
     from keel.registry.audit import history
     from keel.registry.versions import champion
     from keel.training import registry_ref
@@ -502,7 +502,7 @@ def infra_6(system: System) -> Evidence:
     ref = registry_ref(system)
     serving = champion(ref)
     if serving is None:
-        return Evidence("infra.6", "fail", "no version serves: the registry has no champion")
+        return Evidence("infra.6", "fail", "no version serves: the registry has no champion", HINT)
     return judge_canary_history(history(ref), serving.version)
 
 
