@@ -123,7 +123,8 @@ def test_the_cycle_finder_finds_a_cycle():
         ),
         ("keel.model", ("keel.config", "keel.system", "keel.checks", "keel.registry", "keel.cli")),
         ("keel.registry", ("keel.system", "keel.config", "keel.checks", "keel.cli")),
-        ("keel.serve", ("keel.system", "keel.config", "keel.checks", "keel.cli")),
+        ("keel.serve", ("keel.system", "keel.config", "keel.checks", "keel.cli", "keel.monitor")),
+        ("keel.monitor", ("keel.system", "keel.config", "keel.checks", "keel.cli")),
     ],
 )
 def test_a_layer_imports_nothing_above_it(layer, forbidden):

@@ -366,8 +366,7 @@ def log_served(system, rows):
     folder = segments_dir(system.root / system.config.data.serving_log)
     with PredictionLog(folder) as log:
         log.append(
-            {"time": "2026-11-01T12:00:00+00:00", "model_version": 1, "inputs": row}
-            for row in rows
+            {"time": "2026-11-01T12:00:00+00:00", "model_version": 1, "inputs": row} for row in rows
         )
 
 

@@ -1,0 +1,302 @@
+"""The prediction log read exactly once: every rolled part summarised per window, then marked.
+
+`intake` rolls what the servers closed (`keel.serve.rollup.roll`), then takes each rolled part
+it has not taken before: it splits the part's rows by time window, summarises each window
+(`keel.monitor.summary.PartSummary`), writes the summaries, and only then writes the part's
+`.done` marker. Every file is written atomically. A run killed at any point leaves either a
+part with its marker (taken, never again) or a part without one (taken again next run, its
+summaries overwritten under the same names): no row is skipped and none is counted twice.
+The set of markers is the watermark.
+
+Layout under the state folder (`.keel/monitor`):
+
+    summaries/<window>/v<version>/<part>.json   one window of one rolled part
+    parts/<part path>.done                      the part was taken
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from keel.atomic import write_text_atomic
+from keel.data.profile import Profile, profile_batches
+from keel.errors import KeelError
+from keel.monitor.summary import MAX_EXAMPLES, PartSummary, Skew
+from keel.monitor.windows import window_starts
+from keel.serve.predlog import rolled_dir, segments_dir
+from keel.serve.rollup import roll
+
+Rebuild = Callable[[list[dict[str, Any]]], pd.DataFrame]  # logged raw rows -> model inputs
+SKEW_SAMPLE = 2_000  # rows per part and window recomputed for per-example skew
+_FIELD = re.compile(r"^rows\[\d+\]\.(.+?): expected")
+
+
+@dataclass
+class IntakeRun:
+    """What one intake took: parts, rows, and the windows they touched."""
+
+    parts: int = 0
+    rows: int = 0
+    windows: set[tuple[str, int]] = field(default_factory=set)
+    skipped: int = 0  # parts taken by an earlier run
+
+
+def _safe(window: str) -> str:
+    return window.replace(":", "").replace("+", "Z")
+
+
+def _json_table(texts: pd.Series) -> pa.Table | None:
+    """A column of JSON objects (as text) as one Arrow table; None when all are null."""
+    present = texts.dropna()
+    if present.empty:
+        return None
+    lines = "\n".join(present.astype(str)).encode("utf-8")
+    from pyarrow import json as pa_json
+
+    try:
+        table = pa_json.read_json(io.BytesIO(lines))
+    except pa.ArrowInvalid:  # mixed types across rows: let pandas settle them
+        frame = pd.DataFrame([json.loads(t) for t in present.astype(str)])
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    if len(present) != len(texts):  # rows without the field: nulls in their place
+        positions = np.flatnonzero(texts.notna().to_numpy())
+        index = np.full(len(texts), -1)
+        index[positions] = np.arange(len(present))
+        table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
+    return _no_null_columns(_flat(table))
+
+
+def _flat(table: pa.Table) -> pa.Table:
+    """Nested values (lists, structs) as JSON text: profiles take scalar columns."""
+    columns = []
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_nested(column.type):
+            values = [None if v is None else json.dumps(v) for v in column.to_pylist()]
+            column = pa.chunked_array([pa.array(values, pa.string())])
+        columns.append(column)
+    return pa.table(dict(zip(table.column_names, columns, strict=True)))
+
+
+def _no_null_columns(table: pa.Table) -> pa.Table:
+    """A column that is null in every row is typed as text, so profiles of parts merge."""
+    columns = [
+        pa.array([None] * len(table), pa.string()) if pa.types.is_null(c.type) else c
+        for c in table.columns
+    ]
+    return pa.table(dict(zip(table.column_names, columns, strict=True)))
+
+
+def _profile(table: pa.Table | None, source: str) -> Profile | None:
+    if table is None or table.num_rows == 0 or table.num_columns == 0:
+        return None
+    return profile_batches(table, source=source)
+
+
+def _outputs(frame: pd.DataFrame) -> pa.Table:
+    """prediction, proba_<class> and latency_seconds of each row."""
+    out: dict[str, Any] = {}
+    prediction = frame["prediction"] if "prediction" in frame else pd.Series([None] * len(frame))
+    out["prediction"] = pa.array(prediction.tolist()) if prediction.notna().any() else None
+    if out["prediction"] is None or pa.types.is_null(out["prediction"].type):
+        out["prediction"] = pa.array(prediction.astype("string").tolist(), pa.string())
+    if "probabilities" in frame:
+        proba = _json_table(frame["probabilities"])
+        if proba is not None:
+            for name in proba.column_names:
+                out[f"proba_{name}"] = pa.array(
+                    proba.column(name).to_pandas().astype(float).to_numpy(), pa.float64()
+                )
+    if "latency_seconds" in frame:
+        out["latency_seconds"] = pa.array(frame["latency_seconds"].astype(float).to_numpy())
+    return pa.table(out)
+
+
+def _anomalies(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows with a problem, per input, from the messages the server logged."""
+    counts: dict[str, int] = {}
+    if "anomalies" not in frame:
+        return counts
+    for value in frame["anomalies"].dropna():
+        messages = json.loads(value) if isinstance(value, str) else value
+        fields = {m.group(1) for m in map(_FIELD.match, messages or []) if m}
+        for name in fields:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _nonfinite(frame: pd.DataFrame) -> dict[str, int]:
+    """NaN and infinite values per logged field, as the server listed them per row."""
+    counts: dict[str, int] = {}
+    if "nonfinite" not in frame:
+        return counts
+    for value in frame["nonfinite"].dropna():
+        names = json.loads(value) if isinstance(value, str) else value
+        for name in set(names or []):
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Element-wise: equal values (numbers within 1e-9 relative), both missing counts equal."""
+    both_missing = a.isna().to_numpy() & b.isna().to_numpy()
+    try:
+        x, y = a.astype(float).to_numpy(), b.astype(float).to_numpy()
+        close = np.isclose(x, y, rtol=1e-9, atol=1e-12, equal_nan=True)
+    except (TypeError, ValueError):
+        close = (a.astype(str) == b.astype(str)).to_numpy()
+    return close | both_missing
+
+
+def _skew(
+    rows: pd.DataFrame, rebuild: Rebuild, skip: set[str]
+) -> tuple[dict[str, Skew], str | None]:
+    """Per model input: logged values against the feature code rerun on the logged raw rows."""
+    sample = rows.iloc[:: max(1, len(rows) // SKEW_SAMPLE)].head(SKEW_SAMPLE)
+    raw = [json.loads(t) if isinstance(t, str) else {} for t in sample["inputs"]]
+    logged = pd.DataFrame(
+        [json.loads(t) if isinstance(t, str) else {} for t in sample["model_inputs"]]
+    )
+    try:
+        rebuilt = rebuild(raw).reset_index(drop=True)
+    except Exception as exc:  # the user's feature code on logged rows
+        return {}, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if len(rebuilt) != len(logged):
+        return {}, f"the feature code returned {len(rebuilt)} rows for {len(logged)}"
+    ids = sample["example_id"].astype(str).tolist() if "example_id" in sample else []
+    out: dict[str, Skew] = {}
+    for name in logged.columns:
+        if name in skip or name not in rebuilt.columns:
+            continue
+        same = _same(logged[name], rebuilt[name])
+        bad = np.flatnonzero(~same)
+        examples = [ids[i] for i in bad[:MAX_EXAMPLES]] if ids else []
+        out[name] = Skew(len(same), int(len(bad)), examples)
+    return out, None
+
+
+def summarise_part(
+    path: Path,
+    version: int,
+    *,
+    window_seconds: float,
+    rebuild: Rebuild | None = None,
+    skip_skew: set[str] | None = None,
+    label: str | None = None,
+) -> list[PartSummary]:
+    """One summary per window the rolled part `path` (of model `version`) has rows in;
+    `label` names the part in the summaries (default: its file name)."""
+    frame = pq.read_table(path).to_pandas()
+    if frame.empty or "time" not in frame:
+        return []
+    frame["_window"] = window_starts(frame["time"], window_seconds).to_numpy()
+    summaries = []
+    for window, rows in frame.groupby("_window", sort=True):
+        rows = rows.reset_index(drop=True)
+        summary = PartSummary(
+            window=str(window),
+            model_version=version,
+            rows=len(rows),
+            first_time=str(rows["time"].min()),
+            last_time=str(rows["time"].max()),
+            errors=int(rows["error"].notna().sum()) if "error" in rows else 0,
+            inputs=_profile(_json_table(rows["inputs"]), "inputs") if "inputs" in rows else None,
+            model_inputs=(
+                _profile(_json_table(rows["model_inputs"]), "model_inputs")
+                if "model_inputs" in rows
+                else None
+            ),
+            outputs=_profile(_outputs(rows), "outputs"),
+            anomalies=_anomalies(rows),
+            nonfinite=_nonfinite(rows),
+            parts=[label or path.name],
+        )
+        if rebuild is not None and {"inputs", "model_inputs"} <= set(rows.columns):
+            summary.skew, summary.skew_error = _skew(rows, rebuild, skip_skew or set())
+        summaries.append(summary)
+    return summaries
+
+
+def _version_of(part: Path) -> int:
+    match = re.search(r"model_version=(\d+)", str(part))
+    if match is None:
+        raise KeelError(f"{part}: not a rolled part of the prediction log (no model_version=)")
+    return int(match.group(1))
+
+
+def intake(
+    log_root: str | Path,
+    state_dir: str | Path,
+    *,
+    window_seconds: float,
+    rebuild: Rebuild | None = None,
+    skip_skew: set[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IntakeRun:
+    """Take every rolled part not taken before (see the module docstring)."""
+    log_root, state_dir = Path(log_root), Path(state_dir)
+    segments, rolled = segments_dir(log_root), rolled_dir(log_root)
+    if segments.is_dir():
+        roll(segments, rolled)
+    run = IntakeRun()
+    parts = sorted(rolled.glob("date=*/model_version=*/*.parquet")) if rolled.is_dir() else []
+    for i, part in enumerate(parts):
+        relative = part.relative_to(rolled)
+        marker = state_dir / "parts" / relative.with_suffix(".done")
+        if marker.exists():
+            run.skipped += 1
+            continue
+        version = _version_of(relative)
+        name = "_".join(relative.with_suffix("").parts)
+        summaries = summarise_part(
+            part,
+            version,
+            window_seconds=window_seconds,
+            rebuild=rebuild,
+            skip_skew=skip_skew,
+            label=name,
+        )
+        for summary in summaries:
+            folder = state_dir / "summaries" / _safe(summary.window) / f"v{version}"
+            folder.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(folder / f"{name}.json", json.dumps(summary.to_dict()))
+            run.windows.add((summary.window, version))
+        rows = sum(s.rows for s in summaries)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(marker, json.dumps({"rows": rows}))
+        run.parts += 1
+        run.rows += rows
+        if progress is not None:
+            progress(i + 1, len(parts))
+    return run
+
+
+def load_windows(state_dir: str | Path) -> dict[tuple[str, int], PartSummary]:
+    """Every window × model version summarised so far, merged from its parts, oldest first."""
+    root = Path(state_dir) / "summaries"
+    merged: dict[tuple[str, int], PartSummary] = {}
+    if not root.is_dir():
+        return merged
+    for path in sorted(root.glob("*/v*/*.json")):
+        try:
+            summary = PartSummary.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeelError(
+                f"{path}: a damaged monitor summary ({exc}); delete it and the "
+                f"matching .done marker under {Path(state_dir) / 'parts'} to "
+                "take its part again"
+            ) from None
+        key = (summary.window, summary.model_version)
+        merged[key] = merged[key].merge(summary) if key in merged else summary
+    return dict(sorted(merged.items()))

@@ -1,0 +1,27 @@
+"""Time windows of served traffic: a logged time falls in exactly one window.
+
+Windows are aligned on the Unix epoch in UTC (a one-day window runs from midnight UTC), so every
+process, and every rerun, puts a row in the same window.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+
+def window_starts(times: pd.Series, seconds: float) -> pd.Series:
+    """The start (ISO 8601, UTC) of the window each logged time falls in."""
+    stamps = pd.to_datetime(times, utc=True, format="ISO8601")
+    epoch = (stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)  # whole seconds
+    start = (np.floor(epoch / seconds) * seconds).astype("int64")
+    names = {int(s): datetime.fromtimestamp(int(s), UTC).isoformat() for s in start.unique()}
+    return start.map(names)
+
+
+def window_of(moment: datetime, seconds: float) -> str:
+    """The start of the window `moment` falls in."""
+    epoch = moment.timestamp()
+    return datetime.fromtimestamp(int(epoch // seconds * seconds), UTC).isoformat()
