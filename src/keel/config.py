@@ -332,6 +332,48 @@ class DrillSection(_Section):
     load_seconds: float = Field(3.0, gt=0)  # load before the rollback, and after it
 
 
+class MonitorSection(_Section):
+    """[monitor]: how `keel monitor` windows served traffic and what each monitor check allows.
+
+    Per-input skew and drift thresholds in the schema (`skew: {linf: 0.05}`, `drift: {js: 0.1}`)
+    override the defaults here.
+    """
+
+    window: Duration = 86_400.0  # seconds (or "1d", "6h") per window of served traffic
+    min_rows: int = Field(100, gt=0)  # rows a window needs before it is judged
+    max_anomaly_rate: float = Field(0.01, ge=0, le=1)  # monitor.2, per input and window
+    max_skewed_share: float = Field(0.001, ge=0, le=1)  # monitor.3: examples whose recomputed
+    # model input differs from the logged one, per input
+    skew_linf: float = Field(0.1, ge=0, le=1)  # monitor.3: training/serving, categorical
+    skew_js: float = Field(0.1, ge=0, le=1)  # monitor.3: training/serving, numeric
+    drift_linf: float = Field(0.1, ge=0, le=1)  # monitor.3: window to window, categorical
+    drift_js: float = Field(0.1, ge=0, le=1)  # monitor.3: window to window, numeric
+    max_jump: float = Field(0.3, gt=0)  # monitor.6: relative change against the previous version
+    max_creep: float = Field(0.5, gt=0)  # monitor.6: relative change across creep_versions
+    creep_versions: int = Field(5, ge=2)
+    quality_tolerance: float = Field(0.02, ge=0)  # monitor.7: drop below the offline metric
+    min_labels: int = Field(200, gt=0)  # monitor.7: labelled rows a window needs
+    min_versions: int = Field(3, ge=2)  # model.2: versions that served with labels
+    min_correlation: float = Field(0.5, ge=-1, le=1)  # model.2: offline/online rank correlation
+
+
+class AlertsSection(_Section):
+    """[alerts]: where `keel monitor` sends an alert when a monitor check fails."""
+
+    webhooks: list[str] = Field(default_factory=list)  # JSON POST to each
+    format: Literal["json", "slack"] = "json"  # slack: a Slack-compatible {"text": ...} body
+    retries: int = Field(3, ge=0, le=10)  # with exponential backoff
+    timeout_seconds: float = Field(5.0, gt=0)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.match(r"^https?://[^\s/]+", url):
+                raise ValueError(f"a webhook must be an http(s) URL, got {url!r}")
+        return value
+
+
 class Attestation(_Section):
     """[attest."<practice>"]: a practice done by hand and documented; worth 0.5 while fresh."""
 
@@ -364,6 +406,8 @@ class KeelConfig(_Section):
     serve: ServeSection = ServeSection()
     canary: CanarySection = CanarySection()
     drill: DrillSection = DrillSection()
+    monitor: MonitorSection = MonitorSection()
+    alerts: AlertsSection = AlertsSection()
     attest: dict[str, Attestation] = Field(default_factory=dict)
 
     @field_validator("attest")

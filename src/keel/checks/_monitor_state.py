@@ -1,0 +1,113 @@
+"""What every monitor check reads: the prediction log taken (once per run) and its windows.
+
+`monitor_state(system)` takes the new rolled parts of the system's prediction log
+(`keel.monitor.intake`, with the model's own feature code rerun on logged raw rows for the
+per-example skew), loads the window summaries and the serving champion, and keeps the result on
+the System object so the seven monitor checks of one run share one intake.
+`training_profiles(system)` profiles the training data's raw and model inputs (cached on the
+system's state) as the reference serving traffic is compared with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from keel.data.profile import Profile, profile_batches
+from keel.monitor.intake import IntakeRun, intake, load_windows
+from keel.monitor.summary import PartSummary
+from keel.system import System
+
+_KEY = "_keel_monitor_state"
+
+
+@dataclass
+class MonitorState:
+    """The windows of served traffic, oldest first, and where they came from."""
+
+    log_root: Path
+    state_dir: Path
+    windows: dict[tuple[str, int], PartSummary]
+    run: IntakeRun
+    champion: Any  # keel.registry.versions.ModelVersion, or None when nothing serves
+
+    @property
+    def rows(self) -> int:
+        return sum(w.rows for w in self.windows.values())
+
+    def of_version(self, version: int) -> list[PartSummary]:
+        """The windows one model version served, oldest first."""
+        return [w for (_, v), w in self.windows.items() if v == version]
+
+
+def log_root(system: System) -> Path:
+    return system.root / system.config.data.serving_log
+
+
+def state_dir(system: System) -> Path:
+    return system.root / ".keel" / "monitor"
+
+
+def _rebuild(system: System) -> Any:
+    """Logged raw rows -> the model inputs the system's feature code builds from them."""
+    from keel.data.schema import load_schema
+    from keel.serve.validation import to_frame
+
+    path = system.root / system.config.data.schema_file
+    schema = load_schema(path) if path.is_file() else None
+
+    def rebuild(rows: list[dict[str, Any]]) -> pd.DataFrame:
+        frame = to_frame(schema, rows, []) if schema is not None else pd.DataFrame(rows)
+        return system.inputs(frame)
+
+    skip = {n for n, f in schema.features.items() if f.pii != "none"} if schema else set()
+    return rebuild, skip
+
+
+def monitor_state(system: System, progress: Any = None) -> MonitorState:
+    """The log taken and windowed for this run (once per System object)."""
+    cached = system.__dict__.get(_KEY)
+    if cached is not None:
+        return cached
+    from keel.registry.versions import champion
+    from keel.training import registry_ref
+
+    rebuild, skip = _rebuild(system)
+    run = intake(
+        log_root(system),
+        state_dir(system),
+        window_seconds=system.config.monitor.window,
+        rebuild=rebuild,
+        skip_skew=skip,
+        progress=progress,
+    )
+    try:
+        serving = champion(registry_ref(system))
+    except Exception:  # noqa: BLE001 - an unreachable registry: checks that need it say so
+        serving = None
+    state = MonitorState(
+        log_root(system), state_dir(system), load_windows(state_dir(system)), run, serving
+    )
+    system.__dict__[_KEY] = state
+    return state
+
+
+def training_profiles(system: System) -> tuple[Profile, Profile]:
+    """(raw inputs, model inputs) profiles of the training data: the serving reference."""
+
+    def compute() -> tuple[Profile, Profile]:
+        data = system.dataset("train")
+        roles = [c for c in system.role_columns() if c in data.raw.columns]
+        raw = data.raw.drop(columns=roles)
+        return (
+            profile_batches(pa.Table.from_pandas(raw, preserve_index=False), source="train"),
+            profile_batches(
+                pa.Table.from_pandas(data.inputs, preserve_index=False), source="train inputs"
+            ),
+        )
+
+    return system.cached("monitor-training-profiles", compute)
