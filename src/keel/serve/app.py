@@ -19,7 +19,9 @@ the row's anomalies.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keel.data.pii import apply_handling
 from keel.data.schema import Schema
+from keel.serve.batching import Batcher
 from keel.serve.models import ROUTE_CHAMPION, Loaded, ModelHolder, Serving
 from keel.serve.predlog import PredictionLog
 from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
@@ -133,12 +136,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _predict(loaded: Loaded, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(model inputs, predictions) of one loaded version for validated raw rows."""
-    python_model = loaded.model.unwrap_python_model()
-    return python_model.predict_with_inputs(frame)
-
-
 def _routed(
     serving: Serving, rows: list[dict[str, Any]], id_column: str | None, request_id: str
 ) -> dict[tuple[Loaded, str], list[int]]:
@@ -183,9 +180,14 @@ def create_app(
     holder: ModelHolder,
     log: PredictionLog | None,
     settings: ServeSettings | None = None,
+    batcher: Batcher | None = None,
 ) -> FastAPI:
-    """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off)."""
+    """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off).
+
+    Concurrent requests for the same model share model calls through `batcher` (by default
+    one capping a call at twice `max_batch_rows` rows)."""
     settings = settings or ServeSettings()
+    batcher = batcher or Batcher(max_rows=2 * settings.max_batch_rows)
     validator = RowValidator(schema, environment="serving")
     metrics = _Metrics(log)
     if log is not None and log.on_fsync is None:
@@ -197,8 +199,8 @@ def create_app(
     request_schema = request_json_schema(schema, max_rows=settings.max_batch_rows)
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "pid": os.getpid()}  # the worker answering
 
     @app.get("/ready")
     def ready() -> JSONResponse:
@@ -258,17 +260,26 @@ def create_app(
         groups = _routed(serving, rows, settings.id_column, request_id)
         answers: list[dict[str, Any]] = [{} for _ in rows]
         records: list[dict[str, Any]] = []
-        for (loaded, route), positions in groups.items():
-            part = frame.iloc[positions].reset_index(drop=True)
-            try:
-                inputs, output = await run_in_threadpool(_predict, loaded, part)
-            except Exception as exc:  # the model cannot predict these (valid) rows
+        parts = {
+            key: frame.iloc[positions].reset_index(drop=True) for key, positions in groups.items()
+        }
+        results = await asyncio.gather(
+            *(batcher.predict(loaded, parts[(loaded, route)]) for loaded, route in groups),
+            return_exceptions=True,
+        )
+        for ((loaded, route), positions), result in zip(groups.items(), results, strict=True):
+            if isinstance(result, BaseException):  # the model cannot predict these valid rows
+                if not isinstance(result, Exception):
+                    raise result
                 metrics.requests.labels(route, str(loaded.version), "422").inc()
+                text = str(result).splitlines()[0] if str(result) else ""
                 return _error(
                     422,
                     f"model version {loaded.version} cannot predict these rows: "
-                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                    f"{type(result).__name__}: {text}",
                 )
+            part = parts[(loaded, route)]
+            inputs, output = result
             made = _answer(output, loaded.version, route)
             for position, answer in zip(positions, made, strict=True):
                 answers[position] = answer
