@@ -93,6 +93,6 @@ def test_a_lone_request_is_answered_at_once_and_no_lane_is_kept(model):
 def test_run_batch_splits_in_order_and_isolates_failures(model):
     frames = requests(3)
     frames[1] = pd.DataFrame({"x1": ["bad"], "x2": [1.0]})
-    results = run_batch(call, model, frames)
+    results = run_batch(call, model, frames, [len(f) for f in frames])
     assert isinstance(results[1], ValueError)
     pd.testing.assert_frame_equal(results[2][1], call(model, frames[2])[1])

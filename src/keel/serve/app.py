@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keel.data.pii import apply_handling
 from keel.data.schema import Schema
-from keel.serve.batching import Batcher
+from keel.serve.batching import Batcher, predict_rows
 from keel.serve.models import ROUTE_CHAMPION, Loaded, ModelHolder, Serving
 from keel.serve.predlog import PredictionLog
 from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
@@ -151,21 +151,42 @@ def _routed(
     return groups
 
 
-def _answer(output: pd.DataFrame, version: int, route: str) -> list[dict[str, Any]]:
-    """One {"prediction", "probabilities"?, "model_version", "route"} per row of a Keel
-    model's output frame."""
+def _outcomes(output: pd.DataFrame) -> list[dict[str, Any]]:
+    """One {"prediction", "probabilities"?} per row of a Keel model's output frame."""
     proba = [c for c in output.columns if str(c).startswith("proba_")]
-    answers = []
-    for i in range(len(output)):
-        one: dict[str, Any] = {
-            "prediction": _plain(output["prediction"].iloc[i]),
-            "model_version": version,
-            "route": route,
-        }
-        if proba:
-            one["probabilities"] = {c[len("proba_") :]: _plain(output[c].iloc[i]) for c in proba}
-        answers.append(one)
-    return answers
+    predictions = [_plain(v) for v in output["prediction"].tolist()]
+    if not proba:
+        return [{"prediction": p} for p in predictions]
+    labels = [str(c)[len("proba_") :] for c in proba]
+    columns = [[_plain(v) for v in output[c].tolist()] for c in proba]
+    return [
+        {"prediction": p, "probabilities": dict(zip(labels, values, strict=True))}
+        for p, *values in zip(predictions, *columns, strict=True)
+    ]
+
+
+def _answer(outcome: dict[str, Any], version: int, route: str) -> dict[str, Any]:
+    """The answer for one row: prediction, model version, route and probabilities (if any)."""
+    one: dict[str, Any] = {
+        "prediction": outcome["prediction"],
+        "model_version": version,
+        "route": route,
+    }
+    if "probabilities" in outcome:
+        one["probabilities"] = outcome["probabilities"]
+    return one
+
+
+def _joined(payloads: list[tuple[list[dict[str, Any]], list[RowCheck]]]) -> tuple[list, list]:
+    """The rows and checks of several requests as one request (checks re-indexed)."""
+    if len(payloads) == 1:
+        return payloads[0]
+    rows: list[dict[str, Any]] = []
+    checks: list[RowCheck] = []
+    for part_rows, part_checks in payloads:
+        checks += [RowCheck(len(rows) + c.index, c.problems) for c in part_checks]
+        rows += part_rows
+    return rows, checks
 
 
 def _error(status: int, message: str, fields: list[str] | None = None) -> JSONResponse:
@@ -187,7 +208,19 @@ def create_app(
     Concurrent requests for the same model share model calls through `batcher` (by default
     one capping a call at twice `max_batch_rows` rows)."""
     settings = settings or ServeSettings()
-    batcher = batcher or Batcher(max_rows=2 * settings.max_batch_rows)
+
+    def call(loaded: Loaded, joined: tuple[list, list]) -> tuple[list, list, list]:
+        """In the batch's worker thread: the typed frame, the model's answers and what the
+        log records need (raw and model inputs, personal data handled), for all its rows."""
+        frame = to_frame(schema, *joined)
+        inputs, output = predict_rows(loaded, frame)
+        if log is None:
+            return _outcomes(output), [None] * len(frame), [None] * len(frame)  # no log
+        raw = _records(_handled(frame, schema, settings.pii_key))
+        built = _records(_handled(inputs.reset_index(drop=True), schema, settings.pii_key))
+        return _outcomes(output), raw, built
+
+    batcher = batcher or Batcher(max_rows=2 * settings.max_batch_rows, call=call, join=_joined)
     validator = RowValidator(schema, environment="serving")
     metrics = _Metrics(log)
     if log is not None and log.on_fsync is None:
@@ -256,17 +289,23 @@ def create_app(
             metrics.requests.labels("champion", version, str(exc.status)).inc()
             return _error(exc.status, exc.message, [exc.field] if exc.field else None)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        frame = to_frame(schema, rows, checks)
         groups = _routed(serving, rows, settings.id_column, request_id)
-        answers: list[dict[str, Any]] = [{} for _ in rows]
-        records: list[dict[str, Any]] = []
-        parts = {
-            key: frame.iloc[positions].reset_index(drop=True) for key, positions in groups.items()
-        }
         results = await asyncio.gather(
-            *(batcher.predict(loaded, parts[(loaded, route)]) for loaded, route in groups),
+            *(
+                batcher.predict(
+                    loaded,
+                    (
+                        [rows[p] for p in positions],
+                        [RowCheck(i, checks[p].problems) for i, p in enumerate(positions)],
+                    ),
+                    len(positions),
+                )
+                for (loaded, _), positions in groups.items()
+            ),
             return_exceptions=True,
         )
+        answers: list[dict[str, Any]] = [{} for _ in rows]
+        records: list[dict[str, Any]] = []
         for ((loaded, route), positions), result in zip(groups.items(), results, strict=True):
             if isinstance(result, BaseException):  # the model cannot predict these valid rows
                 if not isinstance(result, Exception):
@@ -278,19 +317,16 @@ def create_app(
                     f"model version {loaded.version} cannot predict these rows: "
                     f"{type(result).__name__}: {text}",
                 )
-            part = parts[(loaded, route)]
-            inputs, output = result
-            made = _answer(output, loaded.version, route)
-            for position, answer in zip(positions, made, strict=True):
-                answers[position] = answer
+            outcomes, raw, built = result
+            for position, outcome in zip(positions, outcomes, strict=True):
+                answers[position] = _answer(outcome, loaded.version, route)
             if log is not None:
                 records += _log_records(
                     [rows[p] for p in positions],
-                    part,
-                    inputs,
-                    made,
+                    [answers[p] for p in positions],
+                    raw,
+                    built,
                     [checks[p] for p in positions],
-                    schema,
                     settings,
                     request_id=request_id,
                     version=loaded.version,
@@ -318,11 +354,10 @@ def create_app(
 
 def _log_records(
     rows: list[dict[str, Any]],
-    frame: pd.DataFrame,
-    inputs: pd.DataFrame,
     answers: list[dict[str, Any]],
+    raw: list[dict[str, Any]],
+    built: list[dict[str, Any]],
     checks: list[RowCheck],
-    schema: Schema,
     settings: ServeSettings,
     *,
     request_id: str,
@@ -331,10 +366,9 @@ def _log_records(
     positions: list[int],
     seconds: float,
 ) -> list[dict[str, Any]]:
-    """One prediction-log record per served row, personal data handled."""
+    """One prediction-log record per served row (`raw` and `built`: the row's inputs and
+    model inputs, personal data handled)."""
     now = datetime.now(UTC).isoformat()
-    raw = _records(_handled(frame, schema, settings.pii_key))
-    built = _records(_handled(inputs.reset_index(drop=True), schema, settings.pii_key))
     records = []
     for i, answer in enumerate(answers):
         example = rows[i].get(settings.id_column) if settings.id_column else None
