@@ -127,12 +127,16 @@ def wait_ready(url: str, process: subprocess.Popen, seconds: float = 300) -> Non
 
 
 def stop(process: subprocess.Popen) -> None:
+    """SIGINT to the server's process group (mlflow runs uvicorn in a child process)."""
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
         try:
             process.wait(60)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
@@ -302,7 +306,12 @@ def main() -> int:
                 ready, path = f"http://127.0.0.1:{port}/ready", "/predict"
             log = open(scratch / f"{kind}-{port}.log", "w")  # noqa: SIM115
             process = subprocess.Popen(
-                command, cwd=system, env=env, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=system,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             try:
                 wait_ready(ready, process)
