@@ -225,10 +225,20 @@ def test_serve_with_two_workers_spreads_keep_alive_connections_and_logs_each_req
             c.join(120)
         assert len(acked) == 16 * 15
         assert len(pids) == 2, f"every connection went to {pids}"
+        os.kill(min(pids), signal.SIGKILL)  # a worker dies: the supervisor starts another
+        deadline, now = time.time() + 120, set()
+        while time.time() < deadline and not (now - pids):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    now.add(json.loads(r.read())["pid"])
+            except OSError:
+                time.sleep(0.2)
+        assert now - pids, "no restarted worker answered"
     finally:
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
+    assert f"(pid {min(pids)}) exited with code -9" in output and "restarting worker" in output
     from keel.serve.predlog import rolled_dir
     from keel.serve.rollup import query
 
