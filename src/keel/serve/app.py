@@ -103,6 +103,10 @@ class _Metrics:
 
 def _handled(frame: pd.DataFrame, schema: Schema, key: bytes | None) -> pd.DataFrame:
     """`frame` with each personal-data column as the schema's `pii` handling says."""
+    if not any(
+        name in frame.columns and feature.pii != "none" for name, feature in schema.features.items()
+    ):
+        return frame  # nothing to handle: no copy
     out = frame.copy()
     for name, feature in schema.features.items():
         if name not in out.columns or feature.pii == "none":
@@ -129,11 +133,14 @@ def _plain(value: Any) -> Any:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One {column: plain value} per row (column by column: a batch's rows at once)."""
     columns = [str(c) for c in frame.columns]
-    return [
-        {c: _plain(v) for c, v in zip(columns, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
-    ]
+    values = [[_plain(v) for v in frame.iloc[:, i].tolist()] for i in range(len(columns))]
+    return (
+        [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+        if values
+        else [{} for _ in range(len(frame))]
+    )
 
 
 def _routed(
@@ -223,6 +230,14 @@ def create_app(
     batcher = batcher or Batcher(max_rows=2 * settings.max_batch_rows, call=call, join=_joined)
     validator = RowValidator(schema, environment="serving")
     metrics = _Metrics(log)
+    Gauge(
+        "keel_model_calls",
+        "Model calls made (each predicts a micro-batch)",
+        registry=metrics.registry,
+    ).set_function(lambda: batcher.calls)
+    Gauge(
+        "keel_model_call_rows", "Rows predicted by those model calls", registry=metrics.registry
+    ).set_function(lambda: batcher.rows)
     if log is not None and log.on_fsync is None:
         log.on_fsync = metrics.fsync.observe
     app = FastAPI(

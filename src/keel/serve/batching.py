@@ -120,6 +120,7 @@ class Batcher:
         self.call = call
         self.join = join
         self.calls = 0  # model calls made (batches), for tests and metrics
+        self.rows = 0  # rows predicted in them
         self._lanes: dict[Any, _Lane] = {}  # by loaded model (hashed by identity)
 
     async def predict(self, loaded: Any, payload: Any, rows: int | None = None) -> tuple:
@@ -141,6 +142,7 @@ class Batcher:
                 payloads = [payload for payload, _, _ in batch]
                 sizes = [size for _, size, _ in batch]
                 self.calls += 1
+                self.rows += sum(sizes)
                 try:
                     results = await run_in_threadpool(
                         run_batch, self.call, loaded, payloads, sizes, self.join
