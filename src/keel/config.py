@@ -279,6 +279,8 @@ class ServeSection(_Section):
     on_anomaly: Literal["reject", "flag"] = "reject"
     durability: Literal["ack", "async"] = "ack"
     poll_seconds: float = Field(5.0, gt=0)
+    workers: int = Field(1, ge=1, le=64)
+    log: bool = True  # false: no prediction log (benchmarks, throwaway servers)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")

@@ -150,12 +150,14 @@ def load(url, stop, answers, failures, seed):
             body = json.loads(response.read())
         except Exception as exc:  # noqa: BLE001 - every failure is counted
             failures.append(repr(exc))
+            connection.close()
             connection = http.client.HTTPConnection(host, int(port), timeout=30)
             continue
         if response.status != 200:
             failures.append((response.status, body))
         else:
             answers.append((sent, body["predictions"][0]))  # by the time it was sent
+    connection.close()
 
 
 ROWS: list[dict] = []  # the serving rows the load clients send

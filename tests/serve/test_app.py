@@ -97,7 +97,8 @@ def test_served_predictions_equal_the_registered_models_offline_ones(system, ser
 
 
 def test_health_ready_version_and_metrics(served):
-    assert call(served["url"], "/health") == (200, {"status": "ok"})
+    status, health = call(served["url"], "/health")
+    assert status == 200 and health["status"] == "ok" and isinstance(health["pid"], int)
     assert call(served["url"], "/ready")[1]["champion"] == served["version"]
     assert call(served["url"], "/version")[1]["champion"] == served["version"]
     status, text = call(served["url"], "/metrics")

@@ -1,12 +1,15 @@
-"""`keel serve [PATH] [--host --port]`: serve the registry's champion over HTTP.
+"""`keel serve [PATH] [--host --port --workers]`: serve the registry's champion over HTTP.
 
-keel.toml is read here and only here: the schema file, `[registry]`, `[serve]`, `[system] id`
-and `[data] serving_log` become plain values for `keel.serve`, so the server process loads no
-System, no checks and no training code.
+keel.toml is read here and only here: the schema file, `[registry]`, `[serve]`, `[system] id`,
+`[data] serving_log` and a few evaluation rows (to warm each model before it serves) become
+plain values for `keel.serve`, so the server process loads no System, no checks and no
+training code. With `--workers N` (or `[serve] workers`) above 1, N worker processes each bind
+their own socket on the port (see `keel.serve.workers`); with 1 the server runs in this process.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,12 +19,34 @@ import typer
 from keel.cli._app import PathArg, command, err
 from keel.errors import KeelError
 
+WARM_ROWS = 8
+
+
+def warm_rows(config: Any, root: Path, schema: Any) -> tuple[Any, str | None]:
+    """The first `WARM_ROWS` rows of `[data] eval` (else `[data] train`) in the schema's
+    serving columns, and None; or None and why they cannot be read."""
+    from keel.data.sources import read_table
+
+    source = config.data.eval if config.data.eval is not None else config.data.train
+    columns = [n for n, f in schema.features.items() if "serving" not in f.absent_in]
+    try:
+        table = read_table(source, root, key="[data] eval", encoding=config.data.encoding)
+        table = table.slice(0, WARM_ROWS)
+        frame = table.select([c for c in columns if c in table.column_names]).to_pandas()
+    except Exception as exc:  # noqa: BLE001 - warming is best effort
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if frame.empty:
+        return None, "the data has no rows"
+    return frame, None
+
 
 def server_parts(path: Path) -> dict[str, Any]:
     """What `keel serve` needs from the system at `path`, as plain values (for tests too):
-    schema, registry reference, settings, the prediction log's folder and `[serve]`."""
+    schema, registry reference, settings, the prediction log's folder (None: `[serve] log =
+    false`), `[serve]`, the warm rows (None when unreadable) and why they are missing."""
     from keel.config import load_config, registry_ref
     from keel.data.schema import load_schema
+    from keel.serve.admin import Admin
     from keel.serve.app import ServeSettings
     from keel.serve.predlog import segments_dir
 
@@ -42,13 +67,78 @@ def server_parts(path: Path) -> dict[str, Any]:
         on_anomaly=serve.on_anomaly,
         id_column=config.system.id,
     )
+    schema = load_schema(schema_file)
+    warm, cold = warm_rows(config, root, schema)
+    token = os.environ.get("KEEL_ADMIN_TOKEN", "").strip()
     return {
-        "schema": load_schema(schema_file),
+        "admin": Admin(token, ref, config.system.id) if token else None,
+        "schema": schema,
         "ref": ref,
         "settings": settings,
-        "log_folder": segments_dir(root / config.data.serving_log),
+        "log_folder": segments_dir(root / config.data.serving_log) if serve.log else None,
         "serve": serve,
+        "warm": warm,
+        "cold": cold,
     }
+
+
+def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
+    """(app, holder, log or None, stop event) of one server process: the champion loaded and
+    warmed, the registry followed, BLAS/OpenMP pinned to one thread."""
+    from keel.serve.app import create_app
+    from keel.serve.models import ModelHolder, registry_calls
+    from keel.serve.predlog import PredictionLog
+    from keel.serve.workers import one_thread_per_worker
+
+    one_thread_per_worker()
+    config = parts["serve"]
+    holder = ModelHolder(registry_calls(parts["ref"]), warm=parts["warm"])
+    holder.start()  # loads and warms: nothing is served before
+    one_thread_per_worker()  # the pools the model's libraries loaded
+    folder = parts["log_folder"]
+    log = None if folder is None else PredictionLog(folder, durability=config.durability)
+    stop = threading.Event()
+    holder.follow(stop, config.poll_seconds)
+    app = create_app(parts["schema"], holder, log, parts["settings"], admin=parts.get("admin"))
+    return app, holder, log, stop
+
+
+def _run(app: Any, sock: Any) -> None:
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def worker(index: int, ready: Any, path: str, host: str, port: int) -> None:
+    """One worker process of `keel serve --workers N` (spawned by keel.serve.workers)."""
+    from keel.serve.workers import bind_socket, exit_with_parent
+
+    os.setpgrp()  # Ctrl-C reaches the supervisor only; it stops the workers in order
+    try:
+        app, _, log, stop = _server(server_parts(Path(path)))
+        sock = bind_socket(host, port, reuse_port=True)
+    except Exception as exc:  # noqa: BLE001 - reported by the supervisor
+        ready.put((index, os.getpid(), f"{type(exc).__name__}: {exc}"))
+        raise SystemExit(1) from None
+    exit_with_parent(lambda: os.kill(os.getpid(), 15))
+    ready.put((index, os.getpid(), None))
+    try:
+        _run(app, sock)
+    finally:
+        stop.set()
+        if log is not None:
+            log.close()
+
+
+def _describe(parts: dict[str, Any], version: int, url: str, workers: int) -> str:
+    config = parts["serve"]
+    log = parts["log_folder"] if parts["log_folder"] is not None else "off ([serve] log = false)"
+    who = f"{workers} workers" if workers > 1 else "1 worker"
+    return (
+        f"serving version {version} of '{parts['ref'].model}' on {url} ({who}; following the "
+        f"registry every {config.poll_seconds:g} s; prediction log: {log}; admin routes "
+        f"{'on (KEEL_ADMIN_TOKEN)' if parts.get('admin') else 'off (no KEEL_ADMIN_TOKEN)'})"
+    )
 
 
 @command("serve")
@@ -58,32 +148,54 @@ def serve(
         str | None, typer.Option(help="Interface to bind (default: [serve] host, 127.0.0.1).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: [serve] port, 8000).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes (default: [serve] workers, 1)."),
+    ] = None,
 ) -> None:
     """Serve the registry's champion: validated rows in, predictions out, every row logged."""
-    import uvicorn
+    from keel.serve.workers import Supervisor, bind_socket, one_thread_per_worker
 
-    from keel.serve.app import create_app
-    from keel.serve.models import ModelHolder, registry_calls
-    from keel.serve.predlog import PredictionLog
-
+    one_thread_per_worker()  # before numpy and the model load; spawned workers inherit it
     parts = server_parts(path)
     config = parts["serve"]
-    holder = ModelHolder(registry_calls(parts["ref"]))
-    with err.status("loading the champion"):
-        serving = holder.start()
-    log = PredictionLog(parts["log_folder"], durability=config.durability)
-    stop = threading.Event()
-    holder.follow(stop, config.poll_seconds)
-    app = create_app(parts["schema"], holder, log, parts["settings"])
+    if parts["cold"] is not None:
+        err.print(
+            f"note: cannot read evaluation rows to warm the model with ({parts['cold']}); "
+            "each version serves unwarmed",
+            highlight=False,
+        )
     bind, at = host or config.host, port if port is not None else config.port
-    err.print(
-        f"serving version {serving.champion.version} of '{parts['ref'].model}' on "
-        f"http://{bind}:{at} (following the registry every {config.poll_seconds:g} s; "
-        f"prediction log: {parts['log_folder']})",
-        highlight=False,
-    )
+    count = workers if workers is not None else config.workers
+    shown = f"[{bind}]" if ":" in bind else bind
+    if count == 1:
+        with err.status("loading the champion"):
+            app, holder, log, stop = _server(parts)
+        sock = bind_socket(bind, at, reuse_port=False)
+        url = f"http://{shown}:{sock.getsockname()[1]}"
+        err.print(_describe(parts, holder.serving.champion.version, url, 1), highlight=False)
+        try:
+            _run(app, sock)
+        finally:
+            stop.set()
+            if log is not None:
+                log.close()
+        return
+    reserved = bind_socket(bind, at, reuse_port=True, listen=False)  # port 0: pick one now
+    real = reserved.getsockname()[1]
+    supervisor = Supervisor(worker, (str(Path(path).resolve()), bind, real), count)
     try:
-        uvicorn.run(app, host=bind, port=at, log_level="warning")
+        with err.status(f"starting {count} workers"):
+            try:
+                supervisor.start()
+            except RuntimeError as exc:
+                raise KeelError(f"keel serve: {exc}") from None
+        from keel.serve.models import registry_calls
+
+        version = registry_calls(parts["ref"]).aliases().get("champion", "?")
+        err.print(_describe(parts, version, f"http://{shown}:{real}", count), highlight=False)
+        code = supervisor.run()
     finally:
-        stop.set()
-        log.close()
+        reserved.close()
+    if code:
+        raise typer.Exit(code)

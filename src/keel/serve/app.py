@@ -19,13 +19,16 @@ the row's anomalies.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -35,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from keel.data.pii import apply_handling
 from keel.data.schema import Schema
 from keel.serve.admin import Admin, add_admin_routes
+from keel.serve.batching import Batcher, predict_rows
 from keel.serve.models import ROUTE_CHAMPION, Loaded, ModelHolder, Serving
 from keel.serve.predlog import PredictionLog
 from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
@@ -101,6 +105,10 @@ class _Metrics:
 
 def _handled(frame: pd.DataFrame, schema: Schema, key: bytes | None) -> pd.DataFrame:
     """`frame` with each personal-data column as the schema's `pii` handling says."""
+    if not any(
+        name in frame.columns and feature.pii != "none" for name, feature in schema.features.items()
+    ):
+        return frame  # nothing to handle: no copy
     out = frame.copy()
     for name, feature in schema.features.items():
         if name not in out.columns or feature.pii == "none":
@@ -127,17 +135,14 @@ def _plain(value: Any) -> Any:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One {column: plain value} per row (column by column: a batch's rows at once)."""
     columns = [str(c) for c in frame.columns]
-    return [
-        {c: _plain(v) for c, v in zip(columns, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
-    ]
-
-
-def _predict(loaded: Loaded, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(model inputs, predictions) of one loaded version for validated raw rows."""
-    python_model = loaded.model.unwrap_python_model()
-    return python_model.predict_with_inputs(frame)
+    values = [[_plain(v) for v in frame.iloc[:, i].tolist()] for i in range(len(columns))]
+    return (
+        [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+        if values
+        else [{} for _ in range(len(frame))]
+    )
 
 
 def _routed(
@@ -155,21 +160,42 @@ def _routed(
     return groups
 
 
-def _answer(output: pd.DataFrame, version: int, route: str) -> list[dict[str, Any]]:
-    """One {"prediction", "probabilities"?, "model_version", "route"} per row of a Keel
-    model's output frame."""
+def _outcomes(output: pd.DataFrame) -> list[dict[str, Any]]:
+    """One {"prediction", "probabilities"?} per row of a Keel model's output frame."""
     proba = [c for c in output.columns if str(c).startswith("proba_")]
-    answers = []
-    for i in range(len(output)):
-        one: dict[str, Any] = {
-            "prediction": _plain(output["prediction"].iloc[i]),
-            "model_version": version,
-            "route": route,
-        }
-        if proba:
-            one["probabilities"] = {c[len("proba_") :]: _plain(output[c].iloc[i]) for c in proba}
-        answers.append(one)
-    return answers
+    predictions = [_plain(v) for v in output["prediction"].tolist()]
+    if not proba:
+        return [{"prediction": p} for p in predictions]
+    labels = [str(c)[len("proba_") :] for c in proba]
+    columns = [[_plain(v) for v in output[c].tolist()] for c in proba]
+    return [
+        {"prediction": p, "probabilities": dict(zip(labels, values, strict=True))}
+        for p, *values in zip(predictions, *columns, strict=True)
+    ]
+
+
+def _answer(outcome: dict[str, Any], version: int, route: str) -> dict[str, Any]:
+    """The answer for one row: prediction, model version, route and probabilities (if any)."""
+    one: dict[str, Any] = {
+        "prediction": outcome["prediction"],
+        "model_version": version,
+        "route": route,
+    }
+    if "probabilities" in outcome:
+        one["probabilities"] = outcome["probabilities"]
+    return one
+
+
+def _joined(payloads: list[tuple[list[dict[str, Any]], list[RowCheck]]]) -> tuple[list, list]:
+    """The rows and checks of several requests as one request (checks re-indexed)."""
+    if len(payloads) == 1:
+        return payloads[0]
+    rows: list[dict[str, Any]] = []
+    checks: list[RowCheck] = []
+    for part_rows, part_checks in payloads:
+        checks += [RowCheck(len(rows) + c.index, c.problems) for c in part_checks]
+        rows += part_rows
+    return rows, checks
 
 
 def _error(status: int, message: str, fields: list[str] | None = None) -> JSONResponse:
@@ -185,11 +211,37 @@ def create_app(
     log: PredictionLog | None,
     settings: ServeSettings | None = None,
     admin: Admin | None = None,
+    batcher: Batcher | None = None,
 ) -> FastAPI:
-    """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off)."""
+    """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off).
+
+    Concurrent requests for the same model share model calls through `batcher` (by default
+    one capping a call at twice `max_batch_rows` rows)."""
     settings = settings or ServeSettings()
+
+    def call(loaded: Loaded, joined: tuple[list, list]) -> tuple[list, list, list]:
+        """In the batch's worker thread: the typed frame, the model's answers and what the
+        log records need (raw and model inputs, personal data handled), for all its rows."""
+        frame = to_frame(schema, *joined)
+        inputs, output = predict_rows(loaded, frame)
+        if log is None:
+            nothing = [None] * len(frame)
+            return _outcomes(output), nothing, nothing, nothing  # no log
+        raw = _records(_handled(frame, schema, settings.pii_key))
+        built = _records(_handled(inputs.reset_index(drop=True), schema, settings.pii_key))
+        return _outcomes(output), raw, built, _nonfinite(inputs, output)
+
+    batcher = batcher or Batcher(max_rows=2 * settings.max_batch_rows, call=call, join=_joined)
     validator = RowValidator(schema, environment="serving")
     metrics = _Metrics(log)
+    Gauge(
+        "keel_model_calls",
+        "Model calls made (each predicts a micro-batch)",
+        registry=metrics.registry,
+    ).set_function(lambda: batcher.calls)
+    Gauge(
+        "keel_model_call_rows", "Rows predicted by those model calls", registry=metrics.registry
+    ).set_function(lambda: batcher.rows)
     if log is not None and log.on_fsync is None:
         log.on_fsync = metrics.fsync.observe
     app = FastAPI(
@@ -199,8 +251,8 @@ def create_app(
     request_schema = request_json_schema(schema, max_rows=settings.max_batch_rows)
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "pid": os.getpid()}  # the worker answering
 
     @app.get("/ready")
     def ready() -> JSONResponse:
@@ -256,32 +308,57 @@ def create_app(
             metrics.requests.labels("champion", version, str(exc.status)).inc()
             return _error(exc.status, exc.message, [exc.field] if exc.field else None)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        frame = to_frame(schema, rows, checks)
         groups = _routed(serving, rows, settings.id_column, request_id)
+        results = await asyncio.gather(
+            *(
+                batcher.predict(
+                    loaded,
+                    (
+                        [rows[p] for p in positions],
+                        [RowCheck(i, checks[p].problems) for i, p in enumerate(positions)],
+                    ),
+                    len(positions),
+                )
+                for (loaded, _), positions in groups.items()
+            ),
+            return_exceptions=True,
+        )
         answers: list[dict[str, Any]] = [{} for _ in rows]
         records: list[dict[str, Any]] = []
-        for (loaded, route), positions in groups.items():
-            part = frame.iloc[positions].reset_index(drop=True)
-            try:
-                inputs, output = await run_in_threadpool(_predict, loaded, part)
-            except Exception as exc:  # the model cannot predict these (valid) rows
+        for ((loaded, route), positions), result in zip(groups.items(), results, strict=True):
+            if isinstance(result, BaseException):  # the model cannot predict these valid rows
+                if not isinstance(result, Exception):
+                    raise result
                 metrics.requests.labels(route, str(loaded.version), "422").inc()
+                text = str(result).splitlines()[0] if str(result) else ""
+                if log is not None:  # the canary's error rate counts these rows
+                    failed = _failure_records(
+                        rows,
+                        positions,
+                        settings,
+                        request_id,
+                        loaded.version,
+                        route,
+                        f"{type(result).__name__}: {text}",
+                        time.perf_counter() - started,
+                    )
+                    await run_in_threadpool(log.append, failed)
                 return _error(
                     422,
                     f"model version {loaded.version} cannot predict these rows: "
-                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                    f"{type(result).__name__}: {text}",
                 )
-            made = _answer(output, loaded.version, route)
-            for position, answer in zip(positions, made, strict=True):
-                answers[position] = answer
+            outcomes, raw, built, nonfinite = result
+            for position, outcome in zip(positions, outcomes, strict=True):
+                answers[position] = _answer(outcome, loaded.version, route)
             if log is not None:
                 records += _log_records(
                     [rows[p] for p in positions],
-                    part,
-                    inputs,
-                    made,
+                    [answers[p] for p in positions],
+                    raw,
+                    built,
+                    nonfinite,
                     [checks[p] for p in positions],
-                    schema,
                     settings,
                     request_id=request_id,
                     version=loaded.version,
@@ -308,13 +385,61 @@ def create_app(
     return app
 
 
+def _nonfinite(inputs: pd.DataFrame, output: pd.DataFrame) -> list[list[str]]:
+    """Per row, the model inputs and outputs holding NaN or an infinity, as
+    "model_inputs.<column>:nan|inf" and "outputs.<column>:nan|inf" (JSON in the log cannot
+    hold the values themselves)."""
+    found: list[list[str]] = [[] for _ in range(len(output))]
+    for where, frame in (("model_inputs", inputs.reset_index(drop=True)), ("outputs", output)):
+        for column in frame.columns:
+            values = frame[column]
+            if values.dtype.kind not in "fc":
+                continue
+            array = values.to_numpy()
+            for kind, mask in (("nan", np.isnan(array)), ("inf", np.isinf(array))):
+                for i in np.flatnonzero(mask):
+                    found[i].append(f"{where}.{column}:{kind}")
+    return found
+
+
+def _failure_records(
+    rows: list[dict[str, Any]],
+    positions: list[int],
+    settings: ServeSettings,
+    request_id: str,
+    version: int,
+    route: str,
+    error: str,
+    seconds: float,
+) -> list[dict[str, Any]]:
+    """One record per row the model failed on: no inputs (none were handled), the error."""
+    now = datetime.now(UTC).isoformat()
+    out = []
+    for p in positions:
+        example = rows[p].get(settings.id_column) if settings.id_column else None
+        out.append(
+            {
+                "request_id": request_id,
+                "row": p,
+                "example_id": None if example is None else str(example),
+                "time": now,
+                "model_version": version,
+                "route": route,
+                "prediction": None,
+                "error": error,
+                "latency_seconds": seconds,
+            }
+        )
+    return out
+
+
 def _log_records(
     rows: list[dict[str, Any]],
-    frame: pd.DataFrame,
-    inputs: pd.DataFrame,
     answers: list[dict[str, Any]],
+    raw: list[dict[str, Any]],
+    built: list[dict[str, Any]],
+    nonfinite: list[list[str]],
     checks: list[RowCheck],
-    schema: Schema,
     settings: ServeSettings,
     *,
     request_id: str,
@@ -323,10 +448,9 @@ def _log_records(
     positions: list[int],
     seconds: float,
 ) -> list[dict[str, Any]]:
-    """One prediction-log record per served row, personal data handled."""
+    """One prediction-log record per served row (`raw` and `built`: the row's inputs and
+    model inputs, personal data handled)."""
     now = datetime.now(UTC).isoformat()
-    raw = _records(_handled(frame, schema, settings.pii_key))
-    built = _records(_handled(inputs.reset_index(drop=True), schema, settings.pii_key))
     records = []
     for i, answer in enumerate(answers):
         example = rows[i].get(settings.id_column) if settings.id_column else None
@@ -344,6 +468,7 @@ def _log_records(
                 "probabilities": answer.get("probabilities"),
                 "latency_seconds": seconds,
                 "anomalies": checks[i].messages(),
+                "nonfinite": nonfinite[i],
             }
         )
     return records

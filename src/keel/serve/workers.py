@@ -1,0 +1,210 @@
+"""Several worker processes on one port, one BLAS/OpenMP thread each, supervised.
+
+One thread per worker. NumPy's BLAS and scikit-learn's OpenMP loops start one thread per core
+by default. A server predicts many small batches concurrently, so every worker would start a
+full pool on every call: with two workers on two cores that is four busy threads fighting for
+two cores, plus the spin-waits of idle OpenMP threads, and small predictions get slower, not
+faster. Parallelism across requests comes from the workers (and the micro-batching inside
+each); inside a worker one thread is the fastest. `one_thread_per_worker` therefore sets
+OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS to 1 (read when those libraries
+load, so call it before the model is loaded; spawned workers inherit the environment) and
+limits the pools already loaded with threadpoolctl, unless the user set OMP_NUM_THREADS
+(then their choice stands).
+
+One socket per worker. `uvicorn --workers N` shares one listening socket, and a keep-alive
+connection stays with the worker that accepted it: under a load of long-lived connections one
+worker ended up with all of them. Here each worker binds its own listening socket on the same
+host and port with SO_REUSEPORT, and the kernel spreads new connections across them. The
+parent binds the port first without listening (port 0 picks a free one, which the workers then
+share) and keeps it bound until they stop.
+
+`Supervisor` starts the workers with the "spawn" start method (fresh interpreters: no forked
+threads, no inherited model), waits until each reports ready, forwards SIGTERM/SIGINT as
+SIGTERM, reports a worker that died on stderr and restarts it (a few times at most), and
+returns when they have all exited.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_PINNED = "KEEL_ONE_THREAD"
+
+
+def one_thread_per_worker() -> bool:
+    """Limit BLAS/OpenMP to one thread in this process (see the module docstring); False when
+    the user set OMP_NUM_THREADS and their setting stands. Safe to call again (after a model
+    load brought new pools), in this process and in the workers that inherit its environment."""
+    ours = os.environ.get(_PINNED) == "1"
+    if "OMP_NUM_THREADS" in os.environ and not ours:
+        return False
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
+    os.environ[_PINNED] = "1"  # set by Keel, not by the user
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # pools already loaded; the variables cover those loaded later
+    return True
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> socket.socket:
+    """A TCP socket bound to host:port (SO_REUSEPORT when `reuse_port`), listening if asked."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(2048)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def exit_with_parent(on_exit: Callable[[], None], every: float = 1.0) -> threading.Thread:
+    """Call `on_exit` once this process's parent is gone (a supervisor killed with -9)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        on_exit()
+
+    thread = threading.Thread(target=watch, name="keel-watch-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+class Supervisor:
+    """Runs `target(index, ready, *args)` in `count` spawned processes (see module docstring).
+
+    A worker calls `ready.put((index, os.getpid(), None))` once it accepts connections, or
+    `ready.put((index, pid, message))` when it cannot start.
+    """
+
+    def __init__(
+        self,
+        target: Callable[..., Any],
+        args: tuple[Any, ...],
+        count: int,
+        *,
+        max_restarts: int = 3,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.target = target
+        self.args = args
+        self.count = count
+        self.max_restarts = max_restarts
+        self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+        self._context = multiprocessing.get_context("spawn")
+        self._ready: Any = self._context.Queue()
+        self._workers: list[Any] = [None] * count
+        self._stopping = threading.Event()
+        self._stop_at = 0.0
+        self.restarts = 0
+
+    def _spawn(self, index: int) -> None:
+        process = self._context.Process(
+            target=self.target,
+            args=(index, self._ready, *self.args),
+            name=f"keel-serve-{index}",
+            daemon=False,
+        )
+        process.start()
+        self._workers[index] = process
+
+    def start(self, timeout: float = 600.0) -> list[int]:
+        """Start the workers and wait until each is ready; their pids. Raises RuntimeError
+        with the worker's message when one cannot start."""
+        for index in range(self.count):
+            self._spawn(index)
+        pids: dict[int, int] = {}
+        deadline = time.monotonic() + timeout
+        while len(pids) < self.count:
+            try:
+                index, pid, problem = self._ready.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p for p in self._workers if p.exitcode is not None]
+                if dead or time.monotonic() > deadline:
+                    self.stop()
+                    why = f"exited with code {dead[0].exitcode}" if dead else "did not start"
+                    raise RuntimeError(f"a worker {why}") from None
+                continue
+            if problem is not None:
+                self.stop()
+                raise RuntimeError(problem)
+            pids[index] = pid
+        return [pids[i] for i in range(self.count)]
+
+    def stop(self, *_: Any) -> None:
+        """Ask every worker to finish (SIGTERM: they drain and close their logs)."""
+        if not self._stopping.is_set():
+            self._stop_at = time.monotonic()
+        self._stopping.set()
+        for process in self._workers:
+            if process is not None and process.exitcode is None:
+                process.terminate()
+
+    def run(self) -> int:
+        """Forward SIGTERM/SIGINT, restart dead workers, return once all have exited: 0 after
+        a requested stop, 1 when workers died past the restart budget."""
+        previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        failed = False
+        try:
+            while True:
+                alive = [p for p in self._workers if p is not None and p.exitcode is None]
+                if self._stopping.is_set():
+                    if not alive:
+                        return 1 if failed else 0
+                    if time.monotonic() - self._stop_at > 60:  # stuck: stop waiting for it
+                        for process in alive:
+                            process.kill()
+                    time.sleep(0.1)
+                    continue
+                for index, process in enumerate(self._workers):
+                    if process is None or process.exitcode is None:
+                        continue
+                    self.say(
+                        f"worker {index} (pid {process.pid}) exited with code {process.exitcode}"
+                    )
+                    if self.restarts < self.max_restarts:
+                        self.restarts += 1
+                        self.say(
+                            f"restarting worker {index} ({self.restarts} of {self.max_restarts})"
+                        )
+                        self._spawn(index)
+                    else:
+                        self._workers[index] = None
+                if not any(p is not None for p in self._workers):
+                    self.say("every worker has exited; stopping")
+                    failed = True
+                    self._stopping.set()
+                self._drain_ready()
+                self._stopping.wait(0.2)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _drain_ready(self) -> None:
+        """Read restarted workers' ready messages (reporting one that cannot start)."""
+        while True:
+            try:
+                index, pid, problem = self._ready.get_nowait()
+            except queue.Empty:
+                return
+            if problem is not None:
+                self.say(f"worker {index} (pid {pid}) cannot start: {problem}")

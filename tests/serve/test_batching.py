@@ -1,0 +1,98 @@
+"""Micro-batching: concurrent requests share model calls, answers are exactly the per-request
+ones, in order, and a request the model cannot predict fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from keel.serve.batching import Batcher, run_batch
+
+
+@pytest.fixture(scope="module")
+def model():
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"x1": rng.normal(size=300), "x2": rng.normal(size=300)})
+    y = (x["x1"] + 0.5 * x["x2"] + rng.normal(scale=0.3, size=300) > 0).astype(int)
+    return LogisticRegression().fit(x, y)
+
+
+def call(model, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A real model call: the inputs it used and its predictions (what predict_with_inputs
+    answers)."""
+    inputs = frame[["x1", "x2"]].astype(float)  # raises on a value that is not a number
+    out = pd.DataFrame({"prediction": model.predict(inputs)})
+    out["proba_1"] = model.predict_proba(inputs)[:, 1]
+    return inputs, out
+
+
+def requests(n: int, seed: int = 1) -> list[pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    return [
+        pd.DataFrame({"x1": rng.normal(size=1 + i % 4), "x2": rng.normal(size=1 + i % 4)})
+        for i in range(n)
+    ]
+
+
+async def concurrently(batcher: Batcher, model, frames: list[pd.DataFrame]) -> list:
+    return await asyncio.gather(
+        *(batcher.predict(model, f) for f in frames), return_exceptions=True
+    )
+
+
+def test_concurrent_requests_share_calls_and_get_exactly_their_own_predictions(model):
+    frames = requests(30)
+    batcher = Batcher(max_rows=1_000, call=call)
+    got = asyncio.run(concurrently(batcher, model, frames))
+    assert batcher.calls < len(frames)  # coalesced
+    for frame, (inputs, output) in zip(frames, got, strict=True):
+        alone_inputs, alone = call(model, frame)
+        pd.testing.assert_frame_equal(output, alone)  # exactly, in the request's row order
+        pd.testing.assert_frame_equal(inputs, alone_inputs)
+
+
+def test_a_batch_never_exceeds_max_rows(model):
+    sizes: list[int] = []
+
+    def counting(m, frame):
+        sizes.append(len(frame))
+        return call(m, frame)
+
+    frames = requests(40)
+    batcher = Batcher(max_rows=10, call=counting)
+    got = asyncio.run(concurrently(batcher, model, frames))
+    assert max(sizes) <= 10 and len(sizes) == batcher.calls > 1
+    for frame, (_, output) in zip(frames, got, strict=True):
+        pd.testing.assert_frame_equal(output, call(model, frame)[1])
+
+
+def test_a_request_the_model_cannot_predict_fails_alone(model):
+    frames = requests(12)
+    frames[5] = frames[5].astype(object)
+    frames[5].loc[0, "x1"] = "high"
+    batcher = Batcher(call=call)
+    got = asyncio.run(concurrently(batcher, model, frames))
+    assert isinstance(got[5], ValueError)
+    for i, frame in enumerate(frames):
+        if i != 5:
+            pd.testing.assert_frame_equal(got[i][1], call(model, frame)[1])
+
+
+def test_a_lone_request_is_answered_at_once_and_no_lane_is_kept(model):
+    batcher = Batcher(call=call)
+    frame = requests(1)[0]
+    inputs, output = asyncio.run(batcher.predict(model, frame))
+    pd.testing.assert_frame_equal(output, call(model, frame)[1])
+    assert batcher.calls == 1 and not batcher._lanes
+
+
+def test_run_batch_splits_in_order_and_isolates_failures(model):
+    frames = requests(3)
+    frames[1] = pd.DataFrame({"x1": ["bad"], "x2": [1.0]})
+    results = run_batch(call, model, frames, [len(f) for f in frames])
+    assert isinstance(results[1], ValueError)
+    pd.testing.assert_frame_equal(results[2][1], call(model, frames[2])[1])
