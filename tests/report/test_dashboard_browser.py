@@ -1,0 +1,106 @@
+"""The monitoring dashboard in a real browser: loads offline, no errors, every chart drawn.
+
+Headless Debian Chromium (/usr/bin/chromium) through Playwright, as test_html_browser.py does:
+skipped on a workstation without it, a failure when CI is set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from served_logs import served_records, served_windows
+
+from keel.monitor.alerts import Alert, AlertSettings, send_alerts
+from keel.report.dashboard import MONITOR_PRACTICES, write_dashboard
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so the browser test may not be skipped)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is missing: pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _open(browser, path: Path):  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("request", lambda request: requests.append(request.url))
+    url = path.resolve().as_uri()
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, problems, requests, url
+
+
+def test_dashboard_renders_every_chart_alerts_and_verdicts(browser, run_result, tmp_path):
+    run_result.root = str(tmp_path)
+    history = tmp_path / ".keel" / "monitor" / "alerts.jsonl"
+    send_alerts(
+        [Alert("monitor.3", "drift:x0", "2026-10-05T00:00:00+00:00", "x0 drifted (js 0.4)")],
+        AlertSettings(),
+        history,
+    )
+    windows = served_windows(tmp_path / "served", served_records(12, 40, inputs=12))
+    path = write_dashboard(run_result, windows, tmp_path / "dashboard.html")
+    page, problems, requests, url = _open(browser, path)
+
+    boxes = page.evaluate(
+        "[...document.querySelectorAll('svg.chart')].map(s => {"
+        "const r = s.getBoundingClientRect();"
+        "return [s.getAttribute('aria-label'), r.width, r.height]})"
+    )
+    assert len(boxes) >= 7
+    empty = [label for label, w, h in boxes if not (w > 100 and h > 100)]
+    assert empty == []
+    assert page.locator("#alert-table").is_visible()
+    assert "drift:x0" in page.locator("#alert-table").inner_text()
+    for practice in MONITOR_PRACTICES:
+        assert page.locator(f"#{practice.replace('.', '-')}").is_visible()
+    assert problems == []
+    assert requests == [url]
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    assert (tmp_path / "dashboard.png").stat().st_size > 50_000
+
+
+def test_empty_dashboard_renders_with_what_to_do(browser, run_result, tmp_path):
+    run_result.root = str(tmp_path)
+    path = write_dashboard(run_result, {}, tmp_path / "dashboard.html")
+    page, problems, _, _ = _open(browser, path)
+    assert page.locator("#no-traffic").is_visible()
+    assert "Nothing served yet" in page.locator("#no-traffic").inner_text()
+    assert "No alerts yet" in page.locator("#alerts").inner_text()
+    assert problems == []
