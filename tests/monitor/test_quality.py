@@ -158,3 +158,29 @@ def test_spearman_ranks():
     assert spearman([0.7, 0.8, 0.9], [0.60, 0.65, 0.7]) == pytest.approx(1.0)
     assert spearman([0.7, 0.8, 0.9], [0.7, 0.65, 0.6]) == pytest.approx(-1.0)
     assert np.isnan(spearman([0.7, 0.8, 0.9], [0.5, 0.5, 0.5]))
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+def test_regression_without_labels_is_judged_by_prediction_drift_only(tmp_path, shifted):
+    rng = np.random.default_rng(6)
+    day1 = records(rng.normal(size=400), 1)
+    day2 = records(rng.normal(size=400) + (2.0 if shifted else 0.0), 2, start=400)
+    for r in day1 + day2:  # a regressor: a value, no probabilities
+        r["prediction"], r["probabilities"] = r["inputs"]["x1"], None
+    rows = served(tmp_path, day1, day2)
+    first, second = assess(
+        rows,
+        task="regression",
+        metric="r2",
+        window_seconds=DAY,
+        labels=None,
+        offline={1: 0.8},
+        references={},
+        tolerance=0.02,
+        min_labels=200,
+        min_rows=100,
+        max_distance=0.1,
+    )
+    assert first.verdict == "unjudged" and second.estimated is None and second.drop is None
+    assert second.distance is not None
+    assert second.verdict == ("fail" if shifted else "ok")
