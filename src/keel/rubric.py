@@ -158,6 +158,9 @@ PRACTICES: tuple[Practice, ...] = (
         "Improvements measured offline translate into improvements in what users experience.",
         "Rank correlation, across model versions, of offline metrics and metrics on served, "
         "labelled data.",
+        check="keel.checks.model:model_2",
+        reads=("data", "monitor", "system"),
+        needs_model=False,
     ),
     _p(
         "model.3",
@@ -308,7 +311,11 @@ PRACTICES: tuple[Practice, ...] = (
         "monitor.7",
         "Prediction quality has not regressed",
         "Quality on served data holds up against the offline evaluation.",
-        "Quality per time window from late labels, or prediction drift when labels are not in.",
+        "Quality per time window from late labels against the offline metric; without labels, "
+        "quality estimated from the probabilities (CBPE) and prediction drift.",
+        check="keel.checks.monitor:monitor_7",
+        reads=("data", "monitor", "system"),
+        needs_model=False,
     ),
 )
 

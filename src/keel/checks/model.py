@@ -104,6 +104,17 @@ def model_1(system: System) -> Evidence:
     )
 
 
+def model_2(system: System) -> Evidence:
+    """model.2: offline and online metrics rank versions alike: Spearman correlation across
+    versions that served with labels, else the champion's canary against its predecessor."""
+    from keel.checks._online import canary_evidence, correlation_evidence, per_version
+
+    measured = per_version(system)
+    if len(measured) >= system.config.monitor.min_versions:
+        return correlation_evidence(system, measured)
+    return canary_evidence(system, measured)
+
+
 def model_3(system: System) -> Evidence:
     """model.3: the configured hyperparameters are within tolerance of the best found nearby."""
     from keel.checks._measure_model import swept_params, tuning_sweep

@@ -52,6 +52,55 @@ def nothing_served(practice: str, state: MonitorState) -> Evidence | None:
 
 # -- monitor.7 -------------------------------------------------------------------------------
 # prediction quality on served data, with late labels or estimated without them
+def monitor_7(system: System) -> Evidence:
+    """monitor.7: in each recent window, the primary metric on labelled served rows against the
+    version's offline metric; without labels, the CBPE-estimated drop (classifiers) and the
+    prediction drift from the evaluation data (or the version's first window)."""
+    from keel.checks._online import (
+        eval_reference,
+        labels,
+        offline,
+        quality_evidence,
+        recent,
+        served,
+    )
+    from keel.monitor.quality import MAX_ECE, assess
+
+    state = monitor_state(system)
+    empty = nothing_served("monitor.7", state)
+    if empty is not None:
+        return empty
+    m, metric, task = system.config.monitor, system.metric_name, system.task
+    rows, found = served(system), labels(system)
+    references, calibration = {}, None
+    if state.champion is not None:
+        got = eval_reference(system, state.champion.version)
+        if got is not None:
+            references[state.champion.version], calibration = got
+    limit = m.drift_js if task == "regression" else m.drift_linf
+    judged = assess(
+        rows,
+        task=task,
+        metric=metric,
+        window_seconds=m.window,
+        labels=found,
+        offline=offline(system),
+        references=references,
+        tolerance=m.quality_tolerance,
+        min_labels=m.min_labels,
+        min_rows=m.min_rows,
+        max_distance=limit,
+    )
+    keep = set(recent(rows))
+    judged = [w for w in judged if w.window in keep]
+    thresholds = {
+        "quality_tolerance": m.quality_tolerance,
+        "min_labels": m.min_labels,
+        "min_rows": m.min_rows,
+        "drift_js" if task == "regression" else "drift_linf": limit,
+        "max_ece": MAX_ECE,
+    }
+    return quality_evidence(system, judged, calibration, found is not None, thresholds)
 
 
 __all__ = ["MonitorState", "System", "monitor_state", "nothing_served"]

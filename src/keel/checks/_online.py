@@ -1,0 +1,374 @@
+"""What monitor.7 and model.2 read beyond the windows: served rows, late labels, the versions'
+offline metrics, the serving champion's predictions on the evaluation data, and the canary's
+recorded comparison. Everything is read once per System object (one run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from keel.evidence import BarChart, Evidence, Table, not_configured
+from keel.monitor.quality import (
+    MAX_ECE,
+    Calibration,
+    Reference,
+    WindowQuality,
+    calibration,
+    estimated_metric,
+    online_metric,
+    spearman,
+    windowed,
+)
+from keel.system import System
+
+_KEY = "_keel_online"
+RECENT = 7  # windows monitor.7 judges: the newest ones
+
+
+def _memo(system: System, name: str, compute: Any) -> Any:
+    store = system.__dict__.setdefault(_KEY, {})
+    if name not in store:
+        store[name] = compute()
+    return store[name]
+
+
+def served(system: System) -> pd.DataFrame:
+    """Every served row with a prediction, with its window (see `keel.monitor.quality`)."""
+    from keel.serve.logread import served_rows
+
+    root = system.root / system.config.data.serving_log
+    return _memo(system, "rows", lambda: windowed(served_rows(root), system.config.monitor.window))
+
+
+def labels(system: System) -> pd.Series | None:
+    """Late labels by example id (as text), or None when [data] labels (or [system] id) is
+    not set."""
+    from keel.data.sources import read_frame
+    from keel.errors import CheckError
+
+    source, s = system.config.data.labels, system.config.system
+    if source is None or not s.id:
+        return None
+
+    def read() -> pd.Series:
+        frame = read_frame(source, system.root, key="keel.toml: [data] labels")
+        missing = [c for c in (s.id, s.target) if c not in frame.columns]
+        if missing:
+            raise CheckError(
+                f"[data] labels lacks {', '.join(missing)}: it needs the id column ({s.id}) "
+                f"and the target ({s.target})"
+            )
+        frame = frame.drop_duplicates(s.id, keep="last")
+        return frame.set_index(frame[s.id].astype(str))[s.target]
+
+    return _memo(system, "labels", read)
+
+
+def versions(system: System) -> dict[int, Any]:
+    """Every registered version (`ModelVersion`) by number; empty when the registry is out of
+    reach."""
+    from keel.registry.versions import list_versions
+    from keel.training import registry_ref
+
+    def read() -> dict[int, Any]:
+        try:
+            return {v.version: v for v in list_versions(registry_ref(system))}
+        except Exception:  # noqa: BLE001 - no registry: nothing stored offline
+            return {}
+
+    return _memo(system, "versions", read)
+
+
+def offline(system: System) -> dict[int, float]:
+    """Each version's offline primary metric, as stored with it."""
+    metric = system.metric_name
+    return {n: v.metrics[metric] for n, v in versions(system).items() if metric in v.metrics}
+
+
+def eval_reference(system: System, version: int) -> tuple[Reference, Calibration | None] | None:
+    """The version's predictions on the current evaluation rows (through its artefact, as it
+    serves) and, for classifiers, CBPE's calibration there; None when it cannot predict them."""
+    from keel.registry.artefact import predict_raw
+    from keel.registry.versions import load_model
+    from keel.serve.canary import _text
+    from keel.training import registry_ref
+
+    def compute() -> tuple[Reference, Calibration | None] | None:
+        frame = system.raw("eval", all_rows=True)  # all rows: no training needed to pick them
+        try:
+            model = load_model(registry_ref(system), version)
+            out = predict_raw(model, frame)
+        except Exception:  # noqa: BLE001 - the first window is the reference then
+            return None
+        columns = [c for c in out.columns if c.startswith("proba_")]
+        if not columns:
+            return Reference("the evaluation data", out["prediction"]), None
+        names = [_text(c.removeprefix("proba_")) for c in columns]
+        order = np.argsort(names)
+        classes = [names[i] for i in order]
+        matrix = out[columns].to_numpy(dtype=float)[:, order]
+        ref = Reference("the evaluation data", out["prediction"].map(_text), matrix, classes)
+        metric = estimated_metric(system.metric_name)
+        gap = system.config.monitor.quality_tolerance
+        return ref, calibration(metric, matrix, classes, frame[system.target], max_gap=gap)
+
+    return _memo(system, f"reference-{version}", compute)
+
+
+def recent(rows: pd.DataFrame) -> list[str]:
+    """The newest RECENT windows of served rows, oldest first."""
+    return sorted(rows["window"].unique())[-RECENT:]
+
+
+def fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def quality_table(judged: list[WindowQuality], metric: str) -> Table:
+    rows = []
+    for w in judged:
+        drop = (
+            "—" if w.drop is None else f"{w.drop.value:.4f} [{w.drop.low:.4f}, {w.drop.high:.4f}]"
+        )
+        rows.append(
+            [
+                w.window,
+                w.version,
+                w.rows,
+                w.labelled,
+                fmt(w.online),
+                fmt(w.offline),
+                fmt(w.estimated.value if w.estimated else None),
+                drop,
+                fmt(w.distance),
+                w.verdict,
+                "; ".join(w.reasons),
+            ]
+        )
+    columns = ["window", "version", "rows", "labelled", f"online {metric}", f"offline {metric}"]
+    columns += ["estimated", "estimated drop [95%]", "prediction drift", "verdict", "why"]
+    return Table(f"Quality per window ({metric})", columns, rows)
+
+
+def quality_chart(judged: list[WindowQuality], metric: str) -> BarChart | None:
+    shown = [w for w in judged if w.online is not None or w.estimated is not None]
+    if not shown:
+        return None
+    values = [w.online if w.online is not None else w.estimated.value for w in shown]  # type: ignore[union-attr]
+    reference = {f"offline v{w.version}": w.offline for w in shown if w.offline is not None}
+    return BarChart(
+        f"{metric} per window: online (labels) or estimated, against offline",
+        [f"{w.window[:16]} v{w.version} ({w.mode})" for w in shown],
+        [float(v) for v in values],
+        x_label=metric,
+        reference=reference,
+        flagged=[w.verdict == "fail" for w in shown],
+    )
+
+
+HINT_7 = (
+    "Set [data] labels (a source with the [system] id and target columns) so served rows are "
+    "judged on their labels; serve at least [monitor] min_rows rows per window; run "
+    "`keel score` again."
+)
+
+
+def _calibration_note(calibration: Calibration | None, metric: str) -> str:
+    if calibration is None:
+        return ""
+    c = calibration
+    said = "poorly calibrated, so CBPE's estimates are unreliable" if c.poor else "calibrated"
+    said += f" (ECE limit {MAX_ECE:g}, estimate within {c.max_gap:g} of the actual)"
+    return (
+        f"; the champion's probabilities are {said} (ECE {c.ece:.3f} on the evaluation data; "
+        f"{metric} estimated {c.estimated:.4f}, actual {c.actual:.4f})"
+    )
+
+
+def quality_evidence(
+    system: System,
+    judged: list[WindowQuality],
+    calibration: Calibration | None,
+    has_labels: bool,
+    thresholds: dict[str, Any],
+) -> Evidence:
+    """monitor.7's verdict on the recent windows, judged by `keel.monitor.quality.assess`."""
+    metric, task = system.metric_name, system.task
+    estimated = estimated_metric(metric) if task != "regression" else None
+    failed = [w for w in judged if w.verdict == "fail"]
+    ok = [w for w in judged if w.verdict == "ok"]
+    by_labels = sum(1 for w in judged if w.verdict != "unjudged" and w.online is not None)
+    facts: dict[str, Any] = {
+        "windows": len(judged),
+        "judged": len(failed) + len(ok),
+        "failed": len(failed),
+        "judged_by_labels": by_labels,
+        "labels_configured": has_labels,
+        "metric": metric,
+    }
+    if calibration is not None:
+        facts |= {"ece": calibration.ece, "poorly_calibrated": calibration.poor}
+    tables = [quality_table(judged, metric)]
+    chart = quality_chart(judged, metric)
+    figures = [chart] if chart is not None else []
+    note = _calibration_note(calibration, estimated or metric)
+    if task == "regression" and by_labels < len(failed) + len(ok):
+        note += "; without labels the quality of a regression cannot be estimated: prediction "
+        note += "drift only"
+    if not failed and not ok:
+        reasons = sorted({r for w in judged for r in w.reasons}) or ["nothing to judge"]
+        return not_configured(
+            "monitor.7",
+            f"no recent window could be judged ({'; '.join(reasons[:3])})",
+            HINT_7,
+        )
+    if failed:
+        shown = "; ".join(
+            f"window {w.window} v{w.version} ({w.rows:,} rows): {'; '.join(w.reasons)}"
+            for w in failed[:3]
+        )
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        return Evidence(
+            "monitor.7",
+            "fail",
+            f"quality dropped in {len(failed)} of {len(judged)} recent windows: {shown}{more}"
+            + note,
+            "Look at what changed in those windows (monitor.2, monitor.3: inputs and skew), "
+            "retrain on recent data, or roll back with `keel rollback`.",
+            tables=tables,
+            figures=figures,
+            thresholds=thresholds,
+            facts=facts,
+        )
+    summary = (
+        f"quality held in {len(ok)} judged recent window(s): {by_labels} on labelled rows "
+        f"against the offline {metric}, {len(ok) - by_labels} by "
+        + ("prediction drift" if task == "regression" else f"estimated {estimated} and drift")
+    )
+    return Evidence(
+        "monitor.7",
+        "pass",
+        summary + note,
+        "" if has_labels else HINT_7,
+        tables=tables,
+        figures=figures,
+        thresholds=thresholds,
+        facts=facts,
+    )
+
+
+# -- model.2 ---------------------------------------------------------------------------------
+HINT_2 = (
+    "Set [data] labels (a source with the [system] id and target columns) so served rows get "
+    "their labels; serve several versions (a canary with `keel canary start VERSION`) and run "
+    "`keel score` again once their labels arrive."
+)
+
+
+def per_version(system: System) -> list[tuple[int, float, float, int]]:
+    """(version, offline, online, labelled rows) for each version whose served rows have at
+    least [monitor] min_labels labels and whose offline metric is stored."""
+    found = labels(system)
+    rows, stored = served(system), offline(system)
+    out = []
+    for version, mine in rows.groupby("model_version", sort=True):
+        n, value = online_metric(mine, found, task=system.task, metric=system.metric_name)
+        if value is not None and n >= system.config.monitor.min_labels and version in stored:
+            out.append((int(version), stored[int(version)], value, n))
+    return out
+
+
+def correlation_evidence(system: System, measured: list[tuple[int, float, float, int]]) -> Evidence:
+    m, metric = system.config.monitor, system.metric_name
+    rho = spearman([r[1] for r in measured], [r[2] for r in measured])
+    table = Table(
+        f"Offline and online {metric} per version",
+        ["version", f"offline {metric}", f"online {metric}", "labelled rows"],
+        [[v, fmt(off), fmt(on), n] for v, off, on, n in measured],
+    )
+    chart = BarChart(
+        f"{metric} per version, offline and online",
+        [f"v{v} {side}" for v, *_ in measured for side in ("offline", "online")],
+        [x for _, off, on, _ in measured for x in (off, on)],
+        x_label=metric,
+    )
+    ok = rho >= m.min_correlation  # NaN (a constant side) fails
+    summary = (
+        f"Spearman rank correlation of offline and online {metric} across {len(measured)} "
+        f"versions is {rho:.2f} ({'at least' if ok else 'below'} {m.min_correlation:g})"
+    )
+    return Evidence(
+        "model.2",
+        "pass" if ok else "fail",
+        summary,
+        ""
+        if ok
+        else "Offline gains do not show online: revisit the offline metric, the "
+        "evaluation data (is it like served traffic?) or the labels' join.",
+        tables=[table],
+        figures=[chart],
+        thresholds={"min_correlation": m.min_correlation, "min_versions": m.min_versions},
+        facts={"spearman": rho, "versions": len(measured), "metric": metric},
+    )
+
+
+def canary_evidence(system: System, measured: list[Any]) -> Evidence:
+    """Fewer versions than [monitor] min_versions: the champion's latest passed canary, its
+    per-route quality against the two versions' offline metrics."""
+    from keel.registry.audit import history
+    from keel.training import registry_ref
+
+    m, metric = system.config.monitor, system.metric_name
+    few = f"{len(measured)} version(s) served with {m.min_labels}+ labels (fewer than "
+    few += f"[monitor] min_versions = {m.min_versions})"
+    champion = next((v for v in versions(system).values() if "champion" in v.aliases), None)
+    if champion is None:
+        return not_configured("model.2", few + " and nothing serves", HINT_2)
+    try:
+        events = history(registry_ref(system))
+    except Exception:  # noqa: BLE001 - an unreachable registry: nothing recorded to read
+        events = []
+    event = next(
+        (e for e in events if e.kind == "canary-pass" and e.version == champion.version), None
+    )
+    verdict = (event.verdict or {}) if event else {}
+    old, new = verdict.get("champion") or {}, verdict.get("candidate") or {}
+    stored = offline(system)
+    pair = (old.get("version"), new.get("version"))
+    if event is None or old.get("quality") is None or new.get("quality") is None:
+        what = "no passed canary of the champion" if event is None else "its canary had no labels"
+        return not_configured("model.2", f"{few}, and {what}", HINT_2)
+    if pair[0] not in stored or pair[1] not in stored:
+        return not_configured(
+            "model.2", f"{few}, and v{pair[0]}/v{pair[1]} lack offline {metric}", HINT_2
+        )
+    off = stored[pair[1]] - stored[pair[0]]
+    on = new["quality"] - old["quality"]
+    ok = bool(np.sign(off) == np.sign(on))
+    table = Table(
+        f"Canary of version {pair[1]} against champion {pair[0]} ({event.when})",
+        ["version", "route", f"offline {metric}", f"online {metric}", "labelled rows"],
+        [
+            [pair[0], "champion", fmt(stored[pair[0]]), fmt(old["quality"]), old.get("labelled")],
+            [pair[1], "canary", fmt(stored[pair[1]]), fmt(new["quality"]), new.get("labelled")],
+        ],
+    )
+    order = "better" if on > 0 else "worse" if on < 0 else "equal"
+    summary = (
+        f"{few}; the champion's canary ranks v{pair[1]} {order} than v{pair[0]} online "
+        f"({on:+.4f}) and offline {off:+.4f}: the rankings {'agree' if ok else 'disagree'}"
+    )
+    return Evidence(
+        "model.2",
+        "pass" if ok else "fail",
+        summary,
+        ""
+        if ok
+        else "Offline and online disagree on which version is better: revisit the "
+        "offline metric or the evaluation data. " + HINT_2,
+        tables=[table],
+        thresholds={"min_versions": m.min_versions},
+        facts={"offline_difference": off, "online_difference": on, "canary_event": event.seq},
+    )

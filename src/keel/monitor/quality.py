@@ -1,0 +1,377 @@
+"""Prediction quality on served data: measured with late labels, estimated without them.
+
+With labels (monitor.7, model.2): the served rows of each window and model version are joined
+with the labels on example id (as text) and the primary metric is computed on them, with the
+canary's own code (`keel.serve.canary`), then set against the version's offline evaluation
+metric (stored with the version). A window needs `min_labels` labelled rows.
+
+Without labels, for classifiers: confidence-based performance estimation (CBPE, as NannyML
+does). If the probabilities are calibrated, a row predicted with probability p for class k is of
+class k with probability p, so every metric has an expected value computed from the
+probabilities alone:
+
+- accuracy: the mean of the highest probability; balanced accuracy, precision, recall, F1 (and
+  macro F1): from the expected confusion matrix, whose cell (true k, predicted j) is the sum of
+  p_k over the rows predicted j;
+- ROC AUC: each row counts as a positive with weight p and as a negative with weight 1 - p;
+  sorting the rows by score, the expected true and false positives above each threshold are the
+  running sums of p and 1 - p, giving an expected ROC curve whose area is the estimate
+  (multiclass: the macro average of each class against the rest, as scikit-learn's "ovr");
+  average precision likewise from the expected precision-recall curve;
+- log loss and Brier score: their expectations, the entropy and p(1 - p) per row.
+
+The estimate holds only for calibrated probabilities, so `calibration` first measures, on the
+evaluation data, the expected calibration error (ECE: top-label confidence against accuracy in
+ten bins) and the gap between the estimate and the true metric there; beyond either limit the
+evidence says the estimates are unreliable. The drop is the estimate on the reference (the
+evaluation data, or the version's first window) minus the estimate on the window, with a 95%
+bootstrap interval (rows resampled on both sides): the estimator is compared with itself, so
+a steady bias of a miscalibrated model cancels, while a change of calibration in serving does
+not. Beside it, the prediction distribution of each window is compared with the reference's
+(`prediction_distance`: L-infinity between class frequencies, Jensen-Shannon divergence of
+binned values for regression). For regression without labels only that drift is measured:
+quality cannot be estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from keel.model.metrics import Predictions, compute
+from keel.monitor.windows import window_starts
+from keel.serve.canary import _quality, _text, prediction_distance
+
+MAX_ECE = 0.05  # expected calibration error above which CBPE is called unreliable
+DRAWS = 200  # bootstrap resamples per side
+CAP = 20_000  # rows per bootstrap resample (the spread is rescaled to the full count)
+Verdict = Literal["ok", "fail", "unjudged"]
+
+
+@dataclass
+class Estimate:
+    """A value and its 95% interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+@dataclass
+class Reference:
+    """What a window is compared with: predictions (and probabilities) on the evaluation data
+    or on the version's first window."""
+
+    source: str
+    predictions: pd.Series
+    proba: np.ndarray | None = None
+    classes: list[str] | None = None
+
+
+@dataclass
+class Calibration:
+    """CBPE's premise checked on the evaluation data."""
+
+    ece: float
+    estimated: float  # the metric CBPE estimates there
+    actual: float  # the metric measured there
+    max_gap: float = 0.02  # estimated against actual, beyond which CBPE is called unreliable
+
+    @property
+    def poor(self) -> bool:
+        return not (self.ece <= MAX_ECE and abs(self.estimated - self.actual) <= self.max_gap)
+
+
+@dataclass
+class WindowQuality:
+    """One window × model version: measured or estimated quality, drift and the verdict."""
+
+    window: str
+    version: int
+    rows: int
+    labelled: int = 0
+    online: float | None = None
+    offline: float | None = None
+    estimated: Estimate | None = None
+    drop: Estimate | None = None  # reference estimate minus window estimate
+    distance: float | None = None
+    verdict: Verdict = "unjudged"
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        return "labels" if self.online is not None else "estimated"
+
+
+# -- CBPE ------------------------------------------------------------------------------------
+def _auc(score: np.ndarray, p: np.ndarray) -> float:
+    order = np.argsort(-score, kind="mergesort")
+    s, w = score[order], p[order]
+    ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp, fp = np.r_[0.0, np.cumsum(w)[ends]], np.r_[0.0, np.cumsum(1 - w)[ends]]
+    if tp[-1] <= 0 or fp[-1] <= 0:
+        return float("nan")
+    return float(np.trapezoid(tp / tp[-1], fp / fp[-1]))
+
+
+def _average_precision(p: np.ndarray) -> float:
+    order = np.argsort(-p, kind="mergesort")
+    s = p[order]
+    ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp, fp = np.cumsum(s)[ends], np.cumsum(1 - s)[ends]
+    if tp[-1] <= 0:
+        return float("nan")
+    recall = np.r_[0.0, tp / tp[-1]]
+    return float(np.sum(np.diff(recall) * tp / (tp + fp)))
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else 0.0
+
+
+def _from_confusion(metric: str, proba: np.ndarray) -> float:
+    n, k = proba.shape
+    predicted = proba.argmax(axis=1)
+    cm = np.stack([proba[predicted == j].sum(axis=0) for j in range(k)], axis=1)  # true × pred
+    tp = np.diag(cm)
+    if metric == "accuracy":
+        return float(tp.sum() / n)
+    recall = np.array([_ratio(tp[i], cm[i].sum()) for i in range(k)])
+    precision = np.array([_ratio(tp[i], cm[:, i].sum()) for i in range(k)])
+    f1 = np.array([_ratio(2 * tp[i], cm[i].sum() + cm[:, i].sum()) for i in range(k)])
+    return float(
+        {
+            "balanced_accuracy": recall.mean(),
+            "precision": precision[-1],
+            "recall": recall[-1],
+            "f1": f1[-1],
+            "f1_macro": f1.mean(),
+        }[metric]
+    )
+
+
+ESTIMABLE = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "f1_macro",
+    "roc_auc",
+    "average_precision",
+    "neg_log_loss",
+    "neg_brier_score",
+)
+
+
+def expected_metric(metric: str, proba: np.ndarray) -> float:
+    """The metric CBPE expects of rows predicted with these probabilities (columns in class
+    order, the positive class last for binary metrics)."""
+    if metric == "roc_auc":
+        if proba.shape[1] == 2:
+            return _auc(proba[:, 1], proba[:, 1])
+        return float(np.nanmean([_auc(proba[:, j], proba[:, j]) for j in range(proba.shape[1])]))
+    if metric == "average_precision":
+        return _average_precision(proba[:, 1])
+    if metric == "neg_log_loss":
+        return float(np.mean(np.sum(proba * np.log(np.clip(proba, 1e-15, 1)), axis=1)))
+    if metric == "neg_brier_score":
+        return float(-np.mean(proba[:, 1] * (1 - proba[:, 1])))
+    if metric in ESTIMABLE:
+        return _from_confusion(metric, proba)
+    raise ValueError(f"CBPE does not estimate {metric}")
+
+
+def estimated_metric(metric: str) -> str:
+    """The metric CBPE estimates for a primary metric (ROC AUC stands in for those it cannot)."""
+    return metric if metric in ESTIMABLE else "roc_auc"
+
+
+def _draws(metric: str, proba: np.ndarray, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """(estimate, bootstrap estimates): resamples of at most CAP rows, their spread rescaled
+    to the full row count."""
+    n = len(proba)
+    value = expected_metric(metric, proba)
+    m = min(n, CAP)
+    samples = np.array(
+        [expected_metric(metric, proba[rng.integers(0, n, m)]) for _ in range(DRAWS)]
+    )
+    return value, value + (samples - value) * math.sqrt(m / n)
+
+
+def _interval(value: float, samples: np.ndarray) -> Estimate:
+    low, high = np.nanpercentile(samples, [2.5, 97.5])
+    return Estimate(value, float(low), float(high))
+
+
+def estimate_drop(
+    metric: str, reference: np.ndarray, window: np.ndarray, *, seed: int = 0
+) -> tuple[Estimate, Estimate]:
+    """(the window's estimated metric, the estimated drop from the reference), each with a 95%
+    bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    ref_value, ref_samples = _draws(metric, reference, rng)
+    value, samples = _draws(metric, window, rng)
+    return _interval(value, samples), _interval(ref_value - value, ref_samples - samples)
+
+
+def calibration(
+    metric: str, proba: np.ndarray, classes: list[str], y: Any, *, max_gap: float = 0.02
+) -> Calibration:
+    """How far CBPE can be trusted: on the evaluation data (true labels `y`), the expected
+    calibration error and the estimated against the actual metric (poor beyond MAX_ECE or
+    `max_gap`)."""
+    labels = np.array(classes, dtype=object)[proba.argmax(axis=1)]
+    truth = np.array([_text(v) for v in np.asarray(y)], dtype=object)
+    confidence = proba.max(axis=1)
+    correct = (labels == truth).astype(float)
+    bins = np.minimum((confidence * 10).astype(int), 9)
+    ece = sum(
+        abs(confidence[bins == b].mean() - correct[bins == b].mean()) * (bins == b).sum()
+        for b in np.unique(bins)
+    ) / len(proba)
+    actual = compute(metric, truth, Predictions(labels, proba, np.array(classes, dtype=object)))
+    return Calibration(float(ece), expected_metric(metric, proba), float(actual), max_gap)
+
+
+def probabilities(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
+    """The logged probabilities as a matrix (classes as text, sorted), None when rows lack
+    them."""
+    values = rows["probabilities"]
+    if not len(values) or not values.map(lambda v: isinstance(v, dict) and bool(v)).all():
+        return None
+    classes = sorted({_text(k) for p in values for k in p}) if len(values) else []
+    matrix = np.array(
+        [[float({_text(k): v for k, v in p.items()}.get(c, 0.0)) for c in classes] for p in values]
+    )
+    return matrix, classes
+
+
+# -- per window ------------------------------------------------------------------------------
+def windowed(rows: pd.DataFrame, window_seconds: float) -> pd.DataFrame:
+    """Served rows that have a prediction, with their window (ISO start) in `window`."""
+    ok = rows[rows["error"].isna() & rows["prediction"].notna() & rows["time"].notna()]
+    ok = ok[ok["model_version"].notna()].copy()
+    ok["model_version"] = ok["model_version"].astype(int)
+    ok["window"] = window_starts(ok["time"], window_seconds).to_numpy() if len(ok) else []
+    return ok.reset_index(drop=True)
+
+
+def online_metric(
+    rows: pd.DataFrame, labels: pd.Series | None, *, task: str, metric: str
+) -> tuple[int, float | None]:
+    """(labelled rows, the metric on them) for served rows, joined with labels by example id."""
+    if labels is None or not len(labels) or not len(rows):
+        return 0, None
+    rows = rows.assign(example_id=rows["example_id"].map(lambda v: None if v is None else str(v)))
+    return _quality(rows, labels, metric, task)
+
+
+def _reference_of(rows: pd.DataFrame, first: str) -> Reference:
+    found = probabilities(rows)
+    proba, classes = found if found is not None else (None, None)
+    return Reference(f"window {first}", rows["prediction"], proba, classes)
+
+
+def _estimate(wq: WindowQuality, rows: pd.DataFrame, ref: Reference, metric: str) -> None:
+    found = probabilities(rows)
+    if ref.proba is None or found is None or found[1] != ref.classes:
+        wq.reasons.append("no probabilities to estimate quality from")
+        return
+    wq.estimated, wq.drop = estimate_drop(estimated_metric(metric), ref.proba, found[0])
+
+
+def assess(
+    rows: pd.DataFrame,
+    *,
+    task: str,
+    metric: str,
+    window_seconds: float,
+    labels: pd.Series | None,
+    offline: dict[int, float],
+    references: dict[int, Reference],
+    tolerance: float,
+    min_labels: int,
+    min_rows: int,
+    max_distance: float,
+) -> list[WindowQuality]:
+    """Every window × model version of `rows` (`windowed`), oldest first, judged: by labels
+    where `min_labels` arrived (online against offline), else by the CBPE drop (classifiers)
+    and the prediction drift from the version's reference (`references`, or its first
+    window)."""
+    out: list[WindowQuality] = []
+    for version, mine in rows.groupby("model_version", sort=True):
+        windows = sorted(mine["window"].unique())
+        ref = references.get(int(version))
+        if ref is None:
+            ref = _reference_of(mine[mine["window"] == windows[0]], windows[0])
+        for window in windows:
+            part = mine[mine["window"] == window]
+            wq = WindowQuality(window, int(version), len(part), offline=offline.get(int(version)))
+            wq.labelled, value = online_metric(part, labels, task=task, metric=metric)
+            if value is not None and wq.labelled >= min_labels:
+                wq.online = value
+                if wq.offline is None:
+                    wq.reasons.append(f"version {version} has no stored offline {metric}")
+                elif wq.offline - value > tolerance:
+                    wq.verdict = "fail"
+                    wq.reasons.append(
+                        f"{metric} {value:.4f} online against {wq.offline:.4f} offline on "
+                        f"{wq.labelled:,} labelled rows"
+                    )
+                else:
+                    wq.verdict = "ok"
+                out.append(wq)
+                continue
+            if ref.source == f"window {window}":
+                wq.reasons.append("the reference window")
+            elif len(part) < min_rows:
+                wq.reasons.append(f"{len(part)} rows, fewer than [monitor] min_rows = {min_rows}")
+            else:
+                _judge_unlabelled(wq, part, ref, task, metric, tolerance, max_distance)
+            out.append(wq)
+    return sorted(out, key=lambda w: (w.window, w.version))
+
+
+def _judge_unlabelled(
+    wq: WindowQuality,
+    part: pd.DataFrame,
+    ref: Reference,
+    task: str,
+    metric: str,
+    tolerance: float,
+    max_distance: float,
+) -> None:
+    measured = False
+    if task != "regression":
+        _estimate(wq, part, ref, metric)
+        measured = wq.drop is not None
+        if wq.drop is not None and wq.drop.low > tolerance:
+            wq.verdict = "fail"
+            wq.reasons.append(
+                f"estimated {estimated_metric(metric)} dropped by {wq.drop.value:.4f} (95% "
+                f"interval {wq.drop.low:.4f} to {wq.drop.high:.4f}), beyond {tolerance:g}"
+            )
+    try:
+        wq.distance = prediction_distance(ref.predictions.dropna(), part["prediction"], task)
+    except (TypeError, ValueError) as exc:
+        wq.reasons.append(f"predictions not comparable: {exc}")
+    if wq.distance is not None:
+        measured = True
+        if wq.distance > max_distance:
+            wq.verdict = "fail"
+            wq.reasons.append(
+                f"prediction distribution moved {wq.distance:.3f} from {ref.source}, beyond "
+                f"{max_distance:g}"
+            )
+    if measured and wq.verdict != "fail":
+        wq.verdict = "ok"
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties); NaN when either side is constant."""
+    return float(pd.Series(x).rank().corr(pd.Series(y).rank()))
