@@ -14,7 +14,18 @@ import importlib
 from keel.cli._app import app
 
 # The command modules, in the order `keel --help` lists their commands: importing one adds them.
-COMMANDS = ("score", "init", "data", "explain", "registry", "serve", "canary", "drill", "logs")
+COMMANDS = (
+    "score",
+    "init",
+    "data",
+    "explain",
+    "registry",
+    "bench",
+    "serve",
+    "canary",
+    "drill",
+    "logs",
+)
 for _module in COMMANDS:
     importlib.import_module(f"keel.cli.{_module}")
 
