@@ -10,7 +10,7 @@ import pandas as pd
 
 from keel.checks._health import no_champion, serving
 from keel.checks._monitor_state import monitor_state
-from keel.checks._probes import probe_frames, with_nulls
+from keel.checks._probes import kind, probe_frames, with_nulls
 from keel.evidence import BarChart, Evidence, Table
 from keel.model.importance import sample_rows
 from keel.system import System
@@ -88,11 +88,11 @@ def edge_probes(system: System, sample: pd.DataFrame) -> list[tuple[str, pd.Data
     probes = [("clean rows", sample)]
     probes += [(n, f) for n, f in probe_frames(sample) if n != "empty frame"]
     probes += _beyond_ranges(sample, _schema(system))
-    texts = [c for c in sample.columns if sample[c].dtype == object]
+    texts = [c for c in sample.columns if kind(sample[c]) == "category"]
     if texts:
         blank = sample.copy()
         for c in texts:
-            blank[c] = ""
+            blank[c] = pd.Series([""] * len(sample), index=sample.index, dtype=object)
         probes.append(("empty strings", blank))
         missing = sample.copy()
         for c in texts:
