@@ -12,7 +12,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from keel.registry.store import connect, translated
-from keel.registry.versions import CHAMPION, ModelVersion, get_version
+from keel.registry.versions import CHAMPION, ModelVersion
 from keel.serve.predlog import PredictionLog, segments_dir
 from keel.system import System
 from keel.training import registry_ref, train_and_register
@@ -49,12 +49,6 @@ def set_tags(system: System, version: int, tags: dict[str, str]) -> None:
     with translated(store.uri):
         for key, value in tags.items():
             store.client.set_model_version_tag(store.model, str(version), key, value)
-
-
-def set_lineage(system: System, version: int, **changes: Any) -> None:
-    """Rewrite keys of a version's recorded lineage (as a version trained otherwise has it)."""
-    lineage = {**get_version(registry_ref(system), version).lineage, **changes}
-    set_tags(system, version, {"keel.lineage": json.dumps(lineage, sort_keys=True)})
 
 
 def clone(

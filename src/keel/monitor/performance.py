@@ -37,8 +37,8 @@ __all__ = [
 ]
 
 BENCH_PREFIX = "keel.bench."
-SINGLE_CALLS = 200  # single-row predictions timed by `bench`
-BATCH_CALLS = 30  # predictions of BATCH rows timed by `bench`
+SINGLE_CALLS = 100  # single-row predictions timed by `bench`
+BATCH_CALLS = 20  # predictions of BATCH rows timed by `bench`
 BATCH = 100
 WARMUP = 3
 
