@@ -276,6 +276,8 @@ PRACTICES: tuple[Practice, ...] = (
         "A change in packages, code or upstream data is noticed before it silently changes "
         "the model.",
         "A fingerprint stored with each model is compared with the present; differences notify.",
+        check="keel.checks.monitor:monitor_1",
+        needs_model=False,
     ),
     _p(
         "monitor.2",
@@ -294,18 +296,27 @@ PRACTICES: tuple[Practice, ...] = (
         "Models are not too stale",
         "The serving model is younger than the age at which its quality is known to drop.",
         "The serving model's data age against the limit measured by model.4.",
+        check="keel.checks.monitor:monitor_4",
+        reads=("staleness", "system"),
+        needs_model=False,
     ),
     _p(
         "monitor.5",
         "Models are numerically stable",
         "No NaN or infinity reaches features or predictions; edge cases give finite output.",
         "Logs scanned for non-finite values, and edge-case probes of the model.",
+        check="keel.checks.monitor:monitor_5",
+        reads=("data", "model", "monitor"),
+        needs_model=False,
     ),
     _p(
         "monitor.6",
         "Computing performance has not regressed",
         "Training time, serving latency, throughput and memory do not jump or creep up.",
         "Measured for every model version and compared with earlier versions.",
+        check="keel.checks.monitor:monitor_6",
+        reads=("data", "monitor"),
+        needs_model=False,
     ),
     _p(
         "monitor.7",

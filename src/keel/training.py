@@ -185,10 +185,21 @@ def schema_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(repr(columns).encode()).hexdigest()
 
 
+def newest_time(frame: pd.DataFrame, column: str | None) -> str | None:
+    """The newest value of the timestamp column (ISO 8601, UTC when the column has no zone),
+    or None without a timestamp column or values."""
+    if not column or column not in frame.columns:
+        return None
+    stamps = pd.to_datetime(frame[column], errors="coerce", utc=True, format="mixed")
+    newest = stamps.max()
+    return None if pd.isna(newest) else newest.isoformat()
+
+
 def data_fingerprint(system: System, split: str, content_hash: str) -> DataFacts:
-    """Source, rows, schema hash and content hash of one split of the system's raw data."""
+    """Source, rows, schema hash, content hash and newest timestamp of one split of the
+    system's raw data, every row as read (monitor.1 reads the same facts again to compare)."""
     data = system.config.data
-    frame = system.raw(split)  # type: ignore[arg-type]
+    frame = system.raw(split, all_rows=True)  # type: ignore[arg-type]
     if split == "eval" and data.eval is None:
         how = "newest rows by timestamp" if system.config.system.timestamp else "seeded random"
         source = f"{describe(data.train)} (held out: {data.eval_fraction:.0%}, {how})"
@@ -200,6 +211,7 @@ def data_fingerprint(system: System, split: str, content_hash: str) -> DataFacts
         "columns": len(frame.columns),
         "schema_hash": schema_hash(frame),
         "content_hash": content_hash,
+        "newest": newest_time(frame, system.config.system.timestamp),
     }
 
 

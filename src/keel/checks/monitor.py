@@ -29,6 +29,14 @@ def nothing_served(practice: str, state: MonitorState) -> Evidence | None:
 # (packages, Python, commit, each data source's schema hash, rows, content hash, newest time)
 
 
+def monitor_1(system: System) -> Evidence:
+    """monitor.1: the fingerprint stored with the serving version against the present; every
+    change fails, listed (what, stored, now), since each is a notification the team must see."""
+    from keel.checks._health import dependency_evidence
+
+    return dependency_evidence(system)
+
+
 # -- monitor.2 -------------------------------------------------------------------------------
 # data invariants in serving: anomaly rate per input and window against [monitor]
 # max_anomaly_rate
@@ -42,12 +50,38 @@ def nothing_served(practice: str, state: MonitorState) -> Evidence | None:
 # staleness: the serving model's training-data age against model.4's limit
 
 
+def monitor_4(system: System) -> Evidence:
+    """monitor.4: the serving version's training-data age (now − its newest training
+    timestamp) against the limit model.4 stored with it; the sources' newest rows now too."""
+    from keel.checks._health import staleness_evidence
+
+    return staleness_evidence(system)
+
+
 # -- monitor.5 -------------------------------------------------------------------------------
 # numerical stability: NaN/inf in the log, and edge-case probes to the serving model
 
 
+def monitor_5(system: System) -> Evidence:
+    """monitor.5: no NaN or infinity in the model inputs or outputs the serving version logged
+    (nor in raw inputs whose schema forbids them), and edge-case probes sent to the serving
+    model give finite, in-range output."""
+    from keel.checks._stability import stability_evidence
+
+    return stability_evidence(system)
+
+
 # -- monitor.6 -------------------------------------------------------------------------------
 # training time, memory, serving latency and throughput per version: jumps and creep
+
+
+def monitor_6(system: System) -> Evidence:
+    """monitor.6: each measure of computing performance per version, in promotion order: the
+    serving version against the previous one (`[monitor] max_jump`) and across the last
+    `creep_versions` (`max_creep`)."""
+    from keel.checks._regressions import performance_evidence
+
+    return performance_evidence(system)
 
 
 # -- monitor.7 -------------------------------------------------------------------------------

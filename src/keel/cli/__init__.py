@@ -20,6 +20,7 @@ COMMANDS = (
     "data",
     "explain",
     "registry",
+    "bench",
     "serve",
     "canary",
     "drill",

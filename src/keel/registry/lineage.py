@@ -3,11 +3,11 @@
 The lineage of a trained model is everything needed to say what produced it and to notice
 when any of it changes (model.1, monitor.1, monitor.6): the git commit of the system's code,
 the SHA-256 of keel.toml, the hash of the code that defines the model, a fingerprint of the
-training and evaluation data (source, row count, a hash of the schema, a hash of the
-content), the model parameters and seed, the time training took, the peak memory of the
-process, model.4's staleness limit when it was computed, and the versions of the packages
-the pickled model needs. Metrics are kept apart from the lineage: the overall metrics of the
-task and the primary metric of every configured slice, named with `metric_name`.
+training and evaluation data (source, row count, a hash of the schema, a hash of the content,
+the newest timestamp), the model parameters and seed, the time training took, the peak memory
+of the process, model.4's staleness limit when it was computed, and the versions of the
+packages the pickled model needs. Metrics are kept apart from the lineage: the overall metrics
+of the task and the primary metric of every configured slice, named with `metric_name`.
 
 A version keeps its lineage three ways: the whole record as JSON in its `keel.lineage` tag
 (read back by `read_lineage`) and in `keel/lineage.json` beside the artefact, and the facts
@@ -35,6 +35,7 @@ class DataFacts(TypedDict):
     columns: int
     schema_hash: str
     content_hash: str
+    newest: str | None  # the newest [system] timestamp (ISO 8601), None without one
 
 
 class Lineage(TypedDict):

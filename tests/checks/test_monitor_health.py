@@ -1,0 +1,223 @@
+"""monitor.1 (dependency changes), monitor.4 (staleness) and monitor.5 (numerical stability) on
+real systems registering into real SQLite registries, with real prediction logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from health_systems import clone, log, own_copy, record, register, serve
+from registries import good_system, named
+from systems import HGB_TRAIN, binary_frame, monthly, write_system
+from threadpoolctl import threadpool_limits
+
+from keel.checks.monitor import monitor_1, monitor_4, monitor_5
+from keel.system import System
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return good_system(tmp_path_factory.mktemp("monitor-health"))
+
+
+@pytest.fixture(scope="module")
+def served(base, tmp_path_factory):
+    system = own_copy(base, tmp_path_factory.mktemp("served") / "credit")
+    version = register(system)
+    serve(system, version.version)
+    return system, version
+
+
+def again(system: System) -> System:
+    return System.from_path(system.root)
+
+
+# -- monitor.1 ---------------------------------------------------------------------------------
+
+
+def test_monitor_1_fails_when_nothing_serves(base):
+    evidence = monitor_1(named(base, "nothing-serves"))
+    assert evidence.status == "fail" and "no champion" in evidence.summary
+    assert "keel promote" in evidence.hint
+
+
+def test_monitor_1_passes_when_nothing_changed_and_says_what_it_compared(served):
+    system, version = served
+    evidence = monitor_1(again(system))
+    assert evidence.status == "pass", evidence.summary
+    assert "nothing changed" in evidence.summary and "packages" in evidence.summary
+    assert "the train data" in evidence.summary and evidence.facts["changes"] == 0
+
+
+def test_monitor_1_fails_naming_a_changed_data_file(base, tmp_path):
+    system = own_copy(base, tmp_path / "credit")
+    version = register(system)
+    serve(system, version.version)
+    binary_frame(1600, seed=5).to_parquet(system.root / "data" / "train.parquet")
+    evidence = monitor_1(again(system))
+    assert evidence.status == "fail"
+    changed = {row[0]: row for row in evidence.tables[0].rows}
+    assert changed["train data rows"][1:] == ["1500", "1600"]
+    assert "train data content_hash" in changed and "eval data rows" not in changed
+    assert "train data" in evidence.summary and "keel train" in evidence.hint
+
+
+def test_monitor_1_fails_on_a_package_version_other_than_the_pinned_one(served):
+    system, version = served
+    changed = clone(system, version, requirements=["numpy==0.0.1", "pandas==0.0.2"])
+    try:
+        serve(system, changed)
+        evidence = monitor_1(again(system))
+    finally:
+        serve(system, version.version)
+    assert evidence.status == "fail"
+    whats = {row[0]: row[1] for row in evidence.tables[0].rows}
+    assert whats == {"package numpy": "0.0.1", "package pandas": "0.0.2"}
+
+
+# -- monitor.4 ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def timed(tmp_path_factory):
+    """A system with [system] timestamp, one version registered (no staleness limit)."""
+    root = tmp_path_factory.mktemp("monitor-stale")
+    train, evaluation = monthly(6, 150, turn=0.0)
+    path = write_system(
+        root / "timed",
+        train,
+        evaluation,
+        sections={
+            "system": {"timestamp": "at"},
+            "registry": {"uri": f"sqlite:///{root}/store/mlflow.db", "model": "timed"},
+        },
+    )
+    with threadpool_limits(1):
+        system = System.from_path(path)
+        version = register(system)
+    serve(system, version.version)
+    return system, version
+
+
+def test_monitor_4_is_not_configured_without_a_timestamp(served):
+    evidence = monitor_4(again(served[0]))
+    assert evidence.status == "not_configured" and "[system] timestamp" in evidence.summary
+
+
+def test_monitor_4_is_not_configured_when_the_version_has_no_stored_limit(timed):
+    system, version = timed
+    assert version.lineage["data"]["train"]["newest"].startswith("2024-")
+    evidence = monitor_4(again(system))
+    assert evidence.status == "not_configured"
+    assert "keel train --staleness-limit" in evidence.hint
+
+
+def _aged(system, version, days: float) -> int:
+    newest = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat()
+    data = {**version.lineage["data"]}
+    data["train"] = {**data["train"], "newest": newest}
+    return clone(system, version, staleness_limit_days=30.0, data=data)
+
+
+def test_monitor_4_fails_a_stale_model_and_passes_its_fresh_twin(timed):
+    system, version = timed
+    stale, fresh = _aged(system, version, 400), _aged(system, version, 5)
+    try:
+        serve(system, stale)
+        old = monitor_4(again(system))
+        serve(system, fresh)
+        young = monitor_4(again(system))
+    finally:
+        serve(system, version.version)
+    assert old.status == "fail" and "over model.4's limit of 30 days" in old.summary
+    assert 399 < old.facts["age_days"] < 401 and old.figures[0].flagged[0]
+    assert young.status == "pass" and "within model.4's limit" in young.summary
+    assert young.facts["train_source_age_days"] > 365  # the source itself is from 2024
+    assert young.thresholds["staleness_limit_days"] == 30.0
+
+
+def test_the_lineage_records_the_newest_training_timestamp(timed):
+    system, version = timed
+    newest = system.raw("train")["at"].max()
+    assert version.lineage["data"]["train"]["newest"].startswith(newest.isoformat()[:19])
+
+
+# -- monitor.5 ---------------------------------------------------------------------------------
+
+NAN_ON_EXTREMES = (
+    HGB_TRAIN
+    + """
+import numpy as np
+
+
+class NanOnExtremes:
+    '''The trained pipeline, except that it predicts NaN where |x1| exceeds a million.'''
+
+    def __init__(self, model):
+        self.model = model
+        self.classes_ = model.classes_
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def predict_proba(self, X):
+        proba = self.model.predict_proba(X).copy()
+        proba[np.abs(np.asarray(X["x1"], dtype=float)) > 1e6] = np.nan
+        return proba
+
+
+_fit = train
+
+
+def train(frame, target, params, seed):
+    return NanOnExtremes(_fit(frame, target, params, seed))
+"""
+)
+
+
+def test_monitor_5_passes_a_healthy_model_on_its_probes_before_anything_served(served):
+    evidence = monitor_5(again(served[0]))
+    assert evidence.status == "pass", evidence.summary
+    probes = {row[0]: row[2] for row in evidence.tables[-1].rows}
+    for probe in (
+        "clean rows",
+        "nulls in x1",
+        "numbers = 1e+12",
+        "numbers = 0",
+        "unseen categories",
+        "empty strings",
+    ):
+        assert probes[probe] == "pass", probe
+    assert "nothing served yet" in evidence.summary
+
+
+def test_monitor_5_fails_a_model_that_predicts_nan_for_extreme_inputs(tmp_path):
+    path = write_system(
+        tmp_path / "nan",
+        binary_frame(800),
+        binary_frame(300, seed=1),
+        code=NAN_ON_EXTREMES,
+        sections={"registry": {"uri": f"sqlite:///{tmp_path}/store/mlflow.db", "model": "nan"}},
+    )
+    with threadpool_limits(1):
+        system = System.from_path(path)
+        version = register(system)
+    serve(system, version.version)
+    evidence = monitor_5(again(system))
+    assert evidence.status == "fail"
+    failed = {row[0]: row[3] for row in evidence.tables[-1].rows if row[2] == "fail"}
+    assert set(failed) == {"numbers = 1e+12", "numbers = -1e+12"}
+    assert "NaN" in failed["numbers = 1e+12"] and "edge-case probes fail" in evidence.summary
+
+
+def test_monitor_5_fails_on_logged_nan_outputs_and_passes_a_clean_log(base, tmp_path):
+    system = own_copy(base, tmp_path / "credit")
+    version = register(system).version
+    serve(system, version)
+    log(system, [record(i, version) for i in range(120)])
+    clean = monitor_5(again(system))
+    assert clean.status == "pass" and "120 served rows" in clean.summary
+    log(system, [record(i, version, nonfinite=["outputs.proba_1"]) for i in range(120, 125)])
+    evidence = monitor_5(again(system))
+    assert evidence.status == "fail" and "outputs.proba_1" in evidence.summary
+    assert evidence.facts["nonfinite_fields"] == 1 and evidence.figures

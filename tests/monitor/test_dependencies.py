@@ -1,0 +1,59 @@
+"""`keel.monitor.dependencies`: the stored fingerprint against the present, change by change."""
+
+from keel.monitor.dependencies import compared, diff, present_packages, stored_fingerprint
+
+LINEAGE = {
+    "python": "3.12.4",
+    "git_commit": "abc",
+    "requirements": ["scikit-learn==1.5.2", "numpy==2.1.0"],
+    "data": {
+        "train": {
+            "source": "t",
+            "rows": 10,
+            "schema_hash": "s",
+            "content_hash": "c",
+            "newest": "2026-01-01T00:00:00+00:00",
+        },
+    },
+}
+
+
+def test_nothing_changed_is_an_empty_diff_and_says_what_was_compared():
+    stored = stored_fingerprint(LINEAGE)
+    assert diff(stored, stored) == []
+    assert compared(stored) == [
+        "Python",
+        "the git commit",
+        "2 packages",
+        "the train data (schema, rows, content, newest time)",
+    ]
+
+
+def test_every_change_is_listed_with_what_was_stored_and_what_is_there_now():
+    stored = stored_fingerprint(LINEAGE)
+    now = {
+        "python": "3.12.5",
+        "git_commit": "abc",
+        "packages": {"scikit-learn": "1.6.0", "numpy": "2.1.0"},
+        "data": {"train": {**stored["data"]["train"], "rows": 12, "content_hash": "d"}},
+    }
+    changes = [(c.what, c.stored, c.now) for c in diff(stored, now)]
+    assert changes == [
+        ("python", "3.12.4", "3.12.5"),
+        ("package scikit-learn", "1.5.2", "1.6.0"),
+        ("train data rows", "10", "12"),
+        ("train data content_hash", "c", "d"),
+    ]
+
+
+def test_a_missing_package_or_source_is_a_change():
+    stored = stored_fingerprint(LINEAGE)
+    now = {"python": "3.12.4", "git_commit": "abc", "packages": {"numpy": "2.1.0"}, "data": {}}
+    whats = {c.what: c.now for c in diff(stored, now)}
+    assert whats["package scikit-learn"] == "not installed"
+    assert whats["train data rows"] == "none"
+
+
+def test_present_packages_reads_the_installed_versions():
+    found = present_packages(["numpy", "surely-not-a-package-keel"])
+    assert found["numpy"][0].isdigit() and found["surely-not-a-package-keel"] == "not installed"
