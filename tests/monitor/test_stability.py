@@ -19,6 +19,12 @@ def test_non_finite_model_inputs_and_outputs_count_and_raw_inputs_only_where_for
     assert bad == {"inputs.y": 3, "model_inputs.x": 1, "outputs.proba_1": 4}
 
 
+def test_a_nan_model_input_is_fine_where_the_model_was_trained_on_missing_values():
+    counts = {"model_inputs.x:nan": 5, "model_inputs.x:inf": 1, "model_inputs.y:nan": 2}
+    bad = judged(counts, allowed=lambda name: False, missing_ok=lambda name: name == "x")
+    assert bad == {"model_inputs.x:inf": 1, "model_inputs.y:nan": 2}
+
+
 def test_probe_outputs_must_be_finite_probabilities_summing_to_one():
     good = pd.DataFrame({"prediction": [0, 1], "proba_0": [0.3, 0.6], "proba_1": [0.7, 0.4]})
     assert output_problem(good, 2, [0, 1]) == ""

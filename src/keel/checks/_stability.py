@@ -37,6 +37,19 @@ def allowed_nonfinite(system: System) -> Any:
     return allowed
 
 
+def trained_with_missing(system: System) -> Any:
+    """name -> whether the model inputs of the training data held NaN or nulls there."""
+    from keel.checks._monitor_state import training_profiles
+
+    inputs = training_profiles(system)[1]
+
+    def missing_ok(name: str) -> bool:
+        column = inputs.columns.get(name)
+        return bool(column is not None and (column.nan or column.nulls))
+
+    return missing_ok
+
+
 def probe_sample(system: System) -> pd.DataFrame:
     """Raw evaluation rows as the server would pass them: the inputs serving sends."""
     raw = system.raw("eval", all_rows=True)
@@ -135,7 +148,7 @@ def stability_evidence(system: System) -> Evidence:
     state = monitor_state(system)
     windows = state.of_version(version.version)
     counts = nonfinite_counts(windows)
-    bad = judged(counts, allowed_nonfinite(system))
+    bad = judged(counts, allowed_nonfinite(system), trained_with_missing(system))
     model = load_model(registry_ref(system), version.version)
     classes = model.unwrap_python_model().classes
     probes = run_probes(model, edge_probes(system, probe_sample(system)), classes)

@@ -1,9 +1,10 @@
 """monitor.5: numerical stability, as plain functions on what the windows and probes give.
 
 `nonfinite_counts` adds up, over the windows of served traffic, the NaN and infinite values the
-server listed per logged field (`inputs.x`, `model_inputs.x`, `outputs.prediction`,
-`outputs.proba_1`); `judged` keeps those that are a problem: every model input and output, and
-the raw inputs whose schema does not allow them. `output_problem` says what is wrong with a
+server listed per logged field (`model_inputs.x:nan`, `outputs.proba_1:inf`, …); `judged`
+keeps those that are a problem: every output, every infinity in a model input, a NaN in a model
+input the model never saw NaN in during training, and raw inputs whose schema does not allow
+them. `output_problem` says what is wrong with a
 model's output frame for probe rows: non-finite numbers, probabilities outside [0, 1] or not
 summing to 1, a row count that does not match.
 """
@@ -30,14 +31,27 @@ def nonfinite_counts(windows: Iterable[Any]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def judged(counts: dict[str, int], allowed: Callable[[str], bool]) -> dict[str, int]:
-    """The counts that are a problem: any model input or output field, and a raw input field
-    `inputs.<name>` unless `allowed(name)` (its schema allows NaN or infinity)."""
+def judged(
+    counts: dict[str, int],
+    allowed: Callable[[str], bool],
+    missing_ok: Callable[[str], bool] | None = None,
+) -> dict[str, int]:
+    """The counts that are a problem. A field is `<where>.<name>` with an optional `:nan` or
+    `:inf` (as the server lists them): every output and every infinity in a model input is; a
+    NaN in a model input is not when `missing_ok(name)` (the model was trained on NaN there: the
+    feature code passes missing values on as NaN); a raw input `inputs.<name>` is unless
+    `allowed(name)` (its schema allows NaN or infinity)."""
     bad = {}
     for field, count in counts.items():
-        kind, _, name = field.partition(".")
-        if count and not (kind == "inputs" and allowed(name)):
-            bad[field] = count
+        where, _, rest = field.partition(".")
+        name, _, what = rest.partition(":")
+        if not count:
+            continue
+        if where == "inputs" and allowed(name):
+            continue
+        if where == "model_inputs" and what == "nan" and missing_ok and missing_ok(name):
+            continue
+        bad[field] = count
     return bad
 
 
