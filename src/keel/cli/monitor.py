@@ -92,9 +92,10 @@ def run_monitor(path: Path, *, html: Path | None = None) -> tuple[RunResult, lis
     deliveries = send_alerts(
         alerts_of(result, window, system.name), settings, folder / "alerts.jsonl"
     )
-    if html is not None:
-        from keel.report.dashboard import write_dashboard
+    from keel.report.dashboard import write_dashboard
 
+    page = write_dashboard(result, state.windows, folder / "dashboard.html")  # `/dashboard`
+    if html is not None and Path(html).resolve() != page.resolve():
         write_dashboard(result, state.windows, html)
     return result, deliveries, state.run.rows
 

@@ -72,6 +72,7 @@ def server_parts(path: Path) -> dict[str, Any]:
     token = os.environ.get("KEEL_ADMIN_TOKEN", "").strip()
     return {
         "admin": Admin(token, ref, config.system.id) if token else None,
+        "dashboard": root / ".keel" / "monitor" / "dashboard.html",
         "schema": schema,
         "ref": ref,
         "settings": settings,
@@ -99,7 +100,14 @@ def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
     log = None if folder is None else PredictionLog(folder, durability=config.durability)
     stop = threading.Event()
     holder.follow(stop, config.poll_seconds)
-    app = create_app(parts["schema"], holder, log, parts["settings"], admin=parts.get("admin"))
+    app = create_app(
+        parts["schema"],
+        holder,
+        log,
+        parts["settings"],
+        admin=parts.get("admin"),
+        dashboard=parts.get("dashboard"),
+    )
     return app, holder, log, stop
 
 

@@ -26,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -39,6 +40,7 @@ from keel.data.pii import apply_handling
 from keel.data.schema import Schema
 from keel.serve.admin import Admin, add_admin_routes
 from keel.serve.batching import Batcher, predict_rows
+from keel.serve.dashboard import add_dashboard_route
 from keel.serve.models import ROUTE_CHAMPION, Loaded, ModelHolder, Serving
 from keel.serve.predlog import PredictionLog
 from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
@@ -212,6 +214,7 @@ def create_app(
     settings: ServeSettings | None = None,
     admin: Admin | None = None,
     batcher: Batcher | None = None,
+    dashboard: Path | None = None,
 ) -> FastAPI:
     """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off).
 
@@ -382,6 +385,8 @@ def create_app(
         )
 
     add_admin_routes(app, holder, schema, admin)
+    if dashboard is not None:
+        add_dashboard_route(app, dashboard)
     return app
 
 
