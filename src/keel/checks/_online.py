@@ -45,11 +45,11 @@ def served(system: System) -> pd.DataFrame:
 def labels(system: System) -> pd.Series | None:
     """Late labels by example id (as text), or None when [data] labels (or [system] id) is
     not set."""
-    from keel.data.sources import read_frame
+    from keel.data.sources import labels_arrived, read_frame
     from keel.errors import CheckError
 
     source, s = system.config.data.labels, system.config.system
-    if source is None or not s.id:
+    if source is None or not s.id or not labels_arrived(source, system.root):
         return None
 
     def read() -> pd.Series:

@@ -99,22 +99,10 @@ def start(
 
 
 def _labels(system: Any) -> Any:
-    """Late labels by example id (as text), or None when [data] labels is not set."""
-    from keel.data.sources import read_frame
+    """Late labels by example id (as text), or None when none have arrived or none are set."""
+    from keel.checks._online import labels
 
-    source, s = system.config.data.labels, system.config.system
-    if source is None or not s.id:
-        return None
-    frame = read_frame(source, system.root, key="keel.toml: [data] labels")
-    missing = [c for c in (s.id, s.target) if c not in frame.columns]
-    if missing:
-        from keel.errors import KeelError
-
-        raise KeelError(
-            f"[data] labels lacks {', '.join(missing)}: it needs the id column ({s.id}) and "
-            f"the target ({s.target})"
-        )
-    return frame.drop_duplicates(s.id, keep="last").set_index(frame[s.id].astype(str))[s.target]
+    return labels(system)
 
 
 def _report_table(report: Any) -> Table:

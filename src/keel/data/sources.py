@@ -150,3 +150,14 @@ def read_frame(source: Source, root: Path, *, key: str, encoding: str = "utf-8")
     if table.num_rows == 0:
         raise DataError(f"{key} = {describe(source)}: the data is empty (0 rows)")
     return table.to_pandas()
+
+
+def labels_arrived(source: Source, root: Path) -> bool:
+    """Whether a late-labels source has anything to read yet: a path or glob that matches no
+    file means no label has arrived (labels come after serving); an SQL source always reads."""
+    if not isinstance(source, str):
+        return True
+    pattern = Path(source) if Path(source).is_absolute() else root / source
+    if glob.has_magic(str(pattern)):
+        return any(Path(p).is_file() for p in glob.glob(str(pattern), recursive=True))
+    return pattern.is_file()
