@@ -314,6 +314,41 @@ def correlation_evidence(system: System, measured: list[tuple[int, float, float,
     )
 
 
+def online_interval(
+    system: System, verdict: dict[str, Any], until: str, draws: int = 200
+) -> tuple[float, float] | None:
+    """A 95% bootstrap interval of the canary's online difference (candidate minus champion)
+    from the labelled rows each route served during it; None when they cannot be read."""
+    from keel.serve.canary import _quality
+
+    known = labels(system)
+    started = (verdict.get("canary") or {}).get("started")
+    if known is None or not started:
+        return None
+    rows = served(system)
+    times = pd.to_datetime(rows["time"], utc=True, format="ISO8601")
+    during = rows[(times >= pd.Timestamp(started)) & (times <= pd.Timestamp(until))]
+    during = during[during["example_id"].astype(str).isin(known.index)]
+    routes = {
+        r: during[during["route"] == r].reset_index(drop=True) for r in ("champion", "canary")
+    }
+    if any(len(f) < 20 for f in routes.values()):
+        return None
+    rng = np.random.default_rng(system.config.model.seed)
+    metric, task = system.metric_name, system.task
+    differences = []
+    for _ in range(draws):
+        a, b = (
+            _quality(f.iloc[rng.integers(0, len(f), len(f))], known, metric, task)[1]
+            for f in (routes["champion"], routes["canary"])
+        )
+        if a is not None and b is not None:
+            differences.append(b - a)
+    if len(differences) < draws // 2:
+        return None
+    return float(np.quantile(differences, 0.025)), float(np.quantile(differences, 0.975))
+
+
 def canary_evidence(system: System, measured: list[Any]) -> Evidence:
     """Fewer versions than [monitor] min_versions: the champion's latest passed canary, its
     per-route quality against the two versions' offline metrics."""
@@ -346,7 +381,9 @@ def canary_evidence(system: System, measured: list[Any]) -> Evidence:
         )
     off = stored[pair[1]] - stored[pair[0]]
     on = new["quality"] - old["quality"]
-    ok = bool(np.sign(off) == np.sign(on))
+    interval = online_interval(system, verdict, event.when)
+    within = interval is not None and interval[0] <= off <= interval[1]
+    ok = bool(np.sign(off) == np.sign(on)) or within
     table = Table(
         f"Canary of version {pair[1]} against champion {pair[0]} ({event.when})",
         ["version", "route", f"offline {metric}", f"online {metric}", "labelled rows"],
@@ -356,9 +393,15 @@ def canary_evidence(system: System, measured: list[Any]) -> Evidence:
         ],
     )
     order = "better" if on > 0 else "worse" if on < 0 else "equal"
+    noise = (
+        f", 95% interval [{interval[0]:+.4f}, {interval[1]:+.4f}]" if interval is not None else ""
+    )
+    agreement = "agree" if ok and not within else "disagree"
+    if within:
+        agreement = "agree: the offline difference lies within the online one's interval"
     summary = (
         f"{few}; the champion's canary ranks v{pair[1]} {order} than v{pair[0]} online "
-        f"({on:+.4f}) and offline {off:+.4f}: the rankings {'agree' if ok else 'disagree'}"
+        f"({on:+.4f}{noise}) and offline {off:+.4f}: the rankings {agreement}"
     )
     return Evidence(
         "model.2",
@@ -370,5 +413,10 @@ def canary_evidence(system: System, measured: list[Any]) -> Evidence:
         "offline metric or the evaluation data. " + HINT_2,
         tables=[table],
         thresholds={"min_versions": m.min_versions},
-        facts={"offline_difference": off, "online_difference": on, "canary_event": event.seq},
+        facts={
+            "offline_difference": off,
+            "online_difference": on,
+            "online_interval": list(interval) if interval else None,
+            "canary_event": event.seq,
+        },
     )

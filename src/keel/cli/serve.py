@@ -184,10 +184,13 @@ def serve(
         err.print(_describe(parts, holder.serving.champion.version, url, 1), highlight=False)
         try:
             _run(app, sock)
+        except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an interruption
+            pass
         finally:
             stop.set()
             if log is not None:
                 log.close()
+        err.print("stopped; the prediction log is closed", highlight=False)
         return
     reserved = bind_socket(bind, at, reuse_port=True, listen=False)  # port 0: pick one now
     real = reserved.getsockname()[1]

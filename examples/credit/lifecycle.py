@@ -1,0 +1,132 @@
+"""The credit example's whole lifecycle, as `make demo` runs it: every practice with evidence.
+
+    python examples/credit/lifecycle.py [--keep]
+
+1. `keel score`: the system before anything was trained, registered or served;
+2. `keel train` (with model.4's staleness limit) and `keel promote 1`: the first champion;
+3. `keel serve` in the background; `keel train` again, `keel canary start 2`, simulated
+   traffic, `keel canary status --decide`: version 2 goes through a canary and the gate;
+4. more traffic, then its late labels; `keel drill rollback` against the running server;
+5. `keel bench-model` for both versions; the server stopped; `keel monitor`;
+6. `keel score` again: all 28 practices, with the evidence of what just happened.
+
+The registry, prediction log and monitor state of the example (under examples/credit/.keel,
+the cache kept) and its labels file are reset first, so every run tells the same story.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+KEEL = [sys.executable, "-m", "keel"]
+LABELS = HERE / "data" / "labels.parquet"
+
+
+def step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def keel(*args: str, ok: tuple[int, ...] = (0,)) -> int:
+    """Run a keel command as a user would, its output shown; exit when its code is not ok."""
+    print("$ keel " + " ".join(args), flush=True)
+    code = subprocess.run([*KEEL, *args], check=False).returncode
+    if code not in ok:
+        raise SystemExit(f"`keel {' '.join(args)}` exited {code}")
+    return code
+
+
+def traffic(url: str, rows: int, seed: int, *, labels: bool = False) -> None:
+    argv = [sys.executable, str(HERE / "traffic.py"), "--url", url, "--rows", str(rows)]
+    argv += ["--seed", str(seed)] + (["--labels", str(LABELS)] if labels else [])
+    if subprocess.run(argv, check=False).returncode != 0:
+        raise SystemExit("the simulated traffic had failed requests")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("keel serve exited before it was ready")
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"keel serve was not ready at {url} within {timeout:g} s")
+
+
+def reset() -> None:
+    """The example's registry, logs and monitor state gone (the check cache kept)."""
+    state = HERE / ".keel"
+    if state.is_dir():
+        for entry in state.iterdir():
+            if entry.name == "cache":
+                continue
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    LABELS.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.parse_args(argv)
+    started = time.perf_counter()
+    path = str(HERE)
+    reset()
+
+    step("1. score the system as it is: nothing trained, registered or served yet")
+    keel("score", path)
+
+    step("2. train version 1 (with model.4's staleness limit) and make it the champion")
+    keel("train", path, "--staleness-limit")
+    keel("promote", "1", path)
+
+    step("3. serve it; train version 2 and put it through a canary on live traffic")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([*KEEL, "serve", path, "--port", str(port)], env=os.environ.copy())
+    try:
+        wait_ready(url, server)
+        keel("train", path)
+        keel("canary", "start", "2", path)
+        time.sleep(2.5)  # the servers pick the canary up on their next poll
+        traffic(url, 1500, seed=11, labels=True)
+        time.sleep(15)  # [canary] window in keel.toml
+        keel("canary", "status", path, "--decide")
+
+        step("4. more traffic, its late labels, and a rollback drill under load")
+        time.sleep(1.5)
+        traffic(url, 1500, seed=12, labels=True)
+        keel("drill", "rollback", path, "--url", url)
+
+        step("5. benchmark both versions, stop the server, monitor what was served")
+        keel("bench-model", "1", path)
+        keel("bench-model", "2", path)
+    finally:
+        server.send_signal(signal.SIGINT)  # a clean stop closes the log's segments
+        server.wait(60)
+    keel("monitor", path, ok=(0, 1))
+
+    step("6. score again: every practice with the evidence of what just happened")
+    keel("score", path)
+    print(f"\nthe lifecycle took {time.perf_counter() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
