@@ -4,7 +4,7 @@
 
 1. `keel score`: the system before anything was trained, registered or served;
 2. `keel train` (with model.4's staleness limit) and `keel promote 1`: the first champion;
-3. `keel serve` in the background; `keel train` again, `keel canary start 2`, simulated
+3. `keel serve` in the background; `keel train` again (a retrained version 2), `keel canary start 2`, simulated
    traffic, `keel canary status --decide`: version 2 goes through a canary and the gate;
 4. more traffic, then its late labels; `keel drill rollback` against the running server;
 5. `keel bench-model` for both versions; the server stopped; `keel monitor`;
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     server = subprocess.Popen([*KEEL, "serve", path, "--port", str(port)], env=os.environ.copy())
     try:
         wait_ready(url, server)
-        keel("train", path)
+        keel("train", path, "--staleness-limit")  # the sweep is cached: same data and code
         keel("canary", "start", "2", path)
         time.sleep(2.5)  # the servers pick the canary up on their next poll
         traffic(url, 1500, seed=11, labels=True)
