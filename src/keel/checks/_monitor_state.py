@@ -99,15 +99,18 @@ def monitor_state(system: System, progress: Any = None) -> MonitorState:
 def training_profiles(system: System) -> tuple[Profile, Profile]:
     """(raw inputs, model inputs) profiles of the training data: the serving reference."""
 
-    def compute() -> tuple[Profile, Profile]:
+    def compute() -> tuple[bytes, bytes]:  # sketches do not pickle: cached as their bytes
         data = system.dataset("train")
         roles = [c for c in system.role_columns() if c in data.raw.columns]
         raw = data.raw.drop(columns=roles)
         return (
-            profile_batches(pa.Table.from_pandas(raw, preserve_index=False), source="train"),
+            profile_batches(
+                pa.Table.from_pandas(raw, preserve_index=False), source="train"
+            ).to_bytes(),
             profile_batches(
                 pa.Table.from_pandas(data.inputs, preserve_index=False), source="train inputs"
-            ),
+            ).to_bytes(),
         )
 
-    return system.cached("monitor-training-profiles", compute)
+    raw, inputs = system.cached("monitor-training-profiles", compute)
+    return Profile.from_bytes(raw), Profile.from_bytes(inputs)

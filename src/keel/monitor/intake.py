@@ -123,17 +123,26 @@ def _outputs(frame: pd.DataFrame) -> pa.Table:
     return pa.table(out)
 
 
-def _anomalies(frame: pd.DataFrame) -> dict[str, int]:
-    """Rows with a problem, per input, from the messages the server logged."""
+def _anomalies(frame: pd.DataFrame) -> tuple[dict[str, int], dict[str, str]]:
+    """Rows with a problem, per input, from the messages the server logged; and one problem
+    per input as logged ("expected a number ≥ 0, got -1")."""
     counts: dict[str, int] = {}
+    examples: dict[str, str] = {}
     if "anomalies" not in frame:
-        return counts
+        return counts, examples
     for value in frame["anomalies"].dropna():
         messages = json.loads(value) if isinstance(value, str) else value
-        fields = {m.group(1) for m in map(_FIELD.match, messages or []) if m}
+        if messages is None or not len(messages):
+            continue
+        fields = set()
+        for message in messages:
+            match = _FIELD.match(message)
+            if match:
+                fields.add(match.group(1))
+                examples.setdefault(match.group(1), message[match.end(1) + 2 :])
         for name in fields:
             counts[name] = counts.get(name, 0) + 1
-    return counts
+    return counts, examples
 
 
 def _nonfinite(frame: pd.DataFrame) -> dict[str, int]:
@@ -204,6 +213,7 @@ def summarise_part(
     summaries = []
     for window, rows in frame.groupby("_window", sort=True):
         rows = rows.reset_index(drop=True)
+        anomalies, anomaly_examples = _anomalies(rows)
         summary = PartSummary(
             window=str(window),
             model_version=version,
@@ -218,7 +228,8 @@ def summarise_part(
                 else None
             ),
             outputs=_profile(_outputs(rows), "outputs"),
-            anomalies=_anomalies(rows),
+            anomalies=anomalies,
+            anomaly_examples=anomaly_examples,
             nonfinite=_nonfinite(rows),
             parts=[label or path.name],
         )
