@@ -16,7 +16,6 @@ Layout under the state folder (`.keel/monitor`):
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from keel.atomic import write_text_atomic
@@ -61,11 +61,10 @@ def _json_table(texts: pd.Series) -> pa.Table | None:
     present = texts.dropna()
     if present.empty:
         return None
-    lines = "\n".join(present.astype(str)).encode("utf-8")
     from pyarrow import json as pa_json
 
     try:
-        table = pa_json.read_json(io.BytesIO(lines))
+        table = pa_json.read_json(pa.BufferReader(_lines(present)))
     except pa.ArrowInvalid:  # mixed types across rows: let pandas settle them
         frame = pd.DataFrame([json.loads(t) for t in present.astype(str)])
         table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -75,6 +74,24 @@ def _json_table(texts: pd.Series) -> pa.Table | None:
         index[positions] = np.arange(len(present))
         table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
     return _no_null_columns(_flat(table))
+
+
+def _lines(texts: pd.Series) -> pa.Buffer:
+    """Texts (no nulls) as one newline-delimited buffer, joined by Arrow, not row by row."""
+    try:
+        values = pa.array(texts, from_pandas=True).cast(pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: Python's way
+        return pa.py_buffer("\n".join(texts.astype(str)).encode("utf-8"))
+    one = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
+    return pc.binary_join(one, pa.scalar("\n", pa.large_string()))[0].as_buffer()
+
+
+def _listed(column: pd.Series) -> pd.Series:
+    """The non-empty lists of a logged column (JSON text or lists): most rows log "[]"."""
+    present = column.dropna()
+    if pd.api.types.is_string_dtype(present.dtype):
+        present = present[present != "[]"]
+    return present
 
 
 def _flat(table: pa.Table) -> pa.Table:
@@ -130,7 +147,7 @@ def _anomalies(frame: pd.DataFrame) -> tuple[dict[str, int], dict[str, str]]:
     examples: dict[str, str] = {}
     if "anomalies" not in frame:
         return counts, examples
-    for value in frame["anomalies"].dropna():
+    for value in _listed(frame["anomalies"]):
         messages = json.loads(value) if isinstance(value, str) else value
         if messages is None or not len(messages):
             continue
@@ -150,7 +167,7 @@ def _nonfinite(frame: pd.DataFrame) -> dict[str, int]:
     counts: dict[str, int] = {}
     if "nonfinite" not in frame:
         return counts
-    for value in frame["nonfinite"].dropna():
+    for value in _listed(frame["nonfinite"]):
         names = json.loads(value) if isinstance(value, str) else value
         for name in set(names or []):
             counts[name] = counts.get(name, 0) + 1
