@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -299,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     if evidently is None:
         print("SKIP  the comparison with Evidently")
+    print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} (2 cores: 2.0 is busy)")
     return 0 if all(ok for _, ok in targets) else 1
 
 
