@@ -45,6 +45,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/score.py
 	$(BIN)/python benchmarks/wide.py
 	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python benchmarks/drift.py
 
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel

@@ -4,8 +4,9 @@
 
 1. `keel score`: the system before anything was trained, registered or served;
 2. `keel train` (with model.4's staleness limit) and `keel promote 1`: the first champion;
-3. `keel serve` in the background; `keel train` again (a retrained version 2), `keel canary start 2`, simulated
-   traffic, `keel canary status --decide`: version 2 goes through a canary and the gate;
+3. `keel serve` in the background; `keel train` again (a retrained version 2),
+   `keel canary start 2`, simulated traffic, `keel canary status --decide`: version 2 goes
+   through a canary and the gate;
 4. more traffic, then its late labels; `keel drill rollback` against the running server;
 5. `keel bench-model` for both versions; the server stopped; `keel monitor`;
 6. `keel score` again: all 28 practices, with the evidence of what just happened.

@@ -284,12 +284,18 @@ PRACTICES: tuple[Practice, ...] = (
         "Data invariants hold for inputs",
         "Serving inputs satisfy the same expectations as training inputs.",
         "Serving logs validate against the training schema.",
+        check="keel.checks.monitor:monitor_2",
+        reads=("data", "monitor"),
+        needs_model=False,
     ),
     _p(
         "monitor.3",
         "Training and serving are not skewed",
         "Features computed at serving time equal those the training code would compute.",
         "Logged serving examples recomputed with the training code, and distributions compared.",
+        check="keel.checks.monitor:monitor_3",
+        reads=("data", "monitor"),
+        needs_model=False,
     ),
     _p(
         "monitor.4",

@@ -100,3 +100,18 @@ def test_killed_mid_run_then_rerun_counts_every_row_once(tmp_path):
     assert sum(w.rows for w in windows.values()) == 500
     ids = json.dumps(sorted(p for w in windows.values() for p in w.parts))
     assert len(json.loads(ids)) == len(set(json.loads(ids)))
+
+
+def test_anomalies_keep_one_logged_problem_per_input_and_rows_without_a_field_are_null(tmp_path):
+    records = [record(i) for i in range(40)]
+    for r in records[::4]:
+        del r["model_inputs"]  # an older server that did not log them
+    records[3]["anomalies"] = ["rows[0].group: expected one of a, b, got 'z'"]
+    write_log(tmp_path / "log", records)
+    intake(tmp_path / "log", tmp_path / "state", window_seconds=DAY)
+    windows = {v: w for (_, v), w in load_windows(tmp_path / "state").items()}
+    even, odd = windows[1], windows[2]  # model_version = 1 + i % 2
+    assert even.anomalies == {"x1": 4} and odd.anomalies == {"group": 1}
+    assert odd.anomaly_examples == {"group": "expected one of a, b, got 'z'"}
+    assert even.anomaly_examples == {"x1": "expected a number ≥ 0, got -1"}
+    assert even.model_inputs["x1"].count == 20 and even.model_inputs["x1"].nulls == 10

@@ -7,8 +7,11 @@ run, shared) and judges what the windows hold. A system that has served nothing 
 
 from __future__ import annotations
 
+from keel.checks._format import name_list, pct
+from keel.checks._monitor_skew import judged_windows, skew_evidence, window_label
 from keel.checks._monitor_state import MonitorState, monitor_state
-from keel.evidence import Evidence, not_configured
+from keel.checks._schema import no_schema, schema_path
+from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.system import System
 
 
@@ -41,9 +44,138 @@ def monitor_1(system: System) -> Evidence:
 # data invariants in serving: anomaly rate per input and window against [monitor]
 # max_anomaly_rate
 
+RECENT = 7  # windows shown in the tables
+
+
+def monitor_2(system: System) -> Evidence:
+    """monitor.2: served rows conform to the schema: the share of each window's rows whose
+    input the server found anomalous stays within [monitor] max_anomaly_rate."""
+    state = monitor_state(system)
+    empty = nothing_served("monitor.2", state)
+    if empty is not None:
+        return empty
+    if not schema_path(system).is_file():
+        return no_schema("monitor.2", system, "the server validates served rows against it")
+    cfg = system.config.monitor
+    judged = judged_windows(state, cfg.min_rows)
+    if not judged:
+        return too_few_rows("monitor.2", state, cfg.min_rows)
+    inputs = sorted(
+        {n for w in judged for n in (w.inputs.columns if w.inputs else ())}
+        | {n for w in judged for n in w.anomalies}
+    )
+    limit = cfg.max_anomaly_rate
+    over = [
+        [window_label(w), i, w.anomalies[i], w.rows, pct(w.anomalies[i] / w.rows)]
+        + [w.anomaly_examples.get(i, "")]
+        for w in judged
+        for i in sorted(w.anomalies)
+        if w.anomalies[i] / w.rows > limit
+    ]
+    failing = [w for w in judged if w.errors / w.rows > limit]
+    worst = {i: max(w.anomalies.get(i, 0) / w.rows for w in judged) for i in inputs}
+    recent = judged[-RECENT:]
+    rows = [[i, *(pct(w.anomalies.get(i, 0) / w.rows) for w in recent)] for i in inputs]
+    rows.append(["(failed predictions)", *(pct(w.errors / w.rows) for w in recent)])
+    tables = [
+        Table(
+            "Anomaly rate per input, recent windows",
+            ["input", *(window_label(w) for w in recent)],
+            rows,
+        )
+    ]
+    if over:
+        tables.append(
+            Table(
+                f"Windows over max_anomaly_rate ({pct(limit)})",
+                ["window", "input", "anomalous rows", "rows", "rate", "problem, as logged"],
+                over,
+            )
+        )
+    evidence = Evidence(
+        "monitor.2",
+        "pass",
+        "",
+        tables=tables,
+        figures=[
+            BarChart(
+                "Anomaly rate per input, worst window",
+                inputs,
+                [worst[i] for i in inputs],
+                x_label="share of the window's rows with an anomaly in the input",
+                reference={"max_anomaly_rate": limit},
+                flagged=[worst[i] > limit for i in inputs],
+            )
+        ],
+        thresholds={"max_anomaly_rate": limit, "min_rows": cfg.min_rows},
+        facts={
+            "windows_judged": len(judged),
+            "windows_too_small": len(state.windows) - len(judged),
+            "rows": sum(w.rows for w in judged),
+            "anomalous_rows": sum(sum(w.anomalies.values()) for w in judged),
+            "failed_predictions": sum(w.errors for w in judged),
+            "inputs_over": sorted({r[1] for r in over}),
+            "worst_rate": max(worst.values(), default=0.0),
+        },
+    )
+    problems = []
+    if over:
+        first = over[0]
+        problems.append(
+            f"{len(over)} input × window(s) over {pct(limit)} anomalous rows: "
+            f"{first[1]} in {first[0]} at {first[4]} ({first[2]} of {first[3]} rows"
+            + (f"; {first[5]})" if first[5] else ")")
+            + (f"; also {name_list(sorted({r[1] for r in over[1:]}))}" if len(over) > 1 else "")
+        )
+    if failing:
+        w = failing[-1]
+        problems.append(
+            f"{len(failing)} window(s) with over {pct(limit)} failed predictions: "
+            f"{window_label(w)} at {pct(w.errors / w.rows)} ({w.errors} of {w.rows} rows)"
+        )
+    if problems:
+        evidence.status = "fail"
+        evidence.summary = "; ".join(problems)
+        evidence.hint = (
+            "Look at the logged rows of those windows (`inputs`, `anomalies`): fix the "
+            "upstream producer that sends them, or, if the data legitimately changed, update "
+            "the schema (domain, range, presence) after review."
+        )
+    else:
+        evidence.summary = (
+            f"every input within {pct(limit)} anomalous rows in {len(judged)} window(s) "
+            f"({sum(w.rows for w in judged):,} rows); worst {pct(max(worst.values(), default=0))}"
+            f", {sum(w.errors for w in judged)} failed prediction(s)"
+        )
+    return evidence
+
+
+def too_few_rows(practice: str, state: MonitorState, min_rows: int) -> Evidence:
+    """`not_configured` when no window holds [monitor] min_rows rows yet."""
+    return not_configured(
+        practice,
+        f"no window of served traffic holds {min_rows} rows yet ({len(state.windows)} "
+        f"window(s), {state.rows} rows): too few to judge",
+        f"Let more traffic in, or lower [monitor] min_rows (now {min_rows}) or widen [monitor] "
+        "window.",
+    )
+
 
 # -- monitor.3 -------------------------------------------------------------------------------
 # training/serving skew per example and per distribution, and drift between windows
+
+
+def monitor_3(system: System) -> Evidence:
+    """monitor.3: the served model inputs are what the training feature code computes (per
+    example), and served inputs are distributed as in training and as in the window before."""
+    state = monitor_state(system)
+    empty = nothing_served("monitor.3", state)
+    if empty is not None:
+        return empty
+    judged = judged_windows(state, system.config.monitor.min_rows)
+    if not judged:
+        return too_few_rows("monitor.3", state, system.config.monitor.min_rows)
+    return skew_evidence(system, state, judged)
 
 
 # -- monitor.4 -------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ Layout under the state folder (`.keel/monitor`):
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from keel.atomic import write_text_atomic
@@ -61,11 +61,10 @@ def _json_table(texts: pd.Series) -> pa.Table | None:
     present = texts.dropna()
     if present.empty:
         return None
-    lines = "\n".join(present.astype(str)).encode("utf-8")
     from pyarrow import json as pa_json
 
     try:
-        table = pa_json.read_json(io.BytesIO(lines))
+        table = pa_json.read_json(pa.BufferReader(_lines(present)))
     except pa.ArrowInvalid:  # mixed types across rows: let pandas settle them
         frame = pd.DataFrame([json.loads(t) for t in present.astype(str)])
         table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -75,6 +74,24 @@ def _json_table(texts: pd.Series) -> pa.Table | None:
         index[positions] = np.arange(len(present))
         table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
     return _no_null_columns(_flat(table))
+
+
+def _lines(texts: pd.Series) -> pa.Buffer:
+    """Texts (no nulls) as one newline-delimited buffer, joined by Arrow, not row by row."""
+    try:
+        values = pa.array(texts, from_pandas=True).cast(pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: Python's way
+        return pa.py_buffer("\n".join(texts.astype(str)).encode("utf-8"))
+    one = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
+    return pc.binary_join(one, pa.scalar("\n", pa.large_string()))[0].as_buffer()
+
+
+def _listed(column: pd.Series) -> pd.Series:
+    """The non-empty lists of a logged column (JSON text or lists): most rows log "[]"."""
+    present = column.dropna()
+    if pd.api.types.is_string_dtype(present.dtype):
+        present = present[present != "[]"]
+    return present
 
 
 def _flat(table: pa.Table) -> pa.Table:
@@ -123,17 +140,26 @@ def _outputs(frame: pd.DataFrame) -> pa.Table:
     return pa.table(out)
 
 
-def _anomalies(frame: pd.DataFrame) -> dict[str, int]:
-    """Rows with a problem, per input, from the messages the server logged."""
+def _anomalies(frame: pd.DataFrame) -> tuple[dict[str, int], dict[str, str]]:
+    """Rows with a problem, per input, from the messages the server logged; and one problem
+    per input as logged ("expected a number ≥ 0, got -1")."""
     counts: dict[str, int] = {}
+    examples: dict[str, str] = {}
     if "anomalies" not in frame:
-        return counts
-    for value in frame["anomalies"].dropna():
+        return counts, examples
+    for value in _listed(frame["anomalies"]):
         messages = json.loads(value) if isinstance(value, str) else value
-        fields = {m.group(1) for m in map(_FIELD.match, messages or []) if m}
+        if messages is None or not len(messages):
+            continue
+        fields = set()
+        for message in messages:
+            match = _FIELD.match(message)
+            if match:
+                fields.add(match.group(1))
+                examples.setdefault(match.group(1), message[match.end(1) + 2 :])
         for name in fields:
             counts[name] = counts.get(name, 0) + 1
-    return counts
+    return counts, examples
 
 
 def _nonfinite(frame: pd.DataFrame) -> dict[str, int]:
@@ -141,7 +167,7 @@ def _nonfinite(frame: pd.DataFrame) -> dict[str, int]:
     counts: dict[str, int] = {}
     if "nonfinite" not in frame:
         return counts
-    for value in frame["nonfinite"].dropna():
+    for value in _listed(frame["nonfinite"]):
         names = json.loads(value) if isinstance(value, str) else value
         for name in set(names or []):
             counts[name] = counts.get(name, 0) + 1
@@ -204,6 +230,7 @@ def summarise_part(
     summaries = []
     for window, rows in frame.groupby("_window", sort=True):
         rows = rows.reset_index(drop=True)
+        anomalies, anomaly_examples = _anomalies(rows)
         summary = PartSummary(
             window=str(window),
             model_version=version,
@@ -218,7 +245,8 @@ def summarise_part(
                 else None
             ),
             outputs=_profile(_outputs(rows), "outputs"),
-            anomalies=_anomalies(rows),
+            anomalies=anomalies,
+            anomaly_examples=anomaly_examples,
             nonfinite=_nonfinite(rows),
             parts=[label or path.name],
         )

@@ -7,7 +7,8 @@ of parts or their order. It holds:
 - `inputs`, `model_inputs`, `outputs`: profiles (`keel.data.profile`) of the raw inputs as
   logged (personal data already handled), of the model inputs the feature code built, and of
   the outputs (`prediction`, `proba_<class>`, `latency_seconds`);
-- `anomalies`: per input, the rows whose schema check at serving time found a problem;
+- `anomalies`: per input, the rows whose schema check at serving time found a problem, and
+  `anomaly_examples`: per input, one problem as the server logged it ("expected …, got …");
 - `nonfinite`: per logged field (`inputs.x`, `model_inputs.x`, `outputs.prediction`), the NaN
   and infinite values;
 - `skew`: per model input, the rows whose logged value was recomputed from the logged raw
@@ -78,6 +79,7 @@ class PartSummary:
     model_inputs: Profile | None = None
     outputs: Profile | None = None
     anomalies: dict[str, int] = field(default_factory=dict)
+    anomaly_examples: dict[str, str] = field(default_factory=dict)
     nonfinite: dict[str, int] = field(default_factory=dict)
     skew: dict[str, Skew] = field(default_factory=dict)
     skew_error: str | None = None  # why the feature code could not recompute the inputs
@@ -101,6 +103,7 @@ class PartSummary:
             model_inputs=_merge_profiles(self.model_inputs, other.model_inputs),
             outputs=_merge_profiles(self.outputs, other.outputs),
             anomalies=_add_counts(self.anomalies, other.anomalies),
+            anomaly_examples={**other.anomaly_examples, **self.anomaly_examples},
             nonfinite=_add_counts(self.nonfinite, other.nonfinite),
             skew=skew,
             skew_error=self.skew_error or other.skew_error,
@@ -122,6 +125,7 @@ class PartSummary:
             "model_inputs": profile(self.model_inputs),
             "outputs": profile(self.outputs),
             "anomalies": self.anomalies,
+            "anomaly_examples": self.anomaly_examples,
             "nonfinite": self.nonfinite,
             "skew": {n: vars(s) for n, s in self.skew.items()},
             "skew_error": self.skew_error,
@@ -144,6 +148,7 @@ class PartSummary:
             model_inputs=profile(data.get("model_inputs")),
             outputs=profile(data.get("outputs")),
             anomalies=dict(data.get("anomalies") or {}),
+            anomaly_examples=dict(data.get("anomaly_examples") or {}),
             nonfinite=dict(data.get("nonfinite") or {}),
             skew={n: Skew(**s) for n, s in (data.get("skew") or {}).items()},
             skew_error=data.get("skew_error"),

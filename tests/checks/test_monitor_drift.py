@@ -1,0 +1,202 @@
+"""monitor.2 (anomaly rates in serving) and monitor.3 (per-example skew, training/serving skew,
+drift between windows) on real prediction logs written with PredictionLog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from systems import binary_frame
+
+from keel.checks.monitor import monitor_2, monitor_3
+from keel.data.schema import Feature, Schema, write_schema
+from keel.serve.predlog import PredictionLog, segments_dir
+
+FEATURES = """
+def build(raw):
+    out = raw[["x1", "x2", "group"]].copy()
+    out["x1_x2"] = raw["x1"] * raw["x2"]
+    return out
+"""
+
+
+@pytest.fixture
+def system(make_system):
+    made = make_system(
+        binary_frame(1500),
+        binary_frame(400, seed=1),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": FEATURES},
+    )
+    write_schema(
+        Schema(
+            features={
+                "x1": Feature(type="float"),
+                "x2": Feature(type="float"),
+                "group": Feature(type="string", domain=["a", "b", "c"]),
+                "y": Feature(type="int", absent_in=["serving"]),
+            }
+        ),
+        made.root / "keel.schema.yaml",
+    )
+    return made
+
+
+def day_records(
+    day: int,
+    n: int = 400,
+    *,
+    seed: int = 0,
+    shift: float = 0.0,
+    mostly_a: bool = False,
+    skewed: float = 0.0,
+    anomalous: float = 0.0,
+    failed: float = 0.0,
+) -> list[dict]:
+    frame = binary_frame(n, seed=100 + seed + day)
+    rng = np.random.default_rng(day)
+    out = []
+    for i, row in enumerate(frame.itertuples()):
+        x1 = float(row.x1) + shift
+        group = "a" if mostly_a and rng.random() < 0.9 else row.group
+        x1_x2 = x1 * float(row.x2) + (1.0 if rng.random() < skewed else 0.0)
+        bad = rng.random() < anomalous
+        record = {
+            "example_id": f"d{day}-{i}",
+            "time": f"2026-11-{day:02d}T{i % 24:02d}:{i % 60:02d}:00+00:00",
+            "model_version": 1,
+            "inputs": {"x1": x1, "x2": float(row.x2), "group": group},
+            "model_inputs": {"x1": x1, "x2": float(row.x2), "group": group, "x1_x2": x1_x2},
+            "prediction": int(row.y),
+            "latency_seconds": 0.002,
+            "anomalies": [f"rows[0].group: expected one of a, b, c, got 'z{i}'"] if bad else [],
+        }
+        if rng.random() < failed:
+            record["error"] = "ValueError: boom"
+        out.append(record)
+    return out
+
+
+def serve(system, *days: list[dict]) -> None:
+    with PredictionLog(segments_dir(system.root / system.config.data.serving_log)) as log:
+        for records in days:
+            log.append(records)
+
+
+# -- monitor.2 -------------------------------------------------------------------------------
+
+
+def test_monitor_2_fails_on_a_window_with_too_many_anomalous_rows_and_names_it(system):
+    serve(system, day_records(1), day_records(2, anomalous=0.05))
+    e = monitor_2(system)
+    assert e.status == "fail", e.summary
+    assert "group in 2026-11-02T00:00 v1" in e.summary
+    assert "expected one of a, b, c" in e.summary
+    assert e.facts["inputs_over"] == ["group"]
+    assert e.figures[0].title == "Anomaly rate per input, worst window"
+    assert e.figures[0].flagged[e.figures[0].labels.index("group")]
+
+
+def test_monitor_2_fails_on_failed_predictions(system):
+    serve(system, day_records(1, failed=0.1))
+    e = monitor_2(system)
+    assert e.status == "fail"
+    assert "failed predictions" in e.summary
+    assert e.facts["failed_predictions"] > 0
+
+
+def test_monitor_2_passes_when_every_window_is_within_the_rate(system):
+    serve(system, day_records(1, anomalous=0.002), day_records(2))
+    e = monitor_2(system)
+    assert e.status == "pass", e.summary
+    assert e.facts["windows_judged"] == 2
+    assert e.tables[0].columns[1:] == ["2026-11-01T00:00 v1", "2026-11-02T00:00 v1"]
+
+
+def test_monitor_2_and_3_are_not_configured_before_anything_is_served(system):
+    for check in (monitor_2, monitor_3):
+        e = check(system)
+        assert e.status == "not_configured"
+        assert "keel serve" in e.hint
+
+
+def test_monitor_2_without_a_schema_is_not_configured(system):
+    (system.root / "keel.schema.yaml").unlink()
+    serve(system, day_records(1))
+    e = monitor_2(system)
+    assert e.status == "not_configured"
+    assert "keel schema infer" in e.hint
+
+
+def test_windows_below_min_rows_are_not_judged(system):
+    serve(system, day_records(1, n=50, anomalous=0.5))
+    for check in (monitor_2, monitor_3):
+        e = check(system)
+        assert e.status == "not_configured"
+        assert "min_rows" in e.hint
+
+
+# -- monitor.3 -------------------------------------------------------------------------------
+
+
+def test_monitor_3_passes_on_healthy_traffic(system):
+    serve(system, day_records(1), day_records(2))
+    e = monitor_3(system)
+    assert e.status == "pass", e.summary
+    assert e.facts["skew_compared_rows"] == 400
+    assert e.facts["drift_windows"] == ["2026-11-01T00:00", "2026-11-02T00:00"]
+    assert not e.facts["training_serving_flagged"] and not e.facts["drift_flagged"]
+    assert e.tables[1].columns == [
+        "input",
+        "measure",
+        "distance",
+        "threshold",
+        "noise bound",
+        "verdict",
+    ]
+    assert {r[0] for r in e.tables[1].rows} >= {"inputs.x1", "inputs.group", "model_inputs.x1_x2"}
+
+
+def test_monitor_3_fails_on_per_example_skew_and_names_examples(system):
+    serve(system, day_records(1), day_records(2, skewed=0.05))
+    e = monitor_3(system)
+    assert e.status == "fail", e.summary
+    assert e.facts["skewed_inputs"] == ["x1_x2"]
+    assert "x1_x2 in" in e.summary and "look at d2-" in e.summary
+
+
+def test_monitor_3_fails_on_drift_and_training_serving_skew(system):
+    serve(system, day_records(1), day_records(2, shift=2.0, mostly_a=True))
+    e = monitor_3(system)
+    assert e.status == "fail", e.summary
+    assert {"inputs.x1", "inputs.group"} <= set(e.facts["drift_flagged"])
+    assert {"inputs.x1", "inputs.group"} <= set(e.facts["training_serving_flagged"])
+    assert "inputs.x2" not in e.facts["drift_flagged"]
+    assert "drift from 2026-11-01T00:00 to 2026-11-02T00:00" in e.summary
+
+
+def test_monitor_3_per_input_thresholds_from_the_schema_override_the_defaults(system):
+    serve(system, day_records(1), day_records(2, shift=2.0))
+    write_schema(
+        Schema(
+            features={
+                "x1": Feature(type="float", drift={"js": 0.99}, skew={"js": 0.99}),
+                "x2": Feature(type="float"),
+                "group": Feature(type="string"),
+            }
+        ),
+        system.root / "keel.schema.yaml",
+    )
+    e = monitor_3(system)
+    assert "inputs.x1" not in e.facts["drift_flagged"]
+    assert "inputs.x1" not in e.facts["training_serving_flagged"]
+
+
+def test_monitor_3_fails_when_the_feature_code_cannot_rerun_on_logged_rows(system):
+    (system.root / "keel.schema.yaml").unlink()  # no schema to fill the missing field
+    records = day_records(1)
+    for r in records:
+        del r["inputs"]["x2"]
+    serve(system, records)
+    e = monitor_3(system)
+    assert e.status == "fail"
+    assert "could not rerun on the logged rows" in e.summary and "KeyError" in e.summary
