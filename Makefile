@@ -1,4 +1,5 @@
-# Keel: `make demo` scores the bundled example, `make test` runs the whole suite.
+# Keel: `make demo` runs the bundled example's lifecycle (score, train, canary, serve, drill,
+# monitor, score again), `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,7 +26,7 @@ examples/credit/data/train.parquet: examples/credit/generate.py | $(STAMP)
 	$(BIN)/python examples/credit/generate.py --out examples/credit/data
 
 demo: $(STAMP) examples/credit/data/train.parquet
-	$(BIN)/keel score examples/credit
+	$(BIN)/python examples/credit/lifecycle.py
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest

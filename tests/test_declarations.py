@@ -47,11 +47,10 @@ def test_every_check_function_in_the_section_modules_is_declared():
                 assert f"keel.checks.{section}:{name}" in declared
 
 
-def test_practices_without_a_check_have_nothing_to_run():
-    assert find_check(next(p.id for p in PRACTICES if p.check is None)) is None
+def test_every_practice_has_an_automated_check_that_resolves():
     for p in PRACTICES:
-        if p.check is None:
-            assert not p.reusable and not p.reads
+        assert p.check is not None, p.id
+        assert callable(find_check(p.id)), p.id
 
 
 def test_reusable_and_model_free_practices_are_checked_ones():

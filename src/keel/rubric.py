@@ -159,7 +159,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Rank correlation, across model versions, of offline metrics and metrics on served, "
         "labelled data.",
         check="keel.checks.model:model_2",
-        reads=("data", "monitor", "system"),
+        reads=("data", "model", "monitor", "system"),
         needs_model=False,
     ),
     _p(
@@ -338,6 +338,9 @@ PRACTICES: tuple[Practice, ...] = (
 
 PRACTICE_IDS: tuple[str, ...] = tuple(p.id for p in PRACTICES)
 BY_ID: dict[str, Practice] = {p.id: p for p in PRACTICES}
+# What `keel monitor` judges on served traffic: the monitoring section, and model.2 (offline
+# against online quality).
+MONITORING: tuple[str, ...] = (*(p for p in PRACTICE_IDS if p.startswith("monitor.")), "model.2")
 
 POINTS = {
     "pass": 1.0,

@@ -60,14 +60,14 @@ def test_run_scores_attestations_from_keel_toml(make_system):
         binary_frame(300),
         sections={
             'attest."model.2"': attest,
-            'attest."monitor.1"': {**attest, "date": "2026-01-01"},
+            'attest."monitor.7"': {**attest, "date": "2026-01-01"},
         },
     )
-    result = runner.run(system, only=["model.2", "monitor.1"], today=TODAY)
+    result = runner.run(system, only=["model.2", "monitor.7"], today=TODAY)
     by_id = {e.practice: e for e in result.evidence}
     assert by_id["model.2"].status == "attested" and by_id["model.2"].points == 0.5
-    assert by_id["monitor.1"].status == "not_configured" and by_id["monitor.1"].points == 0
-    assert "expired" in by_id["monitor.1"].summary
+    assert by_id["monitor.7"].status == "not_configured" and by_id["monitor.7"].points == 0
+    assert "expired" in by_id["monitor.7"].summary
     assert result.score.sections["model"] == 0.5
     assert result.score.final == 0
 
@@ -102,7 +102,9 @@ def test_a_crashing_check_becomes_error_evidence_and_the_run_goes_on(make_system
     assert by_id["model.2"].status == "not_configured"
 
 
-def test_unchecked_practice_hint_says_how_to_attest(make_system):
+def test_a_practice_without_a_check_says_how_to_attest(make_system, monkeypatch):
+    declared = runner.find_check
+    monkeypatch.setattr(runner, "find_check", lambda p: None if p == "monitor.6" else declared(p))
     result = runner.run(make_system(binary_frame(300)), only=["monitor.6"], today=TODAY)
     e = next(e for e in result.evidence if e.practice == "monitor.6")
     assert e.status == "not_configured"

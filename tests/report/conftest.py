@@ -200,3 +200,6 @@ def evidence_of() -> Callable[[RunResult, str], Evidence]:
         return next(e for e in result.evidence if e.practice == practice)
 
     return lookup
+
+
+from browsers import browser  # noqa: E402, F401 - the fixture, for the browser tests

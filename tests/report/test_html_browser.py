@@ -7,51 +7,13 @@ workstation but fails when the CI environment variable is set, so CI cannot skip
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from browsers import unavailable
 
 from keel import rubric
 from keel.report.html import write_html
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 pytestmark = pytest.mark.browser
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the browser test may not be skipped)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """Headless Debian Chromium driven by Playwright, or a skip (a failure under CI)."""
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is missing: pip install -e '.[dev]'")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_report_renders_offline_without_errors_or_requests(browser, run_result, tmp_path):
@@ -93,7 +55,7 @@ def test_summary_tiles_jump_to_their_practice(browser, run_result, tmp_path):
 def test_missing_browser_skips_locally_but_fails_under_ci(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception):
-        _unavailable("no browser")
+        unavailable("no browser")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="may not be skipped"):
-        _unavailable("no browser")
+        unavailable("no browser")

@@ -24,16 +24,7 @@ from keel.cli._app import PathArg, command, err, out
 if TYPE_CHECKING:
     from keel.evidence import RunResult
 
-MONITOR_PRACTICES = (
-    "monitor.1",
-    "monitor.2",
-    "monitor.3",
-    "monitor.4",
-    "monitor.5",
-    "monitor.6",
-    "monitor.7",
-    "model.2",
-)
+from keel.rubric import MONITORING as MONITOR_PRACTICES
 
 
 def monitor_practices() -> list[str]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
 from keel.atomic import write_text_atomic
@@ -26,7 +25,7 @@ from keel.evidence import Evidence, RunResult
 from keel.monitor.alerts import read_history
 from keel.monitor.summary import PartSummary
 from keel.report.display import practice_views
-from keel.report.html import _practice, _table, _when
+from keel.report.html import _practice, _table, _when, environment
 from keel.report.lines import LineChart, line_chart_svg
 from keel.report.svg import bar_chart_svg
 from keel.report.timeline import (
@@ -41,19 +40,8 @@ from keel.report.timeline import (
     rows_chart,
     skew_chart,
 )
+from keel.rubric import MONITORING as MONITOR_PRACTICES
 
-# The practices `keel monitor` runs (keel.cli.monitor.MONITOR_PRACTICES; the report layer
-# does not import the CLI).
-MONITOR_PRACTICES = (
-    "monitor.1",
-    "monitor.2",
-    "monitor.3",
-    "monitor.4",
-    "monitor.5",
-    "monitor.6",
-    "monitor.7",
-    "model.2",
-)
 MAX_ALERTS = 200
 
 
@@ -78,7 +66,7 @@ def render_dashboard(
     (`keel.monitor.alerts.read_history`); by default the system's .keel/monitor/alerts.jsonl."""
     if alerts is None:
         alerts = read_history(Path(result.root) / ".keel" / "monitor" / "alerts.jsonl")
-    template = _environment().get_template("dashboard.html.j2")
+    template = environment().get_template("dashboard.html.j2")
     return template.render(**_context(result, windows, alerts))
 
 
@@ -93,16 +81,6 @@ def write_dashboard(
     text = render_dashboard(result, windows, alerts)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(path, text)
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("keel.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def _context(

@@ -85,7 +85,7 @@ class SectionHtml:
 
 def render_html(result: RunResult) -> str:
     """The run as one self-contained HTML page."""
-    template = _environment().get_template("report.html.j2")
+    template = environment().get_template("report.html.j2")
     return template.render(**_context(result))
 
 
@@ -94,7 +94,8 @@ def write_html(result: RunResult, path: Path) -> Path:
     return write_text_atomic(Path(path), render_html(result))
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The Jinja environment of the report templates (autoescaped, strict)."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("keel.report", "templates"),
         autoescape=True,

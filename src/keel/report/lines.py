@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from html import escape
 
-from keel.report.svg import REFERENCE_COLOURS, nice_ticks
-from keel.report.values import format_number, xml_text
+from keel.report.svg import REFERENCE_COLOURS, _esc, _finite, nice_ticks
+from keel.report.values import format_number
 
 WIDTH = 640
 HEIGHT = 190  # of the plot area
@@ -200,15 +199,3 @@ def worst(series: dict[str, list[float | None]], n: int) -> dict[str, list[float
 
     ranked = sorted(series, key=lambda name: (-peak(series[name]), name))
     return {name: series[name] for name in ranked[:n]}
-
-
-def _finite(value: object) -> float | None:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _esc(text: object) -> str:
-    return escape(xml_text(text), quote=True)
