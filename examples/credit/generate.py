@@ -1,13 +1,16 @@
 """Generate the synthetic credit-default data set of the example system.
 
-Every run with the same arguments writes the same bytes: all randomness comes from one
-``numpy.random.default_rng`` with a fixed seed, drawn in a fixed order.
+Every run with the same arguments (``--end`` included) writes the same bytes: all randomness
+comes from one ``numpy.random.default_rng`` with a fixed seed, drawn in a fixed order.
 
-    python examples/credit/generate.py --out examples/credit/data [--rows 60000]
+    python examples/credit/generate.py --out examples/credit/data [--rows 60000] [--end DAY]
 
 writes ``train.parquet`` (applications of the first 15 months) and ``eval.parquet`` (the last
-3 months). The label comes from a logistic model of the applicant's features with threshold
-effects and interactions, so a gradient-boosted tree beats a linear model. Applications from the
+3 months) of the 18 months before ``--end`` (today by default, so the example's data are as
+recent as a running system's: monitor.4 judges the training data's age).
+
+The label comes from a logistic model of the applicant's features with threshold effects and
+interactions, so a gradient-boosted tree beats a linear model. Applications from the
 "east" region carry much more label noise, so the model is measurably worse there. The sensitive
 attribute ``gender`` is drawn independently of everything else: no feature is a proxy for it.
 """
@@ -23,7 +26,6 @@ import pandas as pd
 
 SEED = 5
 DEFAULT_ROWS = 60_000
-START = pd.Timestamp("2025-01-01")
 MONTHS = 18
 TRAIN_MONTHS = 15
 
@@ -131,7 +133,19 @@ def age_band(age: np.ndarray) -> np.ndarray:
     return np.select(conditions, [name for _, _, name in AGE_BANDS], default="65+").astype(object)
 
 
-def _timestamps(rng: np.random.Generator, n: int) -> pd.Series:
+def default_end() -> pd.Timestamp:
+    """Today (UTC, midnight): the data end where the example is run, so its model is as fresh
+    as a real team's would be (monitor.4 measures the training data's age)."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
+
+
+def start_of(end: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The first application's time: MONTHS before `end` (default: today)."""
+    return (end if end is not None else default_end()) - pd.DateOffset(months=MONTHS)
+
+
+def _timestamps(rng: np.random.Generator, n: int, start: pd.Timestamp) -> pd.Series:
+    START = start  # noqa: N806 - the data's first moment
     end = START + pd.DateOffset(months=MONTHS)
     span = int((end - START).total_seconds())
     seconds = np.sort(rng.integers(0, span, size=n))
@@ -238,10 +252,14 @@ def default_logit(x: dict[str, np.ndarray]) -> np.ndarray:
     )
 
 
-def generate(rows: int = DEFAULT_ROWS, seed: int = SEED) -> pd.DataFrame:
-    """All applications, ordered by time, with the label ``defaulted``."""
+def generate(
+    rows: int = DEFAULT_ROWS, seed: int = SEED, end: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """All applications of the MONTHS before `end` (default: today), ordered by time, with
+    the label ``defaulted``."""
     rng = np.random.default_rng(seed)
-    applied_at = _timestamps(rng, rows)
+    START = start_of(end)  # noqa: N806
+    applied_at = _timestamps(rng, rows, START)
     months = ((applied_at - START).dt.total_seconds() / (86_400 * 30.44)).to_numpy()
     who = _applicants(rng, rows)
     x = who | _finances(rng, who, months)
@@ -272,17 +290,23 @@ def generate(rows: int = DEFAULT_ROWS, seed: int = SEED) -> pd.DataFrame:
     )
 
 
-def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Training rows (first 15 months) and evaluation rows (the rest), split on time."""
-    cutoff = START + pd.DateOffset(months=TRAIN_MONTHS)
+def split(
+    frame: pd.DataFrame, end: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training rows (the first 15 months) and evaluation rows (the last 3), split on time;
+    `end` as given to `generate`."""
+    cutoff = start_of(end) + pd.DateOffset(months=TRAIN_MONTHS)
     late = frame["applied_at"] >= cutoff
     return frame[~late].reset_index(drop=True), frame[late].reset_index(drop=True)
 
 
-def write(out: Path, rows: int = DEFAULT_ROWS, seed: int = SEED) -> tuple[Path, Path]:
+def write(
+    out: Path, rows: int = DEFAULT_ROWS, seed: int = SEED, end: pd.Timestamp | None = None
+) -> tuple[Path, Path]:
     """Write ``out/train.parquet`` and ``out/eval.parquet``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    train, evaluation = split(generate(rows, seed))
+    end = end if end is not None else default_end()
+    train, evaluation = split(generate(rows, seed, end), end)
     paths = out / "train.parquet", out / "eval.parquet"
     for part, path in zip((train, evaluation), paths, strict=True):
         part.to_parquet(path, index=False)
@@ -294,11 +318,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="applications in total")
     parser.add_argument("--seed", type=int, default=SEED, help="random seed")
+    parser.add_argument(
+        "--end",
+        type=pd.Timestamp,
+        default=None,
+        help="the day the data end (YYYY-MM-DD; default: today, UTC)",
+    )
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be positive")
     started = time.perf_counter()
-    paths = write(args.out, args.rows, args.seed)
+    paths = write(args.out, args.rows, args.seed, args.end)
     elapsed = time.perf_counter() - started
     print(f"wrote {', '.join(str(p) for p in paths)} ({args.rows} rows) in {elapsed:.1f}s")
 

@@ -47,9 +47,17 @@ def test_the_benchmark_times_single_rows_and_batches_and_reads_back_from_tags():
         calls.append(len(frame))
         return frame
 
-    result = bench(predict, rows, single_calls=10, batch_calls=4, batch=20)
-    assert calls.count(1) == 10 + 3 and calls.count(20) == 4 + 3  # with warm-up calls
+    result = bench(predict, rows, single_calls=12, batch_calls=6, batch=20)
+    assert calls.count(1) == 12 + 3 and calls.count(20) == 6 + 3  # with warm-up calls
+    assert result["single_p50_spread"] >= 0 and "rows_per_second_spread" in result
     assert result["single_p50"] <= result["single_p99"] and result["rows_per_second"] > 0
     back = read_bench(bench_tags(result, "2026-11-29T00:00:00+00:00"))
     assert math.isclose(back["bench_batch_p50"], result["batch_p50"], rel_tol=1e-5)
     assert "bench_when" not in back
+
+
+def test_a_difference_within_the_benchmarks_own_spread_is_not_a_jump():
+    latency = next(m for m in MEASURES if m.name == "bench_batch_p50")
+    assert jump(latency, [0.010, 0.040]) == 3.0  # +300%: a jump on a quiet machine
+    assert jump(latency, [0.010, 0.040], [0.004, 0.030]) == 0.0  # a busy one: within noise
+    assert jump(latency, [0.010, 0.060], [0.004, 0.030]) > 0.3

@@ -73,7 +73,8 @@ def performance_evidence(system: System) -> Evidence:
         values = [measured[v].get(m.name) for v in measured]
         if sum(x is not None for x in values) < 2:
             continue
-        j, c = jump(m, values), creep(m, values, cfg.creep_versions)
+        spreads = [measured[v].get(f"{m.name}_spread") for v in measured]
+        j, c = jump(m, values, spreads), creep(m, values, cfg.creep_versions, spreads)
         bad = (j is not None and j > cfg.max_jump) or (c is not None and c > cfg.max_creep)
         if bad:
             flagged.append((m, j, c))

@@ -10,7 +10,10 @@ Given one measure's values per version, in promotion order with the serving vers
 and `creep` the relative change across the last few measured versions; both are signed so
 that a positive number is worse (slower, bigger, or fewer rows per second). A change smaller
 than the measure's noise floor in absolute terms is not counted (a 0.2 s training taking
-0.3 s is noise, not a 50% regression).
+0.3 s is noise, not a 50% regression), nor one within the benchmark's own spread: `bench`
+times three rounds and stores each figure's median and its spread across the rounds, and a
+difference smaller than the two versions' spreads together is what a busy machine does, not
+a regression.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ __all__ = [
 ]
 
 BENCH_PREFIX = "keel.bench."
-SINGLE_CALLS = 100  # single-row predictions timed by `bench`
-BATCH_CALLS = 20  # predictions of BATCH rows timed by `bench`
+SINGLE_CALLS = 120  # single-row predictions timed by `bench`
+BATCH_CALLS = 24  # predictions of BATCH rows timed by `bench`
+ROUNDS = 3  # the calls are timed in rounds: the median round is kept, and the spread
 BATCH = 100
 WARMUP = 3
 
@@ -68,12 +72,12 @@ MEASURES: tuple[Measure, ...] = (
 )
 
 
-def _worse(measure: Measure, before: float, after: float) -> float | None:
+def _worse(measure: Measure, before: float, after: float, noise: float = 0.0) -> float | None:
     """The relative change from `before` to `after`, positive when worse; None when it cannot
-    be said (no positive base) and 0 when the change is within the noise floor."""
+    be said (no positive base) and 0 when the change is within the noise floor or `noise`."""
     if before <= 0 or not np.isfinite(before) or not np.isfinite(after):
         return None
-    if abs(after - before) < measure.floor:
+    if abs(after - before) < max(measure.floor, noise):
         return 0.0
     change = (after - before) / before
     return change if measure.lower_is_better else -change
@@ -83,22 +87,44 @@ def _measured(values: list[float | None]) -> list[float]:
     return [v for v in values if v is not None and np.isfinite(v)]
 
 
-def jump(measure: Measure, values: list[float | None]) -> float | None:
+def _noise(spreads: list[float | None] | None, first: int, last: int) -> float:
+    if spreads is None:
+        return 0.0
+    return sum(float(s) for s in (spreads[first], spreads[last]) if s is not None)
+
+
+def jump(
+    measure: Measure, values: list[float | None], spreads: list[float | None] | None = None
+) -> float | None:
     """The serving version's (the last value's) change against the previous measured version;
-    None when the serving version or no earlier one is measured."""
+    None when the serving version or no earlier one is measured. `spreads`: each value's
+    spread across benchmark rounds (see the module docstring)."""
     if not values or values[-1] is None:
         return None
-    earlier = _measured(values[:-1])
-    return _worse(measure, earlier[-1], float(values[-1])) if earlier else None  # type: ignore[arg-type]
+    earlier = [i for i, v in enumerate(values[:-1]) if v is not None and np.isfinite(v)]
+    if not earlier:
+        return None
+    before = float(values[earlier[-1]])  # type: ignore[arg-type]
+    noise = _noise(spreads, earlier[-1], len(values) - 1)
+    return _worse(measure, before, float(values[-1]), noise)
 
 
-def creep(measure: Measure, values: list[float | None], versions: int) -> float | None:
+def creep(
+    measure: Measure,
+    values: list[float | None],
+    versions: int,
+    spreads: list[float | None] | None = None,
+) -> float | None:
     """The change across the last `versions` measured versions (first to last, the serving
     version last); None when the serving version is unmeasured or fewer than 3 are."""
     if not values or values[-1] is None:
         return None
-    last = _measured(values)[-versions:]
-    return _worse(measure, last[0], last[-1]) if len(last) >= 3 else None
+    measured = [i for i, v in enumerate(values) if v is not None and np.isfinite(v)][-versions:]
+    if len(measured) < 3:
+        return None
+    first, last = measured[0], measured[-1]
+    noise = _noise(spreads, first, last)
+    return _worse(measure, float(values[first]), float(values[last]), noise)  # type: ignore[arg-type]
 
 
 # -- the micro-benchmark ----------------------------------------------------------------------
@@ -128,27 +154,36 @@ def bench(
     for _ in range(WARMUP):
         predict(batch_rows.iloc[:1])
         predict(batch_rows)
-    singles = []
-    for i in range(single_calls):
-        row = rows.iloc[[i % len(rows)]].reset_index(drop=True)
-        start = time.perf_counter()
-        predict(row)
-        singles.append(time.perf_counter() - start)
-    batches = []
-    for _ in range(batch_calls):
-        start = time.perf_counter()
-        predict(batch_rows)
-        batches.append(time.perf_counter() - start)
-    return {
-        "single_p50": float(np.quantile(singles, 0.5)),
-        "single_p99": float(np.quantile(singles, 0.99)),
-        "batch_p50": float(np.quantile(batches, 0.5)),
-        "batch_p99": float(np.quantile(batches, 0.99)),
-        "rows_per_second": batch * batch_calls / float(sum(batches)),
-        "single_calls": single_calls,
-        "batch_calls": batch_calls,
-        "batch_rows": batch,
-    }
+    rounds: list[dict[str, float]] = []
+    done = 0
+    for _ in range(ROUNDS):
+        singles, batches = [], []
+        for i in range(max(3, single_calls // ROUNDS)):
+            row = rows.iloc[[(done + i) % len(rows)]].reset_index(drop=True)
+            start = time.perf_counter()
+            predict(row)
+            singles.append(time.perf_counter() - start)
+        done += len(singles)
+        for _ in range(max(2, batch_calls // ROUNDS)):
+            start = time.perf_counter()
+            predict(batch_rows)
+            batches.append(time.perf_counter() - start)
+        rounds.append(
+            {
+                "single_p50": float(np.quantile(singles, 0.5)),
+                "single_p99": float(np.quantile(singles, 0.99)),
+                "batch_p50": float(np.quantile(batches, 0.5)),
+                "batch_p99": float(np.quantile(batches, 0.99)),
+                "rows_per_second": batch * len(batches) / float(sum(batches)),
+            }
+        )
+    result: dict[str, float] = {}
+    for name in rounds[0]:
+        values = [one[name] for one in rounds]
+        result[name] = float(np.median(values))
+        result[f"{name}_spread"] = float(max(values) - min(values))
+    result |= {"single_calls": single_calls, "batch_calls": batch_calls, "batch_rows": batch}
+    return result
 
 
 def bench_tags(result: dict[str, float], when: str) -> dict[str, str]:
