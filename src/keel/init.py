@@ -147,6 +147,8 @@ train = {_q(data_path)}
 # eval = "data/eval.parquet"      # without it, Keel holds out the newest 20% of rows
 # eval_fraction = 0.2             #   (or a seeded random 20% when there is no timestamp)
 schema = "keel.schema.yaml"
+# serving_log = ".keel/logs"      # where `keel serve` logs what it served
+# labels = "data/labels.parquet"  # late labels of served examples, joined on [system] id
 
 [model]
 # train(frame, target, params, seed) -> fitted estimator with the scikit-learn API.
@@ -175,6 +177,25 @@ require_owner = false
 
 [baseline]
 min_gain = 0.01                   # the model must beat simple baselines by this much
+
+# The promotion gate (infra.4): `keel promote VERSION` checks these on the evaluation data.
+# [gate]
+# min = {{ {metric} = 0.75 }}
+# max_regression = {{ {metric} = 0.01 }}
+
+# Serving, canaries, rollback drills, monitoring and alerts (defaults shown):
+# [serve]                         # `keel serve`
+# port = 8000
+# poll_seconds = 5                # how often servers follow the registry
+# [canary]                        # `keel canary start VERSION`
+# share = 0.1
+# window = "10m"
+# [drill]                         # `keel drill rollback`
+# max_seconds = 30
+# [monitor]                       # `keel monitor`
+# window = "1d"
+# [alerts]                        # failing monitor checks POST here
+# webhooks = ["https://hooks.example.com/..."]
 
 # A practice done by hand and documented earns half a point while fresh (90 days):
 # [attest."model.2"]
