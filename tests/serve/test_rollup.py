@@ -166,3 +166,14 @@ def test_roll_hands_back_what_it_wrote_and_sql_reads_json_fields(tmp_path):
     ).to_pylist()
     assert len(got) == 60 and {g["city"] for g in got} <= {"Zürich", 'a "quoted" {name}', "b"}
     assert sorted(g["tiny"] for g in got) == [1e-05 * (i + 1) for i in range(60)]
+
+
+def test_a_repeated_field_keeps_the_last_value_as_python_does(tmp_path):
+    import zlib
+
+    payload = b'{"time":"2026-11-01T00:00:00+00:00","model_version":1,"x":1,"x":2}'
+    path = tmp_path / "seg-1-00000001-abcd.seg"
+    path.write_bytes(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+    with pytest.raises(Unsupported):
+        columnar_tables(path)
+    assert rollup.segment_tables(path)[("2026-11-01", 1)].column("x").to_pylist() == [2]

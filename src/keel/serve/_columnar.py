@@ -15,6 +15,7 @@ not a JSON object, a time that is not a string, a model_version that is not an i
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 from keel.serve.segments import HEADER, frame_ends
 
 _PARTITION = ("model_version",)
+_BATCH_ROWS = 16_384  # payloads per Arrow batch DuckDB's threads take one at a time
 
 
 class Unsupported(Exception):
@@ -33,19 +35,17 @@ class Unsupported(Exception):
 
 def _payloads(segment: Path) -> pa.LargeStringArray:
     """One JSON text per complete frame: the header before each payload blanked (in memory)."""
-    size = segment.stat().st_size
-    data = bytearray(size)
     with open(segment, "rb") as handle:
-        got = handle.readinto(data)
-    ends = frame_ends(memoryview(data)[:got])
+        buffer = np.empty(os.fstat(handle.fileno()).st_size, np.uint8)  # not zeroed: read over
+        got = handle.readinto(buffer)
+    ends = frame_ends(memoryview(buffer)[:got])
     offsets = np.zeros(len(ends) + 1, np.int64)
     offsets[1:] = ends
-    buffer = np.frombuffer(data, np.uint8)
     for k in range(HEADER.size - 1):  # the header becomes spaces and a newline (whitespace)
         buffer[offsets[:-1] + k] = 0x20
     buffer[offsets[:-1] + HEADER.size - 1] = 0x0A
     payloads = pa.LargeStringArray.from_buffers(
-        len(ends), pa.py_buffer(offsets), pa.py_buffer(data)
+        len(ends), pa.py_buffer(offsets), pa.py_buffer(buffer)
     )
     try:
         payloads.validate(full=True)  # UTF-8
@@ -55,7 +55,12 @@ def _payloads(segment: Path) -> pa.LargeStringArray:
 
 
 def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
-    """Each top-level field's JSON text per record (null where a record lacks it or has null)."""
+    """Each top-level field's JSON text per record (null where a record lacks it or has null).
+
+    First try: every record has exactly the first record's fields (one parse of each payload,
+    `json_transform_strict` refusing a missing or repeated one, `json_keys` counting them).
+    Else the fields of all records are gathered first (a second parse).
+    """
     import duckdb
 
     if len(payloads) == 0:
@@ -65,24 +70,42 @@ def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
         raise Unsupported("a payload is not a JSON object")
     con = duckdb.connect()
     try:
-        con.register("payloads", pa.table({"p": payloads}))
-        found = con.sql("SELECT DISTINCT unnest(json_keys(p)) FROM payloads").fetchall()
-        names = list(first) + sorted({k for (k,) in found} - set(first))
-        if len({n.lower() for n in names}) < len(names):  # DuckDB's names are case-blind
-            raise Unsupported("two fields differ only in case")
-        structure = json.dumps(dict.fromkeys(names, "JSON")).replace("'", "''")
-        table = con.sql(
-            f"SELECT json_transform(p, '{structure}') AS r, json_type(p) = 'OBJECT' AS o "
-            "FROM payloads"
-        ).to_arrow_table()
+        con.execute("SET preserve_insertion_order = true")  # rows come back in log order
+        batches = pa.table({"p": payloads}).to_batches(max_chunksize=_BATCH_ROWS)
+        con.register("payloads", pa.Table.from_batches(batches))  # batches: DuckDB's threads
+        names = list(first)
+        try:
+            table = con.sql(
+                f"SELECT json_transform_strict(p, '{_structure(names)}') AS r, "
+                "len(json_keys(p)) AS n FROM payloads"
+            ).to_arrow_table()
+            if pc.max(table.column("n")).as_py() != len(names):
+                raise Unsupported("a record has a field the first has not")
+        except (duckdb.Error, Unsupported):  # fields vary between records
+            found = con.sql("SELECT DISTINCT unnest(json_keys(p)) FROM payloads").fetchall()
+            names += sorted({k for (k,) in found} - set(names))
+            repeated = con.sql(
+                "SELECT count(*) FROM payloads "
+                "WHERE len(json_keys(p)) <> len(list_distinct(json_keys(p)))"
+            ).fetchall()[0][0]
+            if repeated:  # Python keeps the last of a repeated field; leave it to Python
+                raise Unsupported("a record repeats a field") from None
+            # a payload that is not an object comes out without a time: see columnar_tables
+            table = con.sql(f"SELECT json_transform(p, '{_structure(names)}') AS r FROM payloads")
+            table = table.to_arrow_table()
     except duckdb.Error as exc:
         raise Unsupported(f"DuckDB: {exc}") from None
     finally:
         con.close()
-    if not pc.all(table.column("o")).as_py():
-        raise Unsupported("a payload is not a JSON object")
     rows = table.column("r").combine_chunks()
     return {name: pc.cast(rows.field(i), pa.string()) for i, name in enumerate(names)}
+
+
+def _structure(names: list[str]) -> str:
+    """json_transform's structure: every field as its JSON text (quoted for SQL)."""
+    if len({n.lower() for n in names}) < len(names):  # DuckDB's names are case-blind
+        raise Unsupported("two fields differ only in case")
+    return json.dumps(dict.fromkeys(names, "JSON")).replace("'", "''")
 
 
 _KIND_OF = {ord('"'): "str", ord("{"): "json", ord("["): "json", ord("t"): "bool", ord("f"): "bool"}
