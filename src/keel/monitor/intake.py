@@ -8,6 +8,12 @@ part with its marker (taken, never again) or a part without one (taken again nex
 summaries overwritten under the same names): no row is skipped and none is counted twice.
 The set of markers is the watermark.
 
+The parts this run's roll wrote are summarised from the tables the roll kept in memory (equal
+to what it wrote; `roll(keep=...)`), the others read back from Parquet. A part is summarised in
+Arrow: its JSON text columns (`inputs`, `model_inputs`, `probabilities`) parsed by
+`pyarrow.json` (the two input columns side by side), the `anomalies` and `nonfinite` lists
+decoded only where a row has any.
+
 Layout under the state folder (`.keel/monitor`):
 
     summaries/<window>/v<version>/<part>.json   one window of one rolled part

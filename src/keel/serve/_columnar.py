@@ -3,13 +3,15 @@
 The framing is checked in Python (length and CRC of each frame, `frame_ends`); the payloads
 are then parsed by DuckDB's JSON reader over the segment's own bytes (each 8-byte header
 blanked to whitespace in memory, never on disk), never record by record in Python. Every
-top-level field comes out as its JSON text, minified (numbers keep their digits, strings
-their characters, non-ASCII as UTF-8 rather than a \\u escape), and is then typed as the
-record-by-record way types it (`rollup._columns`): one scalar kind per field and partition is
-stored as that type, anything else (objects, lists, mixed kinds) as that JSON text.
+top-level field comes out as its JSON text, minified (the same values; a number may be
+written another way, 1e-05 as 0.00001, non-ASCII as UTF-8 rather than a \\u escape), and is
+then typed as the record-by-record way types it (`rollup._columns`): one scalar kind per field
+and partition is stored as that type, anything else (objects, lists, mixed kinds) as that
+JSON text.
 
 `Unsupported` sends the segment to the record-by-record way: a payload that is not UTF-8 or
-not a JSON object, a time that is not a string, a model_version that is not an integer.
+not a JSON object, a repeated field, two fields whose names differ only in case, a time that
+is not a string, a model_version that is not an integer.
 """
 
 from __future__ import annotations

@@ -10,8 +10,17 @@ between re-rolls the segment onto the same names, replacing, never duplicating.
 
 Columns: a field whose values are all scalars of one kind (bool, int, float with int, str, with
 nulls) is stored as that type; any other field (a dict of inputs, a list of probabilities, or a
-field whose type varies between records) is stored as a JSON string, which DuckDB reads with
+field whose type varies between records) is stored as JSON text, which DuckDB reads with
 `json_extract(inputs, '$.age')` or `inputs::JSON`. A record missing a field has null there.
+Types are decided per partition of a segment.
+
+How: column by column (`keel.serve._columnar`): the framing and CRC of every record checked in
+Python, then all payloads of the segment parsed at once by DuckDB's JSON reader and typed with
+Arrow; JSON text comes out minified as DuckDB writes it: the same values the server logged,
+though a number may be written another way (1e-05 as 0.00001) and a non-ASCII character as
+UTF-8 rather than a \\u escape. A segment that way cannot take (a payload that is not UTF-8
+or not an object, a repeated field, a time that is not text, a model_version that is not an
+integer) is rolled record by record in Python (`_columns`), with the same column types.
 """
 
 from __future__ import annotations
