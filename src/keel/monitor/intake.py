@@ -214,8 +214,16 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
 
 
 def _objects(column: pa.ChunkedArray) -> list[dict[str, Any]]:
-    """The logged JSON objects of a column, {} where a row has none."""
-    return [json.loads(t) if isinstance(t, str) else {} for t in column.to_pylist()]
+    """The logged JSON objects of a column, {} where a row has none (decoded in one call)."""
+    texts = column.to_pylist()
+    if all(t is None or isinstance(t, str) for t in texts):
+        try:
+            values = json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+        except ValueError:
+            values = None
+        if values is not None and len(values) == len(texts):
+            return [{} if v is None else v for v in values]
+    return [json.loads(t) if isinstance(t, str) else {} for t in texts]
 
 
 def _skew(rows: pa.Table, rebuild: Rebuild, skip: set[str]) -> tuple[dict[str, Skew], str | None]:

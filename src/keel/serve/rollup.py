@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -128,21 +130,26 @@ def roll(folder: str | Path, out_dir: str | Path, *, keep: dict[Path, Any] | Non
     folder, out_dir = Path(folder), Path(out_dir)
     recover(folder)
     rolled = 0
-    for segment in list(closed_segments(folder)):
-        try:
-            tables = segment_tables(segment)
-        except FileNotFoundError:  # another roll (a server, the CLI) took it meanwhile
-            continue
-        for (date, version), table in sorted(tables.items()):
-            part = out_dir / f"date={date}" / f"model_version={version}"
-            part.mkdir(parents=True, exist_ok=True)
-            path = part / f"part-{segment.stem}.parquet"
-            write_atomic(path, lambda handle, table=table: _write_parquet(table, handle))
-            fsync_dir(part)  # the part's rename must be durable before the segment goes
-            rolled += table.num_rows
-            if keep is not None and rolled <= KEEP_ROWS:
-                keep[path] = table
-        remove(segment)
+    with ThreadPoolExecutor(2) as pool:  # a segment's parts are written side by side
+        for segment in list(closed_segments(folder)):
+            try:
+                tables = segment_tables(segment)
+            except FileNotFoundError:  # another roll (a server, the CLI) took it meanwhile
+                continue
+            writes = []
+            for (date, version), table in sorted(tables.items()):
+                part = out_dir / f"date={date}" / f"model_version={version}"
+                part.mkdir(parents=True, exist_ok=True)
+                path = part / f"part-{segment.stem}.parquet"
+                write = partial(_write_parquet, table)
+                writes.append((part, path, table, pool.submit(write_atomic, path, write)))
+            for part, path, table, written in writes:
+                written.result()
+                fsync_dir(part)  # the part's rename must be durable before the segment goes
+                rolled += table.num_rows
+                if keep is not None and rolled <= KEEP_ROWS:
+                    keep[path] = table
+            remove(segment)
     return rolled
 
 
