@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from keel.atomic import write_text_atomic
@@ -47,6 +48,9 @@ from keel.serve.rollup import roll
 Rebuild = Callable[[list[dict[str, Any]]], pd.DataFrame]  # logged raw rows -> model inputs
 SKEW_SAMPLE = 2_000  # rows per part and window recomputed for per-example skew
 _FIELD = re.compile(r"^rows\[\d+\]\.(.+?): expected")
+# pyarrow.json in the calling thread: the input columns are parsed in threads of their own,
+# and a small column's parse should not wait behind theirs in Arrow's shared pool
+_ONE_THREAD = pa_json.ReadOptions(use_threads=False)
 
 
 @dataclass
@@ -76,12 +80,10 @@ def _json_table(texts: pa.Array) -> pa.Table | None:
     present = texts.drop_null() if texts.null_count else texts
     if len(present) == 0:
         return None
-    from pyarrow import json as pa_json
-
     try:
         if not pa.types.is_string(present.type) and not pa.types.is_large_string(present.type):
             raise pa.ArrowInvalid("not text")
-        table = pa_json.read_json(pa.BufferReader(_lines(present)))
+        table = pa_json.read_json(pa.BufferReader(_lines(present)), read_options=_ONE_THREAD)
         if table.num_rows != len(present):
             raise pa.ArrowInvalid("not one object per row")
     except pa.ArrowInvalid:  # mixed types across rows: let pandas settle them
