@@ -177,3 +177,13 @@ def test_a_repeated_field_keeps_the_last_value_as_python_does(tmp_path):
     with pytest.raises(Unsupported):
         columnar_tables(path)
     assert rollup.segment_tables(path)[("2026-11-01", 1)].column("x").to_pylist() == [2]
+
+
+def test_a_number_arrow_cannot_read_goes_record_by_record(tmp_path):
+    import zlib
+
+    payload = b'{"time":"2026-11-01T00:00:00+00:00","model_version":1,"x":NaN}'
+    path = tmp_path / "seg-1-00000001-abcd.seg"
+    path.write_bytes(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+    x = rollup.segment_tables(path)[("2026-11-01", 1)].column("x").to_pylist()
+    assert len(x) == 1 and x[0] != x[0]  # NaN, as Python's json reads it

@@ -67,7 +67,10 @@ def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
 
     if len(payloads) == 0:
         return {}
-    first = json.loads(payloads[0].as_py())
+    try:
+        first = json.loads(payloads[0].as_py())
+    except ValueError:
+        raise Unsupported("a payload is not JSON") from None
     if not isinstance(first, dict):
         raise Unsupported("a payload is not a JSON object")
     con = duckdb.connect()
@@ -166,6 +169,8 @@ def _typed(text: pa.Array) -> pa.Array:
         try:
             return pc.cast(text, pa.int64())
         except pa.ArrowInvalid:  # an integer beyond 64 bits: its digits, as text
+            if not pc.all(pc.match_substring_regex(text, "^-?[0-9]+$")).as_py():
+                raise Unsupported("a number that is not an integer (NaN, Infinity)") from None
             return text
     if kinds == {"str"}:
         if pc.any(pc.match_substring(text, "\\")).as_py():  # escapes: let json decode them
@@ -210,6 +215,13 @@ def _groups(days: np.ndarray, versions: np.ndarray) -> list[tuple[int, int, slic
 
 def columnar_tables(segment: Path) -> dict[tuple[str, int], pa.Table]:
     """{(UTC date, model version): the records of that partition as a table} of `segment`."""
+    try:
+        return _tables(segment)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise Unsupported(f"Arrow: {exc}") from None  # a number Arrow cannot read, say
+
+
+def _tables(segment: Path) -> dict[tuple[str, int], pa.Table]:
     fields = _fields(_payloads(segment))
     if not fields:
         return {}
