@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -256,16 +257,30 @@ def _skew(rows: pa.Table, rebuild: Rebuild, skip: set[str]) -> tuple[dict[str, S
     return out, None
 
 
+def _window_of_rows(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], np.ndarray]:
+    """The windows (ISO starts, oldest first) and the window of each row (its index)."""
+    try:
+        if times.null_count:
+            raise pa.ArrowInvalid("a row without a time")
+        stamps = pc.cast(pc.cast(times, pa.timestamp("us", "UTC")), pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a form only pandas reads
+        starts = window_starts(times.to_pandas(), seconds).to_numpy()
+        labels, which = np.unique(starts.astype(str), return_inverse=True)
+        return [str(label) for label in labels], which
+    epoch = stamps // 1_000_000  # whole seconds, as `window_starts` counts them
+    distinct, which = np.unique(
+        (np.floor(epoch / seconds) * seconds).astype("int64"), return_inverse=True
+    )
+    return [datetime.fromtimestamp(int(s), UTC).isoformat() for s in distinct], which
+
+
 def _windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table]]:
     """The part's rows split by the window their time falls in, oldest window first."""
-    times = table.column("time").to_pandas()
-    starts = window_starts(times, window_seconds).to_numpy()
-    labels, which = np.unique(starts.astype(str), return_inverse=True)
+    labels, which = _window_of_rows(table.column("time"), window_seconds)
     if len(labels) == 1:
-        return [(str(labels[0]), table)]
+        return [(labels[0], table)]
     return [
-        (str(label), table.take(pa.array(np.flatnonzero(which == i))))
-        for i, label in enumerate(labels)
+        (label, table.take(pa.array(np.flatnonzero(which == i)))) for i, label in enumerate(labels)
     ]
 
 
