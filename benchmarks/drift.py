@@ -17,7 +17,10 @@ Run by `make bench` (not a unit test): `python benchmarks/drift.py`. It
    peak memory (each process's VmHWM plus its workers', as benchmarks/profile.py measures),
    and the columns each flags;
 4. writes 100,000 new rows to a prediction log with `PredictionLog` (after 20,000 taken
-   before) and times `keel.monitor.intake.intake` over them, the feature code rerun included;
+   before), shaped like `keel serve`'s (15 raw inputs, 15 model inputs, class probabilities,
+   anomaly and non-finite lists; ~730 bytes of JSON each), and times
+   `keel.monitor.intake.intake` over them (rolling the segments into Parquet, then
+   summarising the windows, the feature code rerun included); `--intake-only` runs this alone;
 5. prints a table and the targets, and exits 1 if one fails: Keel at least 30x faster than
    Evidently at 1M rows, at most half its peak memory, the same drifted columns found, no
    unchanged column flagged by Keel (at either size), and the intake under 2 s.
@@ -107,24 +110,43 @@ root, state, rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
 
 def records(start, n):
-    x, g = rng.normal(size=n), rng.choice(["a", "b", "c"], size=n)
+    # shaped like keel serve's: 15 raw inputs (12 numbers, 3 categories), 15 model inputs,
+    # class probabilities, and the anomaly and non-finite lists (mostly empty)
+    x = rng.normal(size=(n, 12)).round(6)
+    g = rng.choice(["north", "south", "east", "west"], size=(n, 3))
+    odd = rng.random(n)
     for i in range(n):
         j = start + i
+        raw = {f"x{k:02d}": float(x[i, k]) for k in range(12)}
+        raw.update({f"c{k}": str(g[i, k]) for k in range(3)})
+        raw["x03"] = int(x[i, 3] * 100)  # an integer input
+        built = {f"x{k:02d}": float(x[i, k]) for k in range(12)}
+        built["x03"] = float(raw["x03"])
+        built["x01_x02"] = float(x[i, 1] * x[i, 2])
+        built.update({f"c{k}_north": float(g[i, k] == "north") for k in range(2)})
+        anomalies, nonfinite = [], []
+        if odd[i] < 0.01:
+            anomalies = [f"rows[{i % 50}].x03: expected a number \u2265 -250, got {raw['x03']}"]
+        if odd[i] > 0.995:
+            raw["x05"], built["x05"], nonfinite = None, None, ["x05"]
+        p1 = round(float(1 / (1 + np.exp(-x[i, 0]))), 6)
         yield {
-            "request_id": f"r{j}", "row": 0, "example_id": f"e{j}",
-            "time": f"2026-11-{1 + j // 50_000:02d}T{(j // 2_000) % 24:02d}:00:00+00:00",
+            "request_id": f"r{j // 8}", "row": j % 8, "example_id": f"e{j}",
+            "time": f"2026-11-{1 + j // 50_000:02d}T{(j // 2_000) % 24:02d}:00:00"
+                    f".{j % 999_983:06d}+00:00",
             "model_version": 1, "route": "champion",
-            "inputs": {"x1": float(x[i]), "x2": float(x[i] / 2), "group": str(g[i])},
-            "model_inputs": {"x1": float(x[i]), "x2": float(x[i] / 2), "group": str(g[i]),
-                             "x1_x2": float(x[i] * x[i] / 2)},
-            "prediction": int(x[i] > 0), "probabilities": {"0": 0.4, "1": 0.6},
-            "latency_seconds": 0.001, "anomalies": [], "nonfinite": [],
+            "inputs": raw, "model_inputs": built,
+            "prediction": int(p1 > 0.5), "probabilities": {"0": round(1 - p1, 6), "1": p1},
+            "latency_seconds": 0.001 + (j % 7) / 1000, "anomalies": anomalies,
+            "nonfinite": nonfinite,
         }
 
 def rebuild(raw):
     frame = pd.DataFrame(raw)
-    out = frame[["x1", "x2", "group"]].copy()
-    out["x1_x2"] = frame["x1"] * frame["x2"]
+    out = frame[[f"x{k:02d}" for k in range(12)]].astype(float)
+    out["x01_x02"] = frame["x01"] * frame["x02"]
+    for k in range(2):
+        out[f"c{k}_north"] = (frame[f"c{k}"] == "north").astype(float)
     return out
 
 def write(start, n):
@@ -140,16 +162,22 @@ def write(start, n):
 write(0, 20_000)
 intake(root, state, window_seconds=86_400.0, rebuild=rebuild)  # taken before
 write(20_000, rows)
-from keel.serve.predlog import rolled_dir
-from keel.serve.rollup import roll
+import keel.monitor.intake as intake_module
+rolling = intake_module.roll
+took = []
+def timed_roll(*args, **kwargs):  # what intake does first, its share timed
+    begun = time.perf_counter()
+    try:
+        return rolling(*args, **kwargs)
+    finally:
+        took.append(time.perf_counter() - begun)
+intake_module.roll = timed_roll
 cpu, start = cpu_seconds(), time.perf_counter()
-roll(segments_dir(root), rolled_dir(root))  # what intake does first, timed on its own
-rolled = time.perf_counter() - start
 run = intake(root, state, window_seconds=86_400.0, rebuild=rebuild)
 seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
 assert run.rows == rows, run.rows
 print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rows": run.rows, "flagged": [],
-                  "roll_seconds": rolled, **memory()}))
+                  "roll_seconds": sum(took), "load": os.getloadavg()[0], **memory()}))
 """
 )
 
@@ -214,10 +242,34 @@ def evidently_python() -> Path | None:
     return python
 
 
+def measure_intake() -> dict:
+    """Step 4 in a fresh process: the intake of INTAKE_ROWS new logged rows, printed."""
+    with_tmp = Path(f"/tmp/keel-bench-intake-{time.time_ns()}")
+    try:
+        intake = bench.measure(
+            sys.executable, INTAKE, with_tmp / "log", with_tmp / "state", INTAKE_ROWS
+        )
+    finally:
+        subprocess.run(["rm", "-rf", str(with_tmp)], check=False)
+    rolled = intake["roll_seconds"]
+    print(
+        f"intake of {INTAKE_ROWS:,} new rows: {intake['seconds']:.2f} s "
+        f"(CPU {intake['cpu_s']:.2f} s, peak {intake['peak_mib']:,.0f} MiB) = rolling the log's "
+        f"segments into Parquet (keel.serve.rollup) {rolled:.2f} s + summarising the windows "
+        f"(keel.monitor.intake) {intake['seconds'] - rolled:.2f} s"
+    )
+    return intake
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-evidently", action="store_true", help="Keel alone (no target)")
+    parser.add_argument("--intake-only", action="store_true", help="only the intake (step 4)")
     args = parser.parse_args(argv)
+    if args.intake_only:
+        intake = measure_intake()
+        print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} (2 cores: 2.0 is busy)")
+        return 0 if intake["seconds"] < 2 else 1
 
     ref_1m, cur_1m, ref_small, cur_small = write_pair()
     python = None if args.no_evidently else evidently_python()
@@ -236,11 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as exc:
             print(f"Evidently failed; reporting Keel alone:\n{exc}")
             evidently = evidently_small = None
-    with_tmp = Path(f"/tmp/keel-bench-intake-{time.time_ns()}")
-    intake = bench.measure(
-        sys.executable, INTAKE, with_tmp / "log", with_tmp / "state", INTAKE_ROWS
-    )
-    subprocess.run(["rm", "-rf", str(with_tmp)], check=False)
+    intake = measure_intake()
     results.append(("Keel intake (incremental)", intake))
 
     unchanged = set(bench.chunk(10, 0).column_names) - set(CHANGED)
@@ -282,12 +330,6 @@ def main(argv: list[str] | None = None) -> int:
     wrong = sorted((set(keel["flagged"]) | set(keel_small["flagged"])) & unchanged)
     targets.append(
         (f"no unchanged column flagged by Keel ({', '.join(wrong) or 'none'})", not wrong)
-    )
-    rolled = intake["roll_seconds"]
-    print(
-        f"intake of {INTAKE_ROWS:,} new rows: {intake['seconds']:.2f} s = rolling the log's "
-        f"segments into Parquet (keel.serve.rollup) {rolled:.2f} s + summarising the windows "
-        f"(keel.monitor.intake) {intake['seconds'] - rolled:.2f} s"
     )
     targets.append(
         (

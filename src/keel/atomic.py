@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 # What Keel writes is meant to be read by others (CI artefacts, a team's web server).
 _MODE = 0o644
@@ -20,12 +22,17 @@ _MODE = 0o644
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """Write `data` to `path` atomically and return `path`."""
+    return write_atomic(path, lambda handle: handle.write(data))
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Atomically make `path` the file `write(handle)` writes (into a binary file handle)."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _MODE)

@@ -8,6 +8,12 @@ part with its marker (taken, never again) or a part without one (taken again nex
 summaries overwritten under the same names): no row is skipped and none is counted twice.
 The set of markers is the watermark.
 
+The parts this run's roll wrote are summarised from the tables the roll kept in memory (equal
+to what it wrote; `roll(keep=...)`), the others read back from Parquet. A part is summarised in
+Arrow: its JSON text columns (`inputs`, `model_inputs`, `probabilities`) parsed by
+`pyarrow.json` (the two input columns side by side), the `anomalies` and `nonfinite` lists
+decoded only where a row has any.
+
 Layout under the state folder (`.keel/monitor`):
 
     summaries/<window>/v<version>/<part>.json   one window of one rolled part
@@ -19,7 +25,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from keel.atomic import write_text_atomic
@@ -40,6 +49,9 @@ from keel.serve.rollup import roll
 Rebuild = Callable[[list[dict[str, Any]]], pd.DataFrame]  # logged raw rows -> model inputs
 SKEW_SAMPLE = 2_000  # rows per part and window recomputed for per-example skew
 _FIELD = re.compile(r"^rows\[\d+\]\.(.+?): expected")
+# pyarrow.json in the calling thread: the input columns are parsed in threads of their own,
+# and a small column's parse should not wait behind theirs in Arrow's shared pool
+_ONE_THREAD = pa_json.ReadOptions(use_threads=False)
 
 
 @dataclass
@@ -56,42 +68,53 @@ def _safe(window: str) -> str:
     return window.replace(":", "").replace("+", "Z")
 
 
-def _json_table(texts: pd.Series) -> pa.Table | None:
-    """A column of JSON objects (as text) as one Arrow table; None when all are null."""
-    present = texts.dropna()
-    if present.empty:
-        return None
-    from pyarrow import json as pa_json
+def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A logged column as one Arrow array (a rolled part stores nested fields as JSON text)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column
 
+
+def _json_table(texts: pa.Array) -> pa.Table | None:
+    """A column of JSON objects (as text) as one Arrow table; None when all are null."""
+    texts = _text(texts)
+    present = texts.drop_null() if texts.null_count else texts
+    if len(present) == 0:
+        return None
     try:
-        table = pa_json.read_json(pa.BufferReader(_lines(present)))
+        if not pa.types.is_string(present.type) and not pa.types.is_large_string(present.type):
+            raise pa.ArrowInvalid("not text")
+        table = pa_json.read_json(pa.BufferReader(_lines(present)), read_options=_ONE_THREAD)
+        if table.num_rows != len(present):
+            raise pa.ArrowInvalid("not one object per row")
     except pa.ArrowInvalid:  # mixed types across rows: let pandas settle them
-        frame = pd.DataFrame([json.loads(t) for t in present.astype(str)])
+        values = [json.loads(t) if isinstance(t, str) else t for t in present.to_pylist()]
+        frame = pd.DataFrame([v if isinstance(v, dict) else {} for v in values])
         table = pa.Table.from_pandas(frame, preserve_index=False)
     if len(present) != len(texts):  # rows without the field: nulls in their place
-        positions = np.flatnonzero(texts.notna().to_numpy())
+        positions = np.flatnonzero(pc.is_valid(texts).to_numpy(zero_copy_only=False))
         index = np.full(len(texts), -1)
         index[positions] = np.arange(len(present))
         table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
     return _no_null_columns(_flat(table))
 
 
-def _lines(texts: pd.Series) -> pa.Buffer:
+def _lines(texts: pa.Array) -> pa.Buffer:
     """Texts (no nulls) as one newline-delimited buffer, joined by Arrow, not row by row."""
-    try:
-        values = pa.array(texts, from_pandas=True).cast(pa.large_string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: Python's way
-        return pa.py_buffer("\n".join(texts.astype(str)).encode("utf-8"))
+    values = texts.cast(pa.large_string())
     one = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
     return pc.binary_join(one, pa.scalar("\n", pa.large_string()))[0].as_buffer()
 
 
-def _listed(column: pd.Series) -> pd.Series:
-    """The non-empty lists of a logged column (JSON text or lists): most rows log "[]"."""
-    present = column.dropna()
-    if pd.api.types.is_string_dtype(present.dtype):
-        present = present[present != "[]"]
-    return present
+def _listed(column: pa.Array) -> list[Any]:
+    """The non-empty lists of a logged column (JSON text): most rows log "[]"."""
+    column = _text(column)
+    if pa.types.is_null(column.type):
+        return []
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        column = column.filter(pc.and_kleene(pc.is_valid(column), pc.not_equal(column, "[]")))
+        return [json.loads(v) for v in column.to_pylist()]
+    return [v for v in column.to_pylist() if v is not None]
 
 
 def _flat(table: pa.Table) -> pa.Table:
@@ -121,34 +144,43 @@ def _profile(table: pa.Table | None, source: str) -> Profile | None:
     return profile_batches(table, source=source)
 
 
-def _outputs(frame: pd.DataFrame) -> pa.Table:
+def _profile_json(rows: pa.Table, name: str) -> Profile | None:
+    """The profile of a column of logged JSON objects (`inputs`, `model_inputs`)."""
+    return _profile(_json_table(rows.column(name)), name)
+
+
+def _floats(column: pa.Array) -> pa.Array:
+    """Numbers as float64, a missing one as NaN (as the outputs profile has always had it)."""
+    values = pc.cast(_text(column), pa.float64())
+    return pc.fill_null(values, float("nan")) if values.null_count else values
+
+
+def _outputs(rows: pa.Table) -> pa.Table:
     """prediction, proba_<class> and latency_seconds of each row."""
     out: dict[str, Any] = {}
-    prediction = frame["prediction"] if "prediction" in frame else pd.Series([None] * len(frame))
-    out["prediction"] = pa.array(prediction.tolist()) if prediction.notna().any() else None
-    if out["prediction"] is None or pa.types.is_null(out["prediction"].type):
-        out["prediction"] = pa.array(prediction.astype("string").tolist(), pa.string())
-    if "probabilities" in frame:
-        proba = _json_table(frame["probabilities"])
+    names = rows.column_names
+    prediction = _text(rows.column("prediction")) if "prediction" in names else None
+    if prediction is None or pa.types.is_null(prediction.type):
+        prediction = pa.nulls(rows.num_rows, pa.string())
+    out["prediction"] = prediction
+    if "probabilities" in names:
+        proba = _json_table(rows.column("probabilities"))
         if proba is not None:
             for name in proba.column_names:
-                out[f"proba_{name}"] = pa.array(
-                    proba.column(name).to_pandas().astype(float).to_numpy(), pa.float64()
-                )
-    if "latency_seconds" in frame:
-        out["latency_seconds"] = pa.array(frame["latency_seconds"].astype(float).to_numpy())
+                out[f"proba_{name}"] = _floats(proba.column(name))
+    if "latency_seconds" in names:
+        out["latency_seconds"] = _floats(rows.column("latency_seconds"))
     return pa.table(out)
 
 
-def _anomalies(frame: pd.DataFrame) -> tuple[dict[str, int], dict[str, str]]:
+def _anomalies(rows: pa.Table) -> tuple[dict[str, int], dict[str, str]]:
     """Rows with a problem, per input, from the messages the server logged; and one problem
     per input as logged ("expected a number ≥ 0, got -1")."""
     counts: dict[str, int] = {}
     examples: dict[str, str] = {}
-    if "anomalies" not in frame:
+    if "anomalies" not in rows.column_names:
         return counts, examples
-    for value in _listed(frame["anomalies"]):
-        messages = json.loads(value) if isinstance(value, str) else value
+    for messages in _listed(rows.column("anomalies")):
         if messages is None or not len(messages):
             continue
         fields = set()
@@ -162,13 +194,12 @@ def _anomalies(frame: pd.DataFrame) -> tuple[dict[str, int], dict[str, str]]:
     return counts, examples
 
 
-def _nonfinite(frame: pd.DataFrame) -> dict[str, int]:
+def _nonfinite(rows: pa.Table) -> dict[str, int]:
     """NaN and infinite values per logged field, as the server listed them per row."""
     counts: dict[str, int] = {}
-    if "nonfinite" not in frame:
+    if "nonfinite" not in rows.column_names:
         return counts
-    for value in _listed(frame["nonfinite"]):
-        names = json.loads(value) if isinstance(value, str) else value
+    for names in _listed(rows.column("nonfinite")):
         for name in set(names or []):
             counts[name] = counts.get(name, 0) + 1
     return counts
@@ -185,22 +216,36 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
     return close | both_missing
 
 
-def _skew(
-    rows: pd.DataFrame, rebuild: Rebuild, skip: set[str]
-) -> tuple[dict[str, Skew], str | None]:
+def _objects(column: pa.ChunkedArray) -> list[dict[str, Any]]:
+    """The logged JSON objects of a column, {} where a row has none (decoded in one call)."""
+    texts = column.to_pylist()
+    if all(t is None or isinstance(t, str) for t in texts):
+        try:
+            values = json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+        except ValueError:
+            values = None
+        if values is not None and len(values) == len(texts):
+            return [{} if v is None else v for v in values]
+    return [json.loads(t) if isinstance(t, str) else {} for t in texts]
+
+
+def _skew(rows: pa.Table, rebuild: Rebuild, skip: set[str]) -> tuple[dict[str, Skew], str | None]:
     """Per model input: logged values against the feature code rerun on the logged raw rows."""
-    sample = rows.iloc[:: max(1, len(rows) // SKEW_SAMPLE)].head(SKEW_SAMPLE)
-    raw = [json.loads(t) if isinstance(t, str) else {} for t in sample["inputs"]]
-    logged = pd.DataFrame(
-        [json.loads(t) if isinstance(t, str) else {} for t in sample["model_inputs"]]
-    )
+    picked = np.arange(0, rows.num_rows, max(1, rows.num_rows // SKEW_SAMPLE))[:SKEW_SAMPLE]
+    sample = rows.take(pa.array(picked))
+    raw = _objects(sample.column("inputs"))
+    logged = pd.DataFrame(_objects(sample.column("model_inputs")))
     try:
         rebuilt = rebuild(raw).reset_index(drop=True)
     except Exception as exc:  # the user's feature code on logged rows
         return {}, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     if len(rebuilt) != len(logged):
         return {}, f"the feature code returned {len(rebuilt)} rows for {len(logged)}"
-    ids = sample["example_id"].astype(str).tolist() if "example_id" in sample else []
+    ids = (
+        [str(v) for v in sample.column("example_id").to_pylist()]
+        if "example_id" in sample.column_names
+        else []
+    )
     out: dict[str, Skew] = {}
     for name in logged.columns:
         if name in skip or name not in rebuilt.columns:
@@ -212,6 +257,33 @@ def _skew(
     return out, None
 
 
+def _window_of_rows(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], np.ndarray]:
+    """The windows (ISO starts, oldest first) and the window of each row (its index)."""
+    try:
+        if times.null_count:
+            raise pa.ArrowInvalid("a row without a time")
+        stamps = pc.cast(pc.cast(times, pa.timestamp("us", "UTC")), pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a form only pandas reads
+        starts = window_starts(times.to_pandas(), seconds).to_numpy()
+        labels, which = np.unique(starts.astype(str), return_inverse=True)
+        return [str(label) for label in labels], which
+    epoch = stamps // 1_000_000  # whole seconds, as `window_starts` counts them
+    distinct, which = np.unique(
+        (np.floor(epoch / seconds) * seconds).astype("int64"), return_inverse=True
+    )
+    return [datetime.fromtimestamp(int(s), UTC).isoformat() for s in distinct], which
+
+
+def _windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table]]:
+    """The part's rows split by the window their time falls in, oldest window first."""
+    labels, which = _window_of_rows(table.column("time"), window_seconds)
+    if len(labels) == 1:
+        return [(labels[0], table)]
+    return [
+        (label, table.take(pa.array(np.flatnonzero(which == i)))) for i, label in enumerate(labels)
+    ]
+
+
 def summarise_part(
     path: Path,
     version: int,
@@ -220,38 +292,46 @@ def summarise_part(
     rebuild: Rebuild | None = None,
     skip_skew: set[str] | None = None,
     label: str | None = None,
+    table: pa.Table | None = None,
 ) -> list[PartSummary]:
     """One summary per window the rolled part `path` (of model `version`) has rows in;
-    `label` names the part in the summaries (default: its file name)."""
-    frame = pq.read_table(path).to_pandas()
-    if frame.empty or "time" not in frame:
+    `label` names the part in the summaries (default: its file name); `table`: the part's
+    rows when the caller has them already (as `roll` wrote them), else read from `path`."""
+    if table is None:
+        table = pq.read_table(path)
+    if table.num_rows == 0 or "time" not in table.column_names:
         return []
-    frame["_window"] = window_starts(frame["time"], window_seconds).to_numpy()
     summaries = []
-    for window, rows in frame.groupby("_window", sort=True):
-        rows = rows.reset_index(drop=True)
-        anomalies, anomaly_examples = _anomalies(rows)
-        summary = PartSummary(
-            window=str(window),
-            model_version=version,
-            rows=len(rows),
-            first_time=str(rows["time"].min()),
-            last_time=str(rows["time"].max()),
-            errors=int(rows["error"].notna().sum()) if "error" in rows else 0,
-            inputs=_profile(_json_table(rows["inputs"]), "inputs") if "inputs" in rows else None,
-            model_inputs=(
-                _profile(_json_table(rows["model_inputs"]), "model_inputs")
-                if "model_inputs" in rows
-                else None
-            ),
-            outputs=_profile(_outputs(rows), "outputs"),
-            anomalies=anomalies,
-            anomaly_examples=anomaly_examples,
-            nonfinite=_nonfinite(rows),
-            parts=[label or path.name],
-        )
-        if rebuild is not None and {"inputs", "model_inputs"} <= set(rows.columns):
-            summary.skew, summary.skew_error = _skew(rows, rebuild, skip_skew or set())
+    for window, rows in _windows(table, window_seconds):
+        names = rows.column_names
+        with ThreadPoolExecutor(2) as pool:  # the two big JSON columns parsed side by side
+            inputs, model_inputs = (
+                pool.submit(_profile_json, rows, name) if name in names else None
+                for name in ("inputs", "model_inputs")
+            )
+            anomalies, anomaly_examples = _anomalies(rows)
+            low, high = pc.min_max(rows.column("time").cast(pa.string())).values()
+            outputs = _profile(_outputs(rows), "outputs")
+            skew: tuple[dict[str, Skew], str | None] | None = None
+            if rebuild is not None and {"inputs", "model_inputs"} <= set(names):
+                skew = _skew(rows, rebuild, skip_skew or set())  # the user's code: this thread
+            summary = PartSummary(
+                window=window,
+                model_version=version,
+                rows=rows.num_rows,
+                first_time=str(low.as_py()),
+                last_time=str(high.as_py()),
+                errors=rows.num_rows - rows.column("error").null_count if "error" in names else 0,
+                inputs=inputs.result() if inputs is not None else None,
+                model_inputs=model_inputs.result() if model_inputs is not None else None,
+                outputs=outputs,
+                anomalies=anomalies,
+                anomaly_examples=anomaly_examples,
+                nonfinite=_nonfinite(rows),
+                parts=[label or path.name],
+            )
+        if skew is not None:
+            summary.skew, summary.skew_error = skew
         summaries.append(summary)
     return summaries
 
@@ -275,8 +355,9 @@ def intake(
     """Take every rolled part not taken before (see the module docstring)."""
     log_root, state_dir = Path(log_root), Path(state_dir)
     segments, rolled = segments_dir(log_root), rolled_dir(log_root)
+    fresh: dict[Path, pa.Table] = {}  # the parts this roll wrote, as written
     if segments.is_dir():
-        roll(segments, rolled)
+        roll(segments, rolled, keep=fresh)
     run = IntakeRun()
     parts = sorted(rolled.glob("date=*/model_version=*/*.parquet")) if rolled.is_dir() else []
     for i, part in enumerate(parts):
@@ -294,6 +375,7 @@ def intake(
             rebuild=rebuild,
             skip_skew=skip_skew,
             label=name,
+            table=fresh.pop(part, None),
         )
         for summary in summaries:
             folder = state_dir / "summaries" / _safe(summary.window) / f"v{version}"

@@ -10,24 +10,35 @@ between re-rolls the segment onto the same names, replacing, never duplicating.
 
 Columns: a field whose values are all scalars of one kind (bool, int, float with int, str, with
 nulls) is stored as that type; any other field (a dict of inputs, a list of probabilities, or a
-field whose type varies between records) is stored as a JSON string, which DuckDB reads with
+field whose type varies between records) is stored as JSON text, which DuckDB reads with
 `json_extract(inputs, '$.age')` or `inputs::JSON`. A record missing a field has null there.
+Types are decided per partition of a segment.
+
+How: column by column (`keel.serve._columnar`): the framing and CRC of every record checked in
+Python, then all payloads of the segment parsed at once by DuckDB's JSON reader and typed with
+Arrow; JSON text comes out minified as DuckDB writes it: the same values the server logged,
+though a number may be written another way (1e-05 as 0.00001) and a non-ASCII character as
+UTF-8 rather than a \\u escape. A segment that way cannot take (a payload that is not UTF-8
+or not an object, a repeated field, a time that is not text, a model_version that is not an
+integer) is rolled record by record in Python (`_columns`), with the same column types.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from keel.atomic import write_bytes_atomic
+from keel.atomic import write_atomic
 from keel.errors import KeelError
 from keel.serve.segments import closed_segments, fsync_dir, read_segment, recover, remove
 
 _PARTITION = ("model_version",)
+KEEP_ROWS = 1_000_000  # rows of new parts `roll(keep=...)` hands back in memory at most
 
 
 def _utc_date(stamp: str) -> str:
@@ -69,48 +80,76 @@ def _columns(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return columns
 
 
-def _parquet_bytes(records: list[dict[str, Any]]) -> bytes:
+def _table(records: list[dict[str, Any]]) -> Any:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     columns = _columns(records)
-    table = pa.table(columns) if columns else pa.table({"_empty": [None] * len(records)})
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
+    return pa.table(columns) if columns else pa.table({"_empty": [None] * len(records)})
 
 
-def roll(folder: str | Path, out_dir: str | Path) -> int:
+def _write_parquet(table: Any, handle: BinaryIO) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, handle)
+
+
+def _slow_tables(segment: Path) -> dict[tuple[str, int], Any]:
+    """The segment's parts record by record in Python (any record the log can hold)."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for record in read_segment(segment):
+        try:
+            key = (_utc_date(record["time"]), int(record["model_version"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeelError(
+                f"{segment}: a record without a valid time/model_version ({exc}); "
+                "the prediction log needs both"
+            ) from None
+        groups[key].append(record)
+    return {key: _table(records) for key, records in groups.items()}
+
+
+def segment_tables(segment: Path) -> dict[tuple[str, int], Any]:
+    """{(UTC date, model version): Arrow table} of one closed segment: columnar when
+    `keel.serve._columnar` can take it (the common case), else record by record."""
+    from keel.serve._columnar import Unsupported, columnar_tables
+
+    try:
+        return columnar_tables(segment)
+    except Unsupported:
+        return _slow_tables(segment)
+
+
+def roll(folder: str | Path, out_dir: str | Path, *, keep: dict[Path, Any] | None = None) -> int:
     """Recover dead writers' segments in `folder`, roll every closed one into `out_dir`.
 
     Returns the number of records rolled. Segments of live writers are left for later. Two
-    rolls at once are safe: both write the same parts under the same names.
+    rolls at once are safe: both write the same parts under the same names. `keep`, when
+    given, receives {part path: Arrow table as written} for up to KEEP_ROWS rows, so a caller
+    about to read the new parts (`keel.monitor.intake`) need not read them back.
     """
     folder, out_dir = Path(folder), Path(out_dir)
     recover(folder)
     rolled = 0
-    for segment in list(closed_segments(folder)):
-        groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-        try:
-            segment_records = read_segment(segment)
-        except FileNotFoundError:  # another roll (a server, the CLI) took it meanwhile
-            continue
-        for record in segment_records:
+    with ThreadPoolExecutor(2) as pool:  # a segment's parts are written side by side
+        for segment in list(closed_segments(folder)):
             try:
-                key = (_utc_date(record["time"]), int(record["model_version"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise KeelError(
-                    f"{segment}: a record without a valid time/model_version ({exc}); "
-                    "the prediction log needs both"
-                ) from None
-            groups[key].append(record)
-        for (date, version), records in sorted(groups.items()):
-            part = out_dir / f"date={date}" / f"model_version={version}"
-            part.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(part / f"part-{segment.stem}.parquet", _parquet_bytes(records))
-            fsync_dir(part)  # the part's rename must be durable before the segment goes
-            rolled += len(records)
-        remove(segment)
+                tables = segment_tables(segment)
+            except FileNotFoundError:  # another roll (a server, the CLI) took it meanwhile
+                continue
+            writes = []
+            for (date, version), table in sorted(tables.items()):
+                part = out_dir / f"date={date}" / f"model_version={version}"
+                part.mkdir(parents=True, exist_ok=True)
+                path = part / f"part-{segment.stem}.parquet"
+                write = partial(_write_parquet, table)
+                writes.append((part, path, table, pool.submit(write_atomic, path, write)))
+            for part, path, table, written in writes:
+                written.result()
+                fsync_dir(part)  # the part's rename must be durable before the segment goes
+                rolled += table.num_rows
+                if keep is not None and rolled <= KEEP_ROWS:
+                    keep[path] = table
+            remove(segment)
     return rolled
 
 

@@ -45,6 +45,30 @@ def encode_record(record: dict[str, Any]) -> bytes:
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
+def frame_ends(data: bytes | bytearray | memoryview) -> list[int]:
+    """The end offset of each complete frame at the start of `data` whose CRC holds.
+
+    Stops at the first short, oversized or corrupt frame (a torn tail). The payloads are not
+    parsed: a reader still treats one that is not a JSON object as the end (`decode_records`).
+    """
+    view = memoryview(data)
+    size = len(view)
+    ends: list[int] = []
+    unpack, crc32, header = HEADER.unpack_from, zlib.crc32, HEADER.size
+    pos = 0
+    while pos + header <= size:
+        length, crc = unpack(view, pos)
+        start = pos + header
+        end = start + length
+        if length == 0 or length > MAX_RECORD_BYTES or end > size:
+            break
+        if crc32(view[start:end]) != crc:
+            break
+        ends.append(end)
+        pos = end
+    return ends
+
+
 def decode_records(data: bytes) -> tuple[list[dict[str, Any]], int]:
     """The complete records at the start of `data` and the byte length they span.
 
@@ -52,17 +76,9 @@ def decode_records(data: bytes) -> tuple[list[dict[str, Any]], int]:
     """
     records: list[dict[str, Any]] = []
     pos = 0
-    while pos + HEADER.size <= len(data):
-        length, crc = HEADER.unpack_from(data, pos)
-        start = pos + HEADER.size
-        end = start + length
-        if length == 0 or length > MAX_RECORD_BYTES or end > len(data):
-            break
-        payload = data[start:end]
-        if zlib.crc32(payload) != crc:
-            break
+    for end in frame_ends(data):
         try:
-            record = json.loads(payload)
+            record = json.loads(data[pos + HEADER.size : end])
         except ValueError:
             break
         if not isinstance(record, dict):

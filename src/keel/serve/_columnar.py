@@ -1,0 +1,244 @@
+"""A closed segment's records straight into Arrow, column by column (`keel.serve.rollup`).
+
+The framing is checked in Python (length and CRC of each frame, `frame_ends`); the payloads
+are then parsed by DuckDB's JSON reader over the segment's own bytes (each 8-byte header
+blanked to whitespace in memory, never on disk), never record by record in Python. Every
+top-level field comes out as its JSON text, minified (the same values; a number may be
+written another way, 1e-05 as 0.00001, non-ASCII as UTF-8 rather than a \\u escape), and is
+then typed as the record-by-record way types it (`rollup._columns`): one scalar kind per field
+and partition is stored as that type, anything else (objects, lists, mixed kinds) as that
+JSON text.
+
+`Unsupported` sends the segment to the record-by-record way: a payload that is not UTF-8 or
+not a JSON object, a repeated field, two fields whose names differ only in case, a time that
+is not a string, a model_version that is not an integer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from keel.serve.segments import HEADER, frame_ends
+
+_PARTITION = ("model_version",)
+_BATCH_ROWS = 16_384  # payloads per Arrow batch DuckDB's threads take one at a time
+
+
+class Unsupported(Exception):
+    """The segment needs the record-by-record roll."""
+
+
+def _payloads(segment: Path) -> pa.LargeStringArray:
+    """One JSON text per complete frame: the header before each payload blanked (in memory)."""
+    with open(segment, "rb") as handle:
+        buffer = np.empty(os.fstat(handle.fileno()).st_size, np.uint8)  # not zeroed: read over
+        got = handle.readinto(buffer)
+    ends = frame_ends(memoryview(buffer)[:got])
+    offsets = np.zeros(len(ends) + 1, np.int64)
+    offsets[1:] = ends
+    for k in range(HEADER.size - 1):  # the header becomes spaces and a newline (whitespace)
+        buffer[offsets[:-1] + k] = 0x20
+    buffer[offsets[:-1] + HEADER.size - 1] = 0x0A
+    payloads = pa.LargeStringArray.from_buffers(
+        len(ends), pa.py_buffer(offsets), pa.py_buffer(buffer)
+    )
+    try:
+        payloads.validate(full=True)  # UTF-8
+    except pa.ArrowInvalid:
+        raise Unsupported("a payload is not UTF-8") from None
+    return payloads
+
+
+def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
+    """Each top-level field's JSON text per record (null where a record lacks it or has null).
+
+    First try: every record has exactly the first record's fields (one parse of each payload,
+    `json_transform_strict` refusing a missing or repeated one, `json_keys` counting them).
+    Else the fields of all records are gathered first (a second parse).
+    """
+    import duckdb
+
+    if len(payloads) == 0:
+        return {}
+    try:
+        first = json.loads(payloads[0].as_py())
+    except ValueError:
+        raise Unsupported("a payload is not JSON") from None
+    if not isinstance(first, dict):
+        raise Unsupported("a payload is not a JSON object")
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")  # rows come back in log order
+        batches = pa.table({"p": payloads}).to_batches(max_chunksize=_BATCH_ROWS)
+        con.register("payloads", pa.Table.from_batches(batches))  # batches: DuckDB's threads
+        names = list(first)
+        try:
+            table = con.sql(
+                f"SELECT json_transform_strict(p, '{_structure(names)}') AS r, "
+                "len(json_keys(p)) AS n FROM payloads"
+            ).to_arrow_table()
+            if pc.max(table.column("n")).as_py() != len(names):
+                raise Unsupported("a record has a field the first has not")
+        except (duckdb.Error, Unsupported):  # fields vary between records
+            found = con.sql("SELECT DISTINCT unnest(json_keys(p)) FROM payloads").fetchall()
+            names += sorted({k for (k,) in found} - set(names))
+            repeated = con.sql(
+                "SELECT count(*) FROM payloads "
+                "WHERE len(json_keys(p)) <> len(list_distinct(json_keys(p)))"
+            ).fetchall()[0][0]
+            if repeated:  # Python keeps the last of a repeated field; leave it to Python
+                raise Unsupported("a record repeats a field") from None
+            # a payload that is not an object comes out without a time: see columnar_tables
+            table = con.sql(f"SELECT json_transform(p, '{_structure(names)}') AS r FROM payloads")
+            table = table.to_arrow_table()
+    except duckdb.Error as exc:
+        raise Unsupported(f"DuckDB: {exc}") from None
+    finally:
+        con.close()
+    rows = table.column("r").combine_chunks()
+    return {name: pc.cast(rows.field(i), pa.string()) for i, name in enumerate(names)}
+
+
+def _structure(names: list[str]) -> str:
+    """json_transform's structure: every field as its JSON text (quoted for SQL)."""
+    if len({n.lower() for n in names}) < len(names):  # DuckDB's names are case-blind
+        raise Unsupported("two fields differ only in case")
+    return json.dumps(dict.fromkeys(names, "JSON")).replace("'", "''")
+
+
+_KIND_OF = {ord('"'): "str", ord("{"): "json", ord("["): "json", ord("t"): "bool", ord("f"): "bool"}
+_NUMBER = np.ones(256, bool)
+_NUMBER[list(_KIND_OF)] = False
+
+
+def _heads(text: pa.Array) -> np.ndarray:
+    """The first byte of each non-null JSON text (read off Arrow's buffers, nothing copied)."""
+    _, offsets, data = text.buffers()
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    starts = np.frombuffer(
+        offsets, width, count=len(text) + 1, offset=text.offset * width().itemsize
+    )
+    bytes_ = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    present = starts[1:] > starts[:-1]  # a null or empty text has no first byte
+    if text.null_count:
+        present &= pc.is_valid(text).to_numpy(zero_copy_only=False)
+    return bytes_[starts[:-1][present]]
+
+
+def _kinds(text: pa.Array) -> set[str]:
+    """The kinds of the JSON texts (null aside): bool, int, float, str, json."""
+    if text.null_count == len(text):
+        return set()
+    heads = np.unique(_heads(text))
+    kinds = {_KIND_OF[h] for h in heads.tolist() if h in _KIND_OF}
+    if _NUMBER[heads].any():  # a number is a float when its text has a point or an exponent
+        numbers = text if len(kinds) == 0 else text.filter(pa.array(_number_rows(text)))
+        floats = pc.match_substring_regex(numbers, "[.eE]")
+        if pc.any(floats).as_py():
+            kinds.add("float")
+        if not pc.all(floats).as_py():
+            kinds.add("int")
+    return kinds
+
+
+def _number_rows(text: pa.Array) -> np.ndarray:
+    """Which rows of `text` hold a number."""
+    first = pc.utf8_slice_codeunits(text, 0, 1)
+    return pc.fill_null(
+        pc.invert(pc.is_in(first, pa.array(['"', "{", "[", "t", "f"]))), False
+    ).to_numpy(zero_copy_only=False)
+
+
+def _typed(text: pa.Array) -> pa.Array:
+    """A field's column as the record-by-record roll stores it (see `rollup._columns`)."""
+    kinds = _kinds(text)
+    if not kinds:
+        return pa.nulls(len(text))
+    if kinds == {"bool"}:
+        return pc.equal(text, "true")
+    if kinds <= {"int", "float"}:
+        if "float" in kinds:
+            return pc.cast(text, pa.float64())
+        try:
+            return pc.cast(text, pa.int64())
+        except pa.ArrowInvalid:  # an integer beyond 64 bits: its digits, as text
+            if not pc.all(pc.match_substring_regex(text, "^-?[0-9]+$")).as_py():
+                raise Unsupported("a number that is not an integer (NaN, Infinity)") from None
+            return text
+    if kinds == {"str"}:
+        if pc.any(pc.match_substring(text, "\\")).as_py():  # escapes: let json decode them
+            return pa.array([None if v is None else json.loads(v) for v in text.to_pylist()])
+        return pc.utf8_slice_codeunits(text, 1, -1)
+    return text  # objects, lists, or kinds mixed: the JSON text
+
+
+def _utc_day(stamp: str) -> date:
+    """The UTC date of one ISO time, as Python reads it (naive: UTC)."""
+    moment = datetime.fromisoformat(stamp)
+    return (moment.astimezone(UTC) if moment.tzinfo is not None else moment).date()
+
+
+def _utc_days(times: pa.Array) -> pa.Array:
+    """The UTC date of each ISO time (date32)."""
+    try:
+        return pc.cast(pc.cast(times, pa.timestamp("us", "UTC")), pa.date32())
+    except pa.ArrowInvalid:  # no offset (UTC), or a form only Python reads: time by time
+        distinct = pc.unique(times)
+        try:
+            days = [_utc_day(t) for t in distinct.to_pylist()]
+        except (TypeError, ValueError) as exc:
+            raise Unsupported(f"a time Python cannot read: {exc}") from None
+        return pc.take(pa.array(days, pa.date32()), pc.index_in(times, distinct))
+
+
+def _groups(days: np.ndarray, versions: np.ndarray) -> list[tuple[int, int, slice | np.ndarray]]:
+    """(day, version, rows) per partition: a slice when its rows are one run (the usual case:
+    a log is written in time order), else their positions."""
+    change = np.flatnonzero((days[1:] != days[:-1]) | (versions[1:] != versions[:-1])) + 1
+    bounds = [0, *change.tolist(), len(days)]
+    runs = [
+        (int(days[a]), int(versions[a]), slice(a, b))
+        for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
+    if len({(d, v) for d, v, _ in runs}) == len(runs):
+        return runs
+    pairs = sorted({(d, v) for d, v, _ in runs})
+    return [(d, v, np.flatnonzero((days == d) & (versions == v))) for d, v in pairs]
+
+
+def columnar_tables(segment: Path) -> dict[tuple[str, int], pa.Table]:
+    """{(UTC date, model version): the records of that partition as a table} of `segment`."""
+    try:
+        return _tables(segment)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise Unsupported(f"Arrow: {exc}") from None  # a number Arrow cannot read, say
+
+
+def _tables(segment: Path) -> dict[tuple[str, int], pa.Table]:
+    fields = _fields(_payloads(segment))
+    if not fields:
+        return {}
+    times, versions = fields.get("time"), fields.get("model_version")
+    if times is None or versions is None or times.null_count or versions.null_count:
+        raise Unsupported("a record without time or model_version")
+    if _kinds(times) != {"str"} or _kinds(versions) != {"int"}:
+        raise Unsupported("time is not a string or model_version not an integer")
+    days = _utc_days(_typed(times)).cast(pa.int32()).to_numpy()
+    numbers = pc.cast(versions, pa.int64()).to_numpy()
+    names = [n for n in fields if n not in _PARTITION]
+    tables: dict[tuple[str, int], pa.Table] = {}
+    for day, version, rows in _groups(days, numbers):
+        if isinstance(rows, slice):
+            texts = [fields[n].slice(rows.start, rows.stop - rows.start) for n in names]
+        else:
+            texts = [fields[n].take(pa.array(rows)) for n in names]
+        key = ((date(1970, 1, 1) + timedelta(days=day)).isoformat(), version)
+        tables[key] = pa.table(dict(zip(names, [_typed(t) for t in texts], strict=True)))
+    return tables

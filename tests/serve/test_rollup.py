@@ -1,0 +1,189 @@
+"""The roll-up's columnar way (keel.serve._columnar) against the record-by-record way: same
+partitions, same column types, same values (nested fields as equal JSON), whatever the records."""
+
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from keel.serve import rollup
+from keel.serve._columnar import Unsupported, columnar_tables
+from keel.serve.predlog import PredictionLog
+from keel.serve.rollup import query, roll
+from keel.serve.segments import HEADER, encode_record
+
+
+def _segment(tmp_path, records, name="seg-1-00000001-abcd.seg"):
+    path = tmp_path / name
+    path.write_bytes(b"".join(encode_record(r) for r in records))
+    return path
+
+
+def _same(fast: pa.Table, slow: pa.Table) -> None:
+    assert fast.column_names == slow.column_names
+    for name in slow.column_names:
+        a, b = fast.column(name), slow.column(name)
+        assert a.type == b.type, name
+        x, y = a.to_pylist(), b.to_pylist()
+        if pa.types.is_string(b.type) and any(
+            isinstance(v, str) and v[:1] in "{[" for v in y
+        ):  # JSON text: equal as JSON (the columnar way writes it minified, UTF-8)
+            x = [None if v is None else json.loads(v) for v in x]
+            y = [None if v is None else json.loads(v) for v in y]
+        assert x == y, name
+
+
+def _both(tmp_path, records):
+    path = _segment(tmp_path, records)
+    return columnar_tables(path), rollup._slow_tables(path)
+
+
+def _served(i, rng):
+    inputs = {f"x{k}": round(rng.gauss(0, 1), rng.randint(0, 17)) for k in range(5)}
+    inputs.update(age=rng.randint(18, 90), city=rng.choice(["Zürich", 'a "quoted" {name}', "b"]))
+    if i % 7 == 0:
+        inputs["x1"] = None
+    return {
+        "request_id": f"r{i // 3}",
+        "row": i % 3,
+        "example_id": None if i % 5 == 0 else f"e{i}",
+        "time": f"2026-11-0{1 + i // 40}T{(i * 7) % 24:02d}:00:00.{i:06d}+00:00",
+        "model_version": 1 + i % 2,
+        "route": "champion",
+        "inputs": inputs,
+        "model_inputs": {**inputs, "tiny": 1e-05 * (i + 1), "huge": 1.5e300, "whole": 3.0},
+        "prediction": i % 2,
+        "probabilities": {"0": 0.25, "1": 0.75},
+        "latency_seconds": 0.001 * i,
+        "anomalies": [f"rows[{i}].age: expected a number ≥ 18, got 3"] if i % 9 == 0 else [],
+        "nonfinite": ["x1"] if i % 7 == 0 else [],
+    }
+
+
+def test_served_records_roll_the_same_both_ways(tmp_path):
+    rng = random.Random(0)
+    fast, slow = _both(tmp_path, [_served(i, rng) for i in range(120)])
+    assert sorted(fast) == sorted(slow) and len(slow) == 6  # 3 dates x 2 versions
+    for key in slow:
+        _same(fast[key], slow[key])
+    table = next(iter(fast.values()))
+    assert table.column("row").type == pa.int64()
+    assert table.column("latency_seconds").type == pa.float64()
+    assert table.column("inputs").type == pa.string()
+
+
+def test_mixed_and_odd_fields_roll_the_same_both_ways(tmp_path):
+    records = []
+    for i in range(12):
+        records.append(
+            {
+                "time": f"2026-11-01T0{i % 10}:00:00+00:00",
+                "model_version": 3,
+                "mixed": [1, "a", True, 2.5, None, {"k": 1}][i % 6],  # kinds vary: JSON text
+                "ints_then_float": 2.5 if i == 11 else i,  # int and float: float64
+                "flag": i % 2 == 0,
+                "big": 2**70 + i,  # beyond int64: its digits as text
+                "nothing": None,
+                "quoted": 'say "hi"\n\\',
+                "only_some": "x" if i % 4 == 0 else None,
+                "empty": {},
+            }
+        )
+    records[5]["late_field"] = [1, 2]  # a field only one record has
+    fast, slow = _both(tmp_path, records)
+    assert list(fast) == list(slow) == [("2026-11-01", 3)]
+    _same(fast[("2026-11-01", 3)], slow[("2026-11-01", 3)])
+    table = fast[("2026-11-01", 3)]
+    assert table.column("ints_then_float").type == pa.float64()
+    assert table.column("flag").type == pa.bool_()
+    assert table.column("big").to_pylist()[0] == str(2**70)
+    assert pa.types.is_null(table.column("nothing").type)
+
+
+def test_times_in_other_offsets_and_without_one_go_to_their_utc_date(tmp_path):
+    records = [
+        {"time": "2026-11-01T23:30:00-02:00", "model_version": 1},  # 2026-11-02 UTC
+        {"time": "2026-11-02T00:30:00+05:00", "model_version": 1},  # 2026-11-01 UTC
+        {"time": "2026-11-01T10:00:00", "model_version": 1},  # naive: UTC
+        {"time": "2026-11-01T10:00:00.1234567+00:00", "model_version": 1},  # 7 digits
+    ]
+    fast, slow = _both(tmp_path, records)
+    assert sorted(fast) == sorted(slow) == [("2026-11-01", 1), ("2026-11-02", 1)]
+    for key in slow:
+        _same(fast[key], slow[key])
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{"time": 5, "model_version": 1}],  # time not a string
+        [{"time": "2026-11-01T00:00:00+00:00", "model_version": "1"}],  # version not an int
+        [{"time": "2026-11-01T00:00:00+00:00"}],  # no version
+        [{"time": "2026-11-01T00:00:00+00:00", "model_version": 1, "A": 1, "a": 2}],
+    ],
+)
+def test_records_the_columnar_way_cannot_take_go_record_by_record(tmp_path, records):
+    path = _segment(tmp_path, records)
+    with pytest.raises(Unsupported):
+        columnar_tables(path)
+
+
+def test_a_torn_tail_and_a_payload_that_is_not_an_object(tmp_path):
+    good = [{"time": "2026-11-01T00:00:00+00:00", "model_version": 1, "i": i} for i in range(3)]
+    path = _segment(tmp_path, good)
+    with open(path, "ab") as handle:
+        handle.write(encode_record(good[0])[: HEADER.size + 5])  # torn: never read
+    assert columnar_tables(path)[("2026-11-01", 1)].column("i").to_pylist() == [0, 1, 2]
+    # a framed payload that is JSON but not an object ends the segment both ways
+    import zlib
+
+    payload = b"[1,2]"
+    with open(path, "wb") as handle:
+        handle.write(b"".join(encode_record(r) for r in good[:2]))
+        handle.write(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+        handle.write(encode_record(good[2]))
+    with pytest.raises(Unsupported):
+        columnar_tables(path)
+    assert [r["i"] for r in rollup.read_segment(path)] == [0, 1]
+
+
+def test_roll_hands_back_what_it_wrote_and_sql_reads_json_fields(tmp_path):
+    rng = random.Random(1)
+    with PredictionLog(tmp_path / "seg") as log:
+        log.append([_served(i, rng) for i in range(60)])
+    kept = {}
+    assert roll(tmp_path / "seg", tmp_path / "out", keep=kept) == 60
+    assert len(kept) == len(list((tmp_path / "out").glob("**/*.parquet"))) == 4
+    for path, table in kept.items():
+        assert pq.read_table(path).equals(table)
+    got = query(
+        "SELECT json_extract(inputs, '$.age')::INT AS age, "
+        "json_extract_string(inputs, '$.city') AS city, "
+        "json_extract(model_inputs, '$.tiny')::DOUBLE AS tiny FROM predictions ORDER BY row, time",
+        tmp_path / "out",
+    ).to_pylist()
+    assert len(got) == 60 and {g["city"] for g in got} <= {"Zürich", 'a "quoted" {name}', "b"}
+    assert sorted(g["tiny"] for g in got) == [1e-05 * (i + 1) for i in range(60)]
+
+
+def test_a_repeated_field_keeps_the_last_value_as_python_does(tmp_path):
+    import zlib
+
+    payload = b'{"time":"2026-11-01T00:00:00+00:00","model_version":1,"x":1,"x":2}'
+    path = tmp_path / "seg-1-00000001-abcd.seg"
+    path.write_bytes(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+    with pytest.raises(Unsupported):
+        columnar_tables(path)
+    assert rollup.segment_tables(path)[("2026-11-01", 1)].column("x").to_pylist() == [2]
+
+
+def test_a_number_arrow_cannot_read_goes_record_by_record(tmp_path):
+    import zlib
+
+    payload = b'{"time":"2026-11-01T00:00:00+00:00","model_version":1,"x":NaN}'
+    path = tmp_path / "seg-1-00000001-abcd.seg"
+    path.write_bytes(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+    x = rollup.segment_tables(path)[("2026-11-01", 1)].column("x").to_pylist()
+    assert len(x) == 1 and x[0] != x[0]  # NaN, as Python's json reads it
