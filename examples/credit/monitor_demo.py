@@ -276,7 +276,11 @@ def _days(
 
 
 def _alert_text(day: Day) -> str:
-    return ", ".join(f"{p} ({c})" for p, c in day.alerts)
+    """ "monitor.3: drift:income, drift:purpose; monitor.7: fail" (one alert per cause)."""
+    causes: dict[str, list[str]] = {}
+    for practice, cause in day.alerts:
+        causes.setdefault(practice, []).append(cause)
+    return "; ".join(f"{p}: {', '.join(c)}" for p, c in causes.items())
 
 
 def verdict(days: list[Day], drift_day: int, skew_day: int) -> list[str]:
@@ -336,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run(
         [*KEEL, "monitor", str(args.folder), "--html", str(page)], check=False
     )  # exits 1: monitor.3 fails on the newest day, as it should
+    print(f"the dashboard: {page}")
     print(f"the simulation took {time.perf_counter() - started:.0f} s", flush=True)
     problems = verdict(days, args.drift_day, args.skew_day)
     if problems:
