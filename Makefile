@@ -1,12 +1,13 @@
 # Keel: `make demo` runs the bundled example's lifecycle (score, train, canary, serve, drill,
-# monitor, score again), `make test` runs the whole suite.
+# monitor, score again), `make demo-monitor` 30 simulated days of monitored traffic with planted
+# drift and skew, `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format bench clean install
+.PHONY: demo demo-monitor test lint format bench clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ examples/credit/data/train.parquet: examples/credit/generate.py | $(STAMP)
 
 demo: $(STAMP) examples/credit/data/train.parquet
 	$(BIN)/python examples/credit/lifecycle.py
+
+demo-monitor: $(STAMP) examples/credit/data/train.parquet
+	$(BIN)/python examples/credit/monitor_demo.py
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
@@ -49,4 +53,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/drift.py
 
 clean:
-	rm -rf $(VENV) examples/*/data examples/*/.keel
+	rm -rf $(VENV) examples/*/data examples/*/.keel examples/*/.keel-demo-monitor

@@ -31,7 +31,7 @@ def checkout(example_data, tmp_path_factory):
     (`make demo` fills the example's own); the check cache is copied when there is one, so a
     model trained before is reused."""
     folder = tmp_path_factory.mktemp("checkout") / "credit"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".keel", "labels.parquet"))
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".keel*", "labels.parquet"))
     if (EXAMPLE / ".keel" / "cache").is_dir():
         shutil.copytree(EXAMPLE / ".keel" / "cache", folder / ".keel" / "cache")
     return folder

@@ -19,7 +19,7 @@ def example(tmp_path_factory) -> System:
     if not (EXAMPLE / "data" / "train.parquet").exists():
         pytest.skip("the example's data is not generated (python examples/credit/generate.py)")
     folder = tmp_path_factory.mktemp("credit")
-    shutil.copytree(EXAMPLE, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".keel"))
+    shutil.copytree(EXAMPLE, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".keel*"))
     return System.from_path(folder)
 
 

@@ -112,6 +112,23 @@ def _found(found: list[tuple[str, Distance]]) -> str:
     )
 
 
+def _causes(
+    skew_error: str | None,
+    skewed: list[tuple[str, Any, float]],
+    training: list[tuple[str, Distance]],
+    drift: list[tuple[str, Distance]],
+) -> list[str]:
+    """One alert cause per problem found: "skew:<model input>" (per example; "skew:rerun"
+    when the feature code could not rerun), "training-serving:<input>" (distributions against
+    training) and "drift:<input>" (against the window before); an input flagged both raw and
+    as a model input is one cause."""
+    causes = ["skew:rerun"] if skew_error else []
+    causes += [f"skew:{name}" for name, *_ in skewed]
+    for kind, found in (("training-serving", training), ("drift", drift)):
+        causes += [f"{kind}:{name.split('.', 1)[1]}" for name, d in found if d.flagged]
+    return list(dict.fromkeys(causes))
+
+
 def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]) -> Evidence:
     """monitor.3's evidence from the windows holding enough rows (oldest first)."""
     cfg = system.config.monitor
@@ -236,6 +253,7 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
     if problems:
         evidence.status = "fail"
         evidence.summary = "; ".join(problems)
+        evidence.facts["cause"] = _causes(latest.skew_error, skewed, training, drift)
         evidence.hint = " ".join(hints)
         return evidence
     detail = f"{len(training)} input(s) distributed as in training in {label}" + (

@@ -35,15 +35,18 @@ def monitor_practices() -> list[str]:
 
 
 def alerts_of(result: RunResult, window: str, system: str) -> list[Any]:
-    """One alert per failing monitoring check, keyed by its cause (facts["cause"]) and the
-    newest window."""
+    """One alert per cause of each failing monitoring check (facts["cause"]: one cause, or a
+    list of them, e.g. monitor.3's "drift:income" and "skew:payment_to_income"; the status
+    when it names none) and the newest window."""
     from keel.monitor.alerts import Alert
 
     alerts = []
     for e in result.evidence:
         if e.practice in MONITOR_PRACTICES and e.status in ("fail", "error"):
-            cause = str(e.facts.get("cause") or e.status)
-            alerts.append(Alert(e.practice, cause, window, e.summary, system))
+            named = e.facts.get("cause")
+            causes = [str(c) for c in named] if isinstance(named, list | tuple) else [named]
+            for cause in [c for c in causes if c] or [e.status]:
+                alerts.append(Alert(e.practice, str(cause), window, e.summary, system))
     return alerts
 
 

@@ -3,7 +3,10 @@
 With labels (monitor.7, model.2): the served rows of each window and model version are joined
 with the labels on example id (as text) and the primary metric is computed on them, with the
 canary's own code (`keel.serve.canary`), then set against the version's offline evaluation
-metric (stored with the version). A window needs `min_labels` labelled rows.
+metric (stored with the version). A window needs `min_labels` labelled rows. It fails when the
+drop exceeds the tolerance and the sampling noise of its labelled rows (`labelled_noise`: the
+bootstrap spread of the metric at `NOISE_LEVEL`, as monitor.3's noise bounds), so a window of a
+few hundred rows reading a few hundredths low by chance is no alarm.
 
 Without labels, for classifiers: confidence-based performance estimation (CBPE, as NannyML
 does). If the probabilities are calibrated, a row predicted with probability p for class k is of
@@ -37,17 +40,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from keel.model.metrics import Predictions, compute
+from keel.monitor.drift import NOISE_LEVEL
 from keel.monitor.windows import window_starts
 from keel.serve.canary import _quality, _text, prediction_distance
 
 MAX_ECE = 0.05  # expected calibration error above which CBPE is called unreliable
 DRAWS = 200  # bootstrap resamples per side
+NOISE_DRAWS = 100  # bootstrap resamples for a labelled window's sampling noise
 CAP = 20_000  # rows per bootstrap resample (the spread is rescaled to the full count)
 Verdict = Literal["ok", "fail", "unjudged"]
 
@@ -271,6 +277,46 @@ def online_metric(
     return _quality(rows, labels, metric, task)
 
 
+def labelled_noise(
+    rows: pd.DataFrame, labels: pd.Series, *, task: str, metric: str, seed: int = 0
+) -> float:
+    """How far below the true value the metric on these labelled rows can read by sampling
+    alone: the bootstrap standard deviation (rows resampled NOISE_DRAWS times) times the normal
+    quantile at NOISE_LEVEL, as monitor.3's noise bounds. A window of a few hundred labelled
+    rows reads a ROC AUC several hundredths off by chance; a drop within this is not one."""
+    ids = rows["example_id"].map(lambda v: None if v is None else str(v))
+    joined = rows.assign(label=ids.map(labels)).dropna(subset=["label"])
+    if len(joined) < 20:
+        return 0.0
+    if task == "regression":
+        y = joined["label"].astype(float).to_numpy()
+        made, proba, classes = joined["prediction"].astype(float).to_numpy(), None, None
+    else:  # as keel.serve.canary._quality: labels and classes as text
+        y = joined["label"].map(_text).to_numpy()
+        if joined["probabilities"].isna().any():
+            return 0.0
+        names = sorted(joined["probabilities"].iloc[0])
+        proba = np.array([[p[c] for c in names] for p in joined["probabilities"]], dtype=float)
+        made, classes = joined["prediction"].map(_text).to_numpy(), np.array(names, dtype=object)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(NOISE_DRAWS):
+        i = rng.integers(0, len(y), len(y))
+        if task != "regression" and len(set(y[i])) < 2:
+            continue
+        try:
+            value = compute(
+                metric, y[i], Predictions(made[i], None if proba is None else proba[i], classes)
+            )
+        except (ValueError, TypeError):
+            continue
+        if math.isfinite(value):
+            values.append(float(value))
+    if len(values) < 2:
+        return 0.0
+    return float(NormalDist().inv_cdf(NOISE_LEVEL) * np.std(values, ddof=1))
+
+
 def _reference_of(rows: pd.DataFrame, first: str) -> Reference:
     found = probabilities(rows)
     proba, classes = found if found is not None else (None, None)
@@ -318,11 +364,21 @@ def assess(
                 if wq.offline is None:
                     wq.reasons.append(f"version {version} has no stored offline {metric}")
                 elif wq.offline - value > tolerance:
-                    wq.verdict = "fail"
-                    wq.reasons.append(
-                        f"{metric} {value:.4f} online against {wq.offline:.4f} offline on "
-                        f"{wq.labelled:,} labelled rows"
-                    )
+                    noise = labelled_noise(part, labels, task=task, metric=metric)
+                    if wq.offline - value > noise:
+                        wq.verdict = "fail"
+                        wq.reasons.append(
+                            f"{metric} {value:.4f} online against {wq.offline:.4f} offline on "
+                            f"{wq.labelled:,} labelled rows (beyond the sampling noise, "
+                            f"{noise:.4f})"
+                        )
+                    else:
+                        wq.verdict = "ok"
+                        wq.reasons.append(
+                            f"{metric} {value:.4f} online against {wq.offline:.4f} offline: "
+                            f"within the sampling noise of {wq.labelled:,} labelled rows "
+                            f"({noise:.4f})"
+                        )
                 else:
                     wq.verdict = "ok"
                 out.append(wq)

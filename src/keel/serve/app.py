@@ -24,6 +24,7 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,8 @@ class ServeSettings:
     on_anomaly: Literal["reject", "flag"] = "reject"
     id_column: str | None = None
     pii_key: bytes | None = field(default=None, repr=False)  # for pii = "hash" (else KEEL_PII_KEY)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
+    # the time each log record carries (a simulation of past days sets its own)
 
 
 class _Metrics:
@@ -418,7 +421,7 @@ def _failure_records(
     seconds: float,
 ) -> list[dict[str, Any]]:
     """One record per row the model failed on: no inputs (none were handled), the error."""
-    now = datetime.now(UTC).isoformat()
+    now = settings.clock().isoformat()
     out = []
     for p in positions:
         example = rows[p].get(settings.id_column) if settings.id_column else None
@@ -455,7 +458,7 @@ def _log_records(
 ) -> list[dict[str, Any]]:
     """One prediction-log record per served row (`raw` and `built`: the row's inputs and
     model inputs, personal data handled)."""
-    now = datetime.now(UTC).isoformat()
+    now = settings.clock().isoformat()
     records = []
     for i, answer in enumerate(answers):
         example = rows[i].get(settings.id_column) if settings.id_column else None
