@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -49,7 +48,7 @@ import pandas as pd
 from keel.model.metrics import Predictions, compute
 from keel.monitor.drift import NOISE_LEVEL
 from keel.monitor.windows import window_starts
-from keel.serve.canary import _quality, _text, prediction_distance
+from keel.serve.canary import _quality, _text, prediction_distance, quality_noise
 
 MAX_ECE = 0.05  # expected calibration error above which CBPE is called unreliable
 DRAWS = 200  # bootstrap resamples per side
@@ -281,40 +280,10 @@ def labelled_noise(
     rows: pd.DataFrame, labels: pd.Series, *, task: str, metric: str, seed: int = 0
 ) -> float:
     """How far below the true value the metric on these labelled rows can read by sampling
-    alone: the bootstrap standard deviation (rows resampled NOISE_DRAWS times) times the normal
-    quantile at NOISE_LEVEL, as monitor.3's noise bounds. A window of a few hundred labelled
-    rows reads a ROC AUC several hundredths off by chance; a drop within this is not one."""
-    ids = rows["example_id"].map(lambda v: None if v is None else str(v))
-    joined = rows.assign(label=ids.map(labels)).dropna(subset=["label"])
-    if len(joined) < 20:
-        return 0.0
-    if task == "regression":
-        y = joined["label"].astype(float).to_numpy()
-        made, proba, classes = joined["prediction"].astype(float).to_numpy(), None, None
-    else:  # as keel.serve.canary._quality: labels and classes as text
-        y = joined["label"].map(_text).to_numpy()
-        if joined["probabilities"].isna().any():
-            return 0.0
-        names = sorted(joined["probabilities"].iloc[0])
-        proba = np.array([[p[c] for c in names] for p in joined["probabilities"]], dtype=float)
-        made, classes = joined["prediction"].map(_text).to_numpy(), np.array(names, dtype=object)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(NOISE_DRAWS):
-        i = rng.integers(0, len(y), len(y))
-        if task != "regression" and len(set(y[i])) < 2:
-            continue
-        try:
-            value = compute(
-                metric, y[i], Predictions(made[i], None if proba is None else proba[i], classes)
-            )
-        except (ValueError, TypeError):
-            continue
-        if math.isfinite(value):
-            values.append(float(value))
-    if len(values) < 2:
-        return 0.0
-    return float(NormalDist().inv_cdf(NOISE_LEVEL) * np.std(values, ddof=1))
+    alone (`keel.serve.canary.quality_noise` at NOISE_LEVEL, as monitor.3's noise bounds)."""
+    return quality_noise(
+        rows, labels, task=task, metric=metric, seed=seed, level=NOISE_LEVEL, draws=NOISE_DRAWS
+    )
 
 
 def _reference_of(rows: pd.DataFrame, first: str) -> Reference:

@@ -13,8 +13,10 @@ and, once labels arrive, the quality.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -158,6 +160,53 @@ def _quality(
         return len(joined), None
 
 
+def quality_noise(
+    rows: pd.DataFrame,
+    labels: pd.Series,
+    *,
+    task: str,
+    metric: str,
+    seed: int = 0,
+    level: float = 0.999,
+    draws: int = 100,
+) -> float:
+    """How far below the true value the metric on these labelled rows can read by sampling
+    alone: the bootstrap standard deviation (rows resampled NOISE_DRAWS times) times the normal
+    quantile at `level`. A window of a few hundred labelled
+    rows reads a ROC AUC several hundredths off by chance; a drop within this is not one."""
+    ids = rows["example_id"].map(lambda v: None if v is None else str(v))
+    joined = rows.assign(label=ids.map(labels)).dropna(subset=["label"])
+    if len(joined) < 20:
+        return 0.0
+    if task == "regression":
+        y = joined["label"].astype(float).to_numpy()
+        made, proba, classes = joined["prediction"].astype(float).to_numpy(), None, None
+    else:  # as _quality: labels and classes as text
+        y = joined["label"].map(_text).to_numpy()
+        if joined["probabilities"].isna().any():
+            return 0.0
+        names = sorted(joined["probabilities"].iloc[0])
+        proba = np.array([[p[c] for c in names] for p in joined["probabilities"]], dtype=float)
+        made, classes = joined["prediction"].map(_text).to_numpy(), np.array(names, dtype=object)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        i = rng.integers(0, len(y), len(y))
+        if task != "regression" and len(set(y[i])) < 2:
+            continue
+        try:
+            value = compute(
+                metric, y[i], Predictions(made[i], None if proba is None else proba[i], classes)
+            )
+        except (ValueError, TypeError):
+            continue
+        if math.isfinite(value):
+            values.append(float(value))
+    if len(values) < 2:
+        return 0.0
+    return float(NormalDist().inv_cdf(level) * np.std(values, ddof=1))
+
+
 def judge_canary(
     rows: pd.DataFrame,
     state: CanaryState,
@@ -224,14 +273,23 @@ def judge_canary(
             )
         if champion.quality is not None and candidate.quality is not None:
             drop = champion.quality - candidate.quality
+            noise = math.hypot(
+                *(
+                    quality_noise(
+                        ok_rows[ok_rows["route"] == route], labels, task=task, metric=metric
+                    )
+                    for route in (ROUTE_CHAMPION, ROUTE_CANARY)
+                )
+            )
             report.comparisons.append(
                 Comparison(
                     f"{metric} drop on labelled rows",
                     drop,
                     policy.max_quality_drop,
-                    drop <= policy.max_quality_drop,
+                    drop <= policy.max_quality_drop or drop <= noise,
                     f"{candidate.quality:.4f} on {candidate.labelled} candidate rows, "
-                    f"{champion.quality:.4f} on {champion.labelled} champion rows",
+                    f"{champion.quality:.4f} on {champion.labelled} champion rows; a drop "
+                    f"within the sampling noise of those rows ({noise:.4f}) is not counted",
                 )
             )
     failed = [c for c in report.comparisons if not c.ok]
