@@ -139,13 +139,19 @@ def default_end() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
 
 
-def start_of(end: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The first application's time: MONTHS before `end` (default: today)."""
-    return (end if end is not None else default_end()) - pd.DateOffset(months=MONTHS)
+# The data are drawn on a fixed calendar (so every value is the same whatever the day), then
+# moved in time by whole days so that they end on `end`: only `applied_at` depends on the day.
+START = pd.Timestamp("2025-01-01")
+END = START + pd.DateOffset(months=MONTHS)
 
 
-def _timestamps(rng: np.random.Generator, n: int, start: pd.Timestamp) -> pd.Series:
-    START = start  # noqa: N806 - the data's first moment
+def shift_to(end: pd.Timestamp | None = None) -> pd.Timedelta:
+    """How far the fixed calendar moves so that the data end on `end` (default: today)."""
+    end = end if end is not None else default_end()
+    return pd.Timedelta(days=(pd.Timestamp(end).normalize() - END).days)
+
+
+def _timestamps(rng: np.random.Generator, n: int) -> pd.Series:
     end = START + pd.DateOffset(months=MONTHS)
     span = int((end - START).total_seconds())
     seconds = np.sort(rng.integers(0, span, size=n))
@@ -258,8 +264,7 @@ def generate(
     """All applications of the MONTHS before `end` (default: today), ordered by time, with
     the label ``defaulted``."""
     rng = np.random.default_rng(seed)
-    START = start_of(end)  # noqa: N806
-    applied_at = _timestamps(rng, rows, START)
+    applied_at = _timestamps(rng, rows)
     months = ((applied_at - START).dt.total_seconds() / (86_400 * 30.44)).to_numpy()
     who = _applicants(rng, rows)
     x = who | _finances(rng, who, months)
@@ -278,7 +283,7 @@ def generate(
     return pd.DataFrame(
         {
             "application_id": [f"A{i:07d}" for i in range(1, rows + 1)],
-            "applied_at": applied_at,
+            "applied_at": applied_at + shift_to(end),
             **{name: x[name] for name in NUMERIC},
             "age_band": age_band(x["age"]),
             **{name: x[name] for name in CATEGORICAL},
@@ -295,7 +300,7 @@ def split(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training rows (the first 15 months) and evaluation rows (the last 3), split on time;
     `end` as given to `generate`."""
-    cutoff = start_of(end) + pd.DateOffset(months=TRAIN_MONTHS)
+    cutoff = START + pd.DateOffset(months=TRAIN_MONTHS) + shift_to(end)
     late = frame["applied_at"] >= cutoff
     return frame[~late].reset_index(drop=True), frame[late].reset_index(drop=True)
 
