@@ -80,8 +80,8 @@ def test_a_practice_declares_its_check_by_reference_and_what_the_check_needs():
     assert schema.reads == ("data", "system")
     assert BY_ID["model.1"].check and not BY_ID["model.1"].reusable  # reads git every time
     assert BY_ID["data.2"].needs_model
-    unchecked = BY_ID["monitor.7"]
-    assert unchecked.check is None and not unchecked.reusable and unchecked.reads == ()
+    served = BY_ID["monitor.7"]  # reads the prediction log: never reused from the cache
+    assert served.check == "keel.checks.monitor:monitor_7" and not served.reusable
 
 
 def test_reading_the_rubric_imports_no_check_code():

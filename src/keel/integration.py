@@ -143,7 +143,8 @@ def run_pipeline(system: System) -> PipelineRun:
             ) as server:
                 answers = predict_over_http(server.url, json_rows(served_raw))
             return served_frame(answers), (
-                f"served by a fresh `keel serve` process on {server.url} over HTTP"
+                "served over HTTP by a fresh `keel serve` process on "
+                + server.url.removeprefix("http://")
             )
 
         served = _step(run, "serve over HTTP from a fresh process", serve)
