@@ -3,7 +3,10 @@
 The version is loaded from the registry through its artefact (as `keel serve` loads it) and
 timed on the system's evaluation rows: single-row and 100-row predictions, latency p50 and p99
 and rows per second (`keel.monitor.performance.bench`). The result is stored on the version as
-`keel.bench.*` tags, which monitor.6 compares across versions.
+`keel.bench.*` tags, which monitor.6 compares across versions. The version the serving chain
+had before it (the one monitor.6 compares it with) is timed in the same run, rounds
+alternating, and its tags are refreshed too: two benchmarks taken minutes apart on a shared
+machine differ by tens of percent, two taken side by side do not.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ VersionArg = Annotated[str, typer.Argument(help="A version number (3 or v3) or a
 @command("bench-model")
 def bench_model(version: VersionArg, path: PathArg = Path(".")) -> None:
     """Benchmark a registered version's predictions and store the result on it."""
-    from keel.monitor.performance import bench, bench_tags, store_tags
+    from keel.checks._regressions import promotion_order
+    from keel.monitor.performance import bench_side_by_side, bench_tags, store_tags
     from keel.registry.artefact import predict_raw
     from keel.registry.versions import get_version, load_model
     from keel.system import System
@@ -31,15 +35,25 @@ def bench_model(version: VersionArg, path: PathArg = Path(".")) -> None:
     system = System.from_path(path)
     ref = registry_ref(system)
     found = get_version(ref, version)
-    model = load_model(ref, found.version)
+    order = [v.version for v in promotion_order(system, found.version)]
+    earlier = [v for v in order if v != found.version]
+    versions = [*earlier[-1:], found.version]  # the previous version first, when there is one
+    models = {v: load_model(ref, v) for v in versions}
     rows = system.raw("eval", all_rows=True).drop(columns=[system.target])
-    with err.status(f"benchmarking version {found.version}"):
-        result = bench(lambda frame: predict_raw(model, frame), rows)
-    store_tags(ref, found.version, bench_tags(result, datetime.now(UTC).isoformat()))
+    shown = " and ".join(f"version {v}" for v in versions)
+    with err.status(f"benchmarking {shown} side by side"):
+        results = bench_side_by_side(
+            [lambda frame, m=models[v]: predict_raw(m, frame) for v in versions], rows
+        )
+    when = datetime.now(UTC).isoformat()
+    for v, measured in zip(versions, results, strict=True):
+        store_tags(ref, v, bench_tags(measured, when))
+    result = results[-1]
     out.print(
         f"version {found.version}: 1 row p50 {result['single_p50'] * 1000:.2f} ms, "
         f"p99 {result['single_p99'] * 1000:.2f} ms; {int(result['batch_rows'])} rows p50 "
         f"{result['batch_p50'] * 1000:.2f} ms, p99 {result['batch_p99'] * 1000:.2f} ms; "
-        f"{result['rows_per_second']:,.0f} rows/s. Stored as keel.bench.* tags (monitor.6).",
+        f"{result['rows_per_second']:,.0f} rows/s. Stored as keel.bench.* tags (monitor.6)"
+        + (f"; version {versions[0]} timed beside it and refreshed." if len(versions) > 1 else "."),
         highlight=False,
     )

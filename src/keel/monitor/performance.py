@@ -31,6 +31,7 @@ __all__ = [
     "MEASURES",
     "Measure",
     "bench",
+    "bench_side_by_side",
     "bench_tags",
     "creep",
     "jump",
@@ -146,44 +147,66 @@ def bench(
     batch: int = BATCH,
 ) -> dict[str, float]:
     """Time `predict` on evaluation `rows`: `single_calls` one-row calls (cycling through the
-    rows) and `batch_calls` calls of `batch` rows, after a few warm-up calls. Latency p50 and
-    p99 of each, in seconds, and rows per second over the batch calls."""
+    rows) and `batch_calls` calls of `batch` rows, in ROUNDS rounds after a few warm-up calls.
+    Latency p50 and p99 of each, in seconds, and rows per second over the batch calls: the
+    median round, with each figure's spread across rounds (`<name>_spread`)."""
+    return bench_side_by_side(
+        [predict], rows, single_calls=single_calls, batch_calls=batch_calls, batch=batch
+    )[0]
+
+
+def bench_side_by_side(
+    predicts: list[Callable[[pd.DataFrame], Any]],
+    rows: pd.DataFrame,
+    *,
+    single_calls: int = SINGLE_CALLS,
+    batch_calls: int = BATCH_CALLS,
+    batch: int = BATCH,
+) -> list[dict[str, float]]:
+    """`bench` of several models at once, their rounds alternating: a machine that slows down
+    for a while slows every model alike, so their figures compare (monitor.6 compares a
+    version with the previous one measured this way)."""
     if rows.empty:
         raise ValueError("the benchmark needs evaluation rows")
     batch_rows = _rows(rows, batch)
-    for _ in range(WARMUP):
-        predict(batch_rows.iloc[:1])
-        predict(batch_rows)
-    rounds: list[dict[str, float]] = []
+    for predict in predicts:
+        for _ in range(WARMUP):
+            predict(batch_rows.iloc[:1])
+            predict(batch_rows)
+    rounds: list[list[dict[str, float]]] = [[] for _ in predicts]
     done = 0
     for _ in range(ROUNDS):
-        singles, batches = [], []
-        for i in range(max(3, single_calls // ROUNDS)):
-            row = rows.iloc[[(done + i) % len(rows)]].reset_index(drop=True)
-            start = time.perf_counter()
-            predict(row)
-            singles.append(time.perf_counter() - start)
-        done += len(singles)
-        for _ in range(max(2, batch_calls // ROUNDS)):
-            start = time.perf_counter()
-            predict(batch_rows)
-            batches.append(time.perf_counter() - start)
-        rounds.append(
-            {
-                "single_p50": float(np.quantile(singles, 0.5)),
-                "single_p99": float(np.quantile(singles, 0.99)),
-                "batch_p50": float(np.quantile(batches, 0.5)),
-                "batch_p99": float(np.quantile(batches, 0.99)),
-                "rows_per_second": batch * len(batches) / float(sum(batches)),
-            }
-        )
-    result: dict[str, float] = {}
-    for name in rounds[0]:
-        values = [one[name] for one in rounds]
-        result[name] = float(np.median(values))
-        result[f"{name}_spread"] = float(max(values) - min(values))
-    result |= {"single_calls": single_calls, "batch_calls": batch_calls, "batch_rows": batch}
-    return result
+        for index, predict in enumerate(predicts):
+            singles, batches = [], []
+            for i in range(max(3, single_calls // ROUNDS)):
+                row = rows.iloc[[(done + i) % len(rows)]].reset_index(drop=True)
+                start = time.perf_counter()
+                predict(row)
+                singles.append(time.perf_counter() - start)
+            for _ in range(max(2, batch_calls // ROUNDS)):
+                start = time.perf_counter()
+                predict(batch_rows)
+                batches.append(time.perf_counter() - start)
+            rounds[index].append(
+                {
+                    "single_p50": float(np.quantile(singles, 0.5)),
+                    "single_p99": float(np.quantile(singles, 0.99)),
+                    "batch_p50": float(np.quantile(batches, 0.5)),
+                    "batch_p99": float(np.quantile(batches, 0.99)),
+                    "rows_per_second": batch * len(batches) / float(sum(batches)),
+                }
+            )
+        done += max(3, single_calls // ROUNDS)
+    results = []
+    for per_model in rounds:
+        result: dict[str, float] = {}
+        for name in per_model[0]:
+            values = [one[name] for one in per_model]
+            result[name] = float(np.median(values))
+            result[f"{name}_spread"] = float(max(values) - min(values))
+        result |= {"single_calls": single_calls, "batch_calls": batch_calls, "batch_rows": batch}
+        results.append(result)
+    return results
 
 
 def bench_tags(result: dict[str, float], when: str) -> dict[str, str]:
