@@ -97,6 +97,39 @@ def binary_frame(n: int, *, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "y": y})
 
 
+# Feature code and schema of a small system whose served traffic the monitor checks read.
+MONITORED_FEATURES = """
+def build(raw):
+    out = raw[["x1", "x2", "group"]].copy()
+    out["x1_x2"] = raw["x1"] * raw["x2"]
+    return out
+"""
+
+
+def monitored_system(make_system: Any) -> Any:
+    """A binary system with feature code and a reviewed schema (`make_system` is the fixture)."""
+    from keel.data.schema import Feature, Schema, write_schema
+
+    made = make_system(
+        binary_frame(1500),
+        binary_frame(400, seed=1),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": MONITORED_FEATURES},
+    )
+    write_schema(
+        Schema(
+            features={
+                "x1": Feature(type="float"),
+                "x2": Feature(type="float"),
+                "group": Feature(type="string", domain=["a", "b", "c"]),
+                "y": Feature(type="int", absent_in=["serving"]),
+            }
+        ),
+        made.root / "keel.schema.yaml",
+    )
+    return made
+
+
 # A training function whose model predicts NaN for every row of group "c" (infra.2 must fail).
 NAN_FOR_C = (
     HGB_TRAIN

@@ -5,40 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from systems import binary_frame
+from systems import binary_frame, monitored_system
 
 from keel.checks.monitor import monitor_2, monitor_3
 from keel.data.schema import Feature, Schema, write_schema
 from keel.serve.predlog import PredictionLog, segments_dir
 
-FEATURES = """
-def build(raw):
-    out = raw[["x1", "x2", "group"]].copy()
-    out["x1_x2"] = raw["x1"] * raw["x2"]
-    return out
-"""
-
 
 @pytest.fixture
 def system(make_system):
-    made = make_system(
-        binary_frame(1500),
-        binary_frame(400, seed=1),
-        sections={"model": {"features": "feats:build"}},
-        files={"feats.py": FEATURES},
-    )
-    write_schema(
-        Schema(
-            features={
-                "x1": Feature(type="float"),
-                "x2": Feature(type="float"),
-                "group": Feature(type="string", domain=["a", "b", "c"]),
-                "y": Feature(type="int", absent_in=["serving"]),
-            }
-        ),
-        made.root / "keel.schema.yaml",
-    )
-    return made
+    return monitored_system(make_system)
 
 
 def day_records(
