@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import time
 
@@ -11,7 +10,7 @@ from systems import binary_frame, write_system
 from typer.testing import CliRunner
 
 from keel.cli import app
-from keel.serve.process import get_json, post_json
+from keel.serve.process import get_json, launch, post_json
 
 runner = CliRunner()
 
@@ -56,18 +55,10 @@ def test_a_canary_from_start_to_promotion_and_infra_6_passes(tmp_path):
     result = runner.invoke(app, ["canary", "status", str(tmp_path)])
     assert result.exit_code == 2 and "no canary is running" in result.output
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "keel", "serve", str(tmp_path), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "keel", "serve", str(tmp_path), "--port", str(port)]
+    server = launch(argv, url=url)  # waits for /ready
     try:
-        for _ in range(300):
-            if get_json(url + "/ready", timeout=2)[0] == 200:
-                break
-            time.sleep(0.1)
         output = keel("canary", "start", "2", tmp_path, "--share", "0.5")
         assert "canary of version 2 started" in output
         for _ in range(50):
@@ -90,8 +81,9 @@ def test_a_canary_from_start_to_promotion_and_infra_6_passes(tmp_path):
         output = keel("canary", "status", tmp_path, "--decide")
         assert "version 2 is the champion now" in output
     finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=60)
+        server.process.send_signal(signal.SIGINT)
+        server.process.wait(60)
+        server.stop()
     evidence = infra_6(System.from_path(tmp_path))
     assert evidence.status == "pass", evidence.summary
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
-import time
 
 from systems import binary_frame, write_system
 from typer.testing import CliRunner
 
 from keel.cli import app
-from keel.serve.process import free_port, get_json, post_json
+from keel.serve.process import free_port, get_json, launch, post_json
 
 runner = CliRunner()
 
@@ -42,25 +40,19 @@ def test_monitor_takes_what_was_served_writes_the_dashboard_and_records_alerts(t
     keel("train", tmp_path)
     keel("promote", "1", tmp_path)
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "keel", "serve", str(tmp_path), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "keel", "serve", str(tmp_path), "--port", str(port)]
+    server = launch(argv, url=url)  # waits for /ready
     try:
-        for _ in range(300):
-            if get_json(url + "/ready", timeout=2)[0] == 200:
-                break
-            time.sleep(0.1)
         rows = with_ids(binary_frame(120, seed=5), start=50_000)[["id", "x1", "x2", "group"]]
         status, answer = post_json(url + "/predict", {"rows": rows.to_dict(orient="records")})
         assert status == 200, answer
         status, page = get_json(url + "/dashboard")
         assert status == 200 and "keel monitor" in page  # not written yet: how to write it
     finally:
-        server.send_signal(signal.SIGINT)  # closes the log's segment
-        server.communicate(timeout=60)
+        server.process.send_signal(signal.SIGINT)  # closes the log's segment
+        server.process.wait(60)
+        server.stop()
     html = tmp_path / "dash.html"
     result = runner.invoke(app, ["monitor", str(tmp_path), "--html", str(html)])
     assert result.exit_code in (0, 1), result.output
