@@ -44,28 +44,36 @@ def _parsed(value: Any) -> Any:
     return value
 
 
+def _roll_and_read_live(log_root: Path, *, newest_first: bool = False, last: int | None = None):
+    """Roll what is closed, then the complete records of the segments still being written
+    (each segment's `last` records when given): (rolled folder, live records)."""
+    segments, rolled = segments_dir(log_root), rolled_dir(log_root)
+    live: list[dict[str, Any]] = []
+    if segments.is_dir():
+        roll(segments, rolled)
+        for path in sorted(segments.glob("*" + OPEN_SUFFIX), reverse=newest_first):
+            try:
+                records = read_segment(path)
+            except FileNotFoundError:  # closed meanwhile; seen by the next read
+                continue
+            live += records if last is None else records[-last:]
+    return rolled, live
+
+
+def _has_rolled(rolled: Path) -> bool:
+    return rolled.is_dir() and any(rolled.glob("**/*.parquet"))
+
+
 def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
     """One row per logged prediction at or after `since` (ISO time; None: all), with FIELDS.
 
     `probabilities` is a dict per row (or None); `time` is text as logged; a field a record
     lacks (an `error` when none occurred) is None.
     """
-    log_root = Path(log_root)
-    segments, rolled = segments_dir(log_root), rolled_dir(log_root)
-    if segments.is_dir():
-        roll(segments, rolled)
+    rolled, live = _roll_and_read_live(Path(log_root))
     frames = []
-    if rolled.is_dir() and any(rolled.glob("**/*.parquet")):
-        table = query("SELECT * FROM predictions", rolled)
-        frame = table.to_pandas()
-        frames.append(frame)
-    live: list[dict[str, Any]] = []
-    if segments.is_dir():
-        for path in sorted(segments.glob("*" + OPEN_SUFFIX)):
-            try:
-                live += read_segment(path)
-            except FileNotFoundError:  # closed meanwhile; seen by the next read
-                continue
+    if _has_rolled(rolled):
+        frames.append(query("SELECT * FROM predictions", rolled).to_pandas())
     if live:
         frames.append(pd.DataFrame(live))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -90,17 +98,8 @@ def logged_inputs(log_root: str | Path, limit: int = 5_000) -> tuple[pd.DataFram
     """(raw inputs, model inputs) of the newest `limit` logged rows, one column per field, as
     the log holds them (after the schema's personal-data handling): what a privacy scan of the
     log reads. Empty frames when nothing was logged."""
-    log_root = Path(log_root)
-    segments, rolled = segments_dir(log_root), rolled_dir(log_root)
-    records: list[dict[str, Any]] = []
-    if segments.is_dir():
-        roll(segments, rolled)
-        for path in sorted(segments.glob("*" + OPEN_SUFFIX), reverse=True):
-            try:
-                records += read_segment(path)[-limit:]
-            except FileNotFoundError:
-                continue
-    if len(records) < limit and rolled.is_dir() and any(rolled.glob("**/*.parquet")):
+    rolled, records = _roll_and_read_live(Path(log_root), newest_first=True, last=limit)
+    if len(records) < limit and _has_rolled(rolled):
         table = query(
             f"SELECT * FROM predictions ORDER BY time DESC LIMIT {int(limit - len(records))}",
             rolled,
