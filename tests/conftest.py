@@ -32,3 +32,13 @@ def _one_thread_per_test():
 
     with threadpool_limits(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    """One real local[2] SparkSession for the whole run (Spark starts in ~7 s; once is enough)."""
+    from keel.data.spark import SparkSettings, session
+
+    started = session(SparkSettings(master="local[2]", conf={"spark.sql.shuffle.partitions": 4}))
+    yield started
+    started.stop()

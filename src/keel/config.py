@@ -359,6 +359,28 @@ class MonitorSection(_Section):
     min_correlation: float = Field(0.5, ge=-1, le=1)  # model.2: offline/online rank correlation
 
 
+class EngineSection(_Section):
+    """[engine]: where Keel's data work runs (profiles, schema validation, monitor intake).
+
+    `kind = "spark"` runs it as Spark jobs (`pip install 'keel[spark]'`): `master` is the
+    Spark master URL ("local[2]", "yarn", "spark://host:7077"; empty: the active session's or
+    spark-submit's), `settings` any Spark properties (`"spark.executor.memory" = "4g"`).
+    """
+
+    kind: Literal["local", "spark"] = "local"
+    master: str | None = None
+    app_name: str = Field("keel", min_length=1)
+    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _spark_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not key.startswith("spark."):
+                raise ValueError(f"a Spark setting starts with 'spark.', got {key!r}")
+        return value
+
+
 class AlertsSection(_Section):
     """[alerts]: where `keel monitor` sends an alert when a monitor check fails."""
 
@@ -410,6 +432,7 @@ class KeelConfig(_Section):
     drill: DrillSection = DrillSection()
     monitor: MonitorSection = MonitorSection()
     alerts: AlertsSection = AlertsSection()
+    engine: EngineSection = EngineSection()
     attest: dict[str, Attestation] = Field(default_factory=dict)
 
     @field_validator("attest")

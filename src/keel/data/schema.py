@@ -177,6 +177,23 @@ class _Tally:
     range_examples: list[Any] = field(default_factory=list)
     types: set[str] = field(default_factory=set)
 
+    def merge(self, other: _Tally) -> _Tally:
+        def examples(a: list[Any], b: list[Any]) -> list[Any]:
+            return (a + [v for v in b if v not in a])[:EXAMPLES]
+
+        return _Tally(
+            rows=self.rows + other.rows,
+            present=self.present + other.present,
+            nan=self.nan + other.nan,
+            inf=self.inf + other.inf,
+            out_of_domain=self.out_of_domain + other.out_of_domain,
+            domain_examples=examples(self.domain_examples, other.domain_examples),
+            below=self.below + other.below,
+            above=self.above + other.above,
+            range_examples=examples(self.range_examples, other.range_examples),
+            types=self.types | other.types,
+        )
+
 
 def _add_examples(bucket: list[Any], values: pa.Array) -> None:
     if len(bucket) >= EXAMPLES:
@@ -232,6 +249,56 @@ def _batches(data: pa.Table | pd.DataFrame | Iterable[pa.RecordBatch]) -> Iterat
         yield from data
 
 
+@dataclass
+class Tallies:
+    """What validation counted in some rows, per schema column: mergeable, so the rows can be
+    counted in parts (a Spark partition each) and judged once (`judge`)."""
+
+    rows: int = 0
+    seen: list[str] = field(default_factory=list)  # the data's columns, in order of appearance
+    columns: dict[str, _Tally] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, columns: list[str], schema: Schema) -> Tallies:
+        """Nothing counted yet in data with these columns (an empty data set's tallies)."""
+        return cls(0, list(columns), {n: _Tally() for n in schema.features if n in columns})
+
+    def merge(self, other: Tallies) -> Tallies:
+        """The tallies of both parts' rows together; neither input changes."""
+        columns = {}
+        for name in dict.fromkeys([*self.columns, *other.columns]):
+            a, b = self.columns.get(name), other.columns.get(name)
+            columns[name] = a.merge(b) if a and b else _Tally(**vars(a or b))
+        seen = self.seen + [n for n in other.seen if n not in self.seen]
+        return Tallies(self.rows + other.rows, seen, columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "seen": self.seen,
+            "columns": {n: {**vars(t), "types": sorted(t.types)} for n, t in self.columns.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tallies:
+        columns = {n: _Tally(**{**t, "types": set(t["types"])}) for n, t in data["columns"].items()}
+        return cls(int(data["rows"]), list(data["seen"]), columns)
+
+
+def tally(data: pa.Table | pd.DataFrame | Iterable[pa.RecordBatch], schema: Schema) -> Tallies:
+    """Count what validation judges (presence, types, NaN, domain, range), batch by batch."""
+    out = Tallies()
+    for batch in _batches(data):
+        out.rows += batch.num_rows
+        for name in batch.schema.names:
+            if name not in out.seen:
+                out.seen.append(name)
+        for name, feature in schema.features.items():
+            if name in batch.schema.names:
+                _tally(out.columns.setdefault(name, _Tally()), batch.column(name), feature)
+    return out
+
+
 def validate(
     data: pa.Table | pd.DataFrame | Iterable[pa.RecordBatch],
     schema: Schema,
@@ -239,27 +306,23 @@ def validate(
     environment: Environment = "training",
 ) -> list[Anomaly]:
     """Every anomaly of the data against the schema, in schema column order."""
-    tallies: dict[str, _Tally] = {}
-    seen: list[str] = []
-    rows = 0
-    for batch in _batches(data):
-        rows += batch.num_rows
-        for name in batch.schema.names:
-            if name not in seen:
-                seen.append(name)
-        for name, feature in schema.features.items():
-            if name in batch.schema.names:
-                _tally(tallies.setdefault(name, _Tally()), batch.column(name), feature)
+    return judge(tally(data, schema), schema, environment=environment)
+
+
+def judge(
+    tallies: Tallies, schema: Schema, *, environment: Environment = "training"
+) -> list[Anomaly]:
+    """The anomalies that counted rows show against the schema, in schema column order."""
     anomalies: list[Anomaly] = []
     for name, feature in schema.features.items():
-        if name not in tallies:
+        if name not in tallies.columns:
             if environment not in feature.absent_in:
                 anomalies.append(
                     Anomaly(name, "missing_column", f"column {name} is missing from the data")
                 )
             continue
-        anomalies.extend(_judge(name, feature, tallies[name], rows))
-    for name in seen:
+        anomalies.extend(_judge(name, feature, tallies.columns[name], tallies.rows))
+    for name in tallies.seen:
         if name not in schema.features:
             anomalies.append(
                 Anomaly(
