@@ -6,7 +6,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from systems import binary_frame
 
 from keel.monitor.intake import intake, load_windows
 from keel.monitor.summary import PartSummary
@@ -66,3 +68,79 @@ def served_windows(root: Path, records: list[dict]) -> dict[tuple[str, int], Par
             log.append(records[start : start + 50])
     intake(root / "log", root / "state", window_seconds=DAY, rebuild=_rebuild)
     return load_windows(root / "state")
+
+
+# -- a small log of two inputs for the intake tests ------------------------------------
+
+
+def record(i: int, day: int = 1, *, x1: float | None = 0.5, skewed: bool = False) -> dict:
+    return {
+        "request_id": f"r{i}",
+        "row": 0,
+        "example_id": f"e{i}",
+        "time": f"2026-11-{day:02d}T{(i % 24):02d}:00:00+00:00",
+        "model_version": 1 + (i % 2),
+        "route": "champion",
+        "inputs": {"x1": x1, "group": "abc"[i % 3]},
+        "model_inputs": {"x1": (x1 or 0) * 2 + (1 if skewed else 0), "group": "abc"[i % 3]},
+        "prediction": i % 2,
+        "probabilities": {"0": 0.25, "1": 0.75},
+        "latency_seconds": 0.001 * (1 + i % 5),
+        "anomalies": ["rows[0].x1: expected a number ≥ 0, got -1"] if i % 10 == 0 else [],
+        "nonfinite": ["model_inputs.x1"] if i % 50 == 0 else [],
+    }
+
+
+def write_log(root, records, segment_bytes=4_000):
+    with PredictionLog(segments_dir(root), segment_bytes=segment_bytes) as log:
+        for start in range(0, len(records), 7):
+            log.append(records[start : start + 7])
+
+
+def rebuild(rows):
+    frame = pd.DataFrame(rows)
+    return pd.DataFrame({"x1": frame["x1"].fillna(0) * 2, "group": frame["group"]})
+
+
+# -- days of traffic to a monitored system (tests/systems.py) ----------------------------
+
+
+def day_records(
+    day: int,
+    n: int = 400,
+    *,
+    seed: int = 0,
+    shift: float = 0.0,
+    mostly_a: bool = False,
+    skewed: float = 0.0,
+    anomalous: float = 0.0,
+    failed: float = 0.0,
+) -> list[dict]:
+    frame = binary_frame(n, seed=100 + seed + day)
+    rng = np.random.default_rng(day)
+    out = []
+    for i, row in enumerate(frame.itertuples()):
+        x1 = float(row.x1) + shift
+        group = "a" if mostly_a and rng.random() < 0.9 else row.group
+        x1_x2 = x1 * float(row.x2) + (1.0 if rng.random() < skewed else 0.0)
+        bad = rng.random() < anomalous
+        record = {
+            "example_id": f"d{day}-{i}",
+            "time": f"2026-11-{day:02d}T{i % 24:02d}:{i % 60:02d}:00+00:00",
+            "model_version": 1,
+            "inputs": {"x1": x1, "x2": float(row.x2), "group": group},
+            "model_inputs": {"x1": x1, "x2": float(row.x2), "group": group, "x1_x2": x1_x2},
+            "prediction": int(row.y),
+            "latency_seconds": 0.002,
+            "anomalies": [f"rows[0].group: expected one of a, b, c, got 'z{i}'"] if bad else [],
+        }
+        if rng.random() < failed:
+            record["error"] = "ValueError: boom"
+        out.append(record)
+    return out
+
+
+def serve(system, *days: list[dict]) -> None:
+    with PredictionLog(segments_dir(system.root / system.config.data.serving_log)) as log:
+        for records in days:
+            log.append(records)

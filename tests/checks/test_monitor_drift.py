@@ -3,59 +3,17 @@ drift between windows) on real prediction logs written with PredictionLog."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from systems import binary_frame, monitored_system
+from served_logs import day_records, serve
+from systems import monitored_system
 
 from keel.checks.monitor import monitor_2, monitor_3
 from keel.data.schema import Feature, Schema, write_schema
-from keel.serve.predlog import PredictionLog, segments_dir
 
 
 @pytest.fixture
 def system(make_system):
     return monitored_system(make_system)
-
-
-def day_records(
-    day: int,
-    n: int = 400,
-    *,
-    seed: int = 0,
-    shift: float = 0.0,
-    mostly_a: bool = False,
-    skewed: float = 0.0,
-    anomalous: float = 0.0,
-    failed: float = 0.0,
-) -> list[dict]:
-    frame = binary_frame(n, seed=100 + seed + day)
-    rng = np.random.default_rng(day)
-    out = []
-    for i, row in enumerate(frame.itertuples()):
-        x1 = float(row.x1) + shift
-        group = "a" if mostly_a and rng.random() < 0.9 else row.group
-        x1_x2 = x1 * float(row.x2) + (1.0 if rng.random() < skewed else 0.0)
-        bad = rng.random() < anomalous
-        record = {
-            "example_id": f"d{day}-{i}",
-            "time": f"2026-11-{day:02d}T{i % 24:02d}:{i % 60:02d}:00+00:00",
-            "model_version": 1,
-            "inputs": {"x1": x1, "x2": float(row.x2), "group": group},
-            "model_inputs": {"x1": x1, "x2": float(row.x2), "group": group, "x1_x2": x1_x2},
-            "prediction": int(row.y),
-            "latency_seconds": 0.002,
-            "anomalies": [f"rows[0].group: expected one of a, b, c, got 'z{i}'"] if bad else [],
-        }
-        if rng.random() < failed:
-            record["error"] = "ValueError: boom"
-        out.append(record)
-    return out
-
-
-def serve(system, *days: list[dict]) -> None:
-    with PredictionLog(segments_dir(system.root / system.config.data.serving_log)) as log:
-        for records in days:
-            log.append(records)
 
 
 # -- monitor.2 -------------------------------------------------------------------------------

@@ -7,41 +7,9 @@ import subprocess
 import sys
 import textwrap
 
-import pandas as pd
+from served_logs import DAY, rebuild, record, write_log
 
 from keel.monitor.intake import intake, load_windows
-from keel.serve.predlog import PredictionLog, segments_dir
-
-DAY = 86_400.0
-
-
-def record(i: int, day: int = 1, *, x1: float | None = 0.5, skewed: bool = False) -> dict:
-    return {
-        "request_id": f"r{i}",
-        "row": 0,
-        "example_id": f"e{i}",
-        "time": f"2026-11-{day:02d}T{(i % 24):02d}:00:00+00:00",
-        "model_version": 1 + (i % 2),
-        "route": "champion",
-        "inputs": {"x1": x1, "group": "abc"[i % 3]},
-        "model_inputs": {"x1": (x1 or 0) * 2 + (1 if skewed else 0), "group": "abc"[i % 3]},
-        "prediction": i % 2,
-        "probabilities": {"0": 0.25, "1": 0.75},
-        "latency_seconds": 0.001 * (1 + i % 5),
-        "anomalies": ["rows[0].x1: expected a number ≥ 0, got -1"] if i % 10 == 0 else [],
-        "nonfinite": ["model_inputs.x1"] if i % 50 == 0 else [],
-    }
-
-
-def write_log(root, records, segment_bytes=4_000):
-    with PredictionLog(segments_dir(root), segment_bytes=segment_bytes) as log:
-        for start in range(0, len(records), 7):
-            log.append(records[start : start + 7])
-
-
-def rebuild(rows):
-    frame = pd.DataFrame(rows)
-    return pd.DataFrame({"x1": frame["x1"].fillna(0) * 2, "group": frame["group"]})
 
 
 def test_every_row_is_summarised_once_per_window_and_version(tmp_path):

@@ -68,16 +68,29 @@ def _rebuild(system: System) -> Any:
     return rebuild, skip
 
 
-def monitor_state(system: System, progress: Any = None) -> MonitorState:
-    """The log taken and windowed for this run (once per System object)."""
+def monitor_state(
+    system: System, progress: Any = None, *, engine: str | None = None, master: str | None = None
+) -> MonitorState:
+    """The log taken and windowed for this run (once per System object), on the engine
+    `[engine]` names (or `engine`/`master`, from the command line)."""
     cached = system.__dict__.get(_KEY)
     if cached is not None:
         return cached
+    from keel.engine import spark_settings
     from keel.registry.versions import champion
     from keel.training import registry_ref
 
     rebuild, skip = _rebuild(system)
-    run = intake(
+    spark = spark_settings(system.config.engine, kind=engine, master=master)
+    take: Any = intake
+    if spark is not None:
+        from functools import partial
+
+        from keel.data.spark import session
+        from keel.monitor.spark_intake import intake_on_spark
+
+        take = partial(intake_on_spark, session(spark))
+    run = take(
         log_root(system),
         state_dir(system),
         window_seconds=system.config.monitor.window,

@@ -20,6 +20,63 @@ schema = group(
 )
 pii = group("pii", "Find personal data in a data set.", no_args_is_help=False)
 
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="local or spark (default: keel.toml's [engine] kind here, else local).",
+        show_default=False,
+    ),
+]
+MasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Spark master URL, e.g. local[4], yarn, spark://host:7077.", show_default=False
+    ),
+]
+
+
+def _spark(engine: str | None, master: str | None) -> Any:
+    """Spark settings from --engine/--master over keel.toml's [engine] here; None: local."""
+    from keel.config import load_config
+    from keel.engine import spark_settings
+    from keel.errors import ConfigError
+
+    section = None
+    if (Path.cwd() / "keel.toml").is_file():
+        try:
+            section = load_config(Path.cwd())[0].engine
+        except ConfigError:
+            if engine is None:
+                raise
+    return spark_settings(section, kind=engine, master=master)
+
+
+class _Partitions:
+    """A Rich progress bar of Spark partitions done, shown while a Spark job runs."""
+
+    def __init__(self, what: str) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.bar = Progress(
+            TextColumn(f"[bold]{what}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} partitions"),
+            console=err,
+            transient=True,
+        )
+        self.task = self.bar.add_task(what, total=None)
+
+    def __enter__(self) -> _Partitions:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
 
 @command()
 def profile(
@@ -29,8 +86,14 @@ def profile(
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the profile.")],
     batch_size: Annotated[int, typer.Option(help="Rows per streamed batch.")] = 65_536,
+    engine: EngineOpt = None,
+    master: MasterOpt = None,
 ) -> None:
-    """Profile DATA (`keel profile DATA -o p.json`); merge with `keel profile merge A B -o C`."""
+    """Profile DATA (`keel profile DATA -o p.json`); merge with `keel profile merge A B -o C`.
+
+    With `--engine spark`, DATA is Parquet (a path, glob or folder, local or on any
+    Hadoop-compatible store) or a table (`table:db.name`), profiled per partition on Spark.
+    """
     import time
 
     from keel.data.commands import profile_path
@@ -45,8 +108,13 @@ def profile(
             merged = merged.merge(read_profile(other))
         result = merged
     elif len(data) == 1:
-        with err.status(f"profiling {data[0]}"):
-            result = profile_path(data[0], batch_size=batch_size)
+        spark = _spark(engine, master)
+        if spark is None:
+            with err.status(f"profiling {data[0]}"):
+                result = profile_path(data[0], batch_size=batch_size)
+        else:
+            with _Partitions(f"profiling {data[0]} on Spark") as progress:
+                result = profile_path(data[0], spark=spark, progress=progress)
     else:
         raise KeelError(
             f"keel profile: expected one DATA path or glob, got {len(data)}: quote a glob"
@@ -120,6 +188,8 @@ def schema_validate(
     environment: Annotated[
         str, typer.Option(help="training or serving: the label and id may be absent in serving.")
     ] = "training",
+    engine: EngineOpt = None,
+    master: MasterOpt = None,
 ) -> None:
     """Validate DATA against the schema: exit 0 when it conforms, 1 on anomalies, 2 on bad input."""
     from rich.table import Table
@@ -131,7 +201,14 @@ def schema_validate(
         raise KeelError(f"--environment {environment!r}: expected training or serving")
     path = schema if schema is not None else _schema_file()
     loaded = load_schema(path)
-    anomalies = validate_path(data, loaded, environment=environment)
+    spark = _spark(engine, master)
+    if spark is None:
+        anomalies = validate_path(data, loaded, environment=environment)
+    else:
+        with _Partitions(f"validating {data} on Spark") as progress:
+            anomalies = validate_path(
+                data, loaded, environment=environment, spark=spark, progress=progress
+            )
     if not anomalies:
         out.print(f"{data} conforms to {path} ({len(loaded.features)} features)", highlight=False)
         return

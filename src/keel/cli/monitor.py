@@ -1,8 +1,9 @@
 """`keel monitor` and `keel alerts`: served traffic judged, and who was told.
 
     keel monitor [PATH] [--every 10m] [--html FILE]  take the new prediction-log rows (exactly
-                                                     once), run monitor.1–7 and model.2, send an
-                                                     alert per failing cause and window
+                 [--engine spark] [--master URL]     once, here or on Spark), run monitor.1–7
+                                                     and model.2, send an alert per failing
+                                                     cause and window
     keel alerts [PATH] [--limit N]                   the alert history, newest first
 
 `keel monitor` exits 1 when a monitor check fails (a cron job or CI sees it), 0 otherwise.
@@ -50,9 +51,15 @@ def alerts_of(result: RunResult, window: str, system: str) -> list[Any]:
     return alerts
 
 
-def run_monitor(path: Path, *, html: Path | None = None) -> tuple[RunResult, list[Any], int]:
+def run_monitor(
+    path: Path,
+    *,
+    html: Path | None = None,
+    engine: str | None = None,
+    master: str | None = None,
+) -> tuple[RunResult, list[Any], int]:
     """One monitoring pass over the system at `path`: (the result, the deliveries made, the
-    served rows taken this pass)."""
+    served rows taken this pass); the log taken on `engine` (default: keel.toml's)."""
     from rich.progress import BarColumn, Progress, TextColumn
 
     from keel.checks._monitor_state import monitor_state, state_dir
@@ -74,7 +81,7 @@ def run_monitor(path: Path, *, html: Path | None = None) -> tuple[RunResult, lis
         def taken(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        state = monitor_state(system, progress=taken)
+        state = monitor_state(system, progress=taken, engine=engine, master=master)
         bar.update(task, description="running the monitoring checks", completed=0, total=None)
         result = run(system, only=monitor_practices())
     folder = state_dir(system)
@@ -127,6 +134,17 @@ def monitor(
     html: Annotated[
         Path | None, typer.Option(help="Also write the monitoring dashboard to this HTML file.")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Take the log on local or spark (default: keel.toml's [engine] kind).",
+            show_default=False,
+        ),
+    ] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(help="Spark master URL, e.g. local[4] or yarn.", show_default=False),
+    ] = None,
 ) -> None:
     """Judge what was served: skew, drift, staleness, stability, performance and quality."""
     from keel.config import parse_duration
@@ -139,7 +157,7 @@ def monitor(
         except ValueError as exc:
             raise ConfigError(f"--every: {exc}") from None
     while True:
-        result, deliveries, rows = run_monitor(path, html=html)
+        result, deliveries, rows = run_monitor(path, html=html, engine=engine, master=master)
         failed = _show(result, deliveries, rows)
         if html is not None:
             out.print(f"[dim]dashboard:[/] {html}", highlight=False)

@@ -7,8 +7,9 @@ columns, the schema): reading keel.toml for them is the command line's job.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -17,13 +18,31 @@ from keel.data.batches import iter_batches
 from keel.data.profile import Profile
 from keel.data.profiling import profile_source
 from keel.data.schema import Anomaly, Schema, infer, validate
+from keel.data.sources import describe
+
+if TYPE_CHECKING:
+    from keel.data.spark import SparkSettings
 
 PII_SAMPLE_ROWS = 200_000
+Progress = Callable[[int, int], None]
 
 
-def profile_path(data: str, *, batch_size: int = 65_536) -> Profile:
-    """The profile of the data at a path or glob."""
-    return profile_source(data, Path.cwd(), key=f"DATA {data!r}", batch_size=batch_size)
+def profile_path(
+    data: str,
+    *,
+    batch_size: int = 65_536,
+    spark: SparkSettings | None = None,
+    progress: Progress | None = None,
+) -> Profile:
+    """The profile of the data at a path or glob; with `spark`, of Parquet or a table
+    (`table:db.name`) on Spark, per partition."""
+    key = f"DATA {data!r}"
+    if spark is None:
+        return profile_source(data, Path.cwd(), key=key, batch_size=batch_size)
+    from keel.data.spark import profile_frame, read_source, session
+
+    frame = read_source(session(spark), data, Path.cwd(), key=key)
+    return profile_frame(frame, source=describe(data), progress=progress)
 
 
 def head(data: str, rows: int = PII_SAMPLE_ROWS) -> pa.Table:
@@ -54,8 +73,26 @@ def infer_path(
 
 
 def validate_path(
-    data: str, schema: Schema, *, environment: str = "training", batch_size: int = 65_536
+    data: str,
+    schema: Schema,
+    *,
+    environment: str = "training",
+    batch_size: int = 65_536,
+    spark: SparkSettings | None = None,
+    progress: Progress | None = None,
 ) -> list[Anomaly]:
-    """Anomalies of the data at a path or glob against a schema, streamed in batches."""
+    """Anomalies of the data at a path or glob against a schema, streamed in batches; with
+    `spark`, counted per partition on Spark."""
+    if spark is not None:
+        from keel.data.spark import read_source, session, validate_frame
+
+        frame = read_source(session(spark), data, Path.cwd(), key=f"DATA {data!r}")
+        return validate_frame(
+            frame,
+            schema,
+            environment=environment,
+            source=data,
+            progress=progress,  # type: ignore[arg-type]
+        )
     batches = iter_batches(data, Path.cwd(), key=f"DATA {data!r}", batch_size=batch_size)
     return validate(batches, schema, environment=environment)  # type: ignore[arg-type]

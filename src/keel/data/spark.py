@@ -22,7 +22,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,7 @@ __all__ = [
     "validate_frame",
 ]
 
+Progress = Callable[[int, int], None]  # (partitions done, partitions)
 EXTRA = "pip install 'keel[spark]'"
 MIN_VERSION = (4, 0)
 BATCH_ROWS = 65_536  # rows per Arrow batch handed to the profile code, as the local engine reads
@@ -280,10 +281,14 @@ def _tally_partition(schema: Schema, stamps: Mapping[str, str]) -> Any:
     return run
 
 
-def _parts(frame: DataFrame, job: Any, where: str) -> Iterator[bytes]:
-    """Run `job` on every partition and yield its serialised results as they arrive."""
+def _parts(frame: DataFrame, job: Any, where: str, progress: Progress | None) -> Iterator[bytes]:
+    """Run `job` on every partition and yield its serialised results as they arrive;
+    `progress(done, total)` after each partition's."""
     try:
-        for row in frame.mapInArrow(job, "part binary").toLocalIterator():
+        total = frame.rdd.getNumPartitions() if progress is not None else 0
+        for done, row in enumerate(frame.mapInArrow(job, "part binary").toLocalIterator(), 1):
+            if progress is not None:
+                progress(min(done, total), total)
             yield row["part"]
     except KeelError:
         raise
@@ -298,11 +303,13 @@ def _executor_error(exc: BaseException) -> str:
     return found[-1].strip() if found else _first_line(exc)
 
 
-def profile_frame(frame: DataFrame, *, source: str = "") -> Profile:
+def profile_frame(
+    frame: DataFrame, *, source: str = "", progress: Progress | None = None
+) -> Profile:
     """The profile of a Spark DataFrame, computed per partition and merged on the driver."""
     where = source or "data"
     whole: Profile | None = None
-    for blob in _parts(frame, _profile_partition(_stamps(frame)), where):
+    for blob in _parts(frame, _profile_partition(_stamps(frame)), where, progress):
         part = Profile.from_bytes(blob)
         whole = part if whole is None else merge(whole, part)
     if whole is None:
@@ -312,12 +319,17 @@ def profile_frame(frame: DataFrame, *, source: str = "") -> Profile:
 
 
 def validate_frame(
-    frame: DataFrame, schema: Schema, *, environment: Environment = "training", source: str = ""
+    frame: DataFrame,
+    schema: Schema,
+    *,
+    environment: Environment = "training",
+    source: str = "",
+    progress: Progress | None = None,
 ) -> list[Anomaly]:
     """Every anomaly of a Spark DataFrame against the schema: counted per partition on the
     executors, judged once on the driver."""
     merged = Tallies.start(list(frame.columns), schema)
     job = _tally_partition(schema, _stamps(frame))
-    for blob in _parts(frame, job, source or "data"):
+    for blob in _parts(frame, job, source or "data", progress):
         merged = merged.merge(Tallies.from_dict(json.loads(blob)))
     return judge(merged, schema, environment=environment)

@@ -229,10 +229,19 @@ def _objects(column: pa.ChunkedArray) -> list[dict[str, Any]]:
     return [json.loads(t) if isinstance(t, str) else {} for t in texts]
 
 
-def _skew(rows: pa.Table, rebuild: Rebuild, skip: set[str]) -> tuple[dict[str, Skew], str | None]:
-    """Per model input: logged values against the feature code rerun on the logged raw rows."""
+def skew_sample(rows: pa.Table) -> pa.Table:
+    """The rows of a window whose model inputs are recomputed (at most SKEW_SAMPLE, evenly
+    spread), with the columns that takes."""
     picked = np.arange(0, rows.num_rows, max(1, rows.num_rows // SKEW_SAMPLE))[:SKEW_SAMPLE]
-    sample = rows.take(pa.array(picked))
+    keep = [c for c in ("example_id", "inputs", "model_inputs") if c in rows.column_names]
+    return rows.select(keep).take(pa.array(picked))
+
+
+def sample_skew(
+    sample: pa.Table, rebuild: Rebuild, skip: set[str]
+) -> tuple[dict[str, Skew], str | None]:
+    """Per model input of a `skew_sample`: logged values against the feature code rerun on
+    the logged raw rows; or why the feature code could not rerun."""
     raw = _objects(sample.column("inputs"))
     logged = pd.DataFrame(_objects(sample.column("model_inputs")))
     try:
@@ -274,7 +283,7 @@ def _window_of_rows(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], 
     return [datetime.fromtimestamp(int(s), UTC).isoformat() for s in distinct], which
 
 
-def _windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table]]:
+def windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table]]:
     """The part's rows split by the window their time falls in, oldest window first."""
     labels, which = _window_of_rows(table.column("time"), window_seconds)
     if len(labels) == 1:
@@ -302,7 +311,7 @@ def summarise_part(
     if table.num_rows == 0 or "time" not in table.column_names:
         return []
     summaries = []
-    for window, rows in _windows(table, window_seconds):
+    for window, rows in windows(table, window_seconds):
         names = rows.column_names
         with ThreadPoolExecutor(2) as pool:  # the two big JSON columns parsed side by side
             inputs, model_inputs = (
@@ -314,7 +323,8 @@ def summarise_part(
             outputs = _profile(_outputs(rows), "outputs")
             skew: tuple[dict[str, Skew], str | None] | None = None
             if rebuild is not None and {"inputs", "model_inputs"} <= set(names):
-                skew = _skew(rows, rebuild, skip_skew or set())  # the user's code: this thread
+                # the user's code: this thread
+                skew = sample_skew(skew_sample(rows), rebuild, skip_skew or set())
             summary = PartSummary(
                 window=window,
                 model_version=version,
@@ -336,7 +346,41 @@ def summarise_part(
     return summaries
 
 
-def _version_of(part: Path) -> int:
+def rolled_parts(rolled: Path) -> list[Path]:
+    """Every rolled part of the log, in name order (date, then version, then part)."""
+    return sorted(rolled.glob("date=*/model_version=*/*.parquet")) if rolled.is_dir() else []
+
+
+def taken(state_dir: Path, relative: Path) -> bool:
+    """Whether an earlier run took the rolled part (its `.done` marker is written)."""
+    return (state_dir / "parts" / relative.with_suffix(".done")).exists()
+
+
+def part_name(relative: Path) -> str:
+    """A rolled part's name in its summaries: its path under the rolled folder, joined."""
+    return "_".join(relative.with_suffix("").parts)
+
+
+def record(state_dir: Path, relative: Path, summaries: list[PartSummary], run: IntakeRun) -> int:
+    """Write a part's window summaries, then its `.done` marker (in that order: see the
+    module docstring); count it in `run`. Returns the part's rows."""
+    version = version_of(relative)
+    name = part_name(relative)
+    for summary in summaries:
+        folder = state_dir / "summaries" / _safe(summary.window) / f"v{version}"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / f"{name}.json", json.dumps(summary.to_dict()))
+        run.windows.add((summary.window, version))
+    rows = sum(s.rows for s in summaries)
+    marker = state_dir / "parts" / relative.with_suffix(".done")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(marker, json.dumps({"rows": rows}))
+    run.parts += 1
+    run.rows += rows
+    return rows
+
+
+def version_of(part: Path) -> int:
     match = re.search(r"model_version=(\d+)", str(part))
     if match is None:
         raise KeelError(f"{part}: not a rolled part of the prediction log (no model_version=)")
@@ -359,15 +403,14 @@ def intake(
     if segments.is_dir():
         roll(segments, rolled, keep=fresh)
     run = IntakeRun()
-    parts = sorted(rolled.glob("date=*/model_version=*/*.parquet")) if rolled.is_dir() else []
+    parts = rolled_parts(rolled)
     for i, part in enumerate(parts):
         relative = part.relative_to(rolled)
-        marker = state_dir / "parts" / relative.with_suffix(".done")
-        if marker.exists():
+        if taken(state_dir, relative):
             run.skipped += 1
             continue
-        version = _version_of(relative)
-        name = "_".join(relative.with_suffix("").parts)
+        version = version_of(relative)
+        name = part_name(relative)
         summaries = summarise_part(
             part,
             version,
@@ -377,16 +420,7 @@ def intake(
             label=name,
             table=fresh.pop(part, None),
         )
-        for summary in summaries:
-            folder = state_dir / "summaries" / _safe(summary.window) / f"v{version}"
-            folder.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(folder / f"{name}.json", json.dumps(summary.to_dict()))
-            run.windows.add((summary.window, version))
-        rows = sum(s.rows for s in summaries)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(marker, json.dumps({"rows": rows}))
-        run.parts += 1
-        run.rows += rows
+        record(state_dir, relative, summaries, run)
         if progress is not None:
             progress(i + 1, len(parts))
     return run
