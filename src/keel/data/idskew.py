@@ -37,7 +37,9 @@ each joined partition is counted on its executor by the code the local engine ru
 and the per-column counts and examples are summed in Spark, so the driver receives one row per
 column. Spark's own types are read as the local engine reads the files: a Spark TIMESTAMP is an
 instant, a TIMESTAMP_NTZ a time without zone, and the timestamp columns `read_source` marked
-are given back their types in the files.
+are given back their types in the files. (`spark.createDataFrame` reads a pandas datetime
+without zone in the session's time zone: where that is not UTC, such times are other instants
+than the local engine reads; Parquet read with `read_source` keeps them as the files have them.)
 """
 
 from __future__ import annotations
@@ -386,9 +388,9 @@ def id_skew_frame(
             *[F.first(f"t{i}").alias(f"t{i}") for i in range(len(names))],
         )
     )
+    marked = {"s": _stamps(served), "t": _stamps(training)}  # read_source's timestamp types
     stamps = {
-        **{f"s{i}": _stamps(served)[n] for i, n in enumerate(names) if n in _stamps(served)},
-        **{f"t{i}": _stamps(training)[n] for i, n in enumerate(names) if n in _stamps(training)},
+        f"{side}{i}": m[n] for side, m in marked.items() for i, n in enumerate(names) if n in m
     }
     parts = asked.join(once, _KEY, "inner").mapInArrow(
         _tally_partition(len(names), stamps),
