@@ -18,6 +18,7 @@ from typing import Any
 
 from keel.checks._format import name_list, pct
 from keel.checks._monitor_state import MonitorState, training_profiles
+from keel.checks._same_example import COLUMNS, same_example
 from keel.checks._schema import schema_path
 from keel.data.profile import Profile
 from keel.evidence import BarChart, Evidence, Table
@@ -149,6 +150,8 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
         verdict = "differs" if bad else "same"
         skew_rows.append([name, s.compared, s.skewed, pct(share), ", ".join(s.examples), verdict])
     compared = max((s.compared for s in latest.skew.values()), default=0)
+    # (d) the same example at training and serving, joined by id
+    same = same_example(system, state, latest.window, skip, cfg.max_skewed_share)
 
     # (b) training/serving distributions, (c) window to window
     raw_ref, model_ref = training_profiles(system)
@@ -197,6 +200,14 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
             )
         )
         figures.append(_distance_chart(f"Drift per input, {pair[0]} → {pair[1]}", drift))
+    tables.append(
+        Table(
+            f"Same example at training and serving in {latest.window[:16]}: served raw inputs "
+            "against the training row of the same id" + (f" ({same.note})" if same.note else ""),
+            COLUMNS,
+            same.rows(pct),
+        )
+    )
     thresholds = {
         k: getattr(cfg, k)
         for k in ("max_skewed_share", "skew_linf", "skew_js", "drift_linf", "drift_js", "min_rows")
@@ -215,6 +226,8 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
             "serving_version": champion,
             "skew_compared_rows": compared,
             "skewed_inputs": [n for n, *_ in skewed],
+            "same_example_compared_rows": same.compared,
+            "same_example_flagged": [n for n, *_ in same.flagged],
             "skew_error": latest.skew_error,
             "training_serving_flagged": [n for n, d in training if d.flagged],
             "drift_windows": list(pair) if pair else [],
@@ -241,6 +254,23 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
             "Serve the same feature code the model was trained with (one function for both), "
             "and look at the example rows: logged raw inputs against logged model inputs."
         )
+    if same.flagged:
+        name, s, share = same.flagged[0]
+        problems.append(
+            f"{len(same.flagged)} input(s) served with other values than the training row of "
+            f"the same example in {latest.window[:16]}: {name} in {s.skewed} of {s.compared} "
+            f"rows ({pct(share)} > {pct(cfg.max_skewed_share)}; look at "
+            f"{', '.join(s.examples)})"
+            + (
+                f"; also {name_list([n for n, *_ in same.flagged[1:]])}"
+                if len(same.flagged) > 1
+                else ""
+            )
+        )
+        hints.append(
+            "Serving reads those inputs from another place or in another way than the training "
+            "data has them: compare both paths for the example ids shown."
+        )
     if any(d.flagged for _, d in training):
         problems.append(f"training/serving skew in {label}: {_found(training)}")
         hints.append(
@@ -253,7 +283,9 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
     if problems:
         evidence.status = "fail"
         evidence.summary = "; ".join(problems)
-        evidence.facts["cause"] = _causes(latest.skew_error, skewed, training, drift)
+        evidence.facts["cause"] = _causes(latest.skew_error, skewed, training, drift) + [
+            f"same-example:{name}" for name, *_ in same.flagged
+        ]
         evidence.hint = " ".join(hints)
         return evidence
     detail = f"{len(training)} input(s) distributed as in training in {label}" + (
@@ -277,8 +309,14 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
         evidence.summary = f"no served input shared with the training data to compare in {label}"
         evidence.hint = "Log the raw inputs with each prediction (`keel serve` does)."
         return evidence
+    joined = (
+        f"; {len(same.found)} raw input(s) of {same.compared:,} served example(s) found in the "
+        "training data equal to their training rows"
+        if same.compared
+        else ""
+    )
     evidence.summary = (
         f"per-example skew: {len(latest.skew)} model input(s) recomputed on {compared:,} "
-        f"logged rows, all within {pct(cfg.max_skewed_share)}; {detail}"
+        f"logged rows, all within {pct(cfg.max_skewed_share)}{joined}; {detail}"
     )
     return evidence

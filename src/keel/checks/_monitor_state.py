@@ -34,6 +34,7 @@ class MonitorState:
     windows: dict[tuple[str, int], PartSummary]
     run: IntakeRun
     champion: Any  # keel.registry.versions.ModelVersion, or None when nothing serves
+    spark: Any = None  # keel.data.spark.SparkSettings when the log is taken on Spark
 
     @property
     def rows(self) -> int:
@@ -103,7 +104,7 @@ def monitor_state(
     except Exception:  # noqa: BLE001 - an unreachable registry: checks that need it say so
         serving = None
     state = MonitorState(
-        log_root(system), state_dir(system), load_windows(state_dir(system)), run, serving
+        log_root(system), state_dir(system), load_windows(state_dir(system)), run, serving, spark
     )
     system.__dict__[_KEY] = state
     return state

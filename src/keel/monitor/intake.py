@@ -75,7 +75,7 @@ def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column
 
 
-def _json_table(texts: pa.Array) -> pa.Table | None:
+def json_table(texts: pa.Array) -> pa.Table | None:
     """A column of JSON objects (as text) as one Arrow table; None when all are null."""
     texts = _text(texts)
     present = texts.drop_null() if texts.null_count else texts
@@ -146,7 +146,7 @@ def _profile(table: pa.Table | None, source: str) -> Profile | None:
 
 def _profile_json(rows: pa.Table, name: str) -> Profile | None:
     """The profile of a column of logged JSON objects (`inputs`, `model_inputs`)."""
-    return _profile(_json_table(rows.column(name)), name)
+    return _profile(json_table(rows.column(name)), name)
 
 
 def _floats(column: pa.Array) -> pa.Array:
@@ -164,7 +164,7 @@ def _outputs(rows: pa.Table) -> pa.Table:
         prediction = pa.nulls(rows.num_rows, pa.string())
     out["prediction"] = prediction
     if "probabilities" in names:
-        proba = _json_table(rows.column("probabilities"))
+        proba = json_table(rows.column("probabilities"))
         if proba is not None:
             for name in proba.column_names:
                 out[f"proba_{name}"] = _floats(proba.column(name))
