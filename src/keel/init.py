@@ -197,6 +197,12 @@ min_gain = 0.01                   # the model must beat simple baselines by this
 # [alerts]                        # failing monitor checks POST here
 # webhooks = ["https://hooks.example.com/..."]
 
+# Profiles, schema validation and the monitor intake on Spark (pip install 'keel[spark]'):
+# [engine]
+# kind = "spark"                  # default "local"
+# master = "yarn"                 # default: the active session's, spark-submit's, or local[*]
+# settings = { "spark.executor.memory" = "4g" }
+
 # A practice done by hand and documented earns half a point while fresh (90 days):
 # [attest."model.2"]
 # evidence = "link to the A/B test write-up"

@@ -16,8 +16,10 @@ from profiles import (
 )
 
 from keel.data.batches import iter_batches
+from keel.data.profile import profile_batches
 from keel.data.profiling import profile_source
 from keel.data.schema import Feature, Range, Schema, validate
+from keel.data.sources import read_table
 from keel.data.spark import profile_frame, read_source, require_pyspark, validate_frame
 from keel.errors import DataError, KeelError
 
@@ -147,3 +149,15 @@ def test_without_pyspark_asking_for_spark_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyspark", None)  # as if it were not installed
     with pytest.raises(KeelError, match=r"pip install 'keel\[spark\]'"):
         require_pyspark()
+
+
+def test_an_sql_source_of_keel_toml_is_read_as_duckdb_reads_it_and_profiled_alike(spark, tmp_path):
+    from keel.data.sources import SqlSource
+
+    t = table(1_000, seed=11).drop(["blob"])
+    _written(tmp_path, t, "all.parquet")
+    query = SqlSource("SELECT * FROM 'all.parquet' WHERE n IS NULL OR n < 500")
+    local = profile_batches(read_table(query, tmp_path, key="[data] train"))
+    remote = profile_frame(read_source(spark, query, tmp_path, key="[data] train"))
+    assert exact_columns(remote) == exact_columns(local)
+    assert remote["when"].type == "timestamp[us]"

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ MIN_VERSION = (4, 0)
 BATCH_ROWS = 65_536  # rows per Arrow batch handed to the profile code, as the local engine reads
 STAMP = "keel.timestamp"  # column metadata: the timestamp type in the files ("ns|UTC")
 _SCHEME = re.compile(r"^[A-Za-z][\w+.-]*:")  # s3a://, hdfs://, gs://, abfss://, file:, dbfs:
+_LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+_QUIET_PANDAS = "ignore:PySpark does not yet fully support pandas:FutureWarning"
 _DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",  # Keel shows its own progress
     "spark.sql.execution.arrow.maxRecordsPerBatch": str(BATCH_ROWS),
@@ -104,7 +107,14 @@ def session(settings: SparkSettings | None = None) -> SparkSession:
     builder = SparkSession.builder.appName(settings.app_name)
     if master is not None:
         builder = builder.master(master)
-    for key, value in {**_DEFAULTS, **{k: str(v) for k, v in settings.conf.items()}}.items():
+    quiet = {
+        # Spark's start-up chatter and PySpark's pandas-version warning on every worker
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_LOG_CONFIG}",
+        "spark.executorEnv.PYTHONWARNINGS": _QUIET_PANDAS,
+    }
+    conf = {**_DEFAULTS, **quiet, **{k: str(v) for k, v in settings.conf.items()}}
+    warnings.filterwarnings("ignore", _QUIET_PANDAS.split(":")[1], FutureWarning)
+    for key, value in conf.items():
         builder = builder.config(key, _text(value))
     try:
         spark = builder.getOrCreate()
@@ -120,7 +130,7 @@ def session(settings: SparkSettings | None = None) -> SparkSession:
 
 def _submitted() -> bool:
     """Whether this process was started by spark-submit (which sets the master itself)."""
-    return "SPARK_ENV_LOADED" in os.environ or any("pyspark-shell" in a for a in sys.argv)
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "SPARK_ENV_LOADED" in os.environ
 
 
 def _text(value: Any) -> str:
@@ -138,10 +148,10 @@ def _set_runtime(spark: SparkSession, key: str, value: Any) -> None:
 def read_source(spark: SparkSession, source: Source, root: Path, *, key: str) -> DataFrame:
     """A source as a Spark DataFrame: Parquet at a path, glob or folder (local, relative to
     `root`, or on any Hadoop-compatible store: `s3a://`, `hdfs://`, `gs://`, ...), a table
-    (`table:db.name`) or a Spark SQL query (`{ sql = "..." }`)."""
+    (`table:db.name`), or keel.toml's `{ sql = "..." }` (DuckDB SQL over files, run here)."""
     shown = f"{key} = {describe(source)}"
     if isinstance(source, SqlSource):
-        return _spark_call(lambda: spark.sql(source.sql), shown)
+        return _from_duckdb(spark, source, root, key=key, shown=shown)
     if source.startswith("table:"):
         return _spark_call(lambda: spark.table(source[len("table:") :]), shown)
     if _SCHEME.match(source) and not Path(source).exists():
@@ -204,6 +214,37 @@ def _marked(spark: SparkSession, paths: list[str], stamps: dict[str, str], shown
 def _stamps(frame: DataFrame) -> dict[str, str]:
     """The columns `read_source` marked with their timestamp types."""
     return {f.name: f.metadata[STAMP] for f in frame.schema.fields if STAMP in f.metadata}
+
+
+def _from_duckdb(
+    spark: SparkSession, source: SqlSource, root: Path, *, key: str, shown: str
+) -> DataFrame:
+    """An SQL source of keel.toml (DuckDB SQL over files, as the local engine reads it), run
+    here and handed to Spark: for the small tables such sources name, not for the big data
+    (give Spark that as Parquet or a table)."""
+    from pyspark.sql import functions as F
+
+    from keel.data.sources import read_table
+
+    table = read_table(source, root, key=key)
+    stamps = {
+        f.name: f"{f.type.unit}|{f.type.tz or ''}"
+        for f in table.schema
+        if pa.types.is_timestamp(f.type)
+    }
+    # Times without a zone as UTC instants: Spark would read them in its session's zone.
+    table = pa.table(
+        {
+            n: c.cast(pa.timestamp(c.type.unit, "UTC")) if n in stamps and c.type.tz is None else c
+            for n, c in zip(table.column_names, table.columns, strict=True)
+        }
+    )
+    frame = _spark_call(lambda: spark.createDataFrame(table), shown)
+    columns = [
+        F.col(c).alias(c, metadata={STAMP: stamps[c]}) if c in stamps else F.col(c)
+        for c in frame.columns
+    ]
+    return frame.select(*columns)
 
 
 def _csv(shown: str) -> DataError:
