@@ -201,7 +201,7 @@ min_gain = 0.01                   # the model must beat simple baselines by this
 # [engine]
 # kind = "spark"                  # default "local"
 # master = "yarn"                 # default: the active session's, spark-submit's, or local[*]
-# settings = { "spark.executor.memory" = "4g" }
+# settings = {{ "spark.executor.memory" = "4g" }}
 
 # A practice done by hand and documented earns half a point while fresh (90 days):
 # [attest."model.2"]
