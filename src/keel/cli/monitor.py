@@ -121,7 +121,7 @@ def _show(result: RunResult, deliveries: list[Any], rows: int) -> bool:
             else "; ".join(f"{u}: {r}" for u, r in d.results.items())
             or "recorded (no [alerts] webhooks)"
         )
-        out.print(f"alert {d.alert.practice} ({d.alert.cause}): {outcome}", highlight=False)
+        out.print(escape(f"alert {d.alert.practice} ({d.alert.cause}): {outcome}"), highlight=False)
     return failed
 
 
