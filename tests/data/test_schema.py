@@ -7,7 +7,18 @@ from hypothesis import strategies as st
 
 from keel.data.pii import PiiFinding
 from keel.data.profile import profile_batches
-from keel.data.schema import Feature, Range, Schema, infer, load_schema, validate, write_schema
+from keel.data.schema import (
+    Feature,
+    Range,
+    Schema,
+    Tallies,
+    infer,
+    judge,
+    load_schema,
+    tally,
+    validate,
+    write_schema,
+)
 from keel.errors import ConfigError
 
 
@@ -164,3 +175,38 @@ def test_infer_does_not_mark_a_column_only_named_like_personal_data():
     schema = infer(profile_batches(table.to_batches()), pii=scan(table))
     assert schema.features["phone_service"].pii == "none"
     assert schema.features["email"].pii == "redact"
+
+
+# -- tallies: counted in parts (a Spark partition each), merged, judged once -----------------
+
+
+_SPLIT_SCHEMA = Schema(
+    features={
+        "x": Feature(type="float", range=Range(min=0, max=10)),
+        "c": Feature(type="string", domain=["a", "b"], presence=0.9),
+        "gone": Feature(type="int", absent_in=["serving"]),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    xs=st.lists(
+        st.one_of(st.none(), st.floats(-5, 15), st.just(float("nan")), st.just(float("inf"))),
+        min_size=1,
+        max_size=60,
+    ),
+    cs=st.lists(st.sampled_from(["a", "b", "z", None]), min_size=60, max_size=60),
+    cuts=st.lists(st.integers(0, 60), max_size=4),
+)
+def test_tallies_of_any_split_merged_judge_as_validating_the_whole(xs, cs, cuts):
+    frame = pa.table({"x": pa.array(xs, pa.float64()), "c": cs[: len(xs)]})
+    whole = validate(frame, _SPLIT_SCHEMA)
+    bounds = sorted({0, len(xs), *(c for c in cuts if c <= len(xs))})
+    merged = Tallies.start(frame.column_names, _SPLIT_SCHEMA)
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+        part = tally(frame.slice(lo, hi - lo), _SPLIT_SCHEMA)
+        merged = merged.merge(Tallies.from_dict(part.to_dict()))  # as sent from an executor
+    assert [(a.column, a.kind, a.count) for a in judge(merged, _SPLIT_SCHEMA)] == [
+        (a.column, a.kind, a.count) for a in whole
+    ]
