@@ -285,7 +285,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Serving inputs satisfy the same expectations as training inputs.",
         "Serving logs validate against the training schema.",
         check="keel.checks.monitor:monitor_2",
-        reads=("data", "monitor"),
+        reads=("data", "engine", "monitor"),
         needs_model=False,
     ),
     _p(
@@ -294,7 +294,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Features computed at serving time equal those the training code would compute.",
         "Logged serving examples recomputed with the training code, and distributions compared.",
         check="keel.checks.monitor:monitor_3",
-        reads=("data", "monitor"),
+        reads=("data", "engine", "monitor", "system"),
         needs_model=False,
     ),
     _p(
@@ -312,7 +312,7 @@ PRACTICES: tuple[Practice, ...] = (
         "No NaN or infinity reaches features or predictions; edge cases give finite output.",
         "Logs scanned for non-finite values, and edge-case probes of the model.",
         check="keel.checks.monitor:monitor_5",
-        reads=("data", "model", "monitor"),
+        reads=("data", "engine", "model", "monitor"),
         needs_model=False,
     ),
     _p(
@@ -321,7 +321,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Training time, serving latency, throughput and memory do not jump or creep up.",
         "Measured for every model version and compared with earlier versions.",
         check="keel.checks.monitor:monitor_6",
-        reads=("data", "monitor"),
+        reads=("data", "engine", "monitor"),
         needs_model=False,
     ),
     _p(
@@ -331,7 +331,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Quality per time window from late labels against the offline metric; without labels, "
         "quality estimated from the probabilities (CBPE) and prediction drift.",
         check="keel.checks.monitor:monitor_7",
-        reads=("data", "monitor", "system"),
+        reads=("data", "engine", "monitor", "system"),
         needs_model=False,
     ),
 )
