@@ -161,12 +161,13 @@ def best(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
 def split_into(spark: Any, partitions: int, size: int) -> None:
     """Make the next file scan cut the file into `partitions` splits, without a shuffle.
 
-    Spark's split size is min(maxPartitionBytes, max(openCostInBytes, bytes / minPartitionNum)),
-    where bytes counts each file's size plus openCostInBytes: with a tiny open cost and a large
-    maximum it is size / n, so the scan makes n splits, each of the row groups whose middle
-    falls inside it."""
-    spark.conf.set("spark.sql.files.openCostInBytes", "1")
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(size + 1))
+    Spark's split size is min(maxPartitionBytes, max(openCostInBytes, total // minPartitionNum)),
+    the total counting the file's size plus openCostInBytes. With a large maximum and an open
+    cost of n bytes (tiny, yet enough that the floor division cannot leave a split of a few
+    bytes over) it is about size / n, and the scan makes n splits, each of the row groups
+    whose middle falls inside it."""
+    spark.conf.set("spark.sql.files.openCostInBytes", str(partitions))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(size + partitions))
     spark.conf.set("spark.sql.files.minPartitionNum", str(partitions))
 
 
