@@ -272,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         return read_source(spark, path.name, root, key="benchmark")
 
     # Two partitions, so that both of local[2]'s Python workers start and import Keel here.
+    for n in PARTITIONS:  # planning is cheap: fail now, not after minutes of profiling
+        split_into(spark, n, size)
+        if frame().rdd.getNumPartitions() != n:
+            raise RuntimeError(f"cannot make the scan cut the file into {n} partitions")
+    default_splits(spark)
+
     warm = frame().limit(min(args.rows, 100_000)).repartition(2)
     start = time.perf_counter()
     profile_frame(warm)
@@ -290,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     profiles = {f"Spark, default {splits} splits": keel}
     for n in PARTITIONS:
         split_into(spark, n, size)
-        data = frame()
+        data = frame()  # each job plans its scan afresh, with the settings of the moment
         made = data.rdd.getNumPartitions()
         if made != n:
             raise RuntimeError(f"asked the scan for {n} partitions, it made {made}")
