@@ -51,6 +51,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/wide.py
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/spark.py
 
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel examples/*/.keel-demo-monitor
