@@ -88,7 +88,8 @@ def require_pyspark() -> None:
 
 def session(settings: SparkSettings | None = None) -> SparkSession:
     """The Spark session to run on: the active one if there is one (a notebook's, or one made
-    earlier), else a new one built from `settings`."""
+    earlier; its master stays, `settings.conf` is applied where Spark allows it at run time),
+    else a new one built from `settings`."""
     require_pyspark()
     from pyspark.sql import SparkSession
 
@@ -107,12 +108,13 @@ def session(settings: SparkSettings | None = None) -> SparkSession:
     builder = SparkSession.builder.appName(settings.app_name)
     if master is not None:
         builder = builder.master(master)
-    quiet = {
-        # Spark's start-up chatter and PySpark's pandas-version warning on every worker
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_LOG_CONFIG}",
-        "spark.executorEnv.PYTHONWARNINGS": _QUIET_PANDAS,
-    }
-    conf = {**_DEFAULTS, **quiet, **{k: str(v) for k, v in settings.conf.items()}}
+    quiet = {}
+    if master is not None and master.startswith("local"):
+        quiet = {  # Spark's start-up chatter and PySpark's pandas warning on every worker
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_LOG_CONFIG}",
+            "spark.executorEnv.PYTHONWARNINGS": _QUIET_PANDAS,
+        }
+    conf = {**_DEFAULTS, **quiet, **settings.conf}
     warnings.filterwarnings("ignore", _QUIET_PANDAS.split(":")[1], FutureWarning)
     for key, value in conf.items():
         builder = builder.config(key, _text(value))
@@ -122,7 +124,7 @@ def session(settings: SparkSettings | None = None) -> SparkSession:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise KeelError(
             f"Spark could not start (master {master or 'from spark-submit'!r}): {first}; "
-            "Spark needs Java 17 or newer on the PATH or in JAVA_HOME"
+            "check the master URL, and that Java 17 or newer is on the PATH or in JAVA_HOME"
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
