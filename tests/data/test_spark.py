@@ -161,3 +161,11 @@ def test_an_sql_source_of_keel_toml_is_read_as_duckdb_reads_it_and_profiled_alik
     remote = profile_frame(read_source(spark, query, tmp_path, key="[data] train"))
     assert exact_columns(remote) == exact_columns(local)
     assert remote["when"].type == "timestamp[us]"
+
+
+def test_nanosecond_timestamps_spark_cannot_read_get_a_way_out(spark, tmp_path):
+    start = np.datetime64("2025-01-01T00:00:00", "ns")
+    pq.write_table(pa.table({"t": pa.array([start], pa.timestamp("ns"))}), tmp_path / "ns.parquet")
+    remote = f"file://{tmp_path / 'ns.parquet'}"  # a URI: its files are not looked into first
+    with pytest.raises(DataError, match=r"nanoseconds.*coerce_timestamps='us'"):
+        read_source(spark, remote, tmp_path, key="DATA")

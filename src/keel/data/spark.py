@@ -126,7 +126,8 @@ def session(settings: SparkSettings | None = None) -> SparkSession:
             f"Spark could not start (master {master or 'from spark-submit'!r}): {first}; "
             "check the master URL, and that Java 17 or newer is on the PATH or in JAVA_HOME"
         ) from None
-    spark.sparkContext.setLogLevel("ERROR")
+    # Keel reports a failed job itself, with Spark's message: a local session keeps quiet
+    spark.sparkContext.setLogLevel("FATAL" if quiet else "ERROR")
     return spark
 
 
@@ -155,7 +156,8 @@ def read_source(spark: SparkSession, source: Source, root: Path, *, key: str) ->
     if isinstance(source, SqlSource):
         return _from_duckdb(spark, source, root, key=key, shown=shown)
     if source.startswith("table:"):
-        return _spark_call(lambda: spark.table(source[len("table:") :]), shown)
+        with _nanos_as_long(spark, False):
+            return _spark_call(lambda: spark.table(source[len("table:") :]), shown)
     if _SCHEME.match(source) and not Path(source).exists():
         paths = [source]
         if source.lower().endswith(".csv"):
@@ -178,7 +180,21 @@ def read_source(spark: SparkSession, source: Source, root: Path, *, key: str) ->
         stamps = _timestamp_columns(Path(paths[0]), shown)
         if stamps:
             return _marked(spark, paths, stamps, shown)
-    return _spark_call(lambda: spark.read.parquet(*paths), shown)
+    with _nanos_as_long(spark, False):  # nanoseconds unseen: an error, never silent numbers
+        return _spark_call(lambda: spark.read.parquet(*paths), shown)
+
+
+@contextlib.contextmanager
+def _nanos_as_long(spark: SparkSession, on: bool) -> Iterator[None]:
+    """Spark's switch to read nanosecond timestamps as numbers, set while a source's schema is
+    read, then as it was (a frame keeps the schema it was read with)."""
+    key = "spark.sql.legacy.parquet.nanosAsLong"
+    before = spark.conf.get(key, "false")
+    spark.conf.set(key, "true" if on else "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
 
 
 def _timestamp_columns(path: Path, shown: str) -> dict[str, str]:
@@ -203,9 +219,8 @@ def _marked(spark: SparkSession, paths: list[str], stamps: dict[str, str], shown
     executors hand the profile code the timestamps the local engine reads."""
     from pyspark.sql import functions as F
 
-    if any(t.startswith("ns|") for t in stamps.values()):
-        spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
-    frame = _spark_call(lambda: spark.read.parquet(*paths), shown)
+    with _nanos_as_long(spark, any(t.startswith("ns|") for t in stamps.values())):
+        frame = _spark_call(lambda: spark.read.parquet(*paths), shown)
     columns = [
         F.col(c).alias(c, metadata={STAMP: stamps[c]}) if c in stamps else F.col(c)
         for c in frame.columns
@@ -260,7 +275,14 @@ def _spark_call(call: Any, shown: str) -> Any:
     try:
         return call()
     except Exception as exc:
-        raise DataError(f"{shown}: Spark cannot read it: {_first_line(exc)}") from None
+        hint = ""
+        if "TIMESTAMP(NANOS" in str(exc):  # only local files are looked into beforehand
+            hint = (
+                "; it holds timestamps in nanoseconds (pandas' default), which Spark reads "
+                "only from local files here: write them in microseconds "
+                "(`frame.to_parquet(path, coerce_timestamps='us')`)"
+            )
+        raise DataError(f"{shown}: Spark cannot read it: {_first_line(exc)}{hint}") from None
 
 
 def _first_line(exc: BaseException) -> str:
