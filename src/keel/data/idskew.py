@@ -328,7 +328,7 @@ def _spark_key(frame: DataFrame, id: str, where: str) -> Column:
 
 
 def _tally_partition(count: int, stamps: Mapping[str, str]) -> Any:
-    from keel.data.spark import _plain
+    from keel.data.spark import local_types
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """On an executor: the partition's joined rows counted per column."""
@@ -336,7 +336,7 @@ def _tally_partition(count: int, stamps: Mapping[str, str]) -> Any:
         for batch in batches:
             if not batch.num_rows:
                 continue
-            batch = _plain(batch, stamps)
+            batch = local_types(batch, stamps)
             pairs = [(batch.column(f"s{i}"), batch.column(f"t{i}")) for i in range(count)]
             counted = _tally(batch.column(_KEY).cast(pa.string()), batch.column(_REPEATS), pairs)
             whole = counted if whole is None else list(map(_merge, whole, counted))

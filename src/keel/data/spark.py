@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]  # (partitions done, partitions)
+Rows = TypeVar("Rows", pa.RecordBatch, pa.Table)
 EXTRA = "pip install 'keel[spark]'"
 MIN_VERSION = (4, 0)
 BATCH_ROWS = 65_536  # rows per Arrow batch handed to the profile code, as the local engine reads
@@ -209,23 +210,33 @@ def _timestamp_columns(path: Path, shown: str) -> dict[str, str]:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{shown}: {path}: cannot be read as Parquet: {exc}") from None
+    return _stamp_types(schema)
+
+
+def _stamp_types(schema: pa.Schema) -> dict[str, str]:
+    """The timestamp columns of an Arrow schema and their types ("ns|UTC", "us|")."""
     return {
         f.name: f"{f.type.unit}|{f.type.tz or ''}" for f in schema if pa.types.is_timestamp(f.type)
     }
 
 
-def _marked(spark: SparkSession, paths: list[str], stamps: dict[str, str], shown: str) -> Any:
-    """The data with its timestamp columns marked with their types in the files, so the
-    executors hand the profile code the timestamps the local engine reads."""
+def _with_stamps(frame: DataFrame, stamps: Mapping[str, str]) -> DataFrame:
+    """The frame with its timestamp columns marked with their types (column metadata)."""
     from pyspark.sql import functions as F
 
-    with _nanos_as_long(spark, any(t.startswith("ns|") for t in stamps.values())):
-        frame = _spark_call(lambda: spark.read.parquet(*paths), shown)
     columns = [
         F.col(c).alias(c, metadata={STAMP: stamps[c]}) if c in stamps else F.col(c)
         for c in frame.columns
     ]
     return frame.select(*columns)
+
+
+def _marked(spark: SparkSession, paths: list[str], stamps: dict[str, str], shown: str) -> Any:
+    """The data with its timestamp columns marked with their types in the files, so the
+    executors hand the profile code the timestamps the local engine reads."""
+    with _nanos_as_long(spark, any(t.startswith("ns|") for t in stamps.values())):
+        frame = _spark_call(lambda: spark.read.parquet(*paths), shown)
+    return _with_stamps(frame, stamps)
 
 
 def _stamps(frame: DataFrame) -> dict[str, str]:
@@ -239,16 +250,10 @@ def _from_duckdb(
     """An SQL source of keel.toml (DuckDB SQL over files, as the local engine reads it), run
     here and handed to Spark: for the small tables such sources name, not for the big data
     (give Spark that as Parquet or a table)."""
-    from pyspark.sql import functions as F
-
     from keel.data.sources import read_table
 
     table = read_table(source, root, key=key)
-    stamps = {
-        f.name: f"{f.type.unit}|{f.type.tz or ''}"
-        for f in table.schema
-        if pa.types.is_timestamp(f.type)
-    }
+    stamps = _stamp_types(table.schema)
     # Times without a zone as UTC instants: Spark would read them in its session's zone.
     table = pa.table(
         {
@@ -256,12 +261,7 @@ def _from_duckdb(
             for n, c in zip(table.column_names, table.columns, strict=True)
         }
     )
-    frame = _spark_call(lambda: spark.createDataFrame(table), shown)
-    columns = [
-        F.col(c).alias(c, metadata={STAMP: stamps[c]}) if c in stamps else F.col(c)
-        for c in frame.columns
-    ]
-    return frame.select(*columns)
+    return _with_stamps(_spark_call(lambda: spark.createDataFrame(table), shown), stamps)
 
 
 def _csv(shown: str) -> DataError:
@@ -294,10 +294,10 @@ def _first_line(exc: BaseException) -> str:
 # -- jobs ------------------------------------------------------------------------------------
 
 
-def _plain(batch: pa.RecordBatch, stamps: Mapping[str, str]) -> pa.RecordBatch:
-    """A batch as the local engine reads it: Spark's large strings as strings, timestamps
-    with the unit and time zone of the files (nanoseconds, which Spark holds as numbers,
-    as timestamps again)."""
+def local_types(batch: Rows, stamps: Mapping[str, str]) -> Rows:
+    """Rows from Spark (a batch or a table) as the local engine reads them: Spark's large
+    strings as strings, timestamps with the unit and time zone of the files (nanoseconds,
+    which Spark holds as numbers, as timestamps again)."""
     if not stamps and not any(pa.types.is_large_string(f.type) for f in batch.schema):
         return batch
     arrays = []
@@ -311,14 +311,14 @@ def _plain(batch: pa.RecordBatch, stamps: Mapping[str, str]) -> pa.RecordBatch:
         elif pa.types.is_large_string(array.type):
             array = array.cast(pa.string())
         arrays.append(array)
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+    return type(batch).from_arrays(arrays, names=batch.schema.names)
 
 
 def _nonempty(
     batches: Iterator[pa.RecordBatch], stamps: Mapping[str, str]
 ) -> Iterator[pa.RecordBatch] | None:
     """The partition's batches with rows, or None when it has none."""
-    rows = (_plain(b, stamps) for b in batches if b.num_rows)
+    rows = (local_types(b, stamps) for b in batches if b.num_rows)
     first = next(rows, None)
     return None if first is None else itertools.chain([first], rows)
 
@@ -340,7 +340,7 @@ def _profile_partition(stamps: Mapping[str, str]) -> Any:
 def _tally_partition(schema: Schema, stamps: Mapping[str, str]) -> Any:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """On an executor: what validation counts in the partition, serialised."""
-        counted = tally((_plain(b, stamps) for b in batches), schema)
+        counted = tally((local_types(b, stamps) for b in batches), schema)
         yield _one(json.dumps(counted.to_dict()).encode())
 
     return run

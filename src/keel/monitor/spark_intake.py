@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from keel.data.spark import local_types
 from keel.monitor.intake import (
     IntakeRun,
     Rebuild,
@@ -73,13 +74,7 @@ def _summarise(window_seconds: float, with_samples: bool) -> Callable[[pa.Table]
         """On an executor: one rolled part's rows -> its window summaries (and skew samples)."""
         order = pc.sort_indices(group, [(_ROW, "ascending")])
         path = Path(_local_path(group.column(_PART)[0].as_py()))
-        rows = group.take(order).drop_columns([_PART, _ROW])
-        rows = pa.table(
-            {
-                name: column.cast(pa.string()) if pa.types.is_large_string(column.type) else column
-                for name, column in zip(rows.column_names, rows.columns, strict=True)
-            }
-        )
+        rows = local_types(group.take(order).drop_columns([_PART, _ROW]), {})
         version = version_of(path)
         summaries = summarise_part(
             path, version, window_seconds=window_seconds, label=path.name, table=rows
