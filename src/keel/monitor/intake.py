@@ -283,7 +283,7 @@ def _window_of_rows(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], 
     return [datetime.fromtimestamp(int(s), UTC).isoformat() for s in distinct], which
 
 
-def windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table]]:
+def _windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table]]:
     """The part's rows split by the window their time falls in, oldest window first."""
     labels, which = _window_of_rows(table.column("time"), window_seconds)
     if len(labels) == 1:
@@ -302,17 +302,22 @@ def summarise_part(
     skip_skew: set[str] | None = None,
     label: str | None = None,
     table: pa.Table | None = None,
+    samples: dict[str, pa.Table] | None = None,
 ) -> list[PartSummary]:
     """One summary per window the rolled part `path` (of model `version`) has rows in;
     `label` names the part in the summaries (default: its file name); `table`: the part's
-    rows when the caller has them already (as `roll` wrote them), else read from `path`."""
+    rows when the caller has them already (as `roll` wrote them), else read from `path`;
+    `samples`, when given, receives each window's `skew_sample` (for the caller to rerun the
+    feature code on elsewhere)."""
     if table is None:
         table = pq.read_table(path)
     if table.num_rows == 0 or "time" not in table.column_names:
         return []
     summaries = []
-    for window, rows in windows(table, window_seconds):
+    for window, rows in _windows(table, window_seconds):
         names = rows.column_names
+        if samples is not None:
+            samples[window] = skew_sample(rows)
         with ThreadPoolExecutor(2) as pool:  # the two big JSON columns parsed side by side
             inputs, model_inputs = (
                 pool.submit(_profile_json, rows, name) if name in names else None
@@ -351,9 +356,14 @@ def rolled_parts(rolled: Path) -> list[Path]:
     return sorted(rolled.glob("date=*/model_version=*/*.parquet")) if rolled.is_dir() else []
 
 
+def _marker(state_dir: Path, relative: Path) -> Path:
+    """The `.done` marker of a rolled part (its path under the rolled folder)."""
+    return state_dir / "parts" / relative.with_suffix(".done")
+
+
 def taken(state_dir: Path, relative: Path) -> bool:
     """Whether an earlier run took the rolled part (its `.done` marker is written)."""
-    return (state_dir / "parts" / relative.with_suffix(".done")).exists()
+    return _marker(state_dir, relative).exists()
 
 
 def part_name(relative: Path) -> str:
@@ -372,7 +382,7 @@ def record(state_dir: Path, relative: Path, summaries: list[PartSummary], run: I
         write_text_atomic(folder / f"{name}.json", json.dumps(summary.to_dict()))
         run.windows.add((summary.window, version))
     rows = sum(s.rows for s in summaries)
-    marker = state_dir / "parts" / relative.with_suffix(".done")
+    marker = _marker(state_dir, relative)
     marker.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(marker, json.dumps({"rows": rows}))
     run.parts += 1

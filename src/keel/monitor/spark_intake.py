@@ -6,10 +6,10 @@ Spark DataFrame (parts of the same columns together), and groups it by part
 (`applyInArrow`). On an executor each part's rows, back in their order in the file
 (`_metadata.row_index`), go through `summarise_part`, the local intake's own function, so each
 window's summary is the one the local engine computes. The rows whose model inputs are
-recomputed for per-example skew (`skew_sample`, at most 2,000 per window) travel back with the
-summary and the model's feature code reruns on the driver, where the user's code and its
-imports are. The driver then writes each part's summaries and its `.done` marker exactly as
-the local intake does, so the two engines can take turns on the same log.
+recomputed for per-example skew (the samples `summarise_part` keeps, at most 2,000 per window)
+travel back with the summary and the model's feature code reruns on the driver, where the
+user's code and its imports are. The driver then writes each part's summaries and its `.done`
+marker exactly as the local intake does, so the two engines can take turns on the same log.
 
 A rolled part is the unit of work: it holds one roll of one server segment, so it fits in an
 executor's memory.
@@ -33,11 +33,9 @@ from keel.monitor.intake import (
     record,
     rolled_parts,
     sample_skew,
-    skew_sample,
     summarise_part,
     taken,
     version_of,
-    windows,
 )
 from keel.monitor.summary import PartSummary
 from keel.serve.predlog import rolled_dir, segments_dir
@@ -69,25 +67,31 @@ def _local_path(uri: str) -> str:
     return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
 
 
-def _summarise(window_seconds: float, with_samples: bool) -> Callable[[pa.Table], pa.Table]:
+def _summarise(
+    rolled: Path, window_seconds: float, with_samples: bool
+) -> Callable[[pa.Table], pa.Table]:
     def run(group: pa.Table) -> pa.Table:
         """On an executor: one rolled part's rows -> its window summaries (and skew samples)."""
         order = pc.sort_indices(group, [(_ROW, "ascending")])
         path = Path(_local_path(group.column(_PART)[0].as_py()))
         rows = local_types(group.take(order).drop_columns([_PART, _ROW]), {})
-        version = version_of(path)
+        samples: dict[str, pa.Table] | None = {} if with_samples else None
         summaries = summarise_part(
-            path, version, window_seconds=window_seconds, label=path.name, table=rows
+            path,
+            version_of(path),
+            window_seconds=window_seconds,
+            label=part_name(path.relative_to(rolled)),
+            table=rows,
+            samples=samples,
         )
-        samples = {}
-        if with_samples:
-            samples = {w: _ipc(skew_sample(r)) for w, r in windows(rows, window_seconds)}
         return pa.table(
             {
                 "part": [str(path)] * len(summaries),
                 "window": [s.window for s in summaries],
                 "summary": [json.dumps(s.to_dict()) for s in summaries],
-                "sample": pa.array([samples.get(s.window) for s in summaries], pa.binary()),
+                "sample": pa.array(
+                    [_ipc(samples[s.window]) if samples else None for s in summaries], pa.binary()
+                ),
             }
         )
 
@@ -134,7 +138,7 @@ def intake_on_spark(
             F.col("_metadata.file_path").alias(_PART),
             F.col("_metadata.row_index").alias(_ROW),
         )
-        job = _summarise(window_seconds, rebuild is not None)
+        job = _summarise(rolled, window_seconds, rebuild is not None)
         for row in frame.groupBy(_PART).applyInArrow(job, _OUT).toLocalIterator():
             summary = PartSummary.from_dict(json.loads(row["summary"]))
             found[row["part"]].append((summary, row["sample"]))
@@ -145,7 +149,6 @@ def intake_on_spark(
         relative = part.relative_to(rolled)
         summaries = []
         for summary, sample in sorted(found[str(part)], key=lambda s: s[0].window):
-            summary.parts = [part_name(relative)]
             if rebuild is not None and sample is not None:
                 taken_rows = _from_ipc(sample)
                 if {"inputs", "model_inputs"} <= set(taken_rows.column_names):
