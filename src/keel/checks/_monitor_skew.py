@@ -18,7 +18,7 @@ from typing import Any
 
 from keel.checks._format import name_list, pct
 from keel.checks._monitor_state import MonitorState, training_profiles
-from keel.checks._same_example import COLUMNS, same_example
+from keel.checks._same_example import same_example
 from keel.checks._schema import schema_path
 from keel.data.profile import Profile
 from keel.evidence import BarChart, Evidence, Table
@@ -130,6 +130,37 @@ def _causes(
     return list(dict.fromkeys(causes))
 
 
+SHARE_COLUMNS = ["input", "compared", "differ", "share", "example ids", "verdict"]
+
+
+def _shares(
+    found: Mapping[str, Any], max_share: float
+) -> tuple[list[list[Any]], list[tuple[str, Any, float]]]:
+    """Per input of per-example counts (`compared`, `skewed`, `examples`: part (a)'s Skew,
+    part (d)'s IdSkew): the table's rows, and the inputs whose share of differing rows is
+    over `max_share` (with their counts and share)."""
+    rows, flagged = [], []
+    for name, s in sorted(found.items()):
+        share = s.skewed / s.compared if s.compared else 0.0
+        bad = s.compared > 0 and share > max_share
+        if bad:
+            flagged.append((name, s, share))
+        verdict = "differs" if bad else "same"
+        rows.append([name, s.compared, s.skewed, pct(share), ", ".join(s.examples), verdict])
+    return rows, flagged
+
+
+def _worst(flagged: list[tuple[str, Any, float]], max_share: float) -> str:
+    """ "x2 in 30 of 300 rows (10.0% > 0.1%; look at t0, t10); also x1": the first flagged
+    input in full, the others by name."""
+    name, s, share = flagged[0]
+    more = f"; also {name_list([n for n, *_ in flagged[1:]])}" if len(flagged) > 1 else ""
+    return (
+        f"{name} in {s.skewed} of {s.compared} rows ({pct(share)} > {pct(max_share)}; "
+        f"look at {', '.join(s.examples)})" + more
+    )
+
+
 def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]) -> Evidence:
     """monitor.3's evidence from the windows holding enough rows (oldest first)."""
     cfg = system.config.monitor
@@ -140,18 +171,11 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
     label = window_label(latest)
 
     # (a) per example
-    skewed = []
-    skew_rows = []
-    for name, s in sorted(latest.skew.items()):
-        share = s.skewed / s.compared if s.compared else 0.0
-        bad = s.compared > 0 and share > cfg.max_skewed_share
-        if bad:
-            skewed.append((name, s, share))
-        verdict = "differs" if bad else "same"
-        skew_rows.append([name, s.compared, s.skewed, pct(share), ", ".join(s.examples), verdict])
+    skew_rows, skewed = _shares(latest.skew, cfg.max_skewed_share)
     compared = max((s.compared for s in latest.skew.values()), default=0)
     # (d) the same example at training and serving, joined by id
-    same = same_example(system, state, latest.window, skip, cfg.max_skewed_share)
+    same = same_example(system, state, latest.window, skip)
+    same_rows, same_flagged = _shares(same.found, cfg.max_skewed_share)
 
     # (b) training/serving distributions, (c) window to window
     raw_ref, model_ref = training_profiles(system)
@@ -181,7 +205,7 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
     tables = [
         Table(
             f"Per-example skew in {label}: logged model inputs against the feature code rerun",
-            ["model input", "compared", "differ", "share", "example ids", "verdict"],
+            ["model input", *SHARE_COLUMNS[1:]],
             skew_rows,
         ),
         Table(
@@ -204,8 +228,8 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
         Table(
             f"Same example at training and serving in {latest.window[:16]}: served raw inputs "
             "against the training row of the same id" + (f" ({same.note})" if same.note else ""),
-            COLUMNS,
-            same.rows(pct),
+            SHARE_COLUMNS,
+            same_rows,
         )
     )
     thresholds = {
@@ -227,7 +251,7 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
             "skew_compared_rows": compared,
             "skewed_inputs": [n for n, *_ in skewed],
             "same_example_compared_rows": same.compared,
-            "same_example_flagged": [n for n, *_ in same.flagged],
+            "same_example_flagged": [n for n, *_ in same_flagged],
             "skew_error": latest.skew_error,
             "training_serving_flagged": [n for n, d in training if d.flagged],
             "drift_windows": list(pair) if pair else [],
@@ -243,29 +267,19 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
         )
         hints.append("Make the feature function accept the raw rows as the server logs them.")
     if skewed:
-        name, s, share = skewed[0]
-        more = f"; also {name_list([n for n, *_ in skewed[1:]])}" if len(skewed) > 1 else ""
         problems.append(
             f"{len(skewed)} model input(s) served with values the training feature code does "
-            f"not compute, in {label}: {name} in {s.skewed} of {s.compared} rows "
-            f"({pct(share)} > {pct(cfg.max_skewed_share)}; look at {', '.join(s.examples)})" + more
+            f"not compute, in {label}: {_worst(skewed, cfg.max_skewed_share)}"
         )
         hints.append(
             "Serve the same feature code the model was trained with (one function for both), "
             "and look at the example rows: logged raw inputs against logged model inputs."
         )
-    if same.flagged:
-        name, s, share = same.flagged[0]
+    if same_flagged:
         problems.append(
-            f"{len(same.flagged)} input(s) served with other values than the training row of "
-            f"the same example in {latest.window[:16]}: {name} in {s.skewed} of {s.compared} "
-            f"rows ({pct(share)} > {pct(cfg.max_skewed_share)}; look at "
-            f"{', '.join(s.examples)})"
-            + (
-                f"; also {name_list([n for n, *_ in same.flagged[1:]])}"
-                if len(same.flagged) > 1
-                else ""
-            )
+            f"{len(same_flagged)} input(s) served with other values than the training row of "
+            f"the same example in {latest.window[:16]}: "
+            f"{_worst(same_flagged, cfg.max_skewed_share)}"
         )
         hints.append(
             "Serving reads those inputs from another place or in another way than the training "
@@ -284,7 +298,7 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
         evidence.status = "fail"
         evidence.summary = "; ".join(problems)
         evidence.facts["cause"] = _causes(latest.skew_error, skewed, training, drift) + [
-            f"same-example:{name}" for name, *_ in same.flagged
+            f"same-example:{name}" for name, *_ in same_flagged
         ]
         evidence.hint = " ".join(hints)
         return evidence

@@ -3,52 +3,33 @@
 Served rows whose example id the training source (`[data] train`, every row of it) also holds
 are compared with their training rows, raw input by raw input, on the engine the log was taken
 on (`keel.monitor.same_example`). An input whose share of differing rows exceeds
-`[monitor] max_skewed_share` fails monitor.3. No served id in the training data means nothing
-was compared: that part then neither passes nor fails the check.
+`[monitor] max_skewed_share` fails monitor.3 (judged as part (a)'s shares are). No served id
+in the training data means nothing was compared: that part then neither passes nor fails the
+check.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from keel.checks._monitor_state import MonitorState
 from keel.data.idskew import IdSkew
 from keel.system import System
 
-COLUMNS = ["input", "compared", "differ", "share", "example ids", "verdict"]
-
 
 @dataclass
 class SameExample:
-    """What part (d) found in one window."""
+    """What part (d) compared in one window, per raw input; `note` says why nothing was."""
 
     found: dict[str, IdSkew] = field(default_factory=dict)
-    flagged: list[tuple[str, IdSkew, float]] = field(default_factory=list)
-    note: str = ""  # why nothing was compared
+    note: str = ""
 
     @property
     def compared(self) -> int:
         return max((s.compared for s in self.found.values()), default=0)
 
-    def rows(self, pct: Any) -> list[list[Any]]:
-        bad = {name for name, *_ in self.flagged}
-        return [
-            [
-                name,
-                s.compared,
-                s.skewed,
-                pct(s.skewed / s.compared if s.compared else 0.0),
-                ", ".join(s.examples),
-                "differs" if name in bad else "same",
-            ]
-            for name, s in sorted(self.found.items())
-        ]
 
-
-def same_example(
-    system: System, state: MonitorState, window: str, skip: set[str], max_share: float
-) -> SameExample:
+def same_example(system: System, state: MonitorState, window: str, skip: set[str]) -> SameExample:
     """Part (d) on the window starting at `window` (every model version served in it)."""
     from keel.serve.predlog import rolled_dir
 
@@ -76,10 +57,6 @@ def same_example(
             spark, rolled, window, seconds, frame, id=id, columns=columns
         )
     result = SameExample(found)
-    for name, s in sorted(found.items()):
-        share = s.skewed / s.compared if s.compared else 0.0
-        if s.compared and share > max_share:
-            result.flagged.append((name, s, share))
     if not result.compared:
         result.note = "no served example id is in the training data"
     return result
