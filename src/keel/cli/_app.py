@@ -23,6 +23,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # The system argument most commands take.
 PathArg = Annotated[Path, typer.Argument(help="keel.toml, or the folder that holds it.")]
+# Where the data work runs, on the commands that can run it on Spark.
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="local or spark (default: keel.toml's [engine] kind, else local).",
+        show_default=False,
+    ),
+]
+MasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Spark master URL, e.g. local[4], yarn, spark://host:7077.", show_default=False
+    ),
+]
 
 app = typer.Typer(
     help="Keel: the ML Test Score of your ML system, automated, with evidence.",

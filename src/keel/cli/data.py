@@ -12,28 +12,13 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from keel.cli._app import command, err, group, out
+from keel.cli._app import EngineOpt, MasterOpt, command, err, group, out
 from keel.errors import KeelError
 
 schema = group(
     "schema", "Infer a schema from data, or validate data against one.", no_args_is_help=False
 )
 pii = group("pii", "Find personal data in a data set.", no_args_is_help=False)
-
-EngineOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--engine",
-        help="local or spark (default: keel.toml's [engine] kind here, else local).",
-        show_default=False,
-    ),
-]
-MasterOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Spark master URL, e.g. local[4], yarn, spark://host:7077.", show_default=False
-    ),
-]
 
 
 def _spark(engine: str | None, master: str | None) -> Any:

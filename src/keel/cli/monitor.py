@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli._app import PathArg, command, err, out
+from keel.cli._app import EngineOpt, MasterOpt, PathArg, command, err, out
 
 if TYPE_CHECKING:
     from keel.evidence import RunResult
@@ -134,17 +134,8 @@ def monitor(
     html: Annotated[
         Path | None, typer.Option(help="Also write the monitoring dashboard to this HTML file.")
     ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option(
-            help="Take the log on local or spark (default: keel.toml's [engine] kind).",
-            show_default=False,
-        ),
-    ] = None,
-    master: Annotated[
-        str | None,
-        typer.Option(help="Spark master URL, e.g. local[4] or yarn.", show_default=False),
-    ] = None,
+    engine: EngineOpt = None,
+    master: MasterOpt = None,
 ) -> None:
     """Judge what was served: skew, drift, staleness, stability, performance and quality."""
     from keel.config import parse_duration

@@ -83,16 +83,17 @@ def validate_path(
 ) -> list[Anomaly]:
     """Anomalies of the data at a path or glob against a schema, streamed in batches; with
     `spark`, counted per partition on Spark."""
+    key = f"DATA {data!r}"
     if spark is not None:
         from keel.data.spark import read_source, session, validate_frame
 
-        frame = read_source(session(spark), data, Path.cwd(), key=f"DATA {data!r}")
+        frame = read_source(session(spark), data, Path.cwd(), key=key)
         return validate_frame(
             frame,
             schema,
-            environment=environment,
+            environment=environment,  # type: ignore[arg-type]
             source=data,
-            progress=progress,  # type: ignore[arg-type]
+            progress=progress,
         )
-    batches = iter_batches(data, Path.cwd(), key=f"DATA {data!r}", batch_size=batch_size)
+    batches = iter_batches(data, Path.cwd(), key=key, batch_size=batch_size)
     return validate(batches, schema, environment=environment)  # type: ignore[arg-type]

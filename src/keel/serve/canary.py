@@ -171,7 +171,7 @@ def quality_noise(
     draws: int = 100,
 ) -> float:
     """How far below the true value the metric on these labelled rows can read by sampling
-    alone: the bootstrap standard deviation (rows resampled NOISE_DRAWS times) times the normal
+    alone: the bootstrap standard deviation (rows resampled `draws` times) times the normal
     quantile at `level`. A window of a few hundred labelled
     rows reads a ROC AUC several hundredths off by chance; a drop within this is not one."""
     ids = rows["example_id"].map(lambda v: None if v is None else str(v))
