@@ -40,26 +40,24 @@ def _bounds(start: str, seconds: float) -> tuple[datetime, datetime]:
 
 
 def window_files(rolled: Path, start: str, seconds: float) -> list[Path]:
-    """The rolled parts of every date the window [start, start + seconds) touches."""
+    """The rolled parts of every date the window [start, start + seconds) touches that log
+    an example id, a time and the raw inputs."""
     begin, end = _bounds(start, seconds)
     day, files = begin.astimezone(UTC).date(), []
     while day <= (end - timedelta(microseconds=1)).astimezone(UTC).date():
         files += sorted(rolled.glob(f"date={day.isoformat()}/model_version=*/*.parquet"))
         day += timedelta(days=1)
-    return files
+    return [p for p in files if set(_COLUMNS) <= set(pq.read_schema(p).names)]
 
 
 def window_inputs(rolled: Path, start: str, seconds: float) -> pa.Table | None:
     """The example id and raw inputs of every row logged in the window; None without rows."""
     begin, end = _bounds(start, seconds)
     tables = []
+    lo, hi = _micros(begin), _micros(end)
     for path in window_files(rolled, start, seconds):
-        names = set(pq.read_schema(path).names)
-        if not set(_COLUMNS) <= names:
-            continue
         table = pq.read_table(path, columns=list(_COLUMNS))
         times = pc.cast(pc.cast(table.column("time"), pa.timestamp("us", "UTC")), pa.int64())
-        lo, hi = _micros(begin), _micros(end)
         keep = pc.and_(pc.greater_equal(times, lo), pc.less(times, hi))
         tables.append(table.filter(keep).select(["example_id", "inputs"]))
     rows = pa.concat_tables(tables) if tables else None
@@ -101,7 +99,7 @@ def same_example_skew_on_spark(
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
 
-    files = [p for p in window_files(rolled, start, seconds) if set(_COLUMNS) <= set(_names(p))]
+    files = window_files(rolled, start, seconds)
     if not files:
         return {}
     begin, end = _bounds(start, seconds)
@@ -125,10 +123,6 @@ def same_example_skew_on_spark(
 
 def _micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
-
-
-def _names(path: Path) -> list[str]:
-    return pq.read_schema(path).names
 
 
 def _served_keys(window: DataFrame) -> set[str]:
