@@ -204,3 +204,30 @@ def test_a_loaded_model_imports_no_config_system_checks_or_metrics_of_keel(tmp_p
         "keel.registry._mlflow",
         "keel.registry.artefact",
     }
+
+
+def test_each_version_predicts_with_its_own_feature_code_whatever_the_working_tree_holds(
+    tmp_path,
+):
+    from versioned import checkout, versioned_system
+
+    from keel.registry.versions import load_model
+    from keel.training import registry_ref
+
+    versions = versioned_system(tmp_path)
+    ref = registry_ref(versions.system)
+    for commit in (3, 1, 2):  # the working tree at code no version has, then at each version's
+        tree = checkout(versions.tree, commit)
+        imported = sys.modules["credit.features"]
+        loaded = {v: load_model(ref, v) for v in (2, 1)}  # the newer one first, then the older
+        for version, model in loaded.items():
+            out = predict_raw(model, versions.rows)
+            np.testing.assert_array_equal(out["prediction"].to_numpy(), versions.labels[version])
+            proba = out[["proba_0", "proba_1"]].to_numpy()
+            np.testing.assert_allclose(proba, versions.proba[version], rtol=0, atol=1e-12)
+        # the working tree's own module is untouched, and no model's code stays on the path
+        assert sys.modules["credit.features"] is imported
+        assert tree.features_function.__module__ == "credit.features"
+        assert not [p for p in sys.path if Path(p).name == "code" and "artifacts" in p]
+        assert not [p for p in sys.path if (Path(p) / "credit" / "features.py").is_file()
+                    and not Path(p).resolve() == versions.tree.resolve()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 import pytest
 from registries import good_system, register_pair
@@ -110,3 +111,65 @@ def test_a_candidate_alias_is_loaded_beside_the_champion_and_dropped_with_it(sys
     finally:
         client.delete_registered_model_alias("served", "candidate")
     assert served.poll() is True and served.serving.candidate is None
+
+
+def test_following_survives_a_version_that_fails_to_warm_and_retries_it_on_the_next_poll(
+    system, pair
+):
+    """A ValueError from warming (not a RegistryError) once killed the follow thread for good."""
+    ref, strong, weak = pair
+    calls = registry_calls(ref)
+    said: list[str] = []
+    served = ModelHolder(calls, warm=system.raw("eval").head(5), say=said.append)
+    served.start()
+    current = served.serving.champion.version
+    other = strong if current != strong else weak
+    real_load, attempts = calls.load, []
+
+    def failing(version):
+        attempts.append(version)
+        raise ValueError("the feature function's output lack the model inputs z (test)")
+
+    calls.load = failing
+    calls.aliases = lambda: {"champion": other}
+    stop = threading.Event()
+    thread = served.follow(stop, every=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while len(attempts) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(attempts) >= 3  # tried again on every poll, the thread alive
+        assert thread.is_alive()
+        assert served.serving.champion.version == current  # the loaded version serves on
+        problem = served.problem
+        assert problem is not None and problem.version == other and problem.alias == "champion"
+        assert problem.tries >= 3 and "lack the model inputs z" in problem.message
+        assert len(said) == 1  # reported once, not on every poll
+        calls.load = real_load  # the version becomes loadable: the next poll takes it
+        deadline = time.monotonic() + 30
+        while served.serving.champion.version != other and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert served.serving.champion.version == other
+        assert served.problem is None
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_a_candidate_that_cannot_load_is_reported_and_the_champion_serves_alone(system, pair):
+    ref, strong, weak = pair
+    calls = registry_calls(ref)
+    served = ModelHolder(calls, say=lambda _: None)
+    served.start()
+    current = served.serving.champion.version
+    other = strong if current != strong else weak
+
+    def broken(version):
+        raise ValueError("broken candidate (test)")
+
+    calls.load = broken
+    calls.aliases = lambda: {"champion": current, "candidate": other}
+    served.poll()
+    assert served.serving.champion.version == current and served.serving.candidate is None
+    assert served.problem is not None and served.problem.alias == "candidate"
+    assert served.failures == 1

@@ -23,7 +23,9 @@ import io
 import json
 import pickle
 import sys
-from collections.abc import Collection
+import threading
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from keel.registry._mlflow import quiet
 with quiet():  # MLflow warns about its own type hints while importing
     import mlflow.pyfunc
 
-__all__ = ["KeelModel", "TrainedModel", "predict_raw", "save_model"]
+__all__ = ["KeelModel", "TrainedModel", "own_imports", "predict_raw", "save_model"]
 
 ESTIMATOR = "estimator.pkl"
 META = "keel.json"
@@ -109,6 +111,68 @@ def requirements(modules: Collection[str], *, exclude: Collection[str] = ()) -> 
     return sorted(pinned, key=str.lower)
 
 
+_IMPORTING = threading.RLock()  # one version's import space at a time, in any thread
+
+
+def _tops(code: Path) -> set[str]:
+    """The top-level module and package names a model's code folder provides."""
+    names = set()
+    for entry in code.iterdir():
+        if entry.suffix == ".py":
+            names.add(entry.stem)
+        elif entry.is_dir() and not entry.name.startswith((".", "__")):
+            names.add(entry.name)
+    return names
+
+
+def _owned(name: str, tops: Collection[str]) -> bool:
+    return name.split(".")[0] in tops
+
+
+@contextmanager
+def own_imports(code: Path | None) -> Iterator[None]:
+    """Import the user's modules from `code` (a model's own copy of its code), whatever this
+    process imported before or imports after.
+
+    Versions register code under the same module names (`credit.features` in every version,
+    with other contents), and Python keeps one module per name in `sys.modules`. Inside this
+    block the modules named like those in `code` are set aside and `code` comes first on
+    `sys.path`, so `import` reads this version's files; on leaving, the modules imported here
+    are taken out of `sys.modules` again (the loaded functions and classes keep them alive)
+    and what was there before is put back, with `sys.path` as it was. So any number of
+    versions, and the working tree's own code, live in one process, and a process spawned
+    later does not inherit a model's code folder on its path. With `code` None (no code was
+    saved with the model) nothing changes.
+    """
+    if code is None:
+        yield
+        return
+    code = code.resolve()
+    with _IMPORTING:
+        tops = _tops(code)
+        saved_path = [p for p in sys.path if not _same_folder(p, code)]  # MLflow prepended it
+        saved = {n: m for n, m in sys.modules.items() if _owned(n, tops)}
+        for name in saved:
+            del sys.modules[name]
+        sys.path.insert(0, str(code))
+        importlib.invalidate_caches()
+        try:
+            yield
+        finally:
+            for name in [n for n in sys.modules if _owned(n, tops)]:
+                del sys.modules[name]
+            sys.modules.update(saved)
+            sys.path[:] = saved_path
+            importlib.invalidate_caches()
+
+
+def _same_folder(entry: str, folder: Path) -> bool:
+    try:
+        return Path(entry).resolve() == folder
+    except (OSError, ValueError):
+        return False
+
+
 class KeelModel(mlflow.pyfunc.PythonModel):
     """A Keel system's model as an MLflow pyfunc model: raw rows in, predictions out.
 
@@ -124,14 +188,18 @@ class KeelModel(mlflow.pyfunc.PythonModel):
                 f"{ESTIMATOR} does not match the SHA-256 recorded when the model was saved: "
                 "the artefact is corrupt or was changed"
             )
-        self.estimator = pickle.loads(payload)
+        code = Path(context.artifacts["keel"]).resolve().parent.parent / "code"
+        with own_imports(code if code.is_dir() else None):
+            # the estimator's pickle may name classes of the user's own modules: this
+            # version's copy, like the feature function
+            self.estimator = pickle.loads(payload)
+            self.build = None
+            if meta["features"]:
+                module, name = meta["features"].split(":")
+                self.build = getattr(importlib.import_module(module), name)
         self.task: str = meta["task"]
         self.inputs: list[str] = meta["inputs"]
         self.classes: list[Any] | None = meta["classes"]
-        self.build = None
-        if meta["features"]:
-            module, name = meta["features"].split(":")
-            self.build = getattr(importlib.import_module(module), name)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         raw = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)

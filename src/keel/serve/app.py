@@ -248,6 +248,16 @@ def create_app(
     Gauge(
         "keel_model_call_rows", "Rows predicted by those model calls", registry=metrics.registry
     ).set_function(lambda: batcher.rows)
+    Gauge(
+        "keel_model_load_failures",
+        "Registry polls that could not load or warm a version the registry names",
+        registry=metrics.registry,
+    ).set_function(lambda: holder.failures)
+    Gauge(
+        "keel_registry_out_of_step",
+        "1 while a version the registry names cannot be served here (the loaded ones serve)",
+        registry=metrics.registry,
+    ).set_function(lambda: 0 if holder.problem is None else 1)
     if log is not None and log.on_fsync is None:
         log.on_fsync = metrics.fsync.observe
     app = FastAPI(
@@ -256,9 +266,24 @@ def create_app(
     )
     request_schema = request_json_schema(schema, max_rows=settings.max_batch_rows)
 
+    def following() -> dict[str, Any]:
+        """What the registry names and this server could not load (empty when in step)."""
+        problem = holder.problem
+        if problem is None:
+            return {}
+        return {
+            "registry_problem": {
+                "alias": problem.alias,
+                "version": problem.version,
+                "error": problem.message,
+                "since": datetime.fromtimestamp(problem.since, UTC).isoformat(),
+                "tries": problem.tries,
+            }
+        }
+
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "pid": os.getpid()}  # the worker answering
+        return {"status": "ok", "pid": os.getpid(), **following()}  # the worker answering
 
     @app.get("/ready")
     def ready() -> JSONResponse:
@@ -266,7 +291,8 @@ def create_app(
             serving = holder.serving
         except Exception:  # not loaded yet
             return JSONResponse({"ready": False}, status_code=503)
-        return JSONResponse({"ready": True, "champion": serving.champion.version})
+        # still ready with a version the registry names unloadable: the loaded one serves
+        return JSONResponse({"ready": True, "champion": serving.champion.version, **following()})
 
     @app.get("/version")
     def version() -> dict[str, Any]:

@@ -6,13 +6,15 @@ with a prediction before it serves, and polls the aliases: when one moves (`keel
 `keel rollback`, a canary), the new version is loaded and warmed in the background while the
 old one keeps serving, then swapped in with one assignment. A request reads the holder's
 `Serving` snapshot once and uses it to the end, so no request sees half a swap and none fails
-because of one. A version that cannot be loaded is reported (`errors`) and the old one keeps
-serving.
+because of one. A version that cannot be loaded or warmed, for whatever reason, is reported
+(`errors`, `problem`, and on stderr) while the old one keeps serving; the next poll tries it
+again, and the following never stops.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -111,6 +113,17 @@ def registry_calls(ref: RegistryRef) -> _Registry:
     return _Registry(current, load, lambda: last_share[0])
 
 
+@dataclass(frozen=True)
+class LoadProblem:
+    """A version the registry names that this server could not load or warm."""
+
+    alias: str  # "champion" or "candidate"
+    version: int
+    message: str
+    since: float  # when it first failed (time.time())
+    tries: int
+
+
 @dataclass
 class ModelHolder:
     """The champion (and candidate) of a registered model, kept current by `poll`.
@@ -121,9 +134,13 @@ class ModelHolder:
 
     registry: _Registry
     warm: pd.DataFrame | None = None
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the newest 100 problems, oldest first
     swaps: int = 0
+    failures: int = 0  # polls that could not load what the registry names
+    problem: LoadProblem | None = None  # what the registry names and this server cannot serve
+    say: Callable[[str], None] | None = None  # where problems are reported (stderr)
     _serving: Serving | None = None
+    _said: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> Serving:
@@ -157,33 +174,69 @@ class ModelHolder:
 
     def poll(self) -> bool:
         """Follow the aliases once: load and warm what moved, then swap it in. True when
-        something changed. A version that fails to load is recorded in `errors`; the models
-        serving keep serving."""
+        something changed. Anything that goes wrong (the registry unreachable, a version that
+        cannot load or predict its warm-up rows) is recorded in `errors` and `problem`; the
+        models serving keep serving, and the next poll tries again."""
         with self._lock:  # one poll at a time: two would load the same version twice
             now = self.serving
             try:
                 named = self.registry.aliases()
-            except RegistryError as exc:
-                self.errors.append(str(exc))
+            except Exception as exc:  # the registry may be down: keep serving, try again
+                self._report(None, exc)
                 return False
             champion, candidate = now.champion, now.candidate
-            try:
-                if CHAMPION in named and named[CHAMPION] != champion.version:
-                    champion = self._reuse(named[CHAMPION], now)
-                wanted = named.get(CANDIDATE)
-                if wanted is None:
-                    candidate = None
-                elif candidate is None or candidate.version != wanted:
+            failed = False
+            wanted = named.get(CHAMPION)
+            if wanted is not None and wanted != champion.version:
+                try:
+                    champion = self._reuse(wanted, now)
+                except Exception as exc:  # cannot serve: report, keep the loaded champion
+                    self._report((CHAMPION, wanted), exc)
+                    failed = True
+            wanted = named.get(CANDIDATE)
+            if wanted is None:
+                candidate = None
+            elif candidate is None or candidate.version != wanted:
+                try:
                     candidate = self._reuse(wanted, now)
-            except RegistryError as exc:
-                self.errors.append(str(exc))
-                return False
+                except Exception as exc:  # no canary rather than a canary that cannot serve
+                    self._report((CANDIDATE, wanted), exc)
+                    candidate, failed = None, True
+            if not failed:
+                self.problem = None
             share = self._share(candidate)
             if champion is now.champion and candidate is now.candidate and share == now.share:
                 return False
             self._serving = Serving(champion, candidate, share)  # one assignment: the swap
             self.swaps += 1
             return True
+
+    def _report(self, what: tuple[str, int | None] | None, exc: BaseException) -> None:
+        first = (str(exc).splitlines() or [""])[0]
+        if what is None:
+            message = f"the registry cannot be read: {type(exc).__name__}: {first}"
+        else:
+            message = (
+                f"version {what[1]} ({what[0]} in the registry) cannot serve here: "
+                f"{type(exc).__name__}: {first}; still serving the loaded versions"
+            )
+        self.failures += 1
+        self.errors.append(message)
+        del self.errors[:-100]
+        if what is not None:
+            alias, version = what
+            old = self.problem
+            same = old is not None and (old.alias, old.version) == (alias, version)
+            self.problem = LoadProblem(
+                alias,
+                int(version or 0),
+                message,
+                old.since if same else time.time(),
+                old.tries + 1 if same else 1,
+            )
+        if message != self._said:  # said once; /ready, /health and /metrics keep telling
+            self._said = message
+            (self.say or _stderr)(f"keel serve: {message}")
 
     def _reuse(self, version: int, now: Serving) -> Loaded:
         """The loaded model of `version` if it serves already (a promoted candidate, a
@@ -194,12 +247,20 @@ class ModelHolder:
         return self._load(version)
 
     def follow(self, stop: threading.Event, every: float) -> threading.Thread:
-        """Poll every `every` seconds in a daemon thread until `stop` is set."""
+        """Poll every `every` seconds in a daemon thread until `stop` is set. The thread
+        outlives anything a poll raises."""
 
         def loop() -> None:
             while not stop.wait(every):
-                self.poll()
+                try:
+                    self.poll()
+                except BaseException as exc:  # noqa: BLE001 (never let the follower die)
+                    self._report(None, exc)
 
         thread = threading.Thread(target=loop, name="keel-follow-registry", daemon=True)
         thread.start()
         return thread
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

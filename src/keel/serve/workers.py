@@ -20,8 +20,11 @@ share) and keeps it bound until they stop.
 
 `Supervisor` starts the workers with the "spawn" start method (fresh interpreters: no forked
 threads, no inherited model), waits until each reports ready, forwards SIGTERM/SIGINT as
-SIGTERM, reports a worker that died on stderr and restarts it (a few times at most), and
-returns when they have all exited.
+SIGTERM, reports a worker that died on stderr and restarts it, and returns when they have all
+exited. Restarts have a budget per time window, as process supervisors do (systemd's
+StartLimitBurst in StartLimitIntervalSec): a worker that dies now and then over a long life
+is restarted every time; one that keeps dying waits until the window has room again, and
+when every worker is dead and none may restart, the server stops.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +64,10 @@ def one_thread_per_worker() -> bool:
 def bind_socket(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> socket.socket:
     """A TCP socket bound to host:port (SO_REUSEPORT when `reuse_port`), listening if asked."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says it is TCP. Without it, Nagle's algorithm meets the client's
+    # delayed ACK and every answer after the first on a keep-alive connection waits ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
@@ -102,13 +109,17 @@ class Supervisor:
         args: tuple[Any, ...],
         count: int,
         *,
-        max_restarts: int = 3,
+        max_restarts: int = 5,
+        window: float = 60.0,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.target = target
         self.args = args
         self.count = count
-        self.max_restarts = max_restarts
+        self.max_restarts = max_restarts  # at most this many restarts ...
+        self.window = window  # ... in any `window` seconds
+        self._recent: deque[float] = deque()
+        self._waiting: set[int] = set()  # dead workers waiting for the restart budget
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
         self._context = multiprocessing.get_context("spawn")
         self._ready: Any = self._context.Queue()
@@ -161,7 +172,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Forward SIGTERM/SIGINT, restart dead workers, return once all have exited: 0 after
-        a requested stop, 1 when workers died past the restart budget."""
+        a requested stop, 1 when every worker died faster than the restart budget allows."""
         previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
         failed = False
         try:
@@ -181,14 +192,27 @@ class Supervisor:
                     self.say(
                         f"worker {index} (pid {process.pid}) exited with code {process.exitcode}"
                     )
-                    if self.restarts < self.max_restarts:
+                    if self._may_restart():
                         self.restarts += 1
                         self.say(
-                            f"restarting worker {index} ({self.restarts} of {self.max_restarts})"
+                            f"restarting worker {index} (restart {self.restarts}; "
+                            f"{len(self._recent)} of {self.max_restarts} allowed in "
+                            f"{self.window:g} s)"
                         )
                         self._spawn(index)
                     else:
+                        self.say(
+                            f"worker {index} waits: {self.max_restarts} restarts in the last "
+                            f"{self.window:g} s; it restarts once the budget allows"
+                        )
                         self._workers[index] = None
+                        self._waiting.add(index)
+                for index in sorted(self._waiting):
+                    if any(p is not None for p in self._workers) and self._may_restart():
+                        self._waiting.discard(index)
+                        self.restarts += 1
+                        self.say(f"restarting worker {index} (restart {self.restarts})")
+                        self._spawn(index)
                 if not any(p is not None for p in self._workers):
                     self.say("every worker has exited; stopping")
                     failed = True
@@ -198,6 +222,16 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _may_restart(self) -> bool:
+        """Take one restart from the budget of the last `window` seconds, if any is left."""
+        now = time.monotonic()
+        while self._recent and now - self._recent[0] > self.window:
+            self._recent.popleft()
+        if len(self._recent) >= self.max_restarts:
+            return False
+        self._recent.append(now)
+        return True
 
     def _drain_ready(self) -> None:
         """Read restarted workers' ready messages (reporting one that cannot start)."""
