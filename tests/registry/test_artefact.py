@@ -231,3 +231,23 @@ def test_each_version_predicts_with_its_own_feature_code_whatever_the_working_tr
         assert not [p for p in sys.path if Path(p).name == "code" and "artifacts" in p]
         assert not [p for p in sys.path if (Path(p) / "credit" / "features.py").is_file()
                     and not Path(p).resolve() == versions.tree.resolve()]
+
+
+def test_the_gate_and_the_canary_check_judge_an_old_version_by_its_own_code(tmp_path):
+    """`keel promote 1` and `keel canary start 1` with the working tree at a later commit once
+    refused version 1: it was judged with the working tree's feature code."""
+    from versioned import versioned_system
+
+    from keel.registry.promotion import promote
+    from keel.serve.process import fresh_process_check
+    from keel.training import gate_inputs, registry_ref
+
+    versions = versioned_system(tmp_path)  # version 1 champion, the tree at commit 3
+    ref, gate = registry_ref(versions.system), gate_inputs(versions.system)
+    assert promote(ref, 2, gate, who="tester").promoted
+    check = fresh_process_check(
+        ref, 1, versions.tree / "keel.schema.yaml", versions.rows.head(50), id_column="rid"
+    )
+    assert check.ok, check.describe()
+    verdict = promote(ref, 1, gate, who="tester")
+    assert verdict.promoted, verdict
