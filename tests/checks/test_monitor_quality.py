@@ -22,6 +22,10 @@ from keel.serve.predlog import PredictionLog, segments_dir
 from keel.system import System
 from keel.training import gate_inputs, registry_ref, train_and_register
 
+# the champion's probabilities close enough to calibrated for CBPE on this data (ECE about
+# 0.03, estimated ROC AUC within 0.01 of the actual); the default settings are overconfident
+CALIBRATED = {"params": {"max_iter": 100, "max_depth": 2}}
+
 
 def with_ids(n: int, seed: int) -> pd.DataFrame:
     frame = binary_frame(n, seed=seed)
@@ -126,7 +130,7 @@ def test_monitor_7_with_labels_fails_on_a_drop_below_the_offline_metric(base, br
 @pytest.mark.parametrize("uncertain", [False, True])
 def test_monitor_7_without_labels_fails_when_confidence_collapses(base, uncertain):
     name = f"m7-cbpe-{uncertain}"
-    version = champion_of(base, name)
+    version = champion_of(base, name, **CALIBRATED)
     system = scenario(base, name)
     served = with_ids(800, 9)
     proba = served_proba(system, served)
@@ -140,6 +144,32 @@ def test_monitor_7_without_labels_fails_when_confidence_collapses(base, uncertai
     else:
         assert evidence.status == "pass", evidence.summary
         assert "Set [data] labels" in evidence.hint
+
+
+def test_monitor_7_fails_when_configured_labels_join_no_served_row(base):
+    name = "m7-unjoined"
+    version = champion_of(base, name)
+    served = with_ids(600, 15)
+    labels = served[["uid", "y"]].assign(uid="X-" + served["uid"])  # another spelling of ids
+    system = scenario(base, name, labels)
+    log(system, served, served_proba(system, served), version, 6)
+    evidence = monitor_7(system)
+    assert evidence.status == "fail", evidence.summary
+    assert "600 labels but none joins" in evidence.summary
+    assert "[system] id = 'uid'" in evidence.summary and "'X-s15-0'" in evidence.summary
+    assert evidence.facts["labels_joined"] == 0
+
+
+def test_monitor_7_without_labels_is_no_pass_on_poorly_calibrated_probabilities(base):
+    name = "m7-uncalibrated"
+    version = champion_of(base, name, **WEAK)  # two shallow steps: timid probabilities
+    system = scenario(base, name)
+    served = with_ids(800, 17)
+    log(system, served, served_proba(system, served), version, 7)
+    evidence = monitor_7(system)
+    assert evidence.facts["poorly_calibrated"], evidence.summary
+    assert evidence.status == "not_configured", evidence.summary
+    assert "poorly calibrated" in evidence.summary and "CalibratedClassifierCV" in evidence.hint
 
 
 # -- model.2 ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from keel.monitor.quality import (
     Reference,
     WindowQuality,
     calibration,
+    distrust_estimates,
     estimated_metric,
     online_metric,
     spearman,
@@ -196,9 +197,15 @@ def quality_evidence(
     has_labels: bool,
     thresholds: dict[str, Any],
 ) -> Evidence:
-    """monitor.7's verdict on the recent windows, judged by `keel.monitor.quality.assess`."""
+    """monitor.7's verdict on the recent windows, judged by `keel.monitor.quality.assess`.
+    Labels that join no served row fail (naming the join); windows of the champion judged only
+    by CBPE while its probabilities are poorly calibrated are unjudged, not a pass."""
     metric, task = system.metric_name, system.task
     estimated = estimated_metric(metric) if task != "regression" else None
+    champion = next((v.version for v in versions(system).values() if "champion" in v.aliases), None)
+    if calibration is not None and calibration.poor and champion is not None:
+        why = f"its probabilities are poorly calibrated, so the estimated {estimated} is unreliable"
+        judged = distrust_estimates(judged, champion, why)
     failed = [w for w in judged if w.verdict == "fail"]
     ok = [w for w in judged if w.verdict == "ok"]
     by_labels = sum(1 for w in judged if w.verdict != "unjudged" and w.online is not None)
@@ -219,12 +226,38 @@ def quality_evidence(
     if task == "regression" and by_labels < len(failed) + len(ok):
         note += "; without labels the quality of a regression cannot be estimated: prediction "
         note += "drift only"
+    unjoined = unjoined_labels(system)
+    if unjoined is not None:
+        return Evidence(
+            "monitor.7",
+            "fail",
+            unjoined + note,
+            f"Make the labels' {system.config.system.id} column hold the ids the clients send "
+            "as [system] id (same values, same spelling), or point [data] labels at the right "
+            "source; run `keel score` again.",
+            tables=tables,
+            figures=figures,
+            thresholds=thresholds,
+            facts=facts | {"labels_joined": 0},
+        )
     if not failed and not ok:
         reasons = sorted({r for w in judged for r in w.reasons}) or ["nothing to judge"]
-        return not_configured(
+        poor = calibration is not None and calibration.poor
+        return Evidence(
             "monitor.7",
-            f"no recent window could be judged ({'; '.join(reasons[:3])})",
-            HINT_7,
+            "not_configured",
+            f"no recent window could be judged ({'; '.join(reasons[:3])})" + note,
+            (
+                "The champion's probabilities are poorly calibrated, so quality cannot be "
+                "estimated without labels: calibrate them (e.g. scikit-learn's "
+                "CalibratedClassifierCV) or let labels arrive. "
+                if poor
+                else ""
+            )
+            + HINT_7,
+            tables=tables if judged else [],
+            thresholds=thresholds,
+            facts=facts,
         )
     if failed:
         shown = "; ".join(
@@ -258,6 +291,25 @@ def quality_evidence(
         figures=figures,
         thresholds=thresholds,
         facts=facts,
+    )
+
+
+def unjoined_labels(system: System) -> str | None:
+    """What is wrong when [data] labels holds labels and none joins a served row on
+    [system] id (examples of both sides' ids); None when some join or none are configured."""
+    found = labels(system)
+    if found is None or not len(found):
+        return None
+    ids = served(system)["example_id"].dropna().astype(str)
+    if ids.isin(found.index).any():
+        return None
+    column = system.config.system.id
+    theirs = ", ".join(repr(v) for v in found.index[:3])
+    ours = ", ".join(repr(v) for v in ids.unique()[:3]) or "none: the served rows carry no id"
+    return (
+        f"[data] labels holds {len(found):,} labels but none joins any of the {len(ids):,} "
+        f"served rows on [system] id = {column!r} (label ids: {theirs}; served ids: {ours}), "
+        "so quality was not measured on labels"
     )
 
 
