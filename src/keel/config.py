@@ -312,7 +312,10 @@ class CanarySection(_Section):
     """[canary]: how a candidate takes live traffic, and the policy that ends its canary.
 
     After `window`, with at least `min_requests` served rows on each route, the candidate is
-    promoted (through the gate) when every comparison holds, else the canary is aborted.
+    promoted (through the gate) when every comparison holds, and aborted when one fails. A
+    comparison the data cannot decide yet (labels too few to rule out a `max_quality_drop`,
+    a probability distance within sampling noise) keeps the canary waiting, and past
+    `deadline` (when set) aborts it.
     """
 
     share: float = Field(0.1, gt=0, lt=1)  # share of example ids routed to the candidate
@@ -322,6 +325,17 @@ class CanarySection(_Section):
     max_p99_ratio: float = Field(1.5, gt=0)  # candidate p99 latency over champion's
     max_prediction_distance: float = Field(0.1, ge=0, le=1)  # L-inf (classes) or JS (numbers)
     max_quality_drop: float = Field(0.02, ge=0)  # on served rows whose labels arrived
+    max_probability_distance: float = Field(0.1, gt=0, lt=1)  # KS, per class's probability
+    deadline: Duration | None = None  # seconds after the start: still undecided, it aborts
+
+    @model_validator(mode="after")
+    def _deadline_after_window(self) -> CanarySection:
+        if self.deadline is not None and self.deadline < self.window:
+            raise ValueError(
+                f"[canary] deadline ({self.deadline:g} s) must be at least [canary] window "
+                f"({self.window:g} s): a canary cannot be decided before its window is over"
+            )
+        return self
 
 
 class DrillSection(_Section):

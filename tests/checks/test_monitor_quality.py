@@ -9,15 +9,22 @@ from registries import FEATURES, GATE, WEAK, variant
 from systems import binary_frame, write_system
 from threadpoolctl import threadpool_limits
 
+from keel.checks._online import OnlineInterval, labels, ranks_agree
 from keel.checks.model import model_2
 from keel.checks.monitor import monitor_7
 from keel.registry.artefact import predict_raw
 from keel.registry.canary import end_canary, start_canary
 from keel.registry.promotion import promote
 from keel.registry.versions import load_model
+from keel.serve.canary import CanaryPolicy, judge_canary
+from keel.serve.logread import served_rows
 from keel.serve.predlog import PredictionLog, segments_dir
 from keel.system import System
 from keel.training import gate_inputs, registry_ref, train_and_register
+
+# the champion's probabilities close enough to calibrated for CBPE on this data (ECE about
+# 0.03, estimated ROC AUC within 0.01 of the actual); the default settings are overconfident
+CALIBRATED = {"params": {"max_iter": 100, "max_depth": 2}}
 
 
 def with_ids(n: int, seed: int) -> pd.DataFrame:
@@ -123,7 +130,7 @@ def test_monitor_7_with_labels_fails_on_a_drop_below_the_offline_metric(base, br
 @pytest.mark.parametrize("uncertain", [False, True])
 def test_monitor_7_without_labels_fails_when_confidence_collapses(base, uncertain):
     name = f"m7-cbpe-{uncertain}"
-    version = champion_of(base, name)
+    version = champion_of(base, name, **CALIBRATED)
     system = scenario(base, name)
     served = with_ids(800, 9)
     proba = served_proba(system, served)
@@ -137,6 +144,32 @@ def test_monitor_7_without_labels_fails_when_confidence_collapses(base, uncertai
     else:
         assert evidence.status == "pass", evidence.summary
         assert "Set [data] labels" in evidence.hint
+
+
+def test_monitor_7_fails_when_configured_labels_join_no_served_row(base):
+    name = "m7-unjoined"
+    version = champion_of(base, name)
+    served = with_ids(600, 15)
+    labels = served[["uid", "y"]].assign(uid="X-" + served["uid"])  # another spelling of ids
+    system = scenario(base, name, labels)
+    log(system, served, served_proba(system, served), version, 6)
+    evidence = monitor_7(system)
+    assert evidence.status == "fail", evidence.summary
+    assert "600 labels but none joins" in evidence.summary
+    assert "[system] id = 'uid'" in evidence.summary and "'X-s15-0'" in evidence.summary
+    assert evidence.facts["labels_joined"] == 0
+
+
+def test_monitor_7_without_labels_is_no_pass_on_poorly_calibrated_probabilities(base):
+    name = "m7-uncalibrated"
+    version = champion_of(base, name, **WEAK)  # two shallow steps: timid probabilities
+    system = scenario(base, name)
+    served = with_ids(800, 17)
+    log(system, served, served_proba(system, served), version, 7)
+    evidence = monitor_7(system)
+    assert evidence.facts["poorly_calibrated"], evidence.summary
+    assert evidence.status == "not_configured", evidence.summary
+    assert "poorly calibrated" in evidence.summary and "CalibratedClassifierCV" in evidence.hint
 
 
 # -- model.2 ---------------------------------------------------------------------------------
@@ -170,29 +203,108 @@ def test_model_2_correlates_offline_and_online_ranks_across_versions(base, agree
     assert len(evidence.tables[0].rows) == 3 and evidence.figures
 
 
-@pytest.mark.parametrize("agree", [True, False])
-def test_model_2_falls_back_on_the_champions_canary(base, agree):
-    name = f"m2-canary-{agree}"
-    strong = train_and_register(variant(base, registry={"model": name})).version
-    weak = train_and_register(variant(base, registry={"model": name}, model=WEAK)).version
-    ref = registry_ref(variant(base, registry={"model": name}))
-    assert promote(ref, weak, gate_inputs(base)).promoted
-    start_canary(ref, strong, 0.2)
-    online = (0.70, 0.80) if agree else (0.80, 0.70)  # (champion, candidate) on labelled rows
-    end_canary(
-        ref,
-        True,
+def log_route(
+    system: System, frame: pd.DataFrame, version: int, route: str, when: str, made_by: int
+) -> None:
+    """`frame`'s rows logged as served by `version` on `route` at `when`, with the
+    probabilities version `made_by` gives them."""
+    proba = served_proba(system, frame, made_by)
+    records = [
         {
-            "metric": "roc_auc",
-            "champion": {"version": weak, "quality": online[0], "labelled": 400},
-            "candidate": {"version": strong, "quality": online[1], "labelled": 90},
-            "comparisons": [],
-        },
+            "request_id": f"{route}-{uid}",
+            "row": 0,
+            "example_id": uid,
+            "time": when,
+            "model_version": version,
+            "route": route,
+            "inputs": {"x1": float(x1)},
+            "model_inputs": {"x1": float(x1)},
+            "prediction": int(p > 0.5),
+            "probabilities": {"0": float(1 - p), "1": float(p)},
+            "latency_seconds": 0.002,
+        }
+        for uid, x1, p in zip(frame["uid"], frame["x1"], proba, strict=True)
+    ]
+    root = system.root / system.config.data.serving_log
+    with PredictionLog(segments_dir(root), segment_bytes=500_000) as out:
+        out.append(records)
+
+
+def canaried(
+    base: System, name: str, champion: dict, candidate: dict, per_route: int, swap: bool = False
+) -> System:
+    """`candidate` (model settings) canaried against the champion `champion` on `per_route`
+    labelled rows a route, the canary passed and the candidate promoted: the system after.
+    `swap`: each route served the other version's predictions (online the ranking flips)."""
+    first = train_and_register(variant(base, registry={"model": name}, model=champion)).version
+    second = train_and_register(variant(base, registry={"model": name}, model=candidate)).version
+    ref = registry_ref(variant(base, registry={"model": name}))
+    assert promote(ref, first, gate_inputs(base)).promoted
+    state = start_canary(ref, second, 0.5)
+    served = with_ids(2 * per_route, 21)
+    system = scenario(base, name, served[["uid", "y"]])
+    made = (second, first) if swap else (first, second)
+    log_route(system, served.iloc[:per_route], first, "champion", state.started, made[0])
+    log_route(system, served.iloc[per_route:], second, "canary", state.started, made[1])
+    rows = served_rows(system.root / system.config.data.serving_log)
+    report = judge_canary(
+        rows, state, CanaryPolicy(), task="binary", metric="roc_auc", labels=labels(system)
     )
-    assert promote(ref, strong, gate_inputs(base)).promoted
-    evidence = model_2(scenario(base, name))
-    assert evidence.status == ("pass" if agree else "fail"), evidence.summary
+    end_canary(ref, True, report.to_dict())
+    assert promote(ref, second, gate_inputs(base)).promoted
+    return scenario(base, name, served[["uid", "y"]])
+
+
+def test_model_2_passes_when_the_canary_tells_the_offline_gain_apart_from_zero_online(base):
+    evidence = model_2(canaried(base, "m2-canary-agree", WEAK, {}, per_route=600))
+    assert evidence.status == "pass", evidence.summary
+    low, high = evidence.facts["online_interval"]
+    assert evidence.facts["offline_difference"] > 0 and low > 0
     assert "canary" in evidence.summary and evidence.facts["canary_event"]
+
+
+def test_model_2_fails_when_the_canary_ranks_the_versions_the_other_way(base):
+    system = canaried(base, "m2-canary-disagree", WEAK, {}, per_route=600, swap=True)
+    evidence = model_2(system)
+    assert evidence.status == "fail", evidence.summary
+    assert evidence.facts["online_interval"][1] < 0 < evidence.facts["offline_difference"]
+    assert "the other way" in evidence.summary
+
+
+def test_model_2_tells_apart_agreement_disagreement_and_too_wide_an_online_interval():
+    assert ranks_agree(0.02, OnlineInterval(0.01, 0.05, 1000)) == ("agree", None)
+    assert ranks_agree(-0.02, OnlineInterval(-0.05, -0.01, 1000)) == ("agree", None)
+    assert ranks_agree(0.02, OnlineInterval(-0.05, -0.01, 1000)) == ("disagree", None)
+    # narrow around zero: online shows no difference of the offline size
+    assert ranks_agree(0.05, OnlineInterval(-0.01, 0.01, 1000)) == ("disagree", None)
+    # holds zero and the offline difference: 0.09 wide must shrink under 0.02
+    assert ranks_agree(0.02, OnlineInterval(-0.03, 0.06, 1000)) == ("unknown", 19_250)
+
+
+def test_model_2_on_two_identical_versions_is_not_configured(base):
+    evidence = model_2(canaried(base, "m2-canary-same", {}, {}, per_route=300))
+    assert evidence.status == "not_configured", evidence.summary
+    assert "same offline roc_auc" in evidence.summary and "no offline ranking" in evidence.summary
+
+
+def test_model_2_with_too_few_canary_labels_to_tell_is_not_configured_with_the_labels_needed(base):
+    evidence = model_2(canaried(base, "m2-canary-few", {"params": {"max_iter": 8}}, {}, 40))
+    assert evidence.status == "not_configured", evidence.summary
+    assert evidence.facts["agreement"] == "unknown" and evidence.facts["labelled_needed"] > 80
+    assert "more labelled rows" in evidence.summary
+
+
+def test_model_2_across_versions_with_the_same_offline_metric_is_not_configured(base):
+    name = "m2-rank-same"
+    versions = [train_and_register(variant(base, registry={"model": name})).version for _ in "abc"]
+    served = with_ids(900, 13)
+    system = scenario(base, name, served[["uid", "y"]])
+    for k, version in enumerate(versions):
+        part = served.iloc[300 * k : 300 * (k + 1)]
+        log(system, part, served_proba(system, part, version), version, 5)
+    evidence = model_2(system)
+    assert evidence.status == "not_configured", evidence.summary
+    assert "offline roc_auc is the same for all 3 versions" in evidence.summary
 
 
 def test_model_2_without_labels_or_canary_is_not_configured(base):

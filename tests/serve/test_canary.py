@@ -135,3 +135,99 @@ def test_routing_is_sticky_by_id_and_sends_about_the_share():
     assert bucket("same") == bucket("same")
     assert Serving(champion, candidate, 0.0).route("id-1")[1] == "champion"
     assert Serving(champion, None, 0.5).route("id-1")[1] == "champion"
+
+
+def labels_of(rows: pd.DataFrame) -> pd.Series:
+    return pd.Series(rows["y"].to_numpy(), index=rows["example_id"].astype(str))
+
+
+def quality_comparison(report):
+    return next(c for c in report.comparisons if c.key == "quality_drop")
+
+
+def test_labels_too_few_to_rule_out_the_drop_keep_the_canary_waiting_with_the_labels_needed():
+    # both routes equally good (ROC AUC about 0.85), 150 labelled rows each: the drop's noise
+    # is several hundredths, so a drop of 0.02 cannot be told from none
+    rows = both(
+        logged(150, "champion", wrong=0.15), logged(150, "canary", seed=1, start=150, wrong=0.15)
+    )
+    report = judge(rows, labels=labels_of(rows), policy=CanaryPolicy(window_seconds=600))
+    quality = quality_comparison(report)
+    assert quality.undecided and not quality.ok and quality.bound > 0.02
+    assert report.decision == "wait", report.reasons
+    assert quality.needed and quality.needed > 300
+    assert any("more labelled rows" in r for r in report.reasons)
+
+
+def test_labels_enough_to_rule_out_the_drop_promote_an_equally_good_candidate():
+    rows = both(
+        logged(6000, "champion", wrong=0.15),
+        logged(6000, "canary", seed=1, start=6000, wrong=0.15),
+    )
+    report = judge(rows, labels=labels_of(rows), policy=CanaryPolicy(window_seconds=600))
+    quality = quality_comparison(report)
+    assert quality.ok and quality.bound <= 0.02 and quality.spread > 0
+    assert report.decision == "promote", report.reasons
+
+
+def test_past_its_deadline_an_undecided_canary_is_aborted():
+    rows = both(
+        logged(150, "champion", wrong=0.15), logged(150, "canary", seed=1, start=150, wrong=0.15)
+    )
+    policy = CanaryPolicy(window_seconds=600, deadline_seconds=800)
+    report = judge(rows, labels=labels_of(rows), policy=policy)
+    assert report.decision == "abort" and "deadline" in report.reasons[0]
+    early = judge(rows, labels=labels_of(rows), policy=policy, now=STARTED + timedelta(seconds=700))
+    assert early.decision == "wait"
+
+
+def test_labels_configured_but_not_arrived_keep_the_canary_waiting():
+    rows = both(logged(800, "champion"), logged(200, "canary", seed=1, start=800))
+    report = judge_canary(
+        rows.drop(columns=["y"]),
+        STATE,
+        POLICY,
+        task="binary",
+        metric="roc_auc",
+        labels=None,
+        labels_expected=True,
+        now=LATER,
+    )
+    quality = quality_comparison(report)
+    assert quality.value is None and quality.undecided and quality.needed == 40
+    assert report.decision == "wait"
+    assert any("at least 20 labelled rows" in r for r in report.reasons)
+
+
+def test_a_candidate_with_other_probabilities_but_the_same_class_mix_is_aborted():
+    candidate = logged(400, "canary", seed=1, start=800)
+    # the same predicted classes, with far less confidence
+    candidate["probabilities"] = [
+        {"0": 1 - (0.5 + 0.2 * (p["1"] - 0.5)), "1": 0.5 + 0.2 * (p["1"] - 0.5)}
+        for p in candidate["probabilities"]
+    ]
+    report = judge(both(logged(800, "champion"), candidate))
+    mix = next(c for c in report.comparisons if c.key == "prediction_distance")
+    assert mix.ok and mix.value < 0.1
+    assert report.decision == "abort"
+    assert any("probability distribution distance" in r for r in report.reasons)
+
+
+def test_the_report_stores_the_figures_and_limits_to_judge_each_comparison_again():
+    rows = both(
+        logged(6000, "champion", wrong=0.15),
+        logged(6000, "canary", seed=1, start=6000, wrong=0.15),
+    )
+    stored = judge(rows, labels=labels_of(rows)).to_dict()
+    assert stored["policy"]["max_quality_drop"] == 0.02 and stored["confidence"] == 0.95
+    keys = {c["key"] for c in stored["comparisons"]}
+    assert keys == {
+        "error_rate_increase",
+        "p99_ratio",
+        "prediction_distance",
+        "probability_distance",
+        "quality_drop",
+    }
+    for c in stored["comparisons"]:
+        assert c["bound"] is not None and c["ok"] == (c["bound"] <= c["limit"])
+    assert stored["candidate"]["quality_spread"] > 0 and stored["champion"]["labelled"] == 6000

@@ -4,6 +4,8 @@ recorded comparison. Everything is read once per System object (one run)."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ from keel.monitor.quality import (
     Reference,
     WindowQuality,
     calibration,
+    distrust_estimates,
     estimated_metric,
     online_metric,
     spearman,
@@ -194,9 +197,15 @@ def quality_evidence(
     has_labels: bool,
     thresholds: dict[str, Any],
 ) -> Evidence:
-    """monitor.7's verdict on the recent windows, judged by `keel.monitor.quality.assess`."""
+    """monitor.7's verdict on the recent windows, judged by `keel.monitor.quality.assess`.
+    Labels that join no served row fail (naming the join); windows of the champion judged only
+    by CBPE while its probabilities are poorly calibrated are unjudged, not a pass."""
     metric, task = system.metric_name, system.task
     estimated = estimated_metric(metric) if task != "regression" else None
+    champion = next((v.version for v in versions(system).values() if "champion" in v.aliases), None)
+    if calibration is not None and calibration.poor and champion is not None:
+        why = f"its probabilities are poorly calibrated, so the estimated {estimated} is unreliable"
+        judged = distrust_estimates(judged, champion, why)
     failed = [w for w in judged if w.verdict == "fail"]
     ok = [w for w in judged if w.verdict == "ok"]
     by_labels = sum(1 for w in judged if w.verdict != "unjudged" and w.online is not None)
@@ -217,12 +226,38 @@ def quality_evidence(
     if task == "regression" and by_labels < len(failed) + len(ok):
         note += "; without labels the quality of a regression cannot be estimated: prediction "
         note += "drift only"
+    unjoined = unjoined_labels(system)
+    if unjoined is not None:
+        return Evidence(
+            "monitor.7",
+            "fail",
+            unjoined + note,
+            f"Make the labels' {system.config.system.id} column hold the ids the clients send "
+            "as [system] id (same values, same spelling), or point [data] labels at the right "
+            "source; run `keel score` again.",
+            tables=tables,
+            figures=figures,
+            thresholds=thresholds,
+            facts=facts | {"labels_joined": 0},
+        )
     if not failed and not ok:
         reasons = sorted({r for w in judged for r in w.reasons}) or ["nothing to judge"]
-        return not_configured(
+        poor = calibration is not None and calibration.poor
+        return Evidence(
             "monitor.7",
-            f"no recent window could be judged ({'; '.join(reasons[:3])})",
-            HINT_7,
+            "not_configured",
+            f"no recent window could be judged ({'; '.join(reasons[:3])})" + note,
+            (
+                "The champion's probabilities are poorly calibrated, so quality cannot be "
+                "estimated without labels: calibrate them (e.g. scikit-learn's "
+                "CalibratedClassifierCV) or let labels arrive. "
+                if poor
+                else ""
+            )
+            + HINT_7,
+            tables=tables if judged else [],
+            thresholds=thresholds,
+            facts=facts,
         )
     if failed:
         shown = "; ".join(
@@ -256,6 +291,25 @@ def quality_evidence(
         figures=figures,
         thresholds=thresholds,
         facts=facts,
+    )
+
+
+def unjoined_labels(system: System) -> str | None:
+    """What is wrong when [data] labels holds labels and none joins a served row on
+    [system] id (examples of both sides' ids); None when some join or none are configured."""
+    found = labels(system)
+    if found is None or not len(found):
+        return None
+    ids = served(system)["example_id"].dropna().astype(str)
+    if ids.isin(found.index).any():
+        return None
+    column = system.config.system.id
+    theirs = ", ".join(repr(v) for v in found.index[:3])
+    ours = ", ".join(repr(v) for v in ids.unique()[:3]) or "none: the served rows carry no id"
+    return (
+        f"[data] labels holds {len(found):,} labels but none joins any of the {len(ids):,} "
+        f"served rows on [system] id = {column!r} (label ids: {theirs}; served ids: {ours}), "
+        "so quality was not measured on labels"
     )
 
 
@@ -294,7 +348,26 @@ def correlation_evidence(system: System, measured: list[tuple[int, float, float,
         [x for _, off, on, _ in measured for x in (off, on)],
         x_label=metric,
     )
-    ok = rho >= m.min_correlation  # NaN (a constant side) fails
+    if not np.isfinite(rho):
+        constant = [
+            side
+            for side, values in (
+                ("offline", [r[1] for r in measured]),
+                ("online", [r[2] for r in measured]),
+            )
+            if len(set(values)) < 2
+        ]
+        return Evidence(
+            "model.2",
+            "not_configured",
+            f"the {' and '.join(constant) or 'measured'} {metric} is the same for all "
+            f"{len(measured)} versions, so they have no order to correlate (Spearman undefined)",
+            "Compare versions that differ: serve (with labels) versions whose offline "
+            f"{metric} differs, e.g. a canary of a retrained version. " + HINT_2,
+            tables=[table],
+            thresholds={"min_correlation": m.min_correlation, "min_versions": m.min_versions},
+        )
+    ok = rho >= m.min_correlation
     summary = (
         f"Spearman rank correlation of offline and online {metric} across {len(measured)} "
         f"versions is {rho:.2f} ({'at least' if ok else 'below'} {m.min_correlation:g})"
@@ -314,11 +387,24 @@ def correlation_evidence(system: System, measured: list[tuple[int, float, float,
     )
 
 
+@dataclass(frozen=True)
+class OnlineInterval:
+    """A 95% bootstrap interval of the canary's online difference (candidate minus champion)
+    and the labelled rows it rests on (both routes together)."""
+
+    low: float
+    high: float
+    labelled: int
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
 def online_interval(
     system: System, verdict: dict[str, Any], until: str, draws: int = 200
-) -> tuple[float, float] | None:
-    """A 95% bootstrap interval of the canary's online difference (candidate minus champion)
-    from the labelled rows each route served during it; None when they cannot be read."""
+) -> OnlineInterval | None:
+    """The 95% bootstrap interval of the canary's online difference from the labelled rows
+    each route served during it; None when they cannot be read or a route has fewer than 20."""
     from keel.serve.canary import _quality
 
     known = labels(system)
@@ -346,28 +432,47 @@ def online_interval(
             differences.append(b - a)
     if len(differences) < draws // 2:
         return None
-    return float(np.quantile(differences, 0.025)), float(np.quantile(differences, 0.975))
+    low, high = np.quantile(differences, [0.025, 0.975])
+    return OnlineInterval(float(low), float(high), sum(len(f) for f in routes.values()))
 
 
-def canary_evidence(system: System, measured: list[Any]) -> Evidence:
-    """Fewer versions than [monitor] min_versions: the champion's latest passed canary, its
-    per-route quality against the two versions' offline metrics."""
+def ranks_agree(off: float, interval: OnlineInterval) -> tuple[str, int | None]:
+    """How the canary's online interval judges the offline difference `off` (non-zero):
+    "agree" when it excludes zero on the side of `off`; "disagree" when it excludes zero on
+    the other side, or holds zero but not `off` (online shows no difference of the offline
+    size); "unknown" when it holds both, with the labelled rows that would make it narrower
+    than |off| (the width shrinks with the square root of the rows), so that it could not."""
+    if interval.low > 0 or interval.high < 0:
+        return ("agree" if (interval.low > 0) == (off > 0) else "disagree"), None
+    if not interval.contains(off):
+        return "disagree", None
+    width = interval.high - interval.low
+    return "unknown", max(1, math.ceil(interval.labelled * ((width / abs(off)) ** 2 - 1)))
+
+
+def _canary_event(system: System, champion: int) -> Any:
+    """The newest `canary-pass` of the champion in the audit history, or None."""
     from keel.registry.audit import history
     from keel.training import registry_ref
 
+    try:
+        events = history(registry_ref(system))
+    except Exception:  # noqa: BLE001 - an unreachable registry: nothing recorded to read
+        events = []
+    return next((e for e in events if e.kind == "canary-pass" and e.version == champion), None)
+
+
+def canary_evidence(system: System, measured: list[Any]) -> Evidence:
+    """Fewer versions than [monitor] min_versions: the champion's latest passed canary. It
+    passes when the online difference of the two routes on their labelled rows is told apart
+    from zero in the direction of the offline difference (`ranks_agree`)."""
     m, metric = system.config.monitor, system.metric_name
     few = f"{len(measured)} version(s) served with {m.min_labels}+ labels (fewer than "
     few += f"[monitor] min_versions = {m.min_versions})"
     champion = next((v for v in versions(system).values() if "champion" in v.aliases), None)
     if champion is None:
         return not_configured("model.2", few + " and nothing serves", HINT_2)
-    try:
-        events = history(registry_ref(system))
-    except Exception:  # noqa: BLE001 - an unreachable registry: nothing recorded to read
-        events = []
-    event = next(
-        (e for e in events if e.kind == "canary-pass" and e.version == champion.version), None
-    )
+    event = _canary_event(system, champion.version)
     verdict = (event.verdict or {}) if event else {}
     old, new = verdict.get("champion") or {}, verdict.get("candidate") or {}
     stored = offline(system)
@@ -382,8 +487,6 @@ def canary_evidence(system: System, measured: list[Any]) -> Evidence:
     off = stored[pair[1]] - stored[pair[0]]
     on = new["quality"] - old["quality"]
     interval = online_interval(system, verdict, event.when)
-    within = interval is not None and interval[0] <= off <= interval[1]
-    ok = bool(np.sign(off) == np.sign(on)) or within
     table = Table(
         f"Canary of version {pair[1]} against champion {pair[0]} ({event.when})",
         ["version", "route", f"offline {metric}", f"online {metric}", "labelled rows"],
@@ -392,17 +495,53 @@ def canary_evidence(system: System, measured: list[Any]) -> Evidence:
             [pair[1], "canary", fmt(stored[pair[1]]), fmt(new["quality"]), new.get("labelled")],
         ],
     )
-    order = "better" if on > 0 else "worse" if on < 0 else "equal"
-    noise = (
-        f", 95% interval [{interval[0]:+.4f}, {interval[1]:+.4f}]" if interval is not None else ""
+    facts: dict[str, Any] = {
+        "offline_difference": off,
+        "online_difference": on,
+        "online_interval": [interval.low, interval.high] if interval else None,
+        "canary_event": event.seq,
+    }
+    thresholds = {"min_versions": m.min_versions, "interval": 0.95}
+    head = f"{few}; the champion's canary of v{pair[1]} against v{pair[0]}:"
+
+    def unmeasured(summary: str, hint: str) -> Evidence:
+        return Evidence(
+            "model.2", "not_configured", summary, hint, [table], [], thresholds, facts=facts
+        )
+
+    if off == 0:
+        return unmeasured(
+            f"{head} both versions have the same offline {metric} ({stored[pair[0]]:.4f}), so "
+            "there is no offline ranking for the online one to confirm",
+            "Canary a version whose offline metric differs from the champion's. " + HINT_2,
+        )
+    if interval is None:
+        return unmeasured(
+            f"{head} too few labelled rows joined the rows each route served during it (at "
+            "least 20 a route) for an interval of the online difference",
+            HINT_2,
+        )
+    said, needed = ranks_agree(off, interval)
+    figures = (
+        f"offline {off:+.4f}, online {on:+.4f} (95% interval [{interval.low:+.4f}, "
+        f"{interval.high:+.4f}] on {interval.labelled:,} labelled rows)"
     )
-    agreement = "agree" if ok and not within else "disagree"
-    if within:
-        agreement = "agree: the offline difference lies within the online one's interval"
-    summary = (
-        f"{few}; the champion's canary ranks v{pair[1]} {order} than v{pair[0]} online "
-        f"({on:+.4f}{noise}) and offline {off:+.4f}: the rankings {agreement}"
-    )
+    facts |= {"agreement": said, "labelled_needed": needed}
+    if said == "unknown":
+        return unmeasured(
+            f"{head} {figures}: the online interval holds both zero and the offline difference, "
+            f"so it cannot tell the offline difference apart from zero; about {needed:,} more "
+            "labelled rows would narrow it enough",
+            f"Serve a longer canary (or a larger [canary] share) until about {needed:,} more "
+            "of its rows have labels, then decide it again. " + HINT_2,
+        )
+    if said == "agree":
+        summary = f"{head} {figures}: online ranks the versions as offline does"
+    elif interval.contains(0):
+        summary = f"{head} {figures}: online shows no difference where offline shows {off:+.4f}"
+    else:
+        summary = f"{head} {figures}: online ranks the versions the other way"
+    ok = said == "agree"
     return Evidence(
         "model.2",
         "pass" if ok else "fail",
@@ -412,11 +551,6 @@ def canary_evidence(system: System, measured: list[Any]) -> Evidence:
         else "Offline and online disagree on which version is better: revisit the "
         "offline metric or the evaluation data. " + HINT_2,
         tables=[table],
-        thresholds={"min_versions": m.min_versions},
-        facts={
-            "offline_difference": off,
-            "online_difference": on,
-            "online_interval": list(interval) if interval else None,
-            "canary_event": event.seq,
-        },
+        thresholds=thresholds,
+        facts=facts,
     )

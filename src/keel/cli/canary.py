@@ -7,8 +7,11 @@
     keel canary abort [PATH] [--reason TEXT]        traffic back to the champion alone
 
 `status --decide` ends a canary whose window is over: a pass is recorded and the candidate is
-promoted through the gate (`keel promote`); a failure is recorded as an abort. Exit codes of
-status: 0 promoted or still waiting, 1 aborted or refused by the gate.
+promoted through the gate (`keel promote`); a failure is recorded as an abort. A comparison the
+data cannot decide yet (with `[data] labels` set: labels too few to rule out a
+`[canary] max_quality_drop`) keeps it waiting, and status says how many more labelled rows it
+needs; past `[canary] deadline` it is aborted instead. Exit codes of status: 0 promoted or still
+waiting, 1 aborted or refused by the gate.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ def _policy(system: Any) -> Any:
         max_p99_ratio=c.max_p99_ratio,
         max_prediction_distance=c.max_prediction_distance,
         max_quality_drop=c.max_quality_drop,
+        max_probability_distance=c.max_probability_distance,
+        deadline_seconds=c.deadline,
     )
 
 
@@ -157,13 +162,14 @@ def status(
             task=system.task,
             metric=system.metric_name,
             labels=_labels(system),
+            labels_expected=system.config.data.labels is not None,
         )
     out.print(_report_table(report))
     for comparison in report.comparisons:
-        mark = "ok  " if comparison.ok else "FAIL"
+        mark = "ok  " if comparison.ok else "WAIT" if comparison.undecided else "FAIL"
+        value = "—" if comparison.value is None else f"{comparison.value:.4g}"
         out.print(
-            f"{mark} {comparison.name}: {comparison.value:.4g} (limit {comparison.limit:g}) — "
-            f"{comparison.detail}",
+            f"{mark} {comparison.name}: {value} (limit {comparison.limit:g}) — {comparison.detail}",
             highlight=False,
         )
     for reason in report.reasons:

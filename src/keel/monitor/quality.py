@@ -39,7 +39,7 @@ quality cannot be estimated.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -395,6 +395,18 @@ def _judge_unlabelled(
             )
     if measured and wq.verdict != "fail":
         wq.verdict = "ok"
+
+
+def distrust_estimates(judged: list[WindowQuality], version: int, why: str) -> list[WindowQuality]:
+    """`judged` with `version`'s windows that were judged ok without labels (by the CBPE
+    estimate and prediction drift) made unjudged, saying `why`: an estimate that cannot be
+    trusted measured nothing, so it is not a pass. Failures stay failures."""
+    out = []
+    for w in judged:
+        if w.version == version and w.verdict == "ok" and w.online is None:
+            w = replace(w, verdict="unjudged", reasons=[*w.reasons, why])
+        out.append(w)
+    return out
 
 
 def spearman(x: list[float], y: list[float]) -> float:

@@ -4,11 +4,14 @@ From the rows logged since the canary started (`keel.serve.logread.served_rows`)
 the error rate (rows whose prediction failed), p50/p99 latency of the requests, the prediction
 distribution (L-infinity distance between predicted-class frequencies for classifiers,
 Jensen-Shannon divergence of binned values for regression: the comparators of
-`keel.data.compare`), and, for served rows whose labels have arrived, the primary metric. The
-`CanaryPolicy` turns that into a decision: "wait" (window not over, or too few rows on a route),
-"promote" (every comparison holds) or "abort" (any one fails). Canary tools compare error rate
-and latency only; a candidate that answers fast and wrong is caught here by the distribution
-and, once labels arrive, the quality.
+`keel.data.compare`), the distribution of each class's predicted probability (Kolmogorov-Smirnov,
+`keel.serve.canary_stats`), and, for served rows whose labels have arrived, the primary metric,
+judged with power: a promotion needs the labels to rule out a drop of `max_quality_drop`.
+The `CanaryPolicy` turns that into a decision: "wait" (window not over, too few rows on a
+route, or a comparison the data cannot decide yet: the reasons say how many rows or labels it
+still needs), "promote" (every comparison holds) or "abort" (any one fails, or the deadline
+passed undecided). Canary tools compare error rate and latency only; a candidate that answers
+fast and wrong is caught here by the distributions and, once labels arrive, the quality.
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ import pandas as pd
 from keel.data.compare import js_divergence, linf_distance
 from keel.model.metrics import Predictions, compute
 from keel.registry.canary import CanaryState
+from keel.serve.canary_stats import (
+    CONFIDENCE,
+    Comparison,
+    LabelledQuality,
+    probability_distance,
+    quality_drop,
+)
 from keel.serve.models import ROUTE_CANARY, ROUTE_CHAMPION
 
 Decision = Literal["wait", "promote", "abort"]
@@ -41,6 +51,8 @@ class CanaryPolicy:
     max_p99_ratio: float = 1.5
     max_prediction_distance: float = 0.1
     max_quality_drop: float = 0.02
+    max_probability_distance: float = 0.1
+    deadline_seconds: float | None = None  # undecided past this: abort
 
 
 @dataclass
@@ -57,17 +69,7 @@ class RouteStats:
     p99_ms: float | None
     labelled: int = 0
     quality: float | None = None
-
-
-@dataclass
-class Comparison:
-    """One comparison of the candidate with the champion: measured, limit, held or not."""
-
-    name: str
-    value: float | None
-    limit: float
-    ok: bool
-    detail: str
+    quality_spread: float | None = None  # bootstrap standard deviation of `quality`
 
 
 @dataclass
@@ -83,6 +85,8 @@ class CanaryReport:
     decision: Decision = "wait"
     reasons: list[str] = field(default_factory=list)
     metric: str | None = None
+    policy: dict[str, Any] = field(default_factory=dict)  # the limits it was judged under
+    confidence: float = CONFIDENCE
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,31 +164,29 @@ def _quality(
         return len(joined), None
 
 
-def quality_noise(
+def quality_spread(
     rows: pd.DataFrame,
     labels: pd.Series,
     *,
     task: str,
     metric: str,
     seed: int = 0,
-    level: float = 0.999,
     draws: int = 100,
 ) -> float:
-    """How far below the true value the metric on these labelled rows can read by sampling
-    alone: the bootstrap standard deviation (rows resampled `draws` times) times the normal
-    quantile at `level`. A window of a few hundred labelled
-    rows reads a ROC AUC several hundredths off by chance; a drop within this is not one."""
+    """The bootstrap standard deviation of the metric on these rows' labelled part (rows
+    resampled `draws` times): how far it moves by sampling alone. NaN when it cannot be
+    estimated (fewer than 20 labelled rows, no probabilities, too few valid resamples)."""
     ids = rows["example_id"].map(lambda v: None if v is None else str(v))
     joined = rows.assign(label=ids.map(labels)).dropna(subset=["label"])
     if len(joined) < 20:
-        return 0.0
+        return float("nan")
     if task == "regression":
         y = joined["label"].astype(float).to_numpy()
         made, proba, classes = joined["prediction"].astype(float).to_numpy(), None, None
     else:  # as _quality: labels and classes as text
         y = joined["label"].map(_text).to_numpy()
         if joined["probabilities"].isna().any():
-            return 0.0
+            return float("nan")
         names = sorted(joined["probabilities"].iloc[0])
         proba = np.array([[p[c] for c in names] for p in joined["probabilities"]], dtype=float)
         made, classes = joined["prediction"].map(_text).to_numpy(), np.array(names, dtype=object)
@@ -203,8 +205,26 @@ def quality_noise(
         if math.isfinite(value):
             values.append(float(value))
     if len(values) < 2:
-        return 0.0
-    return float(NormalDist().inv_cdf(level) * np.std(values, ddof=1))
+        return float("nan")
+    return float(np.std(values, ddof=1))
+
+
+def quality_noise(
+    rows: pd.DataFrame,
+    labels: pd.Series,
+    *,
+    task: str,
+    metric: str,
+    seed: int = 0,
+    level: float = 0.999,
+    draws: int = 100,
+) -> float:
+    """How far below the true value the metric on these labelled rows can read by sampling
+    alone: `quality_spread` times the normal quantile at `level` (0 when it cannot be
+    estimated). A window of a few hundred labelled rows reads a ROC AUC several hundredths off
+    by chance; a drop within this is not one."""
+    spread = quality_spread(rows, labels, task=task, metric=metric, seed=seed, draws=draws)
+    return 0.0 if not math.isfinite(spread) else float(NormalDist().inv_cdf(level) * spread)
 
 
 def judge_canary(
@@ -215,10 +235,13 @@ def judge_canary(
     task: str,
     metric: str,
     labels: pd.Series | None = None,
+    labels_expected: bool | None = None,
     now: datetime | None = None,
 ) -> CanaryReport:
     """Compare the candidate with the champion on `rows` (served since the canary started)
-    and decide. `labels` maps example id (as text) to the true label, where they arrived."""
+    and decide. `labels` maps example id (as text) to the true label, where they arrived.
+    `labels_expected` (default: whether `labels` is given): labels are configured, so the
+    canary never promotes before they rule out a quality drop, even while none has arrived."""
     now = now or datetime.now(UTC)
     started = datetime.fromisoformat(state.started)
     elapsed = (now - started).total_seconds()
@@ -226,78 +249,25 @@ def judge_canary(
     candidate = _route_stats(rows, ROUTE_CANARY, state.version)
     report = CanaryReport(state.to_dict(), elapsed, policy.window_seconds, champion, candidate)
     report.metric = metric
+    report.policy = asdict(policy)
     ok_rows = rows[rows["error"].isna()]
-    served = {
-        r: ok_rows[ok_rows["route"] == r]["prediction"].dropna()
-        for r in (ROUTE_CHAMPION, ROUTE_CANARY)
-    }
-    increase = candidate.error_rate - champion.error_rate
-    report.comparisons.append(
-        Comparison(
-            "error rate increase",
-            increase,
-            policy.max_error_rate_increase,
-            increase <= policy.max_error_rate_increase,
-            f"{candidate.error_rate:.2%} on the candidate, {champion.error_rate:.2%} on the "
-            "champion",
-        )
-    )
-    if champion.p99_ms and candidate.p99_ms is not None:
-        ratio = candidate.p99_ms / champion.p99_ms
-        report.comparisons.append(
-            Comparison(
-                "p99 latency ratio",
-                ratio,
-                policy.max_p99_ratio,
-                ratio <= policy.max_p99_ratio,
-                f"{candidate.p99_ms:.1f} ms on the candidate, {champion.p99_ms:.1f} ms on the "
-                "champion",
-            )
-        )
-    if len(served[ROUTE_CHAMPION]) and len(served[ROUTE_CANARY]):
-        distance = prediction_distance(served[ROUTE_CHAMPION], served[ROUTE_CANARY], task)
-        kind = "Jensen-Shannon" if task == "regression" else "L-infinity"
-        report.comparisons.append(
-            Comparison(
-                "prediction distribution distance",
-                distance,
-                policy.max_prediction_distance,
-                distance <= policy.max_prediction_distance,
-                f"{kind} between the two routes' predictions",
-            )
-        )
-    if labels is not None and len(labels):
-        for stats, route in ((champion, ROUTE_CHAMPION), (candidate, ROUTE_CANARY)):
-            stats.labelled, stats.quality = _quality(
-                ok_rows[ok_rows["route"] == route], labels, metric, task
-            )
-        if champion.quality is not None and candidate.quality is not None:
-            drop = champion.quality - candidate.quality
-            noise = math.hypot(
-                *(
-                    quality_noise(
-                        ok_rows[ok_rows["route"] == route], labels, task=task, metric=metric
-                    )
-                    for route in (ROUTE_CHAMPION, ROUTE_CANARY)
-                )
-            )
-            report.comparisons.append(
-                Comparison(
-                    f"{metric} drop on labelled rows",
-                    drop,
-                    policy.max_quality_drop,
-                    drop <= policy.max_quality_drop or drop <= noise,
-                    f"{candidate.quality:.4f} on {candidate.labelled} candidate rows, "
-                    f"{champion.quality:.4f} on {champion.labelled} champion rows; a drop "
-                    f"within the sampling noise of those rows ({noise:.4f}) is not counted",
-                )
-            )
-    failed = [c for c in report.comparisons if not c.ok]
+    report.comparisons += _service(champion, candidate, policy)
+    report.comparisons += _distributions(ok_rows, policy, task)
+    if labels_expected if labels_expected is not None else labels is not None:
+        report.comparisons.append(_quality_drop(report, ok_rows, labels, policy, task, metric))
+    _decide(report, policy, elapsed)
+    return report
+
+
+def _decide(report: CanaryReport, policy: CanaryPolicy, elapsed: float) -> None:
+    """The decision from the comparisons: wait, promote or abort (module doc)."""
+    failed = [c for c in report.comparisons if not c.ok and not c.undecided]
+    undecided = [c for c in report.comparisons if c.undecided]
     if elapsed < policy.window_seconds:
         report.reasons.append(
             f"the window is not over: {elapsed:.0f} of {policy.window_seconds:.0f} s"
         )
-    for stats in (champion, candidate):
+    for stats in (report.champion, report.candidate):
         if stats.rows < policy.min_requests:
             report.reasons.append(
                 f"the {stats.route} route served {stats.rows} rows, fewer than "
@@ -305,10 +275,113 @@ def judge_canary(
             )
     if report.reasons:
         report.decision = "wait"
+        report.reasons += [f"{c.name} undecided: {c.detail}" for c in undecided]
     elif failed:
         report.decision = "abort"
-        report.reasons = [f"{c.name} {c.value:.4g} over {c.limit:g} ({c.detail})" for c in failed]
+        report.reasons = [
+            f"{c.name} {_figure(c.value)} over {c.limit:g} ({c.detail})" for c in failed
+        ]
+    elif undecided:
+        late = policy.deadline_seconds is not None and elapsed >= policy.deadline_seconds
+        report.decision = "abort" if late else "wait"
+        report.reasons = [f"{c.name} undecided: {c.detail}" for c in undecided]
+        if late:
+            report.reasons.insert(
+                0,
+                f"the deadline passed ({elapsed:.0f} of [canary] deadline = "
+                f"{policy.deadline_seconds:.0f} s) with comparisons still undecided",
+            )
     else:
         report.decision = "promote"
         report.reasons = ["every comparison held over the window"]
-    return report
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _service(champion: RouteStats, candidate: RouteStats, policy: CanaryPolicy) -> list[Comparison]:
+    """Error rate and p99 latency of the candidate against the champion's."""
+    increase = candidate.error_rate - champion.error_rate
+    out = [
+        Comparison(
+            "error rate increase",
+            increase,
+            policy.max_error_rate_increase,
+            increase <= policy.max_error_rate_increase,
+            f"{candidate.error_rate:.2%} on the candidate, {champion.error_rate:.2%} on the "
+            "champion",
+            key="error_rate_increase",
+            bound=increase,
+        )
+    ]
+    if champion.p99_ms and candidate.p99_ms is not None:
+        ratio = candidate.p99_ms / champion.p99_ms
+        out.append(
+            Comparison(
+                "p99 latency ratio",
+                ratio,
+                policy.max_p99_ratio,
+                ratio <= policy.max_p99_ratio,
+                f"{candidate.p99_ms:.1f} ms on the candidate, {champion.p99_ms:.1f} ms on the "
+                "champion",
+                key="p99_ratio",
+                bound=ratio,
+            )
+        )
+    return out
+
+
+def _distributions(ok_rows: pd.DataFrame, policy: CanaryPolicy, task: str) -> list[Comparison]:
+    """The predictions' distribution (class mix or binned values) and, for classifiers, each
+    class's predicted probability, candidate against champion."""
+    routes = {r: ok_rows[ok_rows["route"] == r] for r in (ROUTE_CHAMPION, ROUTE_CANARY)}
+    served = {r: f["prediction"].dropna() for r, f in routes.items()}
+    if not len(served[ROUTE_CHAMPION]) or not len(served[ROUTE_CANARY]):
+        return []
+    distance = prediction_distance(served[ROUTE_CHAMPION], served[ROUTE_CANARY], task)
+    kind = "Jensen-Shannon" if task == "regression" else "L-infinity"
+    out = [
+        Comparison(
+            "prediction distribution distance",
+            distance,
+            policy.max_prediction_distance,
+            distance <= policy.max_prediction_distance,
+            f"{kind} between the two routes' predictions",
+            key="prediction_distance",
+            bound=distance,
+        )
+    ]
+    if task != "regression":
+        found = probability_distance(
+            routes[ROUTE_CHAMPION]["probabilities"],
+            routes[ROUTE_CANARY]["probabilities"],
+            policy.max_probability_distance,
+        )
+        out += [found] if found is not None else []
+    return out
+
+
+def _quality_drop(
+    report: CanaryReport,
+    ok_rows: pd.DataFrame,
+    labels: pd.Series | None,
+    policy: CanaryPolicy,
+    task: str,
+    metric: str,
+) -> Comparison:
+    """Each route's metric on its labelled rows (set on the report's route figures) and the
+    drop judged with power (`keel.serve.canary_stats.quality_drop`)."""
+    measured = {}
+    for stats in (report.champion, report.candidate):
+        mine = ok_rows[ok_rows["route"] == stats.route]
+        spread = float("nan")
+        if labels is not None and len(labels):
+            stats.labelled, stats.quality = _quality(mine, labels, metric, task)
+            if stats.quality is not None:
+                spread = quality_spread(mine, labels, task=task, metric=metric)
+                stats.quality_spread = spread if math.isfinite(spread) else None
+        measured[stats.route] = LabelledQuality(stats.labelled, stats.quality, spread)
+    return quality_drop(
+        metric, policy.max_quality_drop, measured[ROUTE_CHAMPION], measured[ROUTE_CANARY]
+    )
