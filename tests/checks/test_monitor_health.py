@@ -175,9 +175,10 @@ def train(frame, target, params, seed):
 )
 
 
-def test_monitor_5_passes_a_healthy_model_on_its_probes_before_anything_served(served):
+def test_monitor_5_is_not_configured_before_the_serving_version_served_its_probes_shown(served):
     evidence = monitor_5(again(served[0]))
-    assert evidence.status == "pass", evidence.summary
+    assert evidence.status == "not_configured", evidence.summary
+    assert f"version {served[1].version} has not served yet" in evidence.summary
     probes = {row[0]: row[2] for row in evidence.tables[-1].rows}
     for probe in (
         "clean rows",
@@ -186,9 +187,12 @@ def test_monitor_5_passes_a_healthy_model_on_its_probes_before_anything_served(s
         "numbers = 0",
         "unseen categories",
         "empty strings",
+        "x1 = 0",
+        "x1 = -1",
+        "x2 = 1e+12",
+        "x2 = -1e+12",
     ):
         assert probes[probe] == "pass", probe
-    assert "nothing served yet" in evidence.summary
 
 
 def test_monitor_5_fails_a_model_that_predicts_nan_for_extreme_inputs(tmp_path):
@@ -206,8 +210,40 @@ def test_monitor_5_fails_a_model_that_predicts_nan_for_extreme_inputs(tmp_path):
     evidence = monitor_5(again(system))
     assert evidence.status == "fail"
     failed = {row[0]: row[3] for row in evidence.tables[-1].rows if row[2] == "fail"}
-    assert set(failed) == {"numbers = 1e+12", "numbers = -1e+12"}
-    assert "NaN" in failed["numbers = 1e+12"] and "edge-case probes fail" in evidence.summary
+    assert set(failed) == {"numbers = 1e+12", "numbers = -1e+12", "x1 = 1e+12", "x1 = -1e+12"}
+    assert "NaN" in failed["x1 = 1e+12"] and "edge-case probes fail" in evidence.summary
+
+
+RATIO = """
+def build(raw):
+    out = raw[["x1", "x2", "group"]].copy()
+    out["ratio"] = raw["x1"] / raw["x2"]
+    return out
+"""
+
+
+def test_monitor_5_fails_naming_the_input_whose_zero_alone_makes_an_infinite_model_input(tmp_path):
+    """All numbers at 0 give 0/0 = NaN, which the model takes; x2 alone at 0 gives infinity,
+    which it refuses: only the one-input probe finds it."""
+    path = write_system(
+        tmp_path / "ratio",
+        binary_frame(800),
+        binary_frame(300, seed=1),
+        files={"ratiofeatures.py": RATIO},
+        sections={
+            "model": {"features": "ratiofeatures:build"},
+            "registry": {"uri": f"sqlite:///{tmp_path}/store/mlflow.db", "model": "ratio"},
+        },
+    )
+    with threadpool_limits(1):
+        system = System.from_path(path)
+        version = register(system)
+    serve(system, version.version)
+    evidence = monitor_5(again(system))
+    assert evidence.status == "fail", evidence.summary
+    failed = {row[0]: row[3] for row in evidence.tables[-1].rows if row[2] == "fail"}
+    assert "x2 = 0" in failed and "numbers = 0" not in failed
+    assert "infinity" in failed["x2 = 0"] and "x2 = 0" in evidence.summary
 
 
 def test_monitor_5_fails_on_logged_nan_outputs_and_passes_a_clean_log(base, tmp_path):
@@ -217,7 +253,26 @@ def test_monitor_5_fails_on_logged_nan_outputs_and_passes_a_clean_log(base, tmp_
     log(system, [record(i, version) for i in range(120)])
     clean = monitor_5(again(system))
     assert clean.status == "pass" and "120 served rows" in clean.summary
+    assert clean.facts["failed_rows"] == 0
     log(system, [record(i, version, nonfinite=["outputs.proba_1"]) for i in range(120, 125)])
     evidence = monitor_5(again(system))
     assert evidence.status == "fail" and "outputs.proba_1" in evidence.summary
     assert evidence.facts["nonfinite_fields"] == 1 and evidence.figures
+
+
+def test_monitor_5_counts_served_rows_that_failed_in_the_model(base, tmp_path):
+    system = own_copy(base, tmp_path / "credit")
+    version = register(system).version
+    serve(system, version)
+    error = "ValueError: Input X contains infinity or a value too large for dtype('float64')."
+    kept = ("request_id", "row", "example_id", "time", "model_version", "route", "latency_seconds")
+    rows = [record(i, version) for i in range(94)]
+    rows += [  # 6% of rows failed, logged as the server logs them
+        {**{k: record(i, version)[k] for k in kept}, "prediction": None, "error": error}
+        for i in range(94, 100)
+    ]
+    log(system, rows)
+    evidence = monitor_5(again(system))
+    assert evidence.status == "fail", evidence.summary
+    assert evidence.facts["failed_rows"] == 6
+    assert "6 of 100 served rows failed in the model" in evidence.summary
