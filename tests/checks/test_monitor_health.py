@@ -4,6 +4,7 @@ real systems registering into real SQLite registries, with real prediction logs.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 
 import pytest
 from health_systems import clone, log, own_copy, record, register, serve
@@ -62,9 +63,30 @@ def test_monitor_1_fails_naming_a_changed_data_file(base, tmp_path):
     assert "train data" in evidence.summary and "keel train" in evidence.hint
 
 
-def test_monitor_1_fails_on_a_package_version_other_than_the_pinned_one(served):
+def test_monitor_1_fails_on_a_changed_transitive_dependency_such_as_scipy(served):
+    """SciPy is no pinned requirement of the model (scikit-learn requires it): the version's
+    environment, the closure of its requirements, is fingerprinted all the same."""
     system, version = served
-    changed = clone(system, version, requirements=["numpy==0.0.1", "pandas==0.0.2"])
+    environment = version.lineage["environment"]
+    assert "scipy" in environment and not any(
+        r.lower().startswith("scipy==") for r in version.lineage["requirements"]
+    )
+    changed = clone(system, version, environment={**environment, "scipy": "0.0.1"})
+    try:
+        serve(system, changed)
+        evidence = monitor_1(again(system))
+    finally:
+        serve(system, version.version)
+    assert evidence.status == "fail", evidence.summary
+    whats = {row[0]: row[1:] for row in evidence.tables[0].rows}
+    assert whats == {"package scipy": ["0.0.1", environment["scipy"]]}
+
+
+def test_monitor_1_compares_the_pinned_packages_of_a_version_without_a_recorded_environment(
+    served,
+):
+    system, version = served
+    changed = clone(system, version, environment={}, requirements=["numpy==0.0.1", "pandas==0.0.2"])
     try:
         serve(system, changed)
         evidence = monitor_1(again(system))
@@ -73,6 +95,50 @@ def test_monitor_1_fails_on_a_package_version_other_than_the_pinned_one(served):
     assert evidence.status == "fail"
     whats = {row[0]: row[1] for row in evidence.tables[0].rows}
     assert whats == {"package numpy": "0.0.1", "package pandas": "0.0.2"}
+
+
+def git(folder, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def committed(base, tmp_path):
+    """A copy of the system in its own git repository, its version trained at the commit."""
+    system = own_copy(base, tmp_path / "credit")
+    (system.root / "README.md").write_text("The test system.\n")
+    git(system.root, "init", "-q")
+    git(system.root, "add", "-A")
+    git(system.root, "commit", "-qm", "the system")
+    version = register(system)
+    serve(system, version.version)
+    return system
+
+
+def test_monitor_1_passes_a_later_commit_that_changes_only_keel_toml_and_the_readme(committed):
+    root = committed.root
+    (root / "keel.toml").write_text((root / "keel.toml").read_text() + "\n# reviewed\n")
+    (root / "README.md").write_text("The test system, documented.\n")
+    git(root, "commit", "-qam", "docs and a comment")
+    evidence = monitor_1(again(committed))
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["git_commit_then"] != evidence.facts["git_commit_now"]
+    assert "model code file" in evidence.summary and "not the commit itself" in evidence.summary
+
+
+def test_monitor_1_fails_naming_a_changed_feature_code_file(committed):
+    root = committed.root
+    features = root / "sysfeatures.py"
+    features.write_text(features.read_text().replace('raw["x1"] * raw["x2"]', 'raw["x1"]'))
+    git(root, "commit", "-qam", "a changed feature")
+    evidence = monitor_1(again(committed))
+    assert evidence.status == "fail", evidence.summary
+    whats = [row[0] for row in evidence.tables[0].rows]
+    assert whats == ["code sysfeatures.py"] and "code sysfeatures.py" in evidence.summary
 
 
 # -- monitor.4 ---------------------------------------------------------------------------------
