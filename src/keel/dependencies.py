@@ -7,6 +7,8 @@ The cache key of a `System` (and the environment recorded with a model) is built
     imported_top_names   the top-level modules those files import
     package_versions     the installed distributions providing them, with the packages they
                          require, and their versions
+    distribution_closure every installed distribution a set of distributions requires,
+                         transitively (monitor.1's fingerprint of a model's environment)
     keel_source_hash     Keel's own source: results of an edited Keel (a development install)
                          are not served from a cache written by another
 """
@@ -16,8 +18,10 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import re
 import sys
 import sysconfig
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -118,15 +122,47 @@ def package_versions(top_names: set[str]) -> dict[str, str]:
     """Installed distributions providing these modules, with the packages they require
     (transitively), and their versions: what the trained model's behaviour depends on."""
     import importlib.metadata as md
-    import re
 
     by_module = md.packages_distributions()
-    todo = [d for name in sorted(top_names) for d in by_module.get(name, [])]
+    return distribution_closure([d for name in sorted(top_names) for d in by_module.get(name, [])])
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _required(requirement: str) -> str | None:
+    """The distribution a requirement line names, or None when it does not apply here: an
+    extra's requirement, or a marker this interpreter and platform do not meet."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # pragma: no cover - packaging comes with MLflow, which Keel needs
+        if "extra ==" in requirement:
+            return None
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+        return match.group(0) if match else None
+    try:
+        parsed = Requirement(requirement)
+    except InvalidRequirement:
+        return None
+    if parsed.marker is not None and not parsed.marker.evaluate({"extra": ""}):
+        return None
+    return parsed.name
+
+
+def distribution_closure(names: Iterable[str]) -> dict[str, str]:
+    """Every installed distribution in the closure of `names` (distribution names or
+    `name==version` pins): each one, and what it requires, followed recursively, with their
+    installed versions, keyed by normalised name. Requirements of extras, requirements whose
+    marker does not hold here, and distributions not installed are left out."""
+    import importlib.metadata as md
+
+    todo = [re.split(r"[=<>!~;\[ ]", n.strip(), maxsplit=1)[0] for n in names]
     versions: dict[str, str] = {}
     while todo:
         dist = todo.pop()
-        key = dist.lower().replace("_", "-")
-        if key in versions:
+        key = _normalised(dist)
+        if not dist or key in versions:
             continue
         try:
             meta = md.distribution(dist)
@@ -134,9 +170,7 @@ def package_versions(top_names: set[str]) -> dict[str, str]:
             continue
         versions[key] = meta.version
         for requirement in meta.requires or []:
-            if "extra ==" in requirement:
-                continue
-            match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
-            if match:
-                todo.append(match.group(0))
+            required = _required(requirement)
+            if required is not None:
+                todo.append(required)
     return dict(sorted(versions.items()))

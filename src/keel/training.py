@@ -29,6 +29,7 @@ import pandas as pd
 from keel.cache import digest
 from keel.config import registry_ref as config_registry_ref
 from keel.data.sources import describe
+from keel.dependencies import user_module_files
 from keel.git import head_commit
 from keel.model.metrics import Predictions, metrics_for
 from keel.model.slices import slice_metric, slices_of
@@ -155,6 +156,7 @@ def lineage(
         "config_sha256": config_sha256(system),
         "code_hash": code_digest,
         "code_files": code_names,
+        "code_hashes": model_code_hashes(system),
         "data": {
             "train": data_fingerprint(system, "train", fingerprint["train"]),
             "eval": data_fingerprint(system, "eval", fingerprint["eval"]),
@@ -169,6 +171,7 @@ def lineage(
         "keel_version": __version__,
         "python": platform.python_version(),
         "requirements": list(packages or []),
+        "environment": {},  # the requirements' closure: filled in with them at registration
     }
 
 
@@ -264,6 +267,23 @@ def model_code_hash(system: System) -> tuple[str, list[str]]:
     spec = {"train": model.train, "features": model.features, "params": model.params}
     h.update(digest(spec, model.seed).encode())
     return h.hexdigest(), names
+
+
+def model_code_hashes(system: System) -> dict[str, str]:
+    """The SHA-256 of each file of the code the model's predictions depend on: the training
+    and feature entry points' modules and the user's modules they import (not the other
+    scripts in the system's folder), by machine-independent name. monitor.1 compares these,
+    so a commit that touches only keel.toml, a README or a helper script is not a change."""
+    system.train_function  # noqa: B018 (import the entry points first)
+    system.features_function  # noqa: B018
+    model = system.config.model
+    entries = [spec.split(":")[0] for spec in (model.train, model.features) if spec]
+    root = system.root.resolve()
+    return {
+        _shown_path(path.resolve(), root): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in user_module_files(system.root, entries)
+        if path.is_file()
+    }
 
 
 def _staleness_limit(system: System) -> float | None:

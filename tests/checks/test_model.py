@@ -88,6 +88,60 @@ def test_model_5_uses_the_configured_min_gain(make_system):
     assert evidence.thresholds == {"min_gain": 0.6}
 
 
+LOGISTIC_TRAIN = """
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+def train(frame, target, params, seed):
+    X, y = frame.drop(columns=[target]), frame[target]
+    return make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+"""
+
+
+def separable_frame(n: int, *, seed: int) -> pd.DataFrame:
+    """A label that one threshold on x1 decides: every baseline but the constant is perfect."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2))
+    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "y": (x[:, 0] > 0).astype(int)})
+
+
+def test_model_5_leaves_the_baseline_of_the_models_own_kind_out_of_the_bar(make_system):
+    system = make_system(
+        linear_frame(2000, seed=0), linear_frame(1000, seed=10), code=LOGISTIC_TRAIN
+    )
+    evidence = model_5(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["model_kind"] == "linear"
+    assert evidence.facts["best_baseline"] in ("constant", "tree")
+    assert "itself a linear model" in evidence.summary and "left out of the bar" in evidence.summary
+    assert [row[0] for row in evidence.tables[0].rows] == ["model", "constant", "linear", "tree"]
+
+
+def test_model_5_never_asks_for_a_gain_beyond_the_metrics_ceiling(make_system):
+    system = make_system(separable_frame(1500, seed=0), separable_frame(600, seed=1))
+    evidence = model_5(system)
+    assert evidence.facts["best_baseline_metric"] > 0.995
+    assert evidence.facts["required_gain"] < 0.01
+    assert "no model can show that gain" in evidence.summary
+    assert evidence.status == "pass", evidence.summary  # as good as the best baseline
+    assert evidence.figures[0].reference["best baseline + min_gain"] <= 1.0
+
+
+def test_model_5_fails_a_model_worse_than_a_perfect_baseline_asking_only_for_reachable_values(
+    make_system,
+):
+    system = make_system(
+        separable_frame(1500, seed=0), separable_frame(600, seed=1), code=DUMMY_TRAIN
+    )
+    evidence = model_5(system)
+    assert evidence.status == "fail"
+    assert evidence.facts["model_kind"] == "constant"
+    assert "would pass the metric's ceiling of 1" in evidence.hint
+    assert "at least 1.0" not in evidence.hint.replace("at least the baseline's", "")
+
+
 def test_a_negative_min_gain_is_refused_naming_the_key(make_system):
     with pytest.raises(ConfigError, match=r"\[baseline\] min_gain = -0.1: .*greater than or equal"):
         make_system(linear_frame(300, seed=0), sections={"baseline": {"min_gain": -0.1}})

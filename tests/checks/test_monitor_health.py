@@ -4,6 +4,7 @@ real systems registering into real SQLite registries, with real prediction logs.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 
 import pytest
 from health_systems import clone, log, own_copy, record, register, serve
@@ -62,9 +63,30 @@ def test_monitor_1_fails_naming_a_changed_data_file(base, tmp_path):
     assert "train data" in evidence.summary and "keel train" in evidence.hint
 
 
-def test_monitor_1_fails_on_a_package_version_other_than_the_pinned_one(served):
+def test_monitor_1_fails_on_a_changed_transitive_dependency_such_as_scipy(served):
+    """SciPy is no pinned requirement of the model (scikit-learn requires it): the version's
+    environment, the closure of its requirements, is fingerprinted all the same."""
     system, version = served
-    changed = clone(system, version, requirements=["numpy==0.0.1", "pandas==0.0.2"])
+    environment = version.lineage["environment"]
+    assert "scipy" in environment and not any(
+        r.lower().startswith("scipy==") for r in version.lineage["requirements"]
+    )
+    changed = clone(system, version, environment={**environment, "scipy": "0.0.1"})
+    try:
+        serve(system, changed)
+        evidence = monitor_1(again(system))
+    finally:
+        serve(system, version.version)
+    assert evidence.status == "fail", evidence.summary
+    whats = {row[0]: row[1:] for row in evidence.tables[0].rows}
+    assert whats == {"package scipy": ["0.0.1", environment["scipy"]]}
+
+
+def test_monitor_1_compares_the_pinned_packages_of_a_version_without_a_recorded_environment(
+    served,
+):
+    system, version = served
+    changed = clone(system, version, environment={}, requirements=["numpy==0.0.1", "pandas==0.0.2"])
     try:
         serve(system, changed)
         evidence = monitor_1(again(system))
@@ -73,6 +95,50 @@ def test_monitor_1_fails_on_a_package_version_other_than_the_pinned_one(served):
     assert evidence.status == "fail"
     whats = {row[0]: row[1] for row in evidence.tables[0].rows}
     assert whats == {"package numpy": "0.0.1", "package pandas": "0.0.2"}
+
+
+def git(folder, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def committed(base, tmp_path):
+    """A copy of the system in its own git repository, its version trained at the commit."""
+    system = own_copy(base, tmp_path / "credit")
+    (system.root / "README.md").write_text("The test system.\n")
+    git(system.root, "init", "-q")
+    git(system.root, "add", "-A")
+    git(system.root, "commit", "-qm", "the system")
+    version = register(system)
+    serve(system, version.version)
+    return system
+
+
+def test_monitor_1_passes_a_later_commit_that_changes_only_keel_toml_and_the_readme(committed):
+    root = committed.root
+    (root / "keel.toml").write_text((root / "keel.toml").read_text() + "\n# reviewed\n")
+    (root / "README.md").write_text("The test system, documented.\n")
+    git(root, "commit", "-qam", "docs and a comment")
+    evidence = monitor_1(again(committed))
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["git_commit_then"] != evidence.facts["git_commit_now"]
+    assert "model code file" in evidence.summary and "not the commit itself" in evidence.summary
+
+
+def test_monitor_1_fails_naming_a_changed_feature_code_file(committed):
+    root = committed.root
+    features = root / "sysfeatures.py"
+    features.write_text(features.read_text().replace('raw["x1"] * raw["x2"]', 'raw["x1"]'))
+    git(root, "commit", "-qam", "a changed feature")
+    evidence = monitor_1(again(committed))
+    assert evidence.status == "fail", evidence.summary
+    whats = [row[0] for row in evidence.tables[0].rows]
+    assert whats == ["code sysfeatures.py"] and "code sysfeatures.py" in evidence.summary
 
 
 # -- monitor.4 ---------------------------------------------------------------------------------
@@ -175,9 +241,10 @@ def train(frame, target, params, seed):
 )
 
 
-def test_monitor_5_passes_a_healthy_model_on_its_probes_before_anything_served(served):
+def test_monitor_5_is_not_configured_before_the_serving_version_served_its_probes_shown(served):
     evidence = monitor_5(again(served[0]))
-    assert evidence.status == "pass", evidence.summary
+    assert evidence.status == "not_configured", evidence.summary
+    assert f"version {served[1].version} has not served yet" in evidence.summary
     probes = {row[0]: row[2] for row in evidence.tables[-1].rows}
     for probe in (
         "clean rows",
@@ -186,9 +253,12 @@ def test_monitor_5_passes_a_healthy_model_on_its_probes_before_anything_served(s
         "numbers = 0",
         "unseen categories",
         "empty strings",
+        "x1 = 0",
+        "x1 = -1",
+        "x2 = 1e+12",
+        "x2 = -1e+12",
     ):
         assert probes[probe] == "pass", probe
-    assert "nothing served yet" in evidence.summary
 
 
 def test_monitor_5_fails_a_model_that_predicts_nan_for_extreme_inputs(tmp_path):
@@ -206,8 +276,40 @@ def test_monitor_5_fails_a_model_that_predicts_nan_for_extreme_inputs(tmp_path):
     evidence = monitor_5(again(system))
     assert evidence.status == "fail"
     failed = {row[0]: row[3] for row in evidence.tables[-1].rows if row[2] == "fail"}
-    assert set(failed) == {"numbers = 1e+12", "numbers = -1e+12"}
-    assert "NaN" in failed["numbers = 1e+12"] and "edge-case probes fail" in evidence.summary
+    assert set(failed) == {"numbers = 1e+12", "numbers = -1e+12", "x1 = 1e+12", "x1 = -1e+12"}
+    assert "NaN" in failed["x1 = 1e+12"] and "edge-case probes fail" in evidence.summary
+
+
+RATIO = """
+def build(raw):
+    out = raw[["x1", "x2", "group"]].copy()
+    out["ratio"] = raw["x1"] / raw["x2"]
+    return out
+"""
+
+
+def test_monitor_5_fails_naming_the_input_whose_zero_alone_makes_an_infinite_model_input(tmp_path):
+    """All numbers at 0 give 0/0 = NaN, which the model takes; x2 alone at 0 gives infinity,
+    which it refuses: only the one-input probe finds it."""
+    path = write_system(
+        tmp_path / "ratio",
+        binary_frame(800),
+        binary_frame(300, seed=1),
+        files={"ratiofeatures.py": RATIO},
+        sections={
+            "model": {"features": "ratiofeatures:build"},
+            "registry": {"uri": f"sqlite:///{tmp_path}/store/mlflow.db", "model": "ratio"},
+        },
+    )
+    with threadpool_limits(1):
+        system = System.from_path(path)
+        version = register(system)
+    serve(system, version.version)
+    evidence = monitor_5(again(system))
+    assert evidence.status == "fail", evidence.summary
+    failed = {row[0]: row[3] for row in evidence.tables[-1].rows if row[2] == "fail"}
+    assert "x2 = 0" in failed and "numbers = 0" not in failed
+    assert "infinity" in failed["x2 = 0"] and "x2 = 0" in evidence.summary
 
 
 def test_monitor_5_fails_on_logged_nan_outputs_and_passes_a_clean_log(base, tmp_path):
@@ -217,7 +319,26 @@ def test_monitor_5_fails_on_logged_nan_outputs_and_passes_a_clean_log(base, tmp_
     log(system, [record(i, version) for i in range(120)])
     clean = monitor_5(again(system))
     assert clean.status == "pass" and "120 served rows" in clean.summary
+    assert clean.facts["failed_rows"] == 0
     log(system, [record(i, version, nonfinite=["outputs.proba_1"]) for i in range(120, 125)])
     evidence = monitor_5(again(system))
     assert evidence.status == "fail" and "outputs.proba_1" in evidence.summary
     assert evidence.facts["nonfinite_fields"] == 1 and evidence.figures
+
+
+def test_monitor_5_counts_served_rows_that_failed_in_the_model(base, tmp_path):
+    system = own_copy(base, tmp_path / "credit")
+    version = register(system).version
+    serve(system, version)
+    error = "ValueError: Input X contains infinity or a value too large for dtype('float64')."
+    kept = ("request_id", "row", "example_id", "time", "model_version", "route", "latency_seconds")
+    rows = [record(i, version) for i in range(94)]
+    rows += [  # 6% of rows failed, logged as the server logs them
+        {**{k: record(i, version)[k] for k in kept}, "prediction": None, "error": error}
+        for i in range(94, 100)
+    ]
+    log(system, rows)
+    evidence = monitor_5(again(system))
+    assert evidence.status == "fail", evidence.summary
+    assert evidence.facts["failed_rows"] == 6
+    assert "6 of 100 served rows failed in the model" in evidence.summary

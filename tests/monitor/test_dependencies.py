@@ -1,5 +1,6 @@
 """`keel.monitor.dependencies`: the stored fingerprint against the present, change by change."""
 
+from keel.dependencies import distribution_closure
 from keel.monitor.dependencies import compared, diff, present_packages, stored_fingerprint
 
 LINEAGE = {
@@ -23,7 +24,6 @@ def test_nothing_changed_is_an_empty_diff_and_says_what_was_compared():
     assert diff(stored, stored) == []
     assert compared(stored) == [
         "Python",
-        "the git commit",
         "2 packages",
         "the train data (schema, rows, content, newest time)",
     ]
@@ -57,3 +57,39 @@ def test_a_missing_package_or_source_is_a_change():
 def test_present_packages_reads_the_installed_versions():
     found = present_packages(["numpy", "surely-not-a-package-keel"])
     assert found["numpy"][0].isdigit() and found["surely-not-a-package-keel"] == "not installed"
+
+
+RECORDED = {
+    **LINEAGE,
+    "code_hashes": {"credit/features.py": "f1", "credit/train.py": "t1"},
+    "environment": {"scikit-learn": "1.5.2", "numpy": "2.1.0", "scipy": "1.14.1"},
+}
+
+
+def test_the_environment_and_each_code_file_are_compared_and_the_commit_is_not():
+    stored = stored_fingerprint(RECORDED)
+    assert stored["roots"] == ["numpy", "scikit-learn"]
+    assert compared(stored) == [
+        "Python",
+        "2 model code file(s)",
+        "3 packages (the closure of its requirements)",
+        "the train data (schema, rows, content, newest time)",
+    ]
+    now = {
+        **stored,
+        "git_commit": "def",  # a later commit: not a change in itself
+        "code": {"credit/features.py": "f2", "credit/train.py": "t1"},
+        "packages": {**stored["packages"], "scipy": "1.15.0"},
+    }
+    changes = [(c.what, c.stored, c.now) for c in diff(stored, now)]
+    assert changes == [
+        ("code credit/features.py", "f1", "f2"),
+        ("package scipy", "1.14.1", "1.15.0"),
+    ]
+
+
+def test_the_closure_of_a_requirement_holds_what_it_requires_transitively():
+    closure = distribution_closure(["scikit-learn==0.0.1"])  # the pin's version is not read
+    assert {"scikit-learn", "scipy", "numpy", "joblib", "threadpoolctl"} <= set(closure)
+    assert "pytest" not in closure  # an extra's requirement (scikit-learn[tests]) is not one
+    assert distribution_closure(["surely-not-a-package-keel"]) == {}

@@ -30,19 +30,47 @@ def fresh(system: System) -> System:
     return System(system.config, system.root, config_file=system.config_file)
 
 
+def present_code(system: System, stored: dict[str, str]) -> dict[str, str]:
+    """The hash of each file of the model's code now (as `stored` recorded them: per file, or
+    as one hash for versions that recorded no hash per file)."""
+    from keel.monitor.dependencies import ALL_CODE
+    from keel.training import model_code_hash, model_code_hashes
+
+    try:
+        if ALL_CODE in stored:
+            return {ALL_CODE: model_code_hash(system)[0]}
+        return model_code_hashes(system)
+    except KeelError as exc:
+        unreadable = f"cannot be imported: {str(exc).splitlines()[0]}"
+        return dict.fromkeys(stored, unreadable)
+
+
+def present_environment(stored: dict[str, Any]) -> dict[str, str]:
+    """The installed versions of the version's environment now: the closure of its pinned
+    requirements as installed today (a distribution they newly require is listed too), and
+    every distribution the stored environment holds."""
+    from keel.dependencies import distribution_closure
+    from keel.monitor.dependencies import present_packages
+
+    now = distribution_closure(stored.get("roots", [])) if stored.get("roots") else {}
+    rest = [n for n in stored.get("packages", {}) if n not in now]
+    return {**now, **present_packages(rest)}
+
+
 def present_fingerprint(system: System, stored: dict[str, Any]) -> dict[str, Any]:
-    """The present side of monitor.1: Python, the git commit, the installed versions of the
-    packages the version pinned, and each data source read again (as the lineage has it)."""
+    """The present side of monitor.1: Python, the model's code files, the installed versions
+    of the version's environment, each data source read again (as the lineage has it), and
+    the git commit (shown, not compared)."""
     import platform
 
     from keel.git import head_commit
-    from keel.monitor.dependencies import present_packages
     from keel.training import data_fingerprint
 
     now: dict[str, Any] = {
         "python": platform.python_version(),
         "git_commit": head_commit(system.root),
-        "packages": present_packages(list(stored.get("packages", {}))),
+        "code": present_code(system, stored.get("code", {})),
+        "packages": present_environment(stored),
         "data": {},
     }
     again = fresh(system)
@@ -72,9 +100,22 @@ def source_ages(system: System, now: Any) -> list[tuple[str, float | None]]:
     return ages
 
 
+def _commits(stored: dict[str, Any], now: dict[str, Any]) -> str:
+    """The commit the version was trained at and the one checked out now, in words."""
+    then, present = stored.get("git_commit"), now.get("git_commit")
+    if not then or not present or then == present:
+        return ""
+    return (
+        f" (trained at commit {str(then)[:10]}, now {str(present)[:10]}: only the files a "
+        "commit changes can be dependencies, not the commit itself)"
+    )
+
+
 def dependency_evidence(system: System) -> Evidence:
-    """monitor.1: the fingerprint stored with the serving version against the present; every
-    change fails, listed (what, stored, now), since each is a notification the team must see."""
+    """monitor.1: what the serving version's predictions depend on (its code files, the
+    closure of its packages, Python, its data sources), stored when it was trained, against
+    the present; every change fails, listed (what, stored, now), since each is a
+    notification the team must see. A commit that changes nothing of these is not one."""
     from keel.monitor.dependencies import compared, diff, stored_fingerprint
 
     version = serving(system)
@@ -89,14 +130,23 @@ def dependency_evidence(system: System) -> Evidence:
             "is unknown",
             hint="Register a version with `keel train` (it records the lineage) and promote it.",
         )
-    changes = diff(stored, present_fingerprint(system, stored))
-    facts = {"champion": version.version, "changes": len(changes)}
+    now = present_fingerprint(system, stored)
+    changes = diff(stored, now)
+    facts = {
+        "champion": version.version,
+        "changes": len(changes),
+        "packages": len(stored.get("packages", {})),
+        "code_files": len(stored.get("code", {})),
+        "git_commit_then": stored.get("git_commit"),
+        "git_commit_now": now.get("git_commit"),
+    }
     looked = ", ".join(compared(stored))
     if not changes:
         return Evidence(
             "monitor.1",
             "pass",
-            f"nothing changed since version {version.version} was trained: compared {looked}",
+            f"nothing changed of what version {version.version}'s predictions depend on since "
+            f"it was trained: compared {looked}{_commits(stored, now)}",
             facts=facts,
         )
     table = Table(

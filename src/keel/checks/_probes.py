@@ -99,7 +99,8 @@ def kinds(frame: pd.DataFrame) -> list[str]:
     return found
 
 
-def _is_number(values: pd.Series) -> bool:
+def is_number(values: pd.Series) -> bool:
+    """Whether a column holds numbers (not booleans or categories)."""
     return not is_categorical(values) and pd.api.types.is_numeric_dtype(values.dtype)
 
 
@@ -178,7 +179,7 @@ def probe_frames(sample: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         ("empty frame", sample.iloc[:0].copy()),
         ("single row", sample.iloc[:1].copy()),
     ]
-    numbers = [c for c in sample.columns if _is_number(sample[c])]
+    numbers = [c for c in sample.columns if is_number(sample[c])]
     for number in EXTREMES if numbers else ():
         probes.append((f"numbers = {number:g}", _all_numbers(sample, numbers, number)))
     texts = [c for c in sample.columns if _is_text(sample[c])]
@@ -247,7 +248,7 @@ def search(
     edits_of = []
     for c in columns:
         kinds = ["null"]
-        kinds += [f"{n:g}" for n in EXTREMES] if _is_number(sample[c]) else []
+        kinds += [f"{n:g}" for n in EXTREMES] if is_number(sample[c]) else []
         kinds += ["unseen"] if _is_text(sample[c]) else []
         edits_of.append(kinds)
     edit = st.integers(0, len(columns) - 1).flatmap(

@@ -1,5 +1,10 @@
-"""monitor.5 from a System: NaN or infinity in what the serving version logged, and edge-case
-probes (built from evaluation rows and the schema) sent to the serving model."""
+"""monitor.5 from a System: NaN or infinity in what the serving version logged, the rows that
+failed in its model, and edge-case probes (built from evaluation rows and the schema) sent to
+the serving model.
+
+A serving version that has not served `[monitor] min_rows` rows of its own is
+`not_configured`: its probes alone say nothing of what it met in production (unless a probe
+fails, which is a failure whatever was served)."""
 
 from __future__ import annotations
 
@@ -9,13 +14,22 @@ import numpy as np
 import pandas as pd
 
 from keel.checks._health import no_champion, serving
-from keel.checks._monitor_state import monitor_state
-from keel.checks._probes import kind, probe_frames, with_nulls
+from keel.checks._monitor_state import monitor_state, not_yet_served
+from keel.checks._probes import (
+    MAX_COLUMN_PROBES,
+    is_number,
+    kind,
+    probe_frames,
+    with_nulls,
+    with_number,
+)
 from keel.evidence import BarChart, Evidence, Table
 from keel.model.importance import sample_rows
 from keel.system import System
 
 PROBE_ROWS = 20  # evaluation rows the edge-case probes are built from
+ONE_INPUT = (0.0, -1.0, 1e12, -1e12)  # each numeric input alone set to these (and missing)
+FAILED = "(failed in the model)"  # the field under which failed served rows are counted
 
 
 def _schema(system: System) -> Any:
@@ -95,11 +109,27 @@ def _beyond_ranges(sample: pd.DataFrame, schema: Any) -> list[tuple[str, pd.Data
     return probes
 
 
+def one_input_probes(sample: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Each numeric input alone set to 0, a negative value and huge values (positive and
+    negative) on the real rows of `sample`, the other inputs as served: `<input> = <value>`.
+    (Each input alone missing is `nulls in <input>`, from `probe_frames`.)"""
+    numbers = [c for c in sample.columns if is_number(sample[c])][:MAX_COLUMN_PROBES]
+    probes = []
+    for name in numbers:
+        for value in ONE_INPUT:
+            frame = sample.copy()
+            frame[name] = with_number(sample[name], value)
+            probes.append((f"{name} = {value:g}", frame))
+    return probes
+
+
 def edge_probes(system: System, sample: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """Clean rows, zeros and extremes, each input missing, unseen categories (from
-    `keel.checks._probes`), values beyond the schema's ranges, and empty strings."""
+    `keel.checks._probes`), each numeric input alone at 0, negative and huge, values beyond
+    the schema's ranges, and empty strings."""
     probes = [("clean rows", sample)]
     probes += [(n, f) for n, f in probe_frames(sample) if n != "empty frame"]
+    probes += one_input_probes(sample)
     probes += _beyond_ranges(sample, _schema(system))
     texts = [c for c in sample.columns if kind(sample[c]) == "category"]
     if texts:
@@ -114,30 +144,62 @@ def edge_probes(system: System, sample: pd.DataFrame) -> list[tuple[str, pd.Data
     return probes
 
 
+def _predict(model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """(the model inputs the version's feature code built, or None when the loaded model does
+    not expose them; its outputs) for raw `frame`, as the server computes both."""
+    from keel.registry._mlflow import quiet
+    from keel.registry.artefact import predict_raw
+
+    inner = model.unwrap_python_model() if hasattr(model, "unwrap_python_model") else None
+    if inner is not None and hasattr(inner, "predict_with_inputs"):
+        with quiet():
+            return inner.predict_with_inputs(frame)
+    return None, predict_raw(model, frame)
+
+
+def infinite_inputs(inputs: pd.DataFrame | None) -> str:
+    """The model inputs holding infinity ("" when none does): what the server would log as
+    `model_inputs.<name>:inf`, a failure of monitor.5 on served rows too."""
+    if inputs is None:
+        return ""
+    found = []
+    for name in inputs.columns:
+        values = inputs[name]
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            count = int(np.isinf(values.to_numpy(dtype=float, na_value=np.nan)).sum())
+            if count:
+                found.append(f"{name} ({count} of {len(values)} rows)")
+    return f"the feature code built infinity in model input {', '.join(found[:3])}" if found else ""
+
+
 def run_probes(
     model: Any, probes: list[tuple[str, pd.DataFrame]], classes: list[Any] | None
 ) -> list[list[str]]:
-    """[probe, rows, outcome, detail] per probe of the serving model."""
+    """[probe, rows, outcome, detail] per probe of the serving model: a probe fails when the
+    model raises, gives non-finite or out-of-range output, or its feature code builds an
+    infinite model input."""
     from keel.monitor.stability import output_problem
-    from keel.registry.artefact import predict_raw
 
     results = []
     for name, frame in probes:
         try:
-            output = predict_raw(model, frame)
+            inputs, output = _predict(model, frame)
         except Exception as exc:  # the user's model on edge rows
             first = str(exc).splitlines()[0] if str(exc) else ""
             results.append([name, str(len(frame)), "fail", f"raised {type(exc).__name__}: {first}"])
             continue
-        problem = output_problem(output, len(frame), classes)
+        problem = output_problem(output, len(frame), classes) or infinite_inputs(inputs)
         results.append([name, str(len(frame)), "fail" if problem else "pass", problem])
     return results
 
 
 def stability_evidence(system: System) -> Evidence:
     """monitor.5: no NaN or infinity in the model inputs or outputs the serving version logged
-    (nor in raw inputs whose schema forbids them), and edge-case probes sent to the serving
-    model give finite, in-range output."""
+    (nor in raw inputs whose schema forbids them), no served row that failed in its model, and
+    edge-case probes sent to the serving model give finite, in-range output. Not configured
+    while the serving version has served too little (unless a probe fails)."""
     from keel.monitor.stability import judged, nonfinite_counts
     from keel.registry.versions import load_model
     from keel.training import registry_ref
@@ -149,6 +211,10 @@ def stability_evidence(system: System) -> Evidence:
     windows = state.of_version(version.version)
     counts = nonfinite_counts(windows)
     bad = judged(counts, allowed_nonfinite(system), trained_with_missing(system))
+    failed_rows = sum(w.errors for w in windows)
+    if failed_rows:
+        counts[FAILED] = failed_rows
+        bad[FAILED] = failed_rows
     model = load_model(registry_ref(system), version.version)
     classes = model.unwrap_python_model().classes
     probes = run_probes(model, edge_probes(system, probe_sample(system)), classes)
@@ -168,7 +234,7 @@ def stability_evidence(system: System) -> Evidence:
                 f"NaN or infinite values in what version {version.version} served",
                 ["field", "rows", "judged"],
                 [
-                    [f, n, "yes" if f in bad else "no (the schema allows it)"]
+                    [f, n, "yes" if f in bad else "no (the schema or training allows it)"]
                     for f, n in counts.items()
                 ],
             ),
@@ -191,10 +257,18 @@ def stability_evidence(system: System) -> Evidence:
         "probes": len(probes),
         "probes_failed": len(failed),
     }
+    facts["failed_rows"] = failed_rows
     problems = []
-    if bad:
+    if failed_rows:
         problems.append(
-            f"{sum(bad.values())} NaN or infinite values served in " + ", ".join(list(bad)[:5])
+            f"{failed_rows} of {served} served rows failed in the model (no output; the server "
+            "logged the error, such as an input holding infinity)"
+        )
+    values = {f: n for f, n in bad.items() if f != FAILED}
+    if values:
+        problems.append(
+            f"{sum(values.values())} NaN or infinite values served in "
+            + ", ".join(list(values)[:5])
         )
     if failed:
         problems.append(
@@ -213,16 +287,17 @@ def stability_evidence(system: System) -> Evidence:
             figures=figures,
             facts=facts,
         )
-    logged = (
-        f"{served} served rows hold no NaN or infinity in model inputs or outputs"
-        if served
-        else "nothing served yet, so only the probes were judged"
-    )
+    unserved = not_yet_served("monitor.5", state, system.config.monitor.min_rows)
+    if unserved is not None:
+        unserved.summary += f" (all {len(probes)} edge-case probes give finite, in-range output)"
+        unserved.tables, unserved.facts = tables, facts
+        return unserved
     return Evidence(
         "monitor.5",
         "pass",
-        f"version {version.version}: {logged}; all {len(probes)} edge-case probes give finite, "
-        "in-range output",
+        f"version {version.version}: {served} served rows, none failed in the model, and none "
+        f"holds NaN or infinity in model inputs or outputs; all {len(probes)} edge-case probes "
+        "give finite, in-range output",
         tables=tables,
         facts=facts,
     )

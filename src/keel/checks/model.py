@@ -226,7 +226,15 @@ def model_4(system: System) -> Evidence:
 
 
 def model_5(system: System) -> Evidence:
-    """model.5: the model beats the best simple baseline by [baseline] min_gain."""
+    """model.5: the model beats the best simple baseline by [baseline] min_gain.
+
+    A baseline of the model's own kind (a logistic regression is the linear baseline) is
+    shown but left out of the bar: a model cannot be asked to beat itself. When the best
+    baseline leaves less room below the metric's ceiling than min_gain, no model could show
+    that gain: the model is then judged on not being worse than the baseline, and the summary
+    says so. The hint never asks for a value the metric cannot reach."""
+    from keel.model.baselines import baseline_kind, metric_ceiling
+
     min_gain = system.config.baseline.min_gain
     found = compare_with_baselines(system)
     metric, model = found.metric, found.model.metrics[found.metric]
@@ -235,28 +243,73 @@ def model_5(system: System) -> Evidence:
             f"the model's {metric} is undefined on the evaluation data (a single class?); "
             "evaluate on rows holding every class"
         )
-    best = found.best
+    own = baseline_kind(system.trained.estimator)
+    others = [b.name for b in found.baselines if b.name != own]
+    best = found.best_of(others)
+    if best is None:
+        return not_configured(
+            "model.5",
+            f"the model is itself the {own} baseline and no other baseline has a defined "
+            f"{metric}: there is no simpler model to compare it with",
+            "Check that the training data lets a constant, linear and tree baseline learn "
+            "(numeric or categorical inputs, every class present).",
+        )
     best_value = best.metrics[metric]
-    bar = best_value + min_gain
+    ceiling = metric_ceiling(metric)
+    room = ceiling - best_value
+    required = min(min_gain, max(room, 0.0))
+    bar = best_value + required
+    gain = model - best_value
     passed = model >= bar - 1e-12
+    notes = []
+    mine = next((b for b in found.baselines if b.name == own), None)
+    if mine is not None:
+        notes.append(
+            f"the model is itself a {own} model: the {own} baseline "
+            f"({num(mine.metrics[metric])}) is shown but left out of the bar"
+        )
+    if required < min_gain:
+        notes.append(
+            f"the {best.name} baseline's {num(best_value)} leaves {room:.4g} below the "
+            f"{metric} ceiling of {ceiling:g}, less than [baseline] min_gain {min_gain:g}: no "
+            "model can show that gain, so the model is judged on not being worse"
+        )
+    said = f" ({'; '.join(notes)})" if notes else ""
     evidence = Evidence(
         "model.5",
         "pass" if passed else "fail",
         f"model {metric} {num(model)} vs best baseline ({best.name}) {num(best_value)}: "
-        f"gain {found.gain:+.4g}, {'at least' if passed else 'below'} the required "
-        f"{min_gain:.4g}",
+        f"gain {gain:+.4g}, {'at least' if passed else 'below'} the required "
+        f"{required:.4g}{said}",
         tables=[baselines_table(found)],
         figures=[baselines_chart(found, bar, passed)],
         thresholds={"min_gain": min_gain},
-        facts=baselines_facts(found),
+        facts={
+            **baselines_facts(found),
+            "best_baseline": best.name,
+            "best_baseline_metric": best_value,
+            "gain": gain,
+            "required_gain": required,
+            "model_kind": own,
+        },
     )
     if not passed:
+        if required < min_gain:
+            need = (
+                f"the model needs at least the baseline's {num(best_value)} (a gain of "
+                f"{min_gain:g} would pass the metric's ceiling of {ceiling:g})"
+            )
+        else:
+            need = f"the model needs at least {num(bar)} ([baseline] min_gain = {min_gain:g})"
         evidence.hint = (
             f"The {best.name} baseline ({best.description}) reaches {metric} "
-            f"{num(best_value)}; the model needs at least {num(bar)} "
-            f"([baseline] min_gain = {min_gain:g}). Improve the model (more informative "
-            f"features, capacity, tuning) or ship the simpler model; lower [baseline] min_gain "
-            "only if the extra complexity is worth less than that."
+            f"{num(best_value)}; {need}. Improve the model (more informative features, "
+            "capacity, tuning) or ship the simpler model"
+            + (
+                "; lower [baseline] min_gain only if the extra complexity is worth less than that."
+                if required >= min_gain
+                else "."
+            )
         )
     return evidence
 

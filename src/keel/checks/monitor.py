@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from keel.checks._format import name_list, pct
 from keel.checks._monitor_skew import judged_windows, skew_evidence, window_label
-from keel.checks._monitor_state import MonitorState, monitor_state
+from keel.checks._monitor_state import MonitorState, monitor_state, not_yet_served
 from keel.checks._schema import no_schema, schema_path
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.system import System
@@ -169,7 +169,9 @@ def monitor_3(system: System) -> Evidence:
     """monitor.3: the served model inputs are what the training feature code computes (per
     example), and served inputs are distributed as in training and as in the window before."""
     state = monitor_state(system)
-    empty = nothing_served("monitor.3", state)
+    empty = nothing_served("monitor.3", state) or not_yet_served(
+        "monitor.3", state, system.config.monitor.min_rows
+    )
     if empty is not None:
         return empty
     judged = judged_windows(state, system.config.monitor.min_rows)
@@ -233,7 +235,9 @@ def monitor_7(system: System) -> Evidence:
     from keel.monitor.quality import MAX_ECE, assess
 
     state = monitor_state(system)
-    empty = nothing_served("monitor.7", state)
+    empty = nothing_served("monitor.7", state) or not_yet_served(
+        "monitor.7", state, system.config.monitor.min_rows
+    )
     if empty is not None:
         return empty
     m, metric, task = system.config.monitor, system.metric_name, system.task

@@ -10,9 +10,13 @@ evaluated on the same evaluation rows, so the comparison is like for like:
     tree      a decision tree of depth 3 on median-imputed numeric and ordinal-encoded
               categorical inputs
 
-Date and time inputs are left out of the linear model and the tree. Warnings raised while the
-baselines train or predict (a solver that stops before converging, say) are caught and
-returned as notes with the scores, so they are reported rather than printed or raised.
+Date and time inputs are left out of the linear model and the tree. `baseline_kind` says which
+baseline a model is itself (a logistic regression is the linear baseline's kind): model.5
+leaves that baseline out of the bar, since a model cannot be asked to beat itself.
+`metric_ceiling` is the best value a metric can take, so a bar above it is never asked for.
+Warnings raised while the baselines train or predict (a solver that stops before converging,
+say) are caught and returned as notes with the scores, so they are reported rather than
+printed or raised.
 """
 
 from __future__ import annotations
@@ -89,10 +93,47 @@ class Comparison:
             raise ValueError(f"no baseline has a defined {self.metric}")
         return max(scored, key=lambda b: b.metrics[self.metric])
 
+    def best_of(self, names: Sequence[str]) -> ModelScore | None:
+        """The baseline among `names` with the highest primary metric (None when none of
+        them has a defined one)."""
+        scored = [
+            b for b in self.baselines if b.name in names and not math.isnan(b.metrics[self.metric])
+        ]
+        return max(scored, key=lambda b: b.metrics[self.metric]) if scored else None
+
     @property
     def gain(self) -> float:
         """How much the model's primary metric exceeds the best baseline's."""
         return self.model.metrics[self.metric] - self.best.metrics[self.metric]
+
+
+def metric_ceiling(metric: str) -> float:
+    """The best value the metric can take: 0 for the negated errors and losses (`neg_*`), 1
+    for the scores (ROC AUC, accuracy, R², …)."""
+    return 0.0 if metric.startswith("neg_") else 1.0
+
+
+def final_estimator(estimator: Any) -> Any:
+    """The estimator at the end of (nested) scikit-learn pipelines: what predicts."""
+    while isinstance(estimator, Pipeline) and estimator.steps:
+        estimator = estimator.steps[-1][1]
+    return estimator
+
+
+def baseline_kind(estimator: Any) -> str | None:
+    """Which baseline the model is itself, judged by what predicts at the end of its
+    pipeline: `constant` (a dummy), `linear` (a scikit-learn linear model) or `tree` (a
+    decision tree no deeper than the baseline's); None for anything else."""
+    final = final_estimator(estimator)
+    if isinstance(final, DummyClassifier | DummyRegressor):
+        return "constant"
+    if type(final).__module__.startswith("sklearn.linear_model"):
+        return "linear"
+    if isinstance(final, DecisionTreeClassifier | DecisionTreeRegressor):
+        depth = getattr(final, "max_depth", None)
+        if depth is not None and depth <= TREE_DEPTH:
+            return "tree"
+    return None
 
 
 def reported_metrics(task: Task, primary: str) -> list[str]:

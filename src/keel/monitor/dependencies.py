@@ -1,36 +1,57 @@
-"""monitor.1: what a model version depends on, stored when it was trained, against the present.
+"""monitor.1: what a model version's predictions depend on, stored when it was trained, against
+the present.
 
-A fingerprint is plain data:
+A dependency is what the model's predictions depend on: its feature and training code, its
+packages and its data sources. A fingerprint is plain data:
 
-    {"python": "3.12.4", "git_commit": "ab12…", "packages": {"scikit-learn": "1.5.2", …},
+    {"python": "3.12.4",
+     "code": {"credit/features.py": "9f2c…", "credit/train.py": "1ab0…"},
+     "packages": {"scikit-learn": "1.5.2", "scipy": "1.14.1", …},
+     "roots": ["keel", "numpy", "scikit-learn", …],
      "data": {"train": {"source": …, "rows": …, "schema_hash": …, "content_hash": …,
-                        "newest": …}, "eval": {…}}}
+                        "newest": …}, "eval": {…}},
+     "git_commit": "ab12…"}
+
+`packages` is the version's whole environment: every distribution in the closure of its pinned
+requirements (`roots`), so a changed SciPy under scikit-learn is a change. `code` is the hash of
+each file of the model's code; a commit that changes only keel.toml, a README or a helper
+script changes none of them and is not a notification, nor is a later commit as such: the git
+commit is kept to be shown, never compared. Versions registered before Keel recorded these
+fall back to what their lineage has (the pinned packages, the combined `code_hash`).
 
 `stored_fingerprint` reads it from a version's lineage (`keel.registry.lineage`);
-`present_packages` gives the installed versions of the packages the version pinned;
-`diff` lists every difference, one `Change` each. The caller gathers the present side (the
-System adapter is `keel.checks.monitor.monitor_1`).
+`present_packages` gives the installed versions of named distributions; `diff` lists every
+difference, one `Change` each. The caller gathers the present side (the System adapter is
+`keel.checks._health.present_fingerprint`).
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
+import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DATA_FACTS", "Change", "diff", "present_packages", "stored_fingerprint"]
+__all__ = ["DATA_FACTS", "Change", "compared", "diff", "present_packages", "stored_fingerprint"]
 
 DATA_FACTS = ("schema_hash", "rows", "content_hash", "newest")  # compared per data source
 NOT_INSTALLED = "not installed"
+ALL_CODE = "(the model's code, as one hash)"  # versions that recorded no hash per file
 
 
 @dataclass(frozen=True)
 class Change:
     """One difference between the stored fingerprint and the present."""
 
-    what: str  # "package scikit-learn", "python", "git commit", "train data rows"
+    what: str  # "package scipy", "python", "code credit/features.py", "train data rows"
     stored: str
     now: str
+
+
+def normalised(name: str) -> str:
+    """A distribution's name as the packaging standards compare them (`Scikit_Learn` and
+    `scikit-learn` are one)."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
 
 
 def _pins(requirements: list[str]) -> dict[str, str]:
@@ -38,7 +59,7 @@ def _pins(requirements: list[str]) -> dict[str, str]:
     pins = {}
     for line in requirements:
         name, _, version = line.partition("==")
-        pins[name.strip().lower().replace("_", "-")] = version.strip()
+        pins[normalised(name)] = version.strip()
     return pins
 
 
@@ -49,15 +70,23 @@ def stored_fingerprint(lineage: dict[str, Any]) -> dict[str, Any]:
         found["python"] = lineage["python"]
     if "git_commit" in lineage:
         found["git_commit"] = lineage["git_commit"]
-    if lineage.get("requirements"):
-        found["packages"] = _pins(lineage["requirements"])
+    if lineage.get("code_hashes"):
+        found["code"] = dict(lineage["code_hashes"])
+    elif lineage.get("code_hash"):
+        found["code"] = {ALL_CODE: lineage["code_hash"]}
+    pins = _pins(lineage.get("requirements") or [])
+    if lineage.get("environment"):
+        found["packages"] = {normalised(k): str(v) for k, v in lineage["environment"].items()}
+        found["roots"] = sorted(pins)
+    elif pins:
+        found["packages"] = pins
     if lineage.get("data"):
         found["data"] = {split: dict(facts) for split, facts in lineage["data"].items()}
     return found
 
 
 def present_packages(names: list[str]) -> dict[str, str]:
-    """The installed version of each package (`not installed` when it is missing)."""
+    """The installed version of each distribution (`not installed` when it is missing)."""
     found = {}
     for name in names:
         try:
@@ -72,12 +101,20 @@ def _text(value: Any) -> str:
 
 
 def diff(stored: dict[str, Any], now: dict[str, Any]) -> list[Change]:
-    """Every difference between two fingerprints, in a fixed order: Python, commit, packages,
-    then each data source's facts. A fact only one side has is a change too (`none`)."""
+    """Every difference between two fingerprints, in a fixed order: Python, code files,
+    packages, then each data source's facts. A fact only one side has is a change too
+    (`none`). The git commit is not compared: a commit is a change of a dependency only
+    through the code files it changes."""
     changes: list[Change] = []
-    for key, what in (("python", "python"), ("git_commit", "git commit")):
-        if key in stored and _text(stored[key]) != _text(now.get(key)):
-            changes.append(Change(what, _text(stored[key]), _text(now.get(key))))
+    if "python" in stored and _text(stored["python"]) != _text(now.get("python")):
+        changes.append(Change("python", _text(stored["python"]), _text(now.get("python"))))
+    if "code" in stored:
+        old_code, new_code = stored["code"], now.get("code", {})
+        for name in sorted(set(old_code) | set(new_code)):
+            if old_code.get(name) != new_code.get(name):
+                changes.append(
+                    Change(f"code {name}", _text(old_code.get(name)), _text(new_code.get(name)))
+                )
     old, new = stored.get("packages", {}), now.get("packages", {})
     for name in sorted(set(old) | set(new)):
         if _text(old.get(name)) != _text(new.get(name)):
@@ -99,11 +136,13 @@ def diff(stored: dict[str, Any], now: dict[str, Any]) -> list[Change]:
 
 def compared(stored: dict[str, Any]) -> list[str]:
     """What a fingerprint lets be compared, in words (for a summary when nothing changed)."""
-    parts = [
-        p for p, key in (("Python", "python"), ("the git commit", "git_commit")) if key in stored
-    ]
+    parts = ["Python"] if "python" in stored else []
+    code = stored.get("code", {})
+    if code:
+        parts.append("the model's code" if ALL_CODE in code else f"{len(code)} model code file(s)")
     if stored.get("packages"):
-        parts.append(f"{len(stored['packages'])} packages")
+        closure = " (the closure of its requirements)" if stored.get("roots") else ""
+        parts.append(f"{len(stored['packages'])} packages{closure}")
     for split in stored.get("data", {}):
         parts.append(f"the {split} data (schema, rows, content, newest time)")
     return parts

@@ -6,7 +6,8 @@ the SHA-256 of keel.toml, the hash of the code that defines the model, a fingerp
 training and evaluation data (source, row count, a hash of the schema, a hash of the content,
 the newest timestamp), the model parameters and seed, the time training took, the peak memory
 of the process, model.4's staleness limit when it was computed, and the versions of the
-packages the pickled model needs. Metrics are kept apart from the lineage: the overall metrics
+packages the pickled model needs with every distribution they require, transitively (the
+environment). Metrics are kept apart from the lineage: the overall metrics
 of the task and the primary metric of every configured slice, named with `metric_name`.
 
 A version keeps its lineage three ways: the whole record as JSON in its `keel.lineage` tag
@@ -48,6 +49,7 @@ class Lineage(TypedDict):
     config_sha256: str
     code_hash: str
     code_files: list[str]
+    code_hashes: dict[str, str]  # SHA-256 per file of the code predictions depend on
     data: dict[str, DataFacts]
     train_entry: str
     features_entry: str | None
@@ -59,6 +61,7 @@ class Lineage(TypedDict):
     keel_version: str
     python: str
     requirements: list[str]
+    environment: dict[str, str]  # every distribution in the requirements' closure: version
 
 
 def lineage_tags(record: Lineage) -> dict[str, str]:

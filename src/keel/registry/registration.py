@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from keel.dependencies import distribution_closure
 from keel.errors import RegistryError
 from keel.registry._mlflow import quiet
 from keel.registry.artefact import TrainedModel, predict_raw, save_model
@@ -113,7 +114,11 @@ def register(run: TrainingRun, candidate: Candidate) -> ModelVersion:
     store = run.store
     model_dir, pinned = save_model(candidate.model, run.folder)
     _check_artefact(model_dir, candidate.rows, candidate.expected)
-    record: Lineage = {**candidate.lineage, "requirements": pinned}
+    record: Lineage = {
+        **candidate.lineage,
+        "requirements": pinned,
+        "environment": distribution_closure(pinned),
+    }
     metrics = dict(candidate.metrics)
     metrics["train_seconds"] = record["train_seconds"]
     if record["peak_memory_mb"] is not None:
