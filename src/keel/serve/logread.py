@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from keel.serve.predlog import rolled_dir, segments_dir
+from keel.serve.predlog import ROUTE_REJECTED, rolled_dir, segments_dir
 from keel.serve.rollup import query, roll
 from keel.serve.segments import OPEN_SUFFIX, read_segment
 
@@ -65,7 +65,8 @@ def _has_rolled(rolled: Path) -> bool:
 
 
 def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
-    """One row per logged prediction at or after `since` (ISO time; None: all), with FIELDS.
+    """One row per logged prediction at or after `since` (ISO time; None: all), with FIELDS;
+    rows the server refused (route "rejected") are not predictions and are left out.
 
     `probabilities` is a dict per row (or None); `time` is text as logged; a field a record
     lacks (an `error` when none occurred) is None.
@@ -74,6 +75,7 @@ def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
     frames = []
     if _has_rolled(rolled):
         frames.append(query("SELECT * FROM predictions", rolled).to_pandas())
+    live = [r for r in live if r.get("route") != ROUTE_REJECTED]
     if live:
         frames.append(pd.DataFrame(live))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
