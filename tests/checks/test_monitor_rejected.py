@@ -32,9 +32,8 @@ ROWS, INVALID_EVERY = 300, 10  # 10% of the rows invalid
 
 
 def _post(url: str, row: dict) -> int:
-    request = urllib.request.Request(
-        url + "/predict", data=json.dumps(row).encode(), headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url + "/predict", data=json.dumps(row).encode(), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status

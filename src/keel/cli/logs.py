@@ -23,7 +23,9 @@ logs = group("logs", "Query the prediction log written by `keel serve`.")
 
 @command("query", under=logs)
 def query_command(
-    sql: Annotated[str, typer.Argument(help="SQL over the views `predictions`, `rejected`, `records`.")],
+    sql: Annotated[
+        str, typer.Argument(help="SQL over the views `predictions`, `rejected`, `records`.")
+    ],
     path: Annotated[Path, typer.Argument(help="The project folder (with keel.toml).")] = Path(),
     limit: Annotated[int, typer.Option(help="Show at most this many rows.")] = 100,
 ) -> None:
