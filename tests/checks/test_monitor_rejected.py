@@ -33,7 +33,8 @@ ROWS, INVALID_EVERY = 300, 10  # 10% of the rows invalid
 
 def _post(url: str, row: dict) -> int:
     headers = {"Content-Type": "application/json"}
-    request = urllib.request.Request(url + "/predict", data=json.dumps(row).encode(), headers=headers)
+    body = json.dumps(row).encode()
+    request = urllib.request.Request(url + "/predict", data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status
