@@ -137,9 +137,7 @@ def test_no_request_body_gets_a_5xx(served, body):
     assert status < 500
 
 
-def test_a_refused_request_logs_each_row_without_a_prediction_or_personal_values(
-    system, served
-):
+def test_a_refused_request_logs_each_row_without_a_prediction_or_personal_values(system, served):
     rows = rows_of(system, 2)
     rows[1]["x1"] = "14 months"
     rows[1]["group"] = "jane.doe@example.com"  # outside the domain, and personal (pii: drop)

@@ -5,8 +5,8 @@ report.html (`keel.report.html`) it holds everything inline, CSS and SVG, fetche
 runs no script. It shows, window by window (x = the monitor's time windows, oldest first):
 served and refused rows, anomaly rate per input (of the rows received), drift per input from
 the previous window, per-example skew per model input, latency p50/p99, the prediction
-distribution, quality (monitor.7's own figures and tables), then the alert history (newest first) and every monitoring practice's verdict with
-its tables and bar charts.
+distribution, quality (monitor.7's own figures and tables), then the alert history (newest
+first) and every monitoring practice's verdict with its tables and bar charts.
 
 Every value from the log or from evidence (input names, summaries, alert text) reaches the page
 through the autoescaping template or through the SVG builders, which escape their own text.
