@@ -388,10 +388,31 @@ def test_data_5_fails_when_the_prediction_log_holds_an_email_raw_and_passes_when
     assert e.status == "pass", e.summary
     assert e.facts["logged_rows_scanned"] == 50 and "50 logged serving rows" in e.summary
     log_served(system, [{"x1": 0.1, "email": e} for e in emails])  # a server that did not hash
-    e = data_5(system)
+    e = data_5(System.from_path(system.root))  # the next run takes the new rows
     assert e.status == "fail"
     assert "prediction log holds email values raw in inputs.email" in e.summary
     assert e.tables[-1].title == "Personal data found raw in the prediction log"
+
+
+def test_data_5_finds_raw_emails_in_older_logged_rows_and_keeps_its_findings(make_system):
+    system = make_system(
+        with_contacts(),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": DROP_EMAIL},
+    )
+    schema_of(system, email=Feature(type="string", pii="drop", pii_kind="email"))
+    # 2,355 raw addresses in a free-text field, then 6,000 clean rows after them
+    log_served(system, [{"x1": 0.1, "note": f"mail p{i}@example.org"} for i in range(2_355)])
+    log_served(system, [{"x1": 0.1, "note": "no contact"} for _ in range(6_000)])
+    e = data_5(system)
+    assert e.status == "fail", e.summary
+    assert "prediction log holds email values raw in inputs.note" in e.summary
+    assert e.facts["logged_rows_scanned"] == 8_355
+    assert e.tables[-1].rows[0][2] == "2,355 of the 8,355 logged values"
+    # a later run takes nothing new and judges from the findings kept with the summaries
+    log_served(system, [{"x1": 0.1, "note": "no contact"} for _ in range(10)])
+    again = data_5(System.from_path(system.root))
+    assert again.status == "fail" and again.facts["logged_rows_scanned"] == 8_365
 
 
 def test_data_5_passes_on_data_without_personal_data(make_system):
