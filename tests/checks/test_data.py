@@ -359,15 +359,13 @@ def test_data_5_passes_when_pii_is_declared_and_dropped_before_the_model(make_sy
     assert e.facts["pii_columns"] == 1
 
 
-def log_served(system, rows):
+def log_served(system, rows, time="2026-11-01T12:00:00+00:00"):
     """Records in the system's prediction log, as a server (or an older one) wrote them."""
     from keel.serve.predlog import PredictionLog, segments_dir
 
     folder = segments_dir(system.root / system.config.data.serving_log)
     with PredictionLog(folder) as log:
-        log.append(
-            {"time": "2026-11-01T12:00:00+00:00", "model_version": 1, "inputs": row} for row in rows
-        )
+        log.append({"time": time, "model_version": 1, "inputs": row} for row in rows)
 
 
 def test_data_5_fails_when_the_prediction_log_holds_an_email_raw_and_passes_when_hashed(
@@ -402,8 +400,9 @@ def test_data_5_finds_raw_emails_in_older_logged_rows_and_keeps_its_findings(mak
     )
     schema_of(system, email=Feature(type="string", pii="drop", pii_kind="email"))
     # 2,355 raw addresses in a free-text field, then 6,000 clean rows after them
-    log_served(system, [{"x1": 0.1, "note": f"mail p{i}@example.org"} for i in range(2_355)])
-    log_served(system, [{"x1": 0.1, "note": "no contact"} for _ in range(6_000)])
+    older, newer = "2026-11-01T09:00:00+00:00", "2026-11-01T12:00:00+00:00"
+    log_served(system, [{"x1": 0.1, "note": f"mail p{i}@example.org"} for i in range(2_355)], older)
+    log_served(system, [{"x1": 0.1, "note": "no contact"} for _ in range(6_000)], newer)
     e = data_5(system)
     assert e.status == "fail", e.summary
     assert "prediction log holds email values raw in inputs.note" in e.summary
