@@ -149,6 +149,7 @@ def test_a_refused_request_logs_each_row_without_a_prediction_or_personal_values
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 422
+    refused.value.close()
     served["log"].flush()
     logged = [
         r
