@@ -364,6 +364,8 @@ class MonitorSection(_Section):
     skew_js: float = Field(0.1, ge=0, le=1)  # monitor.3: training/serving, numeric
     drift_linf: float = Field(0.1, ge=0, le=1)  # monitor.3: window to window, categorical
     drift_js: float = Field(0.1, ge=0, le=1)  # monitor.3: window to window, numeric
+    lookback: Duration = 7 * 86_400.0  # monitor.3 judges every window starting this long
+    # before the newest one (and every window taken since the last run)
     max_jump: float = Field(0.3, gt=0)  # monitor.6: relative change against the previous version
     max_creep: float = Field(0.5, gt=0)  # monitor.6: relative change across creep_versions
     creep_versions: int = Field(5, ge=2)

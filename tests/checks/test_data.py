@@ -359,15 +359,13 @@ def test_data_5_passes_when_pii_is_declared_and_dropped_before_the_model(make_sy
     assert e.facts["pii_columns"] == 1
 
 
-def log_served(system, rows):
+def log_served(system, rows, time="2026-11-01T12:00:00+00:00"):
     """Records in the system's prediction log, as a server (or an older one) wrote them."""
     from keel.serve.predlog import PredictionLog, segments_dir
 
     folder = segments_dir(system.root / system.config.data.serving_log)
     with PredictionLog(folder) as log:
-        log.append(
-            {"time": "2026-11-01T12:00:00+00:00", "model_version": 1, "inputs": row} for row in rows
-        )
+        log.append({"time": time, "model_version": 1, "inputs": row} for row in rows)
 
 
 def test_data_5_fails_when_the_prediction_log_holds_an_email_raw_and_passes_when_hashed(
@@ -388,10 +386,32 @@ def test_data_5_fails_when_the_prediction_log_holds_an_email_raw_and_passes_when
     assert e.status == "pass", e.summary
     assert e.facts["logged_rows_scanned"] == 50 and "50 logged serving rows" in e.summary
     log_served(system, [{"x1": 0.1, "email": e} for e in emails])  # a server that did not hash
-    e = data_5(system)
+    e = data_5(System.from_path(system.root))  # the next run takes the new rows
     assert e.status == "fail"
     assert "prediction log holds email values raw in inputs.email" in e.summary
     assert e.tables[-1].title == "Personal data found raw in the prediction log"
+
+
+def test_data_5_finds_raw_emails_in_older_logged_rows_and_keeps_its_findings(make_system):
+    system = make_system(
+        with_contacts(),
+        sections={"model": {"features": "feats:build"}},
+        files={"feats.py": DROP_EMAIL},
+    )
+    schema_of(system, email=Feature(type="string", pii="drop", pii_kind="email"))
+    # 2,355 raw addresses in a free-text field, then 6,000 clean rows after them
+    older, newer = "2026-11-01T09:00:00+00:00", "2026-11-01T12:00:00+00:00"
+    log_served(system, [{"x1": 0.1, "note": f"mail p{i}@example.org"} for i in range(2_355)], older)
+    log_served(system, [{"x1": 0.1, "note": "no contact"} for _ in range(6_000)], newer)
+    e = data_5(system)
+    assert e.status == "fail", e.summary
+    assert "prediction log holds email values raw in inputs.note" in e.summary
+    assert e.facts["logged_rows_scanned"] == 8_355
+    assert e.tables[-1].rows[0][2] == "2,355 of the 8,355 logged values"
+    # a later run takes nothing new and judges from the findings kept with the summaries
+    log_served(system, [{"x1": 0.1, "note": "no contact"} for _ in range(10)])
+    again = data_5(System.from_path(system.root))
+    assert again.status == "fail" and again.facts["logged_rows_scanned"] == 8_365
 
 
 def test_data_5_passes_on_data_without_personal_data(make_system):

@@ -3,12 +3,17 @@ drift between windows) on real prediction logs written with PredictionLog."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+from registries import variant
 from served_logs import day_records, serve
 from systems import monitored_system
 
 from keel.checks.monitor import monitor_2, monitor_3
+from keel.cli.monitor import alerts_of
 from keel.data.schema import Feature, Schema, write_schema
+from keel.system import System
 
 
 @pytest.fixture
@@ -134,3 +139,47 @@ def test_monitor_3_fails_when_the_feature_code_cannot_rerun_on_logged_rows(syste
     e = monitor_3(system)
     assert e.status == "fail"
     assert "could not rerun on the logged rows" in e.summary and "KeyError" in e.summary
+
+
+def _shuffled_skew(day: int, share: float) -> list[dict]:
+    """A day whose logged x1_x2 is another row's value in `share` of the rows: skewed per
+    example, distributed exactly as the feature code computes it."""
+    records = day_records(day)
+    picked = list(range(int(len(records) * share)))
+    values = [records[i]["model_inputs"]["x1_x2"] for i in picked]
+    for i, value in zip(picked, values[1:] + values[:1], strict=True):
+        records[i]["model_inputs"]["x1_x2"] = value
+    return records
+
+
+def test_monitor_3_judges_every_window_taken_not_only_the_newest(system):
+    serve(system, _shuffled_skew(1, 0.96), day_records(2))  # a clean window after it
+    e = monitor_3(system)
+    assert e.status == "fail", e.summary
+    assert e.facts["failing_windows"] == ["2026-11-01T00:00 v1"]
+    assert e.facts["windows_judged"] == ["2026-11-01T00:00 v1", "2026-11-02T00:00 v1"]
+    assert "x1_x2" in e.summary and "2026-11-01T00:00 v1" in e.summary
+    assert not e.facts["drift_flagged"] and not e.facts["training_serving_flagged"]
+    alerts = alerts_of(SimpleNamespace(evidence=[e]), "2026-11-02T00:00:00+00:00", "s")
+    assert {(a.cause, a.window) for a in alerts} == {("skew:x1_x2", "2026-11-01T00:00:00+00:00")}
+
+
+def test_monitor_3_judges_windows_inside_lookback_on_later_runs_and_not_older_ones(system):
+    serve(system, _shuffled_skew(1, 0.96), day_records(2))
+    assert monitor_3(system).status == "fail"  # taken by this run
+    later = System.from_path(system.root)  # a later run: nothing new to take
+    assert monitor_3(later).facts["failing_windows"] == ["2026-11-01T00:00 v1"]  # inside 7 d
+    short = variant(System.from_path(system.root), monitor={"lookback": "1d"})
+    e = monitor_3(short)
+    assert e.status == "pass", e.summary
+    assert e.facts["windows_judged"] == ["2026-11-02T00:00 v1"]
+
+
+def test_monitor_3_says_what_the_skew_sample_could_have_missed(system):
+    serve(system, day_records(1, n=1_000))
+    e = monitor_3(system)
+    assert e.status == "pass", e.summary
+    assert e.facts["skew_compared_rows"] == 459 and e.facts["skew_population"] == 1_000
+    assert 0 < e.facts["skew_missed_share"] < 0.01
+    assert "459 of 1,000 logged rows recomputed, drawn uniformly over the window" in e.summary
+    assert "would have shown with 99% probability" in e.summary

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from served_logs import DAY, rebuild, record, write_log
 
 from keel.monitor.intake import intake, load_windows
+from keel.monitor.sampling import SAMPLE_SIZE, missed_share
 
 
 def test_every_row_is_summarised_once_per_window_and_version(tmp_path):
@@ -83,3 +85,51 @@ def test_anomalies_keep_one_logged_problem_per_input_and_rows_without_a_field_ar
     assert odd.anomaly_examples == {"group": "expected one of a, b, got 'z'"}
     assert even.anomaly_examples == {"x1": "expected a number ≥ 0, got -1"}
     assert even.model_inputs["x1"].count == 20 and even.model_inputs["x1"].nulls == 10
+
+
+# -- the per-example skew sample: uniform over the whole window ----------------------------
+
+
+def _one_window(n: int, skewed: range) -> list[dict]:
+    return [
+        {**record(i, skewed=i in skewed), "model_version": 1, "time": "2026-11-01T10:00:00+00:00"}
+        for i in range(n)
+    ]
+
+
+def test_the_skew_sample_finds_skewed_rows_anywhere_in_the_window(tmp_path):
+    # 200 skewed rows at positions 2,500-2,699 of 3,990: past the first 2,000 of the window
+    write_log(tmp_path / "log", _one_window(3_990, range(2_500, 2_700)), 10**8)
+    intake(tmp_path / "log", tmp_path / "state", window_seconds=DAY, rebuild=rebuild)
+    (w,) = load_windows(tmp_path / "state").values()
+    assert w.skew["x1"].compared == SAMPLE_SIZE == 459
+    assert w.skew_population == 3_990
+    assert 0 < w.skew["x1"].skewed < 60  # about 5% of 459
+    assert all(e in {f"e{i}" for i in range(2_500, 2_700)} for e in w.skew["x1"].examples)
+
+
+def test_the_window_sample_is_one_sample_over_every_part_and_reproducible(tmp_path):
+    write_log(tmp_path / "log", _one_window(2_000, range(0, 2_000, 10)), segment_bytes=40_000)
+    for state in ("a", "b"):  # the same log taken twice
+        intake(tmp_path / "log", tmp_path / state, window_seconds=DAY, rebuild=rebuild)
+    a, b = (next(iter(load_windows(tmp_path / s).values())) for s in ("a", "b"))
+    assert len(a.parts) > 5  # many parts, one sample of the window
+    assert a.skew["x1"].compared == len(a.skew_sample) == SAMPLE_SIZE
+    assert a.skew_population == 2_000
+    assert a.skew_sample == b.skew_sample  # the same rows every time
+    assert 20 < a.skew["x1"].skewed < 75  # 10% of the rows skewed: about 46 of 459
+
+
+def test_a_window_smaller_than_the_sample_is_recomputed_whole(tmp_path):
+    write_log(tmp_path / "log", _one_window(300, range(299, 300)))
+    intake(tmp_path / "log", tmp_path / "state", window_seconds=DAY, rebuild=rebuild)
+    (w,) = load_windows(tmp_path / "state").values()
+    assert w.skew["x1"].compared == 300 and w.skew["x1"].skewed == 1
+
+
+def test_what_the_sample_could_have_missed():
+    assert missed_share(SAMPLE_SIZE, 10**7) == pytest.approx(0.01, abs=2e-4)
+    assert missed_share(300, 300) == 0.0
+    assert missed_share(0, 300) == 1.0
+    # without replacement, a sample of most of the window misses little
+    assert missed_share(459, 500) < 0.01

@@ -12,6 +12,7 @@ from keel.evidence import BarChart, Evidence, Table
 from keel.monitor.alerts import Alert, AlertSettings, send_alerts
 from keel.report.dashboard import MONITOR_PRACTICES, render_dashboard, write_dashboard
 from keel.report.timeline import Timeline, drift_chart
+from keel.report.values import format_number
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +153,17 @@ def _empty_result():
         rubric.score(evidence),
         selected=["monitor.2"],
     )
+
+
+def test_the_page_shows_the_rows_the_server_refused(run_result, tmp_path):
+    records = served_records(1, 60)
+    for r in records[:6]:  # refused by the server: no prediction, their anomaly
+        r.update(route="rejected", prediction=None, probabilities=None, model_inputs=None)
+        r["anomalies"] = ['rows[0].x1: expected a number, got "14 months"']
+    windows = served_windows(tmp_path, records)
+    page = render_dashboard(run_result, windows, alerts=[])
+    assert "54 served rows" in page and "6 refused rows" in page
+    assert "refused (schema problem)" in page
+    # x1: the 6 refused rows and the served rows logged with an anomaly, of all 60 received
+    flagged = sum(1 for r in records[6:] if r["anomalies"])
+    assert f"x1 · 2026-10-01: {format_number((6 + flagged) / 60)}<" in page

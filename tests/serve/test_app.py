@@ -25,6 +25,7 @@ from keel.serve.app import ServeSettings, create_app
 from keel.serve.models import ModelHolder, registry_calls
 from keel.serve.predlog import PredictionLog
 from keel.serve.rollup import query, roll
+from keel.serve.segments import read_segment
 from keel.training import gate_inputs, registry_ref
 
 
@@ -134,6 +135,38 @@ def test_bad_requests_get_a_4xx_naming_the_problem(system, served):
 def test_no_request_body_gets_a_5xx(served, body):
     status, _ = call(served["url"], "/predict", body)
     assert status < 500
+
+
+def test_a_refused_request_logs_each_row_without_a_prediction_or_personal_values(system, served):
+    rows = rows_of(system, 2)
+    rows[1]["x1"] = "14 months"
+    rows[1]["group"] = "jane.doe@example.com"  # outside the domain, and personal (pii: drop)
+    request = urllib.request.Request(
+        served["url"] + "/predict",
+        data=json.dumps({"rows": rows}).encode(),
+        headers={"Content-Type": "application/json", "X-Request-Id": "refused-1"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 422
+    refused.value.close()
+    served["log"].flush()
+    logged = [
+        r
+        for path in sorted((served["folder"] / "segments").glob("*.open"))
+        for r in read_segment(path)
+        if r["request_id"] == "refused-1"
+    ]
+    assert [r["row"] for r in logged] == [0, 1]
+    for r in logged:
+        assert r["route"] == "rejected" and r["prediction"] is None
+        assert r["model_version"] == served["version"] and r["time"]
+        assert "group" not in r["inputs"]  # pii = "drop", as for served rows
+    assert logged[0]["anomalies"] == [] and logged[0]["inputs"]["x1"] == rows[0]["x1"]
+    assert logged[1]["inputs"]["x1"] == "14 months"  # the raw value, as sent
+    problems = " ".join(logged[1]["anomalies"])
+    assert 'rows[1].x1: expected a number, got "14 months"' in problems
+    assert "rows[1].group" in problems and "jane" not in problems
 
 
 def test_every_served_row_is_logged_once_with_personal_data_dropped(system, served):

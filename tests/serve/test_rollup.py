@@ -187,3 +187,36 @@ def test_a_number_arrow_cannot_read_goes_record_by_record(tmp_path):
     path.write_bytes(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
     x = rollup.segment_tables(path)[("2026-11-01", 1)].column("x").to_pylist()
     assert len(x) == 1 and x[0] != x[0]  # NaN, as Python's json reads it
+
+
+def test_refused_rows_are_in_rejected_and_records_never_in_predictions(tmp_path):
+    rng = random.Random(2)
+    served = [_served(i, rng) for i in range(20)]
+    refused = [
+        {
+            **_served(100 + i, rng),
+            "route": "rejected",
+            "prediction": None,
+            "probabilities": None,
+            "model_inputs": None,
+            "anomalies": [f'rows[0].age: expected an integer, got "{i} years"'],
+        }
+        for i in range(5)
+    ]
+    with PredictionLog(tmp_path / "seg") as log:
+        log.append(served + refused)
+    roll(tmp_path / "seg", tmp_path / "out")
+    count = "SELECT count(*) AS n FROM {}"
+    assert query(count.format("predictions"), tmp_path / "out").to_pylist() == [{"n": 20}]
+    assert query(count.format("rejected"), tmp_path / "out").to_pylist() == [{"n": 5}]
+    assert query(count.format("records"), tmp_path / "out").to_pylist() == [{"n": 25}]
+
+
+def test_a_log_without_routes_has_only_predictions(tmp_path):
+    rng = random.Random(3)
+    records = [{k: v for k, v in _served(i, rng).items() if k != "route"} for i in range(10)]
+    with PredictionLog(tmp_path / "seg") as log:
+        log.append(records)
+    roll(tmp_path / "seg", tmp_path / "out")
+    assert query("SELECT count(*) AS n FROM predictions", tmp_path / "out")[0][0].as_py() == 10
+    assert query("SELECT count(*) AS n FROM rejected", tmp_path / "out")[0][0].as_py() == 0

@@ -1,28 +1,36 @@
 """monitor.3's judgement: per-example skew, training/serving distribution skew and drift.
 
-Three parts, each on the newest window that holds [monitor] min_rows rows:
+Judged on every window of the serving version that holds [monitor] min_rows rows and was taken
+by this run's intake or starts within [monitor] lookback of the newest window (each failing
+window named, and alerted on with its own causes):
 (a) per example: the share of logged rows whose model input the training feature code,
-    rerun on the logged raw inputs, computes differently (`PartSummary.skew`), per input,
-    against `max_skewed_share`; feature code that cannot rerun on logged rows fails;
-(b) training/serving: the newest window of the serving champion's version against the
-    training data (`training_profiles`), raw inputs and model inputs, with the skew thresholds;
-(c) drift: the newest window against the one before it (every version served in a window
-    counted together), with the drift thresholds.
+    rerun on the logged raw inputs, computes differently (`PartSummary.skew`, counted on a
+    uniform sample of the window, `keel.monitor.sampling`: the evidence says what share of
+    skewed rows the sample could have missed), per input, against `max_skewed_share`;
+    feature code that cannot rerun on logged rows fails;
+(b) training/serving: the window against the training data (`training_profiles`), raw inputs
+    and model inputs, with the skew thresholds;
+(c) drift: the window against the one before it (every version served in a window counted
+    together), with the drift thresholds;
+(d) the same example at training and serving, joined by id (`keel.checks._same_example`).
 Distances, their noise bounds and the per-input thresholds come from `keel.monitor.drift`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from keel.checks._format import name_list, pct
 from keel.checks._monitor_state import MonitorState, training_profiles
-from keel.checks._same_example import same_example
+from keel.checks._same_example import SameExample, same_example
 from keel.checks._schema import schema_path
 from keel.data.profile import Profile
 from keel.evidence import BarChart, Evidence, Table
 from keel.monitor.drift import NOISE_LEVEL, Distance, compare
+from keel.monitor.sampling import CONFIDENCE, missed_share
 from keel.monitor.summary import PartSummary, _merge_profiles
 from keel.system import System
 
@@ -161,39 +169,104 @@ def _worst(flagged: list[tuple[str, Any, float]], max_share: float) -> str:
     )
 
 
-def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]) -> Evidence:
-    """monitor.3's evidence from the windows holding enough rows (oldest first)."""
+@dataclass
+class WindowSkew:
+    """monitor.3's four parts on one window of the serving version."""
+
+    window: PartSummary
+    skew_rows: list[list[Any]]
+    skewed: list[tuple[str, Any, float]]
+    compared: int
+    same: SameExample
+    same_rows: list[list[Any]]
+    same_flagged: list[tuple[str, Any, float]]
+    training: list[tuple[str, Distance]]
+    drift: list[tuple[str, Distance]]
+    pair: tuple[str, str] | None
+
+    @property
+    def label(self) -> str:
+        return window_label(self.window)
+
+    @property
+    def causes(self) -> list[str]:
+        return _causes(self.window.skew_error, self.skewed, self.training, self.drift) + [
+            f"same-example:{name}" for name, *_ in self.same_flagged
+        ]
+
+    @property
+    def fails(self) -> bool:
+        return bool(self.causes)
+
+
+def windows_to_judge(
+    state: MonitorState, judged: list[PartSummary], lookback: float
+) -> list[PartSummary]:
+    """Of the windows holding enough rows (oldest first), those taken by this run's intake and
+    those starting within `lookback` seconds before the newest window's start."""
+    if not judged:
+        return []
+    newest = max(_start(w.window) for w in state.windows.values())
+    fresh = state.run.windows
+    return [
+        w
+        for w in judged
+        if (w.window, w.model_version) in fresh or (newest - _start(w.window)) < lookback
+    ]
+
+
+def _start(window: str) -> float:
+    moment = datetime.fromisoformat(window)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def sample_note(w: PartSummary) -> str:
+    """What the window's skew sample was and what it could have missed (99% confidence)."""
+    compared = max((s.compared for s in w.skew.values()), default=0)
+    if not w.skew_population:  # counted before samples were kept
+        return f"{compared:,} logged rows recomputed"
+    if compared >= w.skew_population:
+        return f"every one of the {compared:,} logged rows recomputed"
+    missed = missed_share(compared, w.skew_population)
+    return (
+        f"{compared:,} of {w.skew_population:,} logged rows recomputed, drawn uniformly over the "
+        f"window: a skew in more than {pct(missed)} of its rows would have shown with "
+        f"{CONFIDENCE:.0%} probability"
+    )
+
+
+def _judge(
+    system: System,
+    state: MonitorState,
+    w: PartSummary,
+    by_window: list[tuple[str, Profile | None, Profile | None, int]],
+    features: dict[str, Any],
+    skip: set[str],
+) -> WindowSkew:
     cfg = system.config.monitor
-    features, skip = _schema_rules(system)
-    champion = getattr(state.champion, "version", None)
-    serving = [w for w in judged if w.model_version == champion] or judged
-    latest = serving[-1]
-    label = window_label(latest)
-
-    # (a) per example
-    skew_rows, skewed = _shares(latest.skew, cfg.max_skewed_share)
-    compared = max((s.compared for s in latest.skew.values()), default=0)
-    # (d) the same example at training and serving, joined by id
-    same = same_example(system, state, latest.window, skip)
+    skew_rows, skewed = _shares(w.skew, cfg.max_skewed_share)
+    compared = max((s.compared for s in w.skew.values()), default=0)
+    same = same_example(system, state, w.window, skip)
     same_rows, same_flagged = _shares(same.found, cfg.max_skewed_share)
-
-    # (b) training/serving distributions, (c) window to window
     raw_ref, model_ref = training_profiles(system)
     skew_over = {n: f.skew for n, f in features.items() if f.skew}
     drift_over = {n: f.drift for n, f in features.items() if f.drift}
     with_model = system.features_function is not None
     training = _distances(
-        [("inputs", raw_ref, latest.inputs)]
-        + ([("model_inputs", model_ref, latest.model_inputs)] if with_model else []),
+        [("inputs", raw_ref, w.inputs)]
+        + ([("model_inputs", model_ref, w.model_inputs)] if with_model else []),
         (cfg.skew_linf, cfg.skew_js),
         skew_over,
         skip,
     )
-    windows = _by_window(state, cfg.min_rows)
+    starts = [start for start, *_ in by_window]
     drift: list[tuple[str, Distance]] = []
     pair = None
-    if len(windows) >= 2:
-        (prev, p_in, p_model, _), (cur, c_in, c_model, _) = windows[-2], windows[-1]
+    at = starts.index(w.window) if w.window in starts else -1
+    if at >= 1:
+        (prev, p_in, p_model, _), (cur, c_in, c_model, _) = by_window[at - 1], by_window[at]
         pair = (prev[:16], cur[:16])
         drift = _distances(
             [("inputs", p_in, c_in)] + ([("model_inputs", p_model, c_model)] if with_model else []),
@@ -201,12 +274,70 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
             drift_over,
             skip,
         )
+    return WindowSkew(
+        w, skew_rows, skewed, compared, same, same_rows, same_flagged, training, drift, pair
+    )
+
+
+def _rerun(w: PartSummary) -> str:
+    return "the feature code could not rerun" if w.skew_error else ""
+
+
+def _overview(verdicts: list[WindowSkew]) -> Table:
+    """One row per window judged: what each part found."""
+    return Table(
+        "Windows judged (taken by this run, or inside [monitor] lookback)",
+        [
+            "window",
+            "rows",
+            "recomputed",
+            "skewed inputs",
+            "training/serving",
+            "drift",
+            "same example",
+            "verdict",
+        ],
+        [
+            [
+                v.label,
+                v.window.rows,
+                v.compared,
+                name_list([n for n, *_ in v.skewed])
+                or ("rerun failed" if v.window.skew_error else ""),
+                name_list([n for n, d in v.training if d.flagged]),
+                name_list([n for n, d in v.drift if d.flagged]),
+                name_list([n for n, *_ in v.same_flagged]),
+                "fails" if v.fails else "ok",
+            ]
+            for v in verdicts
+        ],
+    )
+
+
+def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]) -> Evidence:
+    """monitor.3's evidence from the windows holding enough rows (oldest first): every window
+    of the serving version taken by this run or inside `[monitor] lookback` is judged, each
+    failing one is named and alerted on its own; the tables detail the newest failing window
+    (or the newest one, when none fails)."""
+    cfg = system.config.monitor
+    features, skip = _schema_rules(system)
+    champion = getattr(state.champion, "version", None)
+    serving = [w for w in judged if w.model_version == champion] or judged
+    chosen = windows_to_judge(state, serving, cfg.lookback) or serving[-1:]
+    by_window = _by_window(state, cfg.min_rows)
+    verdicts = [_judge(system, state, w, by_window, features, skip) for w in chosen]
+    failing = [v for v in verdicts if v.fails]
+    focus = failing[-1] if failing else verdicts[-1]
+    latest, label = focus.window, focus.label
+    skewed, training, drift, pair = focus.skewed, focus.training, focus.drift, focus.pair
+    same, same_flagged, compared = focus.same, focus.same_flagged, focus.compared
 
     tables = [
         Table(
-            f"Per-example skew in {label}: logged model inputs against the feature code rerun",
+            f"Per-example skew in {label}: logged model inputs against the feature code rerun "
+            f"({sample_note(latest)})",
             ["model input", *SHARE_COLUMNS[1:]],
-            skew_rows,
+            focus.skew_rows,
         ),
         Table(
             f"Training/serving skew: training data against {label}",
@@ -229,12 +360,21 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
             f"Same example at training and serving in {latest.window[:16]}: served raw inputs "
             "against the training row of the same id" + (f" ({same.note})" if same.note else ""),
             SHARE_COLUMNS,
-            same_rows,
+            focus.same_rows,
         )
     )
+    tables.insert(-1, _overview(verdicts))  # the same-example table stays last
     thresholds = {
         k: getattr(cfg, k)
-        for k in ("max_skewed_share", "skew_linf", "skew_js", "drift_linf", "drift_js", "min_rows")
+        for k in (
+            "max_skewed_share",
+            "skew_linf",
+            "skew_js",
+            "drift_linf",
+            "drift_js",
+            "min_rows",
+            "lookback",
+        )
     }
     thresholds["noise bound"] = f"{NOISE_LEVEL:.1%} quantile of the distance under no change"
     evidence = Evidence(
@@ -248,7 +388,13 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
             "window": latest.window,
             "model_version": latest.model_version,
             "serving_version": champion,
+            "windows_judged": [v.label for v in verdicts],
+            "failing_windows": [v.label for v in failing],
             "skew_compared_rows": compared,
+            "skew_population": latest.skew_population,
+            "skew_missed_share": missed_share(compared, latest.skew_population)
+            if latest.skew_population
+            else None,
             "skewed_inputs": [n for n, *_ in skewed],
             "same_example_compared_rows": same.compared,
             "same_example_flagged": [n for n, *_ in same_flagged],
@@ -259,49 +405,22 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
             "inputs_compared": len(training),
         },
     )
-    problems, hints = [], []
-    if latest.skew_error:
-        problems.append(
-            f"the training feature code could not rerun on the logged rows of {label}: "
-            f"{latest.skew_error}"
-        )
-        hints.append("Make the feature function accept the raw rows as the server logs them.")
-    if skewed:
-        problems.append(
-            f"{len(skewed)} model input(s) served with values the training feature code does "
-            f"not compute, in {label}: {_worst(skewed, cfg.max_skewed_share)}"
-        )
-        hints.append(
-            "Serve the same feature code the model was trained with (one function for both), "
-            "and look at the example rows: logged raw inputs against logged model inputs."
-        )
-    if same_flagged:
-        problems.append(
-            f"{len(same_flagged)} input(s) served with other values than the training row of "
-            f"the same example in {latest.window[:16]}: "
-            f"{_worst(same_flagged, cfg.max_skewed_share)}"
-        )
-        hints.append(
-            "Serving reads those inputs from another place or in another way than the training "
-            "data has them: compare both paths for the example ids shown."
-        )
-    if any(d.flagged for _, d in training):
-        problems.append(f"training/serving skew in {label}: {_found(training)}")
-        hints.append(
-            "Compare the serving inputs with the training data for those inputs: a changed "
-            "upstream source, a unit or encoding change, or a population the model never saw."
-        )
-    if any(d.flagged for _, d in drift):
-        problems.append(f"drift from {pair[0]} to {pair[1]}: {_found(drift)}")
-        hints.append("If the change is real and lasting, retrain on recent data.")
-    if problems:
+    if failing:
         evidence.status = "fail"
-        evidence.summary = "; ".join(problems)
-        evidence.facts["cause"] = _causes(latest.skew_error, skewed, training, drift) + [
-            f"same-example:{name}" for name, *_ in same_flagged
+        evidence.summary = "; ".join(_problems(focus, cfg.max_skewed_share)[0])
+        if len(failing) > 1:
+            others = name_list([v.label for v in failing[:-1]])
+            evidence.summary = (
+                f"{len(failing)} of {len(verdicts)} window(s) judged fail ({others} too): "
+                + evidence.summary
+            )
+        evidence.facts["cause"] = list(dict.fromkeys(c for v in failing for c in v.causes))
+        evidence.facts["alerts"] = [
+            {"window": v.window.window, "cause": c} for v in failing for c in v.causes
         ]
-        evidence.hint = " ".join(hints)
+        evidence.hint = " ".join(dict.fromkeys(h for v in failing for h in _problems(v, 0)[1]))
         return evidence
+    many = f" in each of {len(verdicts)} windows judged" if len(verdicts) > 1 else ""
     detail = f"{len(training)} input(s) distributed as in training in {label}" + (
         f", no drift from {pair[0]} to {pair[1]}"
         if pair
@@ -330,7 +449,47 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
         else ""
     )
     evidence.summary = (
-        f"per-example skew: {len(latest.skew)} model input(s) recomputed on {compared:,} "
-        f"logged rows, all within {pct(cfg.max_skewed_share)}{joined}; {detail}"
+        f"per-example skew: {len(latest.skew)} model input(s) within "
+        f"{pct(cfg.max_skewed_share)}{many} ({sample_note(latest)} in {label}){joined}; {detail}"
     )
     return evidence
+
+
+def _problems(v: WindowSkew, max_share: float) -> tuple[list[str], list[str]]:
+    """What fails in one window, and the hints for it."""
+    label = v.label
+    problems, hints = [], []
+    if v.window.skew_error:
+        problems.append(
+            f"the training feature code could not rerun on the logged rows of {label}: "
+            f"{v.window.skew_error}"
+        )
+        hints.append("Make the feature function accept the raw rows as the server logs them.")
+    if v.skewed:
+        problems.append(
+            f"{len(v.skewed)} model input(s) served with values the training feature code does "
+            f"not compute, in {label}: {_worst(v.skewed, max_share)} ({sample_note(v.window)})"
+        )
+        hints.append(
+            "Serve the same feature code the model was trained with (one function for both), "
+            "and look at the example rows: logged raw inputs against logged model inputs."
+        )
+    if v.same_flagged:
+        problems.append(
+            f"{len(v.same_flagged)} input(s) served with other values than the training row of "
+            f"the same example in {v.window.window[:16]}: {_worst(v.same_flagged, max_share)}"
+        )
+        hints.append(
+            "Serving reads those inputs from another place or in another way than the training "
+            "data has them: compare both paths for the example ids shown."
+        )
+    if any(d.flagged for _, d in v.training):
+        problems.append(f"training/serving skew in {label}: {_found(v.training)}")
+        hints.append(
+            "Compare the serving inputs with the training data for those inputs: a changed "
+            "upstream source, a unit or encoding change, or a population the model never saw."
+        )
+    if any(d.flagged for _, d in v.drift) and v.pair is not None:
+        problems.append(f"drift from {v.pair[0]} to {v.pair[1]}: {_found(v.drift)}")
+        hints.append("If the change is real and lasting, retrain on recent data.")
+    return problems, hints

@@ -4,6 +4,7 @@ them in its evidence."""
 from __future__ import annotations
 
 from collections.abc import Container
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -80,32 +81,53 @@ def to_review_note(review: list[pii.PiiFinding]) -> str:
     )
 
 
-def log_findings(log_root: Any, schema: Any) -> tuple[list[list[Any]], list[str], int]:
+def log_findings(system: Any, schema: Any) -> tuple[list[list[Any]], list[str], int]:
     """Personal data the prediction log holds raw: (table rows, problems, rows scanned).
 
-    Only values count here (an email address, a card number found in a logged field), never a
-    field's name: a hashed `email` is named like personal data but holds none.
+    Every logged row (served or refused) is scanned once, when the monitor intake takes its
+    part (`keel.monitor.intake`), and the findings are kept with the window summaries; this
+    reads them, after taking any new parts. Only values count (an email address, a card
+    number found in a logged field), never a field's name: a hashed `email` is named like
+    personal data but holds none.
     """
+    from keel.checks._monitor_state import log_root, monitor_state
     from keel.errors import KeelError
-    from keel.serve.logread import logged_inputs
 
+    try:
+        windows = list(monitor_state(system).windows.values())
+    except KeelError as exc:  # not scanned is not clean
+        return [], [f"the prediction log at {log_root(system)} could not be scanned: {exc}"], 0
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    values: dict[str, int] = {}
+    scanned = unscanned = 0
+    for w in windows:
+        if w.pii_rows is None:
+            unscanned += w.received
+            continue
+        scanned += w.pii_rows
+        for name, count in w.pii_values.items():
+            values[name] = values.get(name, 0) + count
+        for name, kinds in w.pii.items():
+            for kind, hit in kinds.items():
+                slot = found.setdefault(name, {}).setdefault(kind, {**hit, "matches": 0})
+                slot["matches"] += hit["matches"]
     rows: list[list[Any]] = []
     problems: list[str] = []
-    try:
-        raw, built = logged_inputs(log_root)
-    except KeelError as exc:  # not scanned is not clean
-        return rows, [f"the prediction log at {log_root} could not be scanned: {exc}"], 0
-    for where, frame in (("inputs", raw), ("model_inputs", built)):
-        if frame.empty:
-            continue
-        for f in one_per_column(pii.scan(frame)):
-            if f.kind == "name_like_column":
-                continue
-            declared = schema.features.get(f.column) if schema else None
-            handling = declared.pii if declared else "undeclared"
-            rows.append([f"{where}.{f.column}", f.kind, found_in(f), f.share, f.example, handling])
-            problems.append(f"the prediction log holds {f.kind} values raw in {where}.{f.column}")
-    return rows, problems, len(raw)
+    for name, kinds in sorted(found.items()):
+        kind, hit = max(kinds.items(), key=lambda k: k[1]["matches"])
+        column = name.split(".", 1)[1]
+        declared = schema.features.get(column) if schema else None
+        handling = declared.pii if declared else "undeclared"
+        share = hit["matches"] / values[name] if values.get(name) else None
+        found_how = f"{hit['matches']:,} of the {values.get(name, 0):,} logged values"
+        rows.append([name, kind, found_how, share, hit["example"], handling])
+        problems.append(f"the prediction log holds {kind} values raw in {name}")
+    if unscanned:
+        problems.append(
+            f"{unscanned:,} logged rows were taken by an older Keel that did not scan them for "
+            f"personal data: remove {Path(monitor_state(system).state_dir)} to take the log again"
+        )
+    return rows, problems, scanned
 
 
 def log_table(rows: list[list[Any]]) -> Table:

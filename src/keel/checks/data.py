@@ -347,9 +347,7 @@ def data_5(system: System) -> Evidence:
             problems.append(f"model input {f.column} holds {f.kind} values")
     rows.extend(review_row(f, inputs.columns) for f in review)
     tables = [findings_table(rows)]
-    logged, log_problems, scanned = log_findings(
-        system.root / system.config.data.serving_log, schema
-    )
+    logged, log_problems, scanned = log_findings(system, schema)
     problems += log_problems
     if logged:
         tables.append(log_table(logged))

@@ -48,16 +48,17 @@ RECENT = 7  # windows shown in the tables
 
 
 def monitor_2(system: System) -> Evidence:
-    """monitor.2: served rows conform to the schema: the share of each window's rows whose
-    input the server found anomalous stays within [monitor] max_anomaly_rate."""
+    """monitor.2: received rows conform to the schema: the share of each window's rows (served
+    and refused by the server alike) whose input the server found anomalous stays within
+    [monitor] max_anomaly_rate; so does the share of served rows whose prediction failed."""
     state = monitor_state(system)
-    empty = nothing_served("monitor.2", state)
+    empty = nothing_received("monitor.2", state)
     if empty is not None:
         return empty
     if not schema_path(system).is_file():
         return no_schema("monitor.2", system, "the server validates served rows against it")
     cfg = system.config.monitor
-    judged = judged_windows(state, cfg.min_rows)
+    judged = [w for w in state.windows.values() if w.received >= cfg.min_rows]
     if not judged:
         return too_few_rows("monitor.2", state, cfg.min_rows)
     inputs = sorted(
@@ -66,20 +67,23 @@ def monitor_2(system: System) -> Evidence:
     )
     limit = cfg.max_anomaly_rate
     over = [
-        [window_label(w), i, w.anomalies[i], w.rows, pct(w.anomalies[i] / w.rows)]
+        [window_label(w), i, w.anomalies[i], w.received, pct(w.anomalies[i] / w.received)]
         + [w.anomaly_examples.get(i, "")]
         for w in judged
         for i in sorted(w.anomalies)
-        if w.anomalies[i] / w.rows > limit
+        if w.anomalies[i] / w.received > limit
     ]
-    failing = [w for w in judged if w.errors / w.rows > limit]
-    worst = {i: max(w.anomalies.get(i, 0) / w.rows for w in judged) for i in inputs}
+    failing = [w for w in judged if w.rows and w.errors / w.rows > limit]
+    worst = {i: max(w.anomalies.get(i, 0) / w.received for w in judged) for i in inputs}
     recent = judged[-RECENT:]
-    rows = [[i, *(pct(w.anomalies.get(i, 0) / w.rows) for w in recent)] for i in inputs]
-    rows.append(["(failed predictions)", *(pct(w.errors / w.rows) for w in recent)])
+    rows = [[i, *(pct(w.anomalies.get(i, 0) / w.received) for w in recent)] for i in inputs]
+    rows.append(["(refused rows)", *(pct(w.rejected / w.received) for w in recent)])
+    rows.append(
+        ["(failed predictions)", *(pct(w.errors / w.rows) if w.rows else "—" for w in recent)]
+    )
     tables = [
         Table(
-            "Anomaly rate per input, recent windows",
+            "Anomaly rate per input, recent windows (rows received: served and refused)",
             ["input", *(window_label(w) for w in recent)],
             rows,
         )
@@ -88,10 +92,12 @@ def monitor_2(system: System) -> Evidence:
         tables.append(
             Table(
                 f"Windows over max_anomaly_rate ({pct(limit)})",
-                ["window", "input", "anomalous rows", "rows", "rate", "problem, as logged"],
+                ["window", "input", "anomalous rows", "received", "rate", "problem, as logged"],
                 over,
             )
         )
+    received = sum(w.received for w in judged)
+    refused = sum(w.rejected for w in judged)
     evidence = Evidence(
         "monitor.2",
         "pass",
@@ -111,7 +117,9 @@ def monitor_2(system: System) -> Evidence:
         facts={
             "windows_judged": len(judged),
             "windows_too_small": len(state.windows) - len(judged),
-            "rows": sum(w.rows for w in judged),
+            "rows": received,
+            "served_rows": received - refused,
+            "refused_rows": refused,
             "anomalous_rows": sum(sum(w.anomalies.values()) for w in judged),
             "failed_predictions": sum(w.errors for w in judged),
             "inputs_over": sorted({r[1] for r in over}),
@@ -123,7 +131,7 @@ def monitor_2(system: System) -> Evidence:
         first = over[0]
         problems.append(
             f"{len(over)} input × window(s) over {pct(limit)} anomalous rows: "
-            f"{first[1]} in {first[0]} at {first[4]} ({first[2]} of {first[3]} rows"
+            f"{first[1]} in {first[0]} at {first[4]} ({first[2]} of {first[3]} rows received"
             + (f"; {first[5]})" if first[5] else ")")
             + (f"; also {name_list(sorted({r[1] for r in over[1:]}))}" if len(over) > 1 else "")
         )
@@ -133,21 +141,33 @@ def monitor_2(system: System) -> Evidence:
             f"{len(failing)} window(s) with over {pct(limit)} failed predictions: "
             f"{window_label(w)} at {pct(w.errors / w.rows)} ({w.errors} of {w.rows} rows)"
         )
+    turned_away = f", {refused:,} of them refused by the server" if refused else ""
     if problems:
         evidence.status = "fail"
-        evidence.summary = "; ".join(problems)
+        evidence.summary = "; ".join(problems) + (
+            f" ({refused:,} row(s) refused by the server in the windows judged)" if refused else ""
+        )
         evidence.hint = (
-            "Look at the logged rows of those windows (`inputs`, `anomalies`): fix the "
-            "upstream producer that sends them, or, if the data legitimately changed, update "
-            "the schema (domain, range, presence) after review."
+            "Look at the logged rows of those windows (`inputs`, `anomalies`; refused rows with "
+            '`keel logs query "SELECT * FROM rejected"`): fix the upstream producer that '
+            "sends them, or, if the data legitimately changed, update the schema (domain, "
+            "range, presence) after review."
         )
     else:
         evidence.summary = (
             f"every input within {pct(limit)} anomalous rows in {len(judged)} window(s) "
-            f"({sum(w.rows for w in judged):,} rows); worst {pct(max(worst.values(), default=0))}"
-            f", {sum(w.errors for w in judged)} failed prediction(s)"
+            f"({received:,} rows received{turned_away}); worst "
+            f"{pct(max(worst.values(), default=0))}, "
+            f"{sum(w.errors for w in judged)} failed prediction(s)"
         )
     return evidence
+
+
+def nothing_received(practice: str, state: MonitorState) -> Evidence | None:
+    """`not_configured` when the log holds no row yet, served or refused, else None."""
+    if any(w.received for w in state.windows.values()):
+        return None
+    return nothing_served(practice, state)
 
 
 def too_few_rows(practice: str, state: MonitorState, min_rows: int) -> Evidence:

@@ -2,7 +2,9 @@
 
 The log folder is `[data] serving_log` of the keel.toml at PATH (relative to that file); closed
 segments are rolled into Parquet first, then the SQL runs through DuckDB over the view
-`predictions` (one row per served row, with `date` and `model_version` from the partitions).
+`predictions` (one row per served row, with `date` and `model_version` from the partitions),
+`rejected` (the rows the server refused for a schema problem, with their anomalies) or
+`records` (both).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ logs = group("logs", "Query the prediction log written by `keel serve`.")
 
 @command("query", under=logs)
 def query_command(
-    sql: Annotated[str, typer.Argument(help="SQL over the view `predictions`.")],
+    sql: Annotated[
+        str, typer.Argument(help="SQL over the views `predictions`, `rejected`, `records`.")
+    ],
     path: Annotated[Path, typer.Argument(help="The project folder (with keel.toml).")] = Path(),
     limit: Annotated[int, typer.Option(help="Show at most this many rows.")] = 100,
 ) -> None:

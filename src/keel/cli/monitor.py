@@ -38,12 +38,20 @@ def monitor_practices() -> list[str]:
 def alerts_of(result: RunResult, window: str, system: str) -> list[Any]:
     """One alert per cause of each failing monitoring check (facts["cause"]: one cause, or a
     list of them, e.g. monitor.3's "drift:income" and "skew:payment_to_income"; the status
-    when it names none) and the newest window."""
+    when it names none) and the newest window; a check that judged several windows names
+    each failing window's causes (facts["alerts"]: [{"window", "cause"}]), one alert each."""
     from keel.monitor.alerts import Alert
 
     alerts = []
     for e in result.evidence:
         if e.practice in MONITOR_PRACTICES and e.status in ("fail", "error"):
+            per_window = e.facts.get("alerts")
+            if isinstance(per_window, list) and per_window:
+                for a in per_window:
+                    alerts.append(
+                        Alert(e.practice, str(a["cause"]), str(a["window"]), e.summary, system)
+                    )
+                continue
             named = e.facts.get("cause")
             causes = [str(c) for c in named] if isinstance(named, list | tuple) else [named]
             for cause in [c for c in causes if c] or [e.status]:

@@ -12,7 +12,10 @@ The parts this run's roll wrote are summarised from the tables the roll kept in 
 to what it wrote; `roll(keep=...)`), the others read back from Parquet. A part is summarised in
 Arrow: its JSON text columns (`inputs`, `model_inputs`, `probabilities`) parsed by
 `pyarrow.json` (the two input columns side by side), the `anomalies` and `nonfinite` lists
-decoded only where a row has any.
+decoded only where a row has any. Rows the server refused (route "rejected") count in the
+window's `rejected` and `anomalies` only. Every row's logged values are scanned for personal
+data once, here, and the findings kept with the summary (data.5 judges from them). Each
+window's skew sample is drawn uniformly over the window (`keel.monitor.sampling`).
 
 Layout under the state folder (`.keel/monitor`):
 
@@ -39,15 +42,17 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from keel.atomic import write_text_atomic
+from keel.data import pii
 from keel.data.profile import Profile, profile_batches
 from keel.errors import KeelError
-from keel.monitor.summary import MAX_EXAMPLES, PartSummary, Skew
+from keel.monitor.sampling import row_keys, smallest
+from keel.monitor.summary import PartSummary, SampledRow
 from keel.monitor.windows import window_starts
-from keel.serve.predlog import rolled_dir, segments_dir
+from keel.serve.predlog import ROUTE_REJECTED, rolled_dir, segments_dir
 from keel.serve.rollup import roll
 
 Rebuild = Callable[[list[dict[str, Any]]], pd.DataFrame]  # logged raw rows -> model inputs
-SKEW_SAMPLE = 2_000  # rows per part and window recomputed for per-example skew
+_KEY = "_keel_key"  # a skew sample's column of sampling keys
 _FIELD = re.compile(r"^rows\[\d+\]\.(.+?): expected")
 # pyarrow.json in the calling thread: the input columns are parsed in threads of their own,
 # and a small column's parse should not wait behind theirs in Arrow's shared pool
@@ -144,11 +149,6 @@ def _profile(table: pa.Table | None, source: str) -> Profile | None:
     return profile_batches(table, source=source)
 
 
-def _profile_json(rows: pa.Table, name: str) -> Profile | None:
-    """The profile of a column of logged JSON objects (`inputs`, `model_inputs`)."""
-    return _profile(json_table(rows.column(name)), name)
-
-
 def _floats(column: pa.Array) -> pa.Array:
     """Numbers as float64, a missing one as NaN (as the outputs profile has always had it)."""
     values = pc.cast(_text(column), pa.float64())
@@ -229,41 +229,61 @@ def _objects(column: pa.ChunkedArray) -> list[dict[str, Any]]:
     return [json.loads(t) if isinstance(t, str) else {} for t in texts]
 
 
-def skew_sample(rows: pa.Table) -> pa.Table:
-    """The rows of a window whose model inputs are recomputed (at most SKEW_SAMPLE, evenly
-    spread), with the columns that takes."""
-    picked = np.arange(0, rows.num_rows, max(1, rows.num_rows // SKEW_SAMPLE))[:SKEW_SAMPLE]
+def _recomputable(rows: pa.Table) -> np.ndarray:
+    """Positions of the rows that log both raw and model inputs (the skew's population)."""
+    if not {"inputs", "model_inputs"} <= set(rows.column_names):
+        return np.arange(0)
+    valid = pc.and_(pc.is_valid(rows.column("inputs")), pc.is_valid(rows.column("model_inputs")))
+    return np.flatnonzero(valid.to_numpy(zero_copy_only=False))
+
+
+def skew_sample(rows: pa.Table, keys: np.ndarray) -> tuple[pa.Table, int]:
+    """The rows of a window whose model inputs are recomputed, with the columns that takes
+    and their sampling keys (`_keel_key`): the SAMPLE_SIZE rows of smallest key among those
+    that log raw and model inputs (`keel.monitor.sampling`); and how many rows do."""
+    eligible = _recomputable(rows)
+    picked = eligible[smallest(keys[eligible])] if len(eligible) else eligible
     keep = [c for c in ("example_id", "inputs", "model_inputs") if c in rows.column_names]
-    return rows.select(keep).take(pa.array(picked))
+    sample = rows.select(keep).take(pa.array(picked, type=pa.int64()))
+    return sample.append_column(_KEY, pa.array(keys[picked], pa.float64())), len(eligible)
 
 
 def sample_skew(
     sample: pa.Table, rebuild: Rebuild, skip: set[str]
-) -> tuple[dict[str, Skew], str | None]:
-    """Per model input of a `skew_sample`: logged values against the feature code rerun on
-    the logged raw rows; or why the feature code could not rerun."""
+) -> tuple[list[SampledRow], list[str], str | None]:
+    """A `skew_sample`'s rows, each with the model inputs whose logged value differs from the
+    feature code rerun on its logged raw inputs, and the inputs compared; or why the feature
+    code could not rerun."""
+    if sample.num_rows == 0:
+        return [], [], None
     raw = _objects(sample.column("inputs"))
     logged = pd.DataFrame(_objects(sample.column("model_inputs")))
     try:
         rebuilt = rebuild(raw).reset_index(drop=True)
     except Exception as exc:  # the user's feature code on logged rows
-        return {}, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return [], [], f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     if len(rebuilt) != len(logged):
-        return {}, f"the feature code returned {len(rebuilt)} rows for {len(logged)}"
+        return [], [], f"the feature code returned {len(rebuilt)} rows for {len(logged)}"
     ids = (
-        [str(v) for v in sample.column("example_id").to_pylist()]
+        [None if v is None else str(v) for v in sample.column("example_id").to_pylist()]
         if "example_id" in sample.column_names
-        else []
+        else [None] * len(logged)
     )
-    out: dict[str, Skew] = {}
-    for name in logged.columns:
-        if name in skip or name not in rebuilt.columns:
-            continue
-        same = _same(logged[name], rebuilt[name])
-        bad = np.flatnonzero(~same)
-        examples = [ids[i] for i in bad[:MAX_EXAMPLES]] if ids else []
-        out[name] = Skew(len(same), int(len(bad)), examples)
-    return out, None
+    compared = [n for n in logged.columns if n not in skip and n in rebuilt.columns]
+    skewed: list[list[str]] = [[] for _ in range(len(logged))]
+    for name in compared:
+        for i in np.flatnonzero(~_same(logged[name], rebuilt[name])):
+            skewed[i].append(str(name))
+    keys = sample.column(_KEY).to_pylist()
+    rows = [SampledRow(k, e, tuple(s)) for k, e, s in zip(keys, ids, skewed, strict=True)]
+    return rows, [str(n) for n in compared], None
+
+
+def apply_skew(summary: PartSummary, sample: pa.Table, rebuild: Rebuild, skip: set[str]) -> None:
+    """Rerun the feature code on a window's `skew_sample` and record it in `summary`."""
+    rows, inputs, error = sample_skew(sample, rebuild, skip)
+    summary.set_skew(rows, inputs, summary.skew_population)
+    summary.skew_error = error
 
 
 def _window_of_rows(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], np.ndarray]:
@@ -283,14 +303,75 @@ def _window_of_rows(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], 
     return [datetime.fromtimestamp(int(s), UTC).isoformat() for s in distinct], which
 
 
-def _windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table]]:
-    """The part's rows split by the window their time falls in, oldest window first."""
+def _windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table, np.ndarray]]:
+    """The part's rows split by the window their time falls in, oldest window first, with
+    their positions in the part."""
     labels, which = _window_of_rows(table.column("time"), window_seconds)
     if len(labels) == 1:
-        return [(labels[0], table)]
-    return [
-        (label, table.take(pa.array(np.flatnonzero(which == i)))) for i, label in enumerate(labels)
-    ]
+        return [(labels[0], table, np.arange(table.num_rows))]
+    out = []
+    for i, label in enumerate(labels):
+        positions = np.flatnonzero(which == i)
+        out.append((label, table.take(pa.array(positions)), positions))
+    return out
+
+
+def _refused(rows: pa.Table) -> np.ndarray:
+    """Per row, whether the server refused it (route "rejected": no prediction)."""
+    if "route" not in rows.column_names:
+        return np.zeros(rows.num_rows, dtype=bool)
+    route = _text(rows.column("route"))
+    if not (pa.types.is_string(route.type) or pa.types.is_large_string(route.type)):
+        return np.zeros(rows.num_rows, dtype=bool)
+    same = pc.fill_null(pc.equal(route, ROUTE_REJECTED), False)
+    return same.to_numpy(zero_copy_only=False)
+
+
+def _parsed(rows: pa.Table, name: str) -> pa.Table | None:
+    """A logged JSON column (`inputs`, `model_inputs`) of served rows as a table; None when
+    absent."""
+    return json_table(rows.column(name)) if name in rows.column_names else None
+
+
+def _as_text(rows: pa.Table, name: str) -> pa.Table | None:
+    """A logged JSON column of refused rows as a table of text (what a client sent may be of
+    any type: `"14 months"` for an integer), for the personal-data scan."""
+    if name not in rows.column_names or rows.num_rows == 0:
+        return None
+    objects = [o if isinstance(o, dict) else {} for o in _objects(rows.column(name))]
+    names = list(dict.fromkeys(k for o in objects for k in o))
+    if not names:
+        return None
+
+    def text(value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value)
+
+    return pa.table({n: pa.array([text(o.get(n)) for o in objects], pa.string()) for n in names})
+
+
+def _pii(parsed: list[tuple[str, pa.Table | None]]) -> tuple[dict, dict[str, int]]:
+    """Personal data in every logged value of the parsed columns ((field prefix, table)):
+    {field: {kind: {matches, example}}} and the non-null values scanned per field."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    values: dict[str, int] = {}
+    for where, table in parsed:
+        if table is None or table.num_rows == 0:
+            continue
+        for name in table.column_names:
+            column = table.column(name)
+            field = f"{where}.{name}"
+            values[field] = values.get(field, 0) + len(column) - column.null_count
+        for f in pii.scan(table, sample=max(1, table.num_rows)):
+            if f.kind == "name_like_column":
+                continue  # a logged field is judged by its values only
+            kinds = found.setdefault(f"{where}.{f.column}", {})
+            if f.kind in kinds:
+                kinds[f.kind]["matches"] += f.matches
+            else:
+                kinds[f.kind] = {"matches": f.matches, "example": f.example}
+    return found, values
 
 
 def summarise_part(
@@ -305,48 +386,67 @@ def summarise_part(
     samples: dict[str, pa.Table] | None = None,
 ) -> list[PartSummary]:
     """One summary per window the rolled part `path` (of model `version`) has rows in;
-    `label` names the part in the summaries (default: its file name); `table`: the part's
-    rows when the caller has them already (as `roll` wrote them), else read from `path`;
-    `samples`, when given, receives each window's `skew_sample` (for the caller to rerun the
-    feature code on elsewhere)."""
+    `label` names the part in the summaries (default: its file name) and seeds its skew
+    sample; `table`: the part's rows when the caller has them already (as `roll` wrote them),
+    else read from `path`; `samples`, when given, receives each window's `skew_sample` (for
+    the caller to rerun the feature code on elsewhere, `apply_skew`). Rows the server refused
+    count in `rejected` and `anomalies` only; every row's logged values are scanned for
+    personal data."""
     if table is None:
         table = pq.read_table(path)
     if table.num_rows == 0 or "time" not in table.column_names:
         return []
+    label = label or path.name
+    keys = row_keys(label, table.num_rows)
     summaries = []
-    for window, rows in _windows(table, window_seconds):
+    for window, everything, positions in _windows(table, window_seconds):
+        refused = _refused(everything)
+        served_at = np.flatnonzero(~refused) if refused.any() else None
+        rows = everything if served_at is None else everything.take(pa.array(served_at))
+        served_keys = keys[positions] if served_at is None else keys[positions][served_at]
         names = rows.column_names
+        sample, population = skew_sample(rows, served_keys)
         if samples is not None:
-            samples[window] = skew_sample(rows)
+            samples[window] = sample
         with ThreadPoolExecutor(2) as pool:  # the two big JSON columns parsed side by side
-            inputs, model_inputs = (
-                pool.submit(_profile_json, rows, name) if name in names else None
-                for name in ("inputs", "model_inputs")
+            parsing = {
+                name: pool.submit(_parsed, rows, name) for name in ("inputs", "model_inputs")
+            }
+            anomalies, anomaly_examples = _anomalies(everything)
+            low, high = pc.min_max(everything.column("time").cast(pa.string())).values()
+            outputs = _profile(_outputs(rows), "outputs") if rows.num_rows else None
+            parsed = {name: job.result() for name, job in parsing.items()}
+        turned_away = everything.filter(pa.array(refused)) if served_at is not None else None
+        found, scanned = _pii(
+            [(name, parsed[name]) for name in ("inputs", "model_inputs")]
+            + (
+                [(name, _as_text(turned_away, name)) for name in ("inputs", "model_inputs")]
+                if turned_away is not None
+                else []
             )
-            anomalies, anomaly_examples = _anomalies(rows)
-            low, high = pc.min_max(rows.column("time").cast(pa.string())).values()
-            outputs = _profile(_outputs(rows), "outputs")
-            skew: tuple[dict[str, Skew], str | None] | None = None
-            if rebuild is not None and {"inputs", "model_inputs"} <= set(names):
-                # the user's code: this thread
-                skew = sample_skew(skew_sample(rows), rebuild, skip_skew or set())
-            summary = PartSummary(
-                window=window,
-                model_version=version,
-                rows=rows.num_rows,
-                first_time=str(low.as_py()),
-                last_time=str(high.as_py()),
-                errors=rows.num_rows - rows.column("error").null_count if "error" in names else 0,
-                inputs=inputs.result() if inputs is not None else None,
-                model_inputs=model_inputs.result() if model_inputs is not None else None,
-                outputs=outputs,
-                anomalies=anomalies,
-                anomaly_examples=anomaly_examples,
-                nonfinite=_nonfinite(rows),
-                parts=[label or path.name],
-            )
-        if skew is not None:
-            summary.skew, summary.skew_error = skew
+        )
+        summary = PartSummary(
+            window=window,
+            model_version=version,
+            rows=rows.num_rows,
+            first_time=str(low.as_py()),
+            last_time=str(high.as_py()),
+            errors=rows.num_rows - rows.column("error").null_count if "error" in names else 0,
+            inputs=_profile(parsed["inputs"], "inputs"),
+            model_inputs=_profile(parsed["model_inputs"], "model_inputs"),
+            outputs=outputs,
+            anomalies=anomalies,
+            anomaly_examples=anomaly_examples,
+            nonfinite=_nonfinite(rows),
+            parts=[label],
+            skew_population=population,
+            rejected=int(refused.sum()),
+            pii=found,
+            pii_values=scanned,
+            pii_rows=everything.num_rows,
+        )
+        if rebuild is not None:  # the user's code: this thread
+            apply_skew(summary, sample, rebuild, skip_skew or set())
         summaries.append(summary)
     return summaries
 

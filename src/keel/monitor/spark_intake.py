@@ -6,7 +6,7 @@ Spark DataFrame (parts of the same columns together), and groups it by part
 (`applyInArrow`). On an executor each part's rows, back in their order in the file
 (`_metadata.row_index`), go through `summarise_part`, the local intake's own function, so each
 window's summary is the one the local engine computes. The rows whose model inputs are
-recomputed for per-example skew (the samples `summarise_part` keeps, at most 2,000 per window)
+recomputed for per-example skew (the samples `summarise_part` keeps, at most 459 per window)
 travel back with the summary and the model's feature code reruns on the driver, where the
 user's code and its imports are. The driver then writes each part's summaries and its `.done`
 marker exactly as the local intake does, so the two engines can take turns on the same log.
@@ -29,10 +29,10 @@ from keel.data.spark import local_types
 from keel.monitor.intake import (
     IntakeRun,
     Rebuild,
+    apply_skew,
     part_name,
     record,
     rolled_parts,
-    sample_skew,
     summarise_part,
     taken,
     version_of,
@@ -150,11 +150,7 @@ def intake_on_spark(
         summaries = []
         for summary, sample in sorted(found[str(part)], key=lambda s: s[0].window):
             if rebuild is not None and sample is not None:
-                taken_rows = _from_ipc(sample)
-                if {"inputs", "model_inputs"} <= set(taken_rows.column_names):
-                    summary.skew, summary.skew_error = sample_skew(
-                        taken_rows, rebuild, skip_skew or set()
-                    )
+                apply_skew(summary, _from_ipc(sample), rebuild, skip_skew or set())
             summaries.append(summary)
         record(state_dir, relative, summaries, run)
     return run

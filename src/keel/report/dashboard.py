@@ -3,10 +3,10 @@
 `keel monitor --html FILE` writes it (and `keel serve` shows the latest at `/dashboard`). Like
 report.html (`keel.report.html`) it holds everything inline, CSS and SVG, fetches nothing and
 runs no script. It shows, window by window (x = the monitor's time windows, oldest first):
-served rows, anomaly rate per input, drift per input from the previous window, per-example skew
-per model input, latency p50/p99, the prediction distribution, quality (monitor.7's own figures
-and tables), then the alert history (newest first) and every monitoring practice's verdict with
-its tables and bar charts.
+served and refused rows, anomaly rate per input (of the rows received), drift per input from
+the previous window, per-example skew per model input, latency p50/p99, the prediction
+distribution, quality (monitor.7's own figures and tables), then the alert history (newest
+first) and every monitoring practice's verdict with its tables and bar charts.
 
 Every value from the log or from evidence (input names, summaries, alert text) reaches the page
 through the autoescaping template or through the SVG builders, which escape their own text.
@@ -101,6 +101,7 @@ def _context(
         "generated_iso": str(result.started_at),
         "windows": len(timeline.starts) if timeline else 0,
         "rows": sum(s.rows for s in windows.values()),
+        "refused": sum(s.rejected for s in windows.values()),
         "versions": ", ".join(f"v{v}" for v in timeline.versions) if timeline else "",
         "latest": _when(latest[0]) if latest else "",
         "no_traffic": NO_TRAFFIC,
@@ -140,14 +141,15 @@ def _panels(t: Timeline, evidence: dict[str, Evidence]) -> list[Panel]:
         panel(
             "rows",
             "Traffic",
-            "Rows served per window (each model version when several served).",
+            "Rows served per window (each model version when several served), and the rows "
+            "the server refused for a schema problem.",
             [_svg(rows_chart(t))],
         ),
         Panel(
             "anomalies",
             "Data invariants",
-            "The share of each window's rows whose schema check at serving time found a problem "
-            "in the input (monitor.2).",
+            "The share of each window's rows, served or refused, whose schema check at serving "
+            "time found a problem in the input (monitor.2).",
             [_svg(anomalies)],
             note=no_anomaly,
         ),

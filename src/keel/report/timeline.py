@@ -75,24 +75,29 @@ def _ranked(title: str, series: dict[str, list[float | None]], what: str) -> tup
 
 
 def rows_chart(t: Timeline) -> LineChart:
-    """Served rows per window: all versions together, and each version when several served."""
+    """Served rows per window: all versions together, and each version when several served;
+    and the rows the server refused, when it refused any."""
     series: dict[str, list[float | None]] = {"all versions": [float(m.rows) for m in t.merged]}
     if len(t.versions) > 1:
         for v in t.versions:
             series[f"v{v}"] = [None if s is None else float(s.rows) for s in t.per_version(v)]
+    if any(m.rejected for m in t.merged):
+        series["refused (schema problem)"] = [float(m.rejected) for m in t.merged]
     return LineChart("Served rows per window", t.labels, series, y_label="rows")
 
 
 def anomaly_chart(t: Timeline, threshold: float | None) -> tuple[LineChart, str]:
-    """The share of rows with a schema anomaly, per input and window."""
+    """The share of rows received (served and refused) with a schema anomaly, per input and
+    window."""
     names = sorted({n for m in t.merged for n in m.anomalies})
     series = {
-        n: [m.anomalies.get(n, 0) / m.rows if m.rows else None for m in t.merged] for n in names
+        n: [m.anomalies.get(n, 0) / m.received if m.received else None for m in t.merged]
+        for n in names
     }
-    empty = "" if names else "No served row had a schema anomaly in any window."
+    empty = "" if names else "No row received had a schema anomaly in any window."
     shown, note = _ranked("rate", series, "inputs")
     if not series:
-        shown = {"every input": [0.0 if m.rows else None for m in t.merged]}
+        shown = {"every input": [0.0 if m.received else None for m in t.merged]}
     chart = LineChart(
         "Anomaly rate per input",
         t.labels,

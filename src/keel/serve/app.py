@@ -3,7 +3,8 @@
     POST /predict   one row (a JSON object) or a batch ({"rows": [...]}); answers one prediction
                     per row, the model version that made them and a request id. A malformed or
                     oversized body, or (with on_anomaly = "reject") an invalid row, is a 4xx
-                    naming the field and what was expected; never a 5xx.
+                    naming the field and what was expected; never a 5xx. The rows of a request
+                    refused for an invalid row are logged too (`keel.serve.rejected`).
     GET /health     the process is up
     GET /ready      the champion is loaded and warm (503 until then)
     GET /version    the versions serving
@@ -14,7 +15,9 @@ Each served row becomes one record of the prediction log, written before the res
 when the log's durability is "ack": request id, example id, time, model version, route, the raw
 inputs (personal data as the schema's `pii` handling says: dropped, hashed or redacted), the model
 inputs the feature code built (handled alike), the prediction, class probabilities, latency and
-the row's anomalies.
+the row's anomalies (personal values never shown in them). Each row of a request refused for
+an invalid row becomes a record too, with route "rejected", no prediction and its anomalies, so
+monitoring counts the rows the server turned away (`keel.serve.rejected`).
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ from keel.serve.batching import Batcher, predict_rows
 from keel.serve.dashboard import add_dashboard_route
 from keel.serve.models import ROUTE_CHAMPION, Loaded, ModelHolder, Serving
 from keel.serve.predlog import PredictionLog
-from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
-from keel.serve.validation import RowCheck, RowValidator, to_frame
+from keel.serve.rejected import logged_problems, rejected_records
+from keel.serve.requests import RequestError, parse_body, request_json_schema
+from keel.serve.validation import RowCheck, RowValidator, refuse_if_any, to_frame
 
 
 @dataclass(frozen=True)
@@ -330,16 +334,32 @@ def create_app(
             rows = parse_body(
                 body, max_bytes=settings.max_body_bytes, max_rows=settings.max_batch_rows
             )
-            checks = validator.check(rows)
-            for check in checks:
-                for problem in check.problems:
-                    metrics.invalid.labels(problem.kind).inc()
-            if settings.on_anomaly == "reject":
-                reject_invalid(checks)
         except RequestError as exc:
             metrics.requests.labels("champion", version, str(exc.status)).inc()
             return _error(exc.status, exc.message, [exc.field] if exc.field else None)
+        checks = validator.check(rows)
+        for check in checks:
+            for problem in check.problems:
+                metrics.invalid.labels(problem.kind).inc()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        refusal = refuse_if_any(checks) if settings.on_anomaly == "reject" else None
+        if refusal is not None:  # every row refused, each logged with its problems
+            metrics.requests.labels("champion", version, "422").inc()
+            if log is not None:
+                refused = rejected_records(
+                    rows,
+                    checks,
+                    schema,
+                    key=settings.pii_key,
+                    id_column=settings.id_column,
+                    request_id=request_id,
+                    version=serving.champion.version,
+                    time=settings.clock().isoformat(),
+                    seconds=time.perf_counter() - started,
+                )
+                await run_in_threadpool(log.append, refused)
+            status, message, where = refusal
+            return _error(status, message, [where] if where else None)
         groups = _routed(serving, rows, settings.id_column, request_id)
         results = await asyncio.gather(
             *(
@@ -390,7 +410,7 @@ def create_app(
                     raw,
                     built,
                     nonfinite,
-                    [checks[p] for p in positions],
+                    [logged_problems(checks[p], schema) for p in positions],
                     settings,
                     request_id=request_id,
                     version=loaded.version,
@@ -473,7 +493,7 @@ def _log_records(
     raw: list[dict[str, Any]],
     built: list[dict[str, Any]],
     nonfinite: list[list[str]],
-    checks: list[RowCheck],
+    anomalies: list[list[str]],
     settings: ServeSettings,
     *,
     request_id: str,
@@ -483,7 +503,7 @@ def _log_records(
     seconds: float,
 ) -> list[dict[str, Any]]:
     """One prediction-log record per served row (`raw` and `built`: the row's inputs and
-    model inputs, personal data handled)."""
+    model inputs, personal data handled; `anomalies`: its problems as the log keeps them)."""
     now = settings.clock().isoformat()
     records = []
     for i, answer in enumerate(answers):
@@ -501,7 +521,7 @@ def _log_records(
                 "prediction": answer["prediction"],
                 "probabilities": answer.get("probabilities"),
                 "latency_seconds": seconds,
-                "anomalies": checks[i].messages(),
+                "anomalies": anomalies[i],
                 "nonfinite": nonfinite[i],
             }
         )

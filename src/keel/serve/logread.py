@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from keel.serve.predlog import rolled_dir, segments_dir
+from keel.serve.predlog import ROUTE_REJECTED, rolled_dir, segments_dir
 from keel.serve.rollup import query, roll
 from keel.serve.segments import OPEN_SUFFIX, read_segment
 
@@ -65,7 +65,8 @@ def _has_rolled(rolled: Path) -> bool:
 
 
 def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
-    """One row per logged prediction at or after `since` (ISO time; None: all), with FIELDS.
+    """One row per logged prediction at or after `since` (ISO time; None: all), with FIELDS;
+    rows the server refused (route "rejected") are not predictions and are left out.
 
     `probabilities` is a dict per row (or None); `time` is text as logged; a field a record
     lacks (an `error` when none occurred) is None.
@@ -74,6 +75,7 @@ def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
     frames = []
     if _has_rolled(rolled):
         frames.append(query("SELECT * FROM predictions", rolled).to_pandas())
+    live = [r for r in live if r.get("route") != ROUTE_REJECTED]
     if live:
         frames.append(pd.DataFrame(live))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -87,25 +89,3 @@ def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
         times = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
         frame = frame[times >= pd.Timestamp(since).tz_convert("UTC")].reset_index(drop=True)
     return frame
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    value = _parsed(value)
-    return value if isinstance(value, dict) else {}
-
-
-def logged_inputs(log_root: str | Path, limit: int = 5_000) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(raw inputs, model inputs) of the newest `limit` logged rows, one column per field, as
-    the log holds them (after the schema's personal-data handling): what a privacy scan of the
-    log reads. Empty frames when nothing was logged."""
-    rolled, records = _roll_and_read_live(Path(log_root), newest_first=True, last=limit)
-    if len(records) < limit and _has_rolled(rolled):
-        table = query(
-            f"SELECT * FROM predictions ORDER BY time DESC LIMIT {int(limit - len(records))}",
-            rolled,
-        )
-        records += table.to_pylist()
-    records = records[:limit]
-    raw = pd.DataFrame([_as_dict(r.get("inputs")) for r in records])
-    built = pd.DataFrame([_as_dict(r.get("model_inputs")) for r in records])
-    return raw, built

@@ -1,6 +1,7 @@
 """The durable prediction log: the seam between serving and monitoring.
 
-`PredictionLog.append(records)` takes one JSON-able dict per served row. The log needs only
+`PredictionLog.append(records)` takes one JSON-able dict per served or refused row (a refused
+row has route `ROUTE_REJECTED` and no prediction). The log needs only
 `time` (an ISO-8601 string, with an offset, or naive meaning UTC) and `model_version` (an
 int), which partition the roll-up; `date` is reserved (the roll-up's partition, derived from
 `time`); every other field is the server's business.
@@ -34,6 +35,9 @@ from keel.serve.segments import SegmentWriter, encode_record, recover
 
 Durability = Literal["ack", "async"]
 DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
+# The route of a row the server refused (on_anomaly = "reject"): logged with its anomalies and
+# no prediction; readers of served predictions leave these rows out (`keel.serve.rejected`).
+ROUTE_REJECTED = "rejected"
 
 
 def segments_dir(log_root: str | Path) -> Path:

@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 
 from keel.atomic import write_atomic
 from keel.errors import KeelError
+from keel.serve.predlog import ROUTE_REJECTED
 from keel.serve.segments import closed_segments, fsync_dir, read_segment, recover, remove
 
 _PARTITION = ("model_version",)
@@ -154,7 +155,10 @@ def roll(folder: str | Path, out_dir: str | Path, *, keep: dict[Path, Any] | Non
 
 
 def query(sql: str, out_dir: str | Path) -> Any:
-    """Run `sql` over the view `predictions` (every rolled part under `out_dir`); a pyarrow Table.
+    """Run `sql` over the rolled parts under `out_dir`; a pyarrow Table. Three views:
+    `predictions` (the rows served: a prediction or a failure of the model), `rejected` (the
+    rows the server refused, route "rejected", with their anomalies and no prediction) and
+    `records` (both). A log written before refused rows were logged has none.
 
     Raises KeelError when nothing has been rolled yet or DuckDB rejects the SQL.
     """
@@ -167,9 +171,16 @@ def query(sql: str, out_dir: str | Path) -> Any:
     con = duckdb.connect()
     try:
         con.execute(
-            "CREATE VIEW predictions AS SELECT * FROM read_parquet("
+            "CREATE VIEW records AS SELECT * FROM read_parquet("
             f"'{pattern}', hive_partitioning = true, union_by_name = true)"
         )
+        names = {row[0] for row in con.execute("DESCRIBE records").fetchall()}
+        served, refused = "true", "false"  # a log without routes has no refused rows
+        if "route" in names:
+            served = f"route::VARCHAR IS DISTINCT FROM '{ROUTE_REJECTED}'"
+            refused = f"route::VARCHAR = '{ROUTE_REJECTED}'"
+        con.execute(f"CREATE VIEW predictions AS SELECT * FROM records WHERE {served}")
+        con.execute(f"CREATE VIEW rejected AS SELECT * FROM records WHERE {refused}")
         relation = con.sql(sql)
         if relation is None:
             raise KeelError("prediction log query: the SQL returned no result; use a SELECT")
