@@ -90,19 +90,54 @@ def state_dir(system: System) -> Path:
 
 
 def _rebuild(system: System) -> Any:
-    """Logged raw rows -> the model inputs the system's feature code builds from them."""
+    """Logged raw rows -> the model inputs that the feature code of the version that served
+    them builds (its own registered copy, whatever the working tree holds). Rows of a version
+    the registry does not hold (a log written without one) are rebuilt with the working
+    tree's code."""
     from keel.data.schema import load_schema
+    from keel.monitor.intake import VersionedRebuild
     from keel.serve.validation import to_frame
 
     path = system.root / system.config.data.schema_file
     schema = load_schema(path) if path.is_file() else None
 
-    def rebuild(rows: list[dict[str, Any]]) -> pd.DataFrame:
-        frame = to_frame(schema, rows, []) if schema is not None else pd.DataFrame(rows)
-        return system.inputs(frame)
+    def frame_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
+        return to_frame(schema, rows, []) if schema is not None else pd.DataFrame(rows)
+
+    def working_tree(rows: list[dict[str, Any]]) -> pd.DataFrame:
+        return system.inputs(frame_of(rows))
+
+    def for_version(version: int) -> Any:
+        model = _registered_model(system, version)
+        if model is None:
+            return working_tree
+        own = model.unwrap_python_model()
+
+        def rebuild(rows: list[dict[str, Any]]) -> pd.DataFrame:
+            raw = frame_of(rows)
+            built = raw if own.build is None else own.build(raw.copy())
+            return built[[c for c in own.inputs if c in built.columns]]
+
+        return rebuild
 
     skip = {n for n, f in schema.features.items() if f.pii != "none"} if schema else set()
-    return rebuild, skip
+    return VersionedRebuild(for_version), skip
+
+
+def _registered_model(system: System, version: int) -> Any:
+    """Version `version`'s loaded model, or None when the registry does not hold it."""
+    from keel.errors import RegistryError
+    from keel.registry.store import connect, translated
+    from keel.registry.versions import find_version, load_version
+    from keel.training import registry_ref
+
+    store = connect(registry_ref(system))
+    with translated(store.uri):
+        try:
+            mv = find_version(store, version)
+        except RegistryError:
+            return None
+        return load_version(store, mv)
 
 
 def monitor_state(

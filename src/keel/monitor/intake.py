@@ -52,6 +52,33 @@ from keel.serve.predlog import ROUTE_REJECTED, rolled_dir, segments_dir
 from keel.serve.rollup import roll
 
 Rebuild = Callable[[list[dict[str, Any]]], pd.DataFrame]  # logged raw rows -> model inputs
+
+
+class VersionedRebuild:
+    """The feature code of each model version: rows a version served are recomputed with the
+    code that version was registered with, not whatever the working tree holds now (a tree
+    ahead of the champion would otherwise show its own changes as training/serving skew).
+    `for_version(v)` returns version v's `Rebuild`; it may raise, and the window then says the
+    feature code could not rerun."""
+
+    def __init__(self, for_version: Callable[[int], Rebuild]) -> None:
+        self._for_version = for_version
+        self._cache: dict[int, Rebuild | BaseException] = {}
+
+    def for_version(self, version: int) -> Rebuild:
+        if version not in self._cache:
+            try:
+                self._cache[version] = self._for_version(version)
+            except Exception as exc:  # said once per version, in every window it served
+                self._cache[version] = exc
+        found = self._cache[version]
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+
+def _rebuild_for(rebuild: Rebuild | VersionedRebuild, version: int) -> Rebuild:
+    return rebuild.for_version(version) if isinstance(rebuild, VersionedRebuild) else rebuild
 _KEY = "_keel_key"  # a skew sample's column of sampling keys
 _FIELD = re.compile(r"^rows\[\d+\]\.(.+?): expected")
 # pyarrow.json in the calling thread: the input columns are parsed in threads of their own,
@@ -279,9 +306,22 @@ def sample_skew(
     return rows, [str(n) for n in compared], None
 
 
-def apply_skew(summary: PartSummary, sample: pa.Table, rebuild: Rebuild, skip: set[str]) -> None:
-    """Rerun the feature code on a window's `skew_sample` and record it in `summary`."""
-    rows, inputs, error = sample_skew(sample, rebuild, skip)
+def apply_skew(
+    summary: PartSummary, sample: pa.Table, rebuild: Rebuild | VersionedRebuild, skip: set[str]
+) -> None:
+    """Rerun the feature code (of the version that served the window, when `rebuild` is
+    versioned) on a window's `skew_sample` and record it in `summary`."""
+    try:
+        code = _rebuild_for(rebuild, summary.model_version)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        summary.set_skew([], [], summary.skew_population)
+        summary.skew_error = (
+            f"the feature code of version {summary.model_version} could not be loaded: "
+            f"{type(exc).__name__}: {first}"
+        )
+        return
+    rows, inputs, error = sample_skew(sample, code, skip)
     summary.set_skew(rows, inputs, summary.skew_population)
     summary.skew_error = error
 
@@ -379,7 +419,7 @@ def summarise_part(
     version: int,
     *,
     window_seconds: float,
-    rebuild: Rebuild | None = None,
+    rebuild: Rebuild | VersionedRebuild | None = None,
     skip_skew: set[str] | None = None,
     label: str | None = None,
     table: pa.Table | None = None,
@@ -502,7 +542,7 @@ def intake(
     state_dir: str | Path,
     *,
     window_seconds: float,
-    rebuild: Rebuild | None = None,
+    rebuild: Rebuild | VersionedRebuild | None = None,
     skip_skew: set[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IntakeRun:

@@ -29,6 +29,7 @@ from keel.data.spark import local_types
 from keel.monitor.intake import (
     IntakeRun,
     Rebuild,
+    VersionedRebuild,
     apply_skew,
     part_name,
     record,
@@ -115,7 +116,7 @@ def intake_on_spark(
     state_dir: str | Path,
     *,
     window_seconds: float,
-    rebuild: Rebuild | None = None,
+    rebuild: Rebuild | VersionedRebuild | None = None,
     skip_skew: set[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IntakeRun:
