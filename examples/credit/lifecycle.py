@@ -3,8 +3,12 @@
     python examples/credit/lifecycle.py [--keep]
 
 1. `keel score`: the system before anything was trained, registered or served;
-2. `keel train` (with model.4's staleness limit) and `keel promote 1`: the first champion;
-3. `keel serve` in the background; `keel train` again (a retrained version 2),
+2. `keel train` and `keel promote 1`: the first champion, trained with the feature code as it
+   was before the late-payments feed and the employment field were used (the lifecycle puts
+   that older `credit/features.py` in place for this one command, then puts today's back);
+3. `keel serve` in the background, serving version 1 with its own feature code while the
+   working tree holds today's; `keel train` (with model.4's staleness limit) registers version 2
+   from today's code,
    `keel canary start 2`, simulated traffic with its labels, `keel canary status --decide`
    (more labelled traffic while the labels cannot yet rule out a quality drop): version 2
    goes through a canary and the gate;
@@ -19,6 +23,7 @@ the cache kept) and its labels file are reset first, so every run tells the same
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -32,6 +37,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 KEEL = [sys.executable, "-m", "keel"]
 LABELS = HERE / "data" / "labels.parquet"
+FEATURES = HERE / "credit" / "features.py"
+# inputs version 1's feature code did not use yet: version 2 is better by about 0.02 ROC AUC,
+# which the canary's labelled traffic measures online too (model.2)
+NOT_YET = ("late_payments_12m", "employment")
 
 
 def step(title: str) -> None:
@@ -58,11 +67,13 @@ def traffic(url: str, rows: int, seed: int, *, labels: bool = False, batch: int 
 def canary_decided(url: str, path: str, window: float, rounds: int = 4) -> None:
     """Labelled traffic, then `keel canary status --decide`, until the canary is decided. To
     promote, the labels must rule out a ROC AUC drop of [canary] max_quality_drop (0.02) at 95%
-    confidence: about 13,000 labelled rows a route. While too few have arrived the canary
-    waits and says how many it still needs; each round sends more."""
+    confidence; while too few have arrived the canary waits and says how many it still needs,
+    and each round sends more. The first round's 20,000 labelled rows a route also measure
+    version 2's online gain over version 1 (about 0.02 ROC AUC offline) clear of zero, which
+    model.2 needs."""
     started = time.monotonic()
     for k in range(rounds):
-        traffic(url, 24_000 if k == 0 else 8_000, seed=11 + 10 * k, labels=True, batch=50)
+        traffic(url, 40_000 if k == 0 else 8_000, seed=11 + 10 * k, labels=True, batch=50)
         time.sleep(max(0.0, window - (time.monotonic() - started)))
         print("$ keel canary status " + path + " --decide", flush=True)
         done = subprocess.run(
@@ -74,6 +85,22 @@ def canary_decided(url: str, path: str, window: float, rounds: int = 4) -> None:
         if "version 2 is the champion now" in done.stdout:
             return
     raise SystemExit(f"the canary was still undecided after {rounds} rounds of traffic")
+
+
+@contextlib.contextmanager
+def first_feature_code():
+    """`credit/features.py` as it was when version 1 was trained (the inputs in NOT_YET
+    dropped), for one command; today's file is put back whatever happens."""
+    today = FEATURES.read_text(encoding="utf-8")
+    marker = "DROPPED = (\n"
+    if marker not in today:
+        raise SystemExit(f"{FEATURES} has no `DROPPED = (` list to add the older drops to")
+    older = "".join(f'    "{name}",\n' for name in NOT_YET)
+    FEATURES.write_text(today.replace(marker, marker + older, 1), encoding="utf-8")
+    try:
+        yield
+    finally:
+        FEATURES.write_text(today, encoding="utf-8")
 
 
 def free_port() -> int:
@@ -117,8 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     step("1. score the system as it is: nothing trained, registered or served yet")
     keel("score", path)
 
-    step("2. train version 1 (with model.4's staleness limit) and make it the champion")
-    keel("train", path, "--staleness-limit")
+    step("2. train version 1 on the feature code of an earlier commit; make it the champion")
+    with first_feature_code():
+        keel("train", path)
     keel("promote", "1", path)
 
     step("3. serve it; train version 2 and put it through a canary on live traffic")
@@ -127,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     server = subprocess.Popen([*KEEL, "serve", path, "--port", str(port)], env=os.environ.copy())
     try:
         wait_ready(url, server)
-        keel("train", path, "--staleness-limit")  # the sweep is cached: same data and code
+        keel("train", path, "--staleness-limit")  # today's code; the sweep is cached
         keel("canary", "start", "2", path)
         time.sleep(2.5)  # the servers pick the canary up on their next poll
         canary_decided(url, path, window=15)  # [canary] window in keel.toml
