@@ -545,7 +545,14 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
+_BOUNDS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "finite_number",
+    "int_parsing_size",
+}
 
 
 def _field(loc: tuple[Any, ...]) -> Any:
