@@ -503,7 +503,7 @@ def infra_6(system: System) -> Evidence:
     serving = champion(ref)
     if serving is None:
         return Evidence("infra.6", "fail", "no version serves: the registry has no champion", HINT)
-    return judge_canary_history(history(ref), serving.version)
+    return judge_canary_history(history(ref), serving.version, system.config.canary)
 
 
 # -- infra.7 -------------------------------------------------------------------------------
