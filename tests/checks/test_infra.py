@@ -731,6 +731,17 @@ def test_infra_7_fails_a_drill_whose_restore_switched_too_slowly_or_never(two_ch
     assert "after the restore, version 2 never alone answered every client" in evidence.summary
 
 
+def test_infra_7_fails_a_drill_that_ended_with_registry_and_server_disagreeing(two_champions):
+    from keel.checks.infra import infra_7
+
+    with drill_recorded(two_champions, agreed=False, champion=1, server_champion=2):
+        evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "the registry named version 1 champion but the server served version 2" in (
+        evidence.summary
+    )
+
+
 def test_infra_7_counts_only_a_drill_of_the_champion_since_it_became_champion(tmp_path):
     from drills import drill_system
 

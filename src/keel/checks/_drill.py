@@ -58,6 +58,11 @@ def problems(result: dict[str, Any], max_seconds: float) -> list[str]:
     stray = int(result.get("stray") or 0)
     if stray:
         found.append(f"{stray} answer(s) after the switch came from another version")
+    if result.get("agreed") is False:
+        found.append(
+            f"at its end the registry named version {result.get('champion')} champion but the "
+            f"server served version {result.get('server_champion')}"
+        )
     if not result.get("restored"):
         reason = result.get("restore_reason") or "no reason recorded"
         found.append(f"the champion was not restored: {reason}")
