@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keel.cli._app import PathArg, command, err, group, out
+from keel.cli._threads import limits_threads
 
 if TYPE_CHECKING:
     from keel.registry.gate import Verdict
@@ -67,6 +68,7 @@ def _registry(path: Path) -> RegistryRef:
 
 
 @command("train")
+@limits_threads
 def train(
     path: PathArg = Path("."),
     no_cache: Annotated[
