@@ -76,13 +76,14 @@ def limit_key(name: str) -> str | None:
 
 def rejudge(verdict: dict[str, Any], limits: Any) -> list[Rejudged]:
     """Each recorded comparison of `verdict` against today's `limits` (`[canary]`): a figure
-    at or under its limit now holds; a missing figure does not. A comparison no `[canary]`
-    key limits keeps its recorded result."""
+    at or under its limit now holds; a missing figure does not. The limit is the `[canary]`
+    key the comparison records (`key`), else the one its name points to (`limit_key`); a
+    comparison no key limits keeps its recorded result."""
     found = []
     for c in verdict.get("comparisons") or []:
         name = str(c.get("name", "?"))
         value = c.get("value")
-        key = limit_key(name)
+        key = c.get("key") if hasattr(limits, str(c.get("key"))) else limit_key(name)
         now = None if key is None else float(getattr(limits, key))
         if key is None:
             ok = bool(c.get("ok"))
