@@ -1,4 +1,5 @@
 import datetime as dt
+import math
 import textwrap
 
 import pytest
@@ -181,3 +182,120 @@ def test_any_malformed_config_gives_a_keel_error_never_a_crash(data):
         parse_config(data)
     except KeelError as exc:
         assert str(exc).startswith("keel.toml")
+
+
+# Every limit with the range in which it can both pass and fail: (section, key, low, high,
+# low included, high included).
+LIMITS = [
+    ("model", "min_coverage", 0, 1, False, True),
+    ("cost", "max_cost_benefit_ratio", 0, 1000, False, True),
+    ("new_feature", "max_minutes_to_add_feature", 0, 1440, False, True),
+    ("reproducibility", "max_prediction_difference", 0, 0.1, True, True),
+    ("reproducibility", "max_metric_difference", 0, 0.1, True, True),
+    ("explain", "tolerance", 0, 0.1, False, True),
+    ("tuning", "tolerance", 0, 0.5, True, True),
+    ("staleness", "max_drop", 0, 0.5, True, True),
+    ("slices", "max_gap", 0, 0.5, True, True),
+    ("fairness", "max_demographic_parity_difference", 0, 1, True, False),
+    ("fairness", "max_equalized_odds_difference", 0, 1, True, False),
+    ("fairness", "max_proxy_association", 0, 1, True, False),
+    ("baseline", "min_gain", 0, 0.5, True, True),
+    ("score", "min_score", 0, 7, False, True),
+    ("score", "attest_max_age_days", 0, 3650, False, True),
+    ("canary", "max_error_rate_increase", 0, 1, True, False),
+    ("canary", "max_p99_ratio", 1, 100, True, True),
+    ("canary", "max_prediction_distance", 0, 1, True, False),
+    ("canary", "max_quality_drop", 0, 0.5, True, True),
+    ("drill", "max_age_days", 0, 365, False, True),
+    ("drill", "max_seconds", 0, 600, False, True),
+    ("monitor", "max_anomaly_rate", 0, 1, True, False),
+    ("monitor", "max_skewed_share", 0, 1, True, False),
+    ("monitor", "skew_linf", 0, 1, True, False),
+    ("monitor", "skew_js", 0, 1, True, False),
+    ("monitor", "drift_linf", 0, 1, True, False),
+    ("monitor", "drift_js", 0, 1, True, False),
+    ("monitor", "max_jump", 0, 10, False, True),
+    ("monitor", "max_creep", 0, 10, False, True),
+    ("monitor", "quality_tolerance", 0, 0.5, True, True),
+    ("monitor", "min_correlation", -1, 1, False, True),
+]
+BASE = {
+    "system": {"name": "s", "task": "binary", "target": "y"},
+    "data": {"train": "data/train.parquet"},
+    "model": {"train": "sysmodel:train"},
+}
+
+
+def _with(section, key, value):
+    data = {k: dict(v) for k, v in BASE.items()}
+    data.setdefault(section, {})[key] = value
+    return data
+
+
+def _inside(value, low, high, low_in, high_in):
+    above = value > low or (low_in and value == low)
+    return above and (value < high or (high_in and value == high))
+
+
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("monitor", "max_anomaly_rate", 1.0),
+        ("monitor", "max_skewed_share", 1),
+        ("monitor", "min_correlation", -1),
+        ("canary", "max_p99_ratio", 1e9),
+        ("canary", "max_quality_drop", 5.0),
+        ("monitor", "max_jump", 1e6),
+        ("monitor", "max_creep", float("inf")),
+        ("drill", "max_age_days", 100_000),
+    ],
+)
+def test_limits_that_cannot_fail_are_refused_naming_key_value_and_range(section, key, value):
+    with pytest.raises(ConfigError) as info:
+        parse_config(_with(section, key, value))
+    message = str(info.value)
+    assert f"[{section}] {key} = {value!r}" in message
+    assert "expected a finite value in" in message and "never" in message
+
+
+@given(
+    st.sampled_from(LIMITS),
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(min_value=-2, max_value=2),
+        st.sampled_from([-1, 0, 0.1, 0.5, 1, 7, 10, 100, 365, 600, 1000, 1440, 3650]),
+    ),
+)
+def test_every_limit_is_accepted_inside_its_range_and_refused_outside_it(limit, value):
+    section, key, low, high, low_in, high_in = limit
+    if key.endswith("_days") and not (math.isfinite(value) and value == int(value)):
+        return  # days are whole numbers: a fraction is a type error, not a range error
+    if _inside(value, low, high, low_in, high_in):  # False for NaN
+        config = parse_config(_with(section, key, value))
+        assert getattr(getattr(config, section), key) == value
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_config(_with(section, key, value))
+    bounds = f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+    assert f"[{section}] {key} = " in str(info.value) and bounds in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "gate, message",
+    [
+        ({"min": {"roc_auc": 0.0}}, "[gate] min: roc_auc = 0.0 is not a floor"),
+        ({"min": {"roc_auc": 1.2}}, "expected a value in (0, 1]"),
+        ({"min": {"neg_log_loss": 0.5}}, "expected a value in (-inf, 0]"),
+        ({"max_regression": {"roc_auc": 1.0}}, "[gate] max_regression: roc_auc = 1.0"),
+        ({"max_regression": {"accuracy": -0.1}}, "expected a value in [0, 1)"),
+    ],
+)
+def test_gate_limits_outside_their_metrics_range_are_refused(gate, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, "gate": gate})
+    assert message in str(info.value)
+
+
+def test_a_slice_floor_outside_the_primary_metrics_range_is_refused():
+    with pytest.raises(ConfigError, match=r"\[slices\] min_metric: roc_auc = 1.5 .*\(0, 1\]"):
+        parse_config({**BASE, "slices": {"min_metric": 1.5}})

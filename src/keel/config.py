@@ -9,6 +9,7 @@ what was expected.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -38,7 +39,57 @@ PRACTICE_ID = re.compile(r"^(data|model|infra|monitor)\.[1-7]$")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
+
+
+# The values a metric can take (all oriented so that higher is better): a floor at or below
+# the lowest can never fail, one above the highest can never pass, and a drop as wide as the
+# whole range can never be exceeded.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "roc_auc": (0.0, 1.0),
+    "average_precision": (0.0, 1.0),
+    "accuracy": (0.0, 1.0),
+    "balanced_accuracy": (0.0, 1.0),
+    "f1": (0.0, 1.0),
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "f1_macro": (0.0, 1.0),
+    "neg_brier_score": (-1.0, 0.0),
+    "neg_log_loss": (-math.inf, 0.0),
+    "r2": (-math.inf, 1.0),
+    "neg_mean_absolute_error": (-math.inf, 0.0),
+    "neg_mean_squared_error": (-math.inf, 0.0),
+    "neg_root_mean_squared_error": (-math.inf, 0.0),
+}
+
+
+def check_floor(metric: str, value: float) -> None:
+    """`ValueError` unless `value` is a floor of `metric` that can both fail and pass: above
+    the metric's lowest value, at most its highest, and finite."""
+    low, high = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    if not (math.isfinite(value) and low < value <= high):
+        raise ValueError(
+            f"{metric} = {value!r} is not a floor that means something: expected a value in "
+            f"({_bound(low)}, {_bound(high)}] ({metric} runs from {_bound(low)} to {_bound(high)})"
+        )
+
+
+def check_drop(metric: str, value: float) -> None:
+    """`ValueError` unless `value` is an allowed drop of `metric` that can be exceeded: at
+    least 0, below the metric's whole range, and finite."""
+    low, high = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    width = high - low
+    if not (math.isfinite(value) and 0 <= value < width):
+        raise ValueError(
+            f"{metric} = {value!r} is not a drop that means something: expected a value in "
+            f"[0, {_bound(width)}) (a drop as wide as {metric}'s range can never be exceeded)"
+        )
+
+
+def _bound(value: float) -> str:
+    return "inf" if value == math.inf else "-inf" if value == -math.inf else f"{value:g}"
 
 
 class _SqlTable(_Section):
@@ -124,7 +175,7 @@ class ModelSection(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
     tests: str | None = "tests"
-    min_coverage: float = Field(0.8, ge=0, le=1)
+    min_coverage: float = Field(0.8, gt=0, le=1)
 
     @field_validator("train", "features")
     @classmethod
@@ -145,9 +196,9 @@ class ImportanceSection(_Section):
 class CostSection(_Section):
     """[cost]: the budget data.3 holds each input's cost to, against its benefit."""
 
-    max_latency_ms_per_row: float | None = Field(None, gt=0)
+    max_latency_ms_per_row: float | None = Field(None, gt=0, le=60_000)
     max_bytes_per_row: float | None = Field(None, gt=0)
-    max_cost_benefit_ratio: float = Field(10.0, gt=0)
+    max_cost_benefit_ratio: float = Field(10.0, gt=0, le=1000)
     min_cost_share: float = Field(0.20, ge=0, le=1)
 
 
@@ -158,14 +209,14 @@ class NewFeatureSection(_Section):
     # A DuckDB SQL expression over the raw columns; unset: a seeded noisy copy of the target,
     # which any model that receives the input will use (so its arrival can be proved).
     expression: str | None = Field(None, min_length=1)
-    max_minutes_to_add_feature: float = Field(10.0, gt=0)
+    max_minutes_to_add_feature: float = Field(10.0, gt=0, le=1440)
 
 
 class ReproducibilitySection(_Section):
     """[reproducibility]: how close two trainings from the same inputs must be (infra.1)."""
 
-    max_prediction_difference: float = Field(1e-9, ge=0)
-    max_metric_difference: float = Field(1e-9, ge=0)
+    max_prediction_difference: float = Field(1e-9, ge=0, le=0.1)
+    max_metric_difference: float = Field(1e-9, ge=0, le=0.1)
     sample: int = Field(20_000, ge=100)
 
 
@@ -173,25 +224,26 @@ class SmokeSection(_Section):
     """[smoke]: the generated smoke test of the training code (infra.2)."""
 
     rows: int = Field(300, ge=20)
-    timeout_seconds: float = Field(300, gt=0)
+    timeout_seconds: float = Field(300, gt=0, le=86_400)
 
 
 class ExplainSection(_Section):
     """[explain]: `keel explain` and its check (infra.5)."""
 
     rows: int = Field(20, ge=1)
-    tolerance: float = Field(1e-6, gt=0)
+    tolerance: float = Field(1e-6, gt=0, le=0.1)
 
 
 class TuningSection(_Section):
     """[tuning]: the hyperparameter sensitivity sweep (model.3)."""
 
     factor: float = Field(2.0, gt=1)
-    tolerance: float = Field(0.01, ge=0)
+    tolerance: float = Field(0.01, ge=0, le=0.5)
     sample: int = Field(20_000, ge=100)
     params: list[str] | None = None  # which numeric params to sweep; default all numeric ones
     min_trials: int = Field(10, ge=2)  # a recorded search counts only with this many trials
-    max_seconds: float = Field(120.0, gt=0)  # time budget of the sweep's moves (--deep: none)
+    # time budget of the sweep's moves (--deep: none)
+    max_seconds: float = Field(120.0, gt=0, le=86_400)
 
 
 class StalenessSection(_Section):
@@ -199,8 +251,9 @@ class StalenessSection(_Section):
 
     period_days: int = Field(30, ge=1)
     max_age_periods: int = Field(6, ge=1)
-    max_drop: float = Field(0.02, ge=0)
-    max_seconds: float = Field(120.0, gt=0)  # time budget of older windows (--deep: none)
+    max_drop: float = Field(0.02, ge=0, le=0.5)
+    # time budget of older windows (--deep: none)
+    max_seconds: float = Field(120.0, gt=0, le=86_400)
 
 
 class SlicesSection(_Section):
@@ -209,7 +262,7 @@ class SlicesSection(_Section):
     columns: list[str] = Field(default_factory=list)
     min_size: int = Field(200, gt=0)
     min_metric: float | None = None
-    max_gap: float | None = Field(0.05, ge=0)
+    max_gap: float | None = Field(0.05, ge=0, le=0.5)
     search: bool = True
     bins: int = Field(4, ge=2, le=20)
     worst: int = Field(10, ge=1)
@@ -219,9 +272,9 @@ class FairnessSection(_Section):
     """[fairness]: sensitive attributes and the limits model.7 holds the model to."""
 
     sensitive: list[str] = Field(default_factory=list)
-    max_demographic_parity_difference: float = Field(0.10, ge=0, le=1)
-    max_equalized_odds_difference: float = Field(0.10, ge=0, le=1)
-    max_proxy_association: float = Field(0.50, ge=0, le=1)
+    max_demographic_parity_difference: float = Field(0.10, ge=0, lt=1)
+    max_equalized_odds_difference: float = Field(0.10, ge=0, lt=1)
+    max_proxy_association: float = Field(0.50, ge=0, lt=1)
     min_group_size: int = Field(30, ge=1)
 
 
@@ -235,7 +288,7 @@ class PolicySection(_Section):
 class BaselineSection(_Section):
     """[baseline]: the margin by which the model must beat simple baselines (model.5)."""
 
-    min_gain: float = Field(0.01, ge=0)
+    min_gain: float = Field(0.01, ge=0, le=0.5)
 
 
 class RegistrySection(_Section):
@@ -253,20 +306,23 @@ class GateSection(_Section):
 
     @field_validator("min", "max_regression")
     @classmethod
-    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+    def _known_metrics(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
         unknown = sorted(set(value) - set(METRICS))
         if unknown:
             raise ValueError(
                 f"unknown metric {', '.join(unknown)}; expected one of {', '.join(METRICS)}"
             )
+        check = check_floor if info.field_name == "min" else check_drop
+        for metric, limit in value.items():
+            check(metric, limit)
         return value
 
 
 class ScoreSection(_Section):
     """[score]: how the score itself is computed."""
 
-    attest_max_age_days: int = Field(90, gt=0)
-    min_score: float | None = None
+    attest_max_age_days: int = Field(90, gt=0, le=3650)
+    min_score: float | None = Field(None, gt=0, le=7)  # the final score runs from 0 to 7
 
 
 class ServeSection(_Section):
@@ -321,10 +377,10 @@ class CanarySection(_Section):
     share: float = Field(0.1, gt=0, lt=1)  # share of example ids routed to the candidate
     window: Duration = 600.0  # seconds (or "10m") of traffic compared before a verdict
     min_requests: int = Field(100, gt=0)  # served rows per route before any verdict
-    max_error_rate_increase: float = Field(0.01, ge=0, le=1)  # candidate minus champion
-    max_p99_ratio: float = Field(1.5, gt=0)  # candidate p99 latency over champion's
-    max_prediction_distance: float = Field(0.1, ge=0, le=1)  # L-inf (classes) or JS (numbers)
-    max_quality_drop: float = Field(0.02, ge=0)  # on served rows whose labels arrived
+    max_error_rate_increase: float = Field(0.01, ge=0, lt=1)  # candidate minus champion
+    max_p99_ratio: float = Field(1.5, ge=1, le=100)  # candidate p99 latency over champion's
+    max_prediction_distance: float = Field(0.1, ge=0, lt=1)  # L-inf (classes) or JS (numbers)
+    max_quality_drop: float = Field(0.02, ge=0, le=0.5)  # on served rows whose labels arrived
     max_probability_distance: float = Field(0.1, gt=0, lt=1)  # KS, per class's probability
     deadline: Duration | None = None  # seconds after the start: still undecided, it aborts
 
@@ -341,8 +397,8 @@ class CanarySection(_Section):
 class DrillSection(_Section):
     """[drill]: the rollback drill (`keel drill rollback`) and what infra.7 accepts of it."""
 
-    max_age_days: int = Field(30, gt=0)  # a drill older than this no longer counts
-    max_seconds: float = Field(30.0, gt=0)  # rollback until every request is served by the
+    max_age_days: int = Field(30, gt=0, le=365)  # a drill older than this no longer counts
+    max_seconds: float = Field(30.0, gt=0, le=600)  # rollback until every request is served by the
     # previous version
     concurrency: int = Field(4, gt=0, le=64)  # clients driving load during the drill
     load_seconds: float = Field(3.0, gt=0)  # load before the rollback, and after it
@@ -357,22 +413,23 @@ class MonitorSection(_Section):
 
     window: Duration = 86_400.0  # seconds (or "1d", "6h") per window of served traffic
     min_rows: int = Field(100, gt=0)  # rows a window needs before it is judged
-    max_anomaly_rate: float = Field(0.01, ge=0, le=1)  # monitor.2, per input and window
-    max_skewed_share: float = Field(0.001, ge=0, le=1)  # monitor.3: examples whose recomputed
+    max_anomaly_rate: float = Field(0.01, ge=0, lt=1)  # monitor.2, per input and window
+    max_skewed_share: float = Field(0.001, ge=0, lt=1)  # monitor.3: examples whose recomputed
     # model input differs from the logged one, per input
-    skew_linf: float = Field(0.1, ge=0, le=1)  # monitor.3: training/serving, categorical
-    skew_js: float = Field(0.1, ge=0, le=1)  # monitor.3: training/serving, numeric
-    drift_linf: float = Field(0.1, ge=0, le=1)  # monitor.3: window to window, categorical
-    drift_js: float = Field(0.1, ge=0, le=1)  # monitor.3: window to window, numeric
+    skew_linf: float = Field(0.1, ge=0, lt=1)  # monitor.3: training/serving, categorical
+    skew_js: float = Field(0.1, ge=0, lt=1)  # monitor.3: training/serving, numeric
+    drift_linf: float = Field(0.1, ge=0, lt=1)  # monitor.3: window to window, categorical
+    drift_js: float = Field(0.1, ge=0, lt=1)  # monitor.3: window to window, numeric
     lookback: Duration = 7 * 86_400.0  # monitor.3 judges every window starting this long
     # before the newest one (and every window taken since the last run)
-    max_jump: float = Field(0.3, gt=0)  # monitor.6: relative change against the previous version
-    max_creep: float = Field(0.5, gt=0)  # monitor.6: relative change across creep_versions
+    # monitor.6: relative change against the previous version
+    max_jump: float = Field(0.3, gt=0, le=10)
+    max_creep: float = Field(0.5, gt=0, le=10)  # monitor.6: relative change across creep_versions
     creep_versions: int = Field(5, ge=2)
-    quality_tolerance: float = Field(0.02, ge=0)  # monitor.7: drop below the offline metric
+    quality_tolerance: float = Field(0.02, ge=0, le=0.5)  # monitor.7: drop below the offline metric
     min_labels: int = Field(200, gt=0)  # monitor.7: labelled rows a window needs
     min_versions: int = Field(3, ge=2)  # model.2: versions that served with labels
-    min_correlation: float = Field(0.5, ge=-1, le=1)  # model.2: offline/online rank correlation
+    min_correlation: float = Field(0.5, gt=-1, le=1)  # model.2: offline/online rank correlation
 
 
 class EngineSection(_Section):
@@ -463,6 +520,15 @@ class KeelConfig(_Section):
         return value
 
     @model_validator(mode="after")
+    def _slice_floor(self) -> KeelConfig:
+        if self.slices.min_metric is not None:
+            try:
+                check_floor(self.system.metric, self.slices.min_metric)
+            except ValueError as exc:
+                raise ValueError(f"[slices] min_metric: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
     def _distinct_roles(self) -> KeelConfig:
         s = self.system
         roles = {"target": s.target, "id": s.id, "timestamp": s.timestamp}
@@ -495,10 +561,65 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
+_BOUNDS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "finite_number",
+    "int_parsing_size",
+}
+
+
+def _field(loc: tuple[Any, ...]) -> Any:
+    """The pydantic field a `[section] key` location names, or None."""
+    model: Any = KeelConfig
+    found = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(part, str) or fields is None or part not in fields:
+            return None
+        found = fields[part]
+        model = found.annotation
+    return found
+
+
+def range_of(loc: tuple[Any, ...]) -> str | None:
+    """The range a numeric key accepts, as "[0, 1)", "(0, 600]" or "> 0"; None when the key
+    has no bounds."""
+    field = _field(loc)
+    if field is None:
+        return None
+    low = high = None
+    for bound in field.metadata:
+        for name, bracket in (("gt", "("), ("ge", "[")):
+            if getattr(bound, name, None) is not None:
+                low = (bracket, getattr(bound, name))
+        for name, bracket in (("lt", ")"), ("le", "]")):
+            if getattr(bound, name, None) is not None:
+                high = (bracket, getattr(bound, name))
+    if low and high:
+        return f"{low[0]}{low[1]:g}, {high[1]:g}{high[0]}"
+    if low:
+        return f"{'>' if low[0] == '(' else '>='} {low[1]:g}"
+    if high:
+        return f"{'<' if high[0] == ')' else '<='} {high[1]:g}"
+    return None
+
+
 def _message(file: str, error: Any, data: dict[str, Any]) -> str:
     loc = tuple(error["loc"])
     msg = error["msg"].removeprefix("Value error, ")
     kind = error["type"]
+    if kind in _BOUNDS:
+        bounds = range_of(loc)
+        if bounds is not None and bounds[0] in "[(":
+            msg += (
+                f": expected a finite value in {bounds} (outside it the limit could never "
+                "fail, or never pass)"
+            )
+        elif bounds is not None:
+            msg += f": expected a finite value {bounds}"
     if kind == "missing":
         if len(loc) == 1:
             return f"{file}: required section [{loc[0]}] is missing"
@@ -506,6 +627,8 @@ def _message(file: str, error: Any, data: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"{file}: {_where(loc)}: unknown key (check the spelling; see the README for keys)"
     given = error.get("input")
+    if not loc and kind.startswith("value_error"):
+        return f"{file}: {msg}"
     if loc and isinstance(given, dict) and kind.startswith("value_error"):
         return f"{file}: {_where(loc)}: {msg}"
     return f"{file}: {_where(loc)} = {_show(given)}: {msg}"

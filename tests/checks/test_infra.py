@@ -640,6 +640,7 @@ def drill_recorded(system, *, days_ago: float = 0.0, **result):
         "unnamed": 0,
         "restored": True,
         "restore_reason": None,
+        "restore_switch_seconds": 0.5,
         **result,
     }
     when = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
@@ -714,6 +715,62 @@ def test_infra_7_fails_a_drill_with_failed_requests_or_too_slow_a_switch(two_cha
         evidence = infra_7(two_champions)
     assert evidence.status == "fail"
     assert "not restored: the gate refused it" in evidence.summary
+
+
+def test_infra_7_fails_a_drill_whose_restore_switched_too_slowly_or_never(two_champions):
+    from keel.checks.infra import infra_7
+
+    with drill_recorded(two_champions, restore_switch_seconds=15.0):
+        evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "the restore's switch to version 2 took 15.00 s (limit 10 s)" in evidence.summary
+    never = [{"name": "rollback", "settled": True}, {"name": "restore", "settled": False}]
+    with drill_recorded(two_champions, phases=never):
+        evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "after the restore, version 2 never alone answered every client" in evidence.summary
+
+
+def test_infra_7_fails_a_drill_that_ended_with_registry_and_server_disagreeing(two_champions):
+    from keel.checks.infra import infra_7
+
+    with drill_recorded(two_champions, agreed=False, champion=1, server_champion=2):
+        evidence = infra_7(two_champions)
+    assert evidence.status == "fail"
+    assert "the registry named version 1 champion but the server served version 2" in (
+        evidence.summary
+    )
+
+
+def test_infra_7_counts_only_a_drill_of_the_champion_since_it_became_champion(tmp_path):
+    from drills import drill_system
+
+    from keel.checks.infra import infra_7
+    from keel.registry.promotion import promote, rollback
+    from keel.training import gate_inputs, registry_ref, train_and_register
+
+    with threadpool_limits(1):
+        system = drill_system(tmp_path / "credit")
+        ref = registry_ref(system)
+        with drill_recorded(system):  # version 2 → 1, successful, while 2 serves
+            assert infra_7(system).status == "pass"
+            version = train_and_register(system).version
+            assert promote(ref, version, gate_inputs(system), who="tester").promoted
+            evidence = infra_7(system)  # version 3 serves: the drill was of version 2
+            assert evidence.status == "fail"
+            assert (
+                "no rollback drill of version 3, the champion now, is recorded since it became "
+                "champion (promote, " in evidence.summary
+            )
+            assert "concerned another champion (version 2 → 1)" in evidence.summary
+            assert evidence.facts["champion_drills"] == 0 and evidence.facts["drills"] == 1
+            rollback(ref, who="tester")  # version 2 serves again, after the drill of it
+            evidence = infra_7(system)
+    assert evidence.status == "fail"
+    assert "no rollback drill of version 2, the champion now, is recorded since it became " in (
+        evidence.summary
+    )
+    assert "is older than that" in evidence.summary
 
 
 def test_infra_7_passes_after_a_real_successful_drill(two_champions):

@@ -80,3 +80,53 @@ def test_a_canary_still_running_at_promotion_does_not_count(system):
     assert promote(ref, third, gate).promoted  # promoted by hand mid-canary
     evidence = infra_6(sys_)
     assert evidence.status == "fail" and "still running" in evidence.summary
+
+
+def test_a_canary_that_passed_under_looser_limits_fails_under_todays(system):
+    sys_, first, _, third = versions(system, "i6-tightened")
+    ref, gate = registry_ref(sys_), gate_inputs(sys_)
+    assert promote(ref, first, gate).promoted
+    start_canary(ref, third, 0.2)
+    loose = {**PASSED, "comparisons": [*PASSED["comparisons"]]}
+    loose["comparisons"][1] = {"name": "p99 latency ratio", "value": 1.4, "limit": 1.5, "ok": True}
+    end_canary(ref, True, loose)
+    assert promote(ref, third, gate).promoted
+    assert infra_6(sys_).status == "pass"  # today's limits are the ones of its day
+    tightened = named(system, "i6-tightened", canary={"max_p99_ratio": 1.2, "window": 900})
+    evidence = infra_6(tightened)
+    assert evidence.status == "fail"
+    assert "p99 latency ratio 1.4 over today's limit 1.2 ([canary] max_p99_ratio; 1.5 then)" in (
+        evidence.summary
+    )
+    assert "it ran 620 s, under [canary] window = 900 s" in evidence.summary
+    assert evidence.tables[0].rows[1] == ["p99 latency ratio", "1.4", "1.5", "1.2", "failed"]
+    assert evidence.thresholds["max_p99_ratio"] == 1.2
+
+
+def test_a_canary_against_another_champion_than_the_one_replaced_fails(system):
+    sys_, first, _, third = versions(system, "i6-other")
+    fourth = train_and_register(named(system, "i6-other", model={"seed": 9})).version
+    ref, gate = registry_ref(sys_), gate_inputs(sys_)
+    assert promote(ref, first, gate).promoted
+    start_canary(ref, third, 0.2)
+    end_canary(ref, True, PASSED)  # compared with the first version
+    assert promote(ref, fourth, gate).promoted  # the champion changes in between
+    assert promote(ref, third, gate).promoted  # … so this promotion replaces the fourth
+    evidence = infra_6(sys_)
+    assert evidence.status == "fail"
+    assert (
+        f"version {third}'s canary compared it with version {first}, but its promotion replaced "
+        f"version {fourth}" in evidence.summary
+    )
+    assert evidence.facts["compared_with"] == first
+
+
+def test_a_passed_canary_whose_record_holds_no_comparison_fails(system):
+    sys_, first, _, third = versions(system, "i6-empty")
+    ref, gate = registry_ref(sys_), gate_inputs(sys_)
+    assert promote(ref, first, gate).promoted
+    start_canary(ref, third, 0.2)
+    end_canary(ref, True, {"elapsed_seconds": 700.0})
+    assert promote(ref, third, gate).promoted
+    evidence = infra_6(sys_)
+    assert evidence.status == "fail" and "holds no comparison to judge again" in evidence.summary

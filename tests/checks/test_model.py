@@ -305,7 +305,7 @@ def test_model_6_fails_a_searched_slice_that_fails_outside_the_displayed_worst(m
         scored_segments(1, segments),
         scored_segments(0, segments),
         code=SCORE_COLUMN_MODEL,
-        sections={"slices": {"worst": 1, "min_metric": 0.75, "max_gap": 1.0}},
+        sections={"slices": {"worst": 1, "min_metric": 0.75, "max_gap": 0.5}},
     )
     evidence = model_6(system)
     rows = {row[0]: row for row in evidence.tables[0].rows}

@@ -90,9 +90,25 @@ def test_train_says_the_staleness_limit_was_not_computed_unless_asked(app, tmp_p
     write_system(tmp_path, binary_frame(300), binary_frame(200, seed=1))
     text = keel(app, "train", tmp_path)
     assert "staleness limit was not computed: `keel train --staleness-limit`" in text
-    asked = keel(app, "train", tmp_path, "--staleness-limit")  # no [system] timestamp
+    asked = keel(app, "train", tmp_path, "--staleness-limit", code=1)  # no [system] timestamp
     assert "version 2" in asked and "staleness limit is unknown" in asked
     assert "not computed" not in asked
+    assert "error: model.4's staleness limit was NOT stored with version 2" in asked
+    assert "no [system] timestamp" in asked
+
+
+def test_train_with_a_staleness_limit_past_its_time_budget_says_so_and_exits_1(app, tmp_path):
+    from systems import monthly
+
+    sections = {
+        "system": {"timestamp": "at"},
+        "staleness": {"period_days": 30, "max_age_periods": 3, "max_seconds": 0.001},
+    }
+    write_system(tmp_path, *monthly(8, 300, turn=0.0), sections=sections)
+    text = keel(app, "train", tmp_path, "--staleness-limit", code=1)
+    assert "registered" in text and "version 1" in text  # the version itself is registered
+    assert "error: model.4's staleness limit was NOT stored with version 1" in text
+    assert "[staleness] max_seconds" in text and "Raise [staleness] max_seconds" in text
 
 
 def test_a_promotion_without_gate_thresholds_is_shown_as_no_gate_not_passed(app, tmp_path):

@@ -135,3 +135,52 @@ def test_a_drill_with_no_earlier_champion_is_a_clear_error(tmp_path):
     assert "no earlier champion to roll back to" in message
     assert "version 1 is the first champion" in message
     assert "promote a second version first" in message
+
+
+def test_a_drill_whose_earlier_champion_cannot_serve_fails_and_ends_with_registry_and_server_agreeing(  # noqa: E501
+    tmp_path,
+):
+    from drills import FRAGILE_TRAIN
+    from registries import variant
+
+    from keel.training import train_and_register
+
+    system = drill_system(tmp_path / "credit", champions=0, code=FRAGILE_TRAIN)
+    ref, gate = registry_ref(system), gate_inputs(system)
+    fragile = variant(system, model={"params": {"max_iter": 50, "fragile": True}})
+    first = train_and_register(fragile).version  # answers in this process, not in a server
+    assert promote(ref, first, gate, who="tester").promoted
+    second = train_and_register(system).version
+    assert promote(ref, second, gate, who="tester").promoted
+    refusing = GateInputs(  # the restore is refused: version 1 would stay champion
+        frame=gate.frame,
+        target=gate.target,
+        primary=gate.primary,
+        floors={"roc_auc": 0.999},
+        max_regression={},
+    )
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [sys.executable, "-m", "keel", "serve", str(system.root), "--port", str(port)]
+    with launch(argv, url=url, cwd=system.root, env={"SYSMODEL_SERVER": "1"}) as running:
+        result = rollback_drill(
+            ref,
+            running.url,
+            serving_rows(system),
+            gate=refusing,
+            who="tester",
+            concurrency=2,
+            load_seconds=0.5,
+            max_seconds=1.5,
+        )
+    assert (result.from_version, result.to_version) == (second, first)
+    assert not result.passed and not result.restored
+    assert result.failed > 0, result.to_dict()  # version 1 never answered as it should
+    assert result.undone and f"rolled the registry back to version {second}" in result.undone, (
+        result.undone
+    )
+    assert champion(ref).version == second  # the registry names what the server serves
+    assert result.agreed and result.champion == result.server_champion == second
+    recorded = drills(ref)[0]
+    assert recorded.verdict["failed"] == result.failed and recorded.champion == second
+    assert [e.kind for e in history(ref)[:3]] == ["drill", "rollback", "refused"]

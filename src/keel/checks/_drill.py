@@ -1,5 +1,8 @@
 """infra.7's wording: what a recorded rollback drill showed, its age, and the table of drills.
 
+Only a drill of the champion now counts: one that rolled back from it, recorded after the
+promotion (or rollback) that made it champion.
+
 A drill is a `drill` event of the registry's audit history (`keel.registry.drill`): `previous`
 is the champion it rolled back from, `version` the earlier champion it rolled back to, and
 `verdict` the measurements of `keel.serve.drill.DrillResult.to_dict`.
@@ -55,10 +58,66 @@ def problems(result: dict[str, Any], max_seconds: float) -> list[str]:
     stray = int(result.get("stray") or 0)
     if stray:
         found.append(f"{stray} answer(s) after the switch came from another version")
+    if result.get("agreed") is False:
+        found.append(
+            f"at its end the registry named version {result.get('champion')} champion but the "
+            f"server served version {result.get('server_champion')}"
+        )
     if not result.get("restored"):
         reason = result.get("restore_reason") or "no reason recorded"
         found.append(f"the champion was not restored: {reason}")
+    else:
+        found += _restore_problems(result, max_seconds)
     return found
+
+
+def _restore_problems(result: dict[str, Any], max_seconds: float) -> list[str]:
+    """Why the restore phase (the earlier champion back to the drilled one) does not count:
+    it never settled, or its switch was not measured or took over `max_seconds`."""
+    phases = [p for p in result.get("phases") or [] if p.get("name") == "restore"]
+    switch = result.get("restore_switch_seconds")
+    back = f"version {result.get('from_version')}"
+    if phases and not phases[0].get("settled", False):
+        return [f"after the restore, {back} never alone answered every client"]
+    if switch is None or float(switch) > max_seconds:
+        return [f"the restore's switch to {back} took {seconds(switch)} (limit {max_seconds:g} s)"]
+    return []
+
+
+BECOMES_CHAMPION = ("promote", "force-promote", "rollback")
+
+
+def champion_since(events: list[Any], champion: int) -> Any | None:
+    """The newest event (events newest first) that made `champion` the champion: its
+    promotion, or a rollback to it. None when no recorded event did (an alias set by hand)."""
+    return next((e for e in events if e.kind in BECOMES_CHAMPION and e.version == champion), None)
+
+
+def drills_of(events: list[Any], champion: int) -> list[Any]:
+    """The drills (newest first) that count for `champion`: recorded after the event that
+    made it champion, and rolling back from it. A drill of another champion, or one older
+    than this champion's promotion, says nothing about how this one rolls back."""
+    since = champion_since(events, champion)
+    return [
+        e
+        for e in events
+        if e.kind == "drill" and e.previous == champion and (since is None or e.seq > since.seq)
+    ]
+
+
+def none_of_this_champion(events: list[Any], champion: int) -> str:
+    """Why no recorded drill counts for `champion` (some drills are recorded)."""
+    newest = next(e for e in events if e.kind == "drill")
+    since = champion_since(events, champion)
+    became = "" if since is None else f" since it became champion ({since.kind}, {since.when})"
+    if newest.previous != champion:
+        what = f"concerned another champion (version {newest.previous} → {newest.version})"
+    else:
+        what = "is older than that"
+    return (
+        f"no rollback drill of version {champion}, the champion now, is recorded{became}: the "
+        f"newest drill ({newest.when}) {what}"
+    )
 
 
 def seconds(value: Any) -> str:
@@ -101,6 +160,7 @@ def facts(event: Any, age: float | None, recorded: int) -> dict[str, Any]:
         "failed": result.get("failed"),
         "requests": result.get("requests"),
         "restored": bool(result.get("restored")),
+        "restore_seconds": result.get("restore_switch_seconds"),
         "age_days": None if age is None else round(age, 2),
         "from_version": event.previous,
         "to_version": event.version,
@@ -131,6 +191,7 @@ def judge(
         f"{result.get('concurrency')} clients): every request answered by version "
         f"{newest.version} {seconds(result.get('switch_seconds'))} after the rollback began "
         f"(limit {max_seconds:g} s), no failed request; version {newest.previous} restored "
-        "through the gate",
+        f"through the gate, answering every request "
+        f"{seconds(result.get('restore_switch_seconds'))} after the restore began",
         found,
     )

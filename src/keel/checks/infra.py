@@ -503,31 +503,41 @@ def infra_6(system: System) -> Evidence:
     serving = champion(ref)
     if serving is None:
         return Evidence("infra.6", "fail", "no version serves: the registry has no champion", HINT)
-    return judge_canary_history(history(ref), serving.version)
+    return judge_canary_history(history(ref), serving.version, system.config.canary)
 
 
 # -- infra.7 -------------------------------------------------------------------------------
 def infra_7(system: System) -> Evidence:
-    """infra.7: the newest rollback drill, within `[drill] max_age_days`, rolled the champion
-    back under load with no failed request, switched within `max_seconds`, and restored it."""
-    from keel.checks._drill import HINT, drills_table, judge
-    from keel.registry.drill import drills
+    """infra.7: the newest rollback drill of the champion now (rolled back from it, recorded
+    after it became champion), within `[drill] max_age_days`, rolled it back under load with
+    no failed request, switched within `max_seconds` both ways, and restored it."""
+    from keel.checks._drill import HINT, drills_of, drills_table, judge, none_of_this_champion
+    from keel.registry.audit import history
     from keel.registry.versions import champion
     from keel.training import registry_ref
 
     cfg = system.config.drill
     thresholds = settings(cfg, "max_age_days", "max_seconds")
     ref = registry_ref(system)
-    if champion(ref) is None:
+    serving = champion(ref)
+    if serving is None:
         summary = "nothing serves: the registry has no champion, so there is nothing to roll back"
         hint = "Register and promote two versions (`keel train`, `keel promote VERSION`), then "
         hint += "rehearse a rollback with `keel drill rollback`."
         return Evidence("infra.7", "fail", summary, hint, thresholds=thresholds)
-    found = drills(ref)
+    events = history(ref)
+    found = [e for e in events if e.kind == "drill"]
     if not found:
         summary = f"no rollback drill is recorded for '{ref.model}': how fast and how safely a "
         summary += "rollback works is unknown"
         return Evidence("infra.7", "fail", summary, HINT, [], [], thresholds, {"drills": 0})
-    status, summary, facts = judge(found, cfg.max_age_days, cfg.max_seconds)
+    table = drills_table(found)
+    mine = drills_of(events, serving.version)
+    if not mine:
+        facts = {"drills": len(found), "champion": serving.version, "champion_drills": 0}
+        summary = none_of_this_champion(events, serving.version)
+        return Evidence("infra.7", "fail", summary, HINT, [table], [], thresholds, facts)
+    status, summary, facts = judge(mine, cfg.max_age_days, cfg.max_seconds)
+    facts |= {"drills": len(found), "champion": serving.version, "champion_drills": len(mine)}
     hint = "" if status == "pass" else HINT
-    return Evidence("infra.7", status, summary, hint, [drills_table(found)], [], thresholds, facts)
+    return Evidence("infra.7", status, summary, hint, [table], [], thresholds, facts)

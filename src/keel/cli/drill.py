@@ -8,7 +8,9 @@ keel.toml gives the registry, `[drill]` (concurrency, load_seconds, max_seconds)
 champion is restored through (as `keel promote` builds it) and the serving rows: evaluation
 rows with the target dropped. The result is recorded in the registry's audit history; the
 command exits 1 when the drill failed (failed requests, too slow a switch, another version
-answering after it) or the champion could not be restored.
+answering after it, registry and server disagreeing at the end) or the champion could not be
+restored. A rollback that failed and was not restored is undone: the registry goes back to the
+champion the drill started from.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def result_table(result: DrillResult) -> Table:
         "requests",
         f"{result.requests} from {result.concurrency} clients over {_seconds(result.seconds)}",
     )
-    table.add_row("failed", str(result.failed))
+    late = f" ({result.late} answered late by the version a switch left)" if result.late else ""
+    table.add_row("failed", f"{result.failed}{late}")
     if result.restored:
         restore = result.phases[1]
         restored = (
@@ -60,6 +63,12 @@ def result_table(result: DrillResult) -> Table:
     else:
         restored = f"no: {result.restore_reason}"
     table.add_row("restored", escape(restored))
+    agree = "yes" if result.agreed else "[red]no[/]"
+    table.add_row(
+        "registry and server",
+        f"{agree}: champion version {result.champion} in the registry, version "
+        f"{result.server_champion} on the server",
+    )
     return table
 
 
@@ -137,7 +146,7 @@ def verdict_lines(result: DrillResult) -> list[str]:
     else:
         why = []
         if result.failed:
-            why.append(f"{result.failed} failed request(s): {'; '.join(result.errors)}")
+            why.append(f"{result.failed} failed request(s)")
         if not result.settled:
             why.append(f"version {result.to_version} never alone served every client")
         elif result.switch_seconds > result.max_seconds:
@@ -148,7 +157,15 @@ def verdict_lines(result: DrillResult) -> list[str]:
             why.append(f"{result.unnamed} answer(s) named no version")
         if result.stray:
             why.append(f"{result.stray} answer(s) after the switch by another version")
-        lines.append(f"[red]failed[/]: {escape('; '.join(why))}")
+        if not result.agreed:
+            why.append(
+                f"the registry names version {result.champion} champion but the server serves "
+                f"version {result.server_champion}"
+            )
+        detail = f" ({'; '.join(result.errors)})" if result.errors else ""
+        lines.append(f"[red]failed[/]: {escape('; '.join(why) + detail)}")
+    if result.undone:
+        lines.append(f"[yellow]undone[/]: {escape(result.undone)}")
     if result.restored:
         lines.append(f"version {result.from_version} is champion again (through the gate)")
     else:

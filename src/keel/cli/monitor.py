@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keel.cli._app import EngineOpt, MasterOpt, PathArg, command, err, out
+from keel.cli._threads import limits_threads
 
 if TYPE_CHECKING:
     from keel.evidence import RunResult
@@ -134,6 +135,7 @@ def _show(result: RunResult, deliveries: list[Any], rows: int) -> bool:
 
 
 @command("monitor")
+@limits_threads
 def monitor(
     path: PathArg = Path("."),
     every: Annotated[

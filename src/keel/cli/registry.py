@@ -1,6 +1,7 @@
 """The registry commands of `keel`: train, promote, rollback, and `keel registry …`.
 
-    keel train [PATH] [--staleness-limit]  train, then register a model version
+    keel train [PATH] [--staleness-limit]  train, then register a model version (exit 1 when
+                                           the staleness limit asked for was not stored)
     keel registry list [PATH]              every version, newest first
     keel registry show VERSION [PATH]      lineage, metrics, verdict and aliases of a version
     keel registry history [PATH]           every promotion, refusal and rollback, newest first
@@ -24,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keel.cli._app import PathArg, command, err, group, out
+from keel.cli._threads import limits_threads
 
 if TYPE_CHECKING:
     from keel.registry.gate import Verdict
@@ -66,6 +68,7 @@ def _registry(path: Path) -> RegistryRef:
 
 
 @command("train")
+@limits_threads
 def train(
     path: PathArg = Path("."),
     no_cache: Annotated[
@@ -103,6 +106,38 @@ def train(
         _staleness_line(version.lineage.get("staleness_limit_days"), asked=staleness_limit),
         f"Promote it through the gate with `keel promote {version.version}`.",
     )
+    if staleness_limit and version.lineage.get("staleness_limit_days") is None:
+        err.print(
+            f"[red]error[/]: model.4's staleness limit was NOT stored with version "
+            f"{version.version}, though --staleness-limit asked for it: "
+            f"{escape(_staleness_missing(system))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+def _staleness_missing(system: Any) -> str:
+    """Why model.4's staleness sweep gave no limit for `system` (read from the cached curve
+    the training just computed), and what to do about it."""
+    from keel.checks._measure_model import staleness_curve
+    from keel.errors import KeelError
+
+    if system.config.system.timestamp is None:
+        return (
+            "keel.toml has no [system] timestamp, so the data has no age to measure; set it to "
+            "the event-time column"
+        )
+    try:
+        found = staleness_curve(system)
+    except KeelError as exc:
+        return str(exc)
+    if found.stopped:
+        return (
+            f"{found.stopped}. Raise [staleness] max_seconds, train on a less loaded machine, "
+            "or run `keel score --deep --only model.4`"
+        )
+    return found.problem or "the staleness curve gave no limit (`keel score --only model.4`)"
 
 
 def _staleness_line(days: float | None, *, asked: bool) -> str:
@@ -112,11 +147,7 @@ def _staleness_line(days: float | None, *, asked: bool) -> str:
             "runs its sweep and stores the limit with the version[/]"
         )
     if days is None:
-        why = escape("it needs [system] timestamp and enough history")
-        return (
-            f"[dim]model.4's staleness limit is unknown ({why}; `keel score --only model.4` "
-            "says why)[/]"
-        )
+        return "[red]model.4's staleness limit is unknown: none was stored with the version[/]"
     return f"[dim]model.4's staleness limit: {days:g} days, stored with the version[/]"
 
 

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from keel.cli._app import PathArg, command, err, out
+from keel.cli._threads import limits_threads
 
 
 def _ids(value: str | None) -> list[str] | None:
@@ -16,6 +17,7 @@ def _ids(value: str | None) -> list[str] | None:
 
 
 @command()
+@limits_threads
 def score(
     path: PathArg = Path("."),
     only: Annotated[

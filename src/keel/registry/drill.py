@@ -17,9 +17,11 @@ from keel.registry._who import now, user
 from keel.registry.audit import Event, champion_stack, history, read_events, write_event
 from keel.registry.ref import RegistryRef
 from keel.registry.store import connect, translated
-from keel.registry.versions import CHAMPION, aliases
+from keel.registry.versions import CHAMPION, aliases, find_version, load_version
 
-__all__ = ["drill_versions", "drills", "record_drill"]
+UNDO_REASON = "rollback drill: undo a rollback the servers could not serve"
+
+__all__ = ["drill_versions", "drills", "record_drill", "undo_rollback"]
 
 
 def drill_versions(ref: RegistryRef) -> tuple[int, int]:
@@ -46,6 +48,46 @@ def drill_versions(ref: RegistryRef) -> tuple[int, int]:
             "`keel promote VERSION`), so that the drill can roll back to this one"
         )
     return current, chain[-2]
+
+
+def undo_rollback(ref: RegistryRef, version: int, *, rolled_to: int, who: str | None) -> Event:
+    """Make `version` (the champion a drill started from) champion again after the drill's
+    rollback to `rolled_to` failed and the gate did not restore it: recorded as a `rollback`
+    event to `version`, so the chain of champions ends with it again. Only a drill's own
+    rollback is undone: `RegistryError` when the champion is no longer `rolled_to` (someone
+    moved it meanwhile) or `version` cannot load.
+
+    No gate: `version` is what the servers served before the drill (and, when the rollback
+    failed, still serve); leaving the registry on a champion the servers cannot serve would
+    be worse than any gate verdict.
+    """
+    from keel.registry.promotion import _move_champion
+
+    who = user(who)
+    store = connect(ref)
+    with translated(store.uri), store.locked():
+        client = store.client
+        current = aliases(store).get(CHAMPION)
+        if current != rolled_to:
+            raise RegistryError(
+                f"the champion is version {current}, not version {rolled_to} the drill rolled "
+                f"back to: someone changed it meanwhile, so the drill leaves it"
+            )
+        load_version(store, find_version(store, version))  # a corrupt artefact changes nothing
+        audit = store.experiment(f"keel/{store.model}/audit")
+        events = read_events(client, audit)
+        event = Event(
+            seq=events[0].seq + 1 if events else 1,
+            kind="rollback",
+            version=version,
+            previous=current,
+            champion=version,
+            who=who,
+            when=now(),
+            reason=UNDO_REASON,
+        )
+        _move_champion(store, audit, event, current)
+        return event
 
 
 def record_drill(

@@ -12,8 +12,15 @@ non-2xx answer and connection error over the whole drill counts as failed.
 
 Then C is made champion again through the gate (`keel.registry.promotion.promote`): a drill
 never forces. If the gate refuses, P stays champion and the result says so. The restore's
-switch is measured the same way, still under load. The result is recorded as a `drill` event
-in the registry's audit history (`keel.registry.drill.record_drill`).
+switch is measured the same way, still under load.
+
+A drill never leaves the registry and the servers disagreeing. When the rollback did not work
+(P never alone answered every client, or requests failed) and C was not restored, the drill
+rolls the registry back to C itself, the version that served before it. At the end it waits
+for the server to serve the registry's champion; if it does not, the drill fails and says
+which version each names. A request answered by the version a switch left, when sent over
+`max_seconds` after the switch began, counts as failed. The result is recorded as a `drill`
+event in the registry's audit history (`keel.registry.drill.record_drill`).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keel.errors import KeelError, RegistryError
-from keel.registry.drill import drill_versions, record_drill
+from keel.registry.drill import drill_versions, record_drill, undo_rollback
 from keel.registry.gate import GateInputs
 from keel.registry.promotion import promote, rollback
 from keel.registry.ref import RegistryRef
@@ -71,15 +78,21 @@ class PhaseResult:
     switch_seconds: float  # last answer by `from_version` after the call began, minus that start
     settled: bool  # every client got only `to_version` answers for a while
     requests: int  # requests sent from the start of this phase to the start of the next
-    failed: int
+    failed: int  # no 2xx answer, or a late one (below)
     stray: int  # 2xx answers after the switch not made by `to_version`
+    late: int = 0  # 2xx answers by another version to requests sent over max_seconds after start
 
 
 @dataclass
 class DrillResult:
     """What a drill measured; `passed`: no failed request, every answer named its version,
     the rollback switched within `max_seconds` and, after it, only the earlier champion
-    answered. Whether the champion was restored is told apart (`restored`)."""
+    answered, and at the end the registry and the server named the same champion. Whether
+    the champion was restored is told apart (`restored`).
+
+    A request counts as failed when it got no 2xx answer, and also when it was sent more than
+    `max_seconds` after a switch began and answered by the version the switch left (`late`):
+    users asked for the new version and, past the limit, still got the old one."""
 
     url: str
     from_version: int  # C, the champion the drill started from
@@ -100,6 +113,10 @@ class DrillResult:
     restore_switch_seconds: float | None
     champion: int | None  # after the drill
     passed: bool
+    late: int = 0  # answered by the version a switch left, over max_seconds after it began
+    undone: str | None = None  # why the drill rolled back to `from_version` itself
+    agreed: bool = True  # registry and server named the same champion at the end
+    server_champion: int | None = None  # what the server served at the end
     phases: list[PhaseResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # a few distinct failures, for messages
 
@@ -203,6 +220,7 @@ def _phase(
     end: float,
     command_seconds: float,
     settled: bool,
+    limit: float,
 ) -> PhaseResult:
     """The clients' view of one switch begun at `start` (the phase ends at `end`)."""
     answers = [a for client in load.snapshot() for a in client if start <= a.sent < end]
@@ -215,6 +233,7 @@ def _phase(
     switch = max(by_old) - start if by_old else 0.0
     cut = start + switch
     stray = sum(1 for a in answers if a.ok and a.sent > cut and a.version != new)
+    late = len(_late(answers, old=old, deadline=start + limit))
     return PhaseResult(
         name=name,
         from_version=old,
@@ -223,9 +242,21 @@ def _phase(
         switch_seconds=round(switch, 3),
         settled=settled,
         requests=len(answers),
-        failed=sum(1 for a in answers if not a.ok),
+        failed=sum(1 for a in answers if not a.ok) + late,
         stray=stray,
+        late=late,
     )
+
+
+def _late(answers: list[Answer], *, old: int, deadline: float) -> list[Answer]:
+    """The 2xx answers by `old` to requests sent after `deadline` (a switch's start plus
+    `max_seconds`): the switch should have been over by then."""
+    return [a for a in answers if a.ok and a.sent > deadline and a.version == old]
+
+
+def _failures(load: _Load, start: float, end: float) -> bool:
+    """Whether any request sent between `start` and `end` got no 2xx answer."""
+    return any(not a.ok for c in load.snapshot() for a in c if start <= a.sent < end)
 
 
 def _wait_settled(load: _Load, version: int, since: float, limit: float) -> bool:
@@ -264,6 +295,42 @@ def _check_server(url: str, champion: int, wait: float) -> None:
             f"a canary of version {info['candidate']} is running on the server at {url}: end it "
             "(`keel canary abort`) before a rollback drill"
         )
+
+
+def _serving(url: str) -> int | None:
+    """The champion the server at `url` serves now (GET /version), or None."""
+    status, info = get_json(url + "/version", timeout=5)
+    found = info.get("champion") if status == 200 and isinstance(info, dict) else None
+    return found if isinstance(found, int) else None
+
+
+def _agreement(ref: RegistryRef, url: str, wait: float) -> tuple[int | None, int | None]:
+    """(registry's champion, server's champion), waiting up to `wait` seconds for the
+    server to follow the registry."""
+    deadline = time.monotonic() + wait
+    while True:
+        now = champion_of(ref)
+        registry = None if now is None else now.version
+        server = _serving(url)
+        if server == registry or time.monotonic() > deadline:
+            return registry, server
+        time.sleep(0.2)
+
+
+def _undo(ref: RegistryRef, current: int, earlier: int, who: str | None) -> str | None:
+    """Make `current` (the champion before the drill, which served before it) champion again
+    after a rollback to `earlier` that did not work and was not restored. Returns what was
+    done, or None when the registry names `current` already. `RegistryError` when it cannot
+    be done (`keel.registry.drill.undo_rollback`)."""
+    now = champion_of(ref)
+    if now is not None and now.version == current:
+        return None
+    undo_rollback(ref, current, rolled_to=earlier, who=who)
+    return (
+        f"version {earlier} did not serve every client without failures after the rollback, "
+        f"and version {current} was not restored through the gate: the drill rolled the "
+        f"registry back to version {current}, which served before it"
+    )
 
 
 def rollback_drill(
@@ -321,13 +388,22 @@ def rollback_drill(
                 reason = f"the promotion failed: {exc}"
             restore_seconds = time.monotonic() - t1
         back = False
+        undone = None
         if restored:
             say(f"restored; waiting until only version {current} answers")
             back = _wait_settled(load, current, t1, 2 * max_seconds)
+        elif not settled or _failures(load, t0, t1):
+            say(f"the rollback failed and was not restored: back to version {current}")
+            try:
+                undone = _undo(ref, current, earlier, who)
+            except RegistryError as exc:
+                undone = f"the drill could not roll back to version {current}: {exc}"
         t2 = time.monotonic()
     finally:
         load.stop()
     end = time.monotonic()
+    say("checking that the server serves the registry's champion")
+    registry_now, server_now = _agreement(ref, url, 2 * max_seconds)
     phases = [
         _phase(
             "rollback",
@@ -338,6 +414,7 @@ def rollback_drill(
             end=t1,
             command_seconds=rolled,
             settled=settled,
+            limit=max_seconds,
         )
     ]
     if restored:
@@ -351,22 +428,37 @@ def rollback_drill(
                 end=t2,
                 command_seconds=restore_seconds,
                 settled=back,
+                limit=max_seconds,
             )
         )
     everything = [a for client in load.snapshot() for a in client]
+    late = sum(p.late for p in phases)
     failed = [a for a in everything if not a.ok]
     before = [a for a in everything if a.sent < t0 and a.ok and a.version != current]
     first = phases[0]
     stray = first.stray + len(before)
     unnamed = sum(1 for a in everything if a.ok and a.version is None)
+    agreed = registry_now is not None and registry_now == server_now
     passed = (
         not failed
+        and not late
         and settled
         and stray == 0
         and unnamed == 0
         and first.switch_seconds <= max_seconds
+        and agreed
     )
-    now_serving = champion_of(ref)
+    errors = list(dict.fromkeys(a.error for a in failed))[:5]
+    if late:
+        errors.append(
+            f"{late} request(s) sent over {max_seconds:g} s after a switch began were "
+            "still answered by the version it left"
+        )
+    if not agreed:
+        errors.append(
+            f"after the drill the registry names version {registry_now} champion but the "
+            f"server at {url} serves version {server_now}"
+        )
     result = DrillResult(
         url=url,
         from_version=current,
@@ -377,7 +469,7 @@ def rollback_drill(
         load_seconds=load_seconds,
         max_seconds=max_seconds,
         requests=len(everything),
-        failed=len(failed),
+        failed=len(failed) + late,
         switch_seconds=first.switch_seconds,
         settled=settled,
         stray=stray,
@@ -385,10 +477,14 @@ def rollback_drill(
         restored=restored,
         restore_reason=reason,
         restore_switch_seconds=phases[1].switch_seconds if restored else None,
-        champion=None if now_serving is None else now_serving.version,
+        champion=registry_now,
         passed=passed,
         phases=phases,
-        errors=list(dict.fromkeys(a.error for a in failed))[:5],
+        errors=errors,
+        late=late,
+        undone=undone,
+        agreed=agreed,
+        server_champion=server_now,
     )
     say("recording the drill in the registry's audit history")
     record_drill(ref, result.to_dict(), version=earlier, previous=current, who=who)
