@@ -79,6 +79,8 @@ class VersionedRebuild:
 
 def _rebuild_for(rebuild: Rebuild | VersionedRebuild, version: int) -> Rebuild:
     return rebuild.for_version(version) if isinstance(rebuild, VersionedRebuild) else rebuild
+
+
 _KEY = "_keel_key"  # a skew sample's column of sampling keys
 _FIELD = re.compile(r"^rows\[\d+\]\.(.+?): expected")
 # pyarrow.json in the calling thread: the input columns are parsed in threads of their own,
