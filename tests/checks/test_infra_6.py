@@ -130,3 +130,43 @@ def test_a_passed_canary_whose_record_holds_no_comparison_fails(system):
     assert promote(ref, third, gate).promoted
     evidence = infra_6(sys_)
     assert evidence.status == "fail" and "holds no comparison to judge again" in evidence.summary
+
+
+def test_recorded_comparisons_are_judged_again_by_their_key_and_recorded_bound():
+    """The canary records `key` (quality_drop → [canary] max_quality_drop) and, for quality
+    on labels, the bound that was held to the limit: a drop measured at 0.005 whose 95% bound
+    was 0.03 does not hold under a limit of 0.02, and a probability distance is judged too."""
+    from keel.checks._canary import rejudge
+    from keel.config import CanarySection
+
+    verdict = {
+        "comparisons": [
+            {
+                "name": "quality drop",
+                "key": "quality_drop",
+                "value": 0.005,
+                "bound": 0.03,
+                "limit": 0.05,
+                "ok": True,
+            },
+            {
+                "name": "probability KS",
+                "key": "probability_distance",
+                "value": 0.08,
+                "bound": 0.08,
+                "limit": 0.2,
+                "ok": True,
+            },
+            {
+                "name": "probability KS",
+                "key": "probability_distance",
+                "value": 0.15,
+                "bound": 0.15,
+                "limit": 0.2,
+                "ok": True,
+            },
+        ]
+    }
+    judged = rejudge(verdict, CanarySection())
+    assert [j.key for j in judged] == ["max_quality_drop"] + ["max_probability_distance"] * 2
+    assert [j.ok for j in judged] == [False, True, False]

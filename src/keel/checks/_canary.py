@@ -74,6 +74,17 @@ def limit_key(name: str) -> str | None:
     return next((key for words, key in LIMIT_WORDS if words in lowered), None)
 
 
+def _recorded_key(recorded: Any, limits: Any) -> str | None:
+    """The `[canary]` key a comparison's recorded `key` names (`quality_drop` is limited by
+    `max_quality_drop`), or None."""
+    if not recorded:
+        return None
+    for key in (str(recorded), f"max_{recorded}"):
+        if hasattr(limits, key):
+            return key
+    return None
+
+
 def rejudge(verdict: dict[str, Any], limits: Any) -> list[Rejudged]:
     """Each recorded comparison of `verdict` against today's `limits` (`[canary]`): a figure
     at or under its limit now holds; a missing figure does not. The limit is the `[canary]`
@@ -83,12 +94,20 @@ def rejudge(verdict: dict[str, Any], limits: Any) -> list[Rejudged]:
     for c in verdict.get("comparisons") or []:
         name = str(c.get("name", "?"))
         value = c.get("value")
-        key = c.get("key") if hasattr(limits, str(c.get("key"))) else limit_key(name)
+        # the figure that was held to the limit: the measured value, or for a comparison
+        # measured with noise (quality on labels) the recorded bound at the canary's confidence
+        held = c.get("bound") if isinstance(c.get("bound"), int | float) else value
+        key = _recorded_key(c.get("key"), limits) or limit_key(name)
         now = None if key is None else float(getattr(limits, key))
         if key is None:
             ok = bool(c.get("ok"))
         else:
-            ok = isinstance(value, int | float) and math.isfinite(value) and value <= now
+            ok = (
+                isinstance(held, int | float)
+                and math.isfinite(held)
+                and held <= now
+                and not c.get("undecided", False)
+            )
         found.append(Rejudged(name, value, c.get("limit"), key, now, ok))
     return found
 
