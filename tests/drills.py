@@ -17,6 +17,24 @@ from keel.training import gate_inputs, registry_ref, train_and_register
 GATE = {"min": {"roc_auc": 0.6}, "max_regression": {"roc_auc": 0.01}}
 
 
+def infer_schema(folder: Path) -> None:
+    """Write `folder`/keel.schema.yaml with `keel schema infer` from its training data, as a
+    user does before reviewing it (used by tests/versioned.py too)."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "schema",
+            "infer",
+            str(folder / "data" / "train.parquet"),
+            "-o",
+            str(folder / "keel.schema.yaml"),
+            "--config",
+            str(folder),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+
+
 def drill_system(
     folder: Path, *, champions: int = 2, code: str = HGB_TRAIN, **drill: float
 ) -> System:
@@ -36,19 +54,7 @@ def drill_system(
             "drill": {"load_seconds": 1.0, "max_seconds": 10.0, "concurrency": 3, **drill},
         },
     )
-    result = CliRunner().invoke(
-        app,
-        [
-            "schema",
-            "infer",
-            str(folder / "data" / "train.parquet"),
-            "-o",
-            str(folder / "keel.schema.yaml"),
-            "--config",
-            str(folder),
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    infer_schema(folder)
     system = System.from_path(path)
     ref, gate = registry_ref(system), gate_inputs(system)
     for _ in range(champions):

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from drills import infer_schema
 from systems import binary_frame, write_system
-from typer.testing import CliRunner
 
-from keel.cli import app
 from keel.registry.promotion import promote
 from keel.system import System
 from keel.training import gate_inputs, registry_ref, train_and_register
@@ -90,19 +89,7 @@ def versioned_system(folder: Path, *, serve: dict | None = None) -> Versions:
             "serve": {"poll_seconds": 0.3, **(serve or {})},
         },
     )
-    inferred = CliRunner().invoke(
-        app,
-        [
-            "schema",
-            "infer",
-            str(tree / "data" / "train.parquet"),
-            "-o",
-            str(tree / "keel.schema.yaml"),
-            "--config",
-            str(tree),
-        ],
-    )
-    assert inferred.exit_code == 0, inferred.output
+    infer_schema(tree)
     labels, proba = {}, {}
     for commit in (1, 2):
         system = checkout(tree, commit)
