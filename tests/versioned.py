@@ -40,7 +40,7 @@ FEATURES = {
     3: """
         def build(raw):
             out = raw[["x1", "x2", "group"]].copy()
-            out["mix"] = -raw["x2"]
+            out["mix"] = 100 * raw["x2"] + 50
             out["x1_sq"] = raw["x1"] ** 2
             out["x2_cube"] = raw["x2"] ** 3
             return out

@@ -47,4 +47,5 @@ def test_rows_a_version_served_are_recomputed_with_its_own_code_not_the_working_
     e = monitor_3(system)
     assert e.facts["skew_compared_rows"] == len(records)  # every row recomputed
     assert e.facts["skewed_inputs"] == [] and e.facts["skew_error"] is None, e.summary
+    assert e.facts["training_serving_flagged"] == [], e.summary  # v1's mix, v1's training mix
     assert e.status == "pass", e.summary

@@ -250,7 +250,7 @@ def _judge(
     compared = max((s.compared for s in w.skew.values()), default=0)
     same = same_example(system, state, w.window, skip)
     same_rows, same_flagged = _shares(same.found, cfg.max_skewed_share)
-    raw_ref, model_ref = training_profiles(system)
+    raw_ref, model_ref = training_profiles(system, w.model_version)
     skew_over = {n: f.skew for n, f in features.items() if f.skew}
     drift_over = {n: f.drift for n, f in features.items() if f.drift}
     with_model = system.features_function is not None

@@ -124,6 +124,9 @@ def _rebuild(system: System) -> Any:
     return VersionedRebuild(for_version), skip
 
 
+_LOADED: dict[str, Any] = {}  # registered versions loaded, by artefact (versions never change)
+
+
 def _registered_model(system: System, version: int) -> Any:
     """Version `version`'s loaded model, or None when the registry does not hold it."""
     from keel.errors import RegistryError
@@ -137,7 +140,10 @@ def _registered_model(system: System, version: int) -> Any:
             mv = find_version(store, version)
         except RegistryError:
             return None
-        return load_version(store, mv)
+        key = f"{store.uri}|{store.model}|{mv.version}|{mv.run_id}|{mv.source}"
+        if key not in _LOADED:
+            _LOADED[key] = load_version(store, mv)
+        return _LOADED[key]
 
 
 def monitor_state(
@@ -181,21 +187,31 @@ def monitor_state(
     return state
 
 
-def training_profiles(system: System) -> tuple[Profile, Profile]:
-    """(raw inputs, model inputs) profiles of the training data: the serving reference."""
+def training_profiles(system: System, version: int | None = None) -> tuple[Profile, Profile]:
+    """(raw inputs, model inputs) profiles of the training data: the serving reference. With
+    `version`, the model inputs are those version `version`'s own registered feature code
+    builds (what it served), not the working tree's; a version the registry does not hold
+    gets the working tree's."""
+    model = _registered_model(system, version) if version is not None else None
+    source = None if model is None else str(model.metadata.model_uuid or id(model))
 
     def compute() -> tuple[bytes, bytes]:  # serialised: sketches do not pickle
         data = system.dataset("train")
         roles = [c for c in system.role_columns() if c in data.raw.columns]
         raw = data.raw.drop(columns=roles)
+        inputs = data.inputs
+        if model is not None:
+            own = model.unwrap_python_model()
+            built = data.raw if own.build is None else own.build(data.raw.copy())
+            inputs = built[[c for c in own.inputs if c in built.columns]]
         return (
             profile_batches(
                 pa.Table.from_pandas(raw, preserve_index=False), source="train"
             ).to_bytes(),
             profile_batches(
-                pa.Table.from_pandas(data.inputs, preserve_index=False), source="train inputs"
+                pa.Table.from_pandas(inputs, preserve_index=False), source="train inputs"
             ).to_bytes(),
         )
 
-    raw, inputs = system.cached("monitor-training-profiles", compute)
+    raw, inputs = system.cached("monitor-training-profiles", compute, source)
     return Profile.from_bytes(raw), Profile.from_bytes(inputs)
