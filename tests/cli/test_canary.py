@@ -63,6 +63,7 @@ def test_a_canary_from_start_to_promotion_and_infra_6_passes(tmp_path):
     try:
         output = keel("canary", "start", "2", tmp_path, "--share", "0.5")
         assert "canary of version 2 started" in output
+        assert "([serve] poll_seconds = 0.2)" in output  # text, not eaten as Rich markup
         for _ in range(50):
             if get_json(url + "/version")[1]["candidate"] == 2:
                 break

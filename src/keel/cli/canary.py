@@ -100,6 +100,7 @@ def start(
         f"([serve] poll_seconds = {system.config.serve.poll_seconds:g}). After {window:g} s "
         f"run `keel canary status --decide`.",
         highlight=False,
+        markup=False,  # "[serve]" is text, not Rich markup
     )
 
 
