@@ -120,7 +120,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Personal data is found, declared and handled before it reaches models or logs.",
         "A PII scan of training data and serving logs; every PII column has a declared handling.",
         check="keel.checks.data:data_5",
-        reads=("data",),
+        reads=("data", "engine", "monitor"),
         needs_model=False,
     ),
     _p(
@@ -259,6 +259,7 @@ PRACTICES: tuple[Practice, ...] = (
         "A canary decided on error rate, latency and prediction distribution against the "
         "serving model.",
         check="keel.checks.infra:infra_6",
+        reads=("canary",),
         needs_model=False,
     ),
     _p(

@@ -80,12 +80,12 @@ def test_model_5_uses_the_configured_min_gain(make_system):
     system = make_system(
         nonlinear_frame(2000, seed=0),
         nonlinear_frame(800, seed=1),
-        sections={"baseline": {"min_gain": 0.6}},
+        sections={"baseline": {"min_gain": 0.25}},
     )
     evidence = model_5(system)
-    assert evidence.facts["gain"] > 0.1  # a clear gain, but not the 0.6 asked for
+    assert evidence.facts["gain"] > 0.1  # a clear gain, but not the 0.25 asked for
     assert evidence.status == "fail"
-    assert evidence.thresholds == {"min_gain": 0.6}
+    assert evidence.thresholds == {"min_gain": 0.25}
 
 
 LOGISTIC_TRAIN = """
