@@ -249,3 +249,17 @@ def test_the_gate_and_the_canary_check_judge_an_old_version_by_its_own_code(tmp_
     assert check.ok, check.describe()
     verdict = promote(ref, 1, gate, who="tester")
     assert verdict.promoted, verdict
+
+
+def test_a_refused_artefact_leaves_no_model_code_on_the_path(make_system, tmp_path):
+    system = make_system(
+        binary_frame(300),
+        files={"sysfeatures.py": FEATURES},
+        sections={"model": {"features": "sysfeatures:build"}},
+    )
+    folder, _ = save_model(trained_model(system), tmp_path)
+    pickle = folder / "artifacts" / "estimator.pkl"
+    pickle.write_bytes(pickle.read_bytes() + b"x")
+    with pytest.raises(Exception, match="SHA-256"), quiet():
+        mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
+    assert not [p for p in sys.path if (Path(p).parent / "MLmodel").is_file()]

@@ -182,14 +182,16 @@ class KeelModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         meta = json.loads(Path(context.artifacts["keel"]).read_text(encoding="utf-8"))
-        payload = Path(context.artifacts["estimator"]).read_bytes()
-        if hashlib.sha256(payload).hexdigest() != meta["estimator_sha256"]:
-            raise ValueError(
-                f"{ESTIMATOR} does not match the SHA-256 recorded when the model was saved: "
-                "the artefact is corrupt or was changed"
-            )
         code = Path(context.artifacts["keel"]).resolve().parent.parent / "code"
+        # inside the block whatever happens: it also takes MLflow's copy of the code folder
+        # off sys.path again, a refused artefact included
         with own_imports(code if code.is_dir() else None):
+            payload = Path(context.artifacts["estimator"]).read_bytes()
+            if hashlib.sha256(payload).hexdigest() != meta["estimator_sha256"]:
+                raise ValueError(
+                    f"{ESTIMATOR} does not match the SHA-256 recorded when the model was saved: "
+                    "the artefact is corrupt or was changed"
+                )
             # the estimator's pickle may name classes of the user's own modules: this
             # version's copy, like the feature function
             self.estimator = pickle.loads(payload)
