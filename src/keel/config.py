@@ -191,6 +191,13 @@ class ImportanceSection(_Section):
     repeats: int = Field(5, ge=2, le=100)
     sample: int = Field(10_000, ge=100)
     max_correlation: float = Field(0.98, gt=0, le=1)
+    # inputs at least this associated (|Spearman|, Cramér's V, eta) form a group judged together
+    group_correlation: float = Field(0.5, gt=0, le=1)
+    # "drop these" is advised only when retraining without them loses at most this much of the
+    # primary metric (in its units)
+    max_drop: float = Field(0.01, ge=0, le=0.5)
+    # training budget of that retraining (smaller of wall and CPU time; --deep: none)
+    max_seconds: float = Field(120.0, gt=0, le=86_400)
 
 
 class CostSection(_Section):
