@@ -21,7 +21,7 @@ SVC_PARAMS = {"C": 10.0, "gamma": 0.02}
 
 
 def digits_frames(
-    train_rows: int = 1000, eval_rows: int = 400
+    train_rows: int = 1400, eval_rows: int = 397
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """scikit-learn's handwritten digits (8×8 pixels, 10 classes), split at random, target y."""
     from sklearn.datasets import load_digits

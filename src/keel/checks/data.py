@@ -16,9 +16,9 @@ from keel.checks._coverage import (
     suite_table,
     why_not_run,
 )
+from keel.checks._drop_advice import benefit_shares, drop_advice
 from keel.checks._format import name_list, pct, settings
 from keel.checks._ids import duplicate_ids, unique_id_hint
-from keel.checks._drop_advice import benefit_shares, drop_advice
 from keel.checks._inputs import (
     cost_chart,
     cost_facts,
