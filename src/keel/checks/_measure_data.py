@@ -2,7 +2,9 @@
 
 Each function reads the System (its [importance], [new_feature] and [model] settings, its
 datasets, its trained model) and calls the plain measurement of `keel.model`: permutation
-importance and leave-one-feature-out retraining (`keel.model.importance`), the cost of each
+importance and leave-one-feature-out retraining (`keel.model.importance`), the search for
+inputs that could be dropped together and the retraining without them (`keel.model.droppable`),
+the cost of each
 input (`keel.model.cost`) and the new-input trial (`keel.model.trial`). Results are cached
 under `.keel/cache/` by the system's state, a name and the settings that change them.
 """

@@ -33,6 +33,10 @@ seeded sample of at most `LOFO_ROWS` training rows with all inputs, then once wi
 an input's LOFO delta is the metric with it minus the metric without it on at most
 `LOFO_EVAL_ROWS` evaluation rows. An input whose removal does not lower the metric (delta ≤ 0)
 is redundant or useless to the model as trained.
+
+An input not above noise here is only a candidate for dropping: `keel.model.droppable` shuffles
+the candidates with the inputs they stand in for, and retrains without the ones it would advise
+dropping before data.2 and data.3 say so.
 """
 
 from __future__ import annotations
