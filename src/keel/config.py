@@ -192,6 +192,9 @@ class ImportanceSection(_Section):
     repeats: int = Field(5, ge=2, le=100)
     sample: int = Field(10_000, ge=100)
     max_correlation: float = Field(0.98, gt=0, le=1)
+    group_correlation: float = Field(0.5, gt=0, le=1)  # weak inputs this associated: a group
+    max_drop: float = Field(0.01, ge=0, le=0.5)  # advised drops lose at most this, retrained
+    max_seconds: float = Field(120.0, gt=0, le=86_400)  # budget of that retraining (--deep: none)
 
 
 class CostSection(_Section):

@@ -89,7 +89,8 @@ PRACTICES: tuple[Practice, ...] = (
         "data.2",
         "All features are beneficial",
         "Every input earns its place; inputs that add nothing are removed.",
-        "Permutation importance on held-out data flags inputs not above noise and near-duplicates.",
+        "Permutation importance on held-out data, correlated inputs shuffled together; "
+        "inputs are called useless only when retraining without them keeps quality.",
         check="keel.checks.data:data_2",
         reads=("importance", "model"),
         reusable=True,

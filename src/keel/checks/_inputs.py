@@ -12,22 +12,35 @@ from keel.model.importance import GROUP_REPEATS, Importance, InputImportance, Lo
 from keel.model.trial import NEW_FEATURE_ROWS
 
 if TYPE_CHECKING:
+    from keel.checks._drop_advice import DropAdvice
     from keel.config import CostSection, ModelSection, NewFeatureSection
     from keel.model.cost import InputCost, Measured
     from keel.model.trial import Trial
 
 
 # -- data.2 --------------------------------------------------------------------------------
-def input_verdict(found: InputImportance, lofo: Lofo | None) -> str:
-    """data.2's verdict on one input: "beneficial …", or why it does not (yet) count as such."""
+def input_verdict(found: InputImportance, lofo: Lofo | None, advice: DropAdvice) -> str:
+    """data.2's verdict on one input: "beneficial …", or why it does not (yet) count as such.
+
+    An input that shows no effect shuffled alone is beneficial when its correlated group or
+    the other weak inputs, shuffled together with it, do (`keel.model.droppable`), or when
+    retraining without it loses quality; its verdict says which.
+    """
     name = found.input
     if not found.resolved:
         return f"not measured alone: shuffled with {found.group - 1} others, the group helps"
+    if name in advice.search.kept:
+        return f"beneficial with others: {advice.search.kept[name]}"
     problems = [] if found.above_noise else ["not above noise"]
     if found.group > 1:
         problems = [f"not above noise (shuffled with {found.group - 1} others: none helps)"]
     if lofo is not None and lofo.verdict(name) == "harmful":
         problems.append("removal improves the model beyond retraining noise")
+    check = advice.check
+    if problems and name in advice.useless and check is not None and not advice.holds:
+        if check.verified:
+            return f"beneficial when retrained: no effect when shuffled, but {check.describe()}"
+        problems.append("dropping it not verified")
     if not problems and lofo is not None and lofo.verdict(name) == "redundant":
         return "beneficial (redundant with the other inputs when retrained)"
     return ", ".join(problems) or "beneficial"
@@ -113,9 +126,79 @@ def importance_facts(
     return facts
 
 
+def drop_tables(advice: DropAdvice, metric: str) -> list[Table]:
+    """The inputs weak alone shuffled together (each correlated group, then the droppable set),
+    and the retraining without the inputs Keel would advise dropping."""
+    search = advice.search
+    rows: list[list[Any]] = [
+        [
+            "correlated group",
+            name_list(g.members, 8),
+            g.mean,
+            "helps: kept" if g.helps else "no effect",
+        ]
+        for g in search.groups
+    ]
+    if search.together is not None:
+        rows.append(
+            [
+                "every droppable input",
+                name_list(search.together.members, 8),
+                search.together.mean,
+                "no effect",
+            ]
+        )
+    tables = [
+        Table(
+            f"Inputs not above noise alone, shuffled together (drop of {metric}); "
+            f"{len(search.candidates)} candidate(s), {len(search.droppable)} droppable",
+            ["shuffled", "inputs", "mean drop", "verdict"],
+            rows,
+        )
+    ]
+    check = advice.check
+    if check is not None:
+        tables.append(
+            Table(
+                f"Retrained without the inputs Keel would advise dropping (same seed, "
+                f"{check.train_rows:,} training rows, {check.eval_rows:,} evaluation rows)",
+                ["measure", "value"],
+                [
+                    ["inputs left out", name_list(check.dropped, 20)],
+                    [f"{metric} with every input", check.with_all],
+                    [f"{metric} without them", check.without],
+                    ["loss", check.loss if check.verified else None],
+                    ["[importance] max_drop", check.max_drop],
+                    ["outcome", "holds" if check.holds else check.describe()],
+                ],
+            )
+        )
+    return tables
+
+
+def drop_facts(advice: DropAdvice) -> dict[str, Any]:
+    """data.2's facts about the drop search and the retraining that verifies the advice."""
+    check = advice.check
+    return {
+        "weak_alone": len(advice.search.candidates),
+        "kept_with_others": len(advice.search.kept),
+        "droppable": ", ".join(advice.search.droppable),
+        "drop_verified": bool(check and check.verified),
+        "drop_holds": advice.holds,
+        "drop_loss": check.loss if check and check.verified else None,
+    }
+
+
 # -- data.3 --------------------------------------------------------------------------------
-def cost_tables(measured: Measured, costs: list[InputCost], cfg: CostSection) -> list[Table]:
-    """The cost and benefit of each input, and the totals per row against their limits."""
+def cost_tables(
+    measured: Measured,
+    costs: list[InputCost],
+    cfg: CostSection,
+    notes: dict[str, str] | None = None,
+) -> list[Table]:
+    """The cost and benefit of each input, and the totals per row against their limits;
+    `notes`: the verdict of inputs costly for their benefit but not flagged, and why."""
+    notes = notes or {}
     per_input = Table(
         f"Cost and benefit of each input (latency on batches of {measured.latency_rows} rows, "
         f"one thread, best of paired rounds; memory on {measured.memory_rows} rows)",
@@ -140,7 +223,7 @@ def cost_tables(measured: Measured, costs: list[InputCost], cfg: CostSection) ->
                 else f"with {c.latency_group - 1} others (share is an upper bound)",
                 c.importance_share,
                 c.ratio if math.isfinite(c.ratio) else "no benefit",
-                "too costly" if c.flagged else "ok",
+                "too costly" if c.flagged else notes.get(c.input, "ok"),
             ]
             for c in costs
         ],

@@ -2,7 +2,9 @@
 
 Each function reads the System (its [importance], [new_feature] and [model] settings, its
 datasets, its trained model) and calls the plain measurement of `keel.model`: permutation
-importance and leave-one-feature-out retraining (`keel.model.importance`), the cost of each
+importance and leave-one-feature-out retraining (`keel.model.importance`), the search for
+inputs that could be dropped together and the retraining without them (`keel.model.droppable`),
+the cost of each
 input (`keel.model.cost`) and the new-input trial (`keel.model.trial`). Results are cached
 under `.keel/cache/` by the system's state, a name and the settings that change them.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from keel.model import cost, importance, trial
+from keel.model import clusters, cost, droppable, importance, trial
 from keel.model.metrics import Predictions
 from keel.system import System
 
@@ -50,6 +52,89 @@ def measure_importance(system: System) -> importance.Importance:
         importance.MAX_IMPORTANCE_VARIANTS,
         importance.GROUP_REPEATS,
         importance.DUPLICATE_CELLS,
+    )
+
+
+def search_droppable(system: System) -> droppable.DropSearch:
+    """Which inputs of those not above noise alone could be dropped together: shuffled with
+    their correlated group, then all together (`keel.model.droppable`), on the evaluation rows
+    permutation importance read; cached."""
+    cfg = system.config.importance
+    seed = system.config.model.seed
+
+    def measure() -> droppable.DropSearch:
+        found = measure_importance(system)
+        trained = system.trained
+        evaluation = system.dataset("eval")
+        rows = importance.importance_rows(
+            len(evaluation.inputs), evaluation.inputs.shape[1], sample=cfg.sample, seed=seed
+        )
+
+        def predict(frame: pd.DataFrame) -> Predictions:
+            return system.predict(trained.estimator, frame, only_for=system.metric_name)
+
+        candidates = [
+            i for i in found.inputs if i.resolved and not (i.above_noise and i.group == 1)
+        ]
+        return droppable.search_droppable(
+            predict,
+            evaluation.inputs.iloc[rows],
+            evaluation.target.iloc[rows],
+            [i.input for i in candidates],
+            {i.input: i.mean + importance.NOISE_STDS * i.std for i in candidates},
+            metric=system.metric_name,
+            repeats=cfg.repeats,
+            min_association=cfg.group_correlation,
+            seed=seed,
+        )
+
+    return system.cached(
+        "droppable",
+        measure,
+        cfg.model_dump(mode="json"),
+        seed,
+        importance.IMPORTANCE_CELLS,
+        importance.MAX_IMPORTANCE_VARIANTS,
+        importance.GROUP_REPEATS,
+        droppable.MAX_GROUP_TESTS,
+        clusters.CLUSTER_CELLS,
+    )
+
+
+def check_drop(system: System, names: list[str]) -> droppable.DropCheck:
+    """The system's model retrained without `names` (same seed), against the model with every
+    input, within [importance] max_drop and max_seconds (`keel.model.droppable`); cached."""
+    cfg = system.config.importance
+    seed = system.config.model.seed
+    names = sorted(names)
+
+    def measure() -> droppable.DropCheck:
+        trained = system.trained
+        return droppable.check_drop(
+            system.fit,
+            system.predict,
+            system.dataset("train"),
+            system.dataset("eval"),
+            names,
+            metric=system.metric_name,
+            seed=seed,
+            max_drop=cfg.max_drop,
+            max_seconds=cfg.max_seconds,
+            deep=system.deep,
+            train_seconds=trained.train_seconds,
+            trained=trained.estimator,
+        )
+
+    return system.cached(
+        "drop-check",
+        measure,
+        names,
+        cfg.max_drop,
+        cfg.max_seconds,
+        system.deep,
+        seed,
+        droppable.DROP_ROWS,
+        droppable.DROP_EVAL_ROWS,
     )
 
 

@@ -16,12 +16,15 @@ from keel.checks._coverage import (
     suite_table,
     why_not_run,
 )
+from keel.checks._drop_advice import benefit_shares, drop_advice
 from keel.checks._format import name_list, pct, settings
 from keel.checks._ids import duplicate_ids, unique_id_hint
 from keel.checks._inputs import (
     cost_chart,
     cost_facts,
     cost_tables,
+    drop_facts,
+    drop_tables,
     importance_chart,
     importance_facts,
     importance_tables,
@@ -30,7 +33,13 @@ from keel.checks._inputs import (
     trial_failure,
     trial_table,
 )
-from keel.checks._measure_data import add_input, measure_costs, measure_importance, measure_lofo
+from keel.checks._measure_data import (
+    add_input,
+    check_drop,
+    measure_costs,
+    measure_importance,
+    measure_lofo,
+)
 from keel.checks._pii import (
     finding_row,
     findings_table,
@@ -46,6 +55,7 @@ from keel.checks._schema import all_raw, no_schema, schema_path, train_hint, val
 from keel.data.schema import load_schema, validate
 from keel.evidence import Evidence, Table, not_configured
 from keel.model.cost import cost_floor, judge_costs
+from keel.model.droppable import unverified_hint
 from keel.model.importance import NOISE_STDS
 from keel.model.trial import NEW_FEATURE_CELLS, NEW_FEATURE_ROWS
 from keel.system import System
@@ -117,55 +127,87 @@ def data_1(system: System) -> Evidence:
 
 
 def data_2(system: System) -> Evidence:
-    """data.2: every model input helps the model, and no two inputs duplicate each other."""
+    """data.2: every model input helps the model, and no two inputs duplicate each other.
+
+    Inputs that show no effect shuffled alone are judged with the inputs they stand in for
+    (`keel.model.droppable`); dropping is advised only for a set the model was retrained
+    without, with quality held within [importance] max_drop.
+    """
     cfg = system.config.importance
     importance = measure_importance(system)
     lofo = measure_lofo(system) if system.deep else None
+    advice = drop_advice(system, importance, lofo)
     metric = importance.metric
     ranked = sorted(importance.inputs, key=lambda i: -i.mean)
-    verdicts = {i.input: input_verdict(i, lofo) for i in ranked}
+    verdicts = {i.input: input_verdict(i, lofo, advice) for i in ranked}
     flagged = [name for name, v in verdicts.items() if not v.startswith("beneficial")]
     unresolved = [i.input for i in ranked if not i.resolved]
     thresholds = {
         "rule": f"mean − {NOISE_STDS:g}·std of the drop > 0",
-        **settings(cfg, "repeats", "sample", "max_correlation"),
+        **settings(cfg, "repeats", "sample", "max_correlation", "group_correlation", "max_drop"),
+        "max_seconds": cfg.max_seconds,
     }
     evidence = Evidence(
         "data.2",
         "pass",
         "",
-        tables=importance_tables(importance, ranked, verdicts, lofo, cfg.max_correlation),
+        tables=importance_tables(importance, ranked, verdicts, lofo, cfg.max_correlation)
+        + drop_tables(advice, metric),
         figures=[importance_chart(metric, ranked, flagged)],
         thresholds=thresholds,
-        facts=importance_facts(importance, ranked, flagged, lofo),
+        facts={**importance_facts(importance, ranked, flagged, lofo), **drop_facts(advice)},
     )
     problems, hints = [], []
     flagged = [name for name in flagged if name not in unresolved]
+    check = advice.check
     if unresolved:
         problems.append(
             f"{len(unresolved)} input(s) were measured only in groups that help, so whether "
             f"each helps is not known: {name_list(unresolved)}"
         )
         hints.append(
-            "Drop the inputs flagged as not helping and run again: with fewer inputs, Keel "
-            "measures more of them alone."
+            "Drop the inputs Keel verified as not helping and run again: with fewer inputs, "
+            "Keel measures more of them alone."
         )
-    if flagged:
+    if flagged and advice.holds:
         problems.append(
-            f"{len(flagged)} of {len(ranked)} input(s) do not help: {name_list(flagged)}"
+            f"{len(flagged)} of {len(ranked)} input(s) do not help: {name_list(flagged)} "
+            f"({check.describe() if check else ''})"
         )
         hints.append(
             f"Drop {name_list(flagged, 10)} from the model inputs (in the feature function, "
-            "[model] features), or investigate why they carry no signal the model uses: a "
-            "broken join, a constant, a leak of another input."
+            f"[model] features): Keel {check.describe() if check else ''}. Or investigate why "
+            "they carry no signal the model uses: a broken join, a constant, a leak of another "
+            "input."
         )
+    elif flagged:
+        problems.append(
+            f"{len(flagged)} of {len(ranked)} input(s) show no effect when shuffled (alone, "
+            f"with their correlated group and together): {name_list(flagged)}; dropping them "
+            f"was {check.describe() if check else 'not verified'}"
+        )
+        hints.append(unverified_hint(check) if check else "Retrain without them and compare.")
     if importance.duplicates:
         pairs = [f"{d.first} ~ {d.second}" for d in importance.duplicates]
         problems.append(f"{len(pairs)} near-duplicate pair(s): {name_list(pairs)}")
-        hints.append(
-            f"Keep one input of each near-duplicate pair ({name_list(pairs, 10)}), or raise "
-            f"[importance] max_correlation (now {cfg.max_correlation:g}) if both are needed."
-        )
+        weaker = list(advice.duplicates)
+        if weaker and advice.holds and not advice.without_duplicates:
+            hints.append(
+                f"Keep one input of each near-duplicate pair ({name_list(pairs, 10)}): Keel "
+                f"{check.describe() if check else ''} (dropping {name_list(weaker, 10)}). Or "
+                f"raise [importance] max_correlation (now {cfg.max_correlation:g}) if both "
+                "are needed."
+            )
+        else:
+            why = "the retraining without one of each lost quality"
+            if check is not None and not check.verified:
+                why = f"dropping one of each was {check.describe()}"
+            hints.append(
+                f"The inputs of each near-duplicate pair ({name_list(pairs, 10)}) carry the "
+                f"same information, but Keel does not advise dropping either: {why}. Find "
+                "out why both exist, or raise [importance] max_correlation (now "
+                f"{cfg.max_correlation:g}) if both are needed."
+            )
     strongest = f"strongest {ranked[0].input} ({metric} −{ranked[0].mean:.4g})"
     if problems:
         evidence.status = "fail"
@@ -173,9 +215,11 @@ def data_2(system: System) -> Evidence:
         evidence.hint = " ".join(hints)
     else:
         how = " and leave-one-out retraining" if lofo is not None else ""
+        together = sum(v.startswith("beneficial with") for v in verdicts.values())
+        also = f" ({together} only with the inputs they stand in for)" if together else ""
         evidence.summary = (
-            f"all {len(ranked)} inputs help (permutation importance{how}), no near-duplicates; "
-            + strongest
+            f"all {len(ranked)} inputs help{also} (permutation importance{how}), no "
+            f"near-duplicates; {strongest}"
         )
     return evidence
 
@@ -185,15 +229,33 @@ def data_3(system: System) -> Evidence:
     cfg = system.config.cost
     measured = measure_costs(system)
     importance = measure_importance(system)
-    helpful = {i.input for i in importance.inputs if i.above_noise and i.group == 1}
+    lofo = measure_lofo(system) if system.deep else None
+    advice = drop_advice(system, importance, lofo)
+    useless = set(advice.useless)
+    helpful = {i.input for i in importance.inputs if i.resolved} - useless
     costs = judge_costs(
         measured,
-        importance.shares(),
+        benefit_shares(importance, advice.search),
         min_cost_share=cfg.min_cost_share,
         max_cost_benefit_ratio=cfg.max_cost_benefit_ratio,
         helpful=helpful,
     )
     costs.sort(key=lambda c: -c.cost_share)
+    costly = [c.input for c in costs if c.flagged]
+    check = None
+    if costly:  # flagged only when the model was retrained without them and held its quality
+        verified = advice.holds and set(costly) <= set(advice.advised)
+        check = advice.check if verified else check_drop(system, costly)
+    notes: dict[str, str] = {}
+    if check is not None and not check.holds:
+        for c in costs:
+            c.flagged = c.flagged and c.input not in costly
+        for name in costly:
+            notes[name] = (
+                "costly for its measured benefit, but "
+                + ("needed: " if check.verified else "")
+                + check.describe()
+            )
     flagged = [c.input for c in costs if c.flagged]
     floor = cost_floor(cfg.min_cost_share, len(costs))
     floor_helps = cost_floor(cfg.min_cost_share, len(costs), helps=True)
@@ -211,9 +273,20 @@ def data_3(system: System) -> Evidence:
                 f"{c.input} costs {pct(c.cost_share)} for {pct(c.importance_share)} of the "
                 f"importance ({ratio})"
             )
+    if check is not None and not check.verified:
+        problems.append(
+            f"{len(costly)} input(s) cost more than their measured benefit, but dropping them "
+            f"was {check.describe()}: {name_list(costly)}"
+        )
+        hints.append(
+            unverified_hint(check) + " Or make them cheaper (a narrower type, a category "
+            "instead of free text, a cheaper computation)."
+        )
     if flagged:
         hints.append(
-            f"Drop {name_list(flagged, 10)} or make them cheaper (a narrower type, a category "
+            f"Drop {name_list(flagged, 10)} (Keel {check.describe(named=True) if check else ''}) "
+            "or make "
+            "them cheaper (a narrower type, a category "
             "instead of free text, a cheaper computation); the limits are [cost] "
             f"max_cost_benefit_ratio = {cfg.max_cost_benefit_ratio:g}; inputs are judged from a "
             f"cost share of {floor:.3g} without benefit, {floor_helps:.3g} with (half and twice "
@@ -256,10 +329,13 @@ def data_3(system: System) -> Evidence:
         "fail" if problems else "pass",
         summary,
         hint=" ".join(hints),
-        tables=cost_tables(measured, costs, cfg),
+        tables=cost_tables(measured, costs, cfg, notes),
         figures=[cost_chart(costs, floor, floor_helps)],
         thresholds=thresholds,
-        facts=cost_facts(measured, costs, flagged),
+        facts={
+            **cost_facts(measured, costs, flagged),
+            "drop_check": check.describe(named=True) if check else "",
+        },
     )
 
 

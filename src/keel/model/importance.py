@@ -33,6 +33,10 @@ seeded sample of at most `LOFO_ROWS` training rows with all inputs, then once wi
 an input's LOFO delta is the metric with it minus the metric without it on at most
 `LOFO_EVAL_ROWS` evaluation rows. An input whose removal does not lower the metric (delta ≤ 0)
 is redundant or useless to the model as trained.
+
+An input not above noise here is only a candidate for dropping: `keel.model.droppable` shuffles
+the candidates with the inputs they stand in for, and retrains without the ones it would advise
+dropping before data.2 and data.3 say so.
 """
 
 from __future__ import annotations
@@ -146,6 +150,13 @@ def sample_rows(n: int, size: int, *, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
+def importance_rows(n: int, width: int, *, sample: int, seed: int) -> np.ndarray:
+    """The evaluation rows permutation importance reads: a seeded sample of at most `sample`
+    of `n` rows, fewer for wide inputs (at most `IMPORTANCE_CELLS` values, at least 1,000 rows)."""
+    size = min(sample, max(1_000, IMPORTANCE_CELLS // max(width, 1)))
+    return sample_rows(n, size, seed=seed)
+
+
 def permutation_importance(
     predict: Predict,
     inputs: pd.DataFrame,
@@ -182,7 +193,7 @@ def permutation_importance(
     return baseline, found
 
 
-def _group_drops(
+def group_drops(
     predict: Predict,
     frame: pd.DataFrame,
     y: np.ndarray,
@@ -236,7 +247,7 @@ def grouped_importance(
         following = []
         for index, members in enumerate(todo):
             times = repeats if len(members) == 1 else min(repeats, GROUP_REPEATS)
-            drops = _group_drops(
+            drops = group_drops(
                 predict, frame, y, baseline, members, metric=metric, repeats=times, seed=seed
             )
             spent += 1
@@ -254,7 +265,7 @@ def grouped_importance(
     return baseline, sorted(found, key=lambda i: order[i.input])
 
 
-def _pearson_matrix(numbers: np.ndarray) -> np.ndarray:
+def abs_pearson_matrix(numbers: np.ndarray) -> np.ndarray:
     """|Pearson r| of every pair of columns, missing values dropped pair by pair; 0 where a
     column is constant on the rows both hold."""
     present = ~np.isnan(numbers)
@@ -298,7 +309,7 @@ def near_duplicates(
     found = []
     if len(numeric) > 1:
         numbers = frame[numeric].to_numpy(dtype="float64", na_value=np.nan)
-        r = _pearson_matrix(numbers)
+        r = abs_pearson_matrix(numbers)
         for i, j in zip(*np.nonzero(np.triu(r >= max_correlation, k=1)), strict=True):
             a, b = numeric[i], numeric[j]
             both = ~(np.isnan(numbers[:, i]) | np.isnan(numbers[:, j]))
@@ -342,9 +353,7 @@ def measure_importance(
     start = time.perf_counter()
     if inputs.shape[1] == 0:
         raise CheckError("the model has no inputs; the feature function returned no columns")
-    width = inputs.shape[1]
-    size = min(sample, max(1_000, IMPORTANCE_CELLS // width))
-    rows = sample_rows(len(inputs), size, seed=seed)
+    rows = importance_rows(len(inputs), inputs.shape[1], sample=sample, seed=seed)
     baseline, found = grouped_importance(
         predict, inputs.iloc[rows], target.iloc[rows], metric=metric, repeats=repeats, seed=seed
     )
