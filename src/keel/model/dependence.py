@@ -7,6 +7,9 @@ target slices on the target itself. A raw column counts as a dependency when it 
 input under its own name, or when changing it changes the model inputs: each of its values is
 replaced by the next distinct value (so every present value changes), the feature code is run
 again on a seeded sample of rows, and the inputs are compared with those of the unchanged rows.
+At most `MAX_TESTED` such columns are tested one by one (after one run that changes them all
+at once: no change, none of them counts); beyond that, and when the feature code cannot run on
+the sample at all, a column counts as a dependency, as if every raw column were searched.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pandas as pd
 from keel.model.contract import Build
 
 SAMPLE_ROWS = 500  # rows the feature code is rerun on per column
+MAX_TESTED = 200  # raw columns tested one by one at most; the rest count as dependencies
 
 
 def shifted(series: pd.Series) -> pd.Series:
@@ -60,22 +64,34 @@ def dependencies(
     fail counts as a dependency: it cannot be told apart."""
     direct = set(inputs)
     others = [c for c in candidates if c not in direct]
-    found = set(c for c in candidates if c in direct)
+    found = {c for c in candidates if c in direct}
     if others:
-        rows = len(raw)
-        pick = np.sort(np.random.default_rng(seed).permutation(rows)[:SAMPLE_ROWS])
+        pick = np.sort(np.random.default_rng(seed).permutation(len(raw))[:SAMPLE_ROWS])
         sample = raw.iloc[pick]
-        before = build(sample.copy())
-        for name in others:
-            changed = sample.copy()
-            changed[name] = shifted(sample[name])
-            if changed[name].equals(sample[name]):
-                continue  # nothing to change: a constant column
-            try:
-                after = build(changed)
-            except Exception:  # noqa: BLE001 (the feature code reads it: it cannot take a change)
-                found.add(name)
-                continue
-            if not _same(before, after):
-                found.add(name)
+        found |= _read(sample, build, others)
     return [c for c in candidates if c in found]
+
+
+def _changes(sample: pd.DataFrame, build: Build, before: pd.DataFrame, names: list[str]) -> bool:
+    """Whether shifting the columns `names` of `sample` changes the inputs `build` makes (a
+    feature code that fails on the change counts as changed)."""
+    changed = sample.copy()
+    for name in names:
+        changed[name] = shifted(sample[name])
+    try:
+        after = build(changed)
+    except Exception:  # noqa: BLE001 (the feature code reads them: it cannot take a change)
+        return True
+    return not _same(before, after)
+
+
+def _read(sample: pd.DataFrame, build: Build, names: list[str]) -> set[str]:
+    """Which of the raw columns `names` (not inputs themselves) the feature code reads."""
+    try:
+        before = build(sample.copy())
+    except Exception:  # noqa: BLE001 (cannot run on a sample: every column may matter)
+        return set(names)
+    if not _changes(sample, build, before, names):
+        return set()
+    tested, rest = names[:MAX_TESTED], names[MAX_TESTED:]
+    return {n for n in tested if _changes(sample, build, before, [n])} | set(rest)
