@@ -196,6 +196,7 @@ LIMITS = [
     ("tuning", "tolerance", 0, 0.5, True, True),
     ("staleness", "max_drop", 0, 0.5, True, True),
     ("slices", "max_gap", 0, 0.5, True, True),
+    ("slices", "max_error_ratio", 1, 10, False, True),
     ("fairness", "max_demographic_parity_difference", 0, 1, True, False),
     ("fairness", "max_equalized_odds_difference", 0, 1, True, False),
     ("fairness", "max_proxy_association", 0, 1, True, False),

@@ -267,6 +267,8 @@ class SlicesSection(_Section):
     min_size: int = Field(200, gt=0)
     min_metric: float | None = None
     max_gap: float | None = Field(0.05, ge=0, le=0.5)
+    # regression: a slice's MAE (RMSE for a squared-error metric) at most this × the whole's
+    max_error_ratio: float = Field(1.5, gt=1, le=10)
     search: bool = True
     bins: int = Field(4, ge=2, le=20)
     worst: int = Field(10, ge=1)

@@ -150,7 +150,10 @@ def test_model_3_fails_when_the_training_function_ignores_the_params(make_system
     assert "seems to ignore [model] params" in evidence.summary
     assert evidence.facts["responsive"] == ""
     assert "params" in evidence.hint
-    assert {row[4] for row in evidence.tables[0].rows} == {"configured", "no effect on the metric"}
+    assert "identical outputs on 600 evaluation rows" in evidence.summary
+    assert evidence.facts["unchanged"] == "max_iter, learning_rate"
+    notes = {row[4] for row in evidence.tables[0].rows}
+    assert notes == {"configured", "same fitted model as configured"}
 
 
 def test_model_3_fails_when_every_move_fails_to_train(make_system):
@@ -179,7 +182,9 @@ def test_model_3_passes_when_the_metric_responds_to_one_param_and_notes_the_idle
     evidence = model_3(system)
     assert evidence.status == "pass", evidence.summary
     assert evidence.facts["responsive"] == "max_iter"
-    assert "no effect on the metric: verbose" in evidence.summary
+    assert "no effect on the fitted model (identical outputs at every move): verbose" in (
+        evidence.summary
+    )
 
 
 # -- model.3 with a recorded search --------------------------------------------------------
@@ -348,3 +353,40 @@ def test_model_4_is_not_configured_when_older_windows_would_exceed_the_budget_bu
     assert "[staleness] max_seconds" in evidence.summary and "--deep" in evidence.hint
     deep = model_4(System.from_path(system.config_file, deep=True))
     assert deep.status == "pass" and len(deep.tables[0].rows) == 4
+
+
+# -- model.3 on the handwritten digits: a flat metric is not ignored params -----------------
+def test_model_3_passes_a_flat_accuracy_whose_models_differ_and_does_not_say_ignored(
+    make_system,
+):
+    from sklearn_data import SVC_TRAIN, digits_frames, digits_sections
+
+    # Every move of C and gamma gives accuracy 0.9889 on the 360 rows, yet each fits another
+    # SVM (its decision function differs): the params are read, the metric is just flat.
+    system = make_system(
+        *digits_frames(), code=SVC_TRAIN, sections=digits_sections(C=1.0, gamma=0.001)
+    )
+    evidence = model_3(system)
+    assert evidence.status == "pass", evidence.summary
+    assert "ignore" not in evidence.summary and "ignore" not in evidence.hint
+    assert "accuracy is flat around the configured values" in evidence.summary
+    assert "360 evaluation rows" in evidence.summary
+    assert evidence.facts["flat"] == "C, gamma" and evidence.facts["unchanged"] == ""
+    notes = {row[4] for row in evidence.tables[0].rows}
+    assert notes == {"configured", "same metric, different model"}
+
+
+def test_model_3_names_a_param_that_leaves_the_fitted_model_unchanged(make_system):
+    from sklearn_data import SVC_TRAIN, digits_frames, digits_sections
+
+    # At C = 10 the digits are separated with no margin violation: C ×÷ 2 fits the very same
+    # SVM, which the sweep says; gamma changes the model, not the accuracy.
+    system = make_system(
+        *digits_frames(), code=SVC_TRAIN, sections=digits_sections(C=10.0, gamma=0.001)
+    )
+    evidence = model_3(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["unchanged"] == "C" and evidence.facts["flat"] == "gamma"
+    assert "no effect on the fitted model (identical outputs at every move): C" in (
+        evidence.summary
+    )

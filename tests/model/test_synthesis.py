@@ -41,3 +41,14 @@ def test_synthetic_rows_have_every_class_unique_ids_and_the_training_dtypes():
     assert set(rows["y"]) == {0, 1}
     assert rows["when"].between(train["when"].min(), train["when"].max()).all()
     assert dict(rows.dtypes.astype(str)) == dict(train.dtypes.astype(str))
+
+
+def test_timestamps_held_as_text_are_synthesised_as_iso_text_in_the_observed_range():
+    observed = pd.Series(["2024-03-01T10:00:00", "2024-03-09T18:45:10", None])
+    rng = np.random.default_rng(0)
+    made = synthesise_column(observed, Feature(type="datetime", as_text=True), 50, rng)
+    present = made.dropna()
+    assert len(present) and all(isinstance(v, str) and len(v) == 19 for v in present)
+    times = pd.to_datetime(present)
+    assert times.min() >= pd.Timestamp("2024-03-01T10:00:00")
+    assert times.max() <= pd.Timestamp("2024-03-09T18:45:10")

@@ -425,3 +425,16 @@ def test_json_schema_states_types_enums_ranges_required_and_the_batch():
                 {**VALID, "region": "east"}, {"income": 1}):  # fmt: skip
         assert not check.is_valid(bad)
     assert "additionalProperties" not in request_json_schema(SCHEMA, unknown="ignore")["anyOf"][0]
+
+
+def test_a_timestamp_the_training_data_holds_as_text_is_served_as_the_same_text():
+    schema = Schema(features={"at": Feature(type="datetime", as_text=True)})
+    rows = [{"at": "2024-03-01T10:00:00"}, {"at": "2024-03-02T11:30:00"}]
+    assert RowValidator(schema).check([{"at": "yesterday"}])[0].problems  # still checked
+    frame = to_frame(schema, rows, RowValidator(schema).check(rows))
+    assert frame["at"].tolist() == ["2024-03-01T10:00:00", "2024-03-02T11:30:00"]
+
+
+def test_as_text_is_refused_on_a_feature_that_is_not_a_datetime():
+    with pytest.raises(ValueError, match="as_text is for datetime features; this one is string"):
+        Feature(type="string", as_text=True)

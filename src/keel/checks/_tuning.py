@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 def sweep_table(found: Sweep) -> Table:
     """Every trial of the sweep: the value tried, its metric, its gain, and a note."""
+    from keel.model.tuning import RESPONSE
+
     metric, base, tol = found.metric, found.configured_metric, found.tolerance
-    responsive = set(found.responsive)
     rows = []
     for t in found.trials:
         delta = None if t.metric is None else t.metric - base
@@ -27,8 +28,10 @@ def sweep_table(found: Sweep) -> Table:
             note = f"training failed: {t.error}"
         elif delta is not None and delta > tol:
             note = "better beyond tolerance"
-        elif t.param not in responsive:
-            note = "no effect on the metric"
+        elif t.same_model:
+            note = "same fitted model as configured"
+        elif delta is not None and abs(delta) <= RESPONSE:
+            note = "same metric, different model"
         else:
             note = ""
         rows.append([t.param, t.value, t.metric, delta, note])
@@ -96,6 +99,8 @@ def sweep_facts(found: Sweep) -> dict[str, object]:
         "seconds": found.seconds,
         "off": ", ".join(found.off),
         "responsive": ", ".join(found.responsive),
+        "unchanged": ", ".join(found.unchanged),
+        "flat": ", ".join(found.flat),
         "untested": ", ".join(found.untested),
     }
     for name in found.params:
@@ -171,10 +176,11 @@ def sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object]) 
             "move out of [tuning] params; a smaller [tuning] factor keeps moves in range."
         )
         return evidence
-    if not found.responsive:
+    if not found.responsive and not found.flat:
         evidence.summary = (
-            f"{metric} stays at {num(base)} whatever the sweep moves "
-            f"({', '.join(found.params)}): the training function seems to ignore [model] params"
+            f"every move of {', '.join(found.params)} fitted the very same model as the "
+            f"configured values (identical outputs on {found.eval_rows:,} evaluation rows; "
+            f"{metric} {num(base)}): the training function seems to ignore [model] params"
         )
         evidence.hint = (
             "Pass `params` on to the estimator in the training function (e.g. "
@@ -183,17 +189,43 @@ def sweep_evidence(system: System, found: Sweep, thresholds: dict[str, object]) 
         )
         return evidence
     evidence.status = "pass"
-    nearest = max(found.params, key=found.gap)
-    gap = found.gap(nearest)
-    idle = [p for p in found.params if p not in found.responsive]
-    evidence.summary = (
-        f"configured hyperparameters ({', '.join(found.params)}) are within {tol:g} {metric} "
-        f"of the best found moving each ×÷{found.factor:g}: {metric} {num(base)}"
-        + (f"; closest contender {nearest} ({gap:+.4g})" if math.isfinite(gap) else "")
-        + (f"; no effect on the metric: {', '.join(idle)}" if idle else "")
+    evidence.summary = _within_tolerance(found)
+    return evidence
+
+
+def _within_tolerance(found: Sweep) -> str:
+    """The summary of a sweep whose configured values are within tolerance of every move: how
+    close the nearest contender came, or that the metric stayed flat though the models moved,
+    and which hyperparameters did not change the fitted model."""
+    metric, base, tol = found.metric, found.configured_metric, found.tolerance
+    if found.responsive:
+        nearest = max(found.params, key=found.gap)
+        gap = found.gap(nearest)
+        head = (
+            f"configured hyperparameters ({', '.join(found.params)}) are within {tol:g} "
+            f"{metric} of the best found moving each ×÷{found.factor:g}: {metric} {num(base)}"
+            + (f"; closest contender {nearest} ({gap:+.4g})" if math.isfinite(gap) else "")
+        )
+        flat = found.flat
+    else:
+        head = (
+            f"{metric} is flat around the configured values: it stays at {num(base)} on "
+            f"{found.eval_rows:,} evaluation rows at every move ×÷{found.factor:g} of "
+            f"{', '.join(found.flat)}, though each move fits a different model; so the "
+            f"configured values are within {tol:g} {metric} of every setting tried"
+        )
+        flat = []
+    return (
+        head
+        + (f"; {metric} unmoved though the model changed: {', '.join(flat)}" if flat else "")
+        + (
+            f"; no effect on the fitted model (identical outputs at every move): "
+            f"{', '.join(found.unchanged)}"
+            if found.unchanged
+            else ""
+        )
         + (f" ({found.note})" if getattr(found, "note", "") else "")
     )
-    return evidence
 
 
 def recorded_search_evidence(

@@ -208,7 +208,9 @@ def data_2(system: System) -> Evidence:
                 "out why both exist, or raise [importance] max_correlation (now "
                 f"{cfg.max_correlation:g}) if both are needed."
             )
-    strongest = f"strongest {ranked[0].input} ({metric} −{ranked[0].mean:.4g})"
+    lead = ranked[0]
+    moves = "lowers" if lead.mean >= 0 else "raises"
+    strongest = f"strongest {lead.input} (shuffling it {moves} {metric} by {abs(lead.mean):.4g})"
     if problems:
         evidence.status = "fail"
         evidence.summary = "; ".join(problems) + f"; {strongest}"
@@ -503,8 +505,8 @@ def data_6(system: System) -> Evidence:
         )
         evidence.summary = (
             f"raw column {cfg.name} added by configuration alone reached the model (shuffling "
-            f"it changes {trial.changed:,} of {trial.eval_rows:,} predictions), trained with in "
-            f"{trial.seconds:.1f} s ({trial.train_rows:,} training rows); {change}"
+            f"it changes {trial.changed:,} of {trial.eval_rows:,} predictions); training with "
+            f"it took {trial.seconds:.1f} s ({trial.train_rows:,} training rows); {change}"
         ).rstrip("; ")
     return evidence
 

@@ -10,11 +10,14 @@ from keel.checks._fairness import fairness_facts, fairness_tables, proxies_chart
 from keel.checks._format import num, settings
 from keel.checks._measure_model import compare_with_baselines
 from keel.checks._slices import (
+    nothing_judged,
+    search_frame,
     slice_columns_error,
     slices_chart,
     slices_facts,
     slices_fail,
     slices_table,
+    worst_of,
     worst_text,
 )
 from keel.checks._staleness import staleness_charts, staleness_facts, staleness_tables
@@ -317,11 +320,15 @@ def model_5(system: System) -> Evidence:
 def model_6(system: System) -> Evidence:
     """model.6: the primary metric holds up on the configured slices and every searched slice.
 
-    Every searched slice counts for the verdict ([slices] worst only limits the display). Too
-    little data to judge (no slice, or no slice of a configured column, with [slices] min_size
-    rows and a defined metric) is not_configured, unless some slice fails.
+    Every searched slice counts for the verdict ([slices] worst only limits the display). The
+    search looks only at columns the model could depend on (`_slices.search_frame`). A
+    regression's slices are judged on their error against the whole's ([slices]
+    max_error_ratio), not on R². Nothing judged (no slice, or no slice of a configured column,
+    with [slices] min_size rows and a defined metric; or only numeric slices, which are
+    reported) is not_configured with the real reason, unless some slice fails.
     """
     cfg = system.config.slices
+    regression = system.config.system.task == "regression"
     if not cfg.columns and not cfg.search:
         return not_configured(
             "model.6",
@@ -329,7 +336,7 @@ def model_6(system: System) -> Evidence:
             'Name the slices that matter in keel.toml: [slices] columns = ["region"], '
             "or turn the search back on: [slices] search = true.",
         )
-    if cfg.min_metric is None and cfg.max_gap is None:
+    if not regression and cfg.min_metric is None and cfg.max_gap is None:
         return not_configured(
             "model.6",
             "no slice threshold is set",
@@ -337,10 +344,11 @@ def model_6(system: System) -> Evidence:
             "[slices] min_metric (a floor for every slice).",
         )
     evaluation = system.dataset("eval")
-    frame = evaluation.raw
+    raw = evaluation.raw
     for column in cfg.columns:
-        if column not in frame.columns:
-            raise slice_columns_error(system, list(frame.columns), column)
+        if column not in raw.columns:
+            raise slice_columns_error(system, list(raw.columns), column)
+    frame, unused = search_frame(system, raw, evaluation.inputs) if cfg.search else (raw, [])
     trained = system.trained
     metric, overall = system.metric_name, trained.metric
     s = system.config.system
@@ -358,16 +366,20 @@ def model_6(system: System) -> Evidence:
         worst=cfg.worst,
         min_metric=cfg.min_metric,
         max_gap=cfg.max_gap,
+        max_error_ratio=cfg.max_error_ratio if regression else None,
     )
     judged, failing = found.judged, found.failing
     facts = slices_facts(found, metric, overall, len(frame))
+    if unused:
+        facts["not_searched"] = ", ".join(unused)
+    limits = ("max_error_ratio",) if regression else ("max_gap",)
     evidence = Evidence(
         "model.6",
         "pass",
         "",
         tables=[slices_table(found, metric, overall)],
         figures=[slices_chart(found, metric, overall, cfg)],
-        thresholds=settings(cfg, "min_size", "min_metric", "max_gap", "bins", "worst", "search"),
+        thresholds=settings(cfg, "min_size", "min_metric", *limits, "bins", "worst", "search"),
         facts=facts,
     )
     unjudged_columns = [
@@ -375,37 +387,33 @@ def model_6(system: System) -> Evidence:
         for c in cfg.columns
         if not any(r.slice.column == c and r.verdict in ("pass", "fail") for r in found.configured)
     ]
+    aside = (
+        f" (not searched: {', '.join(unused)}, which the model inputs do not depend on)"
+        if unused
+        else ""
+    )
     if failing:
-        return slices_fail(evidence, cfg, metric, overall, judged, failing)
-    if not judged or unjudged_columns:
-        where = (
-            f"[slices] columns {', '.join(unjudged_columns)}: no slice" if judged else "no slice"
-        )
-        evidence.status = "not_configured"
-        evidence.summary = (
-            f"too little data to judge: {where} has at least {cfg.min_size} rows "
-            f"([slices] min_size) with a defined {metric}, out of {len(frame):,} evaluation rows"
-        )
-        evidence.hint = (
-            f"Evaluate on more rows (each slice needs {cfg.min_size}), or lower [slices] "
-            f"min_size (now {cfg.min_size}) if fewer rows per slice are enough to judge it"
-            + (
-                f"; or name slice columns whose values each cover enough rows (now "
-                f"{', '.join(unjudged_columns)})."
-                if unjudged_columns
-                else "."
-            )
-        )
+        evidence = slices_fail(evidence, cfg, metric, overall, found)
+        evidence.summary += aside
         return evidence
-    worst = min(judged, key=lambda r: r.metric)
-    facts.update(worst_slice=worst.slice.name, worst_metric=worst.metric, worst_gap=worst.gap)
+    if not judged or unjudged_columns:
+        evidence.status = "not_configured"
+        evidence.summary, evidence.hint = nothing_judged(
+            found, cfg, metric, len(frame), unjudged_columns
+        )
+        evidence.summary += aside
+        return evidence
+    worst = min(judged, key=lambda r: r.standing)
+    facts.update(worst_of(found, judged))
     evidence.summary = (
-        f"all {len(judged)} judged slices within limits; {worst_text(worst, metric, overall)}"
+        f"all {len(judged)} judged slices within limits; "
+        f"{worst_text(worst, metric, overall, found)}"
     )
     if found.skipped_columns:
         evidence.summary += (
             f" ({len(found.skipped_columns)} numeric columns not searched: reported-only slices)"
         )
+    evidence.summary += aside
     return evidence
 
 

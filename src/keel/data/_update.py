@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from keel.data._hll import scratch
 from keel.data.column import ColumnProfile, is_integer, merge_type, type_name
-from keel.data.types import kind_of
+from keel.data.types import iso_8601, kind_of
 from keel.errors import DataError
 
 REDUCE_TO = 1024  # distinct values per batch above which a batch is reduced (Misra-Gries)
@@ -157,6 +157,7 @@ def _update_categorical(col: ColumnProfile, array: pa.Array) -> None:
     mask = values.is_valid().to_numpy(zero_copy_only=False)
     if not mask.all():
         values, counts = values.filter(pa.array(mask)), counts[mask]
+    _count_text_times(col, values, counts)
     items = _items(values)
     update = col.hll.update
     for item in items:
@@ -184,12 +185,25 @@ def _update_dictionary(col: ColumnProfile, array: pa.Array) -> None:
     if indices.null_count:
         indices = indices.drop_null()
     counts = np.bincount(indices.to_numpy(), minlength=len(dictionary))
+    _count_text_times(col, dictionary, counts)
     new = np.flatnonzero((counts > 0) & ~fed)  # the sketch has had the others already
     fed[new] = True
     update = col.hll.update
     for item in _items(dictionary.take(new)):
         update(item)
     _feed_frequent(col, counts, lambda keep: _items(dictionary.take(keep)))
+
+
+def _count_text_times(col: ColumnProfile, values: pa.Array, counts: np.ndarray) -> None:
+    """Add the rows whose value is ISO 8601 text to `text_times` (`values` distinct, each
+    `counts` times in the batch), while every value so far has been: one value that is not
+    settles it, and the column's later batches are not looked at."""
+    batch = int(counts.sum())
+    text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    if col.text_times != col.present - batch or not text:
+        return  # a value was not a timestamp (or not text): the count stays short for good
+    matched = iso_8601(values).fill_null(False).to_numpy(zero_copy_only=False)
+    col.text_times += int(counts[matched].sum())
 
 
 def _items(values: pa.Array) -> list[str]:

@@ -12,7 +12,9 @@ Columns, by Arrow type (`kind`):
   mean and standard deviation of the finite values, their quantiles (KLL), distinct count.
   Integers also keep their most frequent values.
 - categorical (strings, dictionaries of strings, booleans): count, nulls, distinct count and
-  the most frequent values.
+  the most frequent values; for strings also how many values are ISO 8601 dates or date-times
+  (`text_times`, counted while every value so far is one), so that a column of timestamps
+  stored as text is inferred a `datetime` feature, as it would be from a CSV file.
 - other (binary, nested, ...): count and nulls only.
 
 Sketches and their error bounds (Apache DataSketches unless said otherwise):
@@ -80,6 +82,12 @@ class ColumnProfile:
     hll: Any = None
     frequent: Any = None
     frequent_offset: int = 0
+    text_times: int = 0  # present values that are ISO 8601 text (counted while all of them are)
+
+    @property
+    def timestamps_as_text(self) -> bool:
+        """Whether every present value is an ISO 8601 date or date-time held as text."""
+        return self.kind == "categorical" and self.present > 0 and self.text_times == self.present
 
     @classmethod
     def empty(cls, name: str, arrow_type: pa.DataType) -> ColumnProfile:
@@ -242,6 +250,7 @@ class ColumnProfile:
         self.nulls += other.nulls
         self.nan += other.nan
         self.inf += other.inf
+        self.text_times += other.text_times
         if other.mean is not None:
             self.add_moments(n1, other.finite, other.mean, other.m2, other.min, other.max)
         if self.kll is not None and other.kll is not None:
@@ -293,6 +302,8 @@ class ColumnProfile:
             "mean": self.mean,
             "m2": self.m2,
         }
+        if self.text_times:
+            out["text_times"] = self.text_times
         if summary:
             out["summary"] = self._summary()
         out["sketches"] = self._sketches()
@@ -352,6 +363,7 @@ class ColumnProfile:
             max=data["max"],
             mean=None if data["mean"] is None else float(data["mean"]),
             m2=float(data["m2"]),
+            text_times=int(data.get("text_times", 0)),
         )
         if "kll" in sk:
             col.kll = ds.kll_doubles_sketch.deserialize(_unb64(sk["kll"]))

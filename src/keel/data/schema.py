@@ -23,10 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from keel.atomic import write_text_atomic
-from keel.data.types import FeatureType
+from keel.data.types import FeatureType, iso_8601
 from keel.data.types import feature_type as arrow_kind
 from keel.errors import ConfigError
 
@@ -65,6 +65,15 @@ class Feature(_Model):
     sensitive: bool = False
     drift: dict[str, float] = Field(default_factory=dict)
     skew: dict[str, float] = Field(default_factory=dict)
+    # a datetime the data holds as ISO 8601 text (Parquet strings): served and synthesised as
+    # text, as the feature code was trained on it
+    as_text: bool = False
+
+    @model_validator(mode="after")
+    def _text_is_a_datetime(self) -> Feature:
+        if self.as_text and self.type != "datetime":
+            raise ValueError(f"as_text is for datetime features; this one is {self.type}")
+        return self
 
 
 class Schema(_Model):
@@ -205,12 +214,20 @@ def _add_examples(bucket: list[Any], values: pa.Array) -> None:
             return
 
 
+def _all_timestamps(col: pa.Array) -> bool:
+    """Whether every present value of a string column is ISO 8601 text."""
+    matched = iso_8601(col)
+    return matched.null_count == len(col) or bool(pc.all(matched).as_py())
+
+
 def _tally(t: _Tally, col: pa.Array, feature: Feature) -> None:
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
     kind = arrow_kind(col.type)
+    if kind == "string" and feature.type == "datetime" and _all_timestamps(col):
+        kind = "datetime"  # ISO 8601 text (Parquet keeps it as strings)
     t.types.add(kind)
     t.rows += len(col)
     t.present += len(col) - col.null_count
@@ -429,6 +446,9 @@ def infer(
     features: dict[str, Feature] = {}
     for name, col in profile.columns.items():
         ftype = _feature_type(col.kind, col.type)
+        as_text = ftype == "string" and col.timestamps_as_text
+        if as_text:
+            ftype = "datetime"  # ISO 8601 text, as a CSV reader would have typed it
         share = col.present / col.count if col.count else 1.0
         presence = 1.0 if col.nulls == 0 else round(max(0.0, _floor(share) - 0.05), 2)
         domain = None
@@ -456,5 +476,6 @@ def infer(
             sensitive=name in sensitive,
             drift={measure: 0.1} if comparable else {},
             skew={measure: 0.1} if comparable else {},
+            as_text=as_text,
         )
     return Schema(features=features)

@@ -2,6 +2,11 @@
 
 The schema speaks of `int`, `float`, `string`, `bool` and `datetime` features; profiles group
 these into numeric, categorical and datetime columns. Both read an Arrow type here.
+
+Text can hold timestamps too: Parquet keeps ISO 8601 text as strings where a CSV reader types
+it as timestamps. `iso_8601` tells such values apart (a date, or a date and a time to the
+second or finer, with an optional Z or UTC offset), so a column of them is a `datetime`
+feature whichever file format it came in.
 """
 
 from __future__ import annotations
@@ -9,6 +14,12 @@ from __future__ import annotations
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
+
+ISO_8601 = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?)?$"
+)
 
 FeatureType = Literal["int", "float", "string", "bool", "datetime", "other"]
 Kind = Literal["numeric", "categorical", "datetime", "other"]
@@ -43,3 +54,8 @@ def feature_type(t: pa.DataType) -> FeatureType:
 def kind_of(t: pa.DataType) -> Kind:
     """The profile kind of an Arrow type."""
     return KIND[feature_type(t)]
+
+
+def iso_8601(values: pa.Array) -> pa.BooleanArray:
+    """Which string values are ISO 8601 dates or date-times (null stays null)."""
+    return pc.match_substring_regex(values, ISO_8601)

@@ -13,14 +13,17 @@ are nearly unique (identifiers, free text) and date columns.
 
 A slice is judged only when it has at least `[slices] min_size` rows and its metric is defined.
 It fails when its metric is below `min_metric`, or more than `max_gap` below the overall metric
-(each rule only when set).
+(each rule only when set). A regression slice is judged on its error on the target's scale
+instead (`keel.model.slice_error`): its MAE (or RMSE) at most `[slices] max_error_ratio` × the
+whole's, its R² shown beside; `min_metric`, when set, is a floor of its metric too.
 
 The search keeps false alarms down in two ways, because it looks at many slices at once:
 - a slice found among the values or bins of a *numeric* column is reported but not judged: a
   ranking metric such as ROC AUC (or R²) is always lower inside a narrow range of a predictive
   input, so its gap to the overall metric says nothing about how well those rows are served;
 - a searched categorical slice fails only when its shortfall is significant: the 95th
-  percentile of a bootstrap of the slice's metric must still be below the threshold.
+  percentile of a bootstrap of the slice's metric must still be below the threshold (for a
+  regression, the 5th percentile of its error must still be too large).
 Configured slices are judged on their metric as it is: they are the ones the user named.
 
 Every searched slice counts for the verdict; `[slices] worst` only limits how many are shown
@@ -43,6 +46,7 @@ import pandas as pd
 from sklearn.exceptions import UndefinedMetricWarning
 
 from keel.model.metrics import Predictions, compute
+from keel.model.slice_error import ErrorRule, error_kind, error_of
 
 MAX_VALUES = 50  # a column with more distinct values is binned (numeric) or skipped (other)
 NEARLY_UNIQUE = 0.95  # share of distinct values among rows above which a column is an id
@@ -82,6 +86,13 @@ class SliceResult:
     gap: float  # overall metric minus the slice's metric (positive: the slice is worse)
     verdict: Verdict
     note: str = ""
+    error: float = math.nan  # a regression slice's MAE or RMSE (ErrorRule.kind)
+    ratio: float = math.nan  # that error ÷ the whole's: what a regression slice is judged on
+
+    @property
+    def standing(self) -> float:
+        """Lower is worse: minus the error ratio of a regression slice, else its metric."""
+        return -self.ratio if not math.isnan(self.ratio) else self.metric
 
 
 def _number(x: float) -> str:
@@ -252,12 +263,30 @@ def evaluate_slices(
     max_gap: float | None,
     numeric: frozenset[str] = frozenset(),
     confident: bool = False,
+    error_rule: ErrorRule | None = None,
 ) -> list[SliceResult]:
     """Each slice's metric and verdict; slices under `min_size` rows are not judged.
 
     Slices of `numeric` columns are only reported; with `confident`, a failing slice must fail
-    on the bootstrap's 95th percentile of its metric too (see the module docstring).
+    on the bootstrap's 95th percentile of its metric too (see the module docstring). With an
+    `error_rule` (regression) a slice is judged on its error ratio (`judge_error`).
     """
+    if error_rule is not None:
+        return [
+            judge_error(
+                s,
+                target,
+                predictions,
+                rule=error_rule,
+                metric=metric,
+                overall=overall,
+                min_size=min_size,
+                min_metric=min_metric,
+                reported=s.column in numeric,
+                confident=confident,
+            )
+            for s in slices
+        ]
     results = []
     y = np.asarray(target)
     for s in slices:
@@ -291,6 +320,50 @@ def evaluate_slices(
     return results
 
 
+def judge_error(
+    s: Slice,
+    target: np.ndarray,
+    predictions: Predictions,
+    *,
+    rule: ErrorRule,
+    metric: str,
+    overall: float,
+    min_size: int,
+    min_metric: float | None,
+    reported: bool,
+    confident: bool,
+) -> SliceResult:
+    """A regression slice's verdict: its error (MAE or RMSE) against the whole's by `rule`,
+    and `min_metric` as a floor of its metric when set; its metric (R²) is shown beside.
+    `reported` slices (of numeric columns) are not judged; with `confident`, a failing slice
+    must fail on the bootstrap's 5th percentile of its error too."""
+    size = len(s.rows)
+    if size < min_size:
+        return SliceResult(s, size, math.nan, math.nan, "too small", f"fewer than {min_size} rows")
+    y = np.asarray(target)[s.rows]
+    values = np.asarray(predictions.labels)[s.rows]
+    error = error_of(rule.kind, y, values)
+    ratio = rule.ratio(error)
+    value, undefined = slice_metric(metric, y, predictions.take(s.rows))
+    gap = overall - value
+    if reported:
+        note = "a range of a numeric column: reported, not judged"
+        return SliceResult(s, size, value, gap, "reported", note, error, ratio)
+    below = min_metric is not None and not math.isnan(value) and value < min_metric
+    failed = rule.fails(error) or below
+    notes = [undefined] if undefined else []
+    if failed and confident:
+        low = rule.lower_bound(y, values, resamples=BOOTSTRAP)
+        upper = bootstrap_upper(metric, y, predictions.take(s.rows)) if below else math.nan
+        failed = rule.fails(low) or (below and upper < min_metric)  # type: ignore[operator]
+        notes.append(
+            f"95% bootstrap lower bound of {rule.kind} {low:.4g}"
+            + ("" if failed else ": not significant")
+        )
+    verdict: Verdict = "fail" if failed else "pass"
+    return SliceResult(s, size, value, gap, verdict, "; ".join(notes), error, ratio)
+
+
 @dataclass
 class SliceReport:
     """Configured slices, every slice the search judged, and the ones it displays.
@@ -307,6 +380,8 @@ class SliceReport:
     searched: list[SliceResult] = field(default_factory=list)  # every searched slice evaluated
     skipped_columns: list[str] = field(default_factory=list)  # numeric columns not searched
     screen: str = ""  # how the searched numeric columns were chosen, when some were skipped
+    error_rule: ErrorRule | None = None  # how regression slices were judged (None: classifier)
+    small_slices: int = 0  # searched slices under min_size rows (neither judged nor shown)
 
     @property
     def results(self) -> list[SliceResult]:
@@ -386,6 +461,7 @@ def find_slices(
     min_metric: float | None = None,
     max_gap: float | None = None,
     max_numeric: int = MAX_NUMERIC_SEARCH,
+    max_error_ratio: float | None = None,
 ) -> SliceReport:
     """Metrics of the configured slices and of every slice a search finds.
 
@@ -393,6 +469,8 @@ def find_slices(
     search (over columns not configured) judges every slice with at least `min_size` rows; it
     displays the `worst` lowest (and every failing one), plus those where the metric is
     undefined. At most `max_numeric` numeric columns are searched, chosen by `screen_numeric`.
+    With `max_error_ratio` (a regression), slices are judged on their error against the whole's
+    (`keel.model.slice_error`: MAE, or RMSE for a squared-error `metric`), not on `max_gap`.
     """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -400,19 +478,25 @@ def find_slices(
             f"The 'columns' parameter of find_slices must name columns of the frame. "
             f"Got {missing[0]!r} instead."
         )
+    rule = None
+    if max_error_ratio is not None:
+        kind = error_kind(metric)
+        whole = error_of(kind, np.asarray(target), np.asarray(predictions.labels))
+        rule = ErrorRule(kind, whole, max_error_ratio)
     limits = {
         "metric": metric,
         "overall": overall,
         "min_size": min_size,
         "min_metric": min_metric,
-        "max_gap": max_gap,
+        "max_gap": None if rule else max_gap,
+        "error_rule": rule,
     }
     configured_slices = [
         s for c in columns for s in slices_of(frame[c], bins=bins, source="configured")
     ]
     configured = evaluate_slices(configured_slices, target, predictions, **limits)
     if not search:
-        return SliceReport(configured, [], [], 0, 0)
+        return SliceReport(configured, [], [], 0, 0, error_rule=rule)
     searched_columns = search_columns(frame, exclude=[*exclude, *columns])
     numeric_columns = [c for c in searched_columns if not is_categorical(frame[c])]
     skipped: list[str] = []
@@ -428,18 +512,14 @@ def find_slices(
             f"absolute error); slices of numeric columns are reported, never judged, so the "
             f"{len(skipped)} left out cannot change the verdict"
         )
-    candidates = [
-        s
-        for c in searched_columns
-        for s in slices_of(frame[c], bins=bins, source="search")
-        if len(s.rows) >= min_size
-    ]
+    every = [s for c in searched_columns for s in slices_of(frame[c], bins=bins, source="search")]
+    candidates = [s for s in every if len(s.rows) >= min_size]
     numeric = frozenset(c for c in searched_columns if not is_categorical(frame[c]))
     found = evaluate_slices(
         candidates, target, predictions, **limits, numeric=numeric, confident=True
     )
-    judged = sorted((r for r in found if r.verdict in ("pass", "fail")), key=lambda r: r.metric)
-    reported = sorted((r for r in found if r.verdict == "reported"), key=lambda r: r.metric)
+    judged = sorted((r for r in found if r.verdict in ("pass", "fail")), key=lambda r: r.standing)
+    reported = sorted((r for r in found if r.verdict == "reported"), key=lambda r: r.standing)
     undefined = [r for r in found if r.verdict == "undefined"]
     failing = [r for r in judged if r.verdict == "fail"]
     lowest = judged[:worst]
@@ -453,4 +533,6 @@ def find_slices(
         searched=found,
         skipped_columns=skipped,
         screen=screen,
+        error_rule=rule,
+        small_slices=len(every) - len(candidates),
     )

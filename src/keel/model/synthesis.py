@@ -100,6 +100,9 @@ def synthesise_column(
         values = pd.to_datetime(rng.integers(low, high + 1, n))
         if getattr(times.dt, "tz", None) is not None:
             values = values.tz_localize("UTC").tz_convert(times.dt.tz)
+        if feature is not None and feature.as_text:  # ISO 8601 text, as the data holds it
+            dates = observed.dropna().astype(str).str.len().max() == 10
+            values = values.strftime("%Y-%m-%d" if dates else "%Y-%m-%dT%H:%M:%S").to_numpy(object)
     else:
         domain = feature.domain if feature is not None and feature.domain else None
         if domain is None:

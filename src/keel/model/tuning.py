@@ -16,11 +16,19 @@ one value.
     budget       when the configured training's time (the smaller of wall and CPU time) times
                  the moves left exceeds [tuning] max_seconds, the moves are not trained
                  (not_configured, saying so) unless `keel score --deep`
+    same model   each move's fitted model is compared with the configured one on the
+                 evaluation rows by its finest output (decision_function, else class
+                 probabilities, else predictions): identical outputs mean the move did not change
+                 the fitted model at all, which a metric alone cannot tell (a flat metric is
+                 often just a model that is insensitive there, or too few evaluation rows to
+                 separate the settings)
     verdict      the configured values are within tolerance when no move beats them by more
-                 than [tuning] tolerance on the primary metric. That alone is no pass: the
-                 metric must respond to at least one hyperparameter (else the training function
-                 seems to ignore [model] params), and every swept hyperparameter needs at least
-                 one move that trained (else whether it is tuned is unknown)
+                 than [tuning] tolerance on the primary metric. That alone is no pass: some move
+                 must change the fitted model (else the training function seems to ignore
+                 [model] params), and every swept hyperparameter needs at least one move that
+                 trained (else whether it is tuned is unknown). A metric that stays flat while
+                 the models differ is measured at every setting: within tolerance, a pass that
+                 says so
 
 A search recorded elsewhere is judged by `recorded_search`: the trials of a search (Optuna's
 MLflow callback, for instance) logged as MLflow runs in the system's tracking store, in the
@@ -48,9 +56,11 @@ from keel.errors import CheckError, KeelError
 from keel.model.budget import affordable_rows, budget_note, clock, over_budget, seconds_since
 from keel.model.contract import Dataset, Fit, PredictWith
 from keel.model.importance import sample_rows
-from keel.model.metrics import compute
+from keel.model.metrics import Predictions, compute
 
 RESPONSE = 1e-9  # a metric that moves less than this when a hyperparameter moves did not move
+# two fitted models whose outputs agree this closely (relative, absolute) are the same model
+SAME_OUTPUT = (1e-9, 1e-12)
 
 
 @dataclass
@@ -62,6 +72,9 @@ class Trial:
     metric: float | None
     configured: bool = False
     error: str = ""
+    # whether the fitted model's output equals the configured one's on the evaluation rows
+    # (None: not compared, e.g. the configured trial itself or a failed training)
+    same_model: bool | None = None
 
 
 @dataclass
@@ -112,6 +125,22 @@ class Sweep:
             for p in self.params
             if any(abs(t.metric - self.configured_metric) > RESPONSE for t in self.moved(p))  # type: ignore[operator]
         ]
+
+    @property
+    def unchanged(self) -> list[str]:
+        """Hyperparameters every move of which fitted the very same model as the configured
+        values (identical outputs on the evaluation rows): the model does not depend on them."""
+        return [
+            p
+            for p in self.params
+            if self.moved(p) and all(t.same_model is True for t in self.moved(p))
+        ]
+
+    @property
+    def flat(self) -> list[str]:
+        """Hyperparameters whose moves changed the fitted model but not the metric."""
+        responsive, unchanged = set(self.responsive), set(self.unchanged)
+        return [p for p in self.params if self.moved(p) and p not in responsive | unchanged]
 
     @property
     def off(self) -> list[str]:
@@ -267,6 +296,33 @@ def recorded_search(
     )
 
 
+def model_output(estimator: Any, inputs: Any, predictions: Predictions) -> np.ndarray:
+    """The finest output of a fitted model on `inputs`, to tell two fitted models apart: its
+    decision function, else its class probabilities, else its predictions.
+
+    Labels alone cannot: two classifiers that differ can label 360 rows identically.
+    """
+    decision = getattr(estimator, "decision_function", None)
+    if decision is not None:
+        try:
+            return np.asarray(decision(inputs), dtype=float)
+        except Exception:  # noqa: BLE001 (a wrapper that lists it but cannot: use what predict gave)
+            pass
+    if predictions.proba is not None:
+        return np.asarray(predictions.proba, dtype=float)
+    return np.asarray(predictions.labels)
+
+
+def same_output(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two fitted models' outputs (`model_output`) are the same, up to float noise."""
+    if first.shape != second.shape:
+        return False
+    if first.dtype.kind in "fc" and second.dtype.kind in "fc":
+        rel, abs_ = SAME_OUTPUT
+        return bool(np.allclose(first, second, rtol=rel, atol=abs_, equal_nan=True))
+    return bool(np.array_equal(first, second))
+
+
 def moves(value: float, factor: float) -> list[float]:
     """The values a hyperparameter is moved to: down and up by `factor`."""
     if isinstance(value, bool) or value == 0:
@@ -342,12 +398,14 @@ def sweep(
     configured = dict(params)
     start = time.perf_counter()
 
-    def score(params: dict[str, Any]) -> float:
+    def score(params: dict[str, Any]) -> tuple[float, np.ndarray]:
         estimator = fit(x, y, params=params)
-        return compute(metric, np.asarray(y_eval), predict(estimator, x_eval))
+        predictions = predict(estimator, x_eval)
+        found = compute(metric, np.asarray(y_eval), predictions)
+        return found, model_output(estimator, x_eval, predictions)
 
     started = clock()
-    base = score(configured)
+    base, base_output = score(configured)
     first = seconds_since(started)
     if math.isnan(base):
         raise CheckError(
@@ -360,11 +418,12 @@ def sweep(
     for name in names if not stopped else []:
         for value in moves(configured[name], factor):
             try:
-                found = score({**configured, name: value})
+                found, output = score({**configured, name: value})
             except KeelError as exc:
                 trials.append(Trial(name, value, None, error=str(exc)))
                 continue
-            trials.append(Trial(name, value, None if math.isnan(found) else found))
+            same = same_output(base_output, output)
+            trials.append(Trial(name, value, None if math.isnan(found) else found, same_model=same))
     trials.sort(key=lambda t: (names.index(t.param), float(t.value)))
     return Sweep(
         metric=metric,

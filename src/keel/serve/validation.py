@@ -291,10 +291,10 @@ def to_frame(
             elif feature.type == "int" and value is not None:
                 number = _number(value)
                 value = int(number) if number is not None and number.is_integer() else None
-            elif feature.type == "datetime" and isinstance(value, str):
+            elif feature.type == "datetime" and isinstance(value, str) and not feature.as_text:
                 value = parse_datetime(value)
             values.append(value)
-        arrow_type = _ARROW.get(feature.type)
+        arrow_type = pa.string() if feature.as_text else _ARROW.get(feature.type)
         if arrow_type is None:  # `other`: passed through as the client sent it
             series[name] = pd.Series(values, dtype=object, name=name)
         else:
