@@ -52,7 +52,8 @@ def unsupported(final: Any) -> str | None:
     if hasattr(final, "coef_") and hasattr(final, "intercept_"):
         if np.ndim(final.coef_) == 2 and len(final.coef_) > 1 and not hasattr(final, "classes_"):
             return f"{name} with several outputs is not supported"
-        if hasattr(final, "support_vectors_") and np.ndim(final.coef_) == 2 and len(final.coef_) > 1:
+        one_vs_one = hasattr(final, "support_vectors_") and np.ndim(final.coef_) == 2
+        if one_vs_one and len(final.coef_) > 1:
             return f"{name}'s multiclass decision function is not linear in its one-vs-one coef_"
         return None
     return f"{name} has no exact method in keel explain ({EXACT})"

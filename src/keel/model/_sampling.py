@@ -103,9 +103,7 @@ def shapley_sampling(
     credits = np.zeros((len(orders), p))
     credits[np.arange(len(orders))[:, None], orders] = np.diff(values, axis=1)
     pairs = (credits[:half] + credits[half:]) / 2  # a pair's two walks are not independent
-    errors = (
-        pairs.std(axis=0, ddof=1) / np.sqrt(half) if half > 1 else np.full(p, np.nan)
-    )
+    errors = pairs.std(axis=0, ddof=1) / np.sqrt(half) if half > 1 else np.full(p, np.nan)
     return Sampled(
         baseline=float(values[:, 0].mean()),
         contributions=credits.mean(axis=0),

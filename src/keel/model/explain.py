@@ -303,7 +303,8 @@ def calibration_stages(final: Any, X: Any) -> list[tuple[str, str, pd.DataFrame]
             continue
         data = step.transform(data)
         names = _names(step, data)
-        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(_dense(data), columns=names)
+        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(_dense(data))
+        frame.columns = names
         out.append((f"{label}{name}", type(step).__name__, frame))
     proba = np.asarray(final.predict_proba(X), dtype=float)
     n = len(proba)
@@ -319,7 +320,9 @@ def calibration_stages(final: Any, X: Any) -> list[tuple[str, str, pd.DataFrame]
         calibrated = np.asarray(copy.predict_proba(X), dtype=float)
         columns[f"copy {i}: calibrated probability ({copy.method})"] = calibrated[np.arange(n), k]
     columns["mean of the copies: probability"] = proba[np.arange(n), k]
-    what = f"the explained class ({final.classes_[1]})" if proba.shape[1] == 2 else "the predicted class"
+    what = "the predicted class"
+    if proba.shape[1] == 2:
+        what = f"the explained class ({final.classes_[1]})"
     out.append((f"calibration, {what}", "CalibratedClassifierCV", pd.DataFrame(columns)))
     return out
 
