@@ -60,3 +60,18 @@ def test_the_sample_count_is_even_and_bounded_by_the_evaluation_budget():
     assert sample_count(3) == 64
     assert sample_count(64) == 30
     assert sample_count(5000) == 2
+
+
+def test_a_categorical_input_keeps_its_dtype_in_the_walks():
+    row = pd.DataFrame({"c": pd.Categorical(["new"]), "x": [1.0]})
+    starts = pd.DataFrame({"c": pd.Categorical(["a", "b"]), "x": [0.0, 2.0]})
+    seen = []
+
+    def score(frame):
+        seen.append(frame["c"].dtype)
+        return frame["x"].to_numpy() + (frame["c"] == "new").to_numpy()
+
+    found = shapley_sampling(score, row, starts, samples=4, rng=np.random.default_rng(0))
+    assert isinstance(seen[0], pd.CategoricalDtype)
+    assert set(seen[0].categories) == {"a", "b", "new"}
+    assert found.baseline + found.contributions.sum() == pytest.approx(2.0)

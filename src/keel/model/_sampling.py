@@ -68,13 +68,23 @@ def _walks(
     rank[np.arange(samples)[:, None], orders] = np.arange(p)
     steps = np.arange(p + 1)
     from_row = rank[:, None, :] < steps[None, :, None]  # (samples, p + 1, p)
-    source = pd.concat([row, background], ignore_index=True)
     start = np.repeat(starts + 1, p + 1)
     columns = {}
-    for j, name in enumerate(source.columns):
+    for j, name in enumerate(row.columns):
         where = np.where(from_row[:, :, j].reshape(-1), 0, start)
-        columns[name] = source[name].iloc[where].reset_index(drop=True)
+        columns[name] = _joined(row[name], background[name]).iloc[where].reset_index(drop=True)
     return pd.DataFrame(columns)
+
+
+def _joined(first: pd.Series, rest: pd.Series) -> pd.Series:
+    """One column of the row then the training rows, keeping a categorical dtype (with the
+    categories of both) where concatenating would fall back to object."""
+    if isinstance(first.dtype, pd.CategoricalDtype) or isinstance(rest.dtype, pd.CategoricalDtype):
+        both = pd.api.types.union_categoricals(
+            [first.astype("category"), rest.astype("category")], ignore_order=True
+        )
+        return pd.Series(both)
+    return pd.concat([first, rest], ignore_index=True)
 
 
 def shapley_sampling(

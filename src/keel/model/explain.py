@@ -467,7 +467,7 @@ def _sampled(
     explanation is the same alone or among others)."""
     score, name, column = _scorer(model, inputs)
     rows = sample_rows(len(train_inputs), BACKGROUND_ROWS, seed=seed)
-    starts = train_inputs.iloc[rows]
+    starts = train_inputs.iloc[rows][list(inputs.columns)]
     p = inputs.shape[1]
     samples = sample_count(p)
     output = score(inputs)[np.arange(len(inputs)), column]
