@@ -462,6 +462,7 @@ def _sampled(
     keys: list[int],
     *,
     seed: int,
+    model_name: str,
 ) -> Attribution:
     """Shapley sampling of `model` on each row of `inputs` (one seed per row key, so a row's
     explanation is the same alone or among others)."""
@@ -483,7 +484,7 @@ def _sampled(
                 rng=np.random.default_rng([seed, key]),
             )
         except CannotSample as exc:
-            raise CannotExplain(f"keel explain: {type(model).__name__}: {exc}") from exc
+            raise CannotExplain(f"keel explain: {model_name}: {exc}") from exc
         baseline[r] = found.baseline
         contributions[r] = found.contributions
         errors.append(found.errors)
@@ -552,7 +553,14 @@ def explain_rows(
         )
     if unsupported(final) is not None:
         keys = [int(p) * 2 + (split == "train") for p in positions]
-        found = _sampled(model, inputs, train_inputs, keys, seed=seed)  # type: ignore[arg-type]
+        found = _sampled(
+            model,
+            inputs,
+            train_inputs,  # type: ignore[arg-type]
+            keys,
+            seed=seed,
+            model_name=unwrapped.model_name,
+        )
         final_lineage = _identity(inputs.shape[1])
         names = [str(c) for c in inputs.columns]
     elif hasattr(final, "coef_"):
