@@ -10,7 +10,7 @@ from systems import HGB_CATEGORICAL, LINEAR_ONE_HOT, binary_frame
 from keel.errors import KeelError
 from keel.explain import explain, explain_rows, find_row
 from keel.model._attribution import unsupported
-from keel.model.explain import split_model
+from keel.model.explain import CannotExplain, split_model
 
 FOREST_REGRESSION = """
 from sklearn.compose import make_column_transformer
@@ -159,11 +159,69 @@ def test_without_an_id_column_rows_are_addressed_by_position(make_system):
     assert explain(system, "#0").adds_up
 
 
-def test_an_unsupported_model_is_named(make_system):
+def test_a_model_with_no_exact_method_is_explained_by_shapley_sampling(make_system):
     system = make_system(binary_frame(600, seed=0), binary_frame(100, seed=1), code=NEAREST)
     _, final = split_model(system.trained.estimator)
-    assert "KNeighborsClassifier is not a model kind" in unsupported(final)
-    with pytest.raises(KeelError, match="KNeighborsClassifier"):
+    assert "KNeighborsClassifier has no exact method" in unsupported(final)
+    found = explain_rows(system, "eval", [0, 7, 9])
+    alone = explain(system, "#7")
+    assert all(e.adds_up for e in found) and found[0].method.startswith("Shapley sampling")
+    assert found[1].output == pytest.approx(system.trained.predictions.proba[7, 1])
+    by_input = {c.input: c for c in alone.contributions}
+    assert set(by_input) == {"group", "x1", "x2"}  # the category is switched as it is
+    assert all(c.error is not None and c.error >= 0 for c in alone.contributions)
+    # one seed per row: the same estimates alone or among other rows
+    assert [c.contribution for c in alone.contributions] == [
+        c.contribution for c in found[1].contributions
+    ]
+
+
+def test_a_log_target_is_explained_in_its_own_space_and_mapped_back(make_system):
+    from wrapped_systems import LOG_TARGET_COUNTS, REGRESSION, hourly_counts
+
+    system = make_system(
+        hourly_counts(1000, seed=0),
+        hourly_counts(200, seed=1),
+        code=LOG_TARGET_COUNTS,
+        sections=REGRESSION,
+    )
+    found = explain(system, "#5")
+    assert found.adds_up and found.difference < 1e-9
+    assert found.output == pytest.approx(np.log1p(found.prediction))
+    assert f"expm1({found.output:.6g}) = {found.prediction:.6g}, the prediction" in (
+        found.mapped_back
+    )
+    assert [s.transformer for s in found.stages] == ["ColumnTransformer"]
+    assert {c.input for c in found.contributions} == {"hour", "workingday", "temp", "weather"}
+
+
+def test_a_calibrated_svm_is_shown_inside_its_wrapper(make_system):
+    from wrapped_systems import CALIBRATED_RBF_SVM, MULTICLASS, digits_frames
+
+    train, evaluation = digits_frames(600, 100)
+    system = make_system(
+        train, evaluation, code=CALIBRATED_RBF_SVM, sections={**MULTICLASS, "model": {"params": {}}}
+    )
+    found = explain(system, "#0")
+    assert found.adds_up and found.model == "CalibratedClassifierCV of SVC"
+    scaled, calibration = found.stages
+    assert scaled.name == "copy 1 of 5, standardscaler" and len(scaled.values) == 64
+    assert calibration.values["mean of the copies: probability"] == pytest.approx(found.output)
+    copies = [v for k, v in calibration.values.items() if "calibrated probability" in k]
+    assert len(copies) == 5 and np.mean(copies) == pytest.approx(found.output)
+    assert found.output == pytest.approx(found.probability)
+
+
+def test_a_classifier_giving_labels_only_cannot_be_explained_and_says_why(make_system):
+    from wrapped_systems import LABELS_ONLY_RULE
+
+    system = make_system(
+        binary_frame(300, seed=0),
+        binary_frame(100, seed=1),
+        code=LABELS_ONLY_RULE,
+        sections={"system": {"primary_metric": "accuracy"}, "model": {"params": {}}},
+    )
+    with pytest.raises(CannotExplain, match="ThresholdRule gives class labels only"):
         explain(system, "#0")
 
 

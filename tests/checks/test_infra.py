@@ -156,14 +156,17 @@ def test_infra_5_passes_when_tree_contributions_add_up(make_system):
     assert set(evidence.figures[0].labels) == {"group", "x1", "x2"}
 
 
-def test_infra_5_fails_a_model_it_cannot_take_apart(make_system):
+def test_infra_5_explains_nearest_neighbours_by_shapley_sampling(make_system):
     system = make_system(
         numeric_frame(400, seed=0), numeric_frame(100, seed=1), code=NEAREST_NEIGHBOURS
     )
     evidence = infra_5(system)
-    assert evidence.status == "fail"
-    assert "KNeighborsClassifier" in evidence.summary
-    assert 'attest."infra.5"' in evidence.hint
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["model"] == "KNeighborsClassifier"
+    assert evidence.facts["output"] == "probability of 1"
+    assert evidence.facts["method"] == (
+        "Shapley sampling, 64 input orders per row, additive by construction"
+    )
 
 
 # -- infra.3, infra.4 ----------------------------------------------------------------------
@@ -812,3 +815,61 @@ def test_infra_7_passes_after_a_real_successful_drill(two_champions):
         store = connect(registry_ref(system))
         with translated(store.uri):
             store.client.delete_run(drills(registry_ref(system))[0].run_id)
+
+
+# -- infra.5: wrapped models, models with no exact method, what Keel cannot explain --------
+def test_infra_5_takes_apart_a_log_target_regressor_around_a_pipeline(make_system):
+    from wrapped_systems import LOG_TARGET_COUNTS, REGRESSION, hourly_counts
+
+    system = make_system(
+        hourly_counts(1200, seed=0),
+        hourly_counts(300, seed=1),
+        code=LOG_TARGET_COUNTS,
+        sections=REGRESSION,
+    )
+    evidence = infra_5(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["model"] == (
+        "HistGradientBoostingRegressor in a TransformedTargetRegressor"
+    )
+    assert evidence.facts["method"] == "tree path attribution (Saabas)"
+    assert evidence.facts["output"] == "prediction in the transformed target space"
+    assert evidence.facts["max_difference"] < 1e-9
+    assert "with expm1" in evidence.facts["mapped_back"]
+    assert "TransformedTargetRegressor maps back" in evidence.summary.replace("which the ", "")
+
+
+def test_infra_5_explains_a_calibrated_rbf_svm_on_the_digits_by_shapley_sampling(make_system):
+    from wrapped_systems import CALIBRATED_RBF_SVM, MULTICLASS, digits_frames
+
+    train, evaluation = digits_frames()
+    system = make_system(
+        train,
+        evaluation,
+        code=CALIBRATED_RBF_SVM,
+        sections={**MULTICLASS, "explain": {"rows": 3}, "model": {"params": {}}},
+    )
+    evidence = infra_5(system)
+    assert evidence.status == "pass", evidence.summary
+    assert evidence.facts["model"] == "CalibratedClassifierCV of SVC"
+    assert evidence.facts["method"].startswith("Shapley sampling")
+    assert evidence.facts["output"] == "probability of the predicted class"
+    assert evidence.facts["max_difference"] < 1e-9
+    assert 0 < evidence.facts["max_standard_error"] < 0.2
+    assert "the contributions are estimates" in evidence.summary
+
+
+def test_infra_5_is_not_configured_for_a_classifier_that_gives_labels_only(make_system):
+    from wrapped_systems import LABELS_ONLY_RULE
+
+    system = make_system(
+        numeric_frame(400, seed=0),
+        numeric_frame(100, seed=1),
+        code=LABELS_ONLY_RULE,
+        sections={"system": {"primary_metric": "accuracy"}, "model": {"params": {}}},
+    )
+    evidence = infra_5(system)
+    assert evidence.status == "not_configured"
+    assert "ThresholdRule gives class labels only" in evidence.summary
+    assert "limit of Keel" in evidence.summary
+    assert "predict_proba or decision_function" in evidence.hint

@@ -81,3 +81,56 @@ def test_an_id_on_several_rows_exits_2_listing_every_match(app, make_system):
     assert "training data position 5" in out
     assert "keel explain '#3'" in out
     assert "Traceback" not in out
+
+
+def test_a_log_target_model_prints_how_its_output_becomes_the_prediction(app, make_system):
+    from wrapped_systems import LOG_TARGET_COUNTS, REGRESSION, hourly_counts
+
+    system = make_system(
+        hourly_counts(800, seed=0),
+        hourly_counts(100, seed=1),
+        code=LOG_TARGET_COUNTS,
+        sections=REGRESSION,
+    )
+    result = runner.invoke(app, ["explain", "#2", str(system.root)])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "HistGradientBoostingRegressor in a TransformedTargetRegressor" in out
+    assert "Contributions to the prediction in the transformed target space" in out
+    assert "maps this output back to the target's scale with expm1: expm1(" in out
+
+
+NEIGHBOURS = """
+from sklearn.neighbors import KNeighborsClassifier
+
+
+def train(frame, target, params, seed):
+    return KNeighborsClassifier().fit(frame.drop(columns=[target]), frame[target])
+"""
+
+
+def test_sampled_contributions_are_printed_with_their_standard_errors(app, make_system):
+    def frame(n: int, seed: int):
+        return binary_frame(n, seed=seed).drop(columns="group")
+
+    system = make_system(frame(400, 0), frame(100, 1), code=NEIGHBOURS)
+    result = runner.invoke(app, ["explain", "#1", str(system.root)])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "± standard error" in out and "Shapley sampling" in out
+    assert "adds up" in out
+
+
+def test_a_model_keel_cannot_explain_exits_2_saying_why(app, make_system):
+    from wrapped_systems import LABELS_ONLY_RULE
+
+    system = make_system(
+        binary_frame(300, seed=0),
+        binary_frame(100, seed=1),
+        code=LABELS_ONLY_RULE,
+        sections={"system": {"primary_metric": "accuracy"}, "model": {"params": {}}},
+    )
+    result = runner.invoke(app, ["explain", "#0", str(system.root)])
+    assert result.exit_code == 2, result.output
+    assert "gives class labels only" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -85,3 +85,61 @@ def test_find_row_looks_in_the_evaluation_rows_then_the_training_rows():
         find_row("c", **rows)
     with pytest.raises(KeelError, match="no \\[system\\] id column"):
         find_row("a", eval_raw=evaluation, train_raw=train, id_column=None)
+
+
+def test_nested_pipelines_and_a_target_transformer_are_taken_off():
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from keel.model._unwrap import unwrap
+
+    raw = binary_frame(400, seed=0)
+    inputs = raw[["x1", "x2"]]
+    target = np.exp(1 + raw["x1"] - 0.5 * raw["x2"])
+    inner = TransformedTargetRegressor(Ridge(), func=np.log, inverse_func=np.exp)
+    model = make_pipeline(StandardScaler(), make_pipeline(StandardScaler(), inner))
+    model.fit(inputs, target)
+    unwrapped = unwrap(model)
+    assert [name for name, _ in unwrapped.steps] == [
+        "standardscaler",
+        "pipeline/standardscaler",
+    ]
+    assert unwrapped.model_name == "Ridge in a TransformedTargetRegressor"
+    found = explain_rows(
+        model,
+        raw,
+        inputs,
+        [3],
+        predict=lambda e, x: Predictions(e.predict(x)),
+        split="eval",
+        tolerance=1e-6,
+        train_inputs=inputs,
+    )[0]
+    assert found.method == "exact linear attribution, Ridge" and found.adds_up
+    assert [s.name for s in found.stages] == ["standardscaler", "pipeline/standardscaler"]
+    assert np.exp(found.output) == pytest.approx(found.prediction)
+    assert "with exp: exp(" in found.mapped_back
+
+
+def test_a_multiclass_linear_svm_is_sampled_not_read_from_its_one_vs_one_coefficients():
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    inputs = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    target = np.digitize(inputs["a"] + 0.5 * inputs["b"], [-0.5, 0.5])
+    model = SVC(kernel="linear").fit(inputs, target)
+    found = explain_rows(
+        model,
+        inputs,
+        inputs,
+        list(range(10)),
+        predict=lambda e, x: Predictions(e.predict(x)),
+        split="eval",
+        tolerance=1e-6,
+        train_inputs=inputs,
+    )
+    assert all(e.adds_up for e in found)
+    assert found[0].method.startswith("Shapley sampling")
+    assert found[0].output_name == "decision function of the predicted class"

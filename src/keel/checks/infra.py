@@ -23,7 +23,8 @@ from keel.checks._smoke import (
 )
 from keel.evidence import Evidence, Table, not_configured
 from keel.explain import explain_rows
-from keel.model.explain import split_model, unsupported
+from keel.model._unwrap import unwrap
+from keel.model.explain import CannotExplain
 from keel.model.importance import sample_rows
 from keel.model.reproduce import MAX_CELLS
 from keel.system import System
@@ -432,22 +433,25 @@ def infra_5(system: System) -> Evidence:
     """infra.5: `keel explain` takes sampled rows apart, and their contributions add up."""
     cfg = system.config.explain
     thresholds = settings(cfg, "rows", "tolerance")
-    _, final = split_model(system.trained.estimator)
-    reason = unsupported(final)
-    if reason:
-        return Evidence(
-            "infra.5",
-            "fail",
-            f"keel explain cannot take this model apart: {reason}",
-            hint="Use a model keel explain supports (linear, or scikit-learn tree models, as the "
-            "last step of a Pipeline), or, if you debug predictions step by step another way, "
-            'document it and attest it: [attest."infra.5"] with evidence, by and date.',
-            thresholds=thresholds,
-            facts={"model": type(final).__name__},
-        )
+    estimator = system.trained.estimator
     n = len(system.raw("eval"))
     positions = sample_rows(n, cfg.rows, seed=system.config.model.seed).tolist()
-    found = explain_rows(system, "eval", positions)
+    try:
+        found = explain_rows(system, "eval", positions)
+    except CannotExplain as exc:
+        reason = str(exc).removeprefix("keel explain: ")
+        return Evidence(
+            "infra.5",
+            "not_configured",
+            f"keel explain cannot take this model apart: {reason}. This is a limit of Keel, "
+            "not a finding about the system",
+            hint="Give the model one number per row to explain (predict_proba or "
+            "decision_function for a classifier, one output for a regressor), or, if you "
+            "debug predictions step by step another way, document it and attest it: "
+            '[attest."infra.5"] with evidence, by and date.',
+            thresholds=thresholds,
+            facts={"model": unwrap(estimator).model_name},
+        )
     first = found[0]
     off = [e for e in found if not e.adds_up]
     worst = max(e.difference for e in found)
@@ -470,22 +474,45 @@ def infra_5(system: System) -> Evidence:
         facts=facts,
     )
     command = f"keel explain {first.row_id}"
+    sampled = first.method.startswith("Shapley sampling")
     if off:
         evidence.status = "fail"
         evidence.summary = (
             f"contributions do not add up to the model's output on {len(off)} of {len(found)} "
             f"rows (largest difference {worst:.3g} > tolerance {cfg.tolerance:g}; {first.model})"
         )
-        evidence.hint = (
-            f"Run `{command}` to see the row step by step. A model with internals Keel reads "
-            "differently (a new scikit-learn version) is a Keel bug to report; a custom final "
-            "step that is not the linear or tree model it looks like needs its own explanation."
-        )
+        if sampled:
+            evidence.hint = (
+                f"Run `{command}` to see the row step by step. Sampled contributions add up by "
+                "construction, so the model gave a different output for the same row in two "
+                "computations: its output depends on chance or on the other rows predicted "
+                "with it, which step-by-step debugging cannot follow. Make prediction "
+                "deterministic row by row."
+            )
+        else:
+            evidence.hint = (
+                f"Run `{command}` to see the row step by step. A model with internals Keel "
+                "reads differently (a new scikit-learn version) is a Keel bug to report; a "
+                "custom final step that is not the linear or tree model it looks like needs "
+                "its own explanation."
+            )
         return evidence
+    estimate = ""
+    if sampled:
+        largest = max(
+            (c.error for e in found for c in e.contributions if c.error is not None),
+            default=float("nan"),
+        )
+        facts["max_standard_error"] = largest
+        estimate = f"; the contributions are estimates, standard error at most {largest:.2g}"
+    mapped = ""
+    if first.mapped_back:
+        facts["mapped_back"] = first.mapped_back
+        mapped = ", which the TransformedTargetRegressor maps back to the target's scale"
     evidence.summary = (
-        f"{len(found)} sampled rows taken apart ({first.method}): baseline + contributions "
-        f"reproduce the {first.output_name} within {worst:.2g} (tolerance {cfg.tolerance:g}); "
-        f"try `{command}`"
+        f"{len(found)} sampled rows of {first.model} taken apart ({first.method}): baseline + "
+        f"contributions reproduce the {first.output_name}{mapped} within {worst:.2g} "
+        f"(tolerance {cfg.tolerance:g}){estimate}; try `{command}`"
     )
     return evidence
 

@@ -92,19 +92,19 @@ def _render(found: Any, out: Console) -> None:
         out.print(_values(f"{i}. Pipeline step {stage.name} ({stage.transformer})", stage.values))
     largest = max((abs(c.contribution) for c in found.contributions), default=0.0)
     derived = any(c.features != [c.input] for c in found.contributions)
-    columns = ["input", "value", "contribution", ""] + (["transformed features"] if derived else [])
+    estimated = any(c.error is not None for c in found.contributions)
+    columns = ["input", "value", "contribution"] + (["± standard error"] if estimated else [])
+    columns += [""] + (["transformed features"] if derived else [])
     table = Table(
         *columns,
         title=f"Contributions to the {found.output_name} ({found.method})",
         title_justify="left",
     )
     for c in found.contributions:
-        cells = [
-            escape(c.input),
-            _show(c.value),
-            f"{c.contribution:+.6g}",
-            _bar(c.contribution, largest),
-        ]
+        cells = [escape(c.input), _show(c.value), f"{c.contribution:+.6g}"]
+        if estimated:
+            cells.append("" if c.error is None else f"{c.error:.2g}")
+        cells.append(_bar(c.contribution, largest))
         table.add_row(*cells, *([escape(", ".join(c.features))] if derived else []))
     out.print(table)
     mark = "[green]adds up[/]" if found.adds_up else "[bold red]does NOT add up[/]"
@@ -115,3 +115,5 @@ def _render(found: Any, out: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if found.mapped_back:
+        out.print(escape(found.mapped_back), highlight=False, soft_wrap=True)

@@ -1,7 +1,8 @@
 """Per-input contributions of a model's raw output: exact for linear models, path attribution
 for trees (HistGradientBoosting, GradientBoosting, random forests, decision trees).
 
-Private to `keel.model.explain`; see its docstring for why path attribution and not SHAP.
+Private to `keel.model.explain`; see its docstring for why path attribution and not SHAP. Other
+models are explained by Shapley sampling (`keel.model._sampling`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SUPPORTED = (
+EXACT = (
     "linear models (coef_ and intercept_: LogisticRegression, LinearRegression, Ridge, …), "
     "HistGradientBoosting, GradientBoosting, RandomForest, ExtraTrees and DecisionTree "
     "classifiers and regressors, alone or as the last step of a scikit-learn Pipeline"
@@ -35,10 +36,12 @@ class Attribution:
     baseline: np.ndarray  # (rows,)
     contributions: np.ndarray  # (rows, features of the final model)
     output: np.ndarray  # (rows,): the model's own output, computed independently
+    errors: np.ndarray | None = None  # (rows, features): standard errors of estimated ones
 
 
 def unsupported(final: Any) -> str | None:
-    """Why Keel cannot explain this final model, or None when it can."""
+    """Why Keel has no exact method for this final model, or None when it has one (other
+    models are explained by Shapley sampling, `keel.model._sampling`)."""
     name = type(final).__name__
     if hasattr(final, "_predictors") and hasattr(final, "_baseline_prediction"):
         return None
@@ -49,8 +52,11 @@ def unsupported(final: Any) -> str | None:
     if hasattr(final, "coef_") and hasattr(final, "intercept_"):
         if np.ndim(final.coef_) == 2 and len(final.coef_) > 1 and not hasattr(final, "classes_"):
             return f"{name} with several outputs is not supported"
+        one_vs_one = hasattr(final, "support_vectors_") and np.ndim(final.coef_) == 2
+        if one_vs_one and len(final.coef_) > 1:
+            return f"{name}'s multiclass decision function is not linear in its one-vs-one coef_"
         return None
-    return f"{name} is not a model kind keel explain supports ({SUPPORTED})"
+    return f"{name} has no exact method in keel explain ({EXACT})"
 
 
 def _class_index(raw: np.ndarray) -> np.ndarray:

@@ -43,6 +43,21 @@ explanation that passes.
 Contributions are reported per model input: a transformed feature that comes from exactly one
 input (ordinal codes, scaling, passthrough, each column of a one-hot group) is credited to that
 input; a feature derived from several inputs keeps its transformed name.
+
+Wrappers are taken off first (`keel.model._unwrap`): nested Pipelines are flattened and shown
+stage by stage; a TransformedTargetRegressor's inner regressor is explained in the transformed
+target space, and the explanation shows how its output is mapped back to the prediction.
+
+Every other model (kernel SVMs, neighbours, CalibratedClassifierCV, voting, custom estimators) is
+explained by Shapley sampling over permutations (`keel.model._sampling`), on the model inputs:
+
+    classifiers    the probability of the positive class (binary) or of the predicted class
+                   (multiclass); the decision function when the model has no predict_proba
+    regressors     the prediction
+
+Its contributions are estimates with standard errors; their sum with the baseline reproduces the
+output by construction. What Keel cannot explain (a classifier that gives labels only, a model
+predicting several outputs, one that fails on mixed rows) raises `CannotExplain`, naming why.
 """
 
 from __future__ import annotations
@@ -55,14 +70,22 @@ import pandas as pd
 
 from keel.errors import KeelError
 from keel.model._attribution import (
+    Attribution,
     _dense,
     attribute,
     unsupported,
 )
+from keel.model._sampling import CannotSample, sample_count, shapley_sampling
+from keel.model._unwrap import Unwrapped, unwrap
 from keel.model.contract import PredictWith, Split
 from keel.model.importance import sample_rows
 
-BACKGROUND_ROWS = 2_000  # training rows whose transformed means centre linear contributions
+BACKGROUND_ROWS = 2_000  # training rows: their means centre linear contributions; walks start
+# from them in Shapley sampling
+
+
+class CannotExplain(KeelError):
+    """Keel has no way to split this model's output into contributions (its own gap)."""
 
 
 @dataclass
@@ -82,6 +105,7 @@ class Contribution:
     value: Any
     contribution: float
     features: list[str] = field(default_factory=list)
+    error: float | None = None  # standard error, when the contribution is an estimate
 
 
 @dataclass
@@ -103,6 +127,7 @@ class Explanation:
     prediction: Any
     probability: float | None
     tolerance: float
+    mapped_back: str = ""  # how the output becomes the prediction, when a wrapper maps it
 
     @property
     def total(self) -> float:
@@ -261,6 +286,47 @@ def walk(estimator: Any, inputs: pd.DataFrame) -> tuple[list[tuple[str, Any, Any
     return outputs, data, current
 
 
+def calibration_stages(final: Any, X: Any) -> list[tuple[str, str, pd.DataFrame]]:
+    """Inside a fitted CalibratedClassifierCV, on the final model's input `X`: the first
+    calibrated copy's pipeline steps, then, for each copy, its classifier's score and calibrated
+    probability of the explained class (positive, or predicted), and their mean: the output.
+    Empty for any other model."""
+    copies = getattr(final, "calibrated_classifiers_", None)
+    if not copies or not hasattr(final, "predict_proba"):
+        return []
+    label = f"copy 1 of {len(copies)}, " if len(copies) > 1 else ""
+    out: list[tuple[str, str, pd.DataFrame]] = []
+    steps, base = split_model(copies[0].estimator)
+    data: Any = X
+    for name, step in steps:
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        data = step.transform(data)
+        names = _names(step, data)
+        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(_dense(data))
+        frame.columns = names
+        out.append((f"{label}{name}", type(step).__name__, frame))
+    proba = np.asarray(final.predict_proba(X), dtype=float)
+    n = len(proba)
+    k = np.ones(n, int) if proba.shape[1] == 2 else np.argmax(proba, axis=1)
+    columns: dict[str, Any] = {}
+    for i, copy in enumerate(copies, start=1):
+        own = copy.estimator
+        raw = own.decision_function(X) if hasattr(own, "decision_function") else None
+        if raw is not None:
+            raw = np.asarray(raw, dtype=float).reshape(n, -1)
+            at = np.zeros(n, int) if raw.shape[1] == 1 else k
+            columns[f"copy {i}: {type(base).__name__} decision function"] = raw[np.arange(n), at]
+        calibrated = np.asarray(copy.predict_proba(X), dtype=float)
+        columns[f"copy {i}: calibrated probability ({copy.method})"] = calibrated[np.arange(n), k]
+    columns["mean of the copies: probability"] = proba[np.arange(n), k]
+    what = "the predicted class"
+    if proba.shape[1] == 2:
+        what = f"the explained class ({final.classes_[1]})"
+    out.append((f"calibration, {what}", "CalibratedClassifierCV", pd.DataFrame(columns)))
+    return out
+
+
 # -- attribution --------------------------------------------------------------------------------
 
 
@@ -319,10 +385,34 @@ def _ambiguous(text: str, column: str, matches: list[tuple[Split, int]]) -> str:
     )
 
 
+def cannot_explain(estimator: Any) -> str | None:
+    """Why Keel cannot split this model's output into per-input contributions, or None."""
+    unwrapped = unwrap(estimator)
+    final = unwrapped.final
+    if unsupported(final) is None:
+        return None
+    name = unwrapped.model_name
+    model = unwrapped.estimator
+    if hasattr(model, "classes_") and not (
+        hasattr(model, "predict_proba") or hasattr(model, "decision_function")
+    ):
+        return (
+            f"{name} gives class labels only (no predict_proba or decision_function): there is "
+            "no number to split into per-input contributions"
+        )
+    if getattr(final, "n_outputs_", 1) > 1 or type(final).__name__.startswith(
+        ("MultiOutput", "ClassifierChain", "RegressorChain")
+    ):
+        return f"{name} predicts several outputs per row; keel explain splits one output"
+    return None
+
+
 def needs_background(estimator: Any) -> bool:
-    """Whether the model's final step is linear: its contributions are centred on the mean of
-    training rows (`background`), which other models do not need."""
-    return hasattr(split_model(estimator)[1], "coef_")
+    """Whether explaining the model needs training rows (`background`): a linear final step's
+    contributions are centred on their mean, Shapley sampling walks from them; tree path
+    attribution needs none."""
+    final = unwrap(estimator).final
+    return hasattr(final, "coef_") or unsupported(final) is not None
 
 
 def background(estimator: Any, inputs: pd.DataFrame, *, seed: int) -> Any:
@@ -330,6 +420,87 @@ def background(estimator: Any, inputs: pd.DataFrame, *, seed: int) -> Any:
     models)."""
     rows = sample_rows(len(inputs), BACKGROUND_ROWS, seed=seed)
     return walk(estimator, inputs.iloc[rows])[1]
+
+
+def _scorer(model: Any, inputs: pd.DataFrame) -> tuple[Any, str, np.ndarray]:
+    """The output Shapley sampling explains: a function of model inputs giving one column per
+    class (or one), its name, and the column of each of the explained `inputs`' rows."""
+    if not hasattr(model, "classes_"):
+
+        def predict(frame: pd.DataFrame) -> np.ndarray:
+            values = np.asarray(model.predict(frame), dtype=float)
+            if values.ndim == 2 and values.shape[1] != 1:
+                raise CannotExplain(
+                    f"keel explain: {type(model).__name__} predicts {values.shape[1]} outputs "
+                    "per row; keel explain splits one output"
+                )
+            return values.reshape(len(frame), 1)
+
+        return predict, "prediction", np.zeros(len(inputs), int)
+    classes = list(model.classes_)
+    if hasattr(model, "predict_proba"):
+        method, what = model.predict_proba, "probability"
+    else:
+        method, what = model.decision_function, "decision function"
+
+    def score(frame: pd.DataFrame) -> np.ndarray:
+        values = np.asarray(method(frame), dtype=float)
+        return values.reshape(len(frame), -1)
+
+    own = score(inputs)
+    if own.shape[1] == 1:
+        return score, f"{what} of {classes[1]}", np.zeros(len(inputs), int)
+    if own.shape[1] == 2:
+        return score, f"{what} of {classes[1]}", np.ones(len(inputs), int)
+    return score, f"{what} of the predicted class", np.argmax(own, axis=1)
+
+
+def _sampled(
+    model: Any,
+    inputs: pd.DataFrame,
+    train_inputs: pd.DataFrame,
+    keys: list[int],
+    *,
+    seed: int,
+    model_name: str,
+) -> Attribution:
+    """Shapley sampling of `model` on each row of `inputs` (one seed per row key, so a row's
+    explanation is the same alone or among others)."""
+    score, name, column = _scorer(model, inputs)
+    rows = sample_rows(len(train_inputs), BACKGROUND_ROWS, seed=seed)
+    starts = train_inputs.iloc[rows][list(inputs.columns)]
+    p = inputs.shape[1]
+    samples = sample_count(p)
+    output = score(inputs)[np.arange(len(inputs)), column]
+    baseline, contributions, errors = np.zeros(len(inputs)), np.zeros((len(inputs), p)), []
+    for r, key in enumerate(keys):
+        k = column[r]
+        try:
+            found = shapley_sampling(
+                lambda frame, k=k: score(frame)[:, k],
+                inputs.iloc[[r]],
+                starts,
+                samples=samples,
+                rng=np.random.default_rng([seed, key]),
+            )
+        except CannotSample as exc:
+            raise CannotExplain(f"keel explain: {model_name}: {exc}") from exc
+        baseline[r] = found.baseline
+        contributions[r] = found.contributions
+        errors.append(found.errors)
+    method = f"Shapley sampling, {samples} input orders per row, additive by construction"
+    return Attribution(method, name, baseline, contributions, output, np.array(errors))
+
+
+def _mapped_back(unwrapped: Unwrapped, output: float) -> str:
+    mapped = unwrapped.mapped_back
+    if mapped is None:
+        return ""
+    value = float(mapped(np.array([output]))[0])
+    return (
+        f"{unwrapped.wrappers[0]} maps this output back to the target's scale with "
+        f"{mapped.how}: {mapped.how}({output:.6g}) = {value:.6g}, the prediction"
+    )
 
 
 def _shown(name: str, value: Any, pii_columns: dict[str, str]) -> Any:
@@ -359,30 +530,47 @@ def explain_rows(
 ) -> list[Explanation]:
     """Explanations of the rows at `positions` of a split (its `raw` rows and model `inputs`)
     with `estimator`, the model trained on the training `inputs` (`train_inputs`: needed for a
-    linear model, see `needs_background`).
+    linear model or Shapley sampling, see `needs_background`).
 
     Rows are named by `row_ids`, else by their `id_column` value, else `#position`; raw values
     of `pii_columns` (name: kind of personal data) are masked. `tolerance` is how far
     baseline + contributions may be from the model's output ([explain] tolerance).
     """
-    _, final = split_model(estimator)
-    reason = unsupported(final)
+    reason = cannot_explain(estimator)
     if reason:
-        raise KeelError(f"keel explain: {reason}")
+        raise CannotExplain(f"keel explain: {reason}")
+    unwrapped = unwrap(estimator)
+    model, final = unwrapped.estimator, unwrapped.final
     pii_columns = pii_columns or {}
     inputs = inputs.iloc[positions]
     raw = raw.iloc[positions]
-    steps, X, final_lineage = walk(estimator, inputs)
+    steps, X, final_lineage = walk(model, inputs)
     names = _names(steps[-1][1], X) if steps else [str(c) for c in inputs.columns]
-    if needs_background(estimator):
-        if train_inputs is None:
-            raise ValueError(
-                "The 'train_inputs' parameter of explain_rows must be the training inputs to "
-                f"explain a linear model ({type(final).__name__}). Got None instead."
-            )
-        found = attribute(final, X, background(estimator, train_inputs, seed=seed))
+    if needs_background(model) and train_inputs is None:
+        raise ValueError(
+            "The 'train_inputs' parameter of explain_rows must be the training inputs to "
+            f"explain this model ({unwrapped.model_name}). Got None instead."
+        )
+    if unsupported(final) is not None:
+        keys = [int(p) * 2 + (split == "train") for p in positions]
+        found = _sampled(
+            model,
+            inputs,
+            train_inputs,  # type: ignore[arg-type]
+            keys,
+            seed=seed,
+            model_name=unwrapped.model_name,
+        )
+        final_lineage = _identity(inputs.shape[1])
+        names = [str(c) for c in inputs.columns]
+    elif hasattr(final, "coef_"):
+        found = attribute(final, X, background(model, train_inputs, seed=seed))  # type: ignore[arg-type]
     else:
         found = attribute(final, X, X)
+    inside = calibration_stages(final, X)
+    output_name = found.output_name
+    if unwrapped.mapped_back is not None:
+        output_name = f"{output_name} in the transformed target space"
     predictions = predict(estimator, inputs)
     input_names = [str(c) for c in inputs.columns]
     out = []
@@ -399,6 +587,8 @@ def explain_rows(
         ]
         for stage, (_, step, values) in zip(stages, steps, strict=True):
             stage.values = _row(values, _names(step, values), r)
+        for name, kind, frame in inside:
+            stages.append(Stage(name, kind, _row(frame, [str(c) for c in frame.columns], r)))
         grouped: dict[str, Contribution] = {}
         for j, parts in enumerate(final_lineage):
             if len(parts) == 1:  # from one model input: credited to it
@@ -410,6 +600,8 @@ def explain_rows(
             entry = grouped.setdefault(key, Contribution(key, value, 0.0))
             entry.contribution += float(found.contributions[r, j])
             entry.features.append(names[j])
+            if found.errors is not None:
+                entry.error = float(found.errors[r, j])
         contributions = sorted(grouped.values(), key=lambda c: -abs(c.contribution))
         probability = None
         if predictions.proba is not None:
@@ -427,15 +619,16 @@ def explain_rows(
                     for k, v in inputs.iloc[r].items()
                 },
                 stages=stages,
-                model=type(final).__name__,
+                model=unwrapped.model_name,
                 method=found.method,
-                output_name=found.output_name,
+                output_name=output_name,
                 baseline=float(found.baseline[r]),
                 contributions=contributions,
                 output=float(found.output[r]),
                 prediction=_plain(predictions.labels[r]),
                 probability=probability,
                 tolerance=tolerance,
+                mapped_back=_mapped_back(unwrapped, float(found.output[r])),
             )
         )
     return out
