@@ -12,7 +12,7 @@ from keel.data.schema import load_schema
 from keel.model.contract import Split
 from keel.model.explain import Explanation, needs_background
 from keel.model.explain import explain_rows as explain_model_rows
-from keel.model.explain import find_row as find_model_row
+from keel.model.explain_row import find_row as find_model_row
 from keel.system import System
 
 

@@ -5,7 +5,8 @@ from systems import binary_frame
 
 from keel.errors import KeelError
 from keel.model._attribution import expectations
-from keel.model.explain import explain_rows, find_row, lineage
+from keel.model.explain import explain_rows, lineage
+from keel.model.explain_row import find_row
 from keel.model.metrics import Predictions
 
 
