@@ -1,13 +1,14 @@
 # Keel: `make demo` runs the bundled example's lifecycle (score, train, canary, serve, drill,
 # monitor, score again), `make demo-monitor` 30 simulated days of monitored traffic with planted
-# drift and skew, `make test` runs the whole suite.
+# drift and skew, `make demo-digits` and `make demo-diamonds` score the examples on real data
+# (a 10-class classifier, a regression), `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo demo-monitor test lint format bench clean install
+.PHONY: demo demo-monitor demo-digits demo-diamonds test lint format bench clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,12 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
+
+EXAMPLES_STAMP := $(VENV)/.installed-examples
+
+$(EXAMPLES_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[examples]'
+	touch $(STAMP) $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
@@ -31,6 +38,18 @@ demo: $(STAMP) examples/credit/data/train.parquet
 
 demo-monitor: $(STAMP) examples/credit/data/train.parquet
 	$(BIN)/python examples/credit/monitor_demo.py
+
+examples/digits/data/train.parquet: examples/digits/prepare.py | $(STAMP)
+	$(BIN)/python examples/digits/prepare.py --out examples/digits/data
+
+demo-digits: $(STAMP) examples/digits/data/train.parquet
+	$(BIN)/keel score examples/digits
+
+examples/diamonds/data/train.parquet: examples/diamonds/prepare.py | $(EXAMPLES_STAMP)
+	$(BIN)/python examples/diamonds/prepare.py --out examples/diamonds/data
+
+demo-diamonds: $(EXAMPLES_STAMP) examples/diamonds/data/train.parquet
+	$(BIN)/keel score examples/diamonds
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest

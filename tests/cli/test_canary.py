@@ -101,3 +101,23 @@ def test_canary_start_refuses_an_unknown_version_and_abort_needs_a_canary(tmp_pa
     assert result.exit_code == 2 and "7" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["canary", "abort", str(tmp_path)])
     assert result.exit_code == 2 and "no canary is running" in result.output
+
+
+def test_the_status_table_shows_each_routes_labelled_metric_to_four_digits():
+    from rich.console import Console
+
+    from keel.cli.canary import _report_table
+    from keel.serve.canary import CanaryReport, RouteStats
+
+    def route(name: str, version: int, quality: float) -> RouteStats:
+        stats = RouteStats(name, version, 196, 10, 0, 0.0, 304.3, 559.0)
+        stats.labelled, stats.quality = 196, quality
+        return stats
+
+    report = CanaryReport(
+        {}, 20.0, 10.0, route("champion", 1, 1.0), route("canary", 2, 0.98469), metric="accuracy"
+    )
+    console = Console(record=True, width=120)
+    console.print(_report_table(report))
+    row = next(line for line in console.export_text().splitlines() if "labelled rows" in line)
+    assert "0.9847 (196)" in row and "1 (196)" in row, row

@@ -231,3 +231,27 @@ def test_the_report_stores_the_figures_and_limits_to_judge_each_comparison_again
     for c in stored["comparisons"]:
         assert c["bound"] is not None and c["ok"] == (c["bound"] <= c["limit"])
     assert stored["candidate"]["quality_spread"] > 0 and stored["champion"]["labelled"] == 6000
+
+
+def near_certain(rows: pd.DataFrame, decades: tuple[float, float], seed: int) -> pd.DataFrame:
+    """`rows` with near-certain probabilities, as a many-class model gives most classes: each
+    row's probability of its label `y` is 1 - 10**u, u uniform in `decades` (log10), the other
+    class's is 10**u."""
+    rng = np.random.default_rng(seed)
+    tiny = 10.0 ** rng.uniform(*decades, len(rows))
+    score = np.where(rows["y"] == 1, 1 - tiny, tiny)
+    rows = rows.copy()
+    rows["probabilities"] = [{"0": 1 - s, "1": s} for s in score]
+    rows["prediction"] = (score >= 0.5).astype(int)
+    return rows
+
+
+def test_a_candidate_that_differs_only_in_near_zero_probabilities_is_promoted():
+    # the champion gives the other class 1e-6 to 1e-3, the candidate 1e-9 to 1e-6: no row's
+    # probability moves by a thousandth, but ranked, the two distributions barely overlap
+    champion = near_certain(logged(800, "champion"), (-6, -3), seed=2)
+    candidate = near_certain(logged(400, "canary", seed=1, start=800), (-9, -6), seed=3)
+    report = judge(both(champion, candidate))
+    probabilities = next(c for c in report.comparisons if c.key == "probability_distance")
+    assert probabilities.ok and probabilities.value < 0.1, probabilities.detail
+    assert report.decision == "promote", report.reasons

@@ -112,6 +112,8 @@ def _labels(system: Any) -> Any:
 
 
 def _report_table(report: Any) -> Table:
+    from keel.checks._format import num
+
     table = Table(title=f"canary of version {report.candidate.version}: {report.decision}")
     for name in ("", "champion", "candidate"):
         table.add_column(name)
@@ -127,10 +129,11 @@ def _report_table(report: Any) -> Table:
         "p50 / p99 ms", f"{ms(c.p50_ms)} / {ms(c.p99_ms)}", f"{ms(k.p50_ms)} / {ms(k.p99_ms)}"
     )
     if c.quality is not None or k.quality is not None:
+        # the metric to four significant digits: a drop of 0.015 must not print as 1.0 / 1.0
         table.add_row(
             f"{report.metric} (labelled rows)",
-            f"{ms(c.quality)} ({c.labelled})",
-            f"{ms(k.quality)} ({k.labelled})",
+            f"{num(c.quality)} ({c.labelled})",
+            f"{num(k.quality)} ({k.labelled})",
         )
     return table
 

@@ -12,9 +12,13 @@ with the square root of the rows).
 Probabilities: the two routes' predicted probabilities of each class are compared with the
 two-sample Kolmogorov-Smirnov distance (the largest gap between their cumulative
 distributions; the largest over the classes), so a candidate that predicts the same classes
-with other confidence is seen, not only one that changes the class mix. A distance over the
-limit fails only beyond the distance two samples of the same distribution reach with
-probability KS_LEVEL; over the limit but within that noise it is undecided (more rows tell).
+with other confidence is seen, not only one that changes the class mix. Probabilities are
+compared to the PROBABILITY_RESOLUTION (a percentage point): the distance ranks values, so
+without it a candidate that gives the other nine digits 1e-9 where the champion gives 1e-6
+(no probability moved by a thousandth) would be as far from the champion as one that changed
+every confidence. A distance over the limit fails only beyond the distance two samples of the
+same distribution reach with probability KS_LEVEL; over the limit but within that noise it is
+undecided (more rows tell).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pandas as pd
 CONFIDENCE = 0.95  # one-sided: how sure a promotion must be that the drop is within the limit
 KS_LEVEL = 0.999  # the probability distance two same-distribution samples stay under
 MIN_LABELLED = 20  # labelled rows per route before a metric is computed
+PROBABILITY_RESOLUTION = 0.01  # probabilities closer than this are the same confidence
 
 
 @dataclass
@@ -149,12 +154,14 @@ def quality_drop(
 
 
 def _class_columns(probabilities: pd.Series, classes: list[str]) -> np.ndarray:
-    return np.array(
+    """Each row's probability of each class, rounded to PROBABILITY_RESOLUTION."""
+    values = np.array(
         [
             [float({str(k): v for k, v in p.items()}.get(c, 0.0)) for c in classes]
             for p in probabilities
         ]
     )
+    return np.round(values / PROBABILITY_RESOLUTION) * PROBABILITY_RESOLUTION
 
 
 def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -177,7 +184,8 @@ def probability_distance(
     champion: pd.Series, candidate: pd.Series, limit: float
 ) -> Comparison | None:
     """The largest per-class KS distance between the two routes' logged probabilities (dicts
-    of class to probability); None when either route logged none."""
+    of class to probability), each rounded to PROBABILITY_RESOLUTION; None when either route
+    logged none."""
     champion = champion[champion.map(lambda p: isinstance(p, dict) and bool(p))]
     candidate = candidate[candidate.map(lambda p: isinstance(p, dict) and bool(p))]
     if not len(champion) or not len(candidate):
@@ -189,9 +197,9 @@ def probability_distance(
     distance = per_class[worst]
     noise = ks_noise(len(a), len(b))
     said = (
-        f"Kolmogorov-Smirnov between the routes' probabilities of class {worst} "
-        f"({len(b):,} candidate, {len(a):,} champion rows; sampling noise alone reaches "
-        f"{noise:.3f} at {KS_LEVEL:.1%})"
+        f"Kolmogorov-Smirnov between the routes' probabilities of class {worst}, to the "
+        f"nearest {PROBABILITY_RESOLUTION:g} ({len(b):,} candidate, {len(a):,} champion rows; "
+        f"sampling noise alone reaches {noise:.3f} at {KS_LEVEL:.1%})"
     )
     undecided = noise >= distance > limit
     needed = None

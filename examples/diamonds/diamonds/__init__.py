@@ -1,0 +1,2 @@
+"""The diamond-prices example system: feature code (``features``) and training code
+(``train``)."""

@@ -1,0 +1,2 @@
+"""The handwritten-digits example system: feature code (``features``) and training code
+(``train``)."""
