@@ -390,3 +390,13 @@ def test_model_3_names_a_param_that_leaves_the_fitted_model_unchanged(make_syste
     assert "no effect on the fitted model (identical outputs at every move): C" in (
         evidence.summary
     )
+
+
+def test_model_4_without_a_timestamp_names_the_datas_own_time_column_in_its_hint(make_system):
+    with_time = make_system(*monthly(3, 100, turn=0.0))  # a datetime column `at`, not named
+    evidence = model_4(with_time)
+    assert evidence.status == "not_configured"
+    assert '[system] timestamp = "at"' in evidence.hint and "applied_at" not in evidence.hint
+    without = make_system(binary_frame(300))
+    hint = model_4(without).hint
+    assert "no date or time column" in hint and "applied_at" not in hint

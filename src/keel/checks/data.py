@@ -349,8 +349,9 @@ def data_4(system: System) -> Evidence:
             "data.4",
             "no feature policy: [policy] deny is empty, require_owner is off, no sensitive "
             "attributes",
-            'Write the policy in keel.toml: [policy] deny = ["ssn*", "*_raw"], '
-            'require_owner = true, and [fairness] sensitive = ["gender"].',
+            "Write the policy in keel.toml: [policy] deny = [...] (glob patterns no model "
+            "input may match, e.g. identifiers or raw personal fields), require_owner = true, "
+            "and [fairness] sensitive = [...] (the raw columns of sensitive attributes).",
         )
     inputs = [str(c) for c in system.dataset("train").inputs.columns]
     schema = load_schema(schema_path(system)) if schema_path(system).exists() else None

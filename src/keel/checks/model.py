@@ -175,7 +175,7 @@ def model_4(system: System) -> Evidence:
         return not_configured(
             "model.4",
             "no [system] timestamp: the age of the training data cannot be measured",
-            'Name the event-time column in keel.toml: [system] timestamp = "applied_at".',
+            _timestamp_hint(system),
         )
     found = staleness_curve(system)
     if getattr(found, "stopped", ""):
@@ -417,6 +417,32 @@ def model_6(system: System) -> Evidence:
     return evidence
 
 
+def _timestamp_hint(system: System) -> str:
+    """Which column to name as [system] timestamp: the raw data's time columns, if any."""
+    import pandas as pd
+
+    try:
+        raw = system.raw("train")
+    except Exception:  # noqa: BLE001 - a hint never fails the check
+        raw = None
+    times = (
+        []
+        if raw is None
+        else [str(c) for c in raw.columns if pd.api.types.is_datetime64_any_dtype(raw[c])]
+    )
+    if times:
+        shown = ", ".join(times[:3])
+        return (
+            f"Name the event-time column in keel.toml: [system] timestamp = "
+            f'"{times[0]}" (the raw data\'s time columns: {shown}).'
+        )
+    return (
+        "The raw data has no date or time column: add one that records when each example "
+        "happened and name it in keel.toml ([system] timestamp), or attest model.4 "
+        '([attest."model.4"]).'
+    )
+
+
 def model_7(system: System) -> Evidence:
     """model.7: sensitive groups are treated alike and no model input is a proxy of them."""
     cfg = system.config.fairness
@@ -424,8 +450,10 @@ def model_7(system: System) -> Evidence:
         return not_configured(
             "model.7",
             "no sensitive attribute configured",
-            "Name the sensitive attributes (columns of the raw data) in keel.toml: "
-            '[fairness] sensitive = ["gender"].',
+            "If the data describes people, name the raw columns that record sensitive "
+            "attributes in keel.toml ([fairness] sensitive = [...], e.g. a gender or age "
+            'column); if it does not, attest that in keel.toml ([attest."model.7"] with the '
+            "evidence, by and date).",
         )
     evaluation = system.dataset("eval")
     trained = system.trained
