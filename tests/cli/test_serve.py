@@ -39,6 +39,22 @@ def test_serve_without_a_schema_exits_2_and_says_how_to_write_one(tmp_path):
     assert "keel schema infer" in result.output and "Traceback" not in result.output
 
 
+def test_serve_on_a_busy_port_exits_2_naming_the_port_without_a_traceback(tmp_path):
+    write_system(tmp_path, binary_frame(300), binary_frame(200, seed=1))
+    train = tmp_path / "data" / "train.parquet"
+    keel("schema", "infer", train, "-o", tmp_path / "keel.schema.yaml", "--config", tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for workers in ("1", "2"):
+            argv = ["serve", str(tmp_path), "--port", str(port), "--workers", workers]
+            result = runner.invoke(app, argv)
+            assert result.exit_code == 2, result.output
+            assert f"cannot listen on 127.0.0.1:{port}" in result.output
+            assert "--port 0" in result.output and "Traceback" not in result.output
+
+
 def test_serve_answers_predictions_and_logs_them_for_keel_logs_query(tmp_path):
     write_system(tmp_path, binary_frame(600), binary_frame(300, seed=1))
     train = tmp_path / "data" / "train.parquet"

@@ -149,6 +149,20 @@ def _describe(parts: dict[str, Any], version: int, url: str, workers: int) -> st
     )
 
 
+def _bound(host: str, port: int, *, reuse_port: bool) -> Any:
+    """A socket bound to host:port, not listening yet; a clear error when it cannot be."""
+    from keel.serve.workers import bind_socket
+
+    try:
+        return bind_socket(host, port, reuse_port=reuse_port, listen=False)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise KeelError(
+            f"keel serve cannot listen on {host}:{port}: {why}. Is another server using the "
+            "port? Choose another with --port (or [serve] port), or --port 0 for a free one"
+        ) from None
+
+
 @command("serve")
 def serve(
     path: PathArg = Path("."),
@@ -162,7 +176,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the registry's champion: validated rows in, predictions out, every row logged."""
-    from keel.serve.workers import Supervisor, bind_socket, one_thread_per_worker
+    from keel.serve.workers import Supervisor, one_thread_per_worker
 
     one_thread_per_worker()  # before numpy and the model load; spawned workers inherit it
     parts = server_parts(path)
@@ -177,9 +191,10 @@ def serve(
     count = workers if workers is not None else config.workers
     shown = f"[{bind}]" if ":" in bind else bind
     if count == 1:
+        sock = _bound(bind, at, reuse_port=False)  # a busy port is said before the slow load
         with err.status("loading the champion"):
             app, holder, log, stop = _server(parts)
-        sock = bind_socket(bind, at, reuse_port=False)
+        sock.listen(2048)
         url = f"http://{shown}:{sock.getsockname()[1]}"
         err.print(_describe(parts, holder.serving.champion.version, url, 1), highlight=False)
         try:
@@ -192,7 +207,7 @@ def serve(
                 log.close()
         err.print("stopped; the prediction log is closed", highlight=False)
         return
-    reserved = bind_socket(bind, at, reuse_port=True, listen=False)  # port 0: pick one now
+    reserved = _bound(bind, at, reuse_port=True)  # port 0: pick one now
     real = reserved.getsockname()[1]
     supervisor = Supervisor(worker, (str(Path(path).resolve()), bind, real), count)
     try:
