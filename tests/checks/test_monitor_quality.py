@@ -310,3 +310,17 @@ def test_model_2_across_versions_with_the_same_offline_metric_is_not_configured(
 def test_model_2_without_labels_or_canary_is_not_configured(base):
     evidence = model_2(scenario(base, "m2-nothing"))
     assert evidence.status == "not_configured" and "[data] labels" in evidence.hint
+
+
+def test_monitor_7_says_when_the_configured_labels_path_matches_no_file(base):
+    name = "m7-no-file"
+    version = champion_of(base, name, **CALIBRATED)
+    system = scenario(base, name)
+    data = system.config.data.model_copy(update={"labels": "data/label.parquet"})  # misspelt
+    system = System(
+        system.config.model_copy(update={"data": data}), system.root, config_file=system.config_file
+    )
+    served = with_ids(800, 21)
+    log(system, served, served_proba(system, served), version, 3)
+    evidence = monitor_7(system)
+    assert "[data] labels = 'data/label.parquet' matches no file" in evidence.summary

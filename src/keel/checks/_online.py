@@ -226,6 +226,7 @@ def quality_evidence(
     if task == "regression" and by_labels < len(failed) + len(ok):
         note += "; without labels the quality of a regression cannot be estimated: prediction "
         note += "drift only"
+    note += labels_not_there(system)
     unjoined = unjoined_labels(system)
     if unjoined is not None:
         return Evidence(
@@ -291,6 +292,20 @@ def quality_evidence(
         figures=figures,
         thresholds=thresholds,
         facts=facts,
+    )
+
+
+def labels_not_there(system: System) -> str:
+    """A note when [data] labels names a file or glob that matches nothing yet (labels come
+    after serving, so this is no error, but it is said: a misspelt path reads the same)."""
+    from keel.data.sources import labels_arrived
+
+    source = system.config.data.labels
+    if source is None or labels_arrived(source, system.root):
+        return ""
+    return (
+        f"; [data] labels = {source!r} matches no file under {system.root} yet, so no label "
+        "was read (labels arrive after serving; if they should be there, check the path)"
     )
 
 
