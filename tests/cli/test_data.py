@@ -90,3 +90,30 @@ def test_pii_scan_reports_the_email_column_masked(data):
     assert result.exit_code == 0
     assert "email" in result.output
     assert "someone1@example.net" not in result.output
+
+
+def test_schema_infer_reads_latin_1_csv_with_encoding_from_the_option_or_keel_toml(
+    tmp_path, monkeypatch
+):
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    cities = ["Besançon", "Orléans", "Nîmes", "Angoulême"]
+    frame = pd.DataFrame({"city": [cities[i % 4] for i in range(200)], "x": range(200)})
+    frame.to_csv(tmp_path / "data.csv", index=False, encoding="latin-1")
+
+    def city_of(*args):
+        result = runner.invoke(app, ["schema", "infer", "data.csv", "-o", "s.yaml", *args])
+        assert result.exit_code == 0, result.output
+        return yaml.safe_load((tmp_path / "s.yaml").read_text(encoding="utf-8"))["features"]["city"]
+
+    city = city_of("--encoding", "latin-1")
+    assert city["type"] == "string" and sorted(city["domain"]) == sorted(cities)
+    (tmp_path / "keel.toml").write_text(
+        '[system]\nname = "s"\ntask = "binary"\ntarget = "x"\n\n'
+        '[data]\ntrain = "data.csv"\nencoding = "latin-1"\n\n[model]\ntrain = "m:train"\n',
+        encoding="utf-8",
+    )
+    assert sorted(city_of("--config", str(tmp_path))["domain"]) == sorted(cities)
+    bad = runner.invoke(app, ["schema", "infer", "data.csv", "-o", "s.yaml", "--encoding", "x9"])
+    assert bad.exit_code == 2 and "--encoding 'x9'" in bad.output

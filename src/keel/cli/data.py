@@ -123,7 +123,12 @@ def _roles(config: Path | None) -> dict[str, Any]:
         if config is not None:
             raise
         return {}
-    return {"target": cfg.system.target, "id": cfg.system.id, "sensitive": cfg.fairness.sensitive}
+    return {
+        "target": cfg.system.target,
+        "id": cfg.system.id,
+        "sensitive": cfg.fairness.sensitive,
+        "encoding": cfg.data.encoding,
+    }
 
 
 def _schema_file() -> Path:
@@ -143,14 +148,34 @@ def schema_infer(
     config: Annotated[
         Path | None, typer.Option(help="keel.toml for the target, id and sensitive columns.")
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Text encoding of CSV data (default: [data] encoding, else utf-8)."),
+    ] = None,
 ) -> None:
     """Infer a conservative schema from DATA, to review and check in."""
-    from keel.data.commands import profile_path, scan_path
+    import codecs
+
+    from keel.data.commands import decoded_path, profile_path, scan_path
     from keel.data.schema import infer, write_schema
 
+    roles = _roles(config)
+    encoding = encoding or roles.pop("encoding", None) or "utf-8"
+    roles.pop("encoding", None)
+    try:
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        raise KeelError(
+            f"--encoding {encoding!r}: unknown text encoding; expected a Python codec name such "
+            "as utf-8, latin-1 or cp1252"
+        ) from None
     with err.status(f"profiling {data}"):
-        schema = infer(profile_path(data), pii=scan_path(data), **_roles(config))
-        review = [f.column for f in scan_path(data) if not getattr(f, "confirmed", True)]
+        if utf8:
+            profile, findings = profile_path(data), scan_path(data)
+        else:
+            profile, findings = decoded_path(data, encoding)
+        schema = infer(profile, pii=findings, **roles)
+        review = [f.column for f in findings if not getattr(f, "confirmed", True)]
     write_schema(schema, output)
     flagged = [n for n, f in schema.features.items() if f.pii != "none"]
     out.print(f"wrote {output}: {len(schema.features)} features", highlight=False)

@@ -61,6 +61,17 @@ def scan_path(data: str) -> list[pii.PiiFinding]:
     return pii.scan(head(data))
 
 
+def decoded_path(data: str, encoding: str) -> tuple[Profile, list[pii.PiiFinding]]:
+    """The profile of, and the PII found in, data whose CSV text is in `encoding` (read whole:
+    the streamed readers take UTF-8 only)."""
+    from keel.data.profile import profile_batches
+    from keel.data.sources import read_table
+
+    table = read_table(data, Path.cwd(), key=f"DATA {data!r}", encoding=encoding)
+    profile = profile_batches(table, source=describe(data))
+    return profile, pii.scan(table.slice(0, PII_SAMPLE_ROWS))
+
+
 def infer_path(
     data: str,
     *,
