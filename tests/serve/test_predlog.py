@@ -39,7 +39,7 @@ def test_round_trip_partitions_by_utc_date_and_version(tmp_path):
                 record("c", version=2, stamp="2026-11-30T01:00:00Z", prediction=1.5),
             ]
         )
-    assert roll(seg, out) == 3
+    assert roll(seg, out).rows == 3
     parts = sorted(str(p.relative_to(out).parent) for p in out.glob("**/*.parquet"))
     # one part per segment and partition: b and c share theirs (b is 01:30 UTC on the 30th)
     assert parts == ["date=2026-11-29/model_version=1", "date=2026-11-30/model_version=2"]
@@ -141,12 +141,12 @@ def test_roll_is_idempotent_and_a_crash_before_delete_re_rolls_the_same_parts(tm
     (segment,) = seg.glob("*" + CLOSED_SUFFIX)
     saved = tmp_path / "saved"
     shutil.copy(segment, saved)
-    assert roll(seg, out) == 30
+    assert roll(seg, out).rows == 30
     parts = sorted(out.glob("**/*.parquet"))
-    assert roll(seg, out) == 0
+    assert roll(seg, out).rows == 0
     # a crash after the parts were written but before the segment was deleted
     shutil.copy(saved, segment)
-    assert roll(seg, out) == 30
+    assert roll(seg, out).rows == 30
     assert sorted(out.glob("**/*.parquet")) == parts
     assert sorted(ids(out), key=int) == [str(i) for i in range(30)]
 
@@ -170,7 +170,7 @@ def test_recovery_keeps_live_segments_of_another_log(tmp_path):
     other = PredictionLog(tmp_path)  # its start-up recovery must not close `live`'s segment
     assert open_segment.exists()
     live.append([record("still-live")])
-    assert roll(tmp_path, tmp_path / "out") == 0  # a live segment is not rolled
+    assert roll(tmp_path, tmp_path / "out").rows == 0  # a live segment is not rolled
     assert open_segment.exists()
     other.close()
     live.close()
@@ -234,13 +234,13 @@ def test_kill_9_loses_no_acknowledged_record_and_shows_no_torn_one(tmp_path):
     rest, _ = child.communicate(timeout=30)
     printed += [line for line in rest.splitlines() if line.strip()]
     assert child.returncode == -signal.SIGKILL
-    rolled = roll(seg, out)  # recovers the dead writer's segment first
+    rolled = roll(seg, out).rows  # recovers the dead writer's segment first
     got = ids(out)
     assert rolled == len(got)
     assert len(got) == len(set(got))  # nothing duplicated
     assert set(printed) <= set(got)  # every acknowledged record is there
     assert all(rid.startswith("k-") and rid.count("-") == 2 for rid in got)  # none torn
-    assert not list(seg.iterdir())
+    assert not list(seg.glob("seg-*"))  # every segment rolled (a torn tail is in quarantine)
 
 
 def test_two_processes_write_one_folder(tmp_path):

@@ -37,7 +37,7 @@ def _same(fast: pa.Table, slow: pa.Table) -> None:
 
 def _both(tmp_path, records):
     path = _segment(tmp_path, records)
-    return columnar_tables(path), rollup._slow_tables(path)
+    return columnar_tables(path)[0], rollup._slow_tables(path)[0]
 
 
 def _served(i, rng):
@@ -135,8 +135,10 @@ def test_a_torn_tail_and_a_payload_that_is_not_an_object(tmp_path):
     path = _segment(tmp_path, good)
     with open(path, "ab") as handle:
         handle.write(encode_record(good[0])[: HEADER.size + 5])  # torn: never read
-    assert columnar_tables(path)[("2026-11-01", 1)].column("i").to_pylist() == [0, 1, 2]
-    # a framed payload that is JSON but not an object ends the segment both ways
+    tables, damaged = columnar_tables(path)
+    assert tables[("2026-11-01", 1)].column("i").to_pylist() == [0, 1, 2]
+    assert [(g.records, g.exact, len(data)) for g, data in damaged] == [(1, False, HEADER.size + 5)]
+    # a framed payload that is JSON but not an object is skipped as a damaged record
     import zlib
 
     payload = b"[1,2]"
@@ -146,7 +148,9 @@ def test_a_torn_tail_and_a_payload_that_is_not_an_object(tmp_path):
         handle.write(encode_record(good[2]))
     with pytest.raises(Unsupported):
         columnar_tables(path)
-    assert [r["i"] for r in rollup.read_segment(path)] == [0, 1]
+    tables, damaged = rollup.segment_tables(path)
+    assert tables[("2026-11-01", 1)].column("i").to_pylist() == [0, 1, 2]
+    assert [(g.records, data[HEADER.size :]) for g, data in damaged] == [(1, payload)]
 
 
 def test_roll_hands_back_what_it_wrote_and_sql_reads_json_fields(tmp_path):
@@ -154,7 +158,7 @@ def test_roll_hands_back_what_it_wrote_and_sql_reads_json_fields(tmp_path):
     with PredictionLog(tmp_path / "seg") as log:
         log.append([_served(i, rng) for i in range(60)])
     kept = {}
-    assert roll(tmp_path / "seg", tmp_path / "out", keep=kept) == 60
+    assert roll(tmp_path / "seg", tmp_path / "out", keep=kept).rows == 60
     assert len(kept) == len(list((tmp_path / "out").glob("**/*.parquet"))) == 4
     for path, table in kept.items():
         assert pq.read_table(path).equals(table)
@@ -176,7 +180,7 @@ def test_a_repeated_field_keeps_the_last_value_as_python_does(tmp_path):
     path.write_bytes(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
     with pytest.raises(Unsupported):
         columnar_tables(path)
-    assert rollup.segment_tables(path)[("2026-11-01", 1)].column("x").to_pylist() == [2]
+    assert rollup.segment_tables(path)[0][("2026-11-01", 1)].column("x").to_pylist() == [2]
 
 
 def test_a_number_arrow_cannot_read_goes_record_by_record(tmp_path):
@@ -185,7 +189,7 @@ def test_a_number_arrow_cannot_read_goes_record_by_record(tmp_path):
     payload = b'{"time":"2026-11-01T00:00:00+00:00","model_version":1,"x":NaN}'
     path = tmp_path / "seg-1-00000001-abcd.seg"
     path.write_bytes(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
-    x = rollup.segment_tables(path)[("2026-11-01", 1)].column("x").to_pylist()
+    x = rollup.segment_tables(path)[0][("2026-11-01", 1)].column("x").to_pylist()
     assert len(x) == 1 and x[0] != x[0]  # NaN, as Python's json reads it
 
 

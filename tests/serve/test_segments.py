@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from keel.serve.segments import (
     CLOSED_SUFFIX,
     OPEN_SUFFIX,
+    Gap,
+    decode,
     decode_records,
     encode_record,
     read_segment,
@@ -56,13 +58,29 @@ def test_garbage_after_records_is_a_torn_tail(items, garbage):
     assert good >= len(blob)
 
 
-def test_a_flipped_byte_ends_the_readable_prefix():
+def test_a_flipped_byte_costs_only_its_own_record():
     frames = [encode_record({"i": i}) for i in range(5)]
     blob = bytearray(b"".join(frames))
-    blob[len(frames[0]) + len(frames[1]) + 10] ^= 0xFF  # inside the third record
+    third = len(frames[0]) + len(frames[1])
+    blob[third + 10] ^= 0xFF  # inside the third record's payload
     decoded, good = decode_records(bytes(blob))
-    assert decoded == [{"i": 0}, {"i": 1}]
-    assert good == len(frames[0]) + len(frames[1])
+    assert decoded == [{"i": 0}, {"i": 1}, {"i": 3}, {"i": 4}]
+    assert good == len(blob)
+    # the length header held: exactly one record lost, the range is exactly that frame
+    assert decode(bytes(blob))[1] == [Gap(third, third + len(frames[2]), 1, True)]
+
+
+def test_a_damaged_header_resyncs_on_the_next_valid_frame():
+    frames = [encode_record({"i": i, "text": "x" * 30}) for i in range(6)]
+    blob = bytearray(b"".join(frames))
+    start = sum(map(len, frames[:2]))
+    end = start + len(frames[2]) + 5  # the third record's header on, into the fourth's header
+    blob[start:end] = b"\xff" * (end - start)
+    records, gaps = decode(bytes(blob))
+    assert [r["i"] for r in records] == [0, 1, 4, 5]
+    (gap,) = gaps
+    assert (gap.start, gap.end) == (start, start + len(frames[2]) + len(frames[3]))
+    assert gap.records >= 1 and not gap.exact  # no header to count by: a lower bound
 
 
 def test_non_finite_floats_are_refused():

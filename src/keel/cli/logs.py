@@ -1,7 +1,9 @@
 """`keel logs query "SQL" [PATH]`: SQL over what `keel serve` logged.
 
 The log folder is `[data] serving_log` of the keel.toml at PATH (relative to that file); closed
-segments are rolled into Parquet first, then the SQL runs through DuckDB over the view
+segments are rolled into Parquet first (a damaged record is skipped, its bytes kept in
+`segments/quarantine/`, and a warning names the segment and the records lost), then the SQL
+runs through DuckDB over the view
 `predictions` (one row per served row, with `date` and `model_version` from the partitions),
 `rejected` (the rows the server refused for a schema problem, with their anomalies) or
 `records` (both).
@@ -39,8 +41,10 @@ def query_command(
     if not root.is_absolute():
         root = file.parent / root
     rolled = roll(segments_dir(root), rolled_dir(root))
-    if rolled:
-        err.print(f"rolled {rolled:,} records into {rolled_dir(root)}", highlight=False)
+    for line in rolled.warnings():
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if rolled.rows:
+        err.print(f"rolled {rolled.rows:,} records into {rolled_dir(root)}", highlight=False)
     result = query(sql, rolled_dir(root))
     table = Table(*(escape(name) for name in result.column_names))
     for row in result.slice(0, limit).to_pylist():

@@ -93,6 +93,8 @@ def run_monitor(
         state = monitor_state(system, progress=taken, engine=engine, master=master)
         bar.update(task, description="running the monitoring checks", completed=0, total=None)
         result = run(system, only=monitor_practices())
+    for line in state.run.damaged:
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     folder = state_dir(system)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(result, folder / "report.json")

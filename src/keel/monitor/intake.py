@@ -96,6 +96,7 @@ class IntakeRun:
     rows: int = 0
     windows: set[tuple[str, int]] = field(default_factory=set)
     skipped: int = 0  # parts taken by an earlier run
+    damaged: list[str] = field(default_factory=list)  # damaged log ranges met (warnings)
 
 
 def _safe(window: str) -> str:
@@ -552,9 +553,9 @@ def intake(
     log_root, state_dir = Path(log_root), Path(state_dir)
     segments, rolled = segments_dir(log_root), rolled_dir(log_root)
     fresh: dict[Path, pa.Table] = {}  # the parts this roll wrote, as written
-    if segments.is_dir():
-        roll(segments, rolled, keep=fresh)
     run = IntakeRun()
+    if segments.is_dir():
+        run.damaged = roll(segments, rolled, keep=fresh).warnings()
     parts = rolled_parts(rolled)
     for i, part in enumerate(parts):
         relative = part.relative_to(rolled)

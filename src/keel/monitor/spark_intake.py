@@ -125,9 +125,9 @@ def intake_on_spark(
 
     log_root, state_dir = Path(log_root).resolve(), Path(state_dir)
     segments, rolled = segments_dir(log_root), rolled_dir(log_root)
-    if segments.is_dir():
-        roll(segments, rolled)
     run = IntakeRun()
+    if segments.is_dir():
+        run.damaged = roll(segments, rolled).warnings()
     parts = rolled_parts(rolled)
     todo = [p for p in parts if not taken(state_dir, p.relative_to(rolled))]
     run.skipped = len(parts) - len(todo)

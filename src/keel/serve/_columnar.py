@@ -1,8 +1,9 @@
 """A closed segment's records straight into Arrow, column by column (`keel.serve.rollup`).
 
-The framing is checked in Python (length and CRC of each frame, `frame_ends`); the payloads
-are then parsed by DuckDB's JSON reader over the segment's own bytes (each 8-byte header
-blanked to whitespace in memory, never on disk), never record by record in Python. Every
+The framing is checked in Python (length and CRC of each frame, `scan`: a damaged frame is
+left out and handed back with its bytes); the payloads are then parsed by DuckDB's JSON reader
+over the segment's own bytes (each 8-byte header blanked to whitespace in memory, never on
+disk), never record by record in Python. Every
 top-level field comes out as its JSON text, minified (the same values; a number may be
 written another way, 1e-05 as 0.00001, non-ASCII as UTF-8 rather than a \\u escape), and is
 then typed as the record-by-record way types it (`rollup._columns`): one scalar kind per field
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from keel.serve.segments import HEADER, frame_ends
+from keel.serve.segments import HEADER, Gap, scan
 
 _PARTITION = ("model_version",)
 _BATCH_ROWS = 16_384  # payloads per Arrow batch DuckDB's threads take one at a time
@@ -35,12 +36,19 @@ class Unsupported(Exception):
     """The segment needs the record-by-record roll."""
 
 
-def _payloads(segment: Path) -> pa.LargeStringArray:
-    """One JSON text per complete frame: the header before each payload blanked (in memory)."""
+def _payloads(segment: Path) -> tuple[pa.LargeStringArray, list[tuple[Gap, bytes]]]:
+    """One JSON text per valid frame (the header before each payload blanked, in memory), and
+    the damaged ranges skipped with their bytes."""
     with open(segment, "rb") as handle:
         buffer = np.empty(os.fstat(handle.fileno()).st_size, np.uint8)  # not zeroed: read over
         got = handle.readinto(buffer)
-    ends = frame_ends(memoryview(buffer)[:got])
+    frames, gaps = scan(memoryview(buffer)[:got])
+    damaged = [(g, buffer[g.start : g.end].tobytes()) for g in gaps]
+    if gaps:  # the valid frames side by side, the damaged bytes left out
+        buffer = np.concatenate([buffer[a:b] for a, b in frames] or [buffer[:0]])
+        ends = np.cumsum([b - a for a, b in frames], dtype=np.int64).tolist()
+    else:
+        ends = [b for _, b in frames]
     offsets = np.zeros(len(ends) + 1, np.int64)
     offsets[1:] = ends
     for k in range(HEADER.size - 1):  # the header becomes spaces and a newline (whitespace)
@@ -53,7 +61,7 @@ def _payloads(segment: Path) -> pa.LargeStringArray:
         payloads.validate(full=True)  # UTF-8
     except pa.ArrowInvalid:
         raise Unsupported("a payload is not UTF-8") from None
-    return payloads
+    return payloads, damaged
 
 
 def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
@@ -86,6 +94,8 @@ def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
             ).to_arrow_table()
             if pc.max(table.column("n")).as_py() != len(names):
                 raise Unsupported("a record has a field the first has not")
+        except duckdb.InterruptException:
+            raise
         except (duckdb.Error, Unsupported):  # fields vary between records
             found = con.sql("SELECT DISTINCT unnest(json_keys(p)) FROM payloads").fetchall()
             names += sorted({k for (k,) in found} - set(names))
@@ -98,6 +108,8 @@ def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
             # a payload that is not an object comes out without a time: see columnar_tables
             table = con.sql(f"SELECT json_transform(p, '{_structure(names)}') AS r FROM payloads")
             table = table.to_arrow_table()
+    except duckdb.InterruptException:  # Ctrl-C: DuckDB took the SIGINT, give it back
+        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         raise Unsupported(f"DuckDB: {exc}") from None
     finally:
@@ -213,18 +225,22 @@ def _groups(days: np.ndarray, versions: np.ndarray) -> list[tuple[int, int, slic
     return [(d, v, np.flatnonzero((days == d) & (versions == v))) for d, v in pairs]
 
 
-def columnar_tables(segment: Path) -> dict[tuple[str, int], pa.Table]:
-    """{(UTC date, model version): the records of that partition as a table} of `segment`."""
+def columnar_tables(
+    segment: Path,
+) -> tuple[dict[tuple[str, int], pa.Table], list[tuple[Gap, bytes]]]:
+    """{(UTC date, model version): the records of that partition as a table} of `segment`,
+    and its damaged ranges (skipped) with their bytes."""
     try:
         return _tables(segment)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise Unsupported(f"Arrow: {exc}") from None  # a number Arrow cannot read, say
 
 
-def _tables(segment: Path) -> dict[tuple[str, int], pa.Table]:
-    fields = _fields(_payloads(segment))
+def _tables(segment: Path) -> tuple[dict[tuple[str, int], pa.Table], list[tuple[Gap, bytes]]]:
+    payloads, damaged = _payloads(segment)
+    fields = _fields(payloads)
     if not fields:
-        return {}
+        return {}, damaged
     times, versions = fields.get("time"), fields.get("model_version")
     if times is None or versions is None or times.null_count or versions.null_count:
         raise Unsupported("a record without time or model_version")
@@ -241,4 +257,4 @@ def _tables(segment: Path) -> dict[tuple[str, int], pa.Table]:
             texts = [fields[n].take(pa.array(rows)) for n in names]
         key = ((date(1970, 1, 1) + timedelta(days=day)).isoformat(), version)
         tables[key] = pa.table(dict(zip(names, [_typed(t) for t in texts], strict=True)))
-    return tables
+    return tables, damaged

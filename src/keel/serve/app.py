@@ -110,6 +110,12 @@ class _Metrics:
                 "Records written to the prediction log",
                 registry=self.registry,
             ).set_function(lambda: log.records_written)
+            Gauge(
+                "keel_prediction_log_damaged_records",
+                "Records lost in damaged log ranges met recovering segments at start "
+                "(bytes kept in segments/quarantine/)",
+                registry=self.registry,
+            ).set_function(lambda: log.damaged_records)
 
 
 def _handled(frame: pd.DataFrame, schema: Schema, key: bytes | None) -> pd.DataFrame:

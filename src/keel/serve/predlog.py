@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from keel.errors import KeelError
+from keel.serve.quarantine import Damage
 from keel.serve.segments import SegmentWriter, encode_record, recover
 
 Durability = Literal["ack", "async"]
@@ -70,6 +71,7 @@ class PredictionLog:
     """Append-only, thread-safe prediction log of one process, in `folder` (segment files).
 
     Counters for /metrics: `queue_depth()`, `dropped`, `fsyncs`, `records_written`,
+    `damaged_records` (met recovering dead writers' segments at start),
     `fsync_seconds` (the latest 1,024 fsync durations) and the `on_fsync(seconds)` hook.
     """
 
@@ -90,7 +92,11 @@ class PredictionLog:
             raise KeelError("prediction log: queue_rows and segment_bytes must be positive")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        recover(self.folder)
+        met: list[Damage] = []
+        recover(self.folder, met)
+        # records lost in damaged ranges of dead writers' segments met at start (their bytes
+        # kept in quarantine: a torn tail at once, the middle of a segment by the roll-up)
+        self.damaged_records = sum(d.records for d in met)
         self.durability = durability
         self.queue_rows = queue_rows
         self.segment_bytes = segment_bytes

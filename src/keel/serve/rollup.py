@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -36,7 +37,9 @@ from typing import Any, BinaryIO
 from keel.atomic import write_atomic
 from keel.errors import KeelError
 from keel.serve.predlog import ROUTE_REJECTED
-from keel.serve.segments import closed_segments, fsync_dir, read_segment, recover, remove
+from keel.serve.quarantine import Damage
+from keel.serve.quarantine import keep as quarantine
+from keel.serve.segments import Gap, closed_segments, decode, fsync_dir, recover, remove
 
 _PARTITION = ("model_version",)
 KEEP_ROWS = 1_000_000  # rows of new parts `roll(keep=...)` hands back in memory at most
@@ -94,10 +97,13 @@ def _write_parquet(table: Any, handle: BinaryIO) -> None:
     pq.write_table(table, handle)
 
 
-def _slow_tables(segment: Path) -> dict[tuple[str, int], Any]:
-    """The segment's parts record by record in Python (any record the log can hold)."""
+def _slow_tables(segment: Path) -> tuple[dict[tuple[str, int], Any], list[tuple[Gap, bytes]]]:
+    """The segment's parts record by record in Python (any record the log can hold), and its
+    damaged ranges with their bytes."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for record in read_segment(segment):
+    data = segment.read_bytes()
+    records, gaps = decode(data)
+    for record in records:
         try:
             key = (_utc_date(record["time"]), int(record["model_version"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -106,12 +112,14 @@ def _slow_tables(segment: Path) -> dict[tuple[str, int], Any]:
                 "the prediction log needs both"
             ) from None
         groups[key].append(record)
-    return {key: _table(records) for key, records in groups.items()}
+    damaged = [(g, data[g.start : g.end]) for g in gaps]
+    return {key: _table(records) for key, records in groups.items()}, damaged
 
 
-def segment_tables(segment: Path) -> dict[tuple[str, int], Any]:
+def segment_tables(segment: Path) -> tuple[dict[tuple[str, int], Any], list[tuple[Gap, bytes]]]:
     """{(UTC date, model version): Arrow table} of one closed segment: columnar when
-    `keel.serve._columnar` can take it (the common case), else record by record."""
+    `keel.serve._columnar` can take it (the common case), else record by record; and the
+    damaged ranges skipped, with their bytes."""
     from keel.serve._columnar import Unsupported, columnar_tables
 
     try:
@@ -120,23 +128,49 @@ def segment_tables(segment: Path) -> dict[tuple[str, int], Any]:
         return _slow_tables(segment)
 
 
-def roll(folder: str | Path, out_dir: str | Path, *, keep: dict[Path, Any] | None = None) -> int:
+@dataclass
+class RollResult:
+    """What one roll did: the records rolled into Parquet and the damaged ranges it met (each
+    skipped, its bytes kept in quarantine, `keel.serve.quarantine`)."""
+
+    rows: int = 0
+    damaged: list[Damage] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """One line per damaged range, naming the segment and the records lost."""
+        return [d.describe() for d in self.damaged]
+
+
+def roll(
+    folder: str | Path, out_dir: str | Path, *, keep: dict[Path, Any] | None = None
+) -> RollResult:
     """Recover dead writers' segments in `folder`, roll every closed one into `out_dir`.
 
-    Returns the number of records rolled. Segments of live writers are left for later. Two
-    rolls at once are safe: both write the same parts under the same names. `keep`, when
-    given, receives {part path: Arrow table as written} for up to KEEP_ROWS rows, so a caller
-    about to read the new parts (`keel.monitor.intake`) need not read them back.
+    Returns the records rolled and the damaged ranges met. Segments of live writers are left
+    for later. Two rolls at once are safe: both write the same parts under the same names. A
+    damaged frame is skipped (the records around it are rolled) and its bytes kept in
+    quarantine; a segment is deleted only once its parts and its quarantined bytes are
+    durably in place, so an interrupted roll (Ctrl-C, a crash) leaves no half-written file
+    and loses nothing: the next roll re-rolls the segment onto the same names. `keep`, when
+    given, receives {part path: Arrow table as written} for up to KEEP_ROWS rows, so a
+    caller about to read the new parts (`keel.monitor.intake`) need not read them back.
     """
     folder, out_dir = Path(folder), Path(out_dir)
-    recover(folder)
-    rolled = 0
+    torn: list[Damage] = []
+    recover(folder, torn)
+    result = RollResult()
     with ThreadPoolExecutor(2) as pool:  # a segment's parts are written side by side
         for segment in list(closed_segments(folder)):
             try:
-                tables = segment_tables(segment)
+                tables, gaps = segment_tables(segment)
             except FileNotFoundError:  # another roll (a server, the CLI) took it meanwhile
                 continue
+            for gap, data in gaps:
+                damage = Damage(
+                    segment.stem, gap.start, gap.end - gap.start, gap.records, gap.exact
+                )
+                quarantine(folder, damage, data)
+                result.damaged.append(damage)
             writes = []
             for (date, version), table in sorted(tables.items()):
                 part = out_dir / f"date={date}" / f"model_version={version}"
@@ -147,11 +181,13 @@ def roll(folder: str | Path, out_dir: str | Path, *, keep: dict[Path, Any] | Non
             for part, path, table, written in writes:
                 written.result()
                 fsync_dir(part)  # the part's rename must be durable before the segment goes
-                rolled += table.num_rows
-                if keep is not None and rolled <= KEEP_ROWS:
+                result.rows += table.num_rows
+                if keep is not None and result.rows <= KEEP_ROWS:
                     keep[path] = table
             remove(segment)
-    return rolled
+    seen = {(d.segment, d.offset) for d in result.damaged}
+    result.damaged[:0] = [d for d in torn if (d.segment, d.offset) not in seen]
+    return result
 
 
 def query(sql: str, out_dir: str | Path) -> Any:
@@ -185,6 +221,8 @@ def query(sql: str, out_dir: str | Path) -> Any:
         if relation is None:
             raise KeelError("prediction log query: the SQL returned no result; use a SELECT")
         return relation.to_arrow_table()
+    except duckdb.InterruptException:  # Ctrl-C: DuckDB took the SIGINT, give it back
+        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         raise KeelError(f"prediction log query failed: {exc}") from None
     finally:

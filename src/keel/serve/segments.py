@@ -1,14 +1,16 @@
 """Segment files of the prediction log: framed records, one writer per file, crash recovery.
 
 A record is framed as a 4-byte big-endian payload length, the payload's 4-byte CRC32, then the
-payload (the record as compact UTF-8 JSON). A reader stops at the first frame that is short,
-fails its CRC or is not a JSON object, so a torn tail written by a crash is never read as a
-record.
+payload (the record as compact UTF-8 JSON). A reader skips a frame that is short, fails
+its CRC or is not a JSON object and re-synchronises on the next valid frame (`scan`), so a torn
+tail written by a crash is never read as a record and a damaged record costs only itself; the
+damaged bytes are kept aside (`keel.serve.quarantine`).
 
 A segment being written is `seg-<pid>-<seq>-<token>.open`, held under an exclusive `flock` by
 its writer for as long as it is open. Closing fsyncs it and renames it to `.seg` (closed).
 `recover` takes the lock of every `.open` segment it can get, which only succeeds when its
-writer is gone (the kernel drops a dead process's locks), truncates the torn tail and closes it;
+writer is gone (the kernel drops a dead process's locks), cuts the torn tail (kept in quarantine)
+and closes it;
 segments of live writers, in this process or another, are left alone.
 """
 
@@ -22,10 +24,12 @@ import secrets
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from keel.errors import KeelError
+from keel.serve.quarantine import Damage, keep
 
 HEADER = struct.Struct(">II")
 OPEN_SUFFIX = ".open"
@@ -45,52 +49,116 @@ def encode_record(record: dict[str, Any]) -> bytes:
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def frame_ends(data: bytes | bytearray | memoryview) -> list[int]:
-    """The end offset of each complete frame at the start of `data` whose CRC holds.
+@dataclass(frozen=True)
+class Gap:
+    """A damaged byte range [start, end) between valid frames, and the records it held."""
 
-    Stops at the first short, oversized or corrupt frame (a torn tail). The payloads are not
-    parsed: a reader still treats one that is not a JSON object as the end (`decode_records`).
+    start: int
+    end: int
+    records: int  # a lower bound unless `exact`
+    exact: bool
+
+
+def _frame_end(view: memoryview, pos: int, size: int) -> int:
+    """The end of the valid frame starting at `pos`, or 0 when there is none."""
+    if pos + HEADER.size > size:
+        return 0
+    length, crc = HEADER.unpack_from(view, pos)
+    start = pos + HEADER.size
+    end = start + length
+    if length == 0 or length > MAX_RECORD_BYTES or end > size:
+        return 0
+    return end if zlib.crc32(view[start:end]) == crc else 0
+
+
+def _next_frame(data: bytes, view: memoryview, pos: int, size: int) -> int:
+    """The start of the first valid frame after `pos` (a payload is a JSON object, so it
+    starts with `{`), or `size` when none follows."""
+    brace = data.find(b"{", pos + 1 + HEADER.size)
+    while brace != -1:
+        if _frame_end(view, brace - HEADER.size, size):
+            return brace - HEADER.size
+        brace = data.find(b"{", brace + 1)
+    return size
+
+
+def _lost(view: memoryview, start: int, end: int) -> tuple[int, bool]:
+    """How many records the damaged range [start, end) held: exact when the length headers
+    in it chain from `start` to `end` (only payloads were damaged), else a lower bound."""
+    count, pos = 0, start
+    while pos + HEADER.size <= end:
+        length = HEADER.unpack_from(view, pos)[0]
+        if length == 0 or pos + HEADER.size + length > end:
+            break
+        count += 1
+        pos += HEADER.size + length
+    if pos == end:
+        return count, True
+    return count + 1, False
+
+
+def scan(data: bytes | bytearray | memoryview) -> tuple[list[tuple[int, int]], list[Gap]]:
+    """The (start, end) of every frame of `data` whose length and CRC hold, and the damaged
+    ranges between them.
+
+    A damaged frame is skipped by re-synchronising on the next valid frame, so one bad record
+    costs only itself. A range running to the end of `data` is a torn tail when `data` is a
+    segment being written (or of a crashed writer). The payloads are not parsed: a reader
+    treats a valid frame that is not a JSON object as damaged too (`decode_records`).
     """
-    view = memoryview(data)
+    view = memoryview(data).cast("B")
+    raw = data if isinstance(data, bytes | bytearray) else None  # copied only on damage
     size = len(view)
-    ends: list[int] = []
-    unpack, crc32, header = HEADER.unpack_from, zlib.crc32, HEADER.size
+    frames: list[tuple[int, int]] = []
+    gaps: list[Gap] = []
     pos = 0
-    while pos + header <= size:
-        length, crc = unpack(view, pos)
-        start = pos + header
-        end = start + length
-        if length == 0 or length > MAX_RECORD_BYTES or end > size:
-            break
-        if crc32(view[start:end]) != crc:
-            break
-        ends.append(end)
-        pos = end
-    return ends
+    while pos < size:
+        end = _frame_end(view, pos, size)
+        if end:
+            frames.append((pos, end))
+            pos = end
+            continue
+        if raw is None:
+            raw = view.tobytes()
+        resume = _next_frame(raw, view, pos, size)
+        gaps.append(Gap(pos, resume, *_lost(view, pos, resume)))
+        pos = resume
+    return frames, gaps
+
+
+def decode(data: bytes) -> tuple[list[dict[str, Any]], list[Gap]]:
+    """The records of `data` (every valid frame holding a JSON object) and the damaged ranges
+    skipped; a valid frame that is not a JSON object is a damaged range of one record."""
+    records: list[dict[str, Any]] = []
+    frames, gaps = scan(data)
+    bad: list[Gap] = []
+    for start, end in frames:
+        try:
+            record = json.loads(data[start + HEADER.size : end])
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            bad.append(Gap(start, end, 1, True))
+    return records, sorted(gaps + bad, key=lambda g: g.start)
 
 
 def decode_records(data: bytes) -> tuple[list[dict[str, Any]], int]:
-    """The complete records at the start of `data` and the byte length they span.
+    """The complete records of `data` and the end of the last one (0 when none).
 
-    Reading stops at the first incomplete or corrupt frame; everything after it is a torn tail.
+    Damaged frames are skipped (see `scan`); what follows the last record is a torn tail.
     """
-    records: list[dict[str, Any]] = []
-    pos = 0
-    for end in frame_ends(data):
-        try:
-            record = json.loads(data[pos + HEADER.size : end])
-        except ValueError:
-            break
-        if not isinstance(record, dict):
-            break
-        records.append(record)
-        pos = end
-    return records, pos
+    records, gaps = decode(data)
+    good = len(data)
+    if gaps and gaps[-1].end == len(data):
+        good = gaps[-1].start
+    return records, good
 
 
 def read_segment(path: Path) -> list[dict[str, Any]]:
-    """The complete records of one segment file."""
-    return decode_records(Path(path).read_bytes())[0]
+    """The complete records of one segment file, damaged frames skipped."""
+    return decode(Path(path).read_bytes())[0]
 
 
 def fsync_dir(folder: Path) -> None:
@@ -144,9 +212,12 @@ class SegmentWriter:
         return closed
 
 
-def recover(folder: str | Path) -> list[Path]:
+def recover(folder: str | Path, damaged: list[Damage] | None = None) -> list[Path]:
     """Close every `.open` segment whose writer is dead, its torn tail cut; return them.
 
+    The torn tail's bytes are kept in quarantine first (`keel.serve.quarantine`); damaged
+    ranges in the middle stay for the roll-up to skip and keep. `damaged`, when given,
+    receives every damaged range met (tail and middle), so a server can count them.
     Safe while writers are running: a segment whose lock is held is someone's live segment.
     """
     folder = Path(folder)
@@ -167,8 +238,13 @@ def recover(folder: str | Path) -> list[Path]:
                 continue
             with open(fd, "rb", closefd=False) as handle:
                 data = handle.read()
-            _, good = decode_records(data)
+            frames, gaps = scan(data)
+            good = frames[-1][1] if frames else 0
+            found = [Damage(path.stem, g.start, g.end - g.start, g.records, g.exact) for g in gaps]
+            if damaged is not None:
+                damaged.extend(found)
             if good < len(data):
+                keep(folder, found[-1], data[good:])  # the torn tail, before it is cut
                 os.ftruncate(fd, good)
             os.fsync(fd)
             if good:
