@@ -12,7 +12,8 @@ from keel.serve import rollup
 from keel.serve._columnar import Unsupported, columnar_tables
 from keel.serve.predlog import PredictionLog
 from keel.serve.rollup import query, roll
-from keel.serve.segments import HEADER, encode_record
+from keel.serve.quarantine import Damage, kept, quarantine_dir
+from keel.serve.segments import HEADER, encode_record, scan
 
 
 def _segment(tmp_path, records, name="seg-1-00000001-abcd.seg"):
@@ -224,3 +225,40 @@ def test_a_log_without_routes_has_only_predictions(tmp_path):
     roll(tmp_path / "seg", tmp_path / "out")
     assert query("SELECT count(*) AS n FROM predictions", tmp_path / "out")[0][0].as_py() == 10
     assert query("SELECT count(*) AS n FROM rejected", tmp_path / "out")[0][0].as_py() == 0
+
+
+def _damaged_log(tmp_path, n=200, hit=100):
+    """A real closed segment of `n` records with record `hit`'s payload overwritten on disk."""
+    seg = tmp_path / "seg"
+    with PredictionLog(seg) as log:
+        log.append(
+            [
+                {"time": "2026-11-01T00:00:00+00:00", "model_version": 1, "request_id": f"r{i}"}
+                for i in range(n)
+            ]
+        )
+    (segment,) = seg.glob("*.seg")
+    data = bytearray(segment.read_bytes())
+    start, end = scan(data)[0][hit]
+    data[start + HEADER.size + 5 : start + HEADER.size + 15] = b"\0" * 10
+    segment.write_bytes(data)
+    return seg, segment, start, end, bytes(data[start:end])
+
+
+def test_a_damaged_record_costs_only_itself_and_its_bytes_are_kept_in_quarantine(tmp_path):
+    seg, segment, start, end, bad = _damaged_log(tmp_path)
+    out = tmp_path / "out"
+    result = roll(seg, out)
+    # every intact record before and after the damage is rolled, exactly once
+    assert result.rows == 199
+    got = query("SELECT request_id FROM predictions", out).column("request_id").to_pylist()
+    assert sorted(got) == sorted(f"r{i}" for i in range(200) if i != 100)
+    damage = Damage(segment.stem, start, end - start, 1, True)
+    assert result.damaged == [damage] and kept(seg) == [damage]
+    stem = f"{segment.stem}-{start:012d}"
+    assert (quarantine_dir(seg) / f"{stem}.bin").read_bytes() == bad
+    (warning,) = result.warnings()
+    assert segment.stem in warning and "1 record lost" in warning and f"{start:,}" in warning
+    assert not list(seg.glob("*.seg"))  # rolled, and its damaged bytes are kept aside
+    again = roll(seg, out)
+    assert (again.rows, again.damaged) == (0, [])

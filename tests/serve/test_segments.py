@@ -6,8 +6,10 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keel.serve.quarantine import Damage, kept, quarantine_dir
 from keel.serve.segments import (
     CLOSED_SUFFIX,
+    HEADER,
     OPEN_SUFFIX,
     Gap,
     decode,
@@ -111,3 +113,25 @@ def test_recover_cuts_a_torn_tail_of_a_dead_writer(tmp_path):
     assert read_segment(closed[1]) == [{"i": i} for i in range(10)]
     assert closed[1].stat().st_size == len(blob)
     assert not list(tmp_path.glob("*" + OPEN_SUFFIX))
+
+
+def test_recover_keeps_the_records_after_a_damaged_middle_and_quarantines_the_torn_tail(
+    tmp_path,
+):
+    frames = [encode_record({"i": i}) for i in range(10)]
+    blob = bytearray(b"".join(frames))
+    middle = sum(map(len, frames[:4]))
+    blob[middle + HEADER.size + 2] ^= 0xFF  # the fifth record's payload
+    tail = frames[0][:7]
+    dead = tmp_path / f"seg-1-00000001-abcd{OPEN_SUFFIX}"
+    dead.write_bytes(bytes(blob) + tail)
+    met = []
+    (closed,) = recover(tmp_path, met)
+    assert read_segment(closed) == [{"i": i} for i in range(10) if i != 4]
+    assert closed.stat().st_size == len(blob)  # only the torn tail is cut
+    middle_damage = Damage(dead.stem, middle, len(frames[4]), 1, True)
+    tail_damage = Damage(dead.stem, len(blob), len(tail), 1, False)
+    assert met == [middle_damage, tail_damage]
+    assert kept(tmp_path) == [tail_damage]  # the middle is kept aside when it is rolled
+    stem = f"{dead.stem}-{len(blob):012d}"
+    assert (quarantine_dir(tmp_path) / f"{stem}.bin").read_bytes() == tail
