@@ -63,3 +63,12 @@ def user_traceback(exc: BaseException, root: Path) -> str:
     lines += traceback.format_list(shown)
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines).rstrip()
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether `exc` is Ctrl-C: a KeyboardInterrupt, or DuckDB's own form of it (DuckDB takes
+    the SIGINT during a query and raises `RuntimeError: Query interrupted`), so a command
+    stops with exit 130 rather than a traceback."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    return type(exc) is RuntimeError and str(exc).strip() == "Query interrupted"

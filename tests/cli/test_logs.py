@@ -1,10 +1,18 @@
 """`keel logs query` over a real prediction-log folder, run with Typer's CliRunner."""
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 from typer.testing import CliRunner
 
 from keel.cli import app
 from keel.serve.predlog import PredictionLog, rolled_dir, segments_dir
+from keel.serve.quarantine import kept
+from keel.serve.rollup import query
+from keel.serve.segments import HEADER, scan
 
 runner = CliRunner()
 
@@ -54,3 +62,72 @@ def test_an_empty_log_exits_2_saying_so(project):
     result = runner.invoke(app, ["logs", "query", "SELECT 1"])
     assert result.exit_code == 2
     assert "no rolled records" in result.output and "Traceback" not in result.output
+
+
+def test_a_damaged_record_is_skipped_with_a_warning_naming_the_segment(project):
+    _serve(project, 40)
+    segments = segments_dir(project / "served")
+    (segment,) = segments.glob("*.seg")
+    data = bytearray(segment.read_bytes())
+    frames = scan(data)[0]
+    start, end = frames[7]
+    data[start + HEADER.size + 3] ^= 0xFF  # one bit of the eighth record, on disk
+    segment.write_bytes(data)
+    result = runner.invoke(app, ["logs", "query", "SELECT count(*) AS total FROM predictions"])
+    assert result.exit_code == 0, result.output
+    assert "39" in result.output  # the 39 intact records, before and after the damage
+    assert "warning" in result.output and segment.stem in result.output
+    assert "1 record lost" in result.output
+    assert [d.records for d in kept(segments)] == [1]
+
+
+def _interrupt_a_roll(project, parts_before, delay):
+    """Run `keel logs query` and send it SIGINT `delay` s after its roll-up wrote a new part;
+    its (exit status, stderr), or None when it finished first."""
+    rolled = rolled_dir(project / "served")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "keel", "logs", "query", "SELECT 1", str(project)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while child.poll() is None and len(list(rolled.glob("**/*.parquet"))) <= parts_before:
+        time.sleep(0.005)  # the roll-up has begun: a segment is in a part
+    time.sleep(delay)  # then somewhere in the next segments: Python, DuckDB or Parquet
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    return child.returncode, stderr
+
+
+def test_ctrl_c_during_the_roll_up_exits_130_and_the_next_run_counts_every_row_once(project):
+    total, per = 240_000, 20_000
+    with PredictionLog(segments_dir(project / "served"), segment_bytes=1) as log:
+        for chunk in range(0, total, per):  # one segment per append, each a moment to roll
+            log.append(
+                [
+                    {
+                        "time": "2026-11-29T10:00:00Z",
+                        "model_version": 1,
+                        "request_id": f"r{i}",
+                        "inputs": {f"x{k}": i * k * 0.5 for k in range(20)},
+                    }
+                    for i in range(chunk, chunk + per)
+                ]
+            )
+    rolled = rolled_dir(project / "served")
+    interrupted = 0
+    for delay in (0.0, 0.05, 0.1, 0.15, 0.2):  # DuckDB takes SIGINT itself while it parses
+        status, stderr = _interrupt_a_roll(project, len(list(rolled.glob("**/*.parquet"))), delay)
+        if status == 0:
+            break  # it finished all before the signal came
+        assert status == 130, stderr
+        assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+        assert "interrupted" in stderr
+        assert not list(rolled.glob("**/.*.tmp"))  # nothing half-written
+        interrupted += 1
+    assert interrupted >= 2
+    sql = "SELECT count(*) AS n, count(DISTINCT request_id) AS d FROM predictions"
+    result = runner.invoke(app, ["logs", "query", sql, str(project)])
+    assert result.exit_code == 0, result.output
+    assert query(sql, rolled).to_pylist() == [{"n": total, "d": total}]  # each row once
+    assert not list(segments_dir(project / "served").glob("*.seg"))

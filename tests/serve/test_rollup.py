@@ -11,8 +11,8 @@ import pytest
 from keel.serve import rollup
 from keel.serve._columnar import Unsupported, columnar_tables
 from keel.serve.predlog import PredictionLog
-from keel.serve.rollup import query, roll
 from keel.serve.quarantine import Damage, kept, quarantine_dir
+from keel.serve.rollup import query, roll
 from keel.serve.segments import HEADER, encode_record, scan
 
 

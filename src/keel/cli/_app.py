@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from keel.errors import KeelError
+from keel.errors import KeelError, interrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,7 +62,9 @@ def user_errors(func: F) -> F:
             if trace:
                 err.print(escape(trace), highlight=False, soft_wrap=True, style="dim")
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RuntimeError) as exc:
+            if not interrupted(exc):  # DuckDB's Ctrl-C is a RuntimeError; any other is a bug
+                raise
             err.print("interrupted: nothing was written", highlight=False)
             raise typer.Exit(130) from None
 

@@ -33,6 +33,7 @@ def query_command(
 ) -> None:
     """Roll closed log segments into Parquet, then run SQL over `predictions`."""
     from keel.config import load_config
+    from keel.errors import interrupted
     from keel.serve.predlog import rolled_dir, segments_dir
     from keel.serve.rollup import query, roll
 
@@ -40,7 +41,17 @@ def query_command(
     root = Path(cfg.data.serving_log)
     if not root.is_absolute():
         root = file.parent / root
-    rolled = roll(segments_dir(root), rolled_dir(root))
+    try:
+        rolled = roll(segments_dir(root), rolled_dir(root))
+    except (KeyboardInterrupt, RuntimeError) as exc:
+        if not interrupted(exc):  # DuckDB's Ctrl-C is a RuntimeError; any other is a bug
+            raise
+        err.print(
+            "interrupted: the roll-up stopped, nothing half-written; run again to finish it",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     for line in rolled.warnings():
         err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if rolled.rows:

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from keel.errors import interrupted
 from keel.serve.segments import HEADER, Gap, scan
 
 _PARTITION = ("model_version",)
@@ -94,8 +95,6 @@ def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
             ).to_arrow_table()
             if pc.max(table.column("n")).as_py() != len(names):
                 raise Unsupported("a record has a field the first has not")
-        except duckdb.InterruptException:
-            raise
         except (duckdb.Error, Unsupported):  # fields vary between records
             found = con.sql("SELECT DISTINCT unnest(json_keys(p)) FROM payloads").fetchall()
             names += sorted({k for (k,) in found} - set(names))
@@ -108,10 +107,12 @@ def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
             # a payload that is not an object comes out without a time: see columnar_tables
             table = con.sql(f"SELECT json_transform(p, '{_structure(names)}') AS r FROM payloads")
             table = table.to_arrow_table()
-    except duckdb.InterruptException:  # Ctrl-C: DuckDB took the SIGINT, give it back
-        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         raise Unsupported(f"DuckDB: {exc}") from None
+    except RuntimeError as exc:  # Ctrl-C: DuckDB took the SIGINT; give it back as such
+        if interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
     finally:
         con.close()
     rows = table.column("r").combine_chunks()

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from keel.atomic import write_atomic
-from keel.errors import KeelError
+from keel.errors import KeelError, interrupted
 from keel.serve.predlog import ROUTE_REJECTED
 from keel.serve.quarantine import Damage
 from keel.serve.quarantine import keep as quarantine
@@ -221,9 +221,11 @@ def query(sql: str, out_dir: str | Path) -> Any:
         if relation is None:
             raise KeelError("prediction log query: the SQL returned no result; use a SELECT")
         return relation.to_arrow_table()
-    except duckdb.InterruptException:  # Ctrl-C: DuckDB took the SIGINT, give it back
-        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         raise KeelError(f"prediction log query failed: {exc}") from None
+    except RuntimeError as exc:  # Ctrl-C: DuckDB took the SIGINT; give it back as such
+        if interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
     finally:
         con.close()
