@@ -12,6 +12,8 @@ from served_logs import DAY, rebuild, record, write_log
 
 from keel.monitor.intake import intake, load_windows
 from keel.monitor.sampling import SAMPLE_SIZE, missed_share
+from keel.serve.predlog import segments_dir
+from keel.serve.segments import HEADER, scan
 
 
 def test_every_row_is_summarised_once_per_window_and_version(tmp_path):
@@ -133,3 +135,16 @@ def test_what_the_sample_could_have_missed():
     assert missed_share(0, 300) == 1.0
     # without replacement, a sample of most of the window misses little
     assert missed_share(459, 500) < 0.01
+
+
+def test_a_damaged_record_is_left_out_and_named_in_the_run(tmp_path):
+    write_log(tmp_path / "log", [record(i) for i in range(100)])
+    segment = sorted(segments_dir(tmp_path / "log").glob("*.seg"))[0]
+    data = bytearray(segment.read_bytes())
+    start, _ = scan(data)[0][1]
+    data[start + HEADER.size + 4] ^= 0xFF  # the second record's payload, on disk
+    segment.write_bytes(data)
+    run = intake(tmp_path / "log", tmp_path / "state", window_seconds=DAY)
+    assert run.rows == 99  # the records around the damaged one are all taken
+    (warning,) = run.damaged
+    assert segment.stem in warning and "1 record lost" in warning

@@ -105,6 +105,7 @@ def test_health_ready_version_and_metrics(served):
     status, text = call(served["url"], "/metrics")
     assert status == 200 and "keel_requests_total" in text
     assert "keel_prediction_log_queue_depth" in text
+    assert "keel_prediction_log_damaged_records 0.0" in text  # a clean log met no damage
 
 
 def test_bad_requests_get_a_4xx_naming_the_problem(system, served):
@@ -186,3 +187,21 @@ def test_every_served_row_is_logged_once_with_personal_data_dropped(system, serv
     for record in found:
         assert "group" not in json.loads(record["inputs"])  # pii = "drop" in the schema
         assert "x1_x2" in json.loads(record["model_inputs"])  # what the feature code built
+
+
+def test_metrics_count_the_damaged_records_met_recovering_the_log_at_start(tmp_path):
+    from prometheus_client import generate_latest
+
+    from keel.serve.app import _Metrics
+    from keel.serve.segments import OPEN_SUFFIX, encode_record
+
+    frames = [
+        encode_record({"time": "2026-11-01T00:00:00Z", "model_version": 1, "i": i})
+        for i in range(4)
+    ]
+    blob = bytearray(b"".join(frames))
+    blob[len(frames[0]) + 10] ^= 0xFF  # one record of a dead server's segment, on disk
+    (tmp_path / f"seg-1-00000001-abcd{OPEN_SUFFIX}").write_bytes(bytes(blob))
+    with PredictionLog(tmp_path) as log:
+        text = generate_latest(_Metrics(log).registry).decode()
+    assert "keel_prediction_log_damaged_records 1.0" in text

@@ -253,3 +253,20 @@ def test_two_processes_write_one_folder(tmp_path):
     got = ids(out)
     expected = {f"{p}-{t}-{j}" for p in "pq" for t in range(6) for j in range(80)}
     assert len(got) == len(expected) and set(got) == expected
+
+
+def test_a_restarted_writer_counts_the_damaged_records_of_a_dead_writers_segment(tmp_path):
+    from keel.serve.quarantine import kept
+    from keel.serve.segments import encode_record
+
+    frames = [encode_record(record(f"d{i}")) for i in range(6)]
+    blob = bytearray(b"".join(frames))
+    blob[len(frames[0]) + 12] ^= 0xFF  # the second record, on disk
+    dead = tmp_path / f"seg-1-00000001-abcd{OPEN_SUFFIX}"  # no live writer holds its lock
+    dead.write_bytes(bytes(blob) + frames[0][:9])  # and a torn tail
+    with PredictionLog(tmp_path) as log:
+        assert log.damaged_records == 2  # the damaged record and the torn one
+    assert [d.offset for d in kept(tmp_path)] == [len(blob)]  # the tail is kept aside now
+    result = roll(tmp_path, tmp_path / "out")
+    assert result.rows == 5 and [d.offset for d in result.damaged] == [len(frames[0])]
+    assert sorted(ids(tmp_path / "out")) == [f"d{i}" for i in range(6) if i != 1]
