@@ -74,3 +74,24 @@ def test_monitor_every_refuses_a_bad_period(tmp_path):
     write_system(tmp_path, binary_frame(200))
     result = runner.invoke(app, ["monitor", str(tmp_path), "--every", "soon"])
     assert result.exit_code == 2 and "--every" in result.output
+
+
+def test_monitor_warns_naming_a_damaged_segment_and_the_records_lost(tmp_path):
+    from served_logs import record, write_log
+
+    from keel.config import load_config
+    from keel.serve.predlog import segments_dir
+    from keel.serve.segments import HEADER, scan
+
+    write_system(tmp_path, binary_frame(200), binary_frame(100, seed=1))
+    cfg, file = load_config(tmp_path)
+    root = file.parent / cfg.data.serving_log
+    write_log(root, [record(i) for i in range(30)])
+    segment = sorted(segments_dir(root).glob("*.seg"))[0]
+    data = bytearray(segment.read_bytes())
+    start, _ = scan(data)[0][2]
+    data[start + HEADER.size + 6] ^= 0xFF  # the third record's payload, on disk
+    segment.write_bytes(data)
+    output = keel("monitor", tmp_path, code=None)
+    assert "warning" in output and segment.stem in output and "1 record lost" in output
+    assert "29 served rows taken" in output and "Traceback" not in output
