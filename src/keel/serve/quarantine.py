@@ -36,7 +36,7 @@ class Damage:
     def describe(self) -> str:
         """One line for a warning: the segment, the offset and the rows lost."""
         lost = f"{self.records:,}" if self.exact else f"at least {self.records:,}"
-        rows = "record" if self.records == 1 and self.exact else "records"
+        rows = "record" if self.records == 1 else "records"
         return (
             f"prediction log segment {self.segment}: {self.length:,} damaged bytes at offset "
             f"{self.offset:,} skipped, {lost} {rows} lost (bytes kept in {QUARANTINE}/)"

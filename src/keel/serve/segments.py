@@ -104,7 +104,7 @@ def scan(data: bytes | bytearray | memoryview) -> tuple[list[tuple[int, int]], l
     A damaged frame is skipped by re-synchronising on the next valid frame, so one bad record
     costs only itself. A range running to the end of `data` is a torn tail when `data` is a
     segment being written (or of a crashed writer). The payloads are not parsed: a reader
-    treats a valid frame that is not a JSON object as damaged too (`decode_records`).
+    treats a valid frame that is not a JSON object as damaged too (`decode`).
     """
     view = memoryview(data).cast("B")
     raw = data if isinstance(data, bytes | bytearray) else None  # copied only on damage
