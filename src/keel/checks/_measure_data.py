@@ -11,11 +11,23 @@ under `.keel/cache/` by the system's state, a name and the settings that change 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from keel.model import clusters, cost, droppable, importance, trial
 from keel.model.metrics import Predictions
 from keel.system import System
+
+
+def _metric_predictor(system: System) -> Callable[[pd.DataFrame], Predictions]:
+    """The trained model's predictions on model inputs, as the primary metric reads them."""
+    trained = system.trained
+
+    def predict(frame: pd.DataFrame) -> Predictions:
+        return system.predict(trained.estimator, frame, only_for=system.metric_name)
+
+    return predict
 
 
 def measure_importance(system: System) -> importance.Importance:
@@ -26,14 +38,9 @@ def measure_importance(system: System) -> importance.Importance:
     seed = system.config.model.seed
 
     def measure() -> importance.Importance:
-        trained = system.trained
         evaluation = system.dataset("eval")
-
-        def predict(frame: pd.DataFrame) -> Predictions:
-            return system.predict(trained.estimator, frame, only_for=system.metric_name)
-
         return importance.measure_importance(
-            predict,
+            _metric_predictor(system),
             evaluation.inputs,
             evaluation.target,
             metric=system.metric_name,
@@ -64,20 +71,16 @@ def search_droppable(system: System) -> droppable.DropSearch:
 
     def measure() -> droppable.DropSearch:
         found = measure_importance(system)
-        trained = system.trained
         evaluation = system.dataset("eval")
         rows = importance.importance_rows(
             len(evaluation.inputs), evaluation.inputs.shape[1], sample=cfg.sample, seed=seed
         )
 
-        def predict(frame: pd.DataFrame) -> Predictions:
-            return system.predict(trained.estimator, frame, only_for=system.metric_name)
-
         candidates = [
             i for i in found.inputs if i.resolved and not (i.above_noise and i.group == 1)
         ]
         return droppable.search_droppable(
-            predict,
+            _metric_predictor(system),
             evaluation.inputs.iloc[rows],
             evaluation.target.iloc[rows],
             [i.input for i in candidates],
