@@ -104,7 +104,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from keel.monitor.intake import intake
-from keel.serve.predlog import PredictionLog, segments_dir
+from keel.log.writer import PredictionLog, segments_dir
 
 root, state, rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
@@ -255,7 +255,7 @@ def measure_intake() -> dict:
     print(
         f"intake of {INTAKE_ROWS:,} new rows: {intake['seconds']:.2f} s "
         f"(CPU {intake['cpu_s']:.2f} s, peak {intake['peak_mib']:,.0f} MiB) = rolling the log's "
-        f"segments into Parquet (keel.serve.rollup) {rolled:.2f} s + summarising the windows "
+        f"segments into Parquet (keel.log.rollup) {rolled:.2f} s + summarising the windows "
         f"(keel.monitor.intake) {intake['seconds'] - rolled:.2f} s"
     )
     return intake

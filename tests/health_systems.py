@@ -11,9 +11,9 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from keel.log.writer import PredictionLog, segments_dir
 from keel.registry.store import connect, translated
 from keel.registry.versions import CHAMPION, ModelVersion
-from keel.serve.predlog import PredictionLog, segments_dir
 from keel.system import System
 from keel.training import registry_ref, train_and_register
 

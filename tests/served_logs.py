@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from systems import binary_frame
 
+from keel.log.writer import PredictionLog, segments_dir
 from keel.monitor.intake import intake, load_windows
 from keel.monitor.summary import PartSummary
-from keel.serve.predlog import PredictionLog, segments_dir
 
 DAY = 86_400.0
 HOSTILE = "<script>alert('x')</script>"

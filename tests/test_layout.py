@@ -125,6 +125,19 @@ def test_the_cycle_finder_finds_a_cycle():
         ("keel.registry", ("keel.system", "keel.config", "keel.checks", "keel.cli")),
         ("keel.serve", ("keel.system", "keel.config", "keel.checks", "keel.cli", "keel.monitor")),
         ("keel.monitor", ("keel.system", "keel.config", "keel.checks", "keel.cli")),
+        (
+            "keel.log",
+            (
+                "keel.serve",
+                "keel.monitor",
+                "keel.model",
+                "keel.registry",
+                "keel.system",
+                "keel.config",
+                "keel.checks",
+                "keel.cli",
+            ),
+        ),
     ],
 )
 def test_a_layer_imports_nothing_above_it(layer, forbidden):
@@ -136,3 +149,22 @@ def test_a_layer_imports_nothing_above_it(layer, forbidden):
         if any(target == f or target.startswith(f + ".") for f in forbidden)
     )
     assert not wrong, "; ".join(wrong)
+
+
+def test_the_prediction_log_is_read_and_written_only_through_its_package():
+    """Serving writes through `keel.log.writer`, everything else reads through `keel.log`'s
+    readers: no module outside the package handles segment frames or roll-up internals."""
+    internal = ("keel.log.segments", "keel.log._columnar", "keel.log.quarantine")
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, targets in GRAPH.items()
+        if not (name == "keel.log" or name.startswith("keel.log."))
+        for target in targets
+        if target in internal
+    )
+    assert not wrong, "; ".join(wrong)
+
+
+def test_the_log_package_exists_below_serving_and_monitoring():
+    assert "keel.log.writer" in GRAPH["keel.serve.app"]
+    assert any(t.startswith("keel.log") for t in GRAPH["keel.monitor.intake"])

@@ -180,7 +180,7 @@ def serve_day(parts: dict[str, Any], holder: Any, clock: Callable[[], datetime],
     import uvicorn
 
     from keel.serve.app import create_app
-    from keel.serve.predlog import PredictionLog
+    from keel.log.writer import PredictionLog
 
     log = PredictionLog(parts["log_folder"], durability=parts["serve"].durability)
     settings = dataclasses.replace(parts["settings"], clock=clock)

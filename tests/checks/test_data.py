@@ -361,7 +361,7 @@ def test_data_5_passes_when_pii_is_declared_and_dropped_before_the_model(make_sy
 
 def log_served(system, rows, time="2026-11-01T12:00:00+00:00"):
     """Records in the system's prediction log, as a server (or an older one) wrote them."""
-    from keel.serve.predlog import PredictionLog, segments_dir
+    from keel.log.writer import PredictionLog, segments_dir
 
     folder = segments_dir(system.root / system.config.data.serving_log)
     with PredictionLog(folder) as log:

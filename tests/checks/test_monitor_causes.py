@@ -12,7 +12,7 @@ from systems import binary_frame, monitored_system
 from keel.checks.monitor import monitor_3
 from keel.cli.monitor import alerts_of
 from keel.evidence import Evidence
-from keel.serve.predlog import PredictionLog, segments_dir
+from keel.log.writer import PredictionLog, segments_dir
 
 
 @pytest.fixture

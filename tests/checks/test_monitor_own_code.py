@@ -10,9 +10,9 @@ from __future__ import annotations
 from versioned import versioned_system
 
 from keel.checks.monitor import monitor_3
+from keel.log.writer import PredictionLog, segments_dir
 from keel.registry.artefact import predict_raw
 from keel.registry.versions import load_model
-from keel.serve.predlog import PredictionLog, segments_dir
 from keel.serve.process import json_rows
 from keel.training import registry_ref
 

@@ -12,13 +12,13 @@ from threadpoolctl import threadpool_limits
 from keel.checks._online import OnlineInterval, labels, ranks_agree
 from keel.checks.model import model_2
 from keel.checks.monitor import monitor_7
+from keel.log.read import served_rows
+from keel.log.writer import PredictionLog, segments_dir
 from keel.registry.artefact import predict_raw
 from keel.registry.canary import end_canary, start_canary
 from keel.registry.promotion import promote
 from keel.registry.versions import load_model
 from keel.serve.canary import CanaryPolicy, judge_canary
-from keel.serve.logread import served_rows
-from keel.serve.predlog import PredictionLog, segments_dir
 from keel.system import System
 from keel.training import gate_inputs, registry_ref, train_and_register
 

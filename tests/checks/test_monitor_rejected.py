@@ -20,11 +20,11 @@ from keel.checks._monitor_state import monitor_state
 from keel.checks.monitor import monitor_2, monitor_3
 from keel.data.profile import profile_batches
 from keel.data.schema import infer, write_schema
+from keel.log.read import served_rows
+from keel.log.writer import PredictionLog, segments_dir
 from keel.registry.promotion import promote
 from keel.serve.app import ServeSettings, create_app
-from keel.serve.logread import served_rows
 from keel.serve.models import ModelHolder, registry_calls
-from keel.serve.predlog import PredictionLog, segments_dir
 from keel.system import System
 from keel.training import gate_inputs, registry_ref, train_and_register
 

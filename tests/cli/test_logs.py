@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from keel.cli import app
-from keel.serve.predlog import PredictionLog, rolled_dir, segments_dir
-from keel.serve.quarantine import kept
-from keel.serve.rollup import query
-from keel.serve.segments import HEADER, scan
+from keel.log.quarantine import kept
+from keel.log.rollup import query
+from keel.log.segments import HEADER, scan
+from keel.log.writer import PredictionLog, rolled_dir, segments_dir
 
 runner = CliRunner()
 

@@ -80,8 +80,8 @@ def test_monitor_warns_naming_a_damaged_segment_and_the_records_lost(tmp_path):
     from served_logs import record, write_log
 
     from keel.config import load_config
-    from keel.serve.predlog import segments_dir
-    from keel.serve.segments import HEADER, scan
+    from keel.log.segments import HEADER, scan
+    from keel.log.writer import segments_dir
 
     write_system(tmp_path, binary_frame(200), binary_frame(100, seed=1))
     cfg, file = load_config(tmp_path)

@@ -151,8 +151,8 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction_and_tears_none(tmp_p
         c.join(30)
     assert len(acked) >= 150
     keel("logs", "query", "select count(*) from predictions", tmp_path)  # recovers and rolls
-    from keel.serve.predlog import rolled_dir
-    from keel.serve.rollup import query
+    from keel.log.rollup import query
+    from keel.log.writer import rolled_dir
 
     table = query(
         "select request_id, count(*) as n, count(distinct row) as d from predictions "
@@ -255,8 +255,8 @@ def test_serve_with_two_workers_spreads_keep_alive_connections_and_logs_each_req
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
     assert f"(pid {min(pids)}) exited with code -9" in output and "restarting worker" in output
-    from keel.serve.predlog import rolled_dir
-    from keel.serve.rollup import query
+    from keel.log.rollup import query
+    from keel.log.writer import rolled_dir
 
     keel("logs", "query", "select count(*) from predictions", system)  # rolls the segments
     table = query(

@@ -10,10 +10,10 @@ import textwrap
 import pytest
 from served_logs import DAY, rebuild, record, write_log
 
+from keel.log.segments import HEADER, scan
+from keel.log.writer import segments_dir
 from keel.monitor.intake import intake, load_windows
 from keel.monitor.sampling import SAMPLE_SIZE, missed_share
-from keel.serve.predlog import segments_dir
-from keel.serve.segments import HEADER, scan
 
 
 def test_every_row_is_summarised_once_per_window_and_version(tmp_path):

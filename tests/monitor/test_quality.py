@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
+from keel.log.read import served_rows
+from keel.log.writer import PredictionLog, segments_dir
 from keel.monitor.quality import (
     Reference,
     assess,
@@ -15,8 +17,6 @@ from keel.monitor.quality import (
     spearman,
     windowed,
 )
-from keel.serve.logread import served_rows
-from keel.serve.predlog import PredictionLog, segments_dir
 
 DAY = 86_400.0
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from keel.log.read import served_rows
+from keel.log.writer import PredictionLog, segments_dir
 from keel.monitor.quality import assess, labelled_noise, windowed
-from keel.serve.logread import served_rows
-from keel.serve.predlog import PredictionLog, segments_dir
 
 DAY = 86_400.0
 

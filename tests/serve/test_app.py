@@ -19,13 +19,13 @@ from registries import good_system, register_pair
 
 from keel.data.profile import profile_batches
 from keel.data.schema import infer
+from keel.log.rollup import query, roll
+from keel.log.segments import read_segment
+from keel.log.writer import PredictionLog
 from keel.registry.promotion import promote
 from keel.registry.versions import load_model
 from keel.serve.app import ServeSettings, create_app
 from keel.serve.models import ModelHolder, registry_calls
-from keel.serve.predlog import PredictionLog
-from keel.serve.rollup import query, roll
-from keel.serve.segments import read_segment
 from keel.training import gate_inputs, registry_ref
 
 
@@ -192,8 +192,8 @@ def test_every_served_row_is_logged_once_with_personal_data_dropped(system, serv
 def test_metrics_count_the_damaged_records_met_recovering_the_log_at_start(tmp_path):
     from prometheus_client import generate_latest
 
+    from keel.log.segments import OPEN_SUFFIX, encode_record
     from keel.serve.app import _Metrics
-    from keel.serve.segments import OPEN_SUFFIX, encode_record
 
     frames = [
         encode_record({"time": "2026-11-01T00:00:00Z", "model_version": 1, "i": i})

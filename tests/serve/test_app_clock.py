@@ -18,11 +18,11 @@ from registries import good_system, named
 
 from keel.data.profile import profile_batches
 from keel.data.schema import infer
+from keel.log.rollup import query, roll
+from keel.log.writer import PredictionLog
 from keel.registry.promotion import promote
 from keel.serve.app import ServeSettings, create_app
 from keel.serve.models import ModelHolder, registry_calls
-from keel.serve.predlog import PredictionLog
-from keel.serve.rollup import query, roll
 from keel.training import gate_inputs, registry_ref, train_and_register
 
 

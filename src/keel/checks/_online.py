@@ -39,7 +39,7 @@ def _memo(system: System, name: str, compute: Any) -> Any:
 
 def served(system: System) -> pd.DataFrame:
     """Every served row with a prediction, with its window (see `keel.monitor.quality`)."""
-    from keel.serve.logread import served_rows
+    from keel.log.read import served_rows
 
     root = system.root / system.config.data.serving_log
     return _memo(system, "rows", lambda: windowed(served_rows(root), system.config.monitor.window))

@@ -31,7 +31,7 @@ class SameExample:
 
 def same_example(system: System, state: MonitorState, window: str, skip: set[str]) -> SameExample:
     """Part (d) on the window starting at `window` (every model version served in it)."""
-    from keel.serve.predlog import rolled_dir
+    from keel.log.writer import rolled_dir
 
     id = system.config.system.id
     if id is None:

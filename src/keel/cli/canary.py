@@ -147,9 +147,9 @@ def status(
 ) -> None:
     """Compare the candidate with the champion on what the servers logged since it started."""
     from keel.errors import KeelError
+    from keel.log.read import served_rows
     from keel.registry.canary import current_canary, end_canary
     from keel.serve.canary import judge_canary
-    from keel.serve.logread import served_rows
     from keel.training import registry_ref
 
     system = _system(path)

@@ -34,8 +34,8 @@ def query_command(
     """Roll closed log segments into Parquet, then run SQL over `predictions`."""
     from keel.config import load_config
     from keel.errors import interrupted
-    from keel.serve.predlog import rolled_dir, segments_dir
-    from keel.serve.rollup import query, roll
+    from keel.log.rollup import query, roll
+    from keel.log.writer import rolled_dir, segments_dir
 
     cfg, file = load_config(path)
     root = Path(cfg.data.serving_log)

@@ -46,9 +46,9 @@ def server_parts(path: Path) -> dict[str, Any]:
     false`), `[serve]`, the warm rows (None when unreadable) and why they are missing."""
     from keel.config import load_config, registry_ref
     from keel.data.schema import load_schema
+    from keel.log.writer import segments_dir
     from keel.serve.admin import Admin
     from keel.serve.app import ServeSettings
-    from keel.serve.predlog import segments_dir
 
     config, file = load_config(path)
     root = file.parent
@@ -86,9 +86,9 @@ def server_parts(path: Path) -> dict[str, Any]:
 def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
     """(app, holder, log or None, stop event) of one server process: the champion loaded and
     warmed, the registry followed, BLAS/OpenMP pinned to one thread."""
+    from keel.log.writer import PredictionLog
     from keel.serve.app import create_app
     from keel.serve.models import ModelHolder, registry_calls
-    from keel.serve.predlog import PredictionLog
     from keel.serve.workers import one_thread_per_worker
 
     one_thread_per_worker()

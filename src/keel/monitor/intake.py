@@ -1,6 +1,6 @@
 """The prediction log read exactly once: every rolled part summarised per window, then marked.
 
-`intake` rolls what the servers closed (`keel.serve.rollup.roll`), then takes each rolled part
+`intake` rolls what the servers closed (`keel.log.rollup.roll`), then takes each rolled part
 it has not taken before: it splits the part's rows by time window, summarises each window
 (`keel.monitor.summary.PartSummary`), writes the summaries, and only then writes the part's
 `.done` marker. Every file is written atomically. A run killed at any point leaves either a
@@ -45,11 +45,12 @@ from keel.atomic import write_text_atomic
 from keel.data import pii
 from keel.data.profile import Profile, profile_batches
 from keel.errors import KeelError
+from keel.log.record import ROUTE_REJECTED
+from keel.log.rollup import roll
+from keel.log.writer import rolled_dir, segments_dir
 from keel.monitor.sampling import row_keys, smallest
 from keel.monitor.summary import PartSummary, SampledRow
 from keel.monitor.windows import window_starts
-from keel.serve.predlog import ROUTE_REJECTED, rolled_dir, segments_dir
-from keel.serve.rollup import roll
 
 Rebuild = Callable[[list[dict[str, Any]]], pd.DataFrame]  # logged raw rows -> model inputs
 

@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from keel.data.spark import local_types
+from keel.log.rollup import roll
+from keel.log.writer import rolled_dir, segments_dir
 from keel.monitor.intake import (
     IntakeRun,
     Rebuild,
@@ -39,8 +41,6 @@ from keel.monitor.intake import (
     version_of,
 )
 from keel.monitor.summary import PartSummary
-from keel.serve.predlog import rolled_dir, segments_dir
-from keel.serve.rollup import roll
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

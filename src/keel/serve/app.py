@@ -42,11 +42,12 @@ from starlette.concurrency import run_in_threadpool
 
 from keel.data.pii import apply_handling
 from keel.data.schema import Schema
+from keel.log.record import FORMAT as RECORD_FORMAT
+from keel.log.writer import PredictionLog
 from keel.serve.admin import Admin, add_admin_routes
 from keel.serve.batching import Batcher, predict_rows
 from keel.serve.dashboard import add_dashboard_route
 from keel.serve.models import ROUTE_CHAMPION, Loaded, ModelHolder, Serving
-from keel.serve.predlog import PredictionLog
 from keel.serve.rejected import logged_problems, rejected_records
 from keel.serve.requests import RequestError, parse_body, request_json_schema
 from keel.serve.validation import RowCheck, RowValidator, refuse_if_any, to_frame
@@ -479,6 +480,7 @@ def _failure_records(
         example = rows[p].get(settings.id_column) if settings.id_column else None
         out.append(
             {
+                "format": RECORD_FORMAT,
                 "request_id": request_id,
                 "row": p,
                 "example_id": None if example is None else str(example),
@@ -516,6 +518,7 @@ def _log_records(
         example = rows[i].get(settings.id_column) if settings.id_column else None
         records.append(
             {
+                "format": RECORD_FORMAT,
                 "request_id": request_id,
                 "row": positions[i],
                 "example_id": None if example is None else str(example),

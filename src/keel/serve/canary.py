@@ -1,6 +1,6 @@
 """A running canary judged on what the servers logged: candidate against champion.
 
-From the rows logged since the canary started (`keel.serve.logread.served_rows`), per route:
+From the rows logged since the canary started (`keel.log.read.served_rows`), per route:
 the error rate (rows whose prediction failed), p50/p99 latency of the requests, the prediction
 distribution (L-infinity distance between predicted-class frequencies for classifiers,
 Jensen-Shannon divergence of binned values for regression: the comparators of

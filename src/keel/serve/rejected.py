@@ -3,7 +3,7 @@
 With `on_anomaly = "reject"` an invalid row gets its 422 and no prediction, but monitor.2 must
 still see it: a producer sending `tenure = "14 months"` is a broken data invariant whether the
 server served the row or not. So every row of a refused request becomes one log record:
-request id, row, example id, time, route `rejected` (`keel.serve.predlog.ROUTE_REJECTED`), the
+request id, row, example id, time, route `rejected` (`keel.log.record.ROUTE_REJECTED`), the
 model version it would have gone to, the raw values as sent (the schema's fields only; personal
 data as the schema's `pii` handling says), no prediction, and its anomalies (empty for a valid
 row refused with the invalid rows of its request).
@@ -21,7 +21,8 @@ import pandas as pd
 
 from keel.data.pii import apply_handling
 from keel.data.schema import Schema
-from keel.serve.predlog import ROUTE_REJECTED
+from keel.log.record import FORMAT as RECORD_FORMAT
+from keel.log.record import ROUTE_REJECTED
 from keel.serve.validation import Problem, RowCheck
 
 _PERSONAL = "a value not logged (personal data)"
@@ -99,6 +100,7 @@ def rejected_records(
         example = row.get(id_column) if id_column and isinstance(row, dict) else None
         records.append(
             {
+                "format": RECORD_FORMAT,
                 "request_id": request_id,
                 "row": i,
                 "example_id": None if example is None else str(example),

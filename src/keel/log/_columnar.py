@@ -1,4 +1,4 @@
-"""A closed segment's records straight into Arrow, column by column (`keel.serve.rollup`).
+"""A closed segment's records straight into Arrow, column by column (`keel.log.rollup`).
 
 The framing is checked in Python (length and CRC of each frame, `scan`: a damaged frame is
 left out and handed back with its bytes); the payloads are then parsed by DuckDB's JSON reader
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from keel.errors import interrupted
-from keel.serve.segments import HEADER, Gap, scan
+from keel.log.segments import HEADER, Gap, scan
 
 _PARTITION = ("model_version",)
 _BATCH_ROWS = 16_384  # payloads per Arrow batch DuckDB's threads take one at a time

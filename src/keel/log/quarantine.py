@@ -1,7 +1,7 @@
 """Damaged bytes of the prediction log, kept aside rather than lost or hidden.
 
 A segment frame that fails its length or CRC check (a flipped bit on disk, a torn write) is
-skipped by re-synchronising on the next valid frame (`keel.serve.segments.scan`); its bytes
+skipped by re-synchronising on the next valid frame (`keel.log.segments.scan`); its bytes
 are written here, one file per damaged range, `<segment>-<offset>.bin`, beside a
 `<segment>-<offset>.json` saying the segment, the offset, the byte count and how many records
 were lost (exact when the damaged range is a whole number of frames whose headers held, else a

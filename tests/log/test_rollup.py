@@ -1,4 +1,4 @@
-"""The roll-up's columnar way (keel.serve._columnar) against the record-by-record way: same
+"""The roll-up's columnar way (keel.log._columnar) against the record-by-record way: same
 partitions, same column types, same values (nested fields as equal JSON), whatever the records."""
 
 import json
@@ -8,12 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from keel.serve import rollup
-from keel.serve._columnar import Unsupported, columnar_tables
-from keel.serve.predlog import PredictionLog
-from keel.serve.quarantine import Damage, kept, quarantine_dir
-from keel.serve.rollup import query, roll
-from keel.serve.segments import HEADER, encode_record, scan
+from keel.log import rollup
+from keel.log._columnar import Unsupported, columnar_tables
+from keel.log.quarantine import Damage, kept, quarantine_dir
+from keel.log.rollup import query, roll
+from keel.log.segments import HEADER, encode_record, scan
+from keel.log.writer import PredictionLog
 
 
 def _segment(tmp_path, records, name="seg-1-00000001-abcd.seg"):

@@ -4,7 +4,7 @@ A record is framed as a 4-byte big-endian payload length, the payload's 4-byte C
 payload (the record as compact UTF-8 JSON). A reader skips a frame that is short, fails
 its CRC or is not a JSON object and re-synchronises on the next valid frame (`scan`), so a torn
 tail written by a crash is never read as a record and a damaged record costs only itself; the
-damaged bytes are kept aside (`keel.serve.quarantine`).
+damaged bytes are kept aside (`keel.log.quarantine`).
 
 A segment being written is `seg-<pid>-<seq>-<token>.open`, held under an exclusive `flock` by
 its writer for as long as it is open. Closing fsyncs it and renames it to `.seg` (closed).
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.errors import KeelError
-from keel.serve.quarantine import Damage, keep
+from keel.log.quarantine import Damage, keep
 
 HEADER = struct.Struct(">II")
 OPEN_SUFFIX = ".open"
@@ -215,7 +215,7 @@ class SegmentWriter:
 def recover(folder: str | Path, damaged: list[Damage] | None = None) -> list[Path]:
     """Close every `.open` segment whose writer is dead, its torn tail cut; return them.
 
-    The torn tail's bytes are kept in quarantine first (`keel.serve.quarantine`); damaged
+    The torn tail's bytes are kept in quarantine first (`keel.log.quarantine`); damaged
     ranges in the middle stay for the roll-up to skip and keep. `damaged`, when given,
     receives every damaged range met (tail and middle), so a server can count them.
     Safe while writers are running: a segment whose lock is held is someone's live segment.

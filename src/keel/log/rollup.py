@@ -14,7 +14,7 @@ field whose type varies between records) is stored as JSON text, which DuckDB re
 `json_extract(inputs, '$.age')` or `inputs::JSON`. A record missing a field has null there.
 Types are decided per partition of a segment.
 
-How: column by column (`keel.serve._columnar`): the framing and CRC of every record checked in
+How: column by column (`keel.log._columnar`): the framing and CRC of every record checked in
 Python, then all payloads of the segment parsed at once by DuckDB's JSON reader and typed with
 Arrow; JSON text comes out minified as DuckDB writes it: the same values the server logged,
 though a number may be written another way (1e-05 as 0.00001) and a non-ASCII character as
@@ -36,10 +36,10 @@ from typing import Any, BinaryIO
 
 from keel.atomic import write_atomic
 from keel.errors import KeelError, interrupted
-from keel.serve.predlog import ROUTE_REJECTED
-from keel.serve.quarantine import Damage
-from keel.serve.quarantine import keep as quarantine
-from keel.serve.segments import Gap, closed_segments, decode, fsync_dir, recover, remove
+from keel.log.quarantine import Damage
+from keel.log.quarantine import keep as quarantine
+from keel.log.record import ROUTE_REJECTED
+from keel.log.segments import Gap, closed_segments, decode, fsync_dir, recover, remove
 
 _PARTITION = ("model_version",)
 KEEP_ROWS = 1_000_000  # rows of new parts `roll(keep=...)` hands back in memory at most
@@ -118,9 +118,9 @@ def _slow_tables(segment: Path) -> tuple[dict[tuple[str, int], Any], list[tuple[
 
 def segment_tables(segment: Path) -> tuple[dict[tuple[str, int], Any], list[tuple[Gap, bytes]]]:
     """{(UTC date, model version): Arrow table} of one closed segment: columnar when
-    `keel.serve._columnar` can take it (the common case), else record by record; and the
+    `keel.log._columnar` can take it (the common case), else record by record; and the
     damaged ranges skipped, with their bytes."""
-    from keel.serve._columnar import Unsupported, columnar_tables
+    from keel.log._columnar import Unsupported, columnar_tables
 
     try:
         return columnar_tables(segment)
@@ -131,7 +131,7 @@ def segment_tables(segment: Path) -> tuple[dict[tuple[str, int], Any], list[tupl
 @dataclass
 class RollResult:
     """What one roll did: the records rolled into Parquet and the damaged ranges it met (each
-    skipped, its bytes kept in quarantine, `keel.serve.quarantine`)."""
+    skipped, its bytes kept in quarantine, `keel.log.quarantine`)."""
 
     rows: int = 0
     damaged: list[Damage] = field(default_factory=list)

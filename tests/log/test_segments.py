@@ -6,8 +6,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keel.serve.quarantine import Damage, kept, quarantine_dir
-from keel.serve.segments import (
+from keel.log.quarantine import Damage, kept, quarantine_dir
+from keel.log.segments import (
     CLOSED_SUFFIX,
     HEADER,
     OPEN_SUFFIX,

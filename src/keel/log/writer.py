@@ -1,13 +1,13 @@
 """The durable prediction log: the seam between serving and monitoring.
 
 `PredictionLog.append(records)` takes one JSON-able dict per served or refused row (a refused
-row has route `ROUTE_REJECTED` and no prediction). The log needs only
-`time` (an ISO-8601 string, with an offset, or naive meaning UTC) and `model_version` (an
+row has route `ROUTE_REJECTED` and no prediction; the layout is `keel.log.record`). The log
+needs only `time` (an ISO-8601 string, with an offset, or naive meaning UTC) and `model_version` (an
 int), which partition the roll-up; `date` is reserved (the roll-up's partition, derived from
 `time`); every other field is the server's business.
 
 A single writer thread writes the records of all callers to this process's own segment file
-(see `keel.serve.segments`). With `durability="ack"`, `append` returns only once its records
+(see `keel.log.segments`). With `durability="ack"`, `append` returns only once its records
 are written and fsynced; the writer takes everything pending, writes it and fsyncs once for all
 of it (group commit), so N concurrent requests cost one fsync. With `"async"`, `append` queues
 and returns at once; when the queue holds `queue_rows` rows the records are dropped and counted
@@ -17,7 +17,7 @@ Make one `PredictionLog` per process, after any fork (its writer thread and open
 belong to the process that made it); worker processes may share a folder.
 
 A log folder holds `segments/` (written by servers) and `rolled/` (Parquet, see
-`keel.serve.rollup`): `segments_dir` and `rolled_dir` name them.
+`keel.log.rollup`): `segments_dir` and `rolled_dir` name them.
 """
 
 from __future__ import annotations
@@ -26,19 +26,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from keel.errors import KeelError
-from keel.serve.quarantine import Damage
-from keel.serve.segments import SegmentWriter, encode_record, recover
+from keel.log.quarantine import Damage
+from keel.log.record import check_record
+from keel.log.segments import SegmentWriter, encode_record, recover
 
 Durability = Literal["ack", "async"]
 DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
-# The route of a row the server refused (on_anomaly = "reject"): logged with its anomalies and
-# no prediction; readers of served predictions leave these rows out (`keel.serve.rejected`).
-ROUTE_REJECTED = "rejected"
 
 
 def segments_dir(log_root: str | Path) -> Path:
@@ -49,22 +46,6 @@ def segments_dir(log_root: str | Path) -> Path:
 def rolled_dir(log_root: str | Path) -> Path:
     """Where closed segments roll into Parquet under a `[data] serving_log` folder."""
     return Path(log_root) / "rolled"
-
-
-def check_record(record: Any) -> None:
-    """Raise KeelError unless `record` has the two fields the log partitions by."""
-    if not isinstance(record, dict):
-        raise KeelError(f"prediction log: a record must be a dict, got {type(record).__name__}")
-    version = record.get("model_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise KeelError(f"prediction log: model_version must be an int, got {version!r}")
-    if "date" in record:
-        raise KeelError("prediction log: `date` is reserved for the partition taken from `time`")
-    stamp = record.get("time")
-    try:
-        datetime.fromisoformat(stamp)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise KeelError(f"prediction log: time must be an ISO-8601 string, got {stamp!r}") from None
 
 
 class PredictionLog:

@@ -2,7 +2,7 @@
 
 A canary's comparison (and any reader that cannot wait for a segment to close) needs the rows
 running servers logged a moment ago. `served_rows` rolls what is closed (exactly once, see
-`keel.serve.rollup`), reads the rolled Parquet for the period asked, then adds the complete
+`keel.log.rollup`), reads the rolled Parquet for the period asked, then adds the complete
 records of the segments still being written (a reader stops at a torn tail, so a record being
 appended is either whole or not seen). A roll by another process between the two reads can
 show a record twice or not at all for that one read; nothing stored changes.
@@ -16,23 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from keel.serve.predlog import ROUTE_REJECTED, rolled_dir, segments_dir
-from keel.serve.rollup import query, roll
-from keel.serve.segments import OPEN_SUFFIX, read_segment
-
-# The scalar fields of a record every reader of served rows may rely on.
-FIELDS = (
-    "request_id",
-    "row",
-    "example_id",
-    "time",
-    "model_version",
-    "route",
-    "prediction",
-    "probabilities",
-    "latency_seconds",
-    "error",
-)
+from keel.log.record import FIELDS, ROUTE_REJECTED
+from keel.log.rollup import query, roll
+from keel.log.segments import OPEN_SUFFIX, read_segment
+from keel.log.writer import rolled_dir, segments_dir
 
 
 def _parsed(value: Any) -> Any:

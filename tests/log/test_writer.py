@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from keel.errors import KeelError
-from keel.serve.predlog import PredictionLog, rolled_dir, segments_dir
-from keel.serve.rollup import query, roll
-from keel.serve.segments import CLOSED_SUFFIX, OPEN_SUFFIX
+from keel.log.rollup import query, roll
+from keel.log.segments import CLOSED_SUFFIX, OPEN_SUFFIX
+from keel.log.writer import PredictionLog, rolled_dir, segments_dir
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -185,7 +185,7 @@ def test_log_folder_layout():
 WRITER = textwrap.dedent(
     """
     import sys, threading
-    from keel.serve.predlog import PredictionLog
+    from keel.log.writer import PredictionLog
 
     folder, prefix, count, close = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     log = PredictionLog(folder, durability="ack", segment_bytes=2048)
@@ -256,8 +256,8 @@ def test_two_processes_write_one_folder(tmp_path):
 
 
 def test_a_restarted_writer_counts_the_damaged_records_of_a_dead_writers_segment(tmp_path):
-    from keel.serve.quarantine import kept
-    from keel.serve.segments import encode_record
+    from keel.log.quarantine import kept
+    from keel.log.segments import encode_record
 
     frames = [encode_record(record(f"d{i}")) for i in range(6)]
     blob = bytearray(b"".join(frames))
