@@ -326,7 +326,10 @@ def measure(system: Path, rows: int, days: int, new_rows: int, seal: float, pool
         flush=True,
     )
     proc = subprocess.run(
-        [sys.executable, "-c", FIRST_INTAKE, str(system)], capture_output=True, text=True, env=_env()
+        [sys.executable, "-c", FIRST_INTAKE, str(system)],
+        capture_output=True,
+        text=True,
+        env=_env(),
     )
     if proc.returncode != 0:
         sys.exit(f"the first intake failed:\n{proc.stderr[-3000:]}")
@@ -433,7 +436,11 @@ def report(small: dict, large: dict, new_rows: int) -> int:
             f"{small['score_s']:.2f} s there, x{ratio_s:.2f}",
             ratio_s <= 1.2,
         ),
-        ("keel logs query of a day's count under 1 s", f"{large['query_s']:.2f} s", large["query_s"] < 1),
+        (
+            "keel logs query of a day's count under 1 s",
+            f"{large['query_s']:.2f} s",
+            large["query_s"] < 1,
+        ),
     ]
     print()
     print("| target | measured | |")

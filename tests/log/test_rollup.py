@@ -262,3 +262,75 @@ def test_a_damaged_record_costs_only_itself_and_its_bytes_are_kept_in_quarantine
     assert not list(seg.glob("*.seg"))  # rolled, and its damaged bytes are kept aside
     again = roll(seg, out)
     assert (again.rows, again.damaged) == (0, [])
+
+
+# -- batches: many small segments, one part; a roll killed mid-batch finishes exactly once ---
+
+
+def _minute_segments(folder, segments=30, per=20):
+    """`segments` closed segments of `per` records each, as a server sealing every minute
+    leaves them (one writer, names in order)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in range(segments):
+        records = [
+            {"time": f"2026-11-01T10:{s:02d}:{i:02d}+00:00", "model_version": 1, "n": s * per + i}
+            for i in range(per)
+        ]
+        _segment(folder, records, name=f"seg-7-{s:08d}-abcd.seg")
+
+
+def test_many_small_segments_roll_into_one_part_per_date_and_version(tmp_path):
+    _minute_segments(tmp_path / "seg")
+    assert roll(tmp_path / "seg", tmp_path / "out").rows == 600
+    (part,) = (tmp_path / "out").glob("**/*.parquet")
+    assert part.name == "part-seg-7-00000000-abcd.parquet"  # named after the batch's first
+    assert pq.read_table(part).column("n").to_pylist() == list(range(600))  # in log order
+    assert not list((tmp_path / "seg").glob("*.seg"))
+
+
+def _killed_roll(folder, out):
+    """Roll `folder` in a process killed once the batch's parts are in place, before its
+    segments are deleted."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from keel.log.rollup import roll
+        def taken(path, table):  # the parts are in place, the segments not yet deleted
+            os.kill(os.getpid(), signal.SIGKILL)
+        roll({str(folder)!r}, {str(out)!r}, taken=taken)
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == -9
+    assert len(list(folder.glob("*.seg"))) == 30  # nothing deleted yet
+
+
+COUNT = "SELECT count(*) AS n, count(DISTINCT n) AS d FROM records"
+
+
+def test_a_roll_killed_before_its_segments_went_is_finished_exactly_once(tmp_path):
+    _minute_segments(tmp_path / "seg")
+    _killed_roll(tmp_path / "seg", tmp_path / "out")
+    finished = roll(tmp_path / "seg", tmp_path / "out")  # every part there: segments just go
+    assert finished.rows == 0 and not list((tmp_path / "seg").glob("*.seg"))
+    assert query(COUNT, tmp_path / "out").to_pylist() == [{"n": 600, "d": 600}]
+
+
+def test_a_roll_killed_before_a_part_was_written_rolls_the_same_batch_again(tmp_path):
+    _minute_segments(tmp_path / "seg")
+    _killed_roll(tmp_path / "seg", tmp_path / "out")
+    (part,) = (tmp_path / "out").glob("**/*.parquet")
+    part.unlink()  # as if killed before this part was in place
+    _minute_segments(tmp_path / "later", 3)  # and segments closed since: a batch of their own
+    for later in (tmp_path / "later").iterdir():
+        later.rename(tmp_path / "seg" / later.name.replace("seg-7-", "seg-8-"))
+    again = roll(tmp_path / "seg", tmp_path / "out")
+    assert again.rows == 660 and not list((tmp_path / "seg").glob("*.seg"))
+    assert sorted(p.name for p in (tmp_path / "out").glob("**/*.parquet")) == [
+        "part-seg-7-00000000-abcd.parquet",  # the same name as before: replaced, never doubled
+        "part-seg-8-00000000-abcd.parquet",
+    ]
+    assert query(COUNT, tmp_path / "out").to_pylist() == [{"n": 660, "d": 600}]

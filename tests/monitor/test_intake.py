@@ -111,9 +111,11 @@ def test_the_skew_sample_finds_skewed_rows_anywhere_in_the_window(tmp_path):
 
 
 def test_the_window_sample_is_one_sample_over_every_part_and_reproducible(tmp_path):
-    write_log(tmp_path / "log", _one_window(2_000, range(0, 2_000, 10)), segment_bytes=40_000)
-    for state in ("a", "b"):  # the same log taken twice
-        intake(tmp_path / "log", tmp_path / state, window_seconds=DAY, rebuild=rebuild)
+    rows = _one_window(2_000, range(0, 2_000, 10))
+    for start in range(0, 2_000, 250):  # served and taken a bit at a time: a part each time
+        write_log(tmp_path / "log", rows[start : start + 250], segment_bytes=40_000)
+        intake(tmp_path / "log", tmp_path / "a", window_seconds=DAY, rebuild=rebuild)
+    intake(tmp_path / "log", tmp_path / "b", window_seconds=DAY, rebuild=rebuild)  # all at once
     a, b = (next(iter(load_windows(tmp_path / s).values())) for s in ("a", "b"))
     assert len(a.parts) > 5  # many parts, one sample of the window
     assert a.skew["x1"].compared == len(a.skew_sample) == SAMPLE_SIZE
@@ -148,3 +150,41 @@ def test_a_damaged_record_is_left_out_and_named_in_the_run(tmp_path):
     assert run.rows == 99  # the records around the damaged one are all taken
     (warning,) = run.damaged
     assert segment.stem in warning and "1 record lost" in warning
+
+
+# -- compaction: one summary file per window, however many parts --------------------------
+
+
+def _window_files(state, version=1):
+    (folder,) = (state / "summaries").glob(f"*/v{version}")
+    return sorted(p.name for p in folder.glob("*.json"))
+
+
+def test_a_window_taken_in_many_runs_is_kept_as_one_summary_file(tmp_path):
+    rows = [{**record(i), "model_version": 1} for i in range(300)]
+    for start in range(0, 300, 50):  # six runs, six parts of the same window
+        write_log(tmp_path / "log", rows[start : start + 50])
+        intake(tmp_path / "log", tmp_path / "state", window_seconds=DAY)
+    assert _window_files(tmp_path / "state") == ["window.json"]
+    (w,) = load_windows(tmp_path / "state").values()
+    assert w.rows == 300 and len(w.parts) == 6 and w.inputs["x1"].count == 300
+
+
+def test_a_part_summary_left_beside_the_window_that_covers_it_counts_once(tmp_path):
+    rows = [{**record(i), "model_version": 1} for i in range(100)]
+    write_log(tmp_path / "log", rows[:50])
+    intake(tmp_path / "log", tmp_path / "state", window_seconds=DAY)
+    (folder,) = (tmp_path / "state" / "summaries").glob("*/v1")
+    first = json.loads((folder / "window.json").read_text())
+    (name,) = first["parts"]
+    write_log(tmp_path / "log", rows[50:])
+    intake(tmp_path / "log", tmp_path / "state", window_seconds=DAY)
+    # a crash between writing the merged file and deleting the parts it covers
+    (folder / f"{name}.json").write_text(json.dumps(first))
+    (w,) = load_windows(tmp_path / "state").values()
+    assert w.rows == 100 and sorted(w.parts) == sorted(set(w.parts))
+    write_log(tmp_path / "log", [{**record(i), "model_version": 1} for i in range(100, 120)])
+    intake(tmp_path / "log", tmp_path / "state", window_seconds=DAY)  # compacts the leftover
+    assert _window_files(tmp_path / "state") == ["window.json"]
+    (w,) = load_windows(tmp_path / "state").values()
+    assert w.rows == 120

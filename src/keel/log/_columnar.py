@@ -1,4 +1,8 @@
-"""A closed segment's records straight into Arrow, column by column (`keel.log.rollup`).
+"""Closed segments' records straight into Arrow, column by column (`keel.log.rollup`).
+
+A batch of segments is taken together (`columnar_batch`): their bytes read into one buffer,
+each segment's frames checked on its own, every payload of the batch parsed in one DuckDB
+query, so a log of many small segments (one a minute) costs what one of few large ones does.
 
 The framing is checked in Python (length and CRC of each frame, `scan`: a damaged frame is
 left out and handed back with its bytes); the payloads are then parsed by DuckDB's JSON reader
@@ -37,15 +41,35 @@ class Unsupported(Exception):
     """The segment needs the record-by-record roll."""
 
 
-def _payloads(segment: Path) -> tuple[pa.LargeStringArray, list[tuple[Gap, bytes]]]:
-    """One JSON text per valid frame (the header before each payload blanked, in memory), and
-    the damaged ranges skipped with their bytes."""
-    with open(segment, "rb") as handle:
-        buffer = np.empty(os.fstat(handle.fileno()).st_size, np.uint8)  # not zeroed: read over
-        got = handle.readinto(buffer)
-    frames, gaps = scan(memoryview(buffer)[:got])
-    damaged = [(g, buffer[g.start : g.end].tobytes()) for g in gaps]
-    if gaps:  # the valid frames side by side, the damaged bytes left out
+def _read(segments: list[Path]) -> tuple[np.ndarray, list[int]]:
+    """The bytes of `segments` side by side in one buffer, and where each one starts."""
+    handles = [open(path, "rb") for path in segments]  # noqa: SIM115 - closed below
+    try:
+        sizes = [os.fstat(h.fileno()).st_size for h in handles]
+        buffer = np.empty(sum(sizes), np.uint8)  # not zeroed: read over
+        starts, at = [], 0
+        for handle, size in zip(handles, sizes, strict=True):
+            starts.append(at)
+            at += handle.readinto(memoryview(buffer)[at : at + size])
+    finally:
+        for handle in handles:
+            handle.close()
+    return buffer[:at], [*starts, at]
+
+
+def _payloads(
+    segments: list[Path],
+) -> tuple[pa.LargeStringArray, list[tuple[Path, Gap, bytes]]]:
+    """One JSON text per valid frame of `segments` (the header before each payload blanked,
+    in memory), and the damaged ranges skipped: their segment, range and bytes."""
+    buffer, starts = _read(segments)
+    frames: list[tuple[int, int]] = []
+    damaged: list[tuple[Path, Gap, bytes]] = []
+    for path, start, end in zip(segments, starts, starts[1:], strict=False):
+        found, gaps = scan(memoryview(buffer)[start:end])
+        frames += [(start + a, start + b) for a, b in found]
+        damaged += [(path, g, buffer[start + g.start : start + g.end].tobytes()) for g in gaps]
+    if damaged or len(frames) and frames[-1][1] != len(buffer):  # the valid frames side by side
         buffer = np.concatenate([buffer[a:b] for a, b in frames] or [buffer[:0]])
         ends = np.cumsum([b - a for a, b in frames], dtype=np.int64).tolist()
     else:
@@ -231,14 +255,25 @@ def columnar_tables(
 ) -> tuple[dict[tuple[str, int], pa.Table], list[tuple[Gap, bytes]]]:
     """{(UTC date, model version): the records of that partition as a table} of `segment`,
     and its damaged ranges (skipped) with their bytes."""
+    tables, damaged = columnar_batch([segment])
+    return tables, [(gap, data) for _, gap, data in damaged]
+
+
+def columnar_batch(
+    segments: list[Path],
+) -> tuple[dict[tuple[str, int], pa.Table], list[tuple[Path, Gap, bytes]]]:
+    """{(UTC date, model version): the records of that partition as a table} of `segments`
+    together (in their order), and their damaged ranges (skipped): segment, range, bytes."""
     try:
-        return _tables(segment)
+        return _tables(segments)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise Unsupported(f"Arrow: {exc}") from None  # a number Arrow cannot read, say
 
 
-def _tables(segment: Path) -> tuple[dict[tuple[str, int], pa.Table], list[tuple[Gap, bytes]]]:
-    payloads, damaged = _payloads(segment)
+def _tables(
+    segments: list[Path],
+) -> tuple[dict[tuple[str, int], pa.Table], list[tuple[Path, Gap, bytes]]]:
+    payloads, damaged = _payloads(segments)
     fields = _fields(payloads)
     if not fields:
         return {}, damaged

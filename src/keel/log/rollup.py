@@ -4,15 +4,19 @@ Layout: `out_dir/date=YYYY-MM-DD/model_version=N/part-<segment>.parquet` (hive p
 the date is the UTC date of the record's `time`). `date` and `model_version` live in the path
 only, so DuckDB reads them from it.
 
-Exactly once: a segment's parts are named after the segment, each written to a temporary file
-and renamed into place; the segment is deleted only after all its parts are in place. A crash in
-between re-rolls the segment onto the same names, replacing, never duplicating.
+Exactly once: closed segments are rolled in batches (up to BATCH_BYTES together, so a log
+sealed every minute does not make a part a minute); a batch's parts are named after its first
+segment, each written to a temporary file and renamed into place. A journal naming the batch's
+segments and parts is written first, and the segments are deleted only after all the parts are
+in place; a crash in between is finished by the next roll from the journal (the segments
+deleted when every part is there, else the same segments rolled again onto the same names,
+replacing, never duplicating). Rolls of one folder take turns under a lock.
 
 Columns: a field whose values are all scalars of one kind (bool, int, float with int, str, with
 nulls) is stored as that type; any other field (a dict of inputs, a list of probabilities, or a
 field whose type varies between records) is stored as JSON text, which DuckDB reads with
 `json_extract(inputs, '$.age')` or `inputs::JSON`. A record missing a field has null there.
-Types are decided per partition of a segment.
+Types are decided per partition of a batch.
 
 How: column by column (`keel.log._columnar`): the framing and CRC of every record checked in
 Python, then all payloads of the segment parsed at once by DuckDB's JSON reader and typed with
@@ -25,24 +29,34 @@ integer) is rolled record by record in Python (`_columns`), with the same column
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from keel.atomic import write_atomic
+from keel.atomic import write_atomic, write_text_atomic
 from keel.errors import KeelError, interrupted
 from keel.log.quarantine import Damage
 from keel.log.quarantine import keep as quarantine
 from keel.log.record import ROUTE_REJECTED
-from keel.log.segments import Gap, closed_segments, decode, fsync_dir, recover, remove
+from keel.log.segments import Gap, closed_segments, decode, fsync_dir, recover
 
 _PARTITION = ("model_version",)
 KEEP_ROWS = 1_000_000  # rows of new parts `roll(keep=...)` hands back in memory at most
+# Closed segments rolled together: a log sealed every minute holds 1,440 small segments a day,
+# and one part per segment would make every reader of the log open them all.
+BATCH_BYTES = 64 * 1024 * 1024
+LOCK = ".roll.lock"  # in the rolled folder: one roll at a time
+JOURNAL = ".rolling"  # in the rolled folder: the batch being rolled (segments, parts)
 
 
 def _utc_date(stamp: str) -> str:
@@ -98,21 +112,31 @@ def _write_parquet(table: Any, handle: BinaryIO) -> None:
 
 
 def _slow_tables(segment: Path) -> tuple[dict[tuple[str, int], Any], list[tuple[Gap, bytes]]]:
-    """The segment's parts record by record in Python (any record the log can hold), and its
-    damaged ranges with their bytes."""
+    """One segment's parts record by record, and its damaged ranges with their bytes."""
+    tables, damaged = _slow_batch([segment])
+    return tables, [(gap, data) for _, gap, data in damaged]
+
+
+def _slow_batch(
+    segments: list[Path],
+) -> tuple[dict[tuple[str, int], Any], list[tuple[Path, Gap, bytes]]]:
+    """The parts of `segments` record by record in Python (any record the log can hold), and
+    their damaged ranges: segment, range and bytes."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    data = segment.read_bytes()
-    records, gaps = decode(data)
-    for record in records:
-        try:
-            key = (_utc_date(record["time"]), int(record["model_version"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise KeelError(
-                f"{segment}: a record without a valid time/model_version ({exc}); "
-                "the prediction log needs both"
-            ) from None
-        groups[key].append(record)
-    damaged = [(g, data[g.start : g.end]) for g in gaps]
+    damaged: list[tuple[Path, Gap, bytes]] = []
+    for segment in segments:
+        data = segment.read_bytes()
+        records, gaps = decode(data)
+        for record in records:
+            try:
+                key = (_utc_date(record["time"]), int(record["model_version"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise KeelError(
+                    f"{segment}: a record without a valid time/model_version ({exc}); "
+                    "the prediction log needs both"
+                ) from None
+            groups[key].append(record)
+        damaged += [(segment, g, data[g.start : g.end]) for g in gaps]
     return {key: _table(records) for key, records in groups.items()}, damaged
 
 
@@ -120,12 +144,22 @@ def segment_tables(segment: Path) -> tuple[dict[tuple[str, int], Any], list[tupl
     """{(UTC date, model version): Arrow table} of one closed segment: columnar when
     `keel.log._columnar` can take it (the common case), else record by record; and the
     damaged ranges skipped, with their bytes."""
-    from keel.log._columnar import Unsupported, columnar_tables
+    tables, damaged = batch_tables([segment])
+    return tables, [(gap, data) for _, gap, data in damaged]
+
+
+def batch_tables(
+    segments: list[Path],
+) -> tuple[dict[tuple[str, int], Any], list[tuple[Path, Gap, bytes]]]:
+    """{(UTC date, model version): Arrow table} of closed segments rolled together (columnar
+    when it can, else record by record), and the damaged ranges skipped: segment, range,
+    bytes."""
+    from keel.log._columnar import Unsupported, columnar_batch
 
     try:
-        return columnar_tables(segment)
+        return columnar_batch(segments)
     except Unsupported:
-        return _slow_tables(segment)
+        return _slow_batch(segments)
 
 
 @dataclass
@@ -141,50 +175,150 @@ class RollResult:
         return [d.describe() for d in self.damaged]
 
 
+Taken = Callable[[Path, Any], None]  # (part path, Arrow table as written) -> None
+
+
+def batches(segments: list[Path], limit: int = BATCH_BYTES) -> list[list[Path]]:
+    """`segments` in order, cut into runs of at most `limit` bytes (a larger one alone)."""
+    out: list[list[Path]] = []
+    size = 0
+    for segment in segments:
+        try:
+            length = segment.stat().st_size
+        except FileNotFoundError:  # rolled by a roll that ended meanwhile
+            continue
+        if out and size + length <= limit:
+            out[-1].append(segment)
+            size += length
+        else:
+            out.append([segment])
+            size = length
+    return out
+
+
+@contextmanager
+def _roll_lock(out_dir: Path) -> Iterator[None]:
+    """One roll into `out_dir` at a time, across threads and processes (a `flock` on its
+    `.roll.lock`, dropped by the kernel if its holder dies)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _journal(out_dir: Path, name: str) -> Path:
+    return out_dir / JOURNAL / f"{name}.json"
+
+
+def _roll_batch(
+    folder: Path,
+    out_dir: Path,
+    segments: list[Path],
+    result: RollResult,
+    pool: ThreadPoolExecutor,
+    taken: Taken | None,
+) -> None:
+    """Roll `segments` into one part per (date, version), named after the first of them;
+    the journal first, the parts, then the segments go, then the journal."""
+    name = segments[0].stem
+    tables, gaps = batch_tables(segments)
+    for segment, gap, data in gaps:
+        damage = Damage(segment.stem, gap.start, gap.end - gap.start, gap.records, gap.exact)
+        quarantine(folder, damage, data)
+        result.damaged.append(damage)
+    written = []
+    for date, version in sorted(tables):
+        part = out_dir / f"date={date}" / f"model_version={version}"
+        written.append((part, part / f"part-{name}.parquet", tables[(date, version)]))
+    journal = _journal(out_dir, name)
+    journal.parent.mkdir(exist_ok=True)
+    entry = {"segments": [s.name for s in segments]}
+    entry["parts"] = [str(path.relative_to(out_dir)) for _, path, _ in written]
+    write_text_atomic(journal, json.dumps(entry))
+    fsync_dir(journal.parent)
+    writes = []
+    for part, path, table in written:
+        part.mkdir(parents=True, exist_ok=True)
+        writes.append(pool.submit(write_atomic, path, partial(_write_parquet, table)))
+    for (part, _, _), write in zip(written, writes, strict=True):
+        write.result()
+        fsync_dir(part)  # the part's rename must be durable before the segments go
+    for _, path, table in written:
+        result.rows += table.num_rows
+        if taken is not None:
+            taken(path, table)
+    for segment in segments:
+        with contextlib.suppress(FileNotFoundError):
+            segment.unlink()
+    fsync_dir(folder)
+    journal.unlink()
+    fsync_dir(journal.parent)
+
+
+def _finish_journals(
+    folder: Path, out_dir: Path, result: RollResult, pool: ThreadPoolExecutor
+) -> None:
+    """Finish the batches a roll that died left: the segments go when every part is in
+    place, else the same segments are rolled again onto the same names."""
+    for journal in sorted((out_dir / JOURNAL).glob("*.json")):
+        entry = json.loads(journal.read_text(encoding="utf-8"))
+        segments = [folder / s for s in entry["segments"] if (folder / s).exists()]
+        if segments and not all((out_dir / p).exists() for p in entry["parts"]):
+            if segments[0].stem != journal.stem:  # a part is missing, so nothing went yet
+                raise KeelError(
+                    f"{journal}: the roll-up's journal names segments that are gone while "
+                    "parts are missing; the log was changed by hand"
+                )
+            _roll_batch(folder, out_dir, segments, result, pool, None)
+            continue
+        for segment in segments:
+            segment.unlink()
+        fsync_dir(folder)
+        journal.unlink()
+        fsync_dir(journal.parent)
+
+
 def roll(
-    folder: str | Path, out_dir: str | Path, *, keep: dict[Path, Any] | None = None
+    folder: str | Path,
+    out_dir: str | Path,
+    *,
+    keep: dict[Path, Any] | None = None,
+    taken: Taken | None = None,
 ) -> RollResult:
     """Recover dead writers' segments in `folder`, roll every closed one into `out_dir`.
 
     Returns the records rolled and the damaged ranges met. Segments of live writers are left
-    for later. Two rolls at once are safe: both write the same parts under the same names. A
-    damaged frame is skipped (the records around it are rolled) and its bytes kept in
-    quarantine; a segment is deleted only once its parts and its quarantined bytes are
-    durably in place, so an interrupted roll (Ctrl-C, a crash) leaves no half-written file
-    and loses nothing: the next roll re-rolls the segment onto the same names. `keep`, when
-    given, receives {part path: Arrow table as written} for up to KEEP_ROWS rows, so a
-    caller about to read the new parts (`keel.monitor.intake`) need not read them back.
+    for later. Rolls of one folder take turns (a lock). Closed segments are rolled in
+    batches of up to BATCH_BYTES, one part per (date, version) and batch, named after the
+    batch's first segment. A batch's journal (which segments, which parts) is written
+    before its parts, and its segments are deleted only once every part is durably in place,
+    so an interrupted roll (Ctrl-C, a crash) leaves no half-written file and loses nothing:
+    the next roll finishes the batch from its journal (deleting the segments when every
+    part is there, else rolling the same segments onto the same names). A damaged frame is
+    skipped (the records around it are rolled) and its bytes kept in quarantine first.
+    `taken`, when given, is called with each new part and its Arrow table once the batch's
+    parts are all in place (before its segments go), so a caller summarising new parts
+    (`keel.monitor.intake`) need not read them back; `keep`, when given, receives {part
+    path: table} for up to KEEP_ROWS rows.
     """
     folder, out_dir = Path(folder), Path(out_dir)
     torn: list[Damage] = []
-    recover(folder, torn)
     result = RollResult()
-    with ThreadPoolExecutor(2) as pool:  # a segment's parts are written side by side
-        for segment in list(closed_segments(folder)):
-            try:
-                tables, gaps = segment_tables(segment)
-            except FileNotFoundError:  # another roll (a server, the CLI) took it meanwhile
-                continue
-            for gap, data in gaps:
-                damage = Damage(
-                    segment.stem, gap.start, gap.end - gap.start, gap.records, gap.exact
-                )
-                quarantine(folder, damage, data)
-                result.damaged.append(damage)
-            writes = []
-            for (date, version), table in sorted(tables.items()):
-                part = out_dir / f"date={date}" / f"model_version={version}"
-                part.mkdir(parents=True, exist_ok=True)
-                path = part / f"part-{segment.stem}.parquet"
-                write = partial(_write_parquet, table)
-                writes.append((part, path, table, pool.submit(write_atomic, path, write)))
-            for part, path, table, written in writes:
-                written.result()
-                fsync_dir(part)  # the part's rename must be durable before the segment goes
-                result.rows += table.num_rows
-                if keep is not None and result.rows <= KEEP_ROWS:
-                    keep[path] = table
-            remove(segment)
+
+    def hand_back(path: Path, table: Any) -> None:
+        if keep is not None and result.rows <= KEEP_ROWS:
+            keep[path] = table
+        if taken is not None:
+            taken(path, table)
+
+    with _roll_lock(out_dir), ThreadPoolExecutor(2) as pool:  # parts written side by side
+        recover(folder, torn)
+        _finish_journals(folder, out_dir, result, pool)
+        for batch in batches(list(closed_segments(folder))):
+            _roll_batch(folder, out_dir, batch, result, pool, hand_back)
     seen = {(d.segment, d.offset) for d in result.damaged}
     result.damaged[:0] = [d for d in torn if (d.segment, d.offset) not in seen]
     return result

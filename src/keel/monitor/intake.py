@@ -8,8 +8,7 @@ part with its marker (taken, never again) or a part without one (taken again nex
 summaries overwritten under the same names): no row is skipped and none is counted twice.
 The set of markers is the watermark.
 
-The parts this run's roll wrote are summarised from the tables the roll kept in memory (equal
-to what it wrote; `roll(keep=...)`), the others read back from Parquet. A part is summarised in
+A part is summarised in
 Arrow: its JSON text columns (`inputs`, `model_inputs`, `probabilities`) parsed by
 `pyarrow.json` (the two input columns side by side), the `anomalies` and `nonfinite` lists
 decoded only where a row has any. Rows the server refused (route "rejected") count in the
@@ -17,9 +16,16 @@ window's `rejected` and `anomalies` only. Every row's logged values are scanned 
 data once, here, and the findings kept with the summary (data.5 judges from them). Each
 window's skew sample is drawn uniformly over the window (`keel.monitor.sampling`).
 
+Each new part is summarised as the roll writes it (`roll(taken=...)`, from the table in
+memory, a batch of segments at a time), so the intake of a log of any size holds one batch at
+once; a part an earlier run rolled and did not take is read back from Parquet. After the run,
+the summaries of every window it touched are compacted into one file per window
+(`keel.monitor.stored`), so loading the windows costs the same however many parts they had.
+
 Layout under the state folder (`.keel/monitor`):
 
     summaries/<window>/v<version>/<part>.json   one window of one rolled part
+    summaries/<window>/v<version>/window.json   the parts compacted so far (their names in it)
     parts/<part path>.done                      the part was taken
 """
 
@@ -46,9 +52,12 @@ from keel.data import pii
 from keel.data.profile import Profile, profile_batches
 from keel.errors import KeelError
 from keel.log.record import ROUTE_REJECTED
-from keel.log.rollup import roll
+from keel.log.rollup import batches, roll
+from keel.log.segments import closed_segments
 from keel.log.writer import rolled_dir, segments_dir
 from keel.monitor.sampling import row_keys, smallest
+from keel.monitor.stored import compact
+from keel.monitor.stored import load_windows as load_windows  # where callers found it
 from keel.monitor.summary import PartSummary, SampledRow
 from keel.monitor.windows import window_starts
 
@@ -550,51 +559,39 @@ def intake(
     skip_skew: set[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IntakeRun:
-    """Take every rolled part not taken before (see the module docstring)."""
+    """Take every rolled part not taken before (see the module docstring), then compact the
+    summaries of the windows it touched (`keel.monitor.stored.compact`)."""
     log_root, state_dir = Path(log_root), Path(state_dir)
     segments, rolled = segments_dir(log_root), rolled_dir(log_root)
-    fresh: dict[Path, pa.Table] = {}  # the parts this roll wrote, as written
     run = IntakeRun()
-    if segments.is_dir():
-        run.damaged = roll(segments, rolled, keep=fresh).warnings()
-    parts = rolled_parts(rolled)
-    for i, part in enumerate(parts):
+    done: set[Path] = set()
+    expected = len(batches(list(closed_segments(segments)))) if segments.is_dir() else 0
+
+    def take(part: Path, table: pa.Table | None) -> None:
         relative = part.relative_to(rolled)
-        if taken(state_dir, relative):
-            run.skipped += 1
-            continue
-        version = version_of(relative)
-        name = part_name(relative)
         summaries = summarise_part(
             part,
-            version,
+            version_of(relative),
             window_seconds=window_seconds,
             rebuild=rebuild,
             skip_skew=skip_skew,
-            label=name,
-            table=fresh.pop(part, None),
+            label=part_name(relative),
+            table=table,
         )
         record(state_dir, relative, summaries, run)
+        done.add(part)
         if progress is not None:
-            progress(i + 1, len(parts))
+            progress(len(done), max(len(done), expected))
+
+    if segments.is_dir():  # each new part summarised as the roll writes it: memory stays flat
+        run.damaged = roll(segments, rolled, taken=take).warnings()
+    for part in rolled_parts(rolled):  # parts an earlier run rolled and did not take
+        if part in done:
+            continue
+        if taken(state_dir, part.relative_to(rolled)):
+            run.skipped += 1
+            continue
+        expected += 1
+        take(part, None)
+    compact(state_dir, run.windows)
     return run
-
-
-def load_windows(state_dir: str | Path) -> dict[tuple[str, int], PartSummary]:
-    """Every window × model version summarised so far, merged from its parts, oldest first."""
-    root = Path(state_dir) / "summaries"
-    merged: dict[tuple[str, int], PartSummary] = {}
-    if not root.is_dir():
-        return merged
-    for path in sorted(root.glob("*/v*/*.json")):
-        try:
-            summary = PartSummary.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise KeelError(
-                f"{path}: a damaged monitor summary ({exc}); delete it and the "
-                f"matching .done marker under {Path(state_dir) / 'parts'} to "
-                "take its part again"
-            ) from None
-        key = (summary.window, summary.model_version)
-        merged[key] = merged[key].merge(summary) if key in merged else summary
-    return dict(sorted(merged.items()))

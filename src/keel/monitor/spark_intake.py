@@ -40,6 +40,7 @@ from keel.monitor.intake import (
     taken,
     version_of,
 )
+from keel.monitor.stored import compact
 from keel.monitor.summary import PartSummary
 
 if TYPE_CHECKING:
@@ -154,4 +155,5 @@ def intake_on_spark(
                 apply_skew(summary, _from_ipc(sample), rebuild, skip_skew or set())
             summaries.append(summary)
         record(state_dir, relative, summaries, run)
+    compact(state_dir, run.windows)  # one file per window, as the local intake leaves it
     return run
