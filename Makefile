@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo demo-monitor demo-digits demo-diamonds test lint format bench clean install
+.PHONY: demo demo-monitor demo-digits demo-diamonds test lint format bench bench-log clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/spark.py
+	$(BIN)/python benchmarks/log.py
+
+# The prediction log at scale: 10M served rows over 30 days against 1M over 3 (about 15 min).
+bench-log: $(DEV_STAMP)
+	$(BIN)/python benchmarks/log.py
 
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel examples/*/.keel-demo-monitor

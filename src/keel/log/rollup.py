@@ -35,7 +35,7 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -220,11 +220,13 @@ def _roll_batch(
     result: RollResult,
     pool: ThreadPoolExecutor,
     taken: Taken | None,
+    read: Future | None = None,
 ) -> None:
     """Roll `segments` into one part per (date, version), named after the first of them;
-    the journal first, the parts, then the segments go, then the journal."""
+    the journal first, the parts, then the segments go, then the journal. `read`: their
+    `batch_tables`, when already under way."""
     name = segments[0].stem
-    tables, gaps = batch_tables(segments)
+    tables, gaps = read.result() if read is not None else batch_tables(segments)
     for segment, gap, data in gaps:
         damage = Damage(segment.stem, gap.start, gap.end - gap.start, gap.records, gap.exact)
         quarantine(folder, damage, data)
@@ -317,8 +319,14 @@ def roll(
     with _roll_lock(out_dir), ThreadPoolExecutor(2) as pool:  # parts written side by side
         recover(folder, torn)
         _finish_journals(folder, out_dir, result, pool)
-        for batch in batches(list(closed_segments(folder))):
-            _roll_batch(folder, out_dir, batch, result, pool, hand_back)
+        todo = batches(list(closed_segments(folder)))
+        # the next batch is read and parsed while this one is written and handed back
+        with ThreadPoolExecutor(1) as reader:
+            ahead = reader.submit(batch_tables, todo[0]) if todo else None
+            for i, batch in enumerate(todo):
+                read = ahead
+                ahead = reader.submit(batch_tables, todo[i + 1]) if i + 1 < len(todo) else None
+                _roll_batch(folder, out_dir, batch, result, pool, hand_back, read)
     seen = {(d.segment, d.offset) for d in result.damaged}
     result.damaged[:0] = [d for d in torn if (d.segment, d.offset) not in seen]
     return result

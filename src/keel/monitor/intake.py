@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from keel.atomic import write_text_atomic
@@ -55,6 +54,7 @@ from keel.log.record import ROUTE_REJECTED
 from keel.log.rollup import batches, roll
 from keel.log.segments import closed_segments
 from keel.log.writer import rolled_dir, segments_dir
+from keel.monitor.logged_json import json_table
 from keel.monitor.sampling import row_keys, smallest
 from keel.monitor.stored import compact
 from keel.monitor.stored import load_windows as load_windows  # where callers found it
@@ -93,9 +93,6 @@ def _rebuild_for(rebuild: Rebuild | VersionedRebuild, version: int) -> Rebuild:
 
 _KEY = "_keel_key"  # a skew sample's column of sampling keys
 _FIELD = re.compile(r"^rows\[\d+\]\.(.+?): expected")
-# pyarrow.json in the calling thread: the input columns are parsed in threads of their own,
-# and a small column's parse should not wait behind theirs in Arrow's shared pool
-_ONE_THREAD = pa_json.ReadOptions(use_threads=False)
 
 
 @dataclass
@@ -120,37 +117,6 @@ def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column
 
 
-def json_table(texts: pa.Array) -> pa.Table | None:
-    """A column of JSON objects (as text) as one Arrow table; None when all are null."""
-    texts = _text(texts)
-    present = texts.drop_null() if texts.null_count else texts
-    if len(present) == 0:
-        return None
-    try:
-        if not pa.types.is_string(present.type) and not pa.types.is_large_string(present.type):
-            raise pa.ArrowInvalid("not text")
-        table = pa_json.read_json(pa.BufferReader(_lines(present)), read_options=_ONE_THREAD)
-        if table.num_rows != len(present):
-            raise pa.ArrowInvalid("not one object per row")
-    except pa.ArrowInvalid:  # mixed types across rows: let pandas settle them
-        values = [json.loads(t) if isinstance(t, str) else t for t in present.to_pylist()]
-        frame = pd.DataFrame([v if isinstance(v, dict) else {} for v in values])
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    if len(present) != len(texts):  # rows without the field: nulls in their place
-        positions = np.flatnonzero(pc.is_valid(texts).to_numpy(zero_copy_only=False))
-        index = np.full(len(texts), -1)
-        index[positions] = np.arange(len(present))
-        table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
-    return _no_null_columns(_flat(table))
-
-
-def _lines(texts: pa.Array) -> pa.Buffer:
-    """Texts (no nulls) as one newline-delimited buffer, joined by Arrow, not row by row."""
-    values = texts.cast(pa.large_string())
-    one = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
-    return pc.binary_join(one, pa.scalar("\n", pa.large_string()))[0].as_buffer()
-
-
 def _listed(column: pa.Array) -> list[Any]:
     """The non-empty lists of a logged column (JSON text): most rows log "[]"."""
     column = _text(column)
@@ -160,27 +126,6 @@ def _listed(column: pa.Array) -> list[Any]:
         column = column.filter(pc.and_kleene(pc.is_valid(column), pc.not_equal(column, "[]")))
         return [json.loads(v) for v in column.to_pylist()]
     return [v for v in column.to_pylist() if v is not None]
-
-
-def _flat(table: pa.Table) -> pa.Table:
-    """Nested values (lists, structs) as JSON text: profiles take scalar columns."""
-    columns = []
-    for name in table.column_names:
-        column = table.column(name)
-        if pa.types.is_nested(column.type):
-            values = [None if v is None else json.dumps(v) for v in column.to_pylist()]
-            column = pa.chunked_array([pa.array(values, pa.string())])
-        columns.append(column)
-    return pa.table(dict(zip(table.column_names, columns, strict=True)))
-
-
-def _no_null_columns(table: pa.Table) -> pa.Table:
-    """A column that is null in every row is typed as text, so profiles of parts merge."""
-    columns = [
-        pa.array([None] * len(table), pa.string()) if pa.types.is_null(c.type) else c
-        for c in table.columns
-    ]
-    return pa.table(dict(zip(table.column_names, columns, strict=True)))
 
 
 def _profile(table: pa.Table | None, source: str) -> Profile | None:
@@ -380,6 +325,16 @@ def _refused(rows: pa.Table) -> np.ndarray:
     return same.to_numpy(zero_copy_only=False)
 
 
+def _same_text(rows: pa.Table, a: str, b: str) -> bool:
+    """Whether two logged JSON columns hold the same text in every row (none null)."""
+    if a not in rows.column_names or b not in rows.column_names or rows.num_rows == 0:
+        return False
+    x, y = _text(rows.column(a)), _text(rows.column(b))
+    if x.type != y.type or x.null_count or y.null_count or not pa.types.is_string(x.type):
+        return False
+    return bool(pc.all(pc.equal(x, y)).as_py())
+
+
 def _parsed(rows: pa.Table, name: str) -> pa.Table | None:
     """A logged JSON column (`inputs`, `model_inputs`) of served rows as a table; None when
     absent."""
@@ -409,6 +364,7 @@ def _pii(parsed: list[tuple[str, pa.Table | None]]) -> tuple[dict, dict[str, int
     {field: {kind: {matches, example}}} and the non-null values scanned per field."""
     found: dict[str, dict[str, dict[str, Any]]] = {}
     values: dict[str, int] = {}
+    scanned: dict[int, list[pii.PiiFinding]] = {}  # a table logged twice is scanned once
     for where, table in parsed:
         if table is None or table.num_rows == 0:
             continue
@@ -416,7 +372,9 @@ def _pii(parsed: list[tuple[str, pa.Table | None]]) -> tuple[dict, dict[str, int
             column = table.column(name)
             field = f"{where}.{name}"
             values[field] = values.get(field, 0) + len(column) - column.null_count
-        for f in pii.scan(table, sample=max(1, table.num_rows)):
+        if id(table) not in scanned:
+            scanned[id(table)] = pii.scan(table, sample=max(1, table.num_rows))
+        for f in scanned[id(table)]:
             if f.kind == "name_like_column":
                 continue  # a logged field is judged by its values only
             kinds = found.setdefault(f"{where}.{f.column}", {})
@@ -461,14 +419,17 @@ def summarise_part(
         sample, population = skew_sample(rows, served_keys)
         if samples is not None:
             samples[window] = sample
+        same = _same_text(rows, "inputs", "model_inputs")  # no feature code: parsed once
         with ThreadPoolExecutor(2) as pool:  # the two big JSON columns parsed side by side
             parsing = {
-                name: pool.submit(_parsed, rows, name) for name in ("inputs", "model_inputs")
+                name: pool.submit(_parsed, rows, name)
+                for name in (("inputs",) if same else ("inputs", "model_inputs"))
             }
             anomalies, anomaly_examples = _anomalies(everything)
             low, high = pc.min_max(everything.column("time").cast(pa.string())).values()
             outputs = _profile(_outputs(rows), "outputs") if rows.num_rows else None
             parsed = {name: job.result() for name, job in parsing.items()}
+            parsed.setdefault("model_inputs", parsed["inputs"])
         turned_away = everything.filter(pa.array(refused)) if served_at is not None else None
         found, scanned = _pii(
             [(name, parsed[name]) for name in ("inputs", "model_inputs")]
