@@ -196,6 +196,11 @@ def batches(segments: list[Path], limit: int = BATCH_BYTES) -> list[list[Path]]:
     return out
 
 
+def pending(folder: str | Path) -> int:
+    """How many batches of closed segments the next roll of `folder` takes (for progress)."""
+    return len(batches(list(closed_segments(folder))))
+
+
 @contextmanager
 def _roll_lock(out_dir: Path) -> Iterator[None]:
     """One roll into `out_dir` at a time, across threads and processes (a `flock` on its

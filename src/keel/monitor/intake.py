@@ -51,8 +51,7 @@ from keel.data import pii
 from keel.data.profile import Profile, profile_batches
 from keel.errors import KeelError
 from keel.log.record import ROUTE_REJECTED
-from keel.log.rollup import batches, roll
-from keel.log.segments import closed_segments
+from keel.log.rollup import pending, roll
 from keel.log.writer import rolled_dir, segments_dir
 from keel.monitor.logged_json import json_table
 from keel.monitor.sampling import row_keys, smallest
@@ -526,7 +525,7 @@ def intake(
     segments, rolled = segments_dir(log_root), rolled_dir(log_root)
     run = IntakeRun()
     done: set[Path] = set()
-    expected = len(batches(list(closed_segments(segments)))) if segments.is_dir() else 0
+    expected = pending(segments)  # parts at least: a batch makes one per date and version
 
     def take(part: Path, table: pa.Table | None) -> None:
         relative = part.relative_to(rolled)
