@@ -55,6 +55,7 @@ KEEP_ROWS = 1_000_000  # rows of new parts `roll(keep=...)` hands back in memory
 # Closed segments rolled together: a log sealed every minute holds 1,440 small segments a day,
 # and one part per segment would make every reader of the log open them all.
 BATCH_BYTES = 64 * 1024 * 1024
+AHEAD = 1  # batches read and parsed ahead of the one being written (memory: AHEAD + 1 batches)
 LOCK = ".roll.lock"  # in the rolled folder: one roll at a time
 JOURNAL = ".rolling"  # in the rolled folder: the batch being rolled (segments, parts)
 
@@ -325,13 +326,14 @@ def roll(
         recover(folder, torn)
         _finish_journals(folder, out_dir, result, pool)
         todo = batches(list(closed_segments(folder)))
-        # the next batch is read and parsed while this one is written and handed back
-        with ThreadPoolExecutor(1) as reader:
-            ahead = reader.submit(batch_tables, todo[0]) if todo else None
+        # the next batches are read and parsed while this one is written and handed back
+        with ThreadPoolExecutor(AHEAD) as reader:
+            reads = [reader.submit(batch_tables, b) for b in todo[:AHEAD]]
             for i, batch in enumerate(todo):
-                read = ahead
-                ahead = reader.submit(batch_tables, todo[i + 1]) if i + 1 < len(todo) else None
-                _roll_batch(folder, out_dir, batch, result, pool, hand_back, read)
+                if i + AHEAD < len(todo):
+                    reads.append(reader.submit(batch_tables, todo[i + AHEAD]))
+                _roll_batch(folder, out_dir, batch, result, pool, hand_back, reads[i])
+                reads[i] = None  # its tables go once written and handed back
     seen = {(d.segment, d.offset) for d in result.damaged}
     result.damaged[:0] = [d for d in torn if (d.segment, d.offset) not in seen]
     return result
