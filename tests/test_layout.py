@@ -168,3 +168,14 @@ def test_the_prediction_log_is_read_and_written_only_through_its_package():
 def test_the_log_package_exists_below_serving_and_monitoring():
     assert "keel.log.writer" in GRAPH["keel.serve.app"]
     assert any(t.startswith("keel.log") for t in GRAPH["keel.monitor.intake"])
+
+
+def test_no_module_keeps_run_state_in_a_systems_dict():
+    """What the checks of a run share goes through `System.read_once`, not attributes hidden in
+    `System.__dict__`."""
+    wrong = [
+        name
+        for name, path in MODULES.items()
+        if name.startswith("keel.checks") and "system.__dict__" in path.read_text(encoding="utf-8")
+    ]
+    assert not wrong, ", ".join(wrong)

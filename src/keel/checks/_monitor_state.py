@@ -2,8 +2,8 @@
 
 `monitor_state(system)` takes the new rolled parts of the system's prediction log
 (`keel.monitor.intake`, with the model's own feature code rerun on logged raw rows for the
-per-example skew), loads the window summaries and the serving champion, and keeps the result on
-the System object so the seven monitor checks of one run share one intake.
+per-example skew), loads the window summaries and the serving champion, and keeps the result for
+the run (`System.read_once`) so the seven monitor checks of one run share one intake.
 `training_profiles(system)` profiles the training data's raw and model inputs (cached on the
 system's state) as the reference serving traffic is compared with.
 """
@@ -22,8 +22,6 @@ from keel.evidence import Evidence, not_configured
 from keel.monitor.intake import IntakeRun, intake, load_windows
 from keel.monitor.summary import PartSummary
 from keel.system import System
-
-_KEY = "_keel_monitor_state"
 
 
 @dataclass
@@ -151,9 +149,10 @@ def monitor_state(
 ) -> MonitorState:
     """The log taken and windowed for this run (once per System object), on the engine
     `[engine]` names (or `engine`/`master`, from the command line)."""
-    cached = system.__dict__.get(_KEY)
-    if cached is not None:
-        return cached
+    return system.read_once("monitor-state", lambda: _take(system, progress, engine, master))
+
+
+def _take(system: System, progress: Any, engine: str | None, master: str | None) -> MonitorState:
     from keel.engine import spark_settings
     from keel.registry.versions import champion
     from keel.training import registry_ref
@@ -183,7 +182,6 @@ def monitor_state(
     state = MonitorState(
         log_root(system), state_dir(system), load_windows(state_dir(system)), run, serving, spark
     )
-    system.__dict__[_KEY] = state
     return state
 
 

@@ -26,15 +26,11 @@ from keel.monitor.quality import (
 )
 from keel.system import System
 
-_KEY = "_keel_online"
 RECENT = 7  # windows monitor.7 judges: the newest ones
 
 
 def _memo(system: System, name: str, compute: Any) -> Any:
-    store = system.__dict__.setdefault(_KEY, {})
-    if name not in store:
-        store[name] = compute()
-    return store[name]
+    return system.read_once(f"online-{name}", compute)
 
 
 def served(system: System) -> pd.DataFrame:
