@@ -1,15 +1,20 @@
 """Time windows of served traffic: a logged time falls in exactly one window.
 
 Windows are aligned on the Unix epoch in UTC (a one-day window runs from midnight UTC), so every
-process, and every rerun, puts a row in the same window.
+process, and every rerun, puts a row in the same window. `window_label` names a window of one
+version in evidence.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from keel.monitor.summary import PartSummary
 
 
 def window_starts(times: pd.Series, seconds: float) -> pd.Series:
@@ -25,3 +30,8 @@ def window_of(moment: datetime, seconds: float) -> str:
     """The start of the window `moment` falls in."""
     epoch = moment.timestamp()
     return datetime.fromtimestamp(int(epoch // seconds * seconds), UTC).isoformat()
+
+
+def window_label(w: PartSummary) -> str:
+    """ "2026-11-01T00:00 v3": a window's start (to the minute) and the version it served."""
+    return f"{w.window[:16]} v{w.model_version}"
