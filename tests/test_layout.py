@@ -181,6 +181,23 @@ def test_no_module_keeps_run_state_in_a_systems_dict():
     assert not wrong, ", ".join(wrong)
 
 
+def test_no_module_imports_a_private_name_from_another_package():
+    """Shared code is public where it lives (the online-quality maths the canary and monitoring
+    share are `keel.model.online_quality`), not borrowed as another package's private name."""
+    wrong = []
+    for name, path in MODULES.items():
+        package = name.split(".")[1] if name.count(".") else name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                source = node.module.split(".")
+                if len(source) < 2 or source[0] != "keel" or source[1] == package:
+                    continue
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private and not source[-1].startswith("_"):
+                    wrong.append(f"{name} imports {', '.join(private)} from {node.module}")
+    assert not wrong, "; ".join(sorted(wrong))
+
+
 JUDGEMENTS = {  # monitor.N: the module of keel.monitor that holds its whole judgement
     1: "keel.monitor.dependencies",
     2: "keel.monitor.anomalies",

@@ -33,7 +33,7 @@ from keel.monitor.gates import nothing_served, too_few_rows
 from keel.monitor.same_example import SameExample
 from keel.monitor.sampling import CONFIDENCE, missed_share
 from keel.monitor.state import MonitorState, not_yet_served
-from keel.monitor.summary import PartSummary, _merge_profiles
+from keel.monitor.summary import PartSummary, merge_profiles
 from keel.monitor.windows import window_label
 from keel.wording import name_list, pct
 
@@ -138,8 +138,8 @@ def _by_window(
     merged: dict[str, list[Any]] = {}
     for w in state.windows.values():
         slot = merged.setdefault(w.window, [None, None, 0])
-        slot[0] = _merge_profiles(slot[0], w.inputs)
-        slot[1] = _merge_profiles(slot[1], w.model_inputs)
+        slot[0] = merge_profiles(slot[0], w.inputs)
+        slot[1] = merge_profiles(slot[1], w.model_inputs)
         slot[2] += w.rows
     return [(k, v[0], v[1], v[2]) for k, v in sorted(merged.items()) if v[2] >= min_rows]
 
