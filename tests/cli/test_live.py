@@ -50,7 +50,8 @@ def trained_system(folder, serve: dict | None = None) -> None:
 
 def logged(folder) -> int:
     """The rows `keel logs query` counts now (0 when it says nothing is served yet)."""
-    result = runner.invoke(app, ["logs", "query", "SELECT count(*) AS n FROM predictions", str(folder)])
+    sql = "SELECT count(*) AS n FROM predictions"
+    result = runner.invoke(app, ["logs", "query", sql, str(folder)])
     if result.exit_code == 2 and "nothing served yet" in result.output:
         return 0
     assert result.exit_code == 0, result.output
