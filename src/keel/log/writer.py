@@ -196,6 +196,10 @@ class PredictionLog:
             try:
                 if frames:
                     self._write(frames)
+                    with self._cond:  # callers answered before any seal by age
+                        self._durable = upto
+                        self.records_written += len(frames)
+                        self._cond.notify_all()
                 if self._seal_due():
                     self._seal()
             except BaseException as exc:  # a full disk, a removed folder: fail loudly
@@ -203,11 +207,6 @@ class PredictionLog:
                     self._error = exc
                     self._cond.notify_all()
                 return
-            if frames:
-                with self._cond:
-                    self._durable = upto
-                    self.records_written += len(frames)
-                    self._cond.notify_all()
 
     def _seal_due(self) -> bool:
         """Whether the open segment (if any) has reached its age."""
