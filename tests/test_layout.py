@@ -168,3 +168,31 @@ def test_the_prediction_log_is_read_and_written_only_through_its_package():
 def test_the_log_package_exists_below_serving_and_monitoring():
     assert "keel.log.writer" in GRAPH["keel.serve.app"]
     assert any(t.startswith("keel.log") for t in GRAPH["keel.monitor.intake"])
+
+
+def test_no_module_keeps_run_state_in_a_systems_dict():
+    """What the checks of a run share goes through `System.read_once`, not attributes hidden in
+    `System.__dict__`."""
+    wrong = [
+        name
+        for name, path in MODULES.items()
+        if name.startswith("keel.checks") and "system.__dict__" in path.read_text(encoding="utf-8")
+    ]
+    assert not wrong, ", ".join(wrong)
+
+
+def test_no_module_imports_a_private_name_from_another_package():
+    """Shared code is public where it lives (the online-quality maths the canary and monitoring
+    share are `keel.model.online_quality`), not borrowed as another package's private name."""
+    wrong = []
+    for name, path in MODULES.items():
+        package = name.split(".")[1] if name.count(".") else name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                source = node.module.split(".")
+                if len(source) < 2 or source[0] != "keel" or source[1] == package:
+                    continue
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private and not source[-1].startswith("_"):
+                    wrong.append(f"{name} imports {', '.join(private)} from {node.module}")
+    assert not wrong, "; ".join(sorted(wrong))

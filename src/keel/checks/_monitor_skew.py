@@ -31,7 +31,7 @@ from keel.data.profile import Profile
 from keel.evidence import BarChart, Evidence, Table
 from keel.monitor.drift import NOISE_LEVEL, Distance, compare
 from keel.monitor.sampling import CONFIDENCE, missed_share
-from keel.monitor.summary import PartSummary, _merge_profiles
+from keel.monitor.summary import PartSummary, merge_profiles
 from keel.system import System
 
 DISTANCE_COLUMNS = ["input", "measure", "distance", "threshold", "noise bound", "verdict"]
@@ -109,8 +109,8 @@ def _by_window(
     merged: dict[str, list[Any]] = {}
     for w in state.windows.values():
         slot = merged.setdefault(w.window, [None, None, 0])
-        slot[0] = _merge_profiles(slot[0], w.inputs)
-        slot[1] = _merge_profiles(slot[1], w.model_inputs)
+        slot[0] = merge_profiles(slot[0], w.inputs)
+        slot[1] = merge_profiles(slot[1], w.model_inputs)
         slot[2] += w.rows
     return [(k, v[0], v[1], v[2]) for k, v in sorted(merged.items()) if v[2] >= min_rows]
 

@@ -26,15 +26,11 @@ from keel.monitor.quality import (
 )
 from keel.system import System
 
-_KEY = "_keel_online"
 RECENT = 7  # windows monitor.7 judges: the newest ones
 
 
 def _memo(system: System, name: str, compute: Any) -> Any:
-    store = system.__dict__.setdefault(_KEY, {})
-    if name not in store:
-        store[name] = compute()
-    return store[name]
+    return system.read_once(f"online-{name}", compute)
 
 
 def served(system: System) -> pd.DataFrame:
@@ -93,9 +89,9 @@ def offline(system: System) -> dict[int, float]:
 def eval_reference(system: System, version: int) -> tuple[Reference, Calibration | None] | None:
     """The version's predictions on the current evaluation rows (through its artefact, as it
     serves) and, for classifiers, CBPE's calibration there; None when it cannot predict them."""
+    from keel.model.online_quality import as_text
     from keel.registry.artefact import predict_raw
     from keel.registry.versions import load_model
-    from keel.serve.canary import _text
     from keel.training import registry_ref
 
     def compute() -> tuple[Reference, Calibration | None] | None:
@@ -108,11 +104,11 @@ def eval_reference(system: System, version: int) -> tuple[Reference, Calibration
         columns = [c for c in out.columns if c.startswith("proba_")]
         if not columns:
             return Reference("the evaluation data", out["prediction"]), None
-        names = [_text(c.removeprefix("proba_")) for c in columns]
+        names = [as_text(c.removeprefix("proba_")) for c in columns]
         order = np.argsort(names)
         classes = [names[i] for i in order]
         matrix = out[columns].to_numpy(dtype=float)[:, order]
-        ref = Reference("the evaluation data", out["prediction"].map(_text), matrix, classes)
+        ref = Reference("the evaluation data", out["prediction"].map(as_text), matrix, classes)
         metric = estimated_metric(system.metric_name)
         gap = system.config.monitor.quality_tolerance
         return ref, calibration(metric, matrix, classes, frame[system.target], max_gap=gap)
@@ -420,7 +416,7 @@ def online_interval(
 ) -> OnlineInterval | None:
     """The 95% bootstrap interval of the canary's online difference from the labelled rows
     each route served during it; None when they cannot be read or a route has fewer than 20."""
-    from keel.serve.canary import _quality
+    from keel.model.online_quality import labelled_quality
 
     known = labels(system)
     started = (verdict.get("canary") or {}).get("started")
@@ -440,7 +436,7 @@ def online_interval(
     differences = []
     for _ in range(draws):
         a, b = (
-            _quality(f.iloc[rng.integers(0, len(f), len(f))], known, metric, task)[1]
+            labelled_quality(f.iloc[rng.integers(0, len(f), len(f))], known, metric, task)[1]
             for f in (routes["champion"], routes["canary"])
         )
         if a is not None and b is not None:

@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 
 from keel.model.metrics import Predictions, compute
+from keel.model.online_quality import as_text, labelled_quality, prediction_distance, quality_noise
 from keel.monitor.drift import NOISE_LEVEL
 from keel.monitor.windows import window_starts
-from keel.serve.canary import _quality, _text, prediction_distance, quality_noise
 
 MAX_ECE = 0.05  # expected calibration error above which CBPE is called unreliable
 DRAWS = 200  # bootstrap resamples per side
@@ -231,7 +231,7 @@ def calibration(
     calibration error and the estimated against the actual metric (poor beyond MAX_ECE or
     `max_gap`)."""
     labels = np.array(classes, dtype=object)[proba.argmax(axis=1)]
-    truth = np.array([_text(v) for v in np.asarray(y)], dtype=object)
+    truth = np.array([as_text(v) for v in np.asarray(y)], dtype=object)
     confidence = proba.max(axis=1)
     correct = (labels == truth).astype(float)
     bins = np.minimum((confidence * 10).astype(int), 9)
@@ -249,9 +249,12 @@ def probabilities(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
     values = rows["probabilities"]
     if not len(values) or not values.map(lambda v: isinstance(v, dict) and bool(v)).all():
         return None
-    classes = sorted({_text(k) for p in values for k in p}) if len(values) else []
+    classes = sorted({as_text(k) for p in values for k in p}) if len(values) else []
     matrix = np.array(
-        [[float({_text(k): v for k, v in p.items()}.get(c, 0.0)) for c in classes] for p in values]
+        [
+            [float({as_text(k): v for k, v in p.items()}.get(c, 0.0)) for c in classes]
+            for p in values
+        ]
     )
     return matrix, classes
 
@@ -273,7 +276,7 @@ def online_metric(
     if labels is None or not len(labels) or not len(rows):
         return 0, None
     rows = rows.assign(example_id=rows["example_id"].map(lambda v: None if v is None else str(v)))
-    return _quality(rows, labels, metric, task)
+    return labelled_quality(rows, labels, metric, task)
 
 
 def labelled_noise(
