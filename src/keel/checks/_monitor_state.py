@@ -27,7 +27,18 @@ def log_root(system: System) -> Path:
 
 
 def state_dir(system: System) -> Path:
+    """The monitor's folder: alerts, dashboard, report, and what the intake took."""
     return system.root / ".keel" / "monitor"
+
+
+def taken_dir(system: System) -> Path:
+    """What the intake took of the configured prediction log (markers, window summaries, kept
+    rows, stored judgements): a folder of its own per log, so pointing [data] serving_log at
+    another log never mixes the two."""
+    import hashlib
+
+    where = str(log_root(system).resolve())
+    return state_dir(system) / "taken" / hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 def _rebuild(system: System) -> Any:
@@ -112,7 +123,7 @@ def _take(system: System, progress: Any, engine: str | None, master: str | None)
         take = partial(intake_on_spark, session(spark))
     run = take(
         log_root(system),
-        state_dir(system),
+        taken_dir(system),
         window_seconds=system.config.monitor.window,
         rebuild=rebuild,
         skip_skew=skip,
@@ -123,7 +134,7 @@ def _take(system: System, progress: Any, engine: str | None, master: str | None)
     except Exception:  # noqa: BLE001 - an unreachable registry: checks that need it say so
         serving = None
     state = MonitorState(
-        log_root(system), state_dir(system), load_windows(state_dir(system)), run, serving, spark
+        log_root(system), taken_dir(system), load_windows(taken_dir(system)), run, serving, spark
     )
     return state
 

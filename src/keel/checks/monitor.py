@@ -86,13 +86,15 @@ def monitor_7(system: System) -> Evidence:
     prediction drift from the evaluation data (or the version's first window)."""
     from keel.checks._online import (
         eval_reference,
-        labels,
+        labels_arrived_for,
+        labels_source,
         offline,
         quality_evidence,
-        recent,
-        served,
+        recent_keys,
+        version_windows,
     )
-    from keel.monitor.quality import MAX_ECE, assess
+    from keel.monitor.online import judge_windows
+    from keel.monitor.quality import MAX_ECE, Limits
 
     state = monitor_state(system)
     empty = nothing_served("monitor.7", state) or not_yet_served(
@@ -101,28 +103,23 @@ def monitor_7(system: System) -> Evidence:
     if empty is not None:
         return empty
     m, metric, task = system.config.monitor, system.metric_name, system.task
-    rows, found = served(system), labels(system)
+    found = labels_source(system)
     references, calibration = {}, None
     if state.champion is not None:
         got = eval_reference(system, state.champion.version)
         if got is not None:
-            references[state.champion.version], calibration = got
+            (ref, key), calibration = got
+            references[state.champion.version] = (ref, key)
     limit = m.drift_js if task == "regression" else m.drift_linf
-    judged = assess(
-        rows,
-        task=task,
-        metric=metric,
-        window_seconds=m.window,
+    judged = judge_windows(
+        state.state_dir,
+        recent_keys(system),
+        first_windows={v: ws[0] for v, ws in version_windows(system).items()},
+        references=references,
         labels=found,
         offline=offline(system),
-        references=references,
-        tolerance=m.quality_tolerance,
-        min_labels=m.min_labels,
-        min_rows=m.min_rows,
-        max_distance=limit,
+        limits=Limits(task, metric, m.quality_tolerance, m.min_labels, m.min_rows, limit),
     )
-    keep = set(recent(rows))
-    judged = [w for w in judged if w.window in keep]
     thresholds = {
         "quality_tolerance": m.quality_tolerance,
         "min_labels": m.min_labels,
@@ -130,7 +127,8 @@ def monitor_7(system: System) -> Evidence:
         "drift_js" if task == "regression" else "drift_linf": limit,
         "max_ece": MAX_ECE,
     }
-    return quality_evidence(system, judged, calibration, found is not None, thresholds)
+    has_labels = found.fingerprint != "none" and labels_arrived_for(system)
+    return quality_evidence(system, judged, calibration, has_labels, thresholds)
 
 
 __all__ = ["MonitorState", "System", "monitor_state", "nothing_served"]

@@ -289,7 +289,8 @@ def labelled_noise(
     )
 
 
-def _reference_of(rows: pd.DataFrame, first: str) -> Reference:
+def reference_window(rows: pd.DataFrame, first: str) -> Reference:
+    """A version's first window as the reference its later windows are compared with."""
     found = probabilities(rows)
     proba, classes = found if found is not None else (None, None)
     return Reference(f"window {first}", rows["prediction"], proba, classes)
@@ -322,47 +323,75 @@ def assess(
     and the prediction drift from the version's reference (`references`, or its first
     window)."""
     out: list[WindowQuality] = []
+    limits = Limits(task, metric, tolerance, min_labels, min_rows, max_distance)
     for version, mine in rows.groupby("model_version", sort=True):
         windows = sorted(mine["window"].unique())
         ref = references.get(int(version))
         if ref is None:
-            ref = _reference_of(mine[mine["window"] == windows[0]], windows[0])
+            ref = reference_window(mine[mine["window"] == windows[0]], windows[0])
         for window in windows:
             part = mine[mine["window"] == window]
-            wq = WindowQuality(window, int(version), len(part), offline=offline.get(int(version)))
-            wq.labelled, value = online_metric(part, labels, task=task, metric=metric)
-            if value is not None and wq.labelled >= min_labels:
-                wq.online = value
-                if wq.offline is None:
-                    wq.reasons.append(f"version {version} has no stored offline {metric}")
-                elif wq.offline - value > tolerance:
-                    noise = labelled_noise(part, labels, task=task, metric=metric)
-                    if wq.offline - value > noise:
-                        wq.verdict = "fail"
-                        wq.reasons.append(
-                            f"{metric} {value:.4f} online against {wq.offline:.4f} offline on "
-                            f"{wq.labelled:,} labelled rows (beyond the sampling noise, "
-                            f"{noise:.4f})"
-                        )
-                    else:
-                        wq.verdict = "ok"
-                        wq.reasons.append(
-                            f"{metric} {value:.4f} online against {wq.offline:.4f} offline: "
-                            f"within the sampling noise of {wq.labelled:,} labelled rows "
-                            f"({noise:.4f})"
-                        )
-                else:
-                    wq.verdict = "ok"
-                out.append(wq)
-                continue
-            if ref.source == f"window {window}":
-                wq.reasons.append("the reference window")
-            elif len(part) < min_rows:
-                wq.reasons.append(f"{len(part)} rows, fewer than [monitor] min_rows = {min_rows}")
-            else:
-                _judge_unlabelled(wq, part, ref, task, metric, tolerance, max_distance)
-            out.append(wq)
+            out.append(
+                assess_window(
+                    part, window, int(version), ref, labels, offline.get(int(version)), limits
+                )
+            )
     return sorted(out, key=lambda w: (w.window, w.version))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a window is judged under: the task, the primary metric and [monitor]'s limits."""
+
+    task: str
+    metric: str
+    tolerance: float
+    min_labels: int
+    min_rows: int
+    max_distance: float
+
+
+def assess_window(
+    part: pd.DataFrame,
+    window: str,
+    version: int,
+    ref: Reference,
+    labels: pd.Series | None,
+    offline: float | None,
+    limits: Limits,
+) -> WindowQuality:
+    """One window of one version's served rows judged (see `assess`)."""
+    task, metric, tolerance = limits.task, limits.metric, limits.tolerance
+    wq = WindowQuality(window, version, len(part), offline=offline)
+    wq.labelled, value = online_metric(part, labels, task=task, metric=metric)
+    if value is not None and wq.labelled >= limits.min_labels:
+        wq.online = value
+        if wq.offline is None:
+            wq.reasons.append(f"version {version} has no stored offline {metric}")
+        elif wq.offline - value > tolerance:
+            noise = labelled_noise(part, labels, task=task, metric=metric)
+            if wq.offline - value > noise:
+                wq.verdict = "fail"
+                wq.reasons.append(
+                    f"{metric} {value:.4f} online against {wq.offline:.4f} offline on "
+                    f"{wq.labelled:,} labelled rows (beyond the sampling noise, {noise:.4f})"
+                )
+            else:
+                wq.verdict = "ok"
+                wq.reasons.append(
+                    f"{metric} {value:.4f} online against {wq.offline:.4f} offline: within "
+                    f"the sampling noise of {wq.labelled:,} labelled rows ({noise:.4f})"
+                )
+        else:
+            wq.verdict = "ok"
+        return wq
+    if ref.source == f"window {window}":
+        wq.reasons.append("the reference window")
+    elif len(part) < limits.min_rows:
+        wq.reasons.append(f"{len(part)} rows, fewer than [monitor] min_rows = {limits.min_rows}")
+    else:
+        _judge_unlabelled(wq, part, ref, task, metric, tolerance, limits.max_distance)
+    return wq
 
 
 def _judge_unlabelled(

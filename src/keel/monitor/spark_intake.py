@@ -40,6 +40,7 @@ from keel.monitor.intake import (
     taken,
     version_of,
 )
+from keel.monitor.outputs import keep_outputs
 from keel.monitor.summary import PartSummary
 
 if TYPE_CHECKING:
@@ -153,5 +154,6 @@ def intake_on_spark(
             if rebuild is not None and sample is not None:
                 apply_skew(summary, _from_ipc(sample), rebuild, skip_skew or set())
             summaries.append(summary)
+        keep_outputs(state_dir, part, part_name(relative), version_of(relative), window_seconds)
         record(state_dir, relative, summaries, run)
     return run

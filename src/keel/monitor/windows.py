@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from keel.monitor.summary import PartSummary
@@ -30,6 +32,23 @@ def window_of(moment: datetime, seconds: float) -> str:
     """The start of the window `moment` falls in."""
     epoch = moment.timestamp()
     return datetime.fromtimestamp(int(epoch // seconds * seconds), UTC).isoformat()
+
+
+def window_index(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], np.ndarray]:
+    """The windows (ISO starts, oldest first) and the window of each row (its index)."""
+    try:
+        if times.null_count:
+            raise pa.ArrowInvalid("a row without a time")
+        stamps = pc.cast(pc.cast(times, pa.timestamp("us", "UTC")), pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a form only pandas reads
+        starts = window_starts(times.to_pandas(), seconds).to_numpy()
+        labels, which = np.unique(starts.astype(str), return_inverse=True)
+        return [str(label) for label in labels], which
+    epoch = stamps // 1_000_000  # whole seconds, as `window_starts` counts them
+    distinct, which = np.unique(
+        (np.floor(epoch / seconds) * seconds).astype("int64"), return_inverse=True
+    )
+    return [datetime.fromtimestamp(int(s), UTC).isoformat() for s in distinct], which
 
 
 def window_label(w: PartSummary) -> str:
