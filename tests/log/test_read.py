@@ -62,3 +62,20 @@ def test_a_record_being_written_is_not_read_until_it_is_whole(tmp_path):
         handle.write(frame[len(frame) // 2 :])
     assert count(tmp_path) == {"n": 4, "d": 4}
     log.close()
+
+
+def test_served_rows_since_a_moment_reads_neither_older_partitions_nor_inputs(tmp_path):
+    from keel.log.read import served_rows
+
+    segments = segments_dir(tmp_path)
+    old = {"time": "2026-11-01T10:00:00+00:00", "model_version": 1, "inputs": {"x": 1}}
+    new = {"time": "2026-11-20T10:00:00+00:00", "model_version": 1, "inputs": {"x": 2}}
+    with PredictionLog(segments) as log:
+        log.append([{**old, "request_id": f"o{i}"} for i in range(3)])
+        log.append([{**new, "request_id": f"n{i}"} for i in range(4)])
+    roll(segments, rolled_dir(tmp_path))
+    for part in rolled_dir(tmp_path).glob("date=2026-11-01/**/*.parquet"):
+        part.write_bytes(b"not parquet")  # read, it would fail the query
+    rows = served_rows(tmp_path, since="2026-11-20T00:00:00+00:00")
+    assert sorted(rows["request_id"]) == ["n0", "n1", "n2", "n3"]
+    assert "inputs" not in rows.columns

@@ -35,7 +35,7 @@ import pandas as pd
 
 from keel.errors import KeelError, interrupted
 from keel.log.record import FIELDS, ROUTE_REJECTED
-from keel.log.rollup import query, roll, segment_tables
+from keel.log.rollup import roll, segment_tables
 from keel.log.segments import CLOSED_SUFFIX, OPEN_SUFFIX, read_segment
 from keel.log.writer import rolled_dir, segments_dir
 
@@ -65,21 +65,41 @@ def _roll_and_read_live(log_root: Path, *, newest_first: bool = False, last: int
     return rolled, live
 
 
-def _has_rolled(rolled: Path) -> bool:
-    return rolled.is_dir() and any(rolled.glob("**/*.parquet"))
+def _first_day(since: str | None) -> str | None:
+    """The oldest partition date a read from `since` needs: the day before its UTC date (a
+    partition's date is the logged time's own date, which its offset may put a day off UTC)."""
+    if since is None:
+        return None
+    moment = pd.Timestamp(since)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    return (moment - pd.Timedelta(days=1)).date().isoformat()
+
+
+def _parts_from(rolled: Path, day: str | None) -> list[Path]:
+    """The rolled parts of the partitions dated `day` or later (all when None)."""
+    return [
+        p
+        for p in sorted(rolled.glob("date=*/**/*.parquet"))
+        if day is None or p.relative_to(rolled).parts[0].removeprefix("date=") >= day
+    ]
 
 
 def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
     """One row per logged prediction at or after `since` (ISO time; None: all), with FIELDS;
-    rows the server refused (route "rejected") are not predictions and are left out.
+    rows the server refused (route "rejected") are not predictions and are left out. With
+    `since`, only the partitions of that period are read, and never the logged inputs: a
+    canary's comparison costs its own period, not the log's life.
 
     `probabilities` is a dict per row (or None); `time` is text as logged; a field a record
     lacks (an `error` when none occurred) is None.
     """
     rolled, live = _roll_and_read_live(Path(log_root))
     frames = []
-    if _has_rolled(rolled):
-        frames.append(query("SELECT * FROM predictions", rolled).to_pandas())
+    parts = _parts_from(rolled, _first_day(since)) if rolled.is_dir() else []
+    if parts:
+        wanted = ", ".join(f"'{name}'" for name in FIELDS)
+        sql = f"SELECT COLUMNS(lambda c: c IN ({wanted})) FROM predictions"
+        frames.append(query_files(sql, parts).to_pandas())
     live = [r for r in live if r.get("route") != ROUTE_REJECTED]
     if live:
         frames.append(pd.DataFrame(live))
@@ -139,8 +159,6 @@ def query_live(sql: str, log_root: str | Path) -> Any:
     Rolls nothing (roll first for the closed segments to be stored once). Raises KeelError
     when the log holds no record yet or DuckDB rejects the SQL.
     """
-    import duckdb
-
     log_root = Path(log_root)
     with tempfile.TemporaryDirectory(prefix="keel-live-") as scratch:
         read = _unrolled_parts(segments_dir(log_root), Path(scratch))
@@ -156,28 +174,36 @@ def query_live(sql: str, log_root: str | Path) -> Any:
                 f"prediction log: no records under {log_root} (neither rolled nor in "
                 "segments): nothing served yet?"
             )
-        con = duckdb.connect()
-        try:
-            con.execute(
-                f"CREATE VIEW records AS SELECT * FROM read_parquet({_sql_list(parts)}, "
-                "hive_partitioning = true, union_by_name = true)"
-            )
-            names = {row[0] for row in con.execute("DESCRIBE records").fetchall()}
-            served, refused = "true", "false"  # a log without routes has no refused rows
-            if "route" in names:
-                served = f"route::VARCHAR IS DISTINCT FROM '{ROUTE_REJECTED}'"
-                refused = f"route::VARCHAR = '{ROUTE_REJECTED}'"
-            con.execute(f"CREATE VIEW predictions AS SELECT * FROM records WHERE {served}")
-            con.execute(f"CREATE VIEW rejected AS SELECT * FROM records WHERE {refused}")
-            relation = con.sql(sql)
-            if relation is None:
-                raise KeelError("prediction log query: the SQL returned no result; use a SELECT")
-            return relation.to_arrow_table()
-        except duckdb.Error as exc:
-            raise KeelError(f"prediction log query failed: {exc}") from None
-        except RuntimeError as exc:  # Ctrl-C: DuckDB took the SIGINT; give it back as such
-            if interrupted(exc):
-                raise KeyboardInterrupt from None
-            raise
-        finally:
-            con.close()
+        return query_files(sql, parts)
+
+
+def query_files(sql: str, parts: list[Path]) -> Any:
+    """Run `sql` over the given Parquet parts of the log (laid out as `rolled/`); a pyarrow
+    Table, with the views of `keel.log.rollup.query`: `predictions`, `rejected`, `records`."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"CREATE VIEW records AS SELECT * FROM read_parquet({_sql_list(parts)}, "
+            "hive_partitioning = true, union_by_name = true)"
+        )
+        names = {row[0] for row in con.execute("DESCRIBE records").fetchall()}
+        served, refused = "true", "false"  # a log without routes has no refused rows
+        if "route" in names:
+            served = f"route::VARCHAR IS DISTINCT FROM '{ROUTE_REJECTED}'"
+            refused = f"route::VARCHAR = '{ROUTE_REJECTED}'"
+        con.execute(f"CREATE VIEW predictions AS SELECT * FROM records WHERE {served}")
+        con.execute(f"CREATE VIEW rejected AS SELECT * FROM records WHERE {refused}")
+        relation = con.sql(sql)
+        if relation is None:
+            raise KeelError("prediction log query: the SQL returned no result; use a SELECT")
+        return relation.to_arrow_table()
+    except duckdb.Error as exc:
+        raise KeelError(f"prediction log query failed: {exc}") from None
+    except RuntimeError as exc:  # Ctrl-C: DuckDB took the SIGINT; give it back as such
+        if interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        con.close()
