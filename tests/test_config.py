@@ -217,6 +217,7 @@ LIMITS = [
     ("monitor", "drift_js", 0, 1, True, False),
     ("monitor", "max_jump", 0, 10, False, True),
     ("monitor", "max_creep", 0, 10, False, True),
+    ("serve", "seal_seconds", 1, 3600, True, True),
     ("monitor", "quality_tolerance", 0, 0.5, True, True),
     ("monitor", "min_correlation", -1, 1, False, True),
 ]
@@ -300,3 +301,17 @@ def test_gate_limits_outside_their_metrics_range_are_refused(gate, message):
 def test_a_slice_floor_outside_the_primary_metrics_range_is_refused():
     with pytest.raises(ConfigError, match=r"\[slices\] min_metric: roc_auc = 1.5 .*\(0, 1\]"):
         parse_config({**BASE, "slices": {"min_metric": 1.5}})
+
+
+@pytest.mark.parametrize("value", ["x", 0, -1, 3601])
+def test_a_bad_seal_seconds_is_refused_naming_the_key(tmp_path, value):
+    shown = f'"{value}"' if isinstance(value, str) else value
+    text = MINIMAL + f"\n[serve]\nseal_seconds = {shown}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert "[serve] seal_seconds" in str(info.value)
+
+
+def test_seal_seconds_defaults_to_a_minute(tmp_path):
+    config, _ = load_config(write(tmp_path, MINIMAL))
+    assert config.serve.seal_seconds == 60

@@ -168,3 +168,75 @@ def test_the_prediction_log_is_read_and_written_only_through_its_package():
 def test_the_log_package_exists_below_serving_and_monitoring():
     assert "keel.log.writer" in GRAPH["keel.serve.app"]
     assert any(t.startswith("keel.log") for t in GRAPH["keel.monitor.intake"])
+
+
+def test_no_module_keeps_run_state_in_a_systems_dict():
+    """What the checks of a run share goes through `System.read_once`, not attributes hidden in
+    `System.__dict__`."""
+    wrong = [
+        name
+        for name, path in MODULES.items()
+        if name.startswith("keel.checks") and "system.__dict__" in path.read_text(encoding="utf-8")
+    ]
+    assert not wrong, ", ".join(wrong)
+
+
+def test_no_module_imports_a_private_name_from_another_package():
+    """Shared code is public where it lives (the online-quality maths the canary and monitoring
+    share are `keel.model.online_quality`), not borrowed as another package's private name."""
+    wrong = []
+    for name, path in MODULES.items():
+        package = name.split(".")[1] if name.count(".") else name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                source = node.module.split(".")
+                if len(source) < 2 or source[0] != "keel" or source[1] == package:
+                    continue
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private and not source[-1].startswith("_"):
+                    wrong.append(f"{name} imports {', '.join(private)} from {node.module}")
+    assert not wrong, "; ".join(sorted(wrong))
+
+
+JUDGEMENTS = {  # monitor.N: the module of keel.monitor that holds its whole judgement
+    1: "keel.monitor.dependencies",
+    2: "keel.monitor.anomalies",
+    3: "keel.monitor.skew",
+    4: "keel.monitor.staleness",
+    5: "keel.monitor.stability",
+    6: "keel.monitor.regressions",
+}
+THIN = 25  # lines an adapter of checks/monitor.py may take, docstring included
+
+
+@pytest.mark.parametrize("number", sorted(JUDGEMENTS))
+def test_a_monitor_check_is_a_thin_adapter_of_its_judgement_in_the_monitor_layer(number):
+    """`checks/monitor.py` gathers inputs and returns the verdict of the judgement that
+    `keel.monitor.<module>` holds; a reader who wants to change monitor.N finds it there."""
+    tree = ast.parse(MODULES["keel.checks.monitor"].read_text(encoding="utf-8"))
+    imported = {
+        alias.asname or alias.name: node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    (check,) = [
+        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f"monitor_{number}"
+    ]
+    lines = check.end_lineno - check.lineno + 1
+    assert lines <= THIN, (
+        f"monitor_{number} takes {lines} lines (at most {THIN}): judge in keel.monitor"
+    )
+    called = {
+        n.func.id
+        for n in ast.walk(check)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+    }
+    module = JUDGEMENTS[number]
+    assert any(imported.get(name) == module for name in called), (
+        f"monitor_{number} calls no judgement imported from {module}"
+    )
+    docstring = ast.get_docstring(ast.parse(MODULES[module].read_text(encoding="utf-8"))) or ""
+    assert docstring.startswith(f"monitor.{number}:"), (
+        f"{module}'s docstring names monitor.{number}"
+    )

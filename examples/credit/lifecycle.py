@@ -13,8 +13,11 @@
    (more labelled traffic while the labels cannot yet rule out a quality drop): version 2
    goes through a canary and the gate;
 4. more traffic, then its late labels; `keel drill rollback` against the running server;
-5. `keel bench-model` for both versions; the server stopped; `keel monitor`;
-6. `keel score` again: all 28 practices, with the evidence of what just happened.
+5. `keel bench-model` for both versions; the server keeps serving: its prediction log's
+   segments are sealed by age (`[serve] seal_seconds`, 5 s here), `keel logs query` counts the
+   rows served so far and `keel monitor` takes every one of them (the lifecycle checks that);
+6. `keel score` again, the server still running: all 28 practices, with the evidence of what
+   just happened; only then is the server stopped.
 
 The registry, prediction log and monitor state of the example (under examples/credit/.keel,
 the cache kept) and its labels file are reset first, so every run tells the same story.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +45,8 @@ FEATURES = HERE / "credit" / "features.py"
 # inputs version 1's feature code did not use yet: version 2 is better by about 0.02 ROC AUC,
 # which the canary's labelled traffic measures online too (model.2)
 NOT_YET = ("late_payments_12m", "employment")
+# the segment files of the prediction log (under [data] serving_log, .keel/logs by default)
+SEGMENTS = HERE / ".keel" / "logs" / "segments"
 
 
 def step(title: str) -> None:
@@ -54,6 +60,38 @@ def keel(*args: str, ok: tuple[int, ...] = (0,)) -> int:
     if code not in ok:
         raise SystemExit(f"`keel {' '.join(args)}` exited {code}")
     return code
+
+
+def keel_captured(*args: str, ok: tuple[int, ...] = (0,)) -> str:
+    """`keel` as above, its output shown; its standard output returned."""
+    print("$ keel " + " ".join(args), flush=True)
+    done = subprocess.run([*KEEL, *args], capture_output=True, text=True, check=False)
+    print(done.stdout, done.stderr, sep="", end="", flush=True)
+    if done.returncode not in ok:
+        raise SystemExit(f"`keel {' '.join(args)}` exited {done.returncode}")
+    return done.stdout
+
+
+def monitor_takes_all_served(path: str) -> None:
+    """`keel logs query` counts the predictions logged so far (open segments too), then `keel
+    monitor` takes the new ones: exactly as many, since every segment is sealed by now."""
+    sql = "SELECT count(*) AS served FROM predictions"
+    table = keel_captured("logs", "query", sql, path)
+    served = re.findall(r"\d+", table.split("served", 1)[-1])
+    taken = re.search(r"([\d,]+) served rows taken", keel_captured("monitor", path, ok=(0, 1)))
+    if not served or taken is None or int(taken.group(1).replace(",", "")) != int(served[0]):
+        raise SystemExit("keel monitor did not take every row the running server has logged")
+
+
+def wait_sealed(timeout: float = 60) -> None:
+    """Wait until the running server has sealed every segment of its prediction log (it does
+    so once a segment's first row is [serve] seal_seconds old, traffic or not), so `keel
+    monitor` takes every row served so far."""
+    deadline = time.monotonic() + timeout
+    while any(SEGMENTS.glob("*.open")):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server's log segments were not sealed within {timeout:g} s")
+        time.sleep(0.5)
 
 
 def traffic(url: str, rows: int, seed: int, *, labels: bool = False, batch: int = 10) -> None:
@@ -165,16 +203,17 @@ def main(argv: list[str] | None = None) -> None:
         traffic(url, 1500, seed=12, labels=True)
         keel("drill", "rollback", path, "--url", url)
 
-        step("5. benchmark both versions, stop the server, monitor what was served")
+        step("5. benchmark both versions; monitor what the running server has served")
         keel("bench-model", "1", path)
         keel("bench-model", "2", path)
-    finally:
-        server.send_signal(signal.SIGINT)  # a clean stop closes the log's segments
-        server.wait(60)
-    keel("monitor", path, ok=(0, 1))
+        wait_sealed()  # within [serve] seal_seconds of the last row; the server keeps running
+        monitor_takes_all_served(path)
 
-    step("6. score again: every practice with the evidence of what just happened")
-    keel("score", path)
+        step("6. score again, the server still serving: every practice with its evidence")
+        keel("score", path)
+    finally:
+        server.send_signal(signal.SIGINT)  # stopped only now; a clean stop seals its segment
+        server.wait(60)
     print(f"\nthe lifecycle took {time.perf_counter() - started:.0f} s", flush=True)
 
 

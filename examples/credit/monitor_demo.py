@@ -179,8 +179,8 @@ def serve_day(parts: dict[str, Any], holder: Any, clock: Callable[[], datetime],
     """Serve `frame` through the real app on a real uvicorn server; (answered, failed)."""
     import uvicorn
 
-    from keel.serve.app import create_app
     from keel.log.writer import PredictionLog
+    from keel.serve.app import create_app
 
     log = PredictionLog(parts["log_folder"], durability=parts["serve"].durability)
     settings = dataclasses.replace(parts["settings"], clock=clock)

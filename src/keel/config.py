@@ -342,6 +342,7 @@ class ServeSection(_Section):
     durability: Literal["ack", "async"] = "ack"
     poll_seconds: float = Field(5.0, gt=0)
     workers: int = Field(1, ge=1, le=64)
+    seal_seconds: float = Field(60.0, ge=1, le=3600)  # a log segment's age when it is sealed
     log: bool = True  # false: no prediction log (benchmarks, throwaway servers)
 
 

@@ -135,6 +135,7 @@ class System:
         self.cache = Cache(self.root / ".keel" / "cache", enabled=use_cache)
         self._raw: dict[str, pd.DataFrame] = {}
         self._datasets: dict[str, Dataset] = {}
+        self._run: dict[str, Any] = {}  # what this run read once for several checks (`read_once`)
 
     @classmethod
     def from_path(
@@ -444,6 +445,14 @@ class System:
         from keel import __version__
 
         return digest(self.fingerprint(), __version__, keel_source_hash())
+
+    def read_once(self, name: str, compute: Callable[[], Any]) -> Any:
+        """`compute()` the first time `name` is asked of this System object, the same value
+        after: what the checks of one run share (the monitor's intake, the registry's versions),
+        kept in memory for this run only, unlike `cached` (on disk, across runs)."""
+        if name not in self._run:
+            self._run[name] = compute()
+        return self._run[name]
 
     def cached(self, name: str, compute: Callable[[], Any], *extra: Any) -> Any:
         """A result computed once per (system state, name, extra) and reused across runs."""

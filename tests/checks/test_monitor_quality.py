@@ -324,3 +324,63 @@ def test_monitor_7_says_when_the_configured_labels_path_matches_no_file(base):
     log(system, served, served_proba(system, served), version, 3)
     evidence = monitor_7(system)
     assert "[data] labels = 'data/label.parquet' matches no file" in evidence.summary
+
+
+# -- read once: judged from what the intake kept ---------------------------------------------
+def _flipped(served: pd.DataFrame) -> pd.DataFrame:
+    """Labels of `served` with 40% of day 2's flipped (rows 500 on)."""
+    labels = served[["uid", "y"]].copy()
+    flip = (np.arange(len(labels)) >= 500) & (np.random.default_rng(1).random(len(labels)) < 0.4)
+    labels.loc[flip, "y"] = 1 - labels.loc[flip, "y"]
+    return labels
+
+
+def test_monitor_7_judges_labels_that_arrive_after_their_window_was_taken(base):
+    name = "m7-late"
+    version = champion_of(base, name)
+    served = with_ids(1000, 21)
+    path = base.root / "data" / f"labels-{name}.parquet"
+    system = variant(
+        base,
+        data={"serving_log": f".keel/logs-{name}", "labels": str(path)},
+        registry={"model": name},
+    )
+    proba = served_proba(system, served)
+    log(system, served.iloc[:500], proba[:500], version, 1)
+    log(system, served.iloc[500:], proba[500:], version, 2)
+    before = monitor_7(system)
+    assert before.facts["judged_by_labels"] == 0, before.summary
+    _flipped(served).to_parquet(path)  # the labels arrive; no row is served meanwhile
+    after = monitor_7(
+        variant(
+            base,
+            data={"serving_log": f".keel/logs-{name}", "labels": str(path)},
+            registry={"model": name},
+        )
+    )
+    assert after.facts["judged_by_labels"] == 2, after.summary
+    assert after.status == "fail" and "2026-11-02" in after.summary
+
+
+def test_monitor_7_reads_neither_the_rolled_log_nor_a_window_it_judged_before(base):
+    import shutil
+
+    from keel.log.writer import rolled_dir
+
+    name = "m7-once"
+    version = champion_of(base, name)
+    served = with_ids(1000, 23)
+    system = scenario(base, name, _flipped(served))
+    proba = served_proba(system, served)
+    log(system, served.iloc[:500], proba[:500], version, 1)
+    log(system, served.iloc[500:], proba[500:], version, 2)
+    first = monitor_7(system)
+    assert first.status == "fail" and first.facts["judged_by_labels"] == 2
+    shutil.rmtree(rolled_dir(system.root / system.config.data.serving_log))
+    kept = list((system.root / ".keel" / "monitor" / "taken").glob("*/outputs/*/v*/*.parquet"))
+    assert kept
+    for path in kept:  # same names and sizes, unreadable bytes: read again, they would fail
+        path.write_bytes(b"\0" * path.stat().st_size)
+    data = {"serving_log": f".keel/logs-{name}", "labels": f"data/labels-{name}.parquet"}
+    again = monitor_7(variant(base, data=data, registry={"model": name}))
+    assert (again.status, again.summary) == (first.status, first.summary)

@@ -61,7 +61,7 @@ def test_bad_sql_exits_2_with_a_message(project):
 def test_an_empty_log_exits_2_saying_so(project):
     result = runner.invoke(app, ["logs", "query", "SELECT 1"])
     assert result.exit_code == 2
-    assert "no rolled records" in result.output and "Traceback" not in result.output
+    assert "nothing served yet?" in result.output and "Traceback" not in result.output
 
 
 def test_a_damaged_record_is_skipped_with_a_warning_naming_the_segment(project):
@@ -131,3 +131,31 @@ def test_ctrl_c_during_the_roll_up_exits_130_and_the_next_run_counts_every_row_o
     assert result.exit_code == 0, result.output
     assert query(sql, rolled).to_pylist() == [{"n": total, "d": total}]  # each row once
     assert not list(segments_dir(project / "served").glob("*.seg"))
+
+
+def test_query_counts_rows_still_in_an_open_segment_without_rolling_or_disturbing_it(project):
+    _serve(project, 10)  # closed: rolled by the query
+    segments = segments_dir(project / "served")
+    with PredictionLog(segments) as log:  # a running server's open segment
+        rows = [{"time": "2026-11-29T11:00:00Z", "model_version": 3, "request_id": "o"}]
+        log.append(rows * 25)
+        sql = "SELECT model_version, count(*) AS n FROM predictions GROUP BY 1 ORDER BY 1"
+        result = runner.invoke(app, ["logs", "query", sql, str(project)])
+        assert result.exit_code == 0, result.output
+        assert "nothing served yet" not in result.output
+        assert " 3 " in result.output and "25" in result.output
+        (live,) = segments.glob("*.open")  # still open, still the writer's
+        assert not list(rolled_dir(project / "served").glob("**/model_version=3"))
+        log.append(rows)  # the writer goes on in the same segment
+        assert list(segments.glob("*.open")) == [live]
+    result = runner.invoke(app, ["logs", "query", "SELECT count(*) AS total FROM predictions"])
+    assert result.exit_code == 0, result.output
+    assert "36" in result.output
+
+
+def test_query_sees_an_open_segment_when_nothing_is_rolled_yet(project):
+    with PredictionLog(segments_dir(project / "served")) as log:
+        log.append([{"time": "2026-11-29T10:00:00Z", "model_version": 1, "request_id": "r"}] * 300)
+        result = runner.invoke(app, ["logs", "query", "SELECT count(*) AS n FROM predictions"])
+        assert result.exit_code == 0, result.output  # was: exit 2, "nothing served yet?"
+        assert "300" in result.output

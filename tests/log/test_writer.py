@@ -270,3 +270,47 @@ def test_a_restarted_writer_counts_the_damaged_records_of_a_dead_writers_segment
     result = roll(tmp_path, tmp_path / "out")
     assert result.rows == 5 and [d.offset for d in result.damaged] == [len(frames[0])]
     assert sorted(ids(tmp_path / "out")) == [f"d{i}" for i in range(6) if i != 1]
+
+
+def _wait_for(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_an_idle_open_segment_is_sealed_by_age_and_the_next_row_opens_a_new_one(tmp_path):
+    with PredictionLog(tmp_path, seal_seconds=1) as log:
+        log.append([record("a"), record("b")])
+        assert len(list(tmp_path.glob("*" + OPEN_SUFFIX))) == 1  # written, not sealed yet
+        # no further traffic: the writer seals it by age (1 s), well within the timeout
+        assert _wait_for(lambda: list(tmp_path.glob("*" + CLOSED_SUFFIX)))
+        (first,) = tmp_path.glob("*" + CLOSED_SUFFIX)
+        assert not list(tmp_path.glob("*" + OPEN_SUFFIX))
+        time.sleep(1.5)  # idle with no open segment: nothing written, no empty segment
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [first.name]
+        log.append([record("c")])  # after sealing: a new segment
+        (second,) = tmp_path.glob("*" + OPEN_SUFFIX)
+        assert second.stem != first.stem
+        assert roll(tmp_path, tmp_path / "out").rows == 2  # the sealed one rolls, live stays
+        assert log.records_written == 3 and log.fsyncs == 2
+    assert not list(tmp_path.glob("*" + OPEN_SUFFIX))  # close seals the second
+    assert roll(tmp_path, tmp_path / "out").rows == 1
+    assert sorted(ids(tmp_path / "out")) == ["a", "b", "c"]
+
+
+def test_a_busy_segment_is_sealed_once_its_first_row_is_seal_seconds_old(tmp_path):
+    with PredictionLog(tmp_path, seal_seconds=1) as log:
+        start = time.monotonic()
+        while time.monotonic() - start < 2.6:  # steady traffic, never idle long
+            log.append([record(f"r{time.monotonic()}")])
+            time.sleep(0.05)
+        assert len(list(tmp_path.glob("*" + CLOSED_SUFFIX))) >= 2
+    assert roll(tmp_path, tmp_path / "out").rows == log.records_written
+
+
+def test_seal_seconds_must_be_positive(tmp_path):
+    with pytest.raises(KeelError, match="seal_seconds"):
+        PredictionLog(tmp_path, seal_seconds=0)

@@ -1,7 +1,16 @@
 """`keel.monitor.dependencies`: the stored fingerprint against the present, change by change."""
 
+from monitor_states import version
+
 from keel.dependencies import distribution_closure
-from keel.monitor.dependencies import compared, diff, present_packages, stored_fingerprint
+from keel.monitor.dependencies import (
+    DependencyInputs,
+    compared,
+    diff,
+    judge_dependencies,
+    present_packages,
+    stored_fingerprint,
+)
 
 LINEAGE = {
     "python": "3.12.4",
@@ -93,3 +102,23 @@ def test_the_closure_of_a_requirement_holds_what_it_requires_transitively():
     assert {"scikit-learn", "scipy", "numpy", "joblib", "threadpoolctl"} <= set(closure)
     assert "pytest" not in closure  # an extra's requirement (scikit-learn[tests]) is not one
     assert distribution_closure(["surely-not-a-package-keel"]) == {}
+
+
+def test_the_judgement_fails_listing_each_change_and_reads_the_present_only_when_stored():
+    def never(stored):
+        raise AssertionError("the present was read for a version without a lineage")
+
+    unknown = judge_dependencies(DependencyInputs(version(2), never))
+    assert unknown.status == "fail" and "without a recorded lineage" in unknown.summary
+    lineage = {"python": "3.11.1", "requirements": ["scipy==1.0"], "git_commit": "a" * 40}
+    same = {"python": "3.11.1", "packages": {"scipy": "1.0"}, "git_commit": "b" * 40}
+    passed = judge_dependencies(DependencyInputs(version(2, lineage), lambda stored: same))
+    assert passed.status == "pass"
+    assert "only the files a commit changes can be dependencies" in passed.summary
+    moved = same | {"python": "3.12.0", "packages": {"scipy": "2.0"}}
+    failed = judge_dependencies(DependencyInputs(version(2, lineage), lambda stored: moved))
+    assert failed.status == "fail"
+    assert failed.summary.startswith("2 dependencies of version 2 changed: python: 3.11.1 → 3.12.0")
+    rows = failed.tables[0].rows
+    assert rows == [["python", "3.11.1", "3.12.0"], ["package scipy", "1.0", "2.0"]]
+    assert judge_dependencies(DependencyInputs(None, never)).status == "fail"

@@ -2,6 +2,8 @@
 
 One place for the wording every check shares, so "a, b and 3 more", "n/a" for an undefined
 metric and the thresholds read from a keel.toml section read the same in every practice.
+`name_list` and `pct` live in `keel.wording`, below the checks, so the monitoring judgements
+word their evidence the same way.
 """
 
 from __future__ import annotations
@@ -9,22 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from keel.wording import name_list, pct  # shared with the monitoring judgements
 
-def name_list(names: list[str], limit: int = 5) -> str:
-    """The first `limit` names, joined, and how many more there are: "a, b and 3 more"."""
-    return ", ".join(names[:limit]) + (
-        f" and {len(names) - limit} more" if len(names) > limit else ""
-    )
+__all__ = ["name_list", "num", "pct", "plain", "setting", "settings"]
 
 
 def num(value: float | None) -> str:
     """A metric in a summary: four significant digits, "n/a" when undefined (None or NaN)."""
     return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
-
-
-def pct(share: float) -> str:
-    """A share in [0, 1] as a percentage with one decimal: "12.5%"."""
-    return f"{100 * share:.1f}%"
 
 
 def plain(value: float) -> float | None:

@@ -2,15 +2,14 @@
 
 `monitor_state(system)` takes the new rolled parts of the system's prediction log
 (`keel.monitor.intake`, with the model's own feature code rerun on logged raw rows for the
-per-example skew), loads the window summaries and the serving champion, and keeps the result on
-the System object so the seven monitor checks of one run share one intake.
+per-example skew), loads the window summaries and the serving champion, and keeps the result for
+the run (`System.read_once`) so the seven monitor checks of one run share one intake.
 `training_profiles(system)` profiles the training data's raw and model inputs (cached on the
 system's state) as the reference serving traffic is compared with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,67 +17,9 @@ import pandas as pd
 import pyarrow as pa
 
 from keel.data.profile import Profile, profile_batches
-from keel.evidence import Evidence, not_configured
-from keel.monitor.intake import IntakeRun, intake, load_windows
-from keel.monitor.summary import PartSummary
+from keel.monitor.intake import intake, load_windows
+from keel.monitor.state import MonitorState, not_yet_served
 from keel.system import System
-
-_KEY = "_keel_monitor_state"
-
-
-@dataclass
-class MonitorState:
-    """The windows of served traffic, oldest first, and where they came from."""
-
-    log_root: Path
-    state_dir: Path
-    windows: dict[tuple[str, int], PartSummary]
-    run: IntakeRun
-    champion: Any  # keel.registry.versions.ModelVersion, or None when nothing serves
-    spark: Any = None  # keel.data.spark.SparkSettings when the log is taken on Spark
-
-    @property
-    def rows(self) -> int:
-        return sum(w.rows for w in self.windows.values())
-
-    def of_version(self, version: int) -> list[PartSummary]:
-        """The windows one model version served, oldest first."""
-        return [w for (_, v), w in self.windows.items() if v == version]
-
-
-def not_yet_served(practice: str, state: MonitorState, min_rows: int) -> Evidence | None:
-    """`not_configured` when the serving version has fewer than `min_rows` served rows of its
-    own in the log (none at all: "version 3 has not served yet"), else None.
-
-    The gate of the checks that judge the serving version on its traffic (monitor.3, 5, 6, 7):
-    the windows other versions served say nothing about it, so judging them would pass a
-    version that was never measured. Without a champion the gate lets the check say so itself.
-    """
-    champion = state.champion
-    if champion is None:
-        return None
-    version = champion.version
-    rows = sum(w.rows for w in state.of_version(version))
-    if rows >= min_rows:
-        return None
-    others = sorted({v for _, v in state.windows if v != version})
-    if others:
-        shown = "version(s) " + ", ".join(str(v) for v in others)
-        elsewhere = f"; the log's {state.rows - rows:,} other rows were served by {shown}"
-    else:
-        elsewhere = ""
-    said = (
-        f"version {version} has not served yet"
-        if rows == 0
-        else f"version {version} has served {rows} row(s), fewer than [monitor] min_rows "
-        f"({min_rows})"
-    )
-    return not_configured(
-        practice,
-        f"{said}{elsewhere}: nothing measured of the serving version",
-        f"Send version {version} traffic (`keel serve` follows the registry's champion), then "
-        "run `keel monitor` (or `keel score`) again.",
-    )
 
 
 def log_root(system: System) -> Path:
@@ -86,7 +27,18 @@ def log_root(system: System) -> Path:
 
 
 def state_dir(system: System) -> Path:
+    """The monitor's folder: alerts, dashboard, report, and what the intake took."""
     return system.root / ".keel" / "monitor"
+
+
+def taken_dir(system: System) -> Path:
+    """What the intake took of the configured prediction log (markers, window summaries, kept
+    rows, stored judgements): a folder of its own per log, so pointing [data] serving_log at
+    another log never mixes the two."""
+    import hashlib
+
+    where = str(log_root(system).resolve())
+    return state_dir(system) / "taken" / hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 def _rebuild(system: System) -> Any:
@@ -151,9 +103,10 @@ def monitor_state(
 ) -> MonitorState:
     """The log taken and windowed for this run (once per System object), on the engine
     `[engine]` names (or `engine`/`master`, from the command line)."""
-    cached = system.__dict__.get(_KEY)
-    if cached is not None:
-        return cached
+    return system.read_once("monitor-state", lambda: _take(system, progress, engine, master))
+
+
+def _take(system: System, progress: Any, engine: str | None, master: str | None) -> MonitorState:
     from keel.engine import spark_settings
     from keel.registry.versions import champion
     from keel.training import registry_ref
@@ -170,7 +123,7 @@ def monitor_state(
         take = partial(intake_on_spark, session(spark))
     run = take(
         log_root(system),
-        state_dir(system),
+        taken_dir(system),
         window_seconds=system.config.monitor.window,
         rebuild=rebuild,
         skip_skew=skip,
@@ -181,9 +134,8 @@ def monitor_state(
     except Exception:  # noqa: BLE001 - an unreachable registry: checks that need it say so
         serving = None
     state = MonitorState(
-        log_root(system), state_dir(system), load_windows(state_dir(system)), run, serving, spark
+        log_root(system), taken_dir(system), load_windows(taken_dir(system)), run, serving, spark
     )
-    system.__dict__[_KEY] = state
     return state
 
 
@@ -215,3 +167,6 @@ def training_profiles(system: System, version: int | None = None) -> tuple[Profi
 
     raw, inputs = system.cached("monitor-training-profiles", compute, source)
     return Profile.from_bytes(raw), Profile.from_bytes(inputs)
+
+
+__all__ = ["MonitorState", "not_yet_served"]

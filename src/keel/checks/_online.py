@@ -1,9 +1,13 @@
-"""What monitor.7 and model.2 read beyond the windows: served rows, late labels, the versions'
-offline metrics, the serving champion's predictions on the evaluation data, and the canary's
-recorded comparison. Everything is read once per System object (one run)."""
+"""What monitor.7 and model.2 gather from the system to judge quality: the windows the intake
+kept rows of (`keel.monitor.outputs`), late labels and their fingerprint, the versions' offline
+metrics, the serving champion's predictions on the evaluation data, and the canary's recorded
+comparison. The judgements themselves are `keel.monitor.online` (window by window, stored with
+what they rest on); nothing here reads the whole prediction log. Registry reads and the
+evaluation reference are read once per run (`System.read_once`)."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -20,29 +24,90 @@ from keel.monitor.quality import (
     calibration,
     distrust_estimates,
     estimated_metric,
-    online_metric,
     spearman,
-    windowed,
 )
 from keel.system import System
 
-_KEY = "_keel_online"
 RECENT = 7  # windows monitor.7 judges: the newest ones
 
 
 def _memo(system: System, name: str, compute: Any) -> Any:
-    store = system.__dict__.setdefault(_KEY, {})
-    if name not in store:
-        store[name] = compute()
-    return store[name]
+    return system.read_once(f"online-{name}", compute)
 
 
-def served(system: System) -> pd.DataFrame:
-    """Every served row with a prediction, with its window (see `keel.monitor.quality`)."""
-    from keel.log.read import served_rows
+def _state(system: System) -> Any:
+    from keel.checks._monitor_state import monitor_state
 
-    root = system.root / system.config.data.serving_log
-    return _memo(system, "rows", lambda: windowed(served_rows(root), system.config.monitor.window))
+    return monitor_state(system)
+
+
+def recent_keys(system: System) -> list[tuple[str, int]]:
+    """The (window, version)s of the newest RECENT windows the intake took, oldest first."""
+    windows = _state(system).windows
+    newest = set(sorted({w for w, _ in windows})[-RECENT:])
+    return sorted(k for k in windows if k[0] in newest)
+
+
+def version_windows(system: System) -> dict[int, list[str]]:
+    """Each version's windows, oldest first."""
+    out: dict[int, list[str]] = {}
+    for window, version in sorted(_state(system).windows):
+        out.setdefault(version, []).append(window)
+    return out
+
+
+def served_during(system: System, start: str, end: str) -> pd.DataFrame:
+    """The kept served rows (with a prediction) logged from `start` to `end` (ISO times): the
+    windows overlapping that period only."""
+    from keel.monitor.online import served_rows
+
+    state, seconds = _state(system), system.config.monitor.window
+    begin, until = pd.Timestamp(start), pd.Timestamp(end)
+    keys = [
+        (w, v)
+        for w, v in state.windows
+        if pd.Timestamp(w) <= until and pd.Timestamp(w) + pd.Timedelta(seconds=seconds) > begin
+    ]
+    rows = served_rows(state.state_dir, sorted(keys))
+    if not len(rows):
+        return rows
+    times = pd.to_datetime(rows["time"], utc=True, format="ISO8601")
+    return rows[(times >= begin) & (times <= until)].reset_index(drop=True)
+
+
+def labels_source(system: System) -> Any:
+    """The late labels as `keel.monitor.online.Labels`: read only when a judgement needs them,
+    with a fingerprint of the files (names, sizes, times) so judgements stored with an older
+    one are made again; an SQL source is read to fingerprint its content."""
+    import glob as globbing
+    import hashlib
+    from pathlib import Path
+
+    from keel.monitor.online import NO_LABELS, Labels
+
+    source, s = system.config.data.labels, system.config.system
+
+    def read() -> pd.Series | None:
+        return labels(system)
+
+    if source is None or not s.id:
+        return NO_LABELS
+    if isinstance(source, str):
+        pattern = Path(source) if Path(source).is_absolute() else system.root / source
+        found = sorted(globbing.glob(str(pattern), recursive=True))
+        stats = []
+        for name in found:
+            try:
+                st = Path(name).stat()
+            except OSError:
+                continue
+            stats.append((name, st.st_size, st.st_mtime_ns))
+        fingerprint = json.dumps([stats, s.id, s.target])
+    else:
+        found_labels = read()
+        content = b"" if found_labels is None else pd.util.hash_pandas_object(found_labels).values
+        fingerprint = hashlib.sha256(bytes(memoryview(content))).hexdigest()
+    return Labels(hashlib.sha256(fingerprint.encode()).hexdigest(), read)
 
 
 def labels(system: System) -> pd.Series | None:
@@ -90,15 +155,39 @@ def offline(system: System) -> dict[int, float]:
     return {n: v.metrics[metric] for n, v in versions(system).items() if metric in v.metrics}
 
 
-def eval_reference(system: System, version: int) -> tuple[Reference, Calibration | None] | None:
+def _reference_key(version: int, ref: Reference) -> str:
+    """A fingerprint of a reference: what a stored window judgement compared with."""
+    import hashlib
+
+    digest = hashlib.sha256(str(version).encode())
+    digest.update(pd.util.hash_pandas_object(ref.predictions.astype(str), index=False).values)
+    if ref.proba is not None:
+        digest.update(ref.proba.tobytes())
+        digest.update(json.dumps(ref.classes).encode())
+    return digest.hexdigest()
+
+
+def labels_arrived_for(system: System) -> bool:
+    """Whether late labels are configured (with [system] id) and have arrived."""
+    from keel.data.sources import labels_arrived
+
+    source = system.config.data.labels
+    return bool(
+        source is not None and system.config.system.id and labels_arrived(source, system.root)
+    )
+
+
+def eval_reference(
+    system: System, version: int
+) -> tuple[tuple[Reference, str], Calibration | None] | None:
     """The version's predictions on the current evaluation rows (through its artefact, as it
     serves) and, for classifiers, CBPE's calibration there; None when it cannot predict them."""
+    from keel.model.online_quality import as_text
     from keel.registry.artefact import predict_raw
     from keel.registry.versions import load_model
-    from keel.serve.canary import _text
     from keel.training import registry_ref
 
-    def compute() -> tuple[Reference, Calibration | None] | None:
+    def compute() -> tuple[tuple[Reference, str], Calibration | None] | None:
         frame = system.raw("eval", all_rows=True)  # all rows: no training needed to pick them
         try:
             model = load_model(registry_ref(system), version)
@@ -107,22 +196,19 @@ def eval_reference(system: System, version: int) -> tuple[Reference, Calibration
             return None
         columns = [c for c in out.columns if c.startswith("proba_")]
         if not columns:
-            return Reference("the evaluation data", out["prediction"]), None
-        names = [_text(c.removeprefix("proba_")) for c in columns]
+            ref = Reference("the evaluation data", out["prediction"])
+            return (ref, _reference_key(version, ref)), None
+        names = [as_text(c.removeprefix("proba_")) for c in columns]
         order = np.argsort(names)
         classes = [names[i] for i in order]
         matrix = out[columns].to_numpy(dtype=float)[:, order]
-        ref = Reference("the evaluation data", out["prediction"].map(_text), matrix, classes)
+        ref = Reference("the evaluation data", out["prediction"].map(as_text), matrix, classes)
         metric = estimated_metric(system.metric_name)
         gap = system.config.monitor.quality_tolerance
-        return ref, calibration(metric, matrix, classes, frame[system.target], max_gap=gap)
+        fitted = calibration(metric, matrix, classes, frame[system.target], max_gap=gap)
+        return (ref, _reference_key(version, ref)), fitted
 
     return _memo(system, f"reference-{version}", compute)
-
-
-def recent(rows: pd.DataFrame) -> list[str]:
-    """The newest RECENT windows of served rows, oldest first."""
-    return sorted(rows["window"].unique())[-RECENT:]
 
 
 def fmt(value: float | None) -> str:
@@ -227,7 +313,7 @@ def quality_evidence(
         note += "; without labels the quality of a regression cannot be estimated: prediction "
         note += "drift only"
     note += labels_not_there(system)
-    unjoined = unjoined_labels(system)
+    unjoined = unjoined_labels(system, judged)
     if unjoined is not None:
         return Evidence(
             "monitor.7",
@@ -309,13 +395,18 @@ def labels_not_there(system: System) -> str:
     )
 
 
-def unjoined_labels(system: System) -> str | None:
-    """What is wrong when [data] labels holds labels and none joins a served row on
-    [system] id (examples of both sides' ids); None when some join or none are configured."""
+def unjoined_labels(system: System, judged: list[WindowQuality]) -> str | None:
+    """What is wrong when [data] labels holds labels and none joins a served row of the
+    judged windows on [system] id (examples of both sides' ids); None when some join or none
+    are configured."""
+    if any(w.labelled for w in judged) or not labels_arrived_for(system):
+        return None
     found = labels(system)
     if found is None or not len(found):
         return None
-    ids = served(system)["example_id"].dropna().astype(str)
+    from keel.monitor.online import labelled_ids
+
+    ids = labelled_ids(_state(system).state_dir, recent_keys(system))
     if ids.isin(found.index).any():
         return None
     column = system.config.system.id
@@ -337,16 +428,26 @@ HINT_2 = (
 
 
 def per_version(system: System) -> list[tuple[int, float, float, int]]:
-    """(version, offline, online, labelled rows) for each version whose served rows have at
-    least [monitor] min_labels labels and whose offline metric is stored."""
-    found = labels(system)
-    rows, stored = served(system), offline(system)
-    out = []
-    for version, mine in rows.groupby("model_version", sort=True):
-        n, value = online_metric(mine, found, task=system.task, metric=system.metric_name)
-        if value is not None and n >= system.config.monitor.min_labels and version in stored:
-            out.append((int(version), stored[int(version)], value, n))
-    return out
+    """(version, offline, online, labelled rows) for each version whose served rows of its
+    newest windows have at least [monitor] min_labels labels and whose offline metric is
+    stored (`keel.monitor.online.measure_versions`)."""
+    from keel.monitor.online import measure_versions
+
+    found, stored = labels_source(system), offline(system)
+    measured = measure_versions(
+        _state(system).state_dir,
+        version_windows(system),
+        labels=found,
+        task=system.task,
+        metric=system.metric_name,
+    )
+    return [
+        (m.version, stored[m.version], m.online, m.labelled)
+        for m in measured
+        if m.online is not None
+        and m.labelled >= system.config.monitor.min_labels
+        and m.version in stored
+    ]
 
 
 def correlation_evidence(system: System, measured: list[tuple[int, float, float, int]]) -> Evidence:
@@ -420,15 +521,15 @@ def online_interval(
 ) -> OnlineInterval | None:
     """The 95% bootstrap interval of the canary's online difference from the labelled rows
     each route served during it; None when they cannot be read or a route has fewer than 20."""
-    from keel.serve.canary import _quality
+    from keel.model.online_quality import labelled_quality
 
     known = labels(system)
     started = (verdict.get("canary") or {}).get("started")
     if known is None or not started:
         return None
-    rows = served(system)
-    times = pd.to_datetime(rows["time"], utc=True, format="ISO8601")
-    during = rows[(times >= pd.Timestamp(started)) & (times <= pd.Timestamp(until))]
+    during = served_during(system, started, until)
+    if not len(during):
+        return None
     during = during[during["example_id"].astype(str).isin(known.index)]
     routes = {
         r: during[during["route"] == r].reset_index(drop=True) for r in ("champion", "canary")
@@ -440,7 +541,7 @@ def online_interval(
     differences = []
     for _ in range(draws):
         a, b = (
-            _quality(f.iloc[rng.integers(0, len(f), len(f))], known, metric, task)[1]
+            labelled_quality(f.iloc[rng.integers(0, len(f), len(f))], known, metric, task)[1]
             for f in (routes["champion"], routes["canary"])
         )
         if a is not None and b is not None:

@@ -27,7 +27,7 @@ VersionArg = Annotated[str, typer.Argument(help="A version number (3 or v3) or a
 @command("bench-model")
 def bench_model(version: VersionArg, path: PathArg = Path(".")) -> None:
     """Benchmark a registered version's predictions and store the result on it."""
-    from keel.checks._regressions import promotion_order
+    from keel.checks._monitor_inputs import promotion_order
     from keel.monitor.bench_apart import bench_versions
     from keel.monitor.performance import bench_history, bench_tags, store_tags
     from keel.registry.versions import get_version

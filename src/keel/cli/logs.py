@@ -6,7 +6,9 @@ segments are rolled into Parquet first (a damaged record is skipped, its bytes k
 runs through DuckDB over the view
 `predictions` (one row per served row, with `date` and `model_version` from the partitions),
 `rejected` (the rows the server refused for a schema problem, with their anomalies) or
-`records` (both).
+`records` (both). The views also hold the complete records of segments a running server is
+still writing (read, not rolled: `keel.log.read.query_live`), so a row is seen as soon as it
+is logged.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ def query_command(
     path: Annotated[Path, typer.Argument(help="The project folder (with keel.toml).")] = Path(),
     limit: Annotated[int, typer.Option(help="Show at most this many rows.")] = 100,
 ) -> None:
-    """Roll closed log segments into Parquet, then run SQL over `predictions`."""
+    """Roll closed log segments into Parquet, then run SQL over `predictions` (open segments
+    included)."""
     from keel.config import load_config
     from keel.errors import interrupted
-    from keel.log.rollup import query, roll
+    from keel.log.read import query_live
+    from keel.log.rollup import roll
     from keel.log.writer import rolled_dir, segments_dir
 
     cfg, file = load_config(path)
@@ -56,7 +60,7 @@ def query_command(
         err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if rolled.rows:
         err.print(f"rolled {rolled.rows:,} records into {rolled_dir(root)}", highlight=False)
-    result = query(sql, rolled_dir(root))
+    result = query_live(sql, root)
     table = Table(*(escape(name) for name in result.column_names))
     for row in result.slice(0, limit).to_pylist():
         table.add_row(*("" if v is None else escape(str(v)) for v in row.values()))

@@ -97,7 +97,9 @@ def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
     holder.start()  # loads and warms: nothing is served before
     one_thread_per_worker()  # the pools the model's libraries loaded
     folder = parts["log_folder"]
-    log = None if folder is None else PredictionLog(folder, durability=config.durability)
+    log = None
+    if folder is not None:  # each worker process its own log, sealed by age as configured
+        log = PredictionLog(folder, durability=config.durability, seal_seconds=config.seal_seconds)
     stop = threading.Event()
     holder.follow(stop, config.poll_seconds)
     app = create_app(
@@ -140,7 +142,11 @@ def worker(index: int, ready: Any, path: str, host: str, port: int) -> None:
 
 def _describe(parts: dict[str, Any], version: int, url: str, workers: int) -> str:
     config = parts["serve"]
-    log = parts["log_folder"] if parts["log_folder"] is not None else "off ([serve] log = false)"
+    log = (
+        f"{parts['log_folder']}, sealed every {config.seal_seconds:g} s"
+        if parts["log_folder"] is not None
+        else "off ([serve] log = false)"
+    )
     who = f"{workers} workers" if workers > 1 else "1 worker"
     return (
         f"serving version {version} of '{parts['ref'].model}' on {url} ({who}; following the "

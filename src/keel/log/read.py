@@ -1,24 +1,42 @@
 """Everything the prediction log holds so far, rolled into Parquet or still in segments.
 
-A canary's comparison (and any reader that cannot wait for a segment to close) needs the rows
-running servers logged a moment ago. `served_rows` rolls what is closed (exactly once, see
-`keel.log.rollup`), reads the rolled Parquet for the period asked, then adds the complete
-records of the segments still being written (a reader stops at a torn tail, so a record being
-appended is either whole or not seen). A roll by another process between the two reads can
-show a record twice or not at all for that one read; nothing stored changes.
+A canary's comparison, `keel logs query` (and any reader that cannot wait for a segment to be
+sealed) needs the rows running servers logged a moment ago. `served_rows` rolls what is closed
+(exactly once, see `keel.log.rollup`), reads the rolled Parquet for the period asked, then adds
+the complete records of the segments still being written (a reader stops at a torn tail, so a
+record being appended is either whole or not seen). A roll by another process between the two
+reads can show a record twice or not at all for that one read; nothing stored changes.
+
+`query_live` runs SQL over the rolled parts and the segments not rolled yet (open ones, and
+closed ones sealed since the last roll), without disturbing their writers and without rolling
+them. Design: the complete records of each such segment are typed exactly as the roll-up would
+type them (`rollup.segment_tables`) and written as Parquet under a temporary folder outside the
+log, laid out like `rolled/` (`date=…/model_version=…/part-<segment>.parquet`); the views
+`records`, `predictions` and `rejected` of that one query read the rolled parts and these
+together, so a column has the same type and meaning whether its row is rolled or not. Nothing
+is written to `rolled/` and the temporary folder is removed after the query. Each row is
+counted once even when a roll runs meanwhile: the segments are read first, then the rolled
+parts are listed leaving out those named after a segment already read (a roll names a part
+after its segment).
+
+`keel monitor` does not read open segments: its intake takes sealed, rolled parts exactly once,
+so a row reaches it at most `[serve] seal_seconds` after it was served (plus the monitor's
+period).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from keel.errors import KeelError, interrupted
 from keel.log.record import FIELDS, ROUTE_REJECTED
-from keel.log.rollup import query, roll
-from keel.log.segments import OPEN_SUFFIX, read_segment
+from keel.log.rollup import roll, segment_tables
+from keel.log.segments import CLOSED_SUFFIX, OPEN_SUFFIX, read_segment
 from keel.log.writer import rolled_dir, segments_dir
 
 
@@ -47,21 +65,41 @@ def _roll_and_read_live(log_root: Path, *, newest_first: bool = False, last: int
     return rolled, live
 
 
-def _has_rolled(rolled: Path) -> bool:
-    return rolled.is_dir() and any(rolled.glob("**/*.parquet"))
+def _first_day(since: str | None) -> str | None:
+    """The oldest partition date a read from `since` needs: the day before its UTC date (a
+    partition's date is the logged time's own date, which its offset may put a day off UTC)."""
+    if since is None:
+        return None
+    moment = pd.Timestamp(since)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    return (moment - pd.Timedelta(days=1)).date().isoformat()
+
+
+def _parts_from(rolled: Path, day: str | None) -> list[Path]:
+    """The rolled parts of the partitions dated `day` or later (all when None)."""
+    return [
+        p
+        for p in sorted(rolled.glob("date=*/**/*.parquet"))
+        if day is None or p.relative_to(rolled).parts[0].removeprefix("date=") >= day
+    ]
 
 
 def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
     """One row per logged prediction at or after `since` (ISO time; None: all), with FIELDS;
-    rows the server refused (route "rejected") are not predictions and are left out.
+    rows the server refused (route "rejected") are not predictions and are left out. With
+    `since`, only the partitions of that period are read, and never the logged inputs: a
+    canary's comparison costs its own period, not the log's life.
 
     `probabilities` is a dict per row (or None); `time` is text as logged; a field a record
     lacks (an `error` when none occurred) is None.
     """
     rolled, live = _roll_and_read_live(Path(log_root))
     frames = []
-    if _has_rolled(rolled):
-        frames.append(query("SELECT * FROM predictions", rolled).to_pandas())
+    parts = _parts_from(rolled, _first_day(since)) if rolled.is_dir() else []
+    if parts:
+        wanted = ", ".join(f"'{name}'" for name in FIELDS)
+        sql = f"SELECT COLUMNS(lambda c: c IN ({wanted})) FROM predictions"
+        frames.append(query_files(sql, parts).to_pandas())
     live = [r for r in live if r.get("route") != ROUTE_REJECTED]
     if live:
         frames.append(pd.DataFrame(live))
@@ -76,3 +114,96 @@ def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
         times = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
         frame = frame[times >= pd.Timestamp(since).tz_convert("UTC")].reset_index(drop=True)
     return frame
+
+
+def _unrolled_parts(segments: Path, into: Path) -> set[str]:
+    """Write the complete records of every segment of `segments` not rolled yet (open, or
+    closed since the last roll) as Parquet parts under `into`, laid out as the roll-up lays
+    out `rolled/`; the names (stems) of the segments read. Damaged frames and a torn tail are
+    skipped here (the roll-up keeps and reports them once the segment is sealed)."""
+    import pyarrow.parquet as pq
+
+    read: set[str] = set()
+    if not segments.is_dir():
+        return read
+    found = sorted(segments.glob("*" + OPEN_SUFFIX)) + sorted(segments.glob("*" + CLOSED_SUFFIX))
+    for path in found:
+        if path.stem in read:  # sealed between the two listings: read once
+            continue
+        tables = None
+        for candidate in dict.fromkeys((path, path.with_suffix(CLOSED_SUFFIX))):  # sealed?
+            try:
+                tables, _ = segment_tables(candidate)
+                break
+            except FileNotFoundError:  # sealed, or rolled: then the rolled parts hold it
+                continue
+        if tables is None:
+            continue
+        read.add(path.stem)
+        for (date, version), table in tables.items():
+            part = into / f"date={date}" / f"model_version={version}"
+            part.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, part / f"part-{path.stem}.parquet")
+    return read
+
+
+def _sql_list(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def query_live(sql: str, log_root: str | Path) -> Any:
+    """Run `sql` over everything `log_root` holds: its rolled parts and the complete records of
+    its segments not rolled yet (see the module doc); a pyarrow Table. The views are those of
+    `keel.log.rollup.query`: `predictions`, `rejected` and `records`.
+
+    Rolls nothing (roll first for the closed segments to be stored once). Raises KeelError
+    when the log holds no record yet or DuckDB rejects the SQL.
+    """
+    log_root = Path(log_root)
+    with tempfile.TemporaryDirectory(prefix="keel-live-") as scratch:
+        read = _unrolled_parts(segments_dir(log_root), Path(scratch))
+        rolled = rolled_dir(log_root)
+        parts = [
+            p
+            for p in (sorted(rolled.glob("**/*.parquet")) if rolled.is_dir() else [])
+            if p.stem.removeprefix("part-") not in read  # rolled meanwhile: read live already
+        ]
+        parts += sorted(Path(scratch).glob("**/*.parquet"))
+        if not parts:
+            raise KeelError(
+                f"prediction log: no records under {log_root} (neither rolled nor in "
+                "segments): nothing served yet?"
+            )
+        return query_files(sql, parts)
+
+
+def query_files(sql: str, parts: list[Path]) -> Any:
+    """Run `sql` over the given Parquet parts of the log (laid out as `rolled/`); a pyarrow
+    Table, with the views of `keel.log.rollup.query`: `predictions`, `rejected`, `records`."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"CREATE VIEW records AS SELECT * FROM read_parquet({_sql_list(parts)}, "
+            "hive_partitioning = true, union_by_name = true)"
+        )
+        names = {row[0] for row in con.execute("DESCRIBE records").fetchall()}
+        served, refused = "true", "false"  # a log without routes has no refused rows
+        if "route" in names:
+            served = f"route::VARCHAR IS DISTINCT FROM '{ROUTE_REJECTED}'"
+            refused = f"route::VARCHAR = '{ROUTE_REJECTED}'"
+        con.execute(f"CREATE VIEW predictions AS SELECT * FROM records WHERE {served}")
+        con.execute(f"CREATE VIEW rejected AS SELECT * FROM records WHERE {refused}")
+        relation = con.sql(sql)
+        if relation is None:
+            raise KeelError("prediction log query: the SQL returned no result; use a SELECT")
+        return relation.to_arrow_table()
+    except duckdb.Error as exc:
+        raise KeelError(f"prediction log query failed: {exc}") from None
+    except RuntimeError as exc:  # Ctrl-C: DuckDB took the SIGINT; give it back as such
+        if interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        con.close()

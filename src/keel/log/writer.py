@@ -13,6 +13,13 @@ of it (group commit), so N concurrent requests cost one fsync. With `"async"`, `
 and returns at once; when the queue holds `queue_rows` rows the records are dropped and counted
 in `dropped`, never blocking a request.
 
+A segment is sealed (closed: renamed `.open` -> `.seg`, so the roll-up and `keel monitor` take
+it) when it reaches `segment_bytes`, or once its first record is `seal_seconds` old, whatever
+the traffic: the writer thread waits for records with a timeout set to the open segment's
+deadline, so a quiet server's rows are sealed at most `seal_seconds` after they arrived. An
+idle writer with no open segment waits without a timeout and writes nothing (no empty
+segments); the next record opens a new segment.
+
 Make one `PredictionLog` per process, after any fork (its writer thread and open segment
 belong to the process that made it); worker processes may share a folder.
 
@@ -36,6 +43,7 @@ from keel.log.segments import SegmentWriter, encode_record, recover
 
 Durability = Literal["ack", "async"]
 DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
+DEFAULT_SEAL_SECONDS = 60.0
 
 
 def segments_dir(log_root: str | Path) -> Path:
@@ -63,6 +71,7 @@ class PredictionLog:
         durability: Durability = "ack",
         queue_rows: int = 10_000,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        seal_seconds: float = DEFAULT_SEAL_SECONDS,
         on_fsync: Callable[[float], None] | None = None,
     ) -> None:
         if durability not in ("ack", "async"):
@@ -71,6 +80,8 @@ class PredictionLog:
             )
         if queue_rows < 1 or segment_bytes < 1:
             raise KeelError("prediction log: queue_rows and segment_bytes must be positive")
+        if not seal_seconds > 0:
+            raise KeelError(f"prediction log: seal_seconds must be positive, got {seal_seconds!r}")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         met: list[Damage] = []
@@ -81,6 +92,7 @@ class PredictionLog:
         self.durability = durability
         self.queue_rows = queue_rows
         self.segment_bytes = segment_bytes
+        self.seal_seconds = float(seal_seconds)
         self.on_fsync = on_fsync
         self.dropped = 0
         self.fsyncs = 0
@@ -95,6 +107,7 @@ class PredictionLog:
         self._closed = False
         self._seq = 0
         self._segment: SegmentWriter | None = None
+        self._seal_at = 0.0  # monotonic time the open segment is sealed by age
         self._thread = threading.Thread(target=self._run, name="keel-predlog", daemon=True)
         self._thread.start()
 
@@ -168,31 +181,48 @@ class PredictionLog:
             raise KeelError(f"prediction log {self.folder}: closed")
 
     def _run(self) -> None:
-        """The writer thread: take all pending frames, write, fsync once, wake their callers."""
+        """The writer thread: take all pending frames, write, fsync once, wake their callers;
+        seal the open segment once its first record is `seal_seconds` old."""
         while True:
             with self._cond:
-                while not self._pending and not self._closing:
-                    self._cond.wait()
-                if not self._pending:  # closing, nothing left
+                while not self._pending and not self._closing and not self._seal_due():
+                    # an open segment: wake at its deadline; none: nothing to do until a record
+                    timeout = None if self._segment is None else self._seal_at - time.monotonic()
+                    self._cond.wait(timeout)
+                if not self._pending and self._closing:  # closing, nothing left
                     return
                 frames, self._pending = self._pending, []
                 upto = self._enqueued
             try:
-                self._write(frames)
+                if frames:
+                    self._write(frames)
+                    with self._cond:  # callers answered before any seal by age
+                        self._durable = upto
+                        self.records_written += len(frames)
+                        self._cond.notify_all()
+                if self._seal_due():
+                    self._seal()
             except BaseException as exc:  # a full disk, a removed folder: fail loudly
                 with self._cond:
                     self._error = exc
                     self._cond.notify_all()
                 return
-            with self._cond:
-                self._durable = upto
-                self.records_written += len(frames)
-                self._cond.notify_all()
+
+    def _seal_due(self) -> bool:
+        """Whether the open segment (if any) has reached its age."""
+        return self._segment is not None and time.monotonic() >= self._seal_at
+
+    def _seal(self) -> None:
+        """Close the open segment (it becomes `.seg`, rollable); the next record opens one."""
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.close()
 
     def _write(self, frames: list[bytes]) -> None:
         if self._segment is None:
             self._seq += 1
             self._segment = SegmentWriter(self.folder, self._seq)
+            self._seal_at = time.monotonic() + self.seal_seconds
         segment = self._segment
         segment.write(b"".join(frames))
         start = time.perf_counter()
@@ -203,5 +233,4 @@ class PredictionLog:
         if self.on_fsync is not None:
             self.on_fsync(took)
         if segment.size >= self.segment_bytes:
-            segment.close()
-            self._segment = None
+            self._seal()

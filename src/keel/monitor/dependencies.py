@@ -1,5 +1,5 @@
 """monitor.1: what a model version's predictions depend on, stored when it was trained, against
-the present.
+the present: the whole judgement (`judge_dependencies`).
 
 A dependency is what the model's predictions depend on: its feature and training code, its
 packages and its data sources. A fingerprint is plain data:
@@ -21,18 +21,36 @@ fall back to what their lineage has (the pinned packages, the combined `code_has
 
 `stored_fingerprint` reads it from a version's lineage (`keel.registry.lineage`);
 `present_packages` gives the installed versions of named distributions; `diff` lists every
-difference, one `Change` each. The caller gathers the present side (the System adapter is
-`keel.checks._health.present_fingerprint`).
+difference, one `Change` each; `judge_dependencies` gives monitor.1's verdict: every change
+fails, listed (what, stored, now), since each is a notification the team must see. The caller
+gathers the present side (`keel.checks._monitor_inputs.present_fingerprint` reads it from a
+System).
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["DATA_FACTS", "Change", "compared", "diff", "present_packages", "stored_fingerprint"]
+from keel.evidence import Evidence, Table
+from keel.monitor.gates import no_champion
+
+if TYPE_CHECKING:
+    from keel.registry.versions import ModelVersion
+
+__all__ = [
+    "DATA_FACTS",
+    "Change",
+    "DependencyInputs",
+    "compared",
+    "diff",
+    "judge_dependencies",
+    "present_packages",
+    "stored_fingerprint",
+]
 
 DATA_FACTS = ("schema_hash", "rows", "content_hash", "newest")  # compared per data source
 NOT_INSTALLED = "not installed"
@@ -146,3 +164,77 @@ def compared(stored: dict[str, Any]) -> list[str]:
     for split in stored.get("data", {}):
         parts.append(f"the {split} data (schema, rows, content, newest time)")
     return parts
+
+
+@dataclass(frozen=True)
+class DependencyInputs:
+    """What monitor.1 judges: the serving version (None when nothing serves) and how to read
+    the present side of a stored fingerprint (called only when one was stored)."""
+
+    champion: ModelVersion | None
+    present: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _commits(stored: dict[str, Any], now: dict[str, Any]) -> str:
+    """The commit the version was trained at and the one checked out now, in words."""
+    then, present = stored.get("git_commit"), now.get("git_commit")
+    if not then or not present or then == present:
+        return ""
+    return (
+        f" (trained at commit {str(then)[:10]}, now {str(present)[:10]}: only the files a "
+        "commit changes can be dependencies, not the commit itself)"
+    )
+
+
+def judge_dependencies(inputs: DependencyInputs) -> Evidence:
+    """monitor.1: what the serving version's predictions depend on (its code files, the
+    closure of its packages, Python, its data sources), stored when it was trained, against
+    the present; every change fails, listed (what, stored, now), since each is a
+    notification the team must see. A commit that changes nothing of these is not one."""
+    version = inputs.champion
+    if version is None:
+        return no_champion("monitor.1", "there is no stored fingerprint to compare")
+    stored = stored_fingerprint(version.lineage)
+    if not stored:
+        return Evidence(
+            "monitor.1",
+            "fail",
+            f"version {version.version} serves without a recorded lineage: what it depends on "
+            "is unknown",
+            hint="Register a version with `keel train` (it records the lineage) and promote it.",
+        )
+    now = inputs.present(stored)
+    changes = diff(stored, now)
+    facts = {
+        "champion": version.version,
+        "changes": len(changes),
+        "packages": len(stored.get("packages", {})),
+        "code_files": len(stored.get("code", {})),
+        "git_commit_then": stored.get("git_commit"),
+        "git_commit_now": now.get("git_commit"),
+    }
+    looked = ", ".join(compared(stored))
+    if not changes:
+        return Evidence(
+            "monitor.1",
+            "pass",
+            f"nothing changed of what version {version.version}'s predictions depend on since "
+            f"it was trained: compared {looked}{_commits(stored, now)}",
+            facts=facts,
+        )
+    table = Table(
+        f"What changed since version {version.version} was trained",
+        ["what", "stored", "now"],
+        [[c.what, c.stored, c.now] for c in changes],
+    )
+    shown = "; ".join(f"{c.what}: {c.stored[:16]} → {c.now[:16]}" for c in changes[:3])
+    more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
+    return Evidence(
+        "monitor.1",
+        "fail",
+        f"{len(changes)} dependencies of version {version.version} changed: {shown}{more}",
+        hint="Review the changes; retrain on the present dependencies (`keel train`, then "
+        "`keel promote VERSION`) or restore what changed.",
+        tables=[table],
+        facts=facts,
+    )

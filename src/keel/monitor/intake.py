@@ -36,7 +36,6 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +53,12 @@ from keel.log.record import ROUTE_REJECTED
 from keel.log.rollup import pending, roll
 from keel.log.writer import rolled_dir, segments_dir
 from keel.monitor.logged_json import json_table
+from keel.monitor.outputs import keep_outputs
 from keel.monitor.sampling import row_keys, smallest
 from keel.monitor.stored import compact
 from keel.monitor.stored import load_windows as load_windows  # where callers found it
 from keel.monitor.summary import PartSummary, SampledRow
-from keel.monitor.windows import window_starts
+from keel.monitor.windows import window_index
 
 Rebuild = Callable[[list[dict[str, Any]]], pd.DataFrame]  # logged raw rows -> model inputs
 
@@ -283,27 +283,10 @@ def apply_skew(
     summary.skew_error = error
 
 
-def _window_of_rows(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], np.ndarray]:
-    """The windows (ISO starts, oldest first) and the window of each row (its index)."""
-    try:
-        if times.null_count:
-            raise pa.ArrowInvalid("a row without a time")
-        stamps = pc.cast(pc.cast(times, pa.timestamp("us", "UTC")), pa.int64()).to_numpy()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a form only pandas reads
-        starts = window_starts(times.to_pandas(), seconds).to_numpy()
-        labels, which = np.unique(starts.astype(str), return_inverse=True)
-        return [str(label) for label in labels], which
-    epoch = stamps // 1_000_000  # whole seconds, as `window_starts` counts them
-    distinct, which = np.unique(
-        (np.floor(epoch / seconds) * seconds).astype("int64"), return_inverse=True
-    )
-    return [datetime.fromtimestamp(int(s), UTC).isoformat() for s in distinct], which
-
-
 def _windows(table: pa.Table, window_seconds: float) -> list[tuple[str, pa.Table, np.ndarray]]:
     """The part's rows split by the window their time falls in, oldest window first, with
     their positions in the part."""
-    labels, which = _window_of_rows(table.column("time"), window_seconds)
+    labels, which = window_index(table.column("time"), window_seconds)
     if len(labels) == 1:
         return [(labels[0], table, np.arange(table.num_rows))]
     out = []
@@ -529,15 +512,18 @@ def intake(
 
     def take(part: Path, table: pa.Table | None) -> None:
         relative = part.relative_to(rolled)
+        version = version_of(relative)
+        name = part_name(relative)
         summaries = summarise_part(
             part,
-            version_of(relative),
+            version,
             window_seconds=window_seconds,
             rebuild=rebuild,
             skip_skew=skip_skew,
-            label=part_name(relative),
+            label=name,
             table=table,
         )
+        keep_outputs(state_dir, part, name, version, window_seconds, table)
         record(state_dir, relative, summaries, run)
         done.add(part)
         if progress is not None:

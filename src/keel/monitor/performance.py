@@ -1,4 +1,5 @@
-"""monitor.6: computing performance per model version, and its jumps and creeps.
+"""monitor.6: computing performance per model version, and its jumps and creeps: the maths and
+the benchmark (monitor.6's verdict on them is `keel.monitor.regressions`).
 
 Measures of a version come from three places: its lineage (training time, peak memory), the
 micro-benchmark `keel bench-model` stores on it as `keel.bench.*` tags (`bench`, `bench_tags`,

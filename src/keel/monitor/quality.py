@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 
 from keel.model.metrics import Predictions, compute
+from keel.model.online_quality import as_text, labelled_quality, prediction_distance, quality_noise
 from keel.monitor.drift import NOISE_LEVEL
 from keel.monitor.windows import window_starts
-from keel.serve.canary import _quality, _text, prediction_distance, quality_noise
 
 MAX_ECE = 0.05  # expected calibration error above which CBPE is called unreliable
 DRAWS = 200  # bootstrap resamples per side
@@ -231,7 +231,7 @@ def calibration(
     calibration error and the estimated against the actual metric (poor beyond MAX_ECE or
     `max_gap`)."""
     labels = np.array(classes, dtype=object)[proba.argmax(axis=1)]
-    truth = np.array([_text(v) for v in np.asarray(y)], dtype=object)
+    truth = np.array([as_text(v) for v in np.asarray(y)], dtype=object)
     confidence = proba.max(axis=1)
     correct = (labels == truth).astype(float)
     bins = np.minimum((confidence * 10).astype(int), 9)
@@ -249,9 +249,12 @@ def probabilities(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
     values = rows["probabilities"]
     if not len(values) or not values.map(lambda v: isinstance(v, dict) and bool(v)).all():
         return None
-    classes = sorted({_text(k) for p in values for k in p}) if len(values) else []
+    classes = sorted({as_text(k) for p in values for k in p}) if len(values) else []
     matrix = np.array(
-        [[float({_text(k): v for k, v in p.items()}.get(c, 0.0)) for c in classes] for p in values]
+        [
+            [float({as_text(k): v for k, v in p.items()}.get(c, 0.0)) for c in classes]
+            for p in values
+        ]
     )
     return matrix, classes
 
@@ -273,7 +276,7 @@ def online_metric(
     if labels is None or not len(labels) or not len(rows):
         return 0, None
     rows = rows.assign(example_id=rows["example_id"].map(lambda v: None if v is None else str(v)))
-    return _quality(rows, labels, metric, task)
+    return labelled_quality(rows, labels, metric, task)
 
 
 def labelled_noise(
@@ -286,7 +289,8 @@ def labelled_noise(
     )
 
 
-def _reference_of(rows: pd.DataFrame, first: str) -> Reference:
+def reference_window(rows: pd.DataFrame, first: str) -> Reference:
+    """A version's first window as the reference its later windows are compared with."""
     found = probabilities(rows)
     proba, classes = found if found is not None else (None, None)
     return Reference(f"window {first}", rows["prediction"], proba, classes)
@@ -319,47 +323,75 @@ def assess(
     and the prediction drift from the version's reference (`references`, or its first
     window)."""
     out: list[WindowQuality] = []
+    limits = Limits(task, metric, tolerance, min_labels, min_rows, max_distance)
     for version, mine in rows.groupby("model_version", sort=True):
         windows = sorted(mine["window"].unique())
         ref = references.get(int(version))
         if ref is None:
-            ref = _reference_of(mine[mine["window"] == windows[0]], windows[0])
+            ref = reference_window(mine[mine["window"] == windows[0]], windows[0])
         for window in windows:
             part = mine[mine["window"] == window]
-            wq = WindowQuality(window, int(version), len(part), offline=offline.get(int(version)))
-            wq.labelled, value = online_metric(part, labels, task=task, metric=metric)
-            if value is not None and wq.labelled >= min_labels:
-                wq.online = value
-                if wq.offline is None:
-                    wq.reasons.append(f"version {version} has no stored offline {metric}")
-                elif wq.offline - value > tolerance:
-                    noise = labelled_noise(part, labels, task=task, metric=metric)
-                    if wq.offline - value > noise:
-                        wq.verdict = "fail"
-                        wq.reasons.append(
-                            f"{metric} {value:.4f} online against {wq.offline:.4f} offline on "
-                            f"{wq.labelled:,} labelled rows (beyond the sampling noise, "
-                            f"{noise:.4f})"
-                        )
-                    else:
-                        wq.verdict = "ok"
-                        wq.reasons.append(
-                            f"{metric} {value:.4f} online against {wq.offline:.4f} offline: "
-                            f"within the sampling noise of {wq.labelled:,} labelled rows "
-                            f"({noise:.4f})"
-                        )
-                else:
-                    wq.verdict = "ok"
-                out.append(wq)
-                continue
-            if ref.source == f"window {window}":
-                wq.reasons.append("the reference window")
-            elif len(part) < min_rows:
-                wq.reasons.append(f"{len(part)} rows, fewer than [monitor] min_rows = {min_rows}")
-            else:
-                _judge_unlabelled(wq, part, ref, task, metric, tolerance, max_distance)
-            out.append(wq)
+            out.append(
+                assess_window(
+                    part, window, int(version), ref, labels, offline.get(int(version)), limits
+                )
+            )
     return sorted(out, key=lambda w: (w.window, w.version))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a window is judged under: the task, the primary metric and [monitor]'s limits."""
+
+    task: str
+    metric: str
+    tolerance: float
+    min_labels: int
+    min_rows: int
+    max_distance: float
+
+
+def assess_window(
+    part: pd.DataFrame,
+    window: str,
+    version: int,
+    ref: Reference,
+    labels: pd.Series | None,
+    offline: float | None,
+    limits: Limits,
+) -> WindowQuality:
+    """One window of one version's served rows judged (see `assess`)."""
+    task, metric, tolerance = limits.task, limits.metric, limits.tolerance
+    wq = WindowQuality(window, version, len(part), offline=offline)
+    wq.labelled, value = online_metric(part, labels, task=task, metric=metric)
+    if value is not None and wq.labelled >= limits.min_labels:
+        wq.online = value
+        if wq.offline is None:
+            wq.reasons.append(f"version {version} has no stored offline {metric}")
+        elif wq.offline - value > tolerance:
+            noise = labelled_noise(part, labels, task=task, metric=metric)
+            if wq.offline - value > noise:
+                wq.verdict = "fail"
+                wq.reasons.append(
+                    f"{metric} {value:.4f} online against {wq.offline:.4f} offline on "
+                    f"{wq.labelled:,} labelled rows (beyond the sampling noise, {noise:.4f})"
+                )
+            else:
+                wq.verdict = "ok"
+                wq.reasons.append(
+                    f"{metric} {value:.4f} online against {wq.offline:.4f} offline: within "
+                    f"the sampling noise of {wq.labelled:,} labelled rows ({noise:.4f})"
+                )
+        else:
+            wq.verdict = "ok"
+        return wq
+    if ref.source == f"window {window}":
+        wq.reasons.append("the reference window")
+    elif len(part) < limits.min_rows:
+        wq.reasons.append(f"{len(part)} rows, fewer than [monitor] min_rows = {limits.min_rows}")
+    else:
+        _judge_unlabelled(wq, part, ref, task, metric, tolerance, limits.max_distance)
+    return wq
 
 
 def _judge_unlabelled(

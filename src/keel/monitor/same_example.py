@@ -10,14 +10,21 @@ same as Spark jobs: the window's rows read and filtered in Spark, their inputs p
 `from_json` into the training columns' types, the join by id in Spark.
 
 Only the dates the window touches are read (`date=YYYY-MM-DD` folders of the rolled log).
+
+monitor.3's part (d): `same_example` joins one window's served rows to the training source
+(`[data] train`, every row of it) on the engine the log was taken on, and says why when
+nothing was compared (no `[system] id`, no served id in the training data); an input whose
+share of differing rows exceeds `[monitor] max_skewed_share` fails monitor.3, judged in
+`keel.monitor.skew` as part (a)'s shares are. Nothing compared neither passes nor fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +32,7 @@ import pyarrow.parquet as pq
 
 from keel.data.idskew import IdSkew, id_skew, id_skew_frame
 from keel.monitor.intake import json_table
+from keel.monitor.state import MonitorState
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -132,3 +140,54 @@ def _served_keys(window: DataFrame) -> set[str]:
 
     keys = window.select(F.explode(F.json_object_keys("inputs")).alias("k")).distinct()
     return {row["k"] for row in keys.collect()}
+
+
+@dataclass
+class SameExample:
+    """What part (d) compared in one window, per raw input; `note` says why nothing was."""
+
+    found: dict[str, IdSkew] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def compared(self) -> int:
+        return max((s.compared for s in self.found.values()), default=0)
+
+
+def same_example(
+    state: MonitorState,
+    window: str,
+    skip: set[str],
+    *,
+    id: str | None,
+    seconds: float,
+    source: Any,
+    root: Path,
+) -> SameExample:
+    """Part (d) on the window starting at `window` (every model version served in it): the
+    served rows joined by `id` to the training `source` (`[data] train`, relative to `root`),
+    every raw input but `skip` compared, on the engine `state` was taken on."""
+    from keel.log.writer import rolled_dir
+
+    if id is None:
+        return SameExample(note="no [system] id: served rows cannot be joined to training rows")
+    rolled = rolled_dir(state.log_root)
+    if state.spark is None:
+        from keel.data.sources import read_table
+
+        training = read_table(source, root, key="[data] train")
+        columns = [c for c in training.column_names if c not in skip]
+        found = same_example_skew(rolled, window, seconds, training, id=id, columns=columns)
+    else:
+        from keel.data.spark import read_source, session
+
+        spark = session(state.spark)
+        frame = read_source(spark, source, root, key="[data] train")
+        columns = [c for c in frame.columns if c not in skip]
+        found = same_example_skew_on_spark(
+            spark, rolled, window, seconds, frame, id=id, columns=columns
+        )
+    result = SameExample(found)
+    if not result.compared:
+        result.note = "no served example id is in the training data"
+    return result

@@ -40,6 +40,7 @@ from keel.monitor.intake import (
     taken,
     version_of,
 )
+from keel.monitor.outputs import keep_outputs
 from keel.monitor.stored import compact
 from keel.monitor.summary import PartSummary
 
@@ -154,6 +155,7 @@ def intake_on_spark(
             if rebuild is not None and sample is not None:
                 apply_skew(summary, _from_ipc(sample), rebuild, skip_skew or set())
             summaries.append(summary)
+        keep_outputs(state_dir, part, part_name(relative), version_of(relative), window_seconds)
         record(state_dir, relative, summaries, run)
     compact(state_dir, run.windows)  # one file per window, as the local intake leaves it
     return run

@@ -37,7 +37,7 @@ from keel.monitor.sampling import SAMPLE_SIZE
 MAX_EXAMPLES = 5  # example ids kept per skewed input
 
 
-def _merge_profiles(a: Profile | None, b: Profile | None) -> Profile | None:
+def merge_profiles(a: Profile | None, b: Profile | None) -> Profile | None:
     """Merge two profiles over the union of their columns (a column missing from one side is
     kept as the other side has it)."""
     if a is None:
@@ -182,9 +182,9 @@ class PartSummary:
             first_time=min(self.first_time, other.first_time),
             last_time=max(self.last_time, other.last_time),
             errors=self.errors + other.errors,
-            inputs=_merge_profiles(self.inputs, other.inputs),
-            model_inputs=_merge_profiles(self.model_inputs, other.model_inputs),
-            outputs=_merge_profiles(self.outputs, other.outputs),
+            inputs=merge_profiles(self.inputs, other.inputs),
+            model_inputs=merge_profiles(self.model_inputs, other.model_inputs),
+            outputs=merge_profiles(self.outputs, other.outputs),
             anomalies=_add_counts(self.anomalies, other.anomalies),
             anomaly_examples={**other.anomaly_examples, **self.anomaly_examples},
             nonfinite=_add_counts(self.nonfinite, other.nonfinite),

@@ -19,14 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from keel.data.compare import js_divergence, linf_distance
-from keel.model.metrics import Predictions, compute
+from keel.model.online_quality import labelled_quality, prediction_distance, quality_spread
 from keel.registry.canary import CanaryState
 from keel.serve.canary_stats import (
     CONFIDENCE,
@@ -38,7 +36,6 @@ from keel.serve.canary_stats import (
 from keel.serve.models import ROUTE_CANARY, ROUTE_CHAMPION
 
 Decision = Literal["wait", "promote", "abort"]
-_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -110,121 +107,6 @@ def _route_stats(rows: pd.DataFrame, route: str, version: int) -> RouteStats:
         p50_ms=p50,
         p99_ms=p99,
     )
-
-
-def _frequencies(values: pd.Series) -> dict[str, float]:
-    counts = values.astype(str).value_counts()
-    return {str(k): float(v) / float(counts.sum()) for k, v in counts.items()}
-
-
-def prediction_distance(champion: pd.Series, candidate: pd.Series, task: str) -> float:
-    """L-infinity between predicted-class frequencies (classifiers), or Jensen-Shannon
-    divergence of values binned at the champion's deciles (regression)."""
-    if task != "regression":
-        return linf_distance(_frequencies(champion), _frequencies(candidate))
-    a = champion.astype(float).to_numpy()
-    b = candidate.astype(float).to_numpy()
-    edges = np.unique(np.quantile(a, np.linspace(0, 1, _BINS + 1)[1:-1]))
-    bins_a = np.bincount(np.searchsorted(edges, a, side="right"), minlength=len(edges) + 1)
-    bins_b = np.bincount(np.searchsorted(edges, b, side="right"), minlength=len(edges) + 1)
-    return js_divergence(bins_a.astype(float), bins_b.astype(float))
-
-
-def _text(value: Any) -> str:
-    """A label as text the way JSON keys carry classes (1.0 and 1 are both "1")."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
-
-
-def _quality(
-    rows: pd.DataFrame, labels: pd.Series, metric: str, task: str
-) -> tuple[int, float | None]:
-    """(labelled rows, metric on them) for one route's rows; the metric None below 20 rows or
-    with one class only."""
-    joined = rows.assign(label=rows["example_id"].map(labels)).dropna(subset=["label"])
-    if len(joined) < 20:
-        return len(joined), None
-    if task == "regression":
-        y = joined["label"].astype(float).to_numpy()
-        predictions = Predictions(joined["prediction"].astype(float).to_numpy())
-    else:  # labels, predictions and classes compared as text, as JSON carried them
-        y = joined["label"].map(_text).to_numpy()
-        probabilities = joined["probabilities"]
-        if probabilities.isna().any() or len(set(y)) < 2:
-            return len(joined), None
-        classes = sorted(probabilities.iloc[0])
-        proba = np.array([[p[c] for c in classes] for p in probabilities], dtype=float)
-        predictions = Predictions(
-            joined["prediction"].map(_text).to_numpy(), proba, np.array(classes, dtype=object)
-        )
-    try:
-        return len(joined), float(compute(metric, y, predictions))
-    except (ValueError, TypeError):
-        return len(joined), None
-
-
-def quality_spread(
-    rows: pd.DataFrame,
-    labels: pd.Series,
-    *,
-    task: str,
-    metric: str,
-    seed: int = 0,
-    draws: int = 100,
-) -> float:
-    """The bootstrap standard deviation of the metric on these rows' labelled part (rows
-    resampled `draws` times): how far it moves by sampling alone. NaN when it cannot be
-    estimated (fewer than 20 labelled rows, no probabilities, too few valid resamples)."""
-    ids = rows["example_id"].map(lambda v: None if v is None else str(v))
-    joined = rows.assign(label=ids.map(labels)).dropna(subset=["label"])
-    if len(joined) < 20:
-        return float("nan")
-    if task == "regression":
-        y = joined["label"].astype(float).to_numpy()
-        made, proba, classes = joined["prediction"].astype(float).to_numpy(), None, None
-    else:  # as _quality: labels and classes as text
-        y = joined["label"].map(_text).to_numpy()
-        if joined["probabilities"].isna().any():
-            return float("nan")
-        names = sorted(joined["probabilities"].iloc[0])
-        proba = np.array([[p[c] for c in names] for p in joined["probabilities"]], dtype=float)
-        made, classes = joined["prediction"].map(_text).to_numpy(), np.array(names, dtype=object)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(draws):
-        i = rng.integers(0, len(y), len(y))
-        if task != "regression" and len(set(y[i])) < 2:
-            continue
-        try:
-            value = compute(
-                metric, y[i], Predictions(made[i], None if proba is None else proba[i], classes)
-            )
-        except (ValueError, TypeError):
-            continue
-        if math.isfinite(value):
-            values.append(float(value))
-    if len(values) < 2:
-        return float("nan")
-    return float(np.std(values, ddof=1))
-
-
-def quality_noise(
-    rows: pd.DataFrame,
-    labels: pd.Series,
-    *,
-    task: str,
-    metric: str,
-    seed: int = 0,
-    level: float = 0.999,
-    draws: int = 100,
-) -> float:
-    """How far below the true value the metric on these labelled rows can read by sampling
-    alone: `quality_spread` times the normal quantile at `level` (0 when it cannot be
-    estimated). A window of a few hundred labelled rows reads a ROC AUC several hundredths off
-    by chance; a drop within this is not one."""
-    spread = quality_spread(rows, labels, task=task, metric=metric, seed=seed, draws=draws)
-    return 0.0 if not math.isfinite(spread) else float(NormalDist().inv_cdf(level) * spread)
 
 
 def judge_canary(
@@ -377,7 +259,7 @@ def _quality_drop(
         mine = ok_rows[ok_rows["route"] == stats.route]
         spread = float("nan")
         if labels is not None and len(labels):
-            stats.labelled, stats.quality = _quality(mine, labels, metric, task)
+            stats.labelled, stats.quality = labelled_quality(mine, labels, metric, task)
             if stats.quality is not None:
                 spread = quality_spread(mine, labels, task=task, metric=metric)
                 stats.quality_spread = spread if math.isfinite(spread) else None

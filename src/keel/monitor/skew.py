@@ -1,4 +1,5 @@
-"""monitor.3's judgement: per-example skew, training/serving distribution skew and drift.
+"""monitor.3: training and serving features compute the same value: the whole judgement
+(`judge_skew`), per example, per distribution against training, and drift between windows.
 
 Judged on every window of the serving version that holds [monitor] min_rows rows and was taken
 by this run's intake or starts within [monitor] lookback of the newest window (each failing
@@ -12,27 +13,74 @@ window named, and alerted on with its own causes):
     and model inputs, with the skew thresholds;
 (c) drift: the window against the one before it (every version served in a window counted
     together), with the drift thresholds;
-(d) the same example at training and serving, joined by id (`keel.checks._same_example`).
+(d) the same example at training and serving, joined by id (`keel.monitor.same_example`).
 Distances, their noise bounds and the per-input thresholds come from `keel.monitor.drift`.
+Nothing served yet, the serving version not served yet, or no window with enough rows is
+`not_configured` (`keel.monitor.gates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from keel.checks._format import name_list, pct
-from keel.checks._monitor_state import MonitorState, training_profiles
-from keel.checks._same_example import SameExample, same_example
-from keel.checks._schema import schema_path
 from keel.data.profile import Profile
 from keel.evidence import BarChart, Evidence, Table
 from keel.monitor.drift import NOISE_LEVEL, Distance, compare
+from keel.monitor.gates import nothing_served, too_few_rows
+from keel.monitor.same_example import SameExample
 from keel.monitor.sampling import CONFIDENCE, missed_share
-from keel.monitor.summary import PartSummary, _merge_profiles
-from keel.system import System
+from keel.monitor.state import MonitorState, not_yet_served
+from keel.monitor.summary import PartSummary, merge_profiles
+from keel.monitor.windows import window_label
+from keel.wording import name_list, pct
+
+__all__ = ["SkewInputs", "SkewRules", "judge_skew", "judged_windows", "sample_note"]
+
+THRESHOLDS = (
+    "max_skewed_share",
+    "skew_linf",
+    "skew_js",
+    "drift_linf",
+    "drift_js",
+    "min_rows",
+    "lookback",
+)  # `[monitor]`'s keys monitor.3 judges with, in the order its evidence shows them
+
+
+@dataclass(frozen=True)
+class SkewRules:
+    """What is compared: the schema's features (their `skew`/`drift` overrides, per input),
+    the columns never compared (role columns, personal data, what serving never sends), and
+    whether model inputs are compared too (the system has a feature function)."""
+
+    features: dict[str, Any] = field(default_factory=dict)
+    skip: set[str] = field(default_factory=set)
+    with_model: bool = False
+
+
+@dataclass(frozen=True)
+class SkewInputs:
+    """What monitor.3 judges: the log taken for this run, `[monitor]`'s thresholds (`THRESHOLDS`),
+    and what is read only once there is something to judge: the rules of comparison
+    (`rules()`), the training data's (raw inputs, model inputs) profiles as the version that
+    served built them (`training_profiles(version)`), and part (d) on one window
+    (`same_example(window start, columns skipped)`)."""
+
+    state: MonitorState
+    max_skewed_share: float
+    skew_linf: float
+    skew_js: float
+    drift_linf: float
+    drift_js: float
+    min_rows: int
+    lookback: float
+    rules: Callable[[], SkewRules]
+    training_profiles: Callable[[int], tuple[Profile, Profile]]
+    same_example: Callable[[str, set[str]], SameExample]
+
 
 DISTANCE_COLUMNS = ["input", "measure", "distance", "threshold", "noise bound", "verdict"]
 
@@ -40,25 +88,6 @@ DISTANCE_COLUMNS = ["input", "measure", "distance", "threshold", "noise bound", 
 def judged_windows(state: MonitorState, min_rows: int) -> list[PartSummary]:
     """The windows × versions holding at least `min_rows` rows, oldest first."""
     return [w for w in state.windows.values() if w.rows >= min_rows]
-
-
-def window_label(w: PartSummary) -> str:
-    """ "2026-11-01T00:00 v3": a window's start (to the minute) and the version it served."""
-    return f"{w.window[:16]} v{w.model_version}"
-
-
-def _schema_rules(system: System) -> tuple[dict[str, Any], set[str]]:
-    """The schema's features (their skew/drift overrides) and the columns never compared:
-    role columns, personal data (logged hashed or redacted) and what serving never sends."""
-    skip = set(system.role_columns())
-    features: dict[str, Any] = {}
-    path = schema_path(system)
-    if path.is_file():
-        from keel.data.schema import load_schema
-
-        features = dict(load_schema(path).features)
-        skip |= {n for n, f in features.items() if f.pii != "none" or "serving" in f.absent_in}
-    return features, skip
 
 
 def _distances(
@@ -109,8 +138,8 @@ def _by_window(
     merged: dict[str, list[Any]] = {}
     for w in state.windows.values():
         slot = merged.setdefault(w.window, [None, None, 0])
-        slot[0] = _merge_profiles(slot[0], w.inputs)
-        slot[1] = _merge_profiles(slot[1], w.model_inputs)
+        slot[0] = merge_profiles(slot[0], w.inputs)
+        slot[1] = merge_profiles(slot[1], w.model_inputs)
         slot[2] += w.rows
     return [(k, v[0], v[1], v[2]) for k, v in sorted(merged.items()) if v[2] >= min_rows]
 
@@ -238,22 +267,20 @@ def sample_note(w: PartSummary) -> str:
 
 
 def _judge(
-    system: System,
-    state: MonitorState,
+    cfg: SkewInputs,
     w: PartSummary,
     by_window: list[tuple[str, Profile | None, Profile | None, int]],
-    features: dict[str, Any],
-    skip: set[str],
+    rules: SkewRules,
 ) -> WindowSkew:
-    cfg = system.config.monitor
+    skip = rules.skip
     skew_rows, skewed = _shares(w.skew, cfg.max_skewed_share)
     compared = max((s.compared for s in w.skew.values()), default=0)
-    same = same_example(system, state, w.window, skip)
+    same = cfg.same_example(w.window, skip)
     same_rows, same_flagged = _shares(same.found, cfg.max_skewed_share)
-    raw_ref, model_ref = training_profiles(system, w.model_version)
-    skew_over = {n: f.skew for n, f in features.items() if f.skew}
-    drift_over = {n: f.drift for n, f in features.items() if f.drift}
-    with_model = system.features_function is not None
+    raw_ref, model_ref = cfg.training_profiles(w.model_version)
+    skew_over = {n: f.skew for n, f in rules.features.items() if f.skew}
+    drift_over = {n: f.drift for n, f in rules.features.items() if f.drift}
+    with_model = rules.with_model
     training = _distances(
         [("inputs", raw_ref, w.inputs)]
         + ([("model_inputs", model_ref, w.model_inputs)] if with_model else []),
@@ -314,18 +341,31 @@ def _overview(verdicts: list[WindowSkew]) -> Table:
     )
 
 
-def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]) -> Evidence:
+def judge_skew(inputs: SkewInputs) -> Evidence:
+    """monitor.3: the served model inputs are what the training feature code computes (per
+    example), and served inputs are distributed as in training and as in the window before;
+    not configured until the serving version has served windows of `min_rows` rows."""
+    state, min_rows = inputs.state, inputs.min_rows
+    empty = nothing_served("monitor.3", state) or not_yet_served("monitor.3", state, min_rows)
+    if empty is not None:
+        return empty
+    judged = judged_windows(state, min_rows)
+    if not judged:
+        return too_few_rows("monitor.3", state, min_rows)
+    return skew_evidence(inputs, judged)
+
+
+def skew_evidence(cfg: SkewInputs, judged: list[PartSummary]) -> Evidence:
     """monitor.3's evidence from the windows holding enough rows (oldest first): every window
     of the serving version taken by this run or inside `[monitor] lookback` is judged, each
     failing one is named and alerted on its own; the tables detail the newest failing window
     (or the newest one, when none fails)."""
-    cfg = system.config.monitor
-    features, skip = _schema_rules(system)
+    state, rules = cfg.state, cfg.rules()
     champion = getattr(state.champion, "version", None)
     serving = [w for w in judged if w.model_version == champion] or judged
     chosen = windows_to_judge(state, serving, cfg.lookback) or serving[-1:]
     by_window = _by_window(state, cfg.min_rows)
-    verdicts = [_judge(system, state, w, by_window, features, skip) for w in chosen]
+    verdicts = [_judge(cfg, w, by_window, rules) for w in chosen]
     failing = [v for v in verdicts if v.fails]
     focus = failing[-1] if failing else verdicts[-1]
     latest, label = focus.window, focus.label
@@ -364,18 +404,7 @@ def skew_evidence(system: System, state: MonitorState, judged: list[PartSummary]
         )
     )
     tables.insert(-1, _overview(verdicts))  # the same-example table stays last
-    thresholds = {
-        k: getattr(cfg, k)
-        for k in (
-            "max_skewed_share",
-            "skew_linf",
-            "skew_js",
-            "drift_linf",
-            "drift_js",
-            "min_rows",
-            "lookback",
-        )
-    }
+    thresholds: dict[str, Any] = {k: getattr(cfg, k) for k in THRESHOLDS}
     thresholds["noise bound"] = f"{NOISE_LEVEL:.1%} quantile of the distance under no change"
     evidence = Evidence(
         "monitor.3",

@@ -1,35 +1,44 @@
-"""monitor.6 from a System: each version's measures (lineage, stored benchmark, served
-latency) in promotion order, judged for jumps and creep by `keel.monitor.performance`."""
+"""monitor.6: no regression in training speed, serving latency, throughput or memory: the whole
+judgement (`judge_performance`), on the maths of `keel.monitor.performance`.
+
+Each version's measures (its lineage: training time and peak memory; its stored benchmark;
+the latency the server logged while it served) are laid out in promotion order, the serving
+version last, and judged: the serving version against the previous one (`[monitor]
+max_jump`), across the last `creep_versions` (`max_creep`), and against itself over time (a
+leak: its newest benchmark or served window against its first, `max_creep`). A measure the
+serving version lacks while an earlier version has it is `not_configured`, never "ok"; so is a
+serving version that has not served yet.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from keel.checks._health import no_champion, serving
-from keel.checks._monitor_state import monitor_state
 from keel.evidence import BarChart, Evidence, Table, not_configured
-from keel.system import System
+from keel.monitor.gates import no_champion
+from keel.monitor.performance import (
+    MEASURES,
+    Measure,
+    bench_history,
+    creep,
+    jump,
+    leak,
+    read_bench,
+    serving_latency,
+    serving_latency_per_window,
+)
+from keel.monitor.state import MonitorState, not_yet_served
 
+if TYPE_CHECKING:
+    from keel.registry.versions import ModelVersion
 
-def promotion_order(system: System, champion: int) -> list[Any]:
-    """The versions in the order they served, the serving one last (the audit history's chain
-    of champions; without two recorded promotions, every version up to the serving one)."""
-    from keel.registry.audit import champion_stack, history
-    from keel.registry.versions import list_versions
-    from keel.training import registry_ref
-
-    ref = registry_ref(system)
-    by_number = {v.version: v for v in list_versions(ref)}
-    chain = [v for v in champion_stack(history(ref), champion) if v in by_number]
-    if len(chain) < 2:
-        chain = sorted(v for v in by_number if v <= champion)
-    return [by_number[v] for v in chain]
+__all__ = ["PerformanceInputs", "judge_performance", "measures_of", "over_time"]
 
 
 def measures_of(version: Any, windows: list[Any], min_rows: int) -> dict[str, float]:
     """Every measure of one version: lineage, its stored benchmark, the served latency."""
-    from keel.monitor.performance import read_bench, serving_latency
-
     found: dict[str, float] = {}
     for key in ("train_seconds", "peak_memory_mb"):
         value = version.lineage.get(key)
@@ -44,8 +53,6 @@ def over_time(version: Any, windows: list[Any], min_rows: int) -> dict[str, list
     """One version's measurements over time, oldest first, per measure name: every stored
     benchmark (`bench_<figure>`, with `bench_<figure>_spread`) and the served latency of each
     window it served (`serving_p50`, `serving_p99`)."""
-    from keel.monitor.performance import bench_history, serving_latency_per_window
-
     series: dict[str, list[Any]] = {}
     for entry in bench_history(version.tags):
         for key, value in entry.items():
@@ -57,31 +64,49 @@ def over_time(version: Any, windows: list[Any], min_rows: int) -> dict[str, list
     return series
 
 
-def performance_evidence(system: System) -> Evidence:
-    """monitor.6: each measure of computing performance per version, in promotion order: the
-    serving version against the previous one (`[monitor] max_jump`), across the last
-    `creep_versions` (`max_creep`), and against itself over time (a leak: its newest
-    benchmark or served window against its first, `max_creep`). A measure the serving
-    version lacks while an earlier version has it is `not_configured`, never "ok"; so is a
-    serving version that has not served yet."""
-    from keel.checks._monitor_state import not_yet_served
-    from keel.monitor.performance import MEASURES, creep, jump, leak
+@dataclass(frozen=True)
+class PerformanceInputs:
+    """What monitor.6 judges: the serving version (None when nothing serves), `[monitor]`'s
+    limits, and, read only once a version serves, the log taken for this run (`state`) and
+    the versions in the order they served, the serving one last (`promotion_order(version)`)."""
 
-    cfg = system.config.monitor
+    champion: ModelVersion | None
+    max_jump: float
+    max_creep: float
+    creep_versions: int
+    min_rows: int
+    state: Callable[[], MonitorState]
+    promotion_order: Callable[[int], list[ModelVersion]]
+
+
+def _said(m: Measure, j: Any, c: Any, lk: Any, inputs: PerformanceInputs) -> str:
+    """How one regressed measure is worded: its jump, else its creep, else its leak."""
+    if j is not None and j > inputs.max_jump:
+        return f"{m.label} jumped {j:+.0%}"
+    if c is not None and c > inputs.max_creep:
+        return f"{m.label} crept {c:+.0%}"
+    return f"{m.label} leaked {lk:+.0%} over time (the same version, slower now)"
+
+
+def judge_performance(inputs: PerformanceInputs) -> Evidence:
+    """monitor.6: each measure of computing performance per version, in promotion order: the
+    serving version against the previous one (`max_jump`), across the last `creep_versions`
+    (`max_creep`), and against itself over time (`max_creep`). See the module docstring."""
     thresholds = {
-        "max_jump": cfg.max_jump,
-        "max_creep": cfg.max_creep,
-        "creep_versions": cfg.creep_versions,
+        "max_jump": inputs.max_jump,
+        "max_creep": inputs.max_creep,
+        "creep_versions": inputs.creep_versions,
     }
-    version = serving(system)
+    version = inputs.champion
     if version is None:
         return no_champion("monitor.6", "there is no version to compare")
-    state = monitor_state(system)
-    unserved = not_yet_served("monitor.6", state, cfg.min_rows)
+    state = inputs.state()
+    unserved = not_yet_served("monitor.6", state, inputs.min_rows)
     if unserved is not None:
         return unserved
-    order = promotion_order(system, version.version)
-    measured = {v.version: measures_of(v, state.of_version(v.version), cfg.min_rows) for v in order}
+    order = inputs.promotion_order(version.version)
+    min_rows = inputs.min_rows
+    measured = {v.version: measures_of(v, state.of_version(v.version), min_rows) for v in order}
     measured = {v: m for v, m in measured.items() if m}
     if len(measured) < 2 or version.version not in measured:
         return not_configured(
@@ -91,7 +116,7 @@ def performance_evidence(system: System) -> Evidence:
             "Register and promote at least two versions (`keel train`, `keel promote "
             "VERSION`) and benchmark each with `keel bench-model VERSION`.",
         )
-    history = over_time(version, state.of_version(version.version), cfg.min_rows)
+    history = over_time(version, state.of_version(version.version), min_rows)
     names = [f"v{v}" for v in measured]
     rows, figures, flagged, missing = [], [], [], []
     for m in MEASURES:
@@ -101,15 +126,15 @@ def performance_evidence(system: System) -> Evidence:
                 missing.append(m)
             continue
         spreads = [measured[v].get(f"{m.name}_spread") for v in measured]
-        j, c = jump(m, values, spreads), creep(m, values, cfg.creep_versions, spreads)
+        j, c = jump(m, values, spreads), creep(m, values, inputs.creep_versions, spreads)
         own = history.get(m.name, [])
         lk = leak(m, own, history.get(f"{m.name}_spread"))
         if j is None and c is None and lk is None:
             continue  # measured for the serving version alone: nothing to compare it with
         bad = (
-            (j is not None and j > cfg.max_jump)
-            or (c is not None and c > cfg.max_creep)
-            or (lk is not None and lk > cfg.max_creep)
+            (j is not None and j > inputs.max_jump)
+            or (c is not None and c > inputs.max_creep)
+            or (lk is not None and lk > inputs.max_creep)
         )
         if bad:
             flagged.append((m, j, c, lk))
@@ -148,25 +173,16 @@ def performance_evidence(system: System) -> Evidence:
         "regressed": len(flagged),
         "missing": [m.name for m in missing],
     }
+    shown_with = {"tables": [table], "figures": figures, "thresholds": thresholds, "facts": facts}
     if flagged:
-
-        def said(m: Any, j: Any, c: Any, lk: Any) -> str:
-            if j is not None and j > cfg.max_jump:
-                return f"{m.label} jumped {j:+.0%}"
-            if c is not None and c > cfg.max_creep:
-                return f"{m.label} crept {c:+.0%}"
-            return f"{m.label} leaked {lk:+.0%} over time (the same version, slower now)"
-
         return Evidence(
             "monitor.6",
             "fail",
-            f"version {version.version} regressed: " + "; ".join(said(*f) for f in flagged[:3]),
+            f"version {version.version} regressed: "
+            + "; ".join(_said(*f, inputs) for f in flagged[:3]),
             hint="Find what made it slower or bigger (the model's size, the feature code, the "
             "packages, the host); roll back with `keel rollback` if serving suffers.",
-            tables=[table],
-            figures=figures,
-            thresholds=thresholds,
-            facts=facts,
+            **shown_with,
         )
     if missing:
         return Evidence(
@@ -176,18 +192,12 @@ def performance_evidence(system: System) -> Evidence:
             "earlier versions have: a measure not taken is not a measure that held",
             hint=f"Benchmark it beside the previous version: `keel bench-model "
             f"{version.version}` (a served latency needs [monitor] min_rows rows it served).",
-            tables=[table],
-            figures=figures,
-            thresholds=thresholds,
-            facts=facts,
+            **shown_with,
         )
     return Evidence(
         "monitor.6",
         "pass",
-        f"no jump over {cfg.max_jump:.0%} nor creep or leak over {cfg.max_creep:.0%} in "
+        f"no jump over {inputs.max_jump:.0%} nor creep or leak over {inputs.max_creep:.0%} in "
         f"{len(rows)} measures across versions {', '.join(names)}",
-        tables=[table],
-        figures=figures,
-        thresholds=thresholds,
-        facts=facts,
+        **shown_with,
     )
