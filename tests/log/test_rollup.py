@@ -334,3 +334,22 @@ def test_a_roll_killed_before_a_part_was_written_rolls_the_same_batch_again(tmp_
         "part-seg-8-00000000-abcd.parquet",
     ]
     assert query(COUNT, tmp_path / "out").to_pylist() == [{"n": 660, "d": 600}]
+
+
+def test_no_roll_runs_while_a_reader_holds_rolls_paused(tmp_path):
+    import threading
+    import time
+
+    from keel.log.rollup import rolls_paused
+
+    _minute_segments(tmp_path / "seg", 3)
+    rolled = []
+    with rolls_paused(tmp_path / "out"), rolls_paused(tmp_path / "out"):  # readers share it
+        worker = threading.Thread(
+            target=lambda: rolled.append(roll(tmp_path / "seg", tmp_path / "out").rows)
+        )
+        worker.start()
+        time.sleep(0.5)
+        assert rolled == [] and len(list((tmp_path / "seg").glob("*.seg"))) == 3
+    worker.join(30)
+    assert rolled == [60] and not list((tmp_path / "seg").glob("*.seg"))

@@ -203,16 +203,26 @@ def pending(folder: str | Path) -> int:
 
 
 @contextmanager
-def _roll_lock(out_dir: Path) -> Iterator[None]:
+def _roll_lock(out_dir: Path, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
     """One roll into `out_dir` at a time, across threads and processes (a `flock` on its
     `.roll.lock`, dropped by the kernel if its holder dies)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, mode)
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def rolls_paused(out_dir: str | Path) -> Iterator[None]:
+    """No roll into `out_dir` runs while this is held (a shared lock: readers do not wait
+    for one another). A reader of the segments not rolled yet and of the rolled parts together
+    holds it, so no batch moves from one to the other between its two reads: a batch's part
+    is named after its first segment only, so names cannot tell which segments it holds."""
+    with _roll_lock(Path(out_dir), fcntl.LOCK_SH):
+        yield
 
 
 def _journal(out_dir: Path, name: str) -> Path:
