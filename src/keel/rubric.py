@@ -160,7 +160,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Rank correlation, across model versions, of offline metrics and metrics on served, "
         "labelled data.",
         check="keel.checks.model:model_2",
-        reads=("data", "model", "monitor", "system"),
+        reads=("data", "engine", "model", "monitor", "system"),
         needs_model=False,
     ),
     _p(
