@@ -150,7 +150,7 @@ def monitor(
     master: MasterOpt = None,
 ) -> None:
     """Judge what was served: skew, drift, staleness, stability, performance and quality."""
-    from keel.config import parse_duration
+    from keel.durations import parse_duration
     from keel.errors import ConfigError
 
     period = None
