@@ -244,9 +244,7 @@ def test_a_killed_writer_s_open_segment_is_uploaded_by_the_next_start(tmp_path):
     assert list(segments_dir(spool).glob("*.open"))  # never sealed
     Uploader(bucket.as_uri(), spool, host="h", every=3600).close()
     assert len(objects(bucket)) == 1
-    assert sorted(counted_sync(bucket, tmp_path / "mirror")) == sorted(
-        f"k-{i}" for i in range(50)
-    )
+    assert sorted(counted_sync(bucket, tmp_path / "mirror")) == sorted(f"k-{i}" for i in range(50))
 
 
 def test_concurrent_syncs_of_one_mirror_take_each_object_once(tmp_path):
