@@ -303,3 +303,44 @@ def test_a_missing_bucket_is_a_clear_error_naming_the_log_never_the_credentials(
     assert "s3://no-such-bucket/logs" in result.output and "no-such-bucket" in result.output
     assert "[data] serving_log" in result.output
     no_secret_in(result.output)
+
+
+@pytest.mark.spark
+def test_keel_monitor_on_spark_reads_the_s3_log_through_the_local_mirror(
+    spark, s3, template, tmp_path, monkeypatch
+):
+    from datetime import UTC, datetime
+
+    from keel.log.remote import Uploader
+    from keel.log.writer import PredictionLog, segments_dir
+
+    port, _ = s3
+    url = f"s3://{BUCKET}/spark"
+    environment(monkeypatch, port)
+    spool = tmp_path / "spool"
+    frame = binary_frame(400, seed=7)
+    now = datetime.now(UTC).isoformat()
+    for half in (frame.iloc[:200], frame.iloc[200:]):  # two segments, as two seals
+        with PredictionLog(segments_dir(spool)) as log:
+            log.append(
+                {
+                    "time": now,
+                    "model_version": 1,
+                    "route": "champion",
+                    "request_id": f"r{i}",
+                    "example_id": f"s-{i}",
+                    "inputs": {"x1": row.x1, "x2": row.x2, "group": row.group},
+                    "prediction": int(row.y),
+                    "probabilities": {"0": 0.4, "1": 0.6},
+                    "latency_seconds": 0.01,
+                }
+                for i, row in half.iterrows()
+            )
+    Uploader(url, spool, host="batch", every=3600).close()
+    reader = host_folder(template, tmp_path / "reader", url)
+    args = ["monitor", str(reader), "--engine", "spark", "--master", "local[2]"]
+    first = runner.invoke(app, args)
+    assert first.exit_code in (0, 1) and "Traceback" not in first.output, first.output
+    assert "400 served rows taken" in first.output
+    again = runner.invoke(app, args)
+    assert "0 served rows taken" in again.output
