@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 from systems import binary_frame, write_system
 from typer.testing import CliRunner
@@ -22,8 +23,6 @@ from typer.testing import CliRunner
 from keel.cli import app
 from keel.serve.process import free_port, launch, post_json
 
-pytest.importorskip("moto.server")
-boto3 = pytest.importorskip("boto3")
 
 runner = CliRunner()
 BUCKET = "keel-logs"
