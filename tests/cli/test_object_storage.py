@@ -23,7 +23,6 @@ from typer.testing import CliRunner
 from keel.cli import app
 from keel.serve.process import free_port, launch, post_json
 
-
 runner = CliRunner()
 BUCKET = "keel-logs"
 KEY_ID = "AKIAKEELTESTKEYID0001"
