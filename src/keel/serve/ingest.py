@@ -6,7 +6,7 @@
                      below); 400 naming the header, attribute or body field of a malformed
                      event (a batch with one is refused whole, nothing of it taken); 413 for a
                      body over `max_body_bytes`; 503 when the log cannot be written. Never 500.
-    GET /health      the process is up
+    GET /health      the process is up (also /ready)
     GET /metrics     Prometheus text: events received by type, rows written, events held
                      unpaired (and their bytes), events dropped by reason, malformed events
 
@@ -326,7 +326,7 @@ class Receiver:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
-        if method == "GET" and path == "/health":
+        if method == "GET" and path in ("/health", "/ready"):
             await _answer(send, 200, {"status": "ok", "held": len(self.pairing)})
             return
         if method == "GET" and path == "/metrics":
