@@ -34,8 +34,9 @@ InferenceService name, ce-source) that `[serving] versions` maps, else `[serving
 model_version`; neither is an error naming both settings.
 
 Stored events (format "cloudevents"): `read_events(data, name, settings)` gives the events of
-complete JSON lines, `read_cloudevents` (the `Reader`) the records of the pairs among them. An
-importer taking files a bit at a time keeps the unpaired events of one take for the next:
+complete JSON lines, `read_cloudevents` (the `Reader`, also named `read`) the records of the
+pairs among them. An importer taking files a bit at a time keeps the unpaired events of one
+take for the next:
 `pair(kept + read_events(...))` and keeps what comes back unpaired, stored as `event_line(e)`
 (a structured event, read back by `read_events`).
 """
@@ -393,3 +394,6 @@ def read_cloudevents(data: bytes, name: str, settings: ForeignSettings) -> Itera
     except CloudEventError as exc:
         raise KeelError(f"{name}: {exc}") from None
     yield from made
+
+
+read = read_cloudevents  # the name `keel.log.foreign.importer` looks a format's reader up by
