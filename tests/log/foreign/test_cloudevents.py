@@ -338,3 +338,14 @@ def test_finite_values_pass_untouched():
     (record,), _ = pair([request, response], SETTINGS)
     assert record["nonfinite"] == [] and math.isclose(record["inputs"]["x2"], -1e300)
     assert record["probabilities"] == {"0": 0.5, "1": 0.5}
+
+
+def test_ce_time_with_nanoseconds_as_go_writes_it_is_read():
+    request = event(
+        "p1",
+        "request",
+        {"instances": [[1, 2, "a"]]},
+        **{"ce-time": "2026-11-03T10:00:00.123456789Z"},
+    )
+    (record,), _ = pair([request, event("p1", "response", {"predictions": [1]})], SETTINGS)
+    assert record["time"] == "2026-11-03T10:00:00.123456+00:00"
