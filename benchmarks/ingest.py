@@ -7,7 +7,8 @@ Run by `make bench` (not a unit test): `python benchmarks/ingest.py [--only sage
     numeric inputs as a JSON object, the output a JSON object with the prediction and class
     probabilities, `eventMetadata` with eventId, inferenceId and inferenceTime over 2 days) in
     SageMaker's S3 layout (`<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`, 100 files) under a
-    scratch folder, kept between runs (`--keep`); then times what `keel monitor` does with them:
+    scratch folder (kept between runs: $TMPDIR/keel-bench-ingest-capture); then times what
+    `keel monitor` does with them:
     `keel.log.foreign.importer.take_foreign` (import into Keel's log), then
     `keel.monitor.intake.intake` (roll into Parquet, summarise the windows). Target: under 30 s
     on 2 cores.
