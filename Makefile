@@ -71,6 +71,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/spark.py
+	$(BIN)/python benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel examples/*/.keel-demo-monitor
