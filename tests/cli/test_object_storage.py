@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -234,6 +235,11 @@ def test_two_hosts_write_one_s3_log_and_a_third_folder_counts_every_row_once(
         assert until_logged(reader, len(sent)) == (600, 600)
         assert monitored(reader) == 600
         assert monitored(reader) == 0  # each row taken once
+        with urllib.request.urlopen(servers[0].url + "/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        uploaded = re.search(r"^keel_prediction_log_uploaded_segments (\S+)$", metrics, re.M)
+        assert uploaded and float(uploaded.group(1)) >= 1, metrics
+        assert re.search(r"^keel_prediction_log_upload_failures 0\.0$", metrics, re.M)
         stderr = "\n".join(s.errors.read_text() for s in servers)
         said = " ".join(stderr.split())  # as printed, wrapped
         assert f"{url} as host 'alpha'" in said and f"{url} as host 'beta'" in said

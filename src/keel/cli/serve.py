@@ -145,6 +145,7 @@ def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
         parts["settings"],
         admin=parts.get("admin"),
         dashboard=parts.get("dashboard"),
+        uploader=uploader,
     )
     return app, holder, None if log is None else _closer(log, uploader), stop
 
