@@ -89,8 +89,10 @@ def _kind(field: str, value: Any, roles: dict[str, str]) -> str | None:
     if role == "latency" or (role is None and field == "latency_seconds"):
         return "latency"
     if role == "prediction" or (role is None and field in ("prediction", "probabilities")):
-        return "probabilities" if field == "probabilities" or isinstance(value, dict) else (
-            "prediction"
+        return (
+            "probabilities"
+            if field == "probabilities" or isinstance(value, dict)
+            else ("prediction")
         )
     if role == "feature" or (role is None and not roles):
         return "input"

@@ -37,7 +37,7 @@ import hashlib
 import importlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ BATCH_RECORDS = 50_000  # records per segment (one journal entry each)
 MAX_LISTED = 20  # unreadable rows named one by one in the warnings, per run
 WHOLE = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 GLOB = set("*?[")
+Check = Callable[[dict[str, Any]], list[str]]  # a row's inputs -> its problems, as logged
 
 
 @dataclass
@@ -90,7 +91,7 @@ def reader_of(fmt: str) -> Reader:
 
 
 def kind_of(settings: ForeignSettings, path: str) -> str:
-    """"lines", "parquet" or "csv": how a file of the source is taken."""
+    """ "lines", "parquet" or "csv": how a file of the source is taken."""
     if settings.format != "table":
         return "lines"
     return WHOLE.get(Path(path).suffix.lower(), "lines")
@@ -254,15 +255,23 @@ def _unreadable(run: ImportRun, path: str, line: int, reason: str) -> None:
 
 
 def _convert(
-    reader: Reader, data: bytes, path: str, settings: ForeignSettings, first_line: int
+    reader: Reader,
+    data: bytes,
+    path: str,
+    settings: ForeignSettings,
+    first_line: int,
+    check: Check | None,
 ) -> tuple[list[bytes], list[tuple[int, str]]]:
-    """Framed records of `data`, and (line, reason) of the rows that could not be read."""
+    """Framed records of `data` (each row's inputs checked by `check`, when given), and
+    (line, reason) of the rows that could not be read."""
     frames, bad = [], []
     for item in reader(data, path, settings):
         if isinstance(item, Unreadable):
             bad.append((item.line + first_line if item.line else 0, item.reason))
             continue
         try:
+            if check is not None and "anomalies" not in item:
+                item["anomalies"] = check(item.get("inputs") or {})
             check_record(item)
             frames.append(encode_record(item))
         except KeelError as exc:  # a record the log cannot hold (the reader's slip)
@@ -327,11 +336,17 @@ def _lines_chunks(
 
 
 def take_foreign(
-    settings: ForeignSettings, log_root: str | Path, *, reader: Reader | None = None
+    settings: ForeignSettings,
+    log_root: str | Path,
+    *,
+    reader: Reader | None = None,
+    check: Check | None = None,
 ) -> ImportRun:
     """Take the source's new records into the log at `log_root` exactly once (see the module
-    docstring). Raises KeelError for a source that cannot be listed or a row whose serving
-    version cannot be told; what earlier batches took stays taken."""
+    docstring). `check(inputs)`, when given, lists each row's problems as Keel's server logs
+    them (`anomalies`: the foreign server never checked its rows against Keel's schema, so
+    monitor.2 judges what Keel finds). Raises KeelError for a source that cannot be listed or
+    a row whose serving version cannot be told; what earlier batches took stays taken."""
     log_root = Path(log_root)
     segments = log_root / "segments"
     run = ImportRun()
@@ -349,7 +364,7 @@ def take_foreign(
             if kind == "lines":
                 for data, before, entry in _lines_chunks(filesystem, listed, batch, run):
                     name = scheme + listed.path  # a URL for a URL source, as readers open it
-                    frames, bad = _convert(read, data, name, settings, before)
+                    frames, bad = _convert(read, data, name, settings, before, check)
                     for line, reason in bad:
                         _unreadable(run, listed.path, line, reason)
                     batch.frames += frames
@@ -368,7 +383,7 @@ def take_foreign(
                     batch.moved = True
                 continue
             data = _read(filesystem, listed.path, 0, listed.size)
-            frames, bad = _convert(read, data, scheme + listed.path, settings, 0)
+            frames, bad = _convert(read, data, scheme + listed.path, settings, 0, check)
             for line, reason in bad:
                 _unreadable(run, listed.path, line, reason)
             batch.frames += frames

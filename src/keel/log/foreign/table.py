@@ -43,8 +43,7 @@ def _rows(data: bytes, name: str) -> Iterator[tuple[int, Any]]:
     except (pa.ArrowInvalid, OSError) as exc:
         yield 0, Unreadable(0, f"not a readable {suffix[1:]} file ({exc})")
         return
-    for number, row in enumerate(table.to_pylist(), start=1):
-        yield number, row
+    yield from enumerate(table.to_pylist(), start=1)
 
 
 def _json(value: Any, column: str) -> Any:
@@ -116,6 +115,7 @@ def record_of(
 def read(data: bytes, name: str, settings: ForeignSettings) -> Iterator[Any]:
     """Keel records of a table's rows (see the module docstring); `Unreadable` for a row
     that is not one."""
+    whole = PurePosixPath(name).suffix.lower() in (".parquet", ".pq", ".csv")
     for number, row in _rows(data, name):
         if isinstance(row, Unreadable):
             yield row
@@ -123,6 +123,4 @@ def read(data: bytes, name: str, settings: ForeignSettings) -> Iterator[Any]:
         try:
             yield record_of(row, number, name, settings)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            where = 0 if PurePosixPath(name).suffix.lower() in (".parquet", ".pq", ".csv") else number
-            said = f"row {number}: {exc}" if not where else str(exc)
-            yield Unreadable(where, said)
+            yield Unreadable(0, f"row {number}: {exc}") if whole else Unreadable(number, str(exc))
