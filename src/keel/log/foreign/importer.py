@@ -166,10 +166,12 @@ class Journal:
         self.path = self.folder / "state.json"
         self.files: dict[str, dict[str, Any]] = {}
         self.pending: list[str] = []
+        self.seq = 0  # batches written so far: segment names sort in the order taken
         if self.path.is_file():
             try:
                 state = json.loads(self.path.read_text(encoding="utf-8"))
                 self.files, self.pending = dict(state["files"]), list(state["pending"])
+                self.seq = int(state.get("seq", 0))
             except (ValueError, KeyError, TypeError) as exc:
                 raise KeelError(
                     f"{self.path}: a damaged import journal ({exc}); without it Keel cannot "
@@ -178,12 +180,14 @@ class Journal:
                 ) from None
 
     def write(self, files: dict[str, dict[str, Any]], pending: list[str]) -> None:
-        """Replace the journal at once (write-then-rename, fsynced)."""
+        """Replace the journal at once (write-then-rename, fsynced); a batch with a segment
+        (`pending`) counts one more in `seq`."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"files": files, "pending": pending}, sort_keys=True)
+        seq = self.seq + (1 if pending else 0)
+        text = json.dumps({"files": files, "pending": pending, "seq": seq}, sort_keys=True)
         write_text_atomic(self.path, text)
         fsync_dir(self.folder)
-        self.files, self.pending = files, pending
+        self.files, self.pending, self.seq = files, pending, seq
 
 
 @contextlib.contextmanager
@@ -401,11 +405,12 @@ def take_foreign(
     return run
 
 
-def batch_name(files: dict[str, dict[str, Any]]) -> str:
-    """The segment name of a batch: a hash of the file places it takes the journal to, so a
-    batch read again after a kill is written under the same name."""
-    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:20]
-    return PREFIX + digest
+def batch_name(seq: int, files: dict[str, dict[str, Any]]) -> str:
+    """The segment name of batch `seq`: its number (names sort in the order taken) and a hash
+    of the file places it takes the journal to, so a batch read again after a kill is written
+    under the same name."""
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{PREFIX}{seq:010d}-{digest}"
 
 
 def _commit(segments: Path, journal: Journal, batch: _Batch, run: ImportRun) -> None:
@@ -415,7 +420,7 @@ def _commit(segments: Path, journal: Journal, batch: _Batch, run: ImportRun) -> 
         return
     files = copy.deepcopy(batch.files)
     if batch.frames:
-        name = batch_name(files)
+        name = batch_name(journal.seq + 1, files)
         staged = stage(segments, name, batch.frames)
         journal.write(files, [name])
         publish(staged)
