@@ -1,0 +1,120 @@
+"""Served traffic of a registered system written as other servers write it (a table, SageMaker
+Data Capture, BentoML's monitoring log), with the faults monitor.3, 5 and 7 must catch: for the
+end-to-end tests of `[serving]` (tests/checks/test_foreign_<format>.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from health_systems import register, serve
+from registries import FEATURES, GATE, variant
+from systems import binary_frame, write_system
+from threadpoolctl import threadpool_limits
+
+from keel.data.schema import Feature, Schema, write_schema
+from keel.registry.artefact import predict_raw
+from keel.registry.versions import load_model
+from keel.system import System
+from keel.training import registry_ref
+
+FAULTS = ("none", "skewed", "drifted", "nan_outputs", "quality_drop")
+
+
+def with_ids(n: int, seed: int) -> pd.DataFrame:
+    frame = binary_frame(n, seed=seed)
+    frame.insert(0, "uid", [f"s{seed}-{i}" for i in range(n)])
+    return frame
+
+
+def registered(root: Path) -> tuple[System, Any]:
+    """A binary system with feature code, a schema and ids, its version 1 the champion."""
+    path = write_system(
+        root / "credit",
+        with_ids(1500, 0),
+        with_ids(800, 1),
+        files={"sysfeatures.py": FEATURES},
+        sections={
+            "system": {"id": "uid"},
+            "model": {"features": "sysfeatures:build"},
+            "gate": GATE,
+            "registry": {"uri": f"sqlite:///{root}/store/mlflow.db", "model": "credit"},
+        },
+    )
+    write_schema(
+        Schema(
+            features={
+                "uid": Feature(type="string", absent_in=["serving"]),
+                "x1": Feature(type="float"),
+                "x2": Feature(type="float"),
+                "group": Feature(type="string", domain=["a", "b", "c"]),
+                "y": Feature(type="int", absent_in=["serving"]),
+            }
+        ),
+        root / "credit" / "keel.schema.yaml",
+    )
+    with threadpool_limits(1):
+        system = System.from_path(path)
+        version = register(system)
+    serve(system, version.version)
+    return system, version
+
+
+def traffic(system: System, fault: str, n: int = 400) -> list[pd.DataFrame]:
+    """Two days of served rows (uid, x1, x2, group, y, proba, time), with `fault` planted:
+    "skewed" (x1 shifted from training on both days), "drifted" (day 2's group mostly "a"
+    and x1 moved), "nan_outputs" (NaN probabilities in 5% of day 2), "quality_drop" (40% of
+    day 2's labels flipped, the world changed)."""
+    model = load_model(registry_ref(system), "champion")
+    days = []
+    for day in (1, 2):
+        frame = with_ids(n, 10 + day)
+        rng = np.random.default_rng(day)
+        if fault == "skewed":
+            frame["x1"] = frame["x1"] + 2.0
+        if fault == "drifted" and day == 2:
+            frame["x1"] = frame["x1"] + 1.0
+            frame["group"] = np.where(rng.random(n) < 0.9, "a", frame["group"])
+        proba = predict_raw(model, frame.drop(columns=["uid", "y"]))["proba_1"].to_numpy()
+        if fault == "nan_outputs" and day == 2:
+            proba = np.where(np.arange(n) % 20 == 0, np.nan, proba)
+        if fault == "quality_drop" and day == 2:
+            flip = rng.random(n) < 0.4
+            frame["y"] = np.where(flip, 1 - frame["y"], frame["y"])
+        frame["proba"] = proba
+        frame["time"] = [f"2026-11-{day:02d}T{i % 24:02d}:{i % 60:02d}:00" for i in range(n)]
+        days.append(frame)
+    return days
+
+
+def labels_of(days: list[pd.DataFrame], folder: Path) -> Path:
+    path = folder / "labels.parquet"
+    pd.concat(days)[["uid", "y"]].to_parquet(path)
+    return path
+
+
+def scenario(base: System, name: str, serving: dict[str, Any], labels: Path) -> System:
+    """The base system reading its served traffic from `serving` into a log of its own."""
+    return variant(
+        base,
+        data={"serving_log": f".keel/logs-{name}", "labels": str(labels)},
+        serving=serving,
+    )
+
+
+def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.to_dict("records")
+
+
+def prediction(proba: float) -> Any:
+    return None if proba != proba else int(proba > 0.5)
+
+
+def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        for line in lines:
+            handle.write(json.dumps(line) + "\n")
