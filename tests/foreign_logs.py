@@ -91,6 +91,7 @@ def traffic(system: System, fault: str, n: int = 400) -> list[pd.DataFrame]:
 
 
 def labels_of(days: list[pd.DataFrame], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "labels.parquet"
     pd.concat(days)[["uid", "y"]].to_parquet(path)
     return path
@@ -118,3 +119,55 @@ def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:
     with open(path, "a") as handle:
         for line in lines:
             handle.write(json.dumps(line) + "\n")
+
+
+# -- SageMaker Data Capture ------------------------------------------------------------------
+
+
+def capture_line(row: dict[str, Any], *, csv_input: bool = True) -> dict[str, Any]:
+    """One captured request as SageMaker writes it: a CSV (or JSON) row in, JSON out."""
+    p = float(row["proba"])
+    if csv_input:
+        given = {
+            "observedContentType": "text/csv",
+            "mode": "INPUT",
+            "data": f"{row['x1']},{row['x2']},{row['group']}",
+            "encoding": "CSV",
+        }
+    else:
+        instance = {"x1": row["x1"], "x2": row["x2"], "group": row["group"]}
+        given = {
+            "observedContentType": "application/json",
+            "mode": "INPUT",
+            "data": json.dumps({"instances": [instance]}),
+            "encoding": "JSON",
+        }
+    answer = {"predictions": [{"predicted_label": prediction(p), "probabilities": [1 - p, p]}]}
+    return {
+        "captureData": {
+            "endpointInput": given,
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": json.dumps(answer),
+                "encoding": "JSON",
+            },
+        },
+        "eventMetadata": {
+            "eventId": f"ev-{row['uid']}",
+            "inferenceId": row["uid"],
+            "inferenceTime": row["time"] + "Z",
+        },
+        "eventVersion": "0",
+    }
+
+
+def write_capture(days: list[pd.DataFrame], root: Path, variant: str = "AllTraffic") -> Path:
+    """Capture files in SageMaker's layout: <endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl."""
+    for frame in days:
+        for hour, rows in frame.groupby(frame["time"].str[11:13]):
+            stamp = rows["time"].iloc[0]
+            folder = root / "credit-endpoint" / variant / stamp[:4] / stamp[5:7] / stamp[8:10]
+            lines = [capture_line(r, csv_input=i % 2 == 0) for i, r in enumerate(rows_of(rows))]
+            write_jsonl(folder / str(hour) / f"12-00-000-{variant}.jsonl", lines)
+    return root
