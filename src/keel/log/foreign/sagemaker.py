@@ -140,7 +140,10 @@ def _outputs(part: dict[str, Any]) -> list[tuple[Any, dict[str, Any] | None]]:
 def records_of(line: Any, variant: str | None, settings: ForeignSettings) -> list[dict]:
     """The Keel records of one captured request; ValueError/KeyError when it is not one."""
     capture, meta = line["captureData"], line.get("eventMetadata") or {}
-    stamp = iso_time(meta.get("inferenceTime"))
+    try:
+        stamp = iso_time(meta.get("inferenceTime"))
+    except ValueError as exc:
+        raise ValueError(f"eventMetadata.inferenceTime: {exc}") from None
     inputs = _inputs(capture["endpointInput"], settings)
     outputs = _outputs(capture["endpointOutput"])
     if len(inputs) != len(outputs):
