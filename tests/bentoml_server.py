@@ -19,7 +19,7 @@ from typing import Any
 VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "keel-tests" / "bentoml"
 REQUIREMENT = "bentoml==1.4.*"
 
-SERVICE = '''
+SERVICE = """
 import bentoml
 
 
@@ -43,7 +43,7 @@ class Credit:
                         data_type="numerical")
             out.append({"prediction": label})
         return out
-'''
+"""
 
 
 def bentoml_python() -> tuple[Path | None, str]:
@@ -61,7 +61,8 @@ def bentoml_python() -> tuple[Path | None, str]:
         text=True,
     )
     if done.returncode != 0:
-        return None, f"installing {REQUIREMENT} failed (registry unreachable?): {done.stderr[-500:]}"
+        why = done.stderr[-500:]
+        return None, f"installing {REQUIREMENT} failed (registry unreachable?): {why}"
     stamp.touch()
     return python, ""
 
@@ -89,7 +90,8 @@ class BentoServer:
         bentoml = python.parent / "bentoml"
         self._log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [str(bentoml), "serve", "service:Credit", "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(bentoml), "serve", "service:Credit", "--host", "127.0.0.1"]
+            + ["--port", str(self.port)],
             cwd=folder,
             env=env,
             stdout=self._log,
@@ -108,9 +110,7 @@ class BentoServer:
         raise RuntimeError(f"bentoml serve did not start: {(folder / 'serve.log').read_text()}")
 
     def predict(self, rows: list[dict[str, Any]], monitor: str) -> list[dict[str, Any]]:
-        clean = [
-            {**r, "proba": None if math.isnan(r["proba"]) else r["proba"]} for r in rows
-        ]
+        clean = [{**r, "proba": None if math.isnan(r["proba"]) else r["proba"]} for r in rows]
         body = json.dumps({"rows": clean, "monitor": monitor}).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/predict",
