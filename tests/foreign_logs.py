@@ -171,3 +171,57 @@ def write_capture(days: list[pd.DataFrame], root: Path, variant: str = "AllTraff
             lines = [capture_line(r, csv_input=i % 2 == 0) for i, r in enumerate(rows_of(rows))]
             write_jsonl(folder / str(hour) / f"12-00-000-{variant}.jsonl", lines)
     return root
+
+
+# -- a table a service writes ---------------------------------------------------------------
+
+
+def write_table(days: list[pd.DataFrame], folder: Path, *, model_inputs: bool = True) -> None:
+    """One Parquet file per day, as a service's own request log."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, day in enumerate(days, start=1):
+        out = pd.DataFrame(
+            {
+                "served_at": day["time"],
+                "uid": day["uid"],
+                "x1": day["x1"],
+                "x2": day["x2"],
+                "group": day["group"],
+                "label": [prediction(p) for p in day["proba"]],
+                "proba": [json.dumps({"0": 1 - p, "1": p}) for p in day["proba"]],
+                "took_ms": 2.0,
+            }
+        )
+        if model_inputs:
+            out["features"] = [
+                json.dumps({"x1": a, "x2": b, "group": g, "x1_x2": a * b})
+                for a, b, g in zip(day["x1"], day["x2"], day["group"], strict=True)
+            ]
+        out.to_parquet(folder / f"requests-{k}.parquet")
+
+
+# -- BentoML's monitoring output, as BentoML 1.4 writes it (tests/bentoml_server.py runs it) ---
+
+
+def write_bentoml(days: list[pd.DataFrame], folder: Path) -> Path:
+    """`<folder>/data/data.0.log` and `<folder>/schema/schema.0.log` of one monitor."""
+    roles = [("uid", "id"), ("x1", "feature"), ("x2", "feature"), ("group", "feature")]
+    roles += [("prediction", "prediction"), ("probabilities", "prediction")]
+    columns = [{"name": n, "role": r, "type": "numerical"} for n, r in roles]
+    write_jsonl(folder / "schema" / "schema.0.log", [{"meta_data": {}, "columns": columns}])
+    lines = [
+        {
+            "uid": r["uid"],
+            "x1": r["x1"],
+            "x2": r["x2"],
+            "group": r["group"],
+            "prediction": prediction(r["proba"]),
+            "probabilities": {"0": 1 - r["proba"], "1": r["proba"]},
+            "timestamp": r["time"],
+            "request_id": str(i),
+            "trace_id": str(i),
+        }
+        for i, r in enumerate(rows_of(pd.concat(days)))
+    ]
+    write_jsonl(folder / "data" / "data.0.log", lines)
+    return folder

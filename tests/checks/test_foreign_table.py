@@ -4,12 +4,8 @@ same log without it passes."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import pandas as pd
 import pytest
-from foreign_logs import labels_of, prediction, registered, scenario, traffic
+from foreign_logs import labels_of, registered, scenario, traffic, write_table
 from health_systems import clone, serve
 
 from keel.checks.monitor import monitor_2, monitor_3, monitor_5, monitor_6, monitor_7
@@ -25,30 +21,6 @@ COLUMNS = {
     "inputs": ["x1", "x2", "group"],
     "model_inputs": "features",
 }
-
-
-def write_table(days: list[pd.DataFrame], folder: Path, *, model_inputs: bool = True) -> None:
-    """One Parquet file per day, as a service's own request log."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for k, day in enumerate(days, start=1):
-        out = pd.DataFrame(
-            {
-                "served_at": day["time"],
-                "uid": day["uid"],
-                "x1": day["x1"],
-                "x2": day["x2"],
-                "group": day["group"],
-                "label": [prediction(p) for p in day["proba"]],
-                "proba": [json.dumps({"0": 1 - p, "1": p}) for p in day["proba"]],
-                "took_ms": 2.0,
-            }
-        )
-        if model_inputs:
-            out["features"] = [
-                json.dumps({"x1": a, "x2": b, "group": g, "x1_x2": a * b})
-                for a, b, g in zip(day["x1"], day["x2"], day["group"], strict=True)
-            ]
-        out.to_parquet(folder / f"requests-{k}.parquet")
 
 
 def served(base: System, fault: str, **columns) -> System:
