@@ -148,6 +148,16 @@ class DataSection(_Section):
     batch_size: int = Field(65_536, gt=0)
     encoding: str = "utf-8"  # text encoding of CSV sources, e.g. "latin-1"
 
+    @field_validator("serving_log")
+    @classmethod
+    def _known_log(cls, value: str) -> str:
+        from keel.log.remote import location_problem
+
+        problem = location_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:

@@ -226,14 +226,21 @@ HINT_2 = (
 
 def per_version(system: System) -> list[tuple[int, float, float, int]]:
     """(version, offline, online, labelled rows) for each version whose served rows of its
-    newest windows have at least [monitor] min_labels labels and whose offline metric is
-    stored (`keel.monitor.online.measure_versions`)."""
+    newest windows that are over have at least [monitor] min_labels labels and whose offline
+    metric is stored (`keel.monitor.online.measure_versions`). The window still filling is
+    left out: its labels are the fewest, and each version's measure then changes once a
+    window, not on every run."""
     from keel.monitor.online import measure_versions
 
     found, stored = labels_source(system), offline(system)
+    now, seconds = pd.Timestamp.now(tz="UTC"), system.config.monitor.window
+    over = {  # a window counts once it is over: its judgement then holds until the next one
+        v: [w for w in ws if pd.Timestamp(w) + pd.Timedelta(seconds=seconds) <= now]
+        for v, ws in version_windows(system).items()
+    }
     measured = measure_versions(
         _state(system).state_dir,
-        version_windows(system),
+        {v: ws for v, ws in over.items() if ws},
         labels=found,
         task=system.task,
         metric=system.metric_name,

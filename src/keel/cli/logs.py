@@ -1,6 +1,7 @@
 """`keel logs query "SQL" [PATH]`: SQL over what `keel serve` logged.
 
-The log folder is `[data] serving_log` of the keel.toml at PATH (relative to that file); closed
+The log folder is `[data] serving_log` of the keel.toml at PATH (relative to that file; a URL's
+new segments are first copied into a local mirror, `keel.log.remote`); closed
 segments are rolled into Parquet first (a damaged record is skipped, its bytes kept in
 `segments/quarantine/`, and a warning names the segment and the records lost), then the SQL
 runs through DuckDB over the view
@@ -39,13 +40,18 @@ def query_command(
     from keel.config import load_config
     from keel.errors import interrupted
     from keel.log.read import query_live
+    from keel.log.remote import local_log_root, shown, take_remote
     from keel.log.rollup import roll
     from keel.log.writer import rolled_dir, segments_dir
 
     cfg, file = load_config(path)
-    root = Path(cfg.data.serving_log)
-    if not root.is_absolute():
-        root = file.parent / root
+    root = local_log_root(file.parent, cfg.data.serving_log)
+    fetched = take_remote(file.parent, cfg.data.serving_log)  # a URL: new segments mirrored
+    if fetched is not None and fetched.objects:
+        err.print(
+            f"fetched {fetched.objects:,} new segments from {shown(cfg.data.serving_log)}",
+            highlight=False,
+        )
     imported = take_foreign_log(cfg, file.parent, root)
     if imported is not None:
         for line in imported.warnings:
