@@ -36,6 +36,7 @@ def query_command(
 ) -> None:
     """Roll closed log segments into Parquet, then run SQL over `predictions` (open segments
     included)."""
+    from keel.checks._foreign import take_foreign_log
     from keel.config import load_config
     from keel.errors import interrupted
     from keel.log.read import query_live
@@ -49,6 +50,15 @@ def query_command(
     if fetched is not None and fetched.objects:
         err.print(
             f"fetched {fetched.objects:,} new segments from {shown(cfg.data.serving_log)}",
+            highlight=False,
+        )
+    imported = take_foreign_log(cfg, file.parent, root)
+    if imported is not None:
+        for line in imported.warnings:
+            err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        err.print(
+            f"took {imported.records:,} new {cfg.serving.format} records from "
+            f"{escape(cfg.serving.source or '')}",
             highlight=False,
         )
     try:
