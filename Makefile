@@ -71,6 +71,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/spark.py
+	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/log.py
 
 # The prediction log at scale: 10M served rows over 30 days against 1M over 3 (about 15 min).

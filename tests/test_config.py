@@ -315,3 +315,28 @@ def test_a_bad_seal_seconds_is_refused_naming_the_key(tmp_path, value):
 def test_seal_seconds_defaults_to_a_minute(tmp_path):
     config, _ = load_config(write(tmp_path, MINIMAL))
     assert config.serve.seal_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("http://AKIDSECRET1:pw-SECRET2@host/logs", "not supported"),
+        ("s3:///prefix?secret_key=SECRET3", "needs a bucket"),
+        ("file://SECRET4:pw@somehost/x", "absolute path"),
+    ],
+)
+def test_a_bad_serving_log_url_is_refused_naming_the_key_never_its_credentials(
+    tmp_path, value, message
+):
+    text = MINIMAL.replace('train = "data/train.parquet"', f'train = "x"\nserving_log = "{value}"')
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(write(tmp_path, text))
+    assert "[data] serving_log" in str(info.value)
+    assert "SECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["s3://bucket/prod/keel", "gs://b/p", "file:///mnt/log", "x/y"])
+def test_serving_log_takes_a_folder_or_an_object_storage_url(tmp_path, value):
+    text = MINIMAL.replace('train = "data/train.parquet"', f'train = "x"\nserving_log = "{value}"')
+    config, _ = load_config(write(tmp_path, text))
+    assert config.data.serving_log == value

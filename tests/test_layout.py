@@ -205,6 +205,7 @@ JUDGEMENTS = {  # monitor.N: the module of keel.monitor that holds its whole jud
     4: "keel.monitor.staleness",
     5: "keel.monitor.stability",
     6: "keel.monitor.regressions",
+    7: "keel.monitor.quality_verdict",
 }
 THIN = 25  # lines an adapter of checks/monitor.py may take, docstring included
 

@@ -3,7 +3,11 @@ and what was expected; a numeric limit out of its range names the range."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_USERINFO = re.compile(r"(://)[^/@?#\s]*@")
+_QUERY = re.compile(r"(://[^?#\s]*)\?\S*")
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -19,8 +23,8 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
+    if isinstance(value, str):  # a URL's user-info and query may hold credentials: never shown
+        return '"' + _QUERY.sub(r"\1?***", _USERINFO.sub(r"\1***@", value)) + '"'
     if isinstance(value, dict | list) and len(repr(value)) > 60:
         return type(value).__name__
     return repr(value)

@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     InstanceOf,
     ValidationError,
@@ -28,7 +26,10 @@ from pydantic import (
 )
 
 from keel._config_errors import error_message
+from keel._config_section import _Section
+from keel._config_serving import ServingSection
 from keel.data.sources import SqlSource
+from keel.durations import Duration
 from keel.errors import ConfigError
 from keel.model.metrics import DEFAULT_METRIC, METRICS, metrics_for
 
@@ -37,12 +38,6 @@ if TYPE_CHECKING:
 
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PRACTICE_ID = re.compile(r"^(data|model|infra|monitor)\.[1-7]$")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
-    )
 
 
 # The values a metric can take (all oriented so that higher is better): a floor at or below
@@ -152,6 +147,16 @@ class DataSection(_Section):
     labels: Source | None = None
     batch_size: int = Field(65_536, gt=0)
     encoding: str = "utf-8"  # text encoding of CSV sources, e.g. "latin-1"
+
+    @field_validator("serving_log")
+    @classmethod
+    def _known_log(cls, value: str) -> str:
+        from keel.log.remote import location_problem
+
+        problem = location_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -346,31 +351,6 @@ class ServeSection(_Section):
     log: bool = True  # false: no prediction log (benchmarks, throwaway servers)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds of a duration written as a number of seconds or as "30s", "10m", "2h", "1d"."""
-    if isinstance(value, bool):
-        raise ValueError('expected a duration such as 600, "10m" or "2h"')
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if match is None:
-            raise ValueError(
-                f'expected a duration such as 600, "30s", "10m", "2h" or "1d", got {value!r}'
-            )
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if not seconds > 0:
-        raise ValueError(f"expected a positive duration, got {value!r}")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
 class CanarySection(_Section):
     """[canary]: how a candidate takes live traffic, and the policy that ends its canary.
 
@@ -508,6 +488,7 @@ class KeelConfig(_Section):
     gate: GateSection = GateSection()
     score: ScoreSection = ScoreSection()
     serve: ServeSection = ServeSection()
+    serving: ServingSection = ServingSection()
     canary: CanarySection = CanarySection()
     drill: DrillSection = DrillSection()
     monitor: MonitorSection = MonitorSection()

@@ -121,7 +121,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Personal data is found, declared and handled before it reaches models or logs.",
         "A PII scan of training data and serving logs; every PII column has a declared handling.",
         check="keel.checks.data:data_5",
-        reads=("data", "engine", "monitor"),
+        reads=("data", "engine", "monitor", "serving"),
         needs_model=False,
     ),
     _p(
@@ -160,7 +160,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Rank correlation, across model versions, of offline metrics and metrics on served, "
         "labelled data.",
         check="keel.checks.model:model_2",
-        reads=("data", "model", "monitor", "system"),
+        reads=("data", "engine", "model", "monitor", "serving", "system"),
         needs_model=False,
     ),
     _p(
@@ -287,7 +287,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Serving inputs satisfy the same expectations as training inputs.",
         "Serving logs validate against the training schema.",
         check="keel.checks.monitor:monitor_2",
-        reads=("data", "engine", "monitor"),
+        reads=("data", "engine", "monitor", "serving"),
         needs_model=False,
     ),
     _p(
@@ -296,7 +296,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Features computed at serving time equal those the training code would compute.",
         "Logged serving examples recomputed with the training code, and distributions compared.",
         check="keel.checks.monitor:monitor_3",
-        reads=("data", "engine", "monitor", "system"),
+        reads=("data", "engine", "monitor", "serving", "system"),
         needs_model=False,
     ),
     _p(
@@ -314,7 +314,7 @@ PRACTICES: tuple[Practice, ...] = (
         "No NaN or infinity reaches features or predictions; edge cases give finite output.",
         "Logs scanned for non-finite values, and edge-case probes of the model.",
         check="keel.checks.monitor:monitor_5",
-        reads=("data", "engine", "model", "monitor"),
+        reads=("data", "engine", "model", "monitor", "serving"),
         needs_model=False,
     ),
     _p(
@@ -323,7 +323,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Training time, serving latency, throughput and memory do not jump or creep up.",
         "Measured for every model version and compared with earlier versions.",
         check="keel.checks.monitor:monitor_6",
-        reads=("data", "engine", "monitor"),
+        reads=("data", "engine", "monitor", "serving"),
         needs_model=False,
     ),
     _p(
@@ -333,7 +333,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Quality per time window from late labels against the offline metric; without labels, "
         "quality estimated from the probabilities (CBPE) and prediction drift.",
         check="keel.checks.monitor:monitor_7",
-        reads=("data", "engine", "monitor", "system"),
+        reads=("data", "engine", "monitor", "serving", "system"),
         needs_model=False,
     ),
 )

@@ -22,7 +22,7 @@ def _part(tmp_path, name, n, day=1, route="champion"):
             "route": [route] * n,
             "inputs": ['{"x": 1}'] * n,
             "prediction": [i % 2 for i in range(n)],
-            "probabilities": ['{"0": 0.4, "1": 0.6}'] * n,
+            "probabilities": ['{"0": 0.4, "1": 0.6}'] * (n - 1) + ['{"0": 1, "1": 0}'],
             "latency_seconds": [0.001] * n,
         }
     )
@@ -42,7 +42,7 @@ def test_each_window_keeps_its_own_rows_without_inputs_or_refused_rows(tmp_path)
     day2 = read_outputs(tmp_path / "state", [("2026-11-02T00:00:00+00:00", 1)])
     assert len(day1) == 10 and len(day2) == 4
     assert "inputs" not in day1.columns
-    assert day1["probabilities"].iloc[0] == {"0": 0.4, "1": 0.6}
+    assert (day1["proba:0"].iloc[0], day1["proba:1"].iloc[0]) == (0.4, 0.6)
     assert set(day2["route"]) == {"champion"}
 
 

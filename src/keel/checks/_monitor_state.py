@@ -23,7 +23,11 @@ from keel.system import System
 
 
 def log_root(system: System) -> Path:
-    return system.root / system.config.data.serving_log
+    """The local log folder the monitor reads: `[data] serving_log`, or for a URL its local
+    mirror (`keel.log.remote`)."""
+    from keel.log.remote import local_log_root
+
+    return local_log_root(system.root, system.config.data.serving_log)
 
 
 def state_dir(system: System) -> Path:
@@ -107,10 +111,14 @@ def monitor_state(
 
 
 def _take(system: System, progress: Any, engine: str | None, master: str | None) -> MonitorState:
+    from keel.checks._foreign import take_foreign_log
     from keel.engine import spark_settings
+    from keel.log.remote import take_remote
     from keel.registry.versions import champion
     from keel.training import registry_ref
 
+    take_remote(system.root, system.config.data.serving_log)  # a URL: new segments mirrored
+    imported = take_foreign_log(system.config, system.root, log_root(system))
     rebuild, skip = _rebuild(system)
     spark = spark_settings(system.config.engine, kind=engine, master=master)
     take: Any = intake
@@ -136,6 +144,7 @@ def _take(system: System, progress: Any, engine: str | None, master: str | None)
     state = MonitorState(
         log_root(system), taken_dir(system), load_windows(taken_dir(system)), run, serving, spark
     )
+    state.source_format, state.imported = system.config.serving.format, imported
     return state
 
 

@@ -17,18 +17,13 @@ import pandas as pd
 
 from keel.evidence import BarChart, Evidence, Table, not_configured
 from keel.monitor.quality import (
-    MAX_ECE,
     Calibration,
     Reference,
-    WindowQuality,
     calibration,
-    distrust_estimates,
     estimated_metric,
     spearman,
 )
 from keel.system import System
-
-RECENT = 7  # windows monitor.7 judges: the newest ones
 
 
 def _memo(system: System, name: str, compute: Any) -> Any:
@@ -41,19 +36,11 @@ def _state(system: System) -> Any:
     return monitor_state(system)
 
 
-def recent_keys(system: System) -> list[tuple[str, int]]:
-    """The (window, version)s of the newest RECENT windows the intake took, oldest first."""
-    windows = _state(system).windows
-    newest = set(sorted({w for w, _ in windows})[-RECENT:])
-    return sorted(k for k in windows if k[0] in newest)
-
-
 def version_windows(system: System) -> dict[int, list[str]]:
     """Each version's windows, oldest first."""
-    out: dict[int, list[str]] = {}
-    for window, version in sorted(_state(system).windows):
-        out.setdefault(version, []).append(window)
-    return out
+    from keel.monitor.quality_verdict import version_windows as of_state
+
+    return of_state(_state(system))
 
 
 def served_during(system: System, start: str, end: str) -> pd.DataFrame:
@@ -215,172 +202,6 @@ def fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def quality_table(judged: list[WindowQuality], metric: str) -> Table:
-    rows = []
-    for w in judged:
-        drop = (
-            "—" if w.drop is None else f"{w.drop.value:.4f} [{w.drop.low:.4f}, {w.drop.high:.4f}]"
-        )
-        rows.append(
-            [
-                w.window,
-                w.version,
-                w.rows,
-                w.labelled,
-                fmt(w.online),
-                fmt(w.offline),
-                fmt(w.estimated.value if w.estimated else None),
-                drop,
-                fmt(w.distance),
-                w.verdict,
-                "; ".join(w.reasons),
-            ]
-        )
-    columns = ["window", "version", "rows", "labelled", f"online {metric}", f"offline {metric}"]
-    columns += ["estimated", "estimated drop [95%]", "prediction drift", "verdict", "why"]
-    return Table(f"Quality per window ({metric})", columns, rows)
-
-
-def quality_chart(judged: list[WindowQuality], metric: str) -> BarChart | None:
-    shown = [w for w in judged if w.online is not None or w.estimated is not None]
-    if not shown:
-        return None
-    values = [w.online if w.online is not None else w.estimated.value for w in shown]  # type: ignore[union-attr]
-    reference = {f"offline v{w.version}": w.offline for w in shown if w.offline is not None}
-    return BarChart(
-        f"{metric} per window: online (labels) or estimated, against offline",
-        [f"{w.window[:16]} v{w.version} ({w.mode})" for w in shown],
-        [float(v) for v in values],
-        x_label=metric,
-        reference=reference,
-        flagged=[w.verdict == "fail" for w in shown],
-    )
-
-
-HINT_7 = (
-    "Set [data] labels (a source with the [system] id and target columns) so served rows are "
-    "judged on their labels; serve at least [monitor] min_rows rows per window; run "
-    "`keel score` again."
-)
-
-
-def _calibration_note(calibration: Calibration | None, metric: str) -> str:
-    if calibration is None:
-        return ""
-    c = calibration
-    said = "poorly calibrated, so CBPE's estimates are unreliable" if c.poor else "calibrated"
-    said += f" (ECE limit {MAX_ECE:g}, estimate within {c.max_gap:g} of the actual)"
-    return (
-        f"; the champion's probabilities are {said} (ECE {c.ece:.3f} on the evaluation data; "
-        f"{metric} estimated {c.estimated:.4f}, actual {c.actual:.4f})"
-    )
-
-
-def quality_evidence(
-    system: System,
-    judged: list[WindowQuality],
-    calibration: Calibration | None,
-    has_labels: bool,
-    thresholds: dict[str, Any],
-) -> Evidence:
-    """monitor.7's verdict on the recent windows, judged by `keel.monitor.quality.assess`.
-    Labels that join no served row fail (naming the join); windows of the champion judged only
-    by CBPE while its probabilities are poorly calibrated are unjudged, not a pass."""
-    metric, task = system.metric_name, system.task
-    estimated = estimated_metric(metric) if task != "regression" else None
-    champion = next((v.version for v in versions(system).values() if "champion" in v.aliases), None)
-    if calibration is not None and calibration.poor and champion is not None:
-        why = f"its probabilities are poorly calibrated, so the estimated {estimated} is unreliable"
-        judged = distrust_estimates(judged, champion, why)
-    failed = [w for w in judged if w.verdict == "fail"]
-    ok = [w for w in judged if w.verdict == "ok"]
-    by_labels = sum(1 for w in judged if w.verdict != "unjudged" and w.online is not None)
-    facts: dict[str, Any] = {
-        "windows": len(judged),
-        "judged": len(failed) + len(ok),
-        "failed": len(failed),
-        "judged_by_labels": by_labels,
-        "labels_configured": has_labels,
-        "metric": metric,
-    }
-    if calibration is not None:
-        facts |= {"ece": calibration.ece, "poorly_calibrated": calibration.poor}
-    tables = [quality_table(judged, metric)]
-    chart = quality_chart(judged, metric)
-    figures = [chart] if chart is not None else []
-    note = _calibration_note(calibration, estimated or metric)
-    if task == "regression" and by_labels < len(failed) + len(ok):
-        note += "; without labels the quality of a regression cannot be estimated: prediction "
-        note += "drift only"
-    note += labels_not_there(system)
-    unjoined = unjoined_labels(system, judged)
-    if unjoined is not None:
-        return Evidence(
-            "monitor.7",
-            "fail",
-            unjoined + note,
-            f"Make the labels' {system.config.system.id} column hold the ids the clients send "
-            "as [system] id (same values, same spelling), or point [data] labels at the right "
-            "source; run `keel score` again.",
-            tables=tables,
-            figures=figures,
-            thresholds=thresholds,
-            facts=facts | {"labels_joined": 0},
-        )
-    if not failed and not ok:
-        reasons = sorted({r for w in judged for r in w.reasons}) or ["nothing to judge"]
-        poor = calibration is not None and calibration.poor
-        return Evidence(
-            "monitor.7",
-            "not_configured",
-            f"no recent window could be judged ({'; '.join(reasons[:3])})" + note,
-            (
-                "The champion's probabilities are poorly calibrated, so quality cannot be "
-                "estimated without labels: calibrate them (e.g. scikit-learn's "
-                "CalibratedClassifierCV) or let labels arrive. "
-                if poor
-                else ""
-            )
-            + HINT_7,
-            tables=tables if judged else [],
-            thresholds=thresholds,
-            facts=facts,
-        )
-    if failed:
-        shown = "; ".join(
-            f"window {w.window} v{w.version} ({w.rows:,} rows): {'; '.join(w.reasons)}"
-            for w in failed[:3]
-        )
-        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
-        return Evidence(
-            "monitor.7",
-            "fail",
-            f"quality dropped in {len(failed)} of {len(judged)} recent windows: {shown}{more}"
-            + note,
-            "Look at what changed in those windows (monitor.2, monitor.3: inputs and skew), "
-            "retrain on recent data, or roll back with `keel rollback`.",
-            tables=tables,
-            figures=figures,
-            thresholds=thresholds,
-            facts=facts,
-        )
-    summary = (
-        f"quality held in {len(ok)} judged recent window(s): {by_labels} on labelled rows "
-        f"against the offline {metric}, {len(ok) - by_labels} by "
-        + ("prediction drift" if task == "regression" else f"estimated {estimated} and drift")
-    )
-    return Evidence(
-        "monitor.7",
-        "pass",
-        summary + note,
-        "" if has_labels else HINT_7,
-        tables=tables,
-        figures=figures,
-        thresholds=thresholds,
-        facts=facts,
-    )
-
-
 def labels_not_there(system: System) -> str:
     """A note when [data] labels names a file or glob that matches nothing yet (labels come
     after serving, so this is no error, but it is said: a misspelt path reads the same)."""
@@ -395,30 +216,6 @@ def labels_not_there(system: System) -> str:
     )
 
 
-def unjoined_labels(system: System, judged: list[WindowQuality]) -> str | None:
-    """What is wrong when [data] labels holds labels and none joins a served row of the
-    judged windows on [system] id (examples of both sides' ids); None when some join or none
-    are configured."""
-    if any(w.labelled for w in judged) or not labels_arrived_for(system):
-        return None
-    found = labels(system)
-    if found is None or not len(found):
-        return None
-    from keel.monitor.online import labelled_ids
-
-    ids = labelled_ids(_state(system).state_dir, recent_keys(system))
-    if ids.isin(found.index).any():
-        return None
-    column = system.config.system.id
-    theirs = ", ".join(repr(v) for v in found.index[:3])
-    ours = ", ".join(repr(v) for v in ids.unique()[:3]) or "none: the served rows carry no id"
-    return (
-        f"[data] labels holds {len(found):,} labels but none joins any of the {len(ids):,} "
-        f"served rows on [system] id = {column!r} (label ids: {theirs}; served ids: {ours}), "
-        "so quality was not measured on labels"
-    )
-
-
 # -- model.2 ---------------------------------------------------------------------------------
 HINT_2 = (
     "Set [data] labels (a source with the [system] id and target columns) so served rows get "
@@ -429,14 +226,21 @@ HINT_2 = (
 
 def per_version(system: System) -> list[tuple[int, float, float, int]]:
     """(version, offline, online, labelled rows) for each version whose served rows of its
-    newest windows have at least [monitor] min_labels labels and whose offline metric is
-    stored (`keel.monitor.online.measure_versions`)."""
+    newest windows that are over have at least [monitor] min_labels labels and whose offline
+    metric is stored (`keel.monitor.online.measure_versions`). The window still filling is
+    left out: its labels are the fewest, and each version's measure then changes once a
+    window, not on every run."""
     from keel.monitor.online import measure_versions
 
     found, stored = labels_source(system), offline(system)
+    now, seconds = pd.Timestamp.now(tz="UTC"), system.config.monitor.window
+    over = {  # a window counts once it is over: its judgement then holds until the next one
+        v: [w for w in ws if pd.Timestamp(w) + pd.Timedelta(seconds=seconds) <= now]
+        for v, ws in version_windows(system).items()
+    }
     measured = measure_versions(
         _state(system).state_dir,
-        version_windows(system),
+        {v: ws for v, ws in over.items() if ws},
         labels=found,
         task=system.task,
         metric=system.metric_name,
@@ -669,4 +473,31 @@ def canary_evidence(system: System, measured: list[Any]) -> Evidence:
         tables=[table],
         thresholds=thresholds,
         facts=facts,
+    )
+
+
+def quality_inputs(system: System) -> Any:
+    """monitor.7's inputs (`keel.monitor.quality_verdict.QualityInputs`) from the system."""
+    from keel.monitor.quality import Limits
+    from keel.monitor.quality_verdict import QualityInputs
+
+    state, m, task = _state(system), system.config.monitor, system.task
+    references, calibration = {}, None
+    if state.champion is not None and state.windows:
+        got = eval_reference(system, state.champion.version)
+        if got is not None:
+            references[state.champion.version], calibration = got
+    limit = m.drift_js if task == "regression" else m.drift_linf
+    return QualityInputs(
+        state=state,
+        limits=Limits(
+            task, system.metric_name, m.quality_tolerance, m.min_labels, m.min_rows, limit
+        ),
+        labels=labels_source(system),
+        labels_arrived=labels_arrived_for(system),
+        labels_note=labels_not_there(system),
+        id_column=system.config.system.id,
+        offline=offline(system),
+        references=references,
+        calibration=calibration,
     )

@@ -12,6 +12,7 @@ lives, one module each:
     monitor.4  keel.monitor.staleness      judge_staleness
     monitor.5  keel.monitor.stability      judge_stability
     monitor.6  keel.monitor.regressions    judge_performance
+    monitor.7  keel.monitor.quality_verdict judge_quality
 
 A system that has served nothing yet is `not_configured` with the command that changes that,
 never a pass: nothing was measured.
@@ -27,11 +28,13 @@ from keel.checks._monitor_inputs import (
     stability_inputs,
     staleness_inputs,
 )
-from keel.checks._monitor_state import MonitorState, monitor_state, not_yet_served
+from keel.checks._monitor_state import MonitorState, monitor_state
+from keel.checks._online import quality_inputs
 from keel.evidence import Evidence
 from keel.monitor.anomalies import judge_anomalies
 from keel.monitor.dependencies import judge_dependencies
 from keel.monitor.gates import nothing_served
+from keel.monitor.quality_verdict import judge_quality
 from keel.monitor.regressions import judge_performance
 from keel.monitor.skew import judge_skew
 from keel.monitor.stability import judge_stability
@@ -84,51 +87,7 @@ def monitor_7(system: System) -> Evidence:
     """monitor.7: in each recent window, the primary metric on labelled served rows against the
     version's offline metric; without labels, the CBPE-estimated drop (classifiers) and the
     prediction drift from the evaluation data (or the version's first window)."""
-    from keel.checks._online import (
-        eval_reference,
-        labels_arrived_for,
-        labels_source,
-        offline,
-        quality_evidence,
-        recent_keys,
-        version_windows,
-    )
-    from keel.monitor.online import judge_windows
-    from keel.monitor.quality import MAX_ECE, Limits
-
-    state = monitor_state(system)
-    empty = nothing_served("monitor.7", state) or not_yet_served(
-        "monitor.7", state, system.config.monitor.min_rows
-    )
-    if empty is not None:
-        return empty
-    m, metric, task = system.config.monitor, system.metric_name, system.task
-    found = labels_source(system)
-    references, calibration = {}, None
-    if state.champion is not None:
-        got = eval_reference(system, state.champion.version)
-        if got is not None:
-            (ref, key), calibration = got
-            references[state.champion.version] = (ref, key)
-    limit = m.drift_js if task == "regression" else m.drift_linf
-    judged = judge_windows(
-        state.state_dir,
-        recent_keys(system),
-        first_windows={v: ws[0] for v, ws in version_windows(system).items()},
-        references=references,
-        labels=found,
-        offline=offline(system),
-        limits=Limits(task, metric, m.quality_tolerance, m.min_labels, m.min_rows, limit),
-    )
-    thresholds = {
-        "quality_tolerance": m.quality_tolerance,
-        "min_labels": m.min_labels,
-        "min_rows": m.min_rows,
-        "drift_js" if task == "regression" else "drift_linf": limit,
-        "max_ece": MAX_ECE,
-    }
-    has_labels = found.fingerprint != "none" and labels_arrived_for(system)
-    return quality_evidence(system, judged, calibration, has_labels, thresholds)
+    return judge_quality(quality_inputs(system))
 
 
 __all__ = ["MonitorState", "System", "monitor_state", "nothing_served"]

@@ -148,6 +148,7 @@ def status(
     """Compare the candidate with the champion on what the servers logged since it started."""
     from keel.errors import KeelError
     from keel.log.read import served_rows
+    from keel.log.remote import local_log_root, take_remote
     from keel.registry.canary import current_canary, end_canary
     from keel.serve.canary import judge_canary
     from keel.training import registry_ref
@@ -158,7 +159,9 @@ def status(
     if state is None:
         raise KeelError("no canary is running: start one with `keel canary start VERSION`")
     with err.status("reading the prediction log"):
-        rows = served_rows(system.root / system.config.data.serving_log, since=state.started)
+        take_remote(system.root, system.config.data.serving_log)  # a URL: mirrored first
+        log = local_log_root(system.root, system.config.data.serving_log)
+        rows = served_rows(log, since=state.started)
         report = judge_canary(
             rows,
             state,

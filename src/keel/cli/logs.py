@@ -1,6 +1,7 @@
 """`keel logs query "SQL" [PATH]`: SQL over what `keel serve` logged.
 
-The log folder is `[data] serving_log` of the keel.toml at PATH (relative to that file); closed
+The log folder is `[data] serving_log` of the keel.toml at PATH (relative to that file; a URL's
+new segments are first copied into a local mirror, `keel.log.remote`); closed
 segments are rolled into Parquet first (a damaged record is skipped, its bytes kept in
 `segments/quarantine/`, and a warning names the segment and the records lost), then the SQL
 runs through DuckDB over the view
@@ -35,16 +36,31 @@ def query_command(
 ) -> None:
     """Roll closed log segments into Parquet, then run SQL over `predictions` (open segments
     included)."""
+    from keel.checks._foreign import take_foreign_log
     from keel.config import load_config
     from keel.errors import interrupted
     from keel.log.read import query_live
+    from keel.log.remote import local_log_root, shown, take_remote
     from keel.log.rollup import roll
     from keel.log.writer import rolled_dir, segments_dir
 
     cfg, file = load_config(path)
-    root = Path(cfg.data.serving_log)
-    if not root.is_absolute():
-        root = file.parent / root
+    root = local_log_root(file.parent, cfg.data.serving_log)
+    fetched = take_remote(file.parent, cfg.data.serving_log)  # a URL: new segments mirrored
+    if fetched is not None and fetched.objects:
+        err.print(
+            f"fetched {fetched.objects:,} new segments from {shown(cfg.data.serving_log)}",
+            highlight=False,
+        )
+    imported = take_foreign_log(cfg, file.parent, root)
+    if imported is not None:
+        for line in imported.warnings:
+            err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        err.print(
+            f"took {imported.records:,} new {cfg.serving.format} records from "
+            f"{escape(cfg.serving.source or '')}",
+            highlight=False,
+        )
     try:
         rolled = roll(segments_dir(root), rolled_dir(root))
     except (KeyboardInterrupt, RuntimeError) as exc:

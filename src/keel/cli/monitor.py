@@ -93,8 +93,15 @@ def run_monitor(
         state = monitor_state(system, progress=taken, engine=engine, master=master)
         bar.update(task, description="running the monitoring checks", completed=0, total=None)
         result = run(system, only=monitor_practices())
-    for line in state.run.damaged:
+    imported = state.imported
+    for line in [*(imported.warnings if imported is not None else []), *state.run.damaged]:
         err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if imported is not None:
+        out.print(
+            f"took {imported.records:,} new {state.source_format} records from "
+            f"{escape(system.config.serving.source or '')} into the prediction log",
+            highlight=False,
+        )
     folder = state_dir(system)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(result, folder / "report.json")
@@ -150,7 +157,7 @@ def monitor(
     master: MasterOpt = None,
 ) -> None:
     """Judge what was served: skew, drift, staleness, stability, performance and quality."""
-    from keel.config import parse_duration
+    from keel.durations import parse_duration
     from keel.errors import ConfigError
 
     period = None

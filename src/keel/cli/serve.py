@@ -43,9 +43,11 @@ def warm_rows(config: Any, root: Path, schema: Any) -> tuple[Any, str | None]:
 def server_parts(path: Path) -> dict[str, Any]:
     """What `keel serve` needs from the system at `path`, as plain values (for tests too):
     schema, registry reference, settings, the prediction log's folder (None: `[serve] log =
-    false`), `[serve]`, the warm rows (None when unreadable) and why they are missing."""
+    false`; a local spool when `[data] serving_log` is a URL, then also `log_url`), `[serve]`,
+    the warm rows (None when unreadable) and why they are missing."""
     from keel.config import load_config, registry_ref
     from keel.data.schema import load_schema
+    from keel.log.remote import is_url, spool_root
     from keel.log.writer import segments_dir
     from keel.serve.admin import Admin
     from keel.serve.app import ServeSettings
@@ -69,6 +71,9 @@ def server_parts(path: Path) -> dict[str, Any]:
     )
     schema = load_schema(schema_file)
     warm, cold = warm_rows(config, root, schema)
+    where = config.data.serving_log
+    url = where if is_url(where) else None  # written to a local spool, uploaded once sealed
+    folder = spool_root(root, where) if url else root / where
     token = os.environ.get("KEEL_ADMIN_TOKEN", "").strip()
     return {
         "admin": Admin(token, ref, config.system.id) if token else None,
@@ -76,16 +81,46 @@ def server_parts(path: Path) -> dict[str, Any]:
         "schema": schema,
         "ref": ref,
         "settings": settings,
-        "log_folder": segments_dir(root / config.data.serving_log) if serve.log else None,
+        "log_folder": segments_dir(folder) if serve.log else None,
+        "log_url": url if serve.log else None,
         "serve": serve,
         "warm": warm,
         "cold": cold,
     }
 
 
+def _uploader(parts: dict[str, Any]) -> Any:
+    """The thread that uploads this process's sealed segments to `[data] serving_log`'s URL
+    (None for a local log); its problems are printed once each on stderr, secrets removed."""
+    from keel.log.remote import Uploader, host_name
+
+    if parts.get("log_url") is None or parts["log_folder"] is None:
+        return None
+
+    def said(problem: str | None) -> None:
+        text = "uploads of the prediction log work again" if problem is None else problem
+        err.print(f"{'note' if problem is None else 'warning'}: {text}", highlight=False)
+
+    spool = Path(parts["log_folder"]).parent
+    return Uploader(parts["log_url"], spool, host=host_name(), on_problem=said)
+
+
+def _closer(log: Any, uploader: Any) -> Any:
+    """Close the log (its open segment is sealed), then upload what it sealed."""
+
+    def close() -> None:
+        try:
+            log.close()
+        finally:
+            if uploader is not None:
+                uploader.close()
+
+    return close
+
+
 def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
-    """(app, holder, log or None, stop event) of one server process: the champion loaded and
-    warmed, the registry followed, BLAS/OpenMP pinned to one thread."""
+    """(app, holder, close_log or None, stop event) of one server process: the champion loaded
+    and warmed, the registry followed, BLAS/OpenMP pinned to one thread."""
     from keel.log.writer import PredictionLog
     from keel.serve.app import create_app
     from keel.serve.models import ModelHolder, registry_calls
@@ -100,6 +135,7 @@ def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
     log = None
     if folder is not None:  # each worker process its own log, sealed by age as configured
         log = PredictionLog(folder, durability=config.durability, seal_seconds=config.seal_seconds)
+    uploader = _uploader(parts)
     stop = threading.Event()
     holder.follow(stop, config.poll_seconds)
     app = create_app(
@@ -109,8 +145,9 @@ def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
         parts["settings"],
         admin=parts.get("admin"),
         dashboard=parts.get("dashboard"),
+        uploader=uploader,
     )
-    return app, holder, log, stop
+    return app, holder, None if log is None else _closer(log, uploader), stop
 
 
 def _run(app: Any, sock: Any) -> None:
@@ -125,7 +162,7 @@ def worker(index: int, ready: Any, path: str, host: str, port: int) -> None:
 
     os.setpgrp()  # Ctrl-C reaches the supervisor only; it stops the workers in order
     try:
-        app, _, log, stop = _server(server_parts(Path(path)))
+        app, _, close_log, stop = _server(server_parts(Path(path)))
         sock = bind_socket(host, port, reuse_port=True)
     except Exception as exc:  # noqa: BLE001 - reported by the supervisor
         ready.put((index, os.getpid(), f"{type(exc).__name__}: {exc}"))
@@ -136,8 +173,8 @@ def worker(index: int, ready: Any, path: str, host: str, port: int) -> None:
         _run(app, sock)
     finally:
         stop.set()
-        if log is not None:
-            log.close()
+        if close_log is not None:
+            close_log()
 
 
 def _describe(parts: dict[str, Any], version: int, url: str, workers: int) -> str:
@@ -147,6 +184,14 @@ def _describe(parts: dict[str, Any], version: int, url: str, workers: int) -> st
         if parts["log_folder"] is not None
         else "off ([serve] log = false)"
     )
+    if parts.get("log_url") is not None:
+        from keel.log.remote import host_name, shown
+
+        log = (
+            f"{shown(parts['log_url'])} as host '{host_name()}' (spooled in "
+            f"{Path(parts['log_folder']).parent}, sealed every {config.seal_seconds:g} s, "
+            "then uploaded)"
+        )
     who = f"{workers} workers" if workers > 1 else "1 worker"
     return (
         f"serving version {version} of '{parts['ref'].model}' on {url} ({who}; following the "
@@ -199,7 +244,7 @@ def serve(
     if count == 1:
         sock = _bound(bind, at, reuse_port=False)  # a busy port is said before the slow load
         with err.status("loading the champion"):
-            app, holder, log, stop = _server(parts)
+            app, holder, close_log, stop = _server(parts)
         sock.listen(2048)
         url = f"http://{shown}:{sock.getsockname()[1]}"
         err.print(_describe(parts, holder.serving.champion.version, url, 1), highlight=False)
@@ -209,8 +254,8 @@ def serve(
             pass
         finally:
             stop.set()
-            if log is not None:
-                log.close()
+            if close_log is not None:
+                close_log()
         err.print("stopped; the prediction log is closed", highlight=False)
         return
     reserved = _bound(bind, at, reuse_port=True)  # port 0: pick one now

@@ -2,8 +2,10 @@
 whose late labels arrived, how far that metric moves by sampling alone, and how far two sets of
 predictions lie apart.
 
-Served rows are a frame with `example_id` (text), `prediction` and, for classifiers,
-`probabilities` (a dict per row, classes as text keys, as JSON carried them); labels are a
+Served rows are a frame with `example_id` (text), `prediction` and, for classifiers, the
+probabilities: either a `probabilities` column of one dict per row (classes as text keys, as
+JSON carried them) or one float column per class named `proba:<class>` (as the monitor's
+intake keeps them: `proba_matrix` reads both); labels are a
 Series of targets indexed by example id as text. Classes, labels and predictions are compared
 as text (`as_text`: 1.0 and 1 are both "1").
 """
@@ -21,6 +23,29 @@ from keel.data.compare import js_divergence, linf_distance
 from keel.model.metrics import Predictions, compute
 
 _BINS = 10
+PROBA = "proba:"  # the prefix of a class's probability column
+
+
+def proba_matrix(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
+    """The rows' probabilities as a matrix, columns in sorted class order (classes as text);
+    None when a row has none."""
+    columns = [c for c in rows.columns if str(c).startswith(PROBA)]
+    if columns:
+        classes = [as_text(c[len(PROBA) :]) for c in columns]
+        order = np.argsort(classes)
+        matrix = rows[columns].to_numpy(dtype=float)[:, order]
+        if not len(rows) or np.isnan(matrix).all(axis=1).any():
+            return None
+        return np.nan_to_num(matrix, nan=0.0), [classes[i] for i in order]
+    if "probabilities" not in rows.columns or not len(rows):
+        return None
+    values = rows["probabilities"]
+    if not values.map(lambda v: isinstance(v, dict) and bool(v)).all():
+        return None
+    texts = [{as_text(k): v for k, v in p.items()} for p in values]
+    classes = sorted({k for p in texts for k in p})
+    matrix = np.array([[float(p.get(c, 0.0)) for c in classes] for p in texts])
+    return matrix, classes
 
 
 def _frequencies(values: pd.Series) -> dict[str, float]:
@@ -61,11 +86,10 @@ def labelled_quality(
         predictions = Predictions(joined["prediction"].astype(float).to_numpy())
     else:  # labels, predictions and classes compared as text, as JSON carried them
         y = joined["label"].map(as_text).to_numpy()
-        probabilities = joined["probabilities"]
-        if probabilities.isna().any() or len(set(y)) < 2:
+        found = proba_matrix(joined)
+        if found is None or len(set(y)) < 2:
             return len(joined), None
-        classes = sorted(probabilities.iloc[0])
-        proba = np.array([[p[c] for c in classes] for p in probabilities], dtype=float)
+        proba, classes = found
         predictions = Predictions(
             joined["prediction"].map(as_text).to_numpy(), proba, np.array(classes, dtype=object)
         )
@@ -96,10 +120,10 @@ def quality_spread(
         made, proba, classes = joined["prediction"].astype(float).to_numpy(), None, None
     else:  # as labelled_quality: labels and classes as text
         y = joined["label"].map(as_text).to_numpy()
-        if joined["probabilities"].isna().any():
+        found = proba_matrix(joined)
+        if found is None:
             return float("nan")
-        names = sorted(joined["probabilities"].iloc[0])
-        proba = np.array([[p[c] for c in names] for p in joined["probabilities"]], dtype=float)
+        proba, names = found
         made, classes = joined["prediction"].map(as_text).to_numpy(), np.array(names, dtype=object)
     rng = np.random.default_rng(seed)
     values = []

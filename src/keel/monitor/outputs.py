@@ -20,6 +20,7 @@ windows hold, never what the log has gathered over its life.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterable
@@ -29,10 +30,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from keel.atomic import write_atomic
 from keel.log.record import FIELDS, ROUTE_REJECTED
+from keel.model.online_quality import PROBA
 from keel.monitor.windows import window_index
 
 COMPACT_AT = 16  # files of one window × version before they are compacted into one
@@ -60,12 +63,34 @@ def _column(table: pa.Table, name: str) -> pa.Array | pa.ChunkedArray:
     return pa.nulls(table.num_rows, pa.float64() if name == "latency_seconds" else pa.string())
 
 
+def _probability_columns(column: pa.ChunkedArray | pa.Array) -> dict[str, pa.Array]:
+    """The logged probabilities (JSON text, or a struct) as one float column per class,
+    `proba:<class>`, parsed by Arrow at once; a row without them is null in every column."""
+    if pa.types.is_struct(column.type):
+        table = pa.table({f.name: column.combine_chunks().field(f.name) for f in column.type})
+    else:
+        texts = pc.fill_null(column.cast(pa.string()), "{}")
+        payload = "\n".join(texts.to_pylist()).encode("utf-8")
+        try:
+            options = pa_json.ReadOptions(block_size=max(len(payload), 1 << 20) + 1)
+            table = pa_json.read_json(io.BytesIO(payload), read_options=options)
+        except pa.ArrowInvalid:  # not JSON objects of numbers: nothing to estimate from
+            return {}
+    out = {}
+    for name in table.column_names:
+        try:
+            out[PROBA + name] = table.column(name).cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return {}
+    return out
+
+
 def _kept(rows: pa.Table) -> pa.Table:
-    """`rows` with FIELDS, in types every part shares (the prediction as
-    written: a number or text; probabilities as the JSON text the log holds)."""
+    """`rows` with FIELDS, in types every part shares (the prediction as written: a number or
+    text), the probabilities as one float column per class."""
     columns = {}
     for name in FIELDS:
-        if name == "model_version":
+        if name in ("model_version", "probabilities"):
             continue
         column = _column(rows, name)
         if name == "row":
@@ -75,6 +100,10 @@ def _kept(rows: pa.Table) -> pa.Table:
         elif name != "prediction":
             column = column.cast(pa.string())
         columns[name] = column
+    if "probabilities" in rows.column_names and rows.num_rows:
+        probabilities = rows.column("probabilities")
+        if not pa.types.is_null(probabilities.type):
+            columns |= _probability_columns(probabilities)
     return pa.table(columns)
 
 
@@ -168,8 +197,8 @@ def _compact(folder: Path) -> None:
 
 
 def read_outputs(state_dir: str | Path, windows: Iterable[tuple[str, int]]) -> pd.DataFrame:
-    """The kept served rows of the given (window, version)s: FIELDS plus `window`, with
-    `probabilities` a dict per row (or None); empty when none was kept."""
+    """The kept served rows of the given (window, version)s: FIELDS (the probabilities as
+    `proba:<class>` float columns) plus `window`; empty when none was kept."""
     frames = []
     for window, version in windows:
         for path in _files(_folder(Path(state_dir), window, version)):
@@ -179,18 +208,7 @@ def read_outputs(state_dir: str | Path, windows: Iterable[tuple[str, int]]) -> p
             frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=[*FIELDS, "window"])
-    frame = pd.concat(frames, ignore_index=True)
-    frame["probabilities"] = frame["probabilities"].map(_parsed)
-    return frame
-
-
-def _parsed(value: object) -> object:
-    if isinstance(value, str) and value[:1] == "{":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return None
-    return None if value is None or (isinstance(value, float) and value != value) else value
+    return pd.concat(frames, ignore_index=True)
 
 
 def fingerprint(state_dir: str | Path, window: str, version: int) -> list[tuple[str, int]]:

@@ -46,7 +46,13 @@ import numpy as np
 import pandas as pd
 
 from keel.model.metrics import Predictions, compute
-from keel.model.online_quality import as_text, labelled_quality, prediction_distance, quality_noise
+from keel.model.online_quality import (
+    as_text,
+    labelled_quality,
+    prediction_distance,
+    proba_matrix,
+    quality_noise,
+)
 from keel.monitor.drift import NOISE_LEVEL
 from keel.monitor.windows import window_starts
 
@@ -245,18 +251,8 @@ def calibration(
 
 def probabilities(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
     """The logged probabilities as a matrix (classes as text, sorted), None when rows lack
-    them."""
-    values = rows["probabilities"]
-    if not len(values) or not values.map(lambda v: isinstance(v, dict) and bool(v)).all():
-        return None
-    classes = sorted({as_text(k) for p in values for k in p}) if len(values) else []
-    matrix = np.array(
-        [
-            [float({as_text(k): v for k, v in p.items()}.get(c, 0.0)) for c in classes]
-            for p in values
-        ]
-    )
-    return matrix, classes
+    them (`keel.model.online_quality.proba_matrix`)."""
+    return proba_matrix(rows)
 
 
 # -- per window ------------------------------------------------------------------------------

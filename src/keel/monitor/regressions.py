@@ -184,6 +184,27 @@ def judge_performance(inputs: PerformanceInputs) -> Evidence:
             "packages, the host); roll back with `keel rollback` if serving suffers.",
             **shown_with,
         )
+    if state.foreign and not serving_latency(state.of_version(version.version), min_rows):
+        facts["missing_field"] = "latency_seconds"
+        return Evidence(
+            "monitor.6",
+            "fail" if flagged else "not_configured",
+            (
+                f"version {version.version} regressed: "
+                + "; ".join(_said(*f, inputs) for f in flagged[:3])
+                + "; "
+                if flagged
+                else ""
+            )
+            + f"serving latency not measured: the {state.source_format} log has no latency "
+            "field (`latency_seconds`), and a latency not logged is not a latency that held",
+            hint="Log each row's latency in a column and name it in [serving.columns] latency."
+            if state.source_format == "table"
+            else f"The {state.source_format} log does not hold latency: log it to a table "
+            'your service writes ([serving] format = "table", [serving.columns] latency), or '
+            "serve with `keel serve`.",
+            **shown_with,
+        )
     if missing:
         return Evidence(
             "monitor.6",

@@ -465,6 +465,9 @@ def skew_evidence(cfg: SkewInputs, judged: list[PartSummary]) -> Evidence:
             "Log the model inputs with each prediction (`keel serve` does), so Keel can rerun "
             "the feature code on the logged raw inputs and compare."
         )
+        if state.foreign:
+            evidence.summary, evidence.hint = _foreign_skew(state.source_format, detail, label)
+        evidence.facts["missing_field"] = "model_inputs"
         return evidence
     if not training:
         evidence.status = "not_configured"
@@ -482,6 +485,25 @@ def skew_evidence(cfg: SkewInputs, judged: list[PartSummary]) -> Evidence:
         f"{pct(cfg.max_skewed_share)}{many} ({sample_note(latest)} in {label}){joined}; {detail}"
     )
     return evidence
+
+
+def _foreign_skew(fmt: str, detail: str, label: str) -> tuple[str, str]:
+    """The summary and hint of part (a) on a foreign log without model inputs: the part is
+    not measured, naming the field and the format; what was judged is said."""
+    summary = (
+        f"{detail}; but per-example skew (part a) was not measured in {label}: the {fmt} log "
+        "has no `model_inputs` field (what the model was given), so the training feature code "
+        "rerun on the logged inputs has nothing to be compared with"
+    )
+    hint = (
+        "Log the model inputs beside each row in a JSON column and name it in "
+        "[serving.columns] model_inputs."
+        if fmt == "table"
+        else f"The {fmt} log does not hold the model inputs; serve with `keel serve` (it logs "
+        'them), or log them to a table your service writes ([serving] format = "table", '
+        "[serving.columns] model_inputs)."
+    )
+    return summary, hint
 
 
 def _problems(v: WindowSkew, max_share: float) -> tuple[list[str], list[str]]:

@@ -23,6 +23,15 @@ class MonitorState:
     run: IntakeRun
     champion: Any  # keel.registry.versions.ModelVersion, or None when nothing serves
     spark: Any = None  # keel.data.spark.SparkSettings when the log is taken on Spark
+    # who wrote the served traffic: "keel", or the foreign format ([serving] format) whose
+    # records were taken into the log this run (`imported`: keel.log.foreign.importer.ImportRun)
+    source_format: str = "keel"
+    imported: Any = None
+
+    @property
+    def foreign(self) -> bool:
+        """Whether another server wrote the served traffic (its log lacks what it never logged)."""
+        return self.source_format != "keel"
 
     @property
     def rows(self) -> int:

@@ -69,7 +69,7 @@ class ServeSettings:
 class _Metrics:
     """The server's Prometheus metrics, in a registry of its own (one per app)."""
 
-    def __init__(self, log: PredictionLog | None) -> None:
+    def __init__(self, log: PredictionLog | None, uploader: Any = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "keel_requests",
@@ -117,6 +117,22 @@ class _Metrics:
                 "(bytes kept in segments/quarantine/)",
                 registry=self.registry,
             ).set_function(lambda: log.damaged_records)
+        if uploader is not None:  # the log in object storage (`keel.log.remote.Uploader`)
+            Gauge(
+                "keel_prediction_log_uploaded_segments",
+                "Sealed segments uploaded to the log's object storage",
+                registry=self.registry,
+            ).set_function(lambda: uploader.uploaded)
+            Gauge(
+                "keel_prediction_log_upload_pending",
+                "Sealed segments waiting for their upload",
+                registry=self.registry,
+            ).set_function(uploader.pending)
+            Gauge(
+                "keel_prediction_log_upload_failures",
+                "Uploads that failed and were retried",
+                registry=self.registry,
+            ).set_function(lambda: uploader.failures)
 
 
 def _handled(frame: pd.DataFrame, schema: Schema, key: bytes | None) -> pd.DataFrame:
@@ -229,8 +245,10 @@ def create_app(
     admin: Admin | None = None,
     batcher: Batcher | None = None,
     dashboard: Path | None = None,
+    uploader: Any = None,
 ) -> FastAPI:
-    """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off).
+    """The app serving `holder`'s models for rows of `schema`, logging to `log` (None: off);
+    `uploader` (a `keel.log.remote.Uploader`) when the log lives in object storage.
 
     Concurrent requests for the same model share model calls through `batcher` (by default
     one capping a call at twice `max_batch_rows` rows)."""
@@ -250,7 +268,7 @@ def create_app(
 
     batcher = batcher or Batcher(max_rows=2 * settings.max_batch_rows, call=call, join=_joined)
     validator = RowValidator(schema, environment="serving")
-    metrics = _Metrics(log)
+    metrics = _Metrics(log, uploader)
     Gauge(
         "keel_model_calls",
         "Model calls made (each predicts a micro-batch)",
