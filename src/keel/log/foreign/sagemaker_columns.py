@@ -31,6 +31,7 @@ import pyarrow.json as pa_json
 
 from keel.errors import KeelError
 from keel.log.foreign import ForeignSettings
+from keel.log.foreign._common import served_by
 from keel.log.foreign.sagemaker import LABEL_KEYS, PROBA_KEYS, variant_of
 
 _PAYLOAD = pa.struct([("data", pa.string()), ("encoding", pa.string())])
@@ -67,11 +68,8 @@ def read_table(
     None when the chunk is not all in the shapes read here. Raises KeelError as
     `sagemaker.read` does (a variant `[serving] versions` does not map, CSV inputs without a
     schema)."""
-    from keel.log.foreign._common import served_by
-
-    version = served_by(settings, variant_of(name), "the SageMaker variant")
     try:
-        return _records(data, settings, version, check)
+        return _records(data, name, settings, check)
     except (_Other, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
 
@@ -111,15 +109,17 @@ def _column(table: pa.Table, path: str) -> pa.Array:
 
 
 def _records(
-    data: bytes, settings: ForeignSettings, version: int, check: Check | None
+    data: bytes, name: str, settings: ForeignSettings, check: Check | None
 ) -> pa.Table | None:
     lines = _json(data, _LINE)
     n = lines.num_rows
     if n == 0 or n != data.count(b"\n"):
         raise _Other("blank lines (the line-by-line way numbers the lines)")
     times = _column(lines, "eventMetadata.inferenceTime")
-    if times.null_count:
-        raise _Other("a line without eventMetadata.inferenceTime")
+    if times.null_count or lines.column("captureData").null_count:
+        raise _Other("a line without eventMetadata.inferenceTime or captureData")
+    # asked once the lines are captures, as the line-by-line way asks for each capture
+    version = served_by(settings, variant_of(name), "the SageMaker variant")
     moments = pc.cast(times, pa.timestamp("us", "UTC"))
     stamp = pc.binary_join_element_wise(pc.strftime(moments, "%Y-%m-%dT%H:%M:%S"), "+00:00", "")
     event = _column(lines, "eventMetadata.eventId")
