@@ -30,6 +30,11 @@ then the segment is renamed to `.seg` and the parts to `.parquet`. On start, a l
 otherwise (its records are read again). One importer at a time per log (a lock file in
 `imported/`).
 
+Paired formats (CloudEvents: a request and its response are two lines, perhaps in two chunks
+or files): the events a chunk leaves unpaired are kept in the journal (`held`, as structured
+event lines) and put in front of the next chunk's (`cloudevents.read_paired`), journalled with
+the places and the batch, so exactly once holds for them too.
+
 A row the reader cannot read (a line that is not JSON, a missing time) is counted and named in
 `ImportRun.warnings` with its file and line; a row served by a version Keel cannot tell raises
 KeelError before anything of that batch is written.
@@ -69,6 +74,7 @@ GLOB = set("*?[")
 Check = Callable[[dict[str, Any]], list[str]]  # a row's inputs -> its problems, as logged
 TableReader = Callable[[bytes, str, ForeignSettings, Check | None], Any]  # Arrow table or None
 COLUMNAR = {"sagemaker": "keel.log.foreign.sagemaker_columns"}  # format -> read_table's module
+PAIRED = {"cloudevents"}  # formats whose reader pairs lines (`read_paired`), across chunks
 
 
 @dataclass
@@ -99,6 +105,18 @@ def reader_of(fmt: str) -> Reader:
     except ModuleNotFoundError:
         raise KeelError(f'[serving] format "{fmt}": this Keel has no reader for it') from None
     return module.read
+
+
+def _paired(fmt: str, batch: _Batch) -> Reader:
+    """The reader of a paired format over the batch's held events: each chunk read after
+    them, and what stays unpaired held for the next."""
+    module = importlib.import_module(f"keel.log.foreign.{fmt}")
+
+    def read(data: bytes, name: str, settings: ForeignSettings) -> Iterator[Any]:
+        items, batch.held = module.read_paired(data, name, settings, batch.held)
+        return iter(items)
+
+    return read
 
 
 def table_reader_of(fmt: str) -> TableReader | None:
@@ -184,12 +202,14 @@ class Journal:
         self.path = self.folder / "state.json"
         self.files: dict[str, dict[str, Any]] = {}
         self.pending: list[str] = []
+        self.held: list[str] = []  # events waiting for their partner (paired formats)
         self.seq = 0  # batches written so far: segment names sort in the order taken
         if self.path.is_file():
             try:
                 state = json.loads(self.path.read_text(encoding="utf-8"))
                 self.files, self.pending = dict(state["files"]), list(state["pending"])
                 self.seq = int(state.get("seq", 0))
+                self.held = [str(line) for line in state.get("held", [])]
             except (ValueError, KeyError, TypeError) as exc:
                 raise KeelError(
                     f"{self.path}: a damaged import journal ({exc}); without it Keel cannot "
@@ -197,15 +217,18 @@ class Journal:
                     "to take the source again from the start"
                 ) from None
 
-    def write(self, files: dict[str, dict[str, Any]], pending: list[str]) -> None:
+    def write(
+        self, files: dict[str, dict[str, Any]], pending: list[str], held: list[str] | None = None
+    ) -> None:
         """Replace the journal at once (write-then-rename, fsynced); a batch with a segment
-        (`pending`) counts one more in `seq`."""
+        (`pending`) counts one more in `seq`; `held` (None: as it was) the unpaired events."""
         self.folder.mkdir(parents=True, exist_ok=True)
         seq = self.seq + (1 if pending else 0)
-        text = json.dumps({"files": files, "pending": pending, "seq": seq}, sort_keys=True)
-        write_text_atomic(self.path, text)
+        held = self.held if held is None else held
+        state = {"files": files, "pending": pending, "seq": seq, "held": held}
+        write_text_atomic(self.path, json.dumps(state, sort_keys=True))
         fsync_dir(self.folder)
-        self.files, self.pending, self.seq = files, pending, seq
+        self.files, self.pending, self.seq, self.held = files, pending, seq, held
 
 
 @contextlib.contextmanager
@@ -261,6 +284,7 @@ class _Batch:
         self.files = copy.deepcopy(journal.files)
         self.frames: list[bytes] = []
         self.tables: list[Any] = []  # Arrow tables of records, written as rolled parts
+        self.held = list(journal.held)  # unpaired events after the chunks read so far
         self.moved = False  # a place changed (even with no record: a file of bad lines)
 
 
@@ -392,6 +416,8 @@ def take_foreign(
         filesystem, files = list_source(settings.source)
         scheme = settings.source.split("://")[0] + "://" if "://" in settings.source else ""
         batch = _Batch(journal)
+        if reader is None and settings.format in PAIRED:
+            read = _paired(settings.format, batch)
         follow_rotations(filesystem, files, batch)
         for listed in files:
             kind = kind_of(settings, listed.path)
@@ -463,12 +489,12 @@ def _commit(segments: Path, journal: Journal, batch: _Batch, run: ImportRun) -> 
         name = batch_name(journal.seq + 1, files)
         staged = stage(segments, name, batch.frames) if batch.frames else None
         staged_parts = parts.stage_parts(rolled_dir(segments.parent), name, batch.tables)
-        journal.write(files, [name])
+        journal.write(files, [name], batch.held)
         if staged is not None:
             publish(staged)
         parts.publish_parts(staged_parts)
         run.records += _size(batch)
         run.segments.append(name)
     else:
-        journal.write(files, [])
+        journal.write(files, [], batch.held)
     batch.frames, batch.tables, batch.moved = [], [], False
