@@ -51,8 +51,10 @@ examples/diamonds/data/train.parquet: examples/diamonds/prepare.py | $(EXAMPLES_
 demo-diamonds: $(EXAMPLES_STAMP) examples/diamonds/data/train.parquet
 	$(BIN)/keel score examples/diamonds
 
+# Three test processes on two cores: many tests wait on servers, sleeps and subprocesses; a
+# test file stays in one process (its module fixtures are built once).
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 LINTED := $(wildcard src tests examples benchmarks)
 

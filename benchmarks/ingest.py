@@ -113,9 +113,8 @@ def write_capture(folder: Path, rows: int) -> Path:
 def sagemaker(rows: int) -> tuple[bool, str]:
     """(met, the figure against its target) of taking `rows` capture lines through the intake."""
     try:
-        from keel.log.foreign.importer import take_foreign
-
         from keel.log.foreign import ForeignSettings
+        from keel.log.foreign.importer import take_foreign
     except ImportError as exc:
         return False, f"SageMaker through the intake: NOT RUN ({exc}; needs the importer)"
     from keel.monitor.intake import intake

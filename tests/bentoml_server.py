@@ -49,6 +49,15 @@ class Credit:
 def bentoml_python() -> tuple[Path | None, str]:
     """The virtualenv's python with BentoML, made on first use; (None, why) when the registry
     cannot be reached."""
+    import fcntl
+
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(VENV.parent / "bentoml.lock", "w") as lock:  # one installer across test workers
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _installed()
+
+
+def _installed() -> tuple[Path | None, str]:
     python = VENV / "bin" / "python"
     stamp = VENV / ".installed"
     if stamp.exists():

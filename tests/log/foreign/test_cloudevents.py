@@ -10,6 +10,7 @@ import pytest
 
 from keel.errors import KeelError
 from keel.log.foreign import ForeignSettings
+from keel.log.foreign._common import Unreadable
 from keel.log.foreign.cloudevents import (
     CloudEventError,
     Pairing,
@@ -18,6 +19,7 @@ from keel.log.foreign.cloudevents import (
     pair,
     read_cloudevents,
     read_events,
+    read_paired,
     structured_event,
     unanswered,
 )
@@ -325,11 +327,55 @@ def test_a_structured_event_may_carry_its_body_in_base64():
     assert made.rows == [{"x1": 1, "x2": 2, "group": "a"}]
 
 
-def test_a_bad_stored_line_is_an_error_naming_the_file_line_and_field():
-    good = json.dumps(structured("n1", "request", {"instances": [[1, 2, "a"]]}))
-    bad = json.dumps({**structured("n2", "request", {"instances": []}), "type": "x.y"})
-    with pytest.raises(KeelError, match=r"events.jsonl, line 2: type: 'x.y'"):
-        list(read_cloudevents(f"{good}\n{bad}\n".encode(), "events.jsonl", SETTINGS))
+def test_a_bad_stored_line_is_unreadable_naming_its_line_and_field_the_others_taken():
+    lines = [
+        json.dumps(structured("n1", "request", {"instances": [[1, 2, "a"]]})),
+        json.dumps({**structured("n2", "request", {"instances": []}), "type": "x.y"}),
+        "{not json",
+        json.dumps(structured("n1", "response", {"predictions": [1]})),
+    ]
+    made = list(read_cloudevents("\n".join(lines).encode() + b"\n", "events.jsonl", SETTINGS))
+    bad = [m for m in made if isinstance(m, Unreadable)]
+    assert [(b.line, b.reason.split(":")[0]) for b in bad] == [
+        (2, "not a CloudEvent Keel reads"),
+        (3, "not JSON (Expecting property name enclosed in double quotes"),
+    ]
+    assert "type: 'x.y' is not an inference request" in bad[0].reason
+    assert [r["request_id"] for r in made if isinstance(r, dict)] == ["n1"]
+
+
+def test_unpaired_events_are_handed_back_as_lines_and_pair_in_the_next_chunk():
+    first = json.dumps(structured("p1", "request", {"instances": [[1, 2, "a"]]})) + "\n"
+    made, held = read_paired(first.encode(), "a.jsonl", SETTINGS, [])
+    assert made == [] and len(held) == 1
+    later = json.dumps(structured("p1", "response", {"predictions": [1]})) + "\n"
+    made, held = read_paired(later.encode(), "b.jsonl", SETTINGS, held)
+    assert [(r["request_id"], r["prediction"]) for r in made] == [("p1", 1)] and held == []
+
+
+def test_a_held_request_older_than_the_pairing_time_becomes_rows_without_a_prediction():
+    old = structured("q1", "request", {"instances": [[1, 2, "a"]]}, time="2026-11-02T10:00:00Z")
+    response = structured("q9", "response", {"predictions": [0]}, time="2026-11-02T10:00:20Z")
+    _, held = read_paired((json.dumps(old) + "\n").encode(), "a.jsonl", SETTINGS, [])
+    made, held = read_paired((json.dumps(response) + "\n").encode(), "a.jsonl", SETTINGS, held)
+    assert made == [] and len(held) == 2  # 20 s later: both still wait
+    late = structured("q2", "request", {"instances": [[1, 2, "b"]]}, time="2026-11-02T10:01:00Z")
+    made, held = read_paired((json.dumps(late) + "\n").encode(), "a.jsonl", SETTINGS, held)
+    (row, gone) = made
+    assert row["request_id"] == "q1" and row["prediction"] is None and "no response" in row["error"]
+    assert isinstance(gone, Unreadable) and "'q9' without its request" in gone.reason
+    assert [json.loads(h)["id"] for h in held] == ["q2"]
+
+
+def test_a_pair_no_version_served_is_an_error_naming_the_file_and_line():
+    settings = ForeignSettings("cloudevents", "x", columns=SETTINGS.columns)
+    lines = [
+        structured("r1", "request", {"instances": [[1, 2, "a"]]}),
+        structured("r1", "response", {"predictions": [1]}),
+    ]
+    data = "".join(json.dumps(x) + "\n" for x in lines).encode()
+    with pytest.raises(KeelError, match=r"events.jsonl, line 2: .*\[serving\] model_version"):
+        read_paired(data, "events.jsonl", settings, [])
 
 
 def test_finite_values_pass_untouched():

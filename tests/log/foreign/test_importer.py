@@ -210,3 +210,87 @@ def test_a_json_lines_file_rewritten_under_its_name_is_warned_and_not_taken(tmp_
 def test_a_missing_source_is_a_clear_error(tmp_path):
     with pytest.raises(KeelError, match="no such file or folder"):
         take_foreign(table(tmp_path / "nowhere"), tmp_path / "log")
+
+
+# -- CloudEvents: pairs across chunks and files, bad lines named ------------------------------
+
+
+def event(ce_id: str, kind: str, body: dict, second: int = 0) -> str:
+    return (
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": ce_id,
+                "type": f"org.kubeflow.serving.inference.{kind}",
+                "source": "http://localhost:9081/",
+                "time": f"2026-11-02T10:00:{second:02d}Z",
+                "data": body,
+            }
+        )
+        + "\n"
+    )
+
+
+def request(ce_id: str, second: int = 0) -> str:
+    return event(ce_id, "request", {"instances": [{"x": 1}]}, second)
+
+
+def response(ce_id: str, second: int = 0) -> str:
+    return event(ce_id, "response", {"predictions": [1]}, second)
+
+
+def events(source: str) -> ForeignSettings:
+    return ForeignSettings("cloudevents", source, model_version=1)
+
+
+def test_a_request_and_its_response_taken_in_two_runs_pair_once(tmp_path):
+    source = tmp_path / "events.jsonl"
+    source.write_text(request("a") + request("b"))
+    log = tmp_path / "log"
+    assert take_foreign(events(str(source)), log).records == 0
+    assert len(Journal(log).held) == 2  # waiting for their responses, in the journal
+    with open(source, "a") as handle:
+        handle.write(response("b") + response("a"))
+    assert take_foreign(events(str(source)), log).records == 2
+    assert take_foreign(events(str(source)), log).records == 0
+    assert sorted((r["request_id"], r["prediction"]) for r in taken(log)) == [("a", 1), ("b", 1)]
+    assert Journal(log).held == []
+
+
+def test_a_request_and_its_response_in_two_files_pair(tmp_path):
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "1.jsonl").write_text(request("a") + response("c"))
+    (tmp_path / "events" / "2.jsonl").write_text(request("c") + response("a"))
+    run = take_foreign(events(str(tmp_path / "events")), tmp_path / "log")
+    assert run.records == 2 and not run.warnings
+    assert sorted(r["request_id"] for r in taken(tmp_path / "log")) == ["a", "c"]
+
+
+def test_a_chunk_boundary_between_a_request_and_its_response_pairs_them(tmp_path, monkeypatch):
+    import keel.log.foreign.importer as importer
+
+    source = tmp_path / "events.jsonl"
+    source.write_text(request("a") + response("a") + request("b") + response("b"))
+    monkeypatch.setattr(importer, "CHUNK_BYTES", len(request("a")) + 10)  # one line a chunk
+    assert take_foreign(events(str(source)), tmp_path / "log").records == 2
+
+
+def test_a_bad_event_line_is_named_with_its_file_line_and_field(tmp_path):
+    source = tmp_path / "events.jsonl"
+    bad = json.loads(request("x"))
+    del bad["specversion"]
+    source.write_text(request("a") + json.dumps(bad) + "\n" + "{oops\n" + response("a"))
+    run = take_foreign(events(str(source)), tmp_path / "log")
+    assert run.records == 1 and run.unreadable == 2
+    assert any("events.jsonl line 2: not taken" in w and "specversion" in w for w in run.warnings)
+    assert any("events.jsonl line 3: not taken: not JSON" in w for w in run.warnings)
+
+
+def test_a_request_never_answered_is_taken_once_as_rows_without_a_prediction(tmp_path):
+    source = tmp_path / "events.jsonl"
+    source.write_text(request("lost", 0) + request("a", 40) + response("a", 41))
+    log = tmp_path / "log"
+    assert take_foreign(events(str(source)), log).records == 2
+    assert take_foreign(events(str(source)), log).records == 0
+    lost = next(r for r in taken(log) if r["request_id"] == "lost")
+    assert lost["prediction"] is None and "no response event within 30 s" in lost["error"]

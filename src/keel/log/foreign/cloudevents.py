@@ -35,10 +35,14 @@ model_version`; neither is an error naming both settings.
 
 Stored events (format "cloudevents"): `read_events(data, name, settings)` gives the events of
 complete JSON lines, `read_cloudevents` (the `Reader`, also named `read`) the records of the
-pairs among them. An importer taking files a bit at a time keeps the unpaired events of one
-take for the next:
-`pair(kept + read_events(...))` and keeps what comes back unpaired, stored as `event_line(e)`
-(a structured event, read back by `read_events`).
+pairs among them, and an `Unreadable` (`keel.log.foreign._common`) naming the line and the
+field of each event it cannot read. The importer, taking files a chunk at a time, uses
+`read_paired`: the events left unpaired by earlier chunks (of any file, kept in its journal as
+`event_line` texts) are put in front of the chunk's, and those still unpaired come back to be
+kept for the next chunk, bounded as `keel ingest` bounds them: an event older than
+`PAIR_SECONDS` before the newest event seen (the log's own clock: a file taken long after it
+was written pairs all the same), or the oldest beyond `MAX_HELD_BYTES`, lets go: a request as
+its rows without a prediction (`unanswered`), a response as an `Unreadable` naming its ce-id.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from typing import Any
 
 from keel.errors import KeelError
 from keel.log.foreign import ForeignSettings
+from keel.log.foreign._common import Unreadable
 from keel.log.foreign.inference_payloads import (
     Output,
     PayloadError,
@@ -67,6 +72,8 @@ RESPONSE_TYPES = (
     "io.seldon.serving.inference.response",
 )
 EXTENSIONS = ("inferenceservicename", "namespace", "component", "endpoint")
+PAIR_SECONDS = 30.0  # how long a stored event waits for its partner (as keel ingest's default)
+MAX_HELD_BYTES = 64 * 1024 * 1024  # bodies of stored events kept waiting, at most
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 
@@ -386,13 +393,77 @@ def read_events(data: bytes, name: str, settings: ForeignSettings) -> list[Event
     return out
 
 
-def read_cloudevents(data: bytes, name: str, settings: ForeignSettings) -> Iterator[dict]:
-    """The `Reader` of format "cloudevents": the records of the pairs in `data` (an event
-    whose partner is not in `data` is left out: see `pair` to keep it for the next take)."""
-    try:
-        made, _ = pair(read_events(data, name, settings), settings)
-    except CloudEventError as exc:
-        raise KeelError(f"{name}: {exc}") from None
+def _stored(line: bytes, settings: ForeignSettings) -> Event:
+    """The event of one stored line; `received` is when keel ingest received it, else its
+    time (so an event's age is told by the log's own clock). Raises ValueError."""
+    obj = json.loads(line)
+    received = obj.get("keelreceived") if isinstance(obj, dict) else None
+    if not isinstance(received, int | float) or isinstance(received, bool):
+        stamp = obj.get("time") if isinstance(obj, dict) else None
+        if not stamp:
+            raise CloudEventError("time", "missing: a stored event needs its time")
+        moment = _time(stamp, "time")
+        received = datetime.fromisoformat(moment).timestamp() if moment else 0.0
+    return structured_event(obj, float(received), settings, size=len(line))
+
+
+def read_paired(
+    data: bytes, name: str, settings: ForeignSettings, held: list[str]
+) -> tuple[list[dict[str, Any] | Unreadable], list[str]]:
+    """(the records of the pairs among the `held` events and those of `data`, with an
+    `Unreadable` for each line of `data` that is no event Keel can read or whose pair does
+    not fit; the events still unpaired as `event_line` texts, for the next chunk), expiring
+    as the module docstring says. `data` holds complete JSON lines; `held` what an earlier
+    call handed back. Raises KeelError, naming the file and line, for a pair no registered
+    version served (as every reader does: nothing of it is taken)."""
+    pairing = Pairing(settings)
+    newest = 0.0
+    for text in held:
+        event = _stored(text.encode(), settings)
+        pairing.add(event)
+        newest = max(newest, event.received)
+    out: list[dict[str, Any] | Unreadable] = []
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            event = _stored(line, settings)
+            made = pairing.add(event)
+        except CloudEventError as exc:
+            if exc.field == "ce-inferenceservicename":  # no version: never made up
+                raise KeelError(f"{name}, line {number}: {exc}") from None
+            out.append(Unreadable(number, f"not a CloudEvent Keel reads: {exc}"))
+            continue
+        except (ValueError, UnicodeDecodeError) as exc:
+            out.append(Unreadable(number, f"not JSON ({exc})"))
+            continue
+        newest = max(newest, event.received)
+        out += made or []
+    for event in pairing.expire(newest - PAIR_SECONDS, MAX_HELD_BYTES):
+        if event.kind == "request":
+            out += unanswered(
+                event,
+                settings,
+                f"no response event within {PAIR_SECONDS:g} s (KServe sends none for a failed "
+                "request)",
+            )
+        else:
+            out.append(
+                Unreadable(
+                    0,
+                    f"response event {event.id!r} without its request within {PAIR_SECONDS:g} s",
+                )
+            )
+    return out, [event_line(e).decode().rstrip("\n") for e in pairing.held()]
+
+
+def read_cloudevents(
+    data: bytes, name: str, settings: ForeignSettings
+) -> Iterator[dict | Unreadable]:
+    """The `Reader` of format "cloudevents": the records of the pairs in `data`, an
+    `Unreadable` naming the line and field of each line it cannot take (an event whose partner
+    is not in `data` is left out: the importer keeps it for the next chunk, `read_paired`)."""
+    made, _ = read_paired(data, name, settings, [])
     yield from made
 
 

@@ -15,12 +15,25 @@ What is new, per file:
 - Parquet and CSV: a whole file once, known by (name, size, mtime); a taken file that changed
   is warned about once and never taken twice.
 
+How: a format with a columnar reader (SageMaker: `sagemaker_columns.read_table`) turns a whole
+chunk into one Arrow table of records, written straight as rolled Parquet parts
+(`keel.log.foreign.parts`), with no segment for the roll-up to parse again; a chunk that reader
+does not take (an unreadable line, an unusual payload) is read line by line by the format's
+reader into a segment, as every other format is.
+
 Exactly once, whatever is killed when: a batch of records is written to
-`segments/seg-import-<hash>.importing` (a name the roll-up ignores) and fsynced; then the
-journal, `imported/state.json` (every file's place, and the batch as pending), is replaced
-atomically; then the segment is renamed to `.seg`. On start, a leftover `.importing` segment is
-renamed when the journal holds it (it was taken) and deleted otherwise (its records are read
-again). One importer at a time per log (a lock file in `imported/`).
+`segments/seg-import-<hash>.importing` (a name the roll-up ignores) and its parts to
+`rolled/…/part-seg-import-<hash>-columns.parquet.importing`, fsynced; then the journal,
+`imported/state.json` (every file's place, and the batch as pending), is replaced atomically;
+then the segment is renamed to `.seg` and the parts to `.parquet`. On start, a leftover
+`.importing` file is renamed when the journal holds its batch (it was taken) and deleted
+otherwise (its records are read again). One importer at a time per log (a lock file in
+`imported/`).
+
+Paired formats (CloudEvents: a request and its response are two lines, perhaps in two chunks
+or files): the events a chunk leaves unpaired are kept in the journal (`held`, as structured
+event lines) and put in front of the next chunk's (`cloudevents.read_paired`), journalled with
+the places and the batch, so exactly once holds for them too.
 
 A row the reader cannot read (a line that is not JSON, a missing time) is counted and named in
 `ImportRun.warnings` with its file and line; a row served by a version Keel cannot tell raises
@@ -44,10 +57,11 @@ from typing import Any
 
 from keel.atomic import write_text_atomic
 from keel.errors import KeelError
-from keel.log.foreign import ForeignSettings, Reader
+from keel.log.foreign import ForeignSettings, Reader, parts
 from keel.log.foreign._common import Unreadable
 from keel.log.record import check_record
 from keel.log.segments import CLOSED_SUFFIX, encode_record, fsync_dir
+from keel.log.writer import rolled_dir
 
 STAGED_SUFFIX = ".importing"  # a segment written but not yet journalled: never rolled
 PREFIX = "seg-import-"
@@ -58,6 +72,9 @@ MAX_LISTED = 20  # unreadable rows named one by one in the warnings, per run
 WHOLE = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 GLOB = set("*?[")
 Check = Callable[[dict[str, Any]], list[str]]  # a row's inputs -> its problems, as logged
+TableReader = Callable[[bytes, str, ForeignSettings, Check | None], Any]  # Arrow table or None
+COLUMNAR = {"sagemaker": "keel.log.foreign.sagemaker_columns"}  # format -> read_table's module
+PAIRED = {"cloudevents"}  # formats whose reader pairs lines (`read_paired`), across chunks
 
 
 @dataclass
@@ -88,6 +105,25 @@ def reader_of(fmt: str) -> Reader:
     except ModuleNotFoundError:
         raise KeelError(f'[serving] format "{fmt}": this Keel has no reader for it') from None
     return module.read
+
+
+def _paired(fmt: str, batch: _Batch) -> Reader:
+    """The reader of a paired format over the batch's held events: each chunk read after
+    them, and what stays unpaired held for the next."""
+    module = importlib.import_module(f"keel.log.foreign.{fmt}")
+
+    def read(data: bytes, name: str, settings: ForeignSettings) -> Iterator[Any]:
+        items, batch.held = module.read_paired(data, name, settings, batch.held)
+        return iter(items)
+
+    return read
+
+
+def table_reader_of(fmt: str) -> TableReader | None:
+    """The columnar reader of `fmt` (a chunk into one Arrow table of records), if it has one."""
+    if fmt not in COLUMNAR:
+        return None
+    return importlib.import_module(COLUMNAR[fmt]).read_table
 
 
 def kind_of(settings: ForeignSettings, path: str) -> str:
@@ -166,12 +202,14 @@ class Journal:
         self.path = self.folder / "state.json"
         self.files: dict[str, dict[str, Any]] = {}
         self.pending: list[str] = []
+        self.held: list[str] = []  # events waiting for their partner (paired formats)
         self.seq = 0  # batches written so far: segment names sort in the order taken
         if self.path.is_file():
             try:
                 state = json.loads(self.path.read_text(encoding="utf-8"))
                 self.files, self.pending = dict(state["files"]), list(state["pending"])
                 self.seq = int(state.get("seq", 0))
+                self.held = [str(line) for line in state.get("held", [])]
             except (ValueError, KeyError, TypeError) as exc:
                 raise KeelError(
                     f"{self.path}: a damaged import journal ({exc}); without it Keel cannot "
@@ -179,15 +217,18 @@ class Journal:
                     "to take the source again from the start"
                 ) from None
 
-    def write(self, files: dict[str, dict[str, Any]], pending: list[str]) -> None:
+    def write(
+        self, files: dict[str, dict[str, Any]], pending: list[str], held: list[str] | None = None
+    ) -> None:
         """Replace the journal at once (write-then-rename, fsynced); a batch with a segment
-        (`pending`) counts one more in `seq`."""
+        (`pending`) counts one more in `seq`; `held` (None: as it was) the unpaired events."""
         self.folder.mkdir(parents=True, exist_ok=True)
         seq = self.seq + (1 if pending else 0)
-        text = json.dumps({"files": files, "pending": pending, "seq": seq}, sort_keys=True)
-        write_text_atomic(self.path, text)
+        held = self.held if held is None else held
+        state = {"files": files, "pending": pending, "seq": seq, "held": held}
+        write_text_atomic(self.path, json.dumps(state, sort_keys=True))
         fsync_dir(self.folder)
-        self.files, self.pending, self.seq = files, pending, seq
+        self.files, self.pending, self.seq, self.held = files, pending, seq, held
 
 
 @contextlib.contextmanager
@@ -242,6 +283,8 @@ class _Batch:
     def __init__(self, journal: Journal) -> None:
         self.files = copy.deepcopy(journal.files)
         self.frames: list[bytes] = []
+        self.tables: list[Any] = []  # Arrow tables of records, written as rolled parts
+        self.held = list(journal.held)  # unpaired events after the chunks read so far
         self.moved = False  # a place changed (even with no record: a file of bad lines)
 
 
@@ -259,7 +302,7 @@ def _unreadable(run: ImportRun, path: str, line: int, reason: str) -> None:
 
 
 def _convert(
-    reader: Reader,
+    reader: Reader | tuple[Reader, TableReader],
     data: bytes,
     path: str,
     settings: ForeignSettings,
@@ -267,8 +310,15 @@ def _convert(
     check: Check | None,
 ) -> tuple[list[bytes], list[tuple[int, str]]]:
     """Framed records of `data` (each row's inputs checked by `check`, when given), and
-    (line, reason) of the rows that could not be read."""
-    frames, bad = [], []
+    (line, reason) of the rows that could not be read; with a columnar reader (a pair), one
+    Arrow table in place of the frames when it takes the whole chunk."""
+    if isinstance(reader, tuple):
+        reader, columnar = reader
+        table = columnar(data, path, settings, check)
+        if table is not None:
+            return [table], []
+    frames: list[Any] = []
+    bad: list[tuple[int, str]] = []
     for item in reader(data, path, settings):
         if isinstance(item, Unreadable):
             bad.append((item.line + first_line if item.line else 0, item.reason))
@@ -354,14 +404,20 @@ def take_foreign(
     log_root = Path(log_root)
     segments = log_root / "segments"
     run = ImportRun()
-    read = reader or reader_of(settings.format)
+    read: Any = reader or reader_of(settings.format)
+    columnar = None if reader else table_reader_of(settings.format)
+    if columnar is not None:
+        read = (read, columnar)
     journal = Journal(log_root)
     with _locked(journal.folder):
         journal = Journal(log_root)  # as the last holder of the lock left it
         finish_leftovers(segments, journal)
+        parts.finish_leftovers(rolled_dir(log_root), journal.pending)
         filesystem, files = list_source(settings.source)
         scheme = settings.source.split("://")[0] + "://" if "://" in settings.source else ""
         batch = _Batch(journal)
+        if reader is None and settings.format in PAIRED:
+            read = _paired(settings.format, batch)
         follow_rotations(filesystem, files, batch)
         for listed in files:
             kind = kind_of(settings, listed.path)
@@ -371,12 +427,12 @@ def take_foreign(
                     frames, bad = _convert(read, data, name, settings, before, check)
                     for line, reason in bad:
                         _unreadable(run, listed.path, line, reason)
-                    batch.frames += frames
+                    _add(batch, frames)
                     entry["offset"] += len(data)
                     entry["lines"] += data.count(b"\n")
                     batch.moved = True
                     run.files += 1
-                    if len(batch.frames) >= BATCH_RECORDS:
+                    if _size(batch) >= BATCH_RECORDS:
                         _commit(segments, journal, batch, run)
                 continue
             entry = batch.files.get(listed.path)
@@ -390,11 +446,11 @@ def take_foreign(
             frames, bad = _convert(read, data, scheme + listed.path, settings, 0, check)
             for line, reason in bad:
                 _unreadable(run, listed.path, line, reason)
-            batch.frames += frames
+            _add(batch, frames)
             batch.files[listed.path] = {"kind": kind, **identity}
             batch.moved = True
             run.files += 1
-            if len(batch.frames) >= BATCH_RECORDS:
+            if _size(batch) >= BATCH_RECORDS:
                 _commit(segments, journal, batch, run)
         _commit(segments, journal, batch, run)
     if run.unreadable > MAX_LISTED:
@@ -403,6 +459,16 @@ def take_foreign(
             f"({run.unreadable:,} in all)"
         )
     return run
+
+
+def _add(batch: _Batch, converted: list[Any]) -> None:
+    """Framed records to the batch's segment, Arrow tables to its parts."""
+    for item in converted:
+        (batch.frames if isinstance(item, bytes) else batch.tables).append(item)
+
+
+def _size(batch: _Batch) -> int:
+    return len(batch.frames) + sum(t.num_rows for t in batch.tables)
 
 
 def batch_name(seq: int, files: dict[str, dict[str, Any]]) -> str:
@@ -419,13 +485,16 @@ def _commit(segments: Path, journal: Journal, batch: _Batch, run: ImportRun) -> 
     if not batch.moved:
         return
     files = copy.deepcopy(batch.files)
-    if batch.frames:
+    if batch.frames or batch.tables:
         name = batch_name(journal.seq + 1, files)
-        staged = stage(segments, name, batch.frames)
-        journal.write(files, [name])
-        publish(staged)
-        run.records += len(batch.frames)
+        staged = stage(segments, name, batch.frames) if batch.frames else None
+        staged_parts = parts.stage_parts(rolled_dir(segments.parent), name, batch.tables)
+        journal.write(files, [name], batch.held)
+        if staged is not None:
+            publish(staged)
+        parts.publish_parts(staged_parts)
+        run.records += _size(batch)
         run.segments.append(name)
     else:
-        journal.write(files, [])
-    batch.frames, batch.moved = [], False
+        journal.write(files, [], batch.held)
+    batch.frames, batch.tables, batch.moved = [], [], False
