@@ -35,7 +35,7 @@ import pandas as pd
 
 from keel.errors import KeelError, interrupted
 from keel.log.record import FIELDS, ROUTE_REJECTED
-from keel.log.rollup import roll, segment_tables
+from keel.log.rollup import roll, rolls_paused, segment_tables
 from keel.log.segments import CLOSED_SUFFIX, OPEN_SUFFIX, read_segment
 from keel.log.writer import rolled_dir, segments_dir
 
@@ -49,20 +49,25 @@ def _parsed(value: Any) -> Any:
     return value
 
 
-def _roll_and_read_live(log_root: Path, *, newest_first: bool = False, last: int | None = None):
-    """Roll what is closed, then the complete records of the segments still being written
-    (each segment's `last` records when given): (rolled folder, live records)."""
+def _live_and_parts(log_root: Path, since: str | None) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Roll what is closed; then, with other rolls held off (`rolls_paused`), the complete
+    records of the open segments and the rolled parts from `since`'s partitions: no batch moves
+    from the one to the other between the two reads."""
     segments, rolled = segments_dir(log_root), rolled_dir(log_root)
-    live: list[dict[str, Any]] = []
     if segments.is_dir():
         roll(segments, rolled)
-        for path in sorted(segments.glob("*" + OPEN_SUFFIX), reverse=newest_first):
+    if not rolled.is_dir() and not segments.is_dir():
+        return [], []
+    rolled.mkdir(parents=True, exist_ok=True)
+    live: list[dict[str, Any]] = []
+    with rolls_paused(rolled):
+        for path in sorted(segments.glob("*" + OPEN_SUFFIX)) if segments.is_dir() else []:
             try:
-                records = read_segment(path)
+                live += read_segment(path)
             except FileNotFoundError:  # closed meanwhile; seen by the next read
                 continue
-            live += records if last is None else records[-last:]
-    return rolled, live
+        parts = _parts_from(rolled, _first_day(since))
+    return live, parts
 
 
 def _first_day(since: str | None) -> str | None:
@@ -93,9 +98,8 @@ def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
     `probabilities` is a dict per row (or None); `time` is text as logged; a field a record
     lacks (an `error` when none occurred) is None.
     """
-    rolled, live = _roll_and_read_live(Path(log_root))
+    live, parts = _live_and_parts(Path(log_root), since)
     frames = []
-    parts = _parts_from(rolled, _first_day(since)) if rolled.is_dir() else []
     if parts:
         wanted = ", ".join(f"'{name}'" for name in FIELDS)
         sql = f"SELECT COLUMNS(lambda c: c IN ({wanted})) FROM predictions"
@@ -161,13 +165,15 @@ def query_live(sql: str, log_root: str | Path) -> Any:
     """
     log_root = Path(log_root)
     with tempfile.TemporaryDirectory(prefix="keel-live-") as scratch:
-        read = _unrolled_parts(segments_dir(log_root), Path(scratch))
         rolled = rolled_dir(log_root)
-        parts = [
-            p
-            for p in (sorted(rolled.glob("**/*.parquet")) if rolled.is_dir() else [])
-            if p.stem.removeprefix("part-") not in read  # rolled meanwhile: read live already
-        ]
+        rolled.mkdir(parents=True, exist_ok=True)
+        with rolls_paused(rolled):  # no batch moves from segments to parts between the reads
+            read = _unrolled_parts(segments_dir(log_root), Path(scratch))
+            parts = [
+                p
+                for p in sorted(rolled.glob("**/*.parquet"))
+                if p.stem.removeprefix("part-") not in read  # an interrupted roll's leftover
+            ]
         parts += sorted(Path(scratch).glob("**/*.parquet"))
         if not parts:
             raise KeelError(
