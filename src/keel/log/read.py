@@ -33,9 +33,9 @@ from typing import Any
 
 import pandas as pd
 
-from keel.errors import KeelError, interrupted
+from keel.errors import KeelError
 from keel.log.record import FIELDS, ROUTE_REJECTED
-from keel.log.rollup import roll, rolls_paused, segment_tables
+from keel.log.rollup import query_files, roll, rolls_paused, segment_tables
 from keel.log.segments import CLOSED_SUFFIX, OPEN_SUFFIX, read_segment
 from keel.log.writer import rolled_dir, segments_dir
 
@@ -151,10 +151,6 @@ def _unrolled_parts(segments: Path, into: Path) -> set[str]:
     return read
 
 
-def _sql_list(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-
-
 def query_live(sql: str, log_root: str | Path) -> Any:
     """Run `sql` over everything `log_root` holds: its rolled parts and the complete records of
     its segments not rolled yet (see the module doc); a pyarrow Table. The views are those of
@@ -181,35 +177,3 @@ def query_live(sql: str, log_root: str | Path) -> Any:
                 "segments): nothing served yet?"
             )
         return query_files(sql, parts)
-
-
-def query_files(sql: str, parts: list[Path]) -> Any:
-    """Run `sql` over the given Parquet parts of the log (laid out as `rolled/`); a pyarrow
-    Table, with the views of `keel.log.rollup.query`: `predictions`, `rejected`, `records`."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.execute(
-            f"CREATE VIEW records AS SELECT * FROM read_parquet({_sql_list(parts)}, "
-            "hive_partitioning = true, union_by_name = true)"
-        )
-        names = {row[0] for row in con.execute("DESCRIBE records").fetchall()}
-        served, refused = "true", "false"  # a log without routes has no refused rows
-        if "route" in names:
-            served = f"route::VARCHAR IS DISTINCT FROM '{ROUTE_REJECTED}'"
-            refused = f"route::VARCHAR = '{ROUTE_REJECTED}'"
-        con.execute(f"CREATE VIEW predictions AS SELECT * FROM records WHERE {served}")
-        con.execute(f"CREATE VIEW rejected AS SELECT * FROM records WHERE {refused}")
-        relation = con.sql(sql)
-        if relation is None:
-            raise KeelError("prediction log query: the SQL returned no result; use a SELECT")
-        return relation.to_arrow_table()
-    except duckdb.Error as exc:
-        raise KeelError(f"prediction log query failed: {exc}") from None
-    except RuntimeError as exc:  # Ctrl-C: DuckDB took the SIGINT; give it back as such
-        if interrupted(exc):
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        con.close()

@@ -357,17 +357,24 @@ def query(sql: str, out_dir: str | Path) -> Any:
 
     Raises KeelError when nothing has been rolled yet or DuckDB rejects the SQL.
     """
+    out_dir = Path(out_dir)
+    parts = sorted(out_dir.glob("**/*.parquet")) if out_dir.is_dir() else []
+    if not parts:
+        raise KeelError(f"prediction log: no rolled records under {out_dir}: nothing served yet?")
+    return query_files(sql, parts)
+
+
+def query_files(sql: str, parts: list[Path]) -> Any:
+    """Run `sql` over the given Parquet parts of the log (laid out as `rolled/`); a pyarrow
+    Table, with the views of `query`: `predictions`, `rejected`, `records`."""
     import duckdb
 
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir() or not any(out_dir.glob("**/*.parquet")):
-        raise KeelError(f"prediction log: no rolled records under {out_dir}: nothing served yet?")
-    pattern = str(out_dir / "**" / "*.parquet").replace("'", "''")
+    listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
     con = duckdb.connect()
     try:
         con.execute(
-            "CREATE VIEW records AS SELECT * FROM read_parquet("
-            f"'{pattern}', hive_partitioning = true, union_by_name = true)"
+            f"CREATE VIEW records AS SELECT * FROM read_parquet([{listed}], "
+            "hive_partitioning = true, union_by_name = true)"
         )
         names = {row[0] for row in con.execute("DESCRIBE records").fetchall()}
         served, refused = "true", "false"  # a log without routes has no refused rows
