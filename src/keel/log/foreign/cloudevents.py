@@ -260,24 +260,32 @@ def records(request: Event, response: Event, settings: ForeignSettings) -> list[
     id_input = settings.columns.get("id")
     out = []
     for i, (row, answer) in enumerate(zip(request.rows, response.outputs, strict=True)):
-        inputs, bad = clean_inputs(row)
-        example = inputs.get(id_input) if id_input else None
-        out.append(
-            {
-                "format": FORMAT,
-                "request_id": request.id,
-                "row": i,
-                "example_id": None if example is None else str(example),
-                "time": stamp,
-                "model_version": version,
-                "route": "champion",
-                "inputs": inputs,
-                "prediction": answer.prediction,
-                "probabilities": answer.probabilities,
-                "nonfinite": bad + answer.nonfinite,
-            }
-        )
+        record = _row_record(request.id, i, row, stamp, version, id_input)
+        record["prediction"] = answer.prediction
+        record["probabilities"] = answer.probabilities
+        record["nonfinite"] += answer.nonfinite
+        out.append(record)
     return out
+
+
+def _row_record(
+    request_id: str, i: int, row: Any, stamp: str, version: int, id_input: str | None
+) -> dict[str, Any]:
+    """The Keel record of one request row, before its answer: its cleaned inputs."""
+    inputs, bad = clean_inputs(row)
+    example = inputs.get(id_input) if id_input else None
+    return {
+        "format": FORMAT,
+        "request_id": request_id,
+        "row": i,
+        "example_id": None if example is None else str(example),
+        "time": stamp,
+        "model_version": version,
+        "route": "champion",
+        "inputs": inputs,
+        "prediction": None,
+        "nonfinite": bad,
+    }
 
 
 def unanswered(request: Event, settings: ForeignSettings, why: str) -> list[dict[str, Any]]:
@@ -291,23 +299,9 @@ def unanswered(request: Event, settings: ForeignSettings, why: str) -> list[dict
     id_input = settings.columns.get("id")
     out = []
     for i, row in enumerate(request.rows):
-        inputs, bad = clean_inputs(row)
-        example = inputs.get(id_input) if id_input else None
-        out.append(
-            {
-                "format": FORMAT,
-                "request_id": request.id,
-                "row": i,
-                "example_id": None if example is None else str(example),
-                "time": stamp,
-                "model_version": version,
-                "route": "champion",
-                "inputs": inputs,
-                "prediction": None,
-                "nonfinite": bad,
-                "error": why,
-            }
-        )
+        record = _row_record(request.id, i, row, stamp, version, id_input)
+        record["error"] = why
+        out.append(record)
     return out
 
 
