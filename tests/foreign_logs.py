@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from health_systems import register, serve
-from registries import FEATURES, GATE, variant
-from systems import binary_frame, write_system
+from registries import variant, with_ids, write_with_ids
 from threadpoolctl import threadpool_limits
 
 from keel.data.schema import Feature, Schema, write_schema
@@ -24,26 +23,9 @@ from keel.training import registry_ref
 FAULTS = ("none", "skewed", "drifted", "nan_outputs", "quality_drop")
 
 
-def with_ids(n: int, seed: int) -> pd.DataFrame:
-    frame = binary_frame(n, seed=seed)
-    frame.insert(0, "uid", [f"s{seed}-{i}" for i in range(n)])
-    return frame
-
-
 def registered(root: Path) -> tuple[System, Any]:
     """A binary system with feature code, a schema and ids, its version 1 the champion."""
-    path = write_system(
-        root / "credit",
-        with_ids(1500, 0),
-        with_ids(800, 1),
-        files={"sysfeatures.py": FEATURES},
-        sections={
-            "system": {"id": "uid"},
-            "model": {"features": "sysfeatures:build"},
-            "gate": GATE,
-            "registry": {"uri": f"sqlite:///{root}/store/mlflow.db", "model": "credit"},
-        },
-    )
+    path = write_with_ids(root)
     write_schema(
         Schema(
             features={

@@ -23,6 +23,30 @@ GATE = {"min": {"roc_auc": 0.6}, "max_regression": {"roc_auc": 0.01}}
 WEAK = {"params": {"max_iter": 2, "max_depth": 1, "learning_rate": 0.05}}
 
 
+def with_ids(n: int, seed: int):
+    """`binary_frame` rows with an example id `uid` (s<seed>-<i>) late labels can join on."""
+    frame = binary_frame(n, seed=seed)
+    frame.insert(0, "uid", [f"s{seed}-{i}" for i in range(n)])
+    return frame
+
+
+def write_with_ids(root):
+    """A binary system with feature code and ids under `root/credit`, registering into
+    `root/store`: the path of its keel.toml."""
+    return write_system(
+        root / "credit",
+        with_ids(1500, 0),
+        with_ids(800, 1),
+        files={"sysfeatures.py": FEATURES},
+        sections={
+            "system": {"id": "uid"},
+            "model": {"features": "sysfeatures:build"},
+            "gate": GATE,
+            "registry": {"uri": f"sqlite:///{root}/store/mlflow.db", "model": "credit"},
+        },
+    )
+
+
 def good_system(root) -> System:
     """A system with a feature function, registering into a shared SQLite store, trained."""
     path = write_system(

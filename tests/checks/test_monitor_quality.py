@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from registries import FEATURES, GATE, WEAK, variant
-from systems import binary_frame, write_system
+from registries import WEAK, variant, with_ids, write_with_ids
 from threadpoolctl import threadpool_limits
 
 from keel.checks._online import OnlineInterval, labels, ranks_agree
@@ -27,27 +26,10 @@ from keel.training import gate_inputs, registry_ref, train_and_register
 CALIBRATED = {"params": {"max_iter": 100, "max_depth": 2}}
 
 
-def with_ids(n: int, seed: int) -> pd.DataFrame:
-    frame = binary_frame(n, seed=seed)
-    frame.insert(0, "uid", [f"s{seed}-{i}" for i in range(n)])
-    return frame
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> System:
     root = tmp_path_factory.mktemp("quality")
-    path = write_system(
-        root / "credit",
-        with_ids(1500, 0),
-        with_ids(800, 1),
-        files={"sysfeatures.py": FEATURES},
-        sections={
-            "system": {"id": "uid"},
-            "model": {"features": "sysfeatures:build"},
-            "gate": GATE,
-            "registry": {"uri": f"sqlite:///{root}/store/mlflow.db", "model": "credit"},
-        },
-    )
+    path = write_with_ids(root)
     with threadpool_limits(1):
         system = System.from_path(path)
         system.trained  # noqa: B018
