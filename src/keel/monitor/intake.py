@@ -58,7 +58,7 @@ from keel.monitor.sampling import row_keys, smallest
 from keel.monitor.stored import compact
 from keel.monitor.stored import load_windows as load_windows  # where callers found it
 from keel.monitor.summary import PartSummary, SampledRow
-from keel.monitor.windows import window_index
+from keel.monitor.windows import folder_name, window_index
 
 Rebuild = Callable[[list[dict[str, Any]]], pd.DataFrame]  # logged raw rows -> model inputs
 
@@ -103,10 +103,6 @@ class IntakeRun:
     windows: set[tuple[str, int]] = field(default_factory=set)
     skipped: int = 0  # parts taken by an earlier run
     damaged: list[str] = field(default_factory=list)  # damaged log ranges met (warnings)
-
-
-def _safe(window: str) -> str:
-    return window.replace(":", "").replace("+", "Z")
 
 
 def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -473,7 +469,7 @@ def record(state_dir: Path, relative: Path, summaries: list[PartSummary], run: I
     version = version_of(relative)
     name = part_name(relative)
     for summary in summaries:
-        folder = state_dir / "summaries" / _safe(summary.window) / f"v{version}"
+        folder = state_dir / "summaries" / folder_name(summary.window) / f"v{version}"
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / f"{name}.json", json.dumps(summary.to_dict()))
         run.windows.add((summary.window, version))

@@ -32,6 +32,7 @@ from keel.monitor.quality import (
     online_metric,
     reference_window,
 )
+from keel.monitor.windows import folder_name
 
 RECENT = 7  # windows monitor.7 judges, and each version's windows model.2 measures: the newest
 
@@ -55,12 +56,8 @@ class Labels:
 NO_LABELS = Labels("none", lambda: None)
 
 
-def _safe(window: str) -> str:
-    return window.replace(":", "").replace("+", "Z")
-
-
 def _memo_path(state_dir: Path, kind: str, window: str, version: int) -> Path:
-    return state_dir / "quality" / kind / _safe(window) / f"v{version}.json"
+    return state_dir / "quality" / kind / folder_name(window) / f"v{version}.json"
 
 
 def _key(*parts: Any) -> str:

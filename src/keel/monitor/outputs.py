@@ -36,14 +36,10 @@ import pyarrow.parquet as pq
 from keel.atomic import write_atomic
 from keel.log.record import FIELDS, ROUTE_REJECTED
 from keel.model.online_quality import PROBA
-from keel.monitor.windows import window_index
+from keel.monitor.windows import folder_name, window_index
 
 COMPACT_AT = 16  # files of one window × version before they are compacted into one
 _PARTS_KEY = b"keel.parts"
-
-
-def _safe(window: str) -> str:
-    return window.replace(":", "").replace("+", "Z")
 
 
 def outputs_dir(state_dir: str | Path) -> Path:
@@ -51,7 +47,7 @@ def outputs_dir(state_dir: str | Path) -> Path:
 
 
 def _folder(state_dir: Path, window: str, version: int) -> Path:
-    return outputs_dir(state_dir) / _safe(window) / f"v{version}"
+    return outputs_dir(state_dir) / folder_name(window) / f"v{version}"
 
 
 def _column(table: pa.Table, name: str) -> pa.Array | pa.ChunkedArray:

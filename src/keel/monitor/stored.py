@@ -22,6 +22,7 @@ from pathlib import Path
 from keel.atomic import write_text_atomic
 from keel.errors import KeelError
 from keel.monitor.summary import PartSummary
+from keel.monitor.windows import folder_name
 
 MERGED = "window.json"  # a window's compacted summary, beside the part summaries not in it yet
 _LOCK = ".compact.lock"
@@ -29,7 +30,7 @@ _LOCK = ".compact.lock"
 
 def window_folder(state_dir: Path, window: str, version: int) -> Path:
     """Where the summaries of one window and model version are kept."""
-    return Path(state_dir) / "summaries" / window.replace(":", "").replace("+", "Z") / f"v{version}"
+    return Path(state_dir) / "summaries" / folder_name(window) / f"v{version}"
 
 
 def _read(path: Path, state_dir: Path) -> PartSummary:

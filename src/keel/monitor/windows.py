@@ -54,3 +54,8 @@ def window_index(times: pa.ChunkedArray, seconds: float) -> tuple[list[str], np.
 def window_label(w: PartSummary) -> str:
     """ "2026-11-01T00:00 v3": a window's start (to the minute) and the version it served."""
     return f"{w.window[:16]} v{w.model_version}"
+
+
+def folder_name(window: str) -> str:
+    """A window's ISO start as a folder name (no colon or plus sign)."""
+    return window.replace(":", "").replace("+", "Z")
