@@ -1,7 +1,7 @@
 """Benchmark: `keel serve` against `mlflow models serve`, on a trivial model and on the example.
 
-Run by `make bench` (not a unit test): `python benchmarks/serve.py`. It measures issue 21's
-targets ("serving at the speed of the model"):
+Run by `make bench` and `make bench-serve` (not a unit test): `python benchmarks/serve.py`.
+It measures issue 21's targets ("serving at the speed of the model"):
 
 1. builds two systems in a scratch folder, each with a SQLite registry of its own:
    - example: a copy of examples/credit (code, keel.toml, schema, generated data);
@@ -18,6 +18,8 @@ targets ("serving at the speed of the model"):
    - the same with `durability = "async"`;
    - `mlflow models serve -m models:/credit-default/1 --env-manager local` (MLflow's defaults,
      one worker) on the same registry;
+   /ready answers once one Keel worker is up, so the load waits until /health has answered
+   from `--workers` distinct pids;
 3. drives each with wrk (keep-alive connections, one wrk thread, a Lua script posting
    single-row bodies taken in turn from 200 evaluation rows) at concurrency 1, 8 and 32, for
    `--seconds` each after a 1 s warm-up run; p50 and p99 from wrk's `--latency` distribution;
@@ -180,6 +182,18 @@ def wait_ready(url: str, process: subprocess.Popen, seconds: float = 300) -> Non
     raise RuntimeError(f"{url} not ready after {seconds:.0f} s")
 
 
+def wait_workers(port: int, workers: int, process: subprocess.Popen, seconds: float = 300) -> None:
+    """Until every worker answers: /ready is true as soon as one of them has loaded the model,
+    and a load started then would measure one worker while the others still load."""
+    deadline = time.time() + seconds
+    while len(worker_metrics(port, connections=10)[0]) < workers:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}")
+        if time.time() > deadline:
+            raise RuntimeError(f"fewer than {workers} workers answer after {seconds:.0f} s")
+        time.sleep(0.5)
+
+
 def check_answers(url: str, body: str) -> None:
     """One prediction must come back 200 before the server is loaded."""
     request = urllib.request.Request(
@@ -235,6 +249,8 @@ def measure_server(
         results = []
         try:
             wait_ready(f"http://127.0.0.1:{port}{ready}", process)
+            if server == "keel":
+                wait_workers(port, args.workers, process)
             check_answers(url, bodies[0])
             for concurrency in CONCURRENCY:
                 load.warm(url, concurrency)
