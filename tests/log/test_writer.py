@@ -330,9 +330,7 @@ def test_append_async_completes_once_on_disk_and_groups_concurrent_callers(tmp_p
     assert fsyncs < 50  # callers that arrived together shared an fsync
     log.close()
     roll(tmp_path / "segments", tmp_path / "rolled")
-    assert sorted(ids(tmp_path / "rolled")) == sorted(
-        f"a{i}" for i in range(50)
-    )
+    assert sorted(ids(tmp_path / "rolled")) == sorted(f"a{i}" for i in range(50))
 
 
 def test_append_async_refuses_bad_records_and_reports_a_failed_writer(tmp_path):
