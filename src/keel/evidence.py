@@ -80,3 +80,4 @@ class RunResult:
     selected: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)  # recent runs, oldest first
     warnings: list[str] = field(default_factory=list)
+    system_key: str | None = None  # System.key: what a selftest result is matched with

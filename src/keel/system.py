@@ -419,12 +419,14 @@ class System:
 
     def fingerprint(self) -> dict[str, str]:
         """Hashes of what the trained model depends on: code, environment, data and model
-        configuration."""
+        configuration. Code files are named relative to the system's folder, and where the
+        prediction log is written is left out, so a copy of the system in another folder with
+        a log of its own (`keel selftest`) keys the same trained state."""
         c = self.config
         files = self.code_files()
         h = hashlib.sha256()
-        for path in files:
-            h.update(str(path).encode())
+        for path in files:  # named relative to the system: a copy elsewhere has the same key
+            h.update(str(path.relative_to(self.root) if path.is_relative_to(self.root) else path).encode())
             h.update(path.read_bytes())
         return {
             "code": h.hexdigest(),
@@ -433,7 +435,7 @@ class System:
             "eval": _frame_hash(self._read("eval")),
             "config": digest(
                 c.system.model_dump(mode="json"),
-                c.data.model_dump(mode="json"),
+                c.data.model_dump(mode="json", exclude={"serving_log"}),
                 c.model.model_dump(mode="json"),
                 c.fairness.sensitive,
             ),

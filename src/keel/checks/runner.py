@@ -49,9 +49,11 @@ def _evidence_key(system: System, practice: str) -> str:
 
     schema = system.root / system.config.data.schema_file
     schema_text = schema.read_text(encoding="utf-8") if schema.exists() else None
-    return digest(
-        system.key, practice, system.config.model_dump(mode="json"), schema_text, system.deep
-    )
+    # where the registry and the prediction log live is no input of a reusable check: a copy
+    # of the system with its own (`keel selftest`) reuses the evidence
+    config = system.config.model_dump(mode="json", exclude={"registry": {"uri"}})
+    config["data"].pop("serving_log", None)
+    return digest(system.key, practice, config, schema_text, system.deep)
 
 
 def cached_check(system: System, practice: str) -> Evidence:
@@ -243,6 +245,7 @@ def run(
         evidence=evidence,
         score=score(evidence),
         selected=selected,
+        system_key=_key(system),
     )
     if left_out is not None:
         result.warnings.append(
@@ -253,6 +256,15 @@ def run(
     if record:
         _record(system, result)
     return result
+
+
+def _key(system: System) -> str | None:
+    """The system's state key (None when it cannot be computed): the report shows a
+    `keel selftest` result beside each practice only when it was made in this state."""
+    try:
+        return system.key
+    except KeelError:
+        return None
 
 
 def _record(system: System, result: RunResult) -> None:

@@ -1,7 +1,7 @@
 """The `keel` command: a thin layer over library calls.
 
 One module per family of commands (`score`, `init`, `data`, `explain`, `registry`, `serve`,
-`ingest`, `logs`, `drill`), each adding its commands to the app of `keel.cli._app` with `command`.
+`ingest`, `logs`, `drill`, `selftest`), each adding its commands to the app of `keel.cli._app` with `command`.
 `keel score` exits 1 when the score is under `--min-score` (a CI gate); every command exits 2
 on a `KeelError` and 130 on Ctrl-C. Libraries are imported inside the commands, so
 `keel --help` stays fast.
@@ -27,6 +27,7 @@ COMMANDS = (
     "drill",
     "monitor",
     "logs",
+    "selftest",
 )
 for _module in COMMANDS:
     importlib.import_module(f"keel.cli.{_module}")

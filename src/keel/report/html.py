@@ -64,6 +64,7 @@ class PracticeHtml:
 
     view: PracticeView
     points_text: str
+    selftest: tuple[str, str] | None  # (caught | weak | not applicable, reason), when fresh
     thresholds: list[tuple[str, str]]
     facts: list[tuple[str, str]]
     tables: list[TableView]
@@ -108,6 +109,7 @@ def environment() -> jinja2.Environment:
 def _context(result: RunResult) -> dict[str, Any]:
     score = result.score
     groups = by_section(practice_views(result))
+    proven = selftest_verdicts(result)
     sections = [
         SectionHtml(
             key=key,
@@ -115,7 +117,7 @@ def _context(result: RunResult) -> dict[str, Any]:
             score=format_points(score.sections.get(key, 0.0)),
             literal=format_points(score.literal_sections.get(key, 0.0)),
             lowest=math.isclose(score.sections.get(key, 0.0), score.final),
-            practices=[_practice(view) for view in views],
+            practices=[_practice(view, proven.get(view.id)) for view in views],
         )
         for key, views in groups.items()
     ]
@@ -157,10 +159,28 @@ def _trend(result: RunResult) -> Markup | None:
     return Markup(bar_chart_svg(chart, domain=(0.0, 7.0)))
 
 
-def _practice(view: PracticeView) -> PracticeHtml:
+def selftest_verdicts(result: RunResult) -> dict[str, tuple[str, str]]:
+    """Per practice, the verdict of the system's last `keel selftest`, when it is fresh: made
+    on the system in the state this run scored (the same `System.key`: code, data,
+    configuration and Keel's version). A stale or absent one shows nothing."""
+    from keel.selftest.result import read
+
+    found = read(Path(result.root) / ".keel")
+    if not found or not result.system_key or found.get("system_key") != result.system_key:
+        return {}
+    practices = found.get("practices") or {}
+    return {
+        str(p): (str(v.get("verdict", "")), str(v.get("reason", "")))
+        for p, v in practices.items()
+        if isinstance(v, dict)
+    }
+
+
+def _practice(view: PracticeView, selftest: tuple[str, str] | None = None) -> PracticeHtml:
     evidence = view.evidence
     return PracticeHtml(
         view=view,
+        selftest=selftest,
         points_text=f"{format_points(view.points)} point{'' if view.points == 1 else 's'}",
         thresholds=[(str(k), format_value(v)) for k, v in (evidence.thresholds or {}).items()],
         facts=[(str(k), format_value(v)) for k, v in (evidence.facts or {}).items()],

@@ -1,0 +1,106 @@
+"""Faults of the model section (model.3, model.6, model.7), planted on any system's copy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from keel.selftest import _plant
+from keel.selftest.fault import Copy, Fault, NotApplicable
+
+SEED = 20_240_301
+
+
+# -- model.3 -------------------------------------------------------------------------------
+def params_ignored(copy: Copy) -> None:
+    """Training code that ignores the hyperparameters it is given: it always trains with the
+    values keel.toml holds now, whatever the sweep asks for."""
+    params = _plant.config(copy).get("model", {}).get("params") or {}
+    if not params:
+        raise NotApplicable("no [model] params to ignore")
+    _plant.wrap(
+        copy,
+        "train",
+        f"return _keel_selftest_original(frame, target, dict({params!r}), seed, *args, **kwargs)",
+        why="hyperparameters ignored by training",
+    )
+    copy.notes["fixed"] = ", ".join(f"{k} = {v!r}" for k, v in params.items())
+
+
+# -- model.6 -------------------------------------------------------------------------------
+def _slice(copy: Copy, frame: pd.DataFrame) -> tuple[str, object, int]:
+    cfg = _plant.config(copy).get("slices", {})
+    min_size = int(cfg.get("min_size", 0) or 0)
+    columns = list(cfg.get("columns", []))
+    if not columns:
+        roles = set(_plant.role_columns(copy))
+        columns = [
+            str(c)
+            for c in frame.columns
+            if str(c) not in roles and frame[c].nunique() <= 20 and not _is_float(frame[c])
+        ]
+    candidates = []
+    for column in columns:
+        if column not in frame.columns or _is_float(frame[column]):
+            continue
+        counts = frame[column].value_counts()
+        for value, n in counts.items():
+            if n >= max(min_size, 30) and n <= 0.5 * len(frame):
+                candidates.append((int(n), column, value))
+    if not candidates:
+        raise NotApplicable(
+            f"no slice of a configured column ([slices] columns) with [slices] min_size "
+            f"({min_size}) rows and at most half the evaluation rows"
+        )
+    roomy = [c for c in candidates if c[0] >= 2 * max(min_size, 30)] or candidates
+    n, column, value = min(roomy, key=lambda c: (c[0], c[1]))
+    return column, value, n
+
+
+def _is_float(column: pd.Series) -> bool:
+    return pd.api.types.is_float_dtype(column)
+
+
+def corrupted_slice(copy: Copy) -> None:
+    """The evaluation rows of one slice corrupted: each of their input columns shuffled
+    among them (a broken upstream feed for one region, say), so the model cannot rank them."""
+    frames = _plant.frames(copy)
+    split = "eval" if "eval" in frames else "train"
+    frame = frames[split].copy()
+    column, value, n = _slice(copy, frame)
+    rows = np.flatnonzero((frame[column] == value).to_numpy())
+    keep = set(_plant.role_columns(copy)) | {column}
+    rng = np.random.default_rng(SEED)
+    for name in frame.columns:
+        if str(name) in keep:
+            continue
+        values = frame[name].to_numpy(copy=True)
+        values[rows] = values[rng.permutation(rows)]
+        frame[name] = values
+    _plant.save_frames(copy, {split: frame})
+    copy.notes["slice"] = f"{column} = {value} ({n} rows of [data] {split})"
+
+
+# -- model.7 -------------------------------------------------------------------------------
+def proxy_input(copy: Copy) -> None:
+    """A model input that stands in for a sensitive attribute: each group's code, plus a
+    little noise."""
+    sensitive = list(_plant.config(copy).get("fairness", {}).get("sensitive", []))
+    if not sensitive:
+        raise NotApplicable("no sensitive attribute ([fairness] sensitive)")
+    attribute = sensitive[0]
+
+    def proxy(frame: pd.DataFrame) -> np.ndarray:
+        codes = pd.Series(pd.factorize(frame[attribute].astype(str), sort=True)[0])
+        noise = np.random.default_rng(SEED).normal(0, 0.05, size=len(frame))
+        return codes.to_numpy(dtype=float) + noise
+
+    _plant.add_inputs(copy, {"selftest_proxy": proxy}, why="a proxy of a sensitive attribute")
+    copy.notes["input"] = f"selftest_proxy (the code of {attribute}, plus noise)"
+
+
+FAULTS: list[Fault] = [
+    Fault("model.3", "hyperparameters ignored by training", params_ignored, key="model.3"),
+    Fault("model.6", "a corrupted slice", corrupted_slice, key="model.6"),
+    Fault("model.7", "a proxy of a sensitive attribute", proxy_input, key="model.7"),
+]

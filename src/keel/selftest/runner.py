@@ -1,0 +1,282 @@
+"""`keel selftest`: plant each fault on a scratch copy of the user's system and run the check
+of its practice on the clean copy and on the faulty one.
+
+1. The system is copied once to a scratch folder (`_copy.make_template`): its keel.toml, data,
+   code and tests, and the cache of its last `keel score`, with a registry and a prediction log
+   of its own. The trained model is made ready there (reused from the cache when the user's
+   is warm: the cache keys do not depend on the folder).
+2. The clean runs: each selected practice's check on a clone of the template (once per distinct
+   `setup` of its faults, the setup run first).
+3. The faulty runs: a clone per fault, `setup` then `plant`, then only that practice's check.
+   A fault whose practice's check does not pass on the clean copy is planted (to learn whether
+   it applies) but not checked: there is nothing to compare.
+
+Clean and faulty runs go to a pool of `jobs` processes (spawned, each on its own clone).
+Each clone reuses the template's cache for whatever its fault did not change. The result is
+written to the user's `.keel/selftest.json`, the only thing written outside the scratch folder,
+which is removed at the end unless `keep`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import pickle
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from keel.errors import KeelError
+from keel.selftest import _copy
+from keel.selftest.fault import Fault, NotApplicable
+from keel.selftest.result import CheckRun, FaultResult, SelftestResult, judge, now, plain, write
+
+CATALOGUES = ("faults_data", "faults_model", "faults_infra", "faults_monitor")
+# progress(what just finished or started, runs done, runs in all)
+Progress = Callable[[str, int, int], None]
+
+
+def catalogue() -> list[Fault]:
+    """Every fault Keel plants, in rubric order (a catalogue module not present is skipped)."""
+    faults: list[Fault] = []
+    for name in CATALOGUES:
+        try:
+            module = importlib.import_module(f"keel.selftest.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"keel.selftest.{name}":
+                raise
+            continue
+        faults.extend(module.FAULTS)
+    return faults
+
+
+def select_faults(only: list[str] | None = None) -> list[Fault]:
+    """The faults of the practices (data.2) or fault ids (data.2-noise) in `only`, or all."""
+    faults = catalogue()
+    if not only:
+        return faults
+    known = {f.practice for f in faults} | {f.id for f in faults}
+    unknown = [o for o in only if o not in known]
+    if unknown:
+        raise KeelError(
+            f"--only: no fault planted for {', '.join(unknown)}; selftest plants faults for "
+            f"{', '.join(sorted({f.practice for f in faults}, key=_order))}"
+        )
+    return [f for f in faults if f.practice in only or f.id in only]
+
+
+def _order(practice: str) -> tuple[int, int]:
+    from keel.rubric import PRACTICE_IDS
+
+    return (PRACTICE_IDS.index(practice) if practice in PRACTICE_IDS else 99, 0)
+
+
+def _setup_id(fault: Fault) -> str:
+    if fault.setup is None:
+        return ""
+    return f"{fault.setup.__module__}.{fault.setup.__qualname__}"
+
+
+def _find(fault: Fault | str) -> Fault:
+    """The fault itself, or the catalogue's fault of that id (what a process was sent)."""
+    return fault if isinstance(fault, Fault) else next(f for f in catalogue() if f.id == fault)
+
+
+def _sendable(fault: Fault) -> Fault | str:
+    """The fault, when it can be sent to a process as it is, else its id in the catalogue."""
+    try:
+        pickle.dumps(fault)
+    except Exception:  # noqa: BLE001 - a lambda or closure: the process looks it up by id
+        return fault.id
+    return fault
+
+
+def _check(copy: _copy.Copy, practice: str) -> CheckRun:
+    """Run one practice's check on a copy (its evidence reused when nothing it reads changed)."""
+    from keel.checks.runner import cached_check
+    from keel.selftest._plant import system
+
+    start = time.perf_counter()
+    try:
+        evidence = cached_check(system(copy), practice)
+    except KeelError as exc:  # the copy cannot even be loaded: the check could not run
+        return CheckRun("error", str(exc), {}, time.perf_counter() - start)
+    return CheckRun(
+        evidence.status, evidence.summary, plain(evidence.facts), time.perf_counter() - start
+    )
+
+
+def _threads() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # each process one core's worth: `jobs` processes share the machine
+
+
+def clean_task(
+    template: str, dest: str, with_setup: Fault | str | None, practices: list[str]
+) -> dict:
+    """In a pool process: the practices' checks on a clean clone, after the setup of the
+    fault `with_setup`, if any."""
+    _threads()
+    copy = _copy.clone(_copy.copy_at(Path(template)), Path(dest))
+    fault = None if with_setup is None else _find(with_setup)
+    try:
+        if fault is not None and fault.setup is not None:
+            fault.setup(copy)
+    except NotApplicable as exc:
+        return {p: CheckRun("not_configured", f"setup not applicable: {exc}") for p in practices}
+    except Exception as exc:  # a setup that breaks: every check of the group is unproven
+        why = f"the setup failed: {type(exc).__name__}: {exc}"
+        return {p: CheckRun("error", why) for p in practices}
+    return {p: _check(copy, p) for p in practices}
+
+
+def fault_task(template: str, dest: str, sent: Fault | str, check: bool) -> dict:
+    """In a pool process: plant one fault on a clone and (when `check`) run its check."""
+    _threads()
+    fault = _find(sent)
+    copy = _copy.clone(_copy.copy_at(Path(template)), Path(dest))
+    start = time.perf_counter()
+    try:
+        if fault.setup is not None:
+            fault.setup(copy)
+        fault.plant(copy)
+    except NotApplicable as exc:
+        return {"not_applicable": str(exc), "notes": plain(copy.notes)}
+    except Exception as exc:  # the fault could not be planted: say so, as an error
+        why = f"planting failed: {type(exc).__name__}: {exc}"
+        return {"faulty": CheckRun("error", why), "notes": plain(copy.notes)}
+    planted = time.perf_counter() - start
+    faulty = _check(copy, fault.practice) if check else None
+    if faulty is not None:
+        faulty.seconds += planted
+    return {"faulty": faulty, "notes": plain(copy.notes)}
+
+
+def run_selftest(
+    path: str | Path = ".",
+    only: list[str] | None = None,
+    jobs: int = 2,
+    progress: Progress | None = None,
+    *,
+    keep: bool = False,
+    faults: list[Fault] | None = None,
+) -> SelftestResult:
+    """Prove each selected practice's check on the system at `path` (see the module docstring).
+
+    `only`: practices or fault ids to prove (default: every fault of the catalogue); `faults`:
+    other faults to plant instead of the catalogue's (their functions defined at module level,
+    so a spawned process can import them). `keep` leaves the scratch folder in place.
+    """
+    from keel import __version__
+    from keel.git import head_commit
+    from keel.system import System
+
+    if jobs < 1:
+        raise KeelError(f"--jobs {jobs}: expected at least 1 process")
+    faults = select_faults(only) if faults is None else faults
+    started, clock = now(), time.perf_counter()
+    user = System.from_path(path)
+    user_key = user.key
+    scratch = Path(tempfile.mkdtemp(prefix="keel-selftest-"))
+    try:
+        if progress:
+            progress("copying the system, reading the data, training the model", 0, 0)
+        template = _copy.make_template(Path(user.config_file or user.root / "keel.toml"), scratch / "template")
+        copied = System.from_path(template.config_file)
+        copied.preflight(train=True)  # trains once here, or reuses the user's cached model
+        results = _run_all(template.root, scratch, faults, jobs, progress)
+    except BaseException:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    result = SelftestResult(
+        system=user.name,
+        root=str(user.root),
+        system_key=user_key,
+        git_commit=head_commit(user.root),
+        keel_version=__version__,
+        started_at=started,
+        duration_s=time.perf_counter() - clock,
+        jobs=jobs,
+        faults=results,
+        scratch=str(scratch) if keep else None,
+    )
+    if not keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    write(result, user.keel_dir)
+    return result
+
+
+def _run_all(
+    template: Path, scratch: Path, faults: list[Fault], jobs: int, progress: Progress | None
+) -> list[FaultResult]:
+    """Clean runs first; each fault as soon as the clean run of its practice is known."""
+    groups: dict[tuple[str, str], list[Fault]] = {}
+    for fault in faults:
+        setup = _setup_id(fault)
+        # without a setup each practice's clean run is a task of its own (they run in parallel)
+        groups.setdefault((setup, "" if setup else fault.practice), []).append(fault)
+    total = len(groups) + len(faults)
+    done = 0
+    clean: dict[tuple[str, str], CheckRun] = {}  # (setup, practice) -> the clean run
+    outcome: dict[str, dict] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pending: dict[Future, tuple[str, object]] = {}
+        for n, ((setup, _), members) in enumerate(groups.items()):
+            practices = list(dict.fromkeys(f.practice for f in members))
+            dest = str(scratch / f"clean-{n}")
+            with_setup = _sendable(members[0]) if setup else None
+            future = pool.submit(clean_task, str(template), dest, with_setup, practices)
+            pending[future] = ("clean", (setup, members))
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                kind, what = pending.pop(future)
+                done += 1
+                if kind == "clean":
+                    setup, members = what  # type: ignore[misc]
+                    runs: dict[str, CheckRun] = future.result()
+                    for practice, run in runs.items():
+                        clean[(setup, practice)] = run
+                    for fault in members:
+                        run = clean[(setup, fault.practice)]
+                        check = run.status in ("pass", "attested")
+                        dest = str(scratch / f"fault-{fault.id}")
+                        sent = _sendable(fault)
+                        f = pool.submit(fault_task, str(template), dest, sent, check)
+                        pending[f] = ("fault", fault)
+                    label = ", ".join(runs) + " clean"
+                else:
+                    fault = what  # type: ignore[assignment]
+                    outcome[fault.id] = future.result()  # type: ignore[union-attr]
+                    label = f"{fault.practice} {fault.name}"  # type: ignore[union-attr]
+                if progress:
+                    progress(label, done, total)
+    return [_verdict(f, clean[(_setup_id(f), f.practice)], outcome[f.id]) for f in faults]
+
+
+def _verdict(fault: Fault, clean: CheckRun, found: dict) -> FaultResult:
+    faulty: CheckRun | None = found.get("faulty")
+    why = None
+    if fault.why_weak is not None and faulty is not None and faulty.status != "fail":
+        try:
+            why = fault.why_weak(clean.facts, faulty.facts)
+        except Exception:  # noqa: BLE001 - a reason is a nicety, never a failure
+            why = None
+    verdict, reason = judge(clean, faulty, not_applicable=found.get("not_applicable"), why_weak=why)
+    return FaultResult(
+        practice=fault.practice,
+        fault=fault.name,
+        key=fault.id,
+        verdict=verdict,
+        reason=reason,
+        clean=clean,
+        faulty=faulty,
+        planted=found.get("notes", {}),
+        seconds=(clean.seconds if clean else 0.0) + (faulty.seconds if faulty else 0.0),
+    )
