@@ -29,6 +29,7 @@ def policy_system(folder: Path, *, deny: list[str] | None = None) -> Path:
         sections={
             "model": {"features": "feats:build", "tests": "tests"},
             "policy": {"deny": deny if deny is not None else ["secret*", "*_raw"]},
+            "gate": {"min": {"roc_auc": 0.55}},
         },
         files={
             "feats.py": FEATURES,

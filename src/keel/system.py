@@ -426,7 +426,8 @@ class System:
         files = self.code_files()
         h = hashlib.sha256()
         for path in files:  # named relative to the system: a copy elsewhere has the same key
-            h.update(str(path.relative_to(self.root) if path.is_relative_to(self.root) else path).encode())
+            name = path.relative_to(self.root) if path.is_relative_to(self.root) else path
+            h.update(str(name).encode())
             h.update(path.read_bytes())
         return {
             "code": h.hexdigest(),

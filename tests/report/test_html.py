@@ -168,3 +168,30 @@ def test_unknown_practice_id_is_refused_with_the_id(run_result):
     run_result.evidence[0].practice = "data.9"
     with pytest.raises(ValueError, match="Got 'data.9' instead"):
         render_html(run_result)
+
+
+def _selftest_file(folder, key):
+    import json
+
+    (folder / ".keel").mkdir(parents=True, exist_ok=True)
+    practices = {
+        "data.2": {"verdict": "caught", "reason": ""},
+        "model.6": {"verdict": "weak", "reason": "a corrupted slice: too few rows in the slice"},
+    }
+    data = {"system_key": key, "practices": practices}
+    (folder / ".keel" / "selftest.json").write_text(json.dumps(data))
+
+
+def test_a_fresh_selftest_shows_beside_each_practice_it_proved(run_result, tmp_path):
+    run_result.root, run_result.system_key = str(tmp_path), "k1"
+    _selftest_file(tmp_path, "k1")
+    page = render_html(run_result)
+    assert "<strong>selftest:</strong> caught</p>" in page
+    assert "selftest:</strong> weak (a corrupted slice: too few rows in the slice)" in page
+    assert page.count("<strong>selftest:</strong>") == 2
+
+
+def test_a_selftest_of_another_system_state_is_not_shown(run_result, tmp_path):
+    run_result.root, run_result.system_key = str(tmp_path), "k2"
+    _selftest_file(tmp_path, "k1")
+    assert "selftest:" not in render_html(run_result)

@@ -116,9 +116,7 @@ def _text_column(frame: pd.DataFrame, roles: list[str]) -> str | None:
     found = {f.column for f in scan_columns(frame)[0]}
     for name in frame.columns:
         column = frame[name]
-        text = pd.api.types.is_string_dtype(column) or isinstance(
-            column.dtype, pd.CategoricalDtype
-        )
+        text = pd.api.types.is_string_dtype(column) or isinstance(column.dtype, pd.CategoricalDtype)
         if text and str(name) not in roles and str(name) not in found:
             return str(name)
     return None
@@ -162,7 +160,8 @@ def _imports(text: str, module: str) -> bool:
     parent, _, last = module.rpartition(".")
     if re.search(rf"\b{re.escape(module)}\b", text):
         return True
-    return bool(parent) and bool(re.search(rf"from\s+{re.escape(parent)}\s+import\s.*\b{last}\b", text))
+    imported = rf"from\s+{re.escape(parent)}\s+import\s.*\b{last}\b"
+    return bool(parent) and bool(re.search(imported, text))
 
 
 def tests_removed(copy: Copy) -> None:

@@ -32,6 +32,8 @@ def _slice(copy: Copy, frame: pd.DataFrame) -> tuple[str, object, int]:
     cfg = _plant.config(copy).get("slices", {})
     min_size = int(cfg.get("min_size", 0) or 0)
     columns = list(cfg.get("columns", []))
+    if not columns and cfg.get("search") is False:
+        raise NotApplicable("no [slices] columns configured and the worst-slice search is off")
     if not columns:
         roles = set(_plant.role_columns(copy))
         columns = [

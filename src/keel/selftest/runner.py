@@ -185,7 +185,8 @@ def run_selftest(
     try:
         if progress:
             progress("copying the system, reading the data, training the model", 0, 0)
-        template = _copy.make_template(Path(user.config_file or user.root / "keel.toml"), scratch / "template")
+        config_file = Path(user.config_file or user.root / "keel.toml")
+        template = _copy.make_template(config_file, scratch / "template")
         copied = System.from_path(template.config_file)
         copied.preflight(train=True)  # trains once here, or reuses the user's cached model
         results = _run_all(template.root, scratch, faults, jobs, progress)
