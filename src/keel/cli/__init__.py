@@ -2,8 +2,8 @@
 
 One module per family of commands (`score`, `init`, `data`, `explain`, `registry`, `serve`,
 `ingest`, `logs`, `drill`, `selftest`), each adding its commands to the app of `keel.cli._app`
-with `command`. `keel score` exits 1 when the score is under `--min-score` (a CI gate); every command exits 2
-on a `KeelError` and 130 on Ctrl-C. Libraries are imported inside the commands, so
+with `command`. `keel score` exits 1 when the score is under `--min-score` (a CI gate); every
+command exits 2 on a `KeelError` and 130 on Ctrl-C. Libraries are imported inside the commands, so
 `keel --help` stays fast.
 """
 
