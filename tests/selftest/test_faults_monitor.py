@@ -56,6 +56,7 @@ def base(tmp_path_factory) -> Path:
             "gate": {"min": {"roc_auc": 0.6}, "max_regression": {"roc_auc": 0.01}},
             "registry": {"model": "selftested"},
             "serve": {"poll_seconds": 0.3},
+            "staleness": {"max_age_periods": 3},
             "drill": {"load_seconds": 1.0, "max_seconds": 10.0, "concurrency": 3},
         },
     )
