@@ -117,33 +117,71 @@ def test_the_operated_setup_records_a_real_canary_and_a_real_drill(operated):
     assert "canary-pass" in kinds and "drill" in kinds
 
 
-MONITOR = [f for f in FAULTS if f.setup is setup_served]
-INFRA = [f for f in FAULTS if f.setup is setup_operated]
+BY_PRACTICE = {f.practice: f for f in FAULTS}
 
 
 def test_every_fault_of_the_brief_is_in_the_catalogue():
     practices = [f.practice for f in FAULTS]
     assert practices == [f"monitor.{i}" for i in range(1, 8)] + ["infra.6", "infra.7"]
     assert len({f.id for f in FAULTS}) == len(FAULTS)
+    assert {f.practice for f in FAULTS if f.setup is setup_operated} == {"infra.6", "infra.7"}
 
 
-@pytest.mark.parametrize("practice", [f.practice for f in MONITOR])
-def test_the_clean_served_copy_passes(served, practice):
-    evidence = check(served, practice)
-    assert evidence.status == "pass", evidence.summary
+def caught_in_turn(copy: Copy, practices: list[str]) -> dict[str, tuple[str, str]]:
+    """On one set-up copy, each practice in turn: its check passes, its fault is planted, its
+    check fails. An earlier fault must leave a later check passing: the order is chosen so
+    (the runner plants each on a copy of its own). {practice: (clean, faulty) summaries}."""
+    seen = {}
+    for practice in practices:
+        clean = check(copy, practice)
+        assert clean.status == "pass", (practice, clean.summary)
+        with threadpool_limits(1):
+            BY_PRACTICE[practice].plant(copy)
+        faulty = check(copy, practice)
+        assert faulty.status == "fail", (practice, copy.notes.get("planted"), faulty.summary)
+        seen[practice] = (clean.summary, faulty.summary)
+    return seen
 
 
-@pytest.mark.parametrize("practice", [f.practice for f in INFRA])
-def test_the_clean_operated_copy_passes(operated, practice):
-    evidence = check(operated, practice)
-    assert evidence.status == "pass", evidence.summary
+def test_each_monitoring_check_passes_its_setup_and_fails_its_fault(served):
+    seen = caught_in_turn(
+        served,
+        ["monitor.7", "monitor.5", "monitor.6", "monitor.3", "monitor.2", "monitor.1", "monitor.4"],
+    )
+    assert "quality dropped" in seen["monitor.7"][1]
+    assert "outputs.proba_1" in seen["monitor.5"][1]
+    assert "served latency p50 leaked" in seen["monitor.6"][1]
+    assert "x1 in " in seen["monitor.3"][1] or "x1 (" in seen["monitor.3"][1]
+    assert "anomalous rows" in seen["monitor.2"][1]
+    assert "package numpy: 0.0.1" in seen["monitor.1"][1]
+    assert "over model.4's limit" in seen["monitor.4"][1]
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=[f.id for f in FAULTS])
-def test_the_planted_fault_fails_its_check(base, tmp_path, fault):
+def test_infra_6_and_7_pass_their_setup_and_fail_their_faults(operated):
+    seen = caught_in_turn(operated, ["infra.7", "infra.6"])
+    assert "requests failed" in seen["infra.7"][1]
+    assert "without a canary" in seen["infra.6"][1]
+
+
+def test_a_fault_planted_before_any_check_ran_is_caught_as_the_runner_plants_it(base, tmp_path):
+    """The runner's order on a fresh copy: setup, plant, then the one check (the served and
+    the planted records taken by one intake)."""
     copy = make_copy(base, tmp_path / "copy")
+    fault = BY_PRACTICE["monitor.3"]
     with threadpool_limits(1):
         fault.setup(copy)
         fault.plant(copy)
     evidence = check(copy, fault.practice)
     assert evidence.status == "fail", (copy.notes.get("planted"), evidence.summary)
+
+
+def test_set_config_key_replaces_adds_and_appends_keeping_other_lines(tmp_path):
+    config = tmp_path / "keel.toml"
+    config.write_text('# a comment\n[data]\ntrain = "t.parquet"  # kept\nlabels = "old"\n')
+    traffic.set_config_key(config, "data", "labels", "new.parquet")
+    traffic.set_config_key(config, "data", "serving_log", "/x/log")
+    traffic.set_config_key(config, "registry", "uri", "sqlite:////x/r.db")
+    assert config.read_text() == (
+        '# a comment\n[data]\nserving_log = "/x/log"\ntrain = "t.parquet"  # kept\n'
+        'labels = "new.parquet"\n\n[registry]\nuri = "sqlite:////x/r.db"\n'
+    )

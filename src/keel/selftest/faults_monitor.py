@@ -120,19 +120,32 @@ def _champion(copy: Copy) -> Any:
     return version
 
 
+def canary_policy(section: Any) -> Any:
+    """`[canary]` as the policy `keel canary status --decide` judges with."""
+    from dataclasses import fields
+
+    from keel.serve.canary import CanaryPolicy
+
+    renamed = {"window_seconds": "window", "deadline_seconds": "deadline"}
+    return CanaryPolicy(
+        **{f.name: getattr(section, renamed.get(f.name, f.name)) for f in fields(CanaryPolicy)}
+    )
+
+
 def _canary(system: Any, url: str, candidate: int) -> tuple[bool, dict[str, Any]]:
     """A real canary of `candidate` against the champion on the server at `url`: half the
     example ids routed to it, evaluation rows sent until both routes served `[canary]
     min_requests`, judged on what the server logged as `keel canary status --decide` judges it
     once `[canary] window` is over, and recorded (pass or abort). (passed, the report)."""
-    from keel.cli.canary import _policy
     from keel.log.read import served_rows
     from keel.registry.canary import end_canary, start_canary
     from keel.serve.canary import judge_canary
     from keel.training import registry_ref
 
     ref, cfg = registry_ref(system), system.config.canary
-    state = start_canary(ref, candidate, CANARY_SHARE, who=traffic.SELFTEST, reason=traffic.SELFTEST)
+    state = start_canary(
+        ref, candidate, CANARY_SHARE, who=traffic.SELFTEST, reason=traffic.SELFTEST
+    )
     traffic.wait_for(url, state.champion, candidate, wait=4 * system.config.serve.poll_seconds + 30)
     wanted = max(1000, int(3 * cfg.min_requests / CANARY_SHARE))
     traffic.send(url, traffic.client_rows(system, at_least=wanted, at_most=wanted))
@@ -141,7 +154,7 @@ def _canary(system: Any, url: str, candidate: int) -> tuple[bool, dict[str, Any]
     report = judge_canary(
         served_rows(system.root / system.config.data.serving_log, since=state.started),
         state,
-        _policy(system),
+        canary_policy(system.config.canary),
         task=system.task,
         metric=system.metric_name,
         labels=None,
@@ -393,7 +406,9 @@ def plant_failed_drill(copy: Copy) -> None:
     result["failed"] = max(1, int(FAILED_REQUESTS * requests))
     result["errors"] = ["HTTP 503: no model ready while switching (planted by keel selftest)"]
     result["passed"] = False
-    record_drill(ref, result, version=newest.version, previous=newest.previous, who=traffic.SELFTEST)
+    record_drill(
+        ref, result, version=newest.version, previous=newest.previous, who=traffic.SELFTEST
+    )
     copy.notes["planted"] = f"a drill with {result['failed']} of {requests} requests failed"
 
 

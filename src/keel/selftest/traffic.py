@@ -163,9 +163,13 @@ def wait_for(url: str, champion: int, candidate: int | None = None, wait: float 
     deadline = time.monotonic() + (wait or 60)
     while True:
         status, info = get_json(url + "/version", timeout=5)
-        if status == 200 and isinstance(info, dict):
-            if info.get("champion") == champion and info.get("candidate") == candidate:
-                return
+        if (
+            status == 200
+            and isinstance(info, dict)
+            and info.get("champion") == champion
+            and info.get("candidate") == candidate
+        ):
+            return
         if time.monotonic() > deadline:
             raise ServeError(
                 f"the selftest's server at {url} did not follow the registry: it serves "
@@ -206,16 +210,27 @@ def send(url: str, rows: list[dict[str, Any]], batch: int = 20) -> list[int]:
 # -- the prediction log ------------------------------------------------------------------
 
 
-def logged_records(copy: Copy) -> list[dict[str, Any]]:
-    """Every record of the copy's log, in order, once its server stopped: the segments it
-    left open are sealed first, as the roll-up seals a dead writer's segments."""
-    from keel.log.segments import closed_segments, read_segment, recover
-    from keel.log.writer import segments_dir
+STRUCTURED = ("inputs", "model_inputs", "probabilities", "anomalies", "nonfinite")  # JSON text
 
-    recover(segments_dir(copy.log_folder))
-    records: list[dict[str, Any]] = []
-    for segment in closed_segments(segments_dir(copy.log_folder)):
-        records += read_segment(segment)
+
+def logged_records(copy: Copy) -> list[dict[str, Any]]:
+    """Every record of the copy's log (rolled, sealed or left open by a stopped server), as
+    the server wrote it: read through the log's own reader (`keel.log.read.query_live`),
+    its JSON fields parsed back."""
+    from keel.log.read import query_live
+
+    try:
+        table = query_live("SELECT * FROM records ORDER BY time, request_id, row", copy.log_folder)
+    except KeelError:
+        return []
+    records = []
+    for row in table.to_pylist():
+        row.pop("date", None)
+        record = {k: v for k, v in row.items() if v is not None or k == "prediction"}
+        for name in STRUCTURED:
+            if isinstance(record.get(name), str):
+                record[name] = json.loads(record[name])
+        records.append(record)
     return records
 
 
