@@ -185,3 +185,12 @@ def test_set_config_key_replaces_adds_and_appends_keeping_other_lines(tmp_path):
         '# a comment\n[data]\nserving_log = "/x/log"\ntrain = "t.parquet"  # kept\n'
         'labels = "new.parquet"\n\n[registry]\nuri = "sqlite:////x/r.db"\n'
     )
+
+
+def test_a_missed_fault_is_explained_by_too_few_labels_or_rows():
+    from keel.selftest.faults_monitor import weak_without_labels, weak_without_windows
+
+    assert "min_labels" in weak_without_labels({}, {"judged_by_labels": 0})
+    assert weak_without_labels({}, {"judged_by_labels": 2}) is None
+    assert "min_rows" in weak_without_windows({}, {"windows_judged": 0})
+    assert weak_without_windows({}, {"windows_judged": ["2026-12-07"]}) is None

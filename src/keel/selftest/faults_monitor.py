@@ -378,6 +378,23 @@ def plant_wrong_labels(copy: Copy) -> None:
     copy.notes["planted"] = f"{int(wrong.sum())} of {len(frame)} late labels wrong"
 
 
+# -- why a check could not see its fault here -------------------------------------------
+
+
+def weak_without_labels(clean: dict[str, Any], faulty: dict[str, Any]) -> str | None:
+    """monitor.7 missed wrong labels: no window held `[monitor] min_labels` labelled rows."""
+    if not faulty.get("judged_by_labels"):
+        return "no recent window held [monitor] min_labels labelled served rows"
+    return None
+
+
+def weak_without_windows(clean: dict[str, Any], faulty: dict[str, Any]) -> str | None:
+    """monitor.2/monitor.3 missed their fault: no window held `[monitor] min_rows` rows."""
+    if not faulty.get("windows_judged"):
+        return "no window of served traffic held [monitor] min_rows rows"
+    return None
+
+
 # -- infra.6, infra.7 --------------------------------------------------------------------
 
 
@@ -416,15 +433,15 @@ FAULTS: list[Fault] = [
     Fault("monitor.1", "a changed dependency", plant_changed_dependency, setup_served,
           key="monitor.1-changed-dependency"),
     Fault("monitor.2", "invalid served rows", plant_invalid_rows, setup_served,
-          key="monitor.2-invalid-rows"),
+          weak_without_windows, key="monitor.2-invalid-rows"),
     Fault("monitor.3", "a skew bug in served features", plant_skew, setup_served,
-          key="monitor.3-skew"),
+          weak_without_windows, key="monitor.3-skew"),
     Fault("monitor.4", "a stale model", plant_stale, setup_served, key="monitor.4-stale"),
     Fault("monitor.5", "NaN outputs", plant_nan_outputs, setup_served, key="monitor.5-nan"),
     Fault("monitor.6", "a latency creep", plant_latency_creep, setup_served,
           key="monitor.6-latency-creep"),
     Fault("monitor.7", "a quality drop on late labels", plant_wrong_labels, setup_served,
-          key="monitor.7-wrong-labels"),
+          weak_without_labels, key="monitor.7-wrong-labels"),
     Fault("infra.6", "a promotion without canary", plant_promotion_without_canary,
           setup_operated, key="infra.6-no-canary"),
     Fault("infra.7", "a drill that fails", plant_failed_drill, setup_operated,
