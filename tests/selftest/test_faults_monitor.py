@@ -152,7 +152,7 @@ def test_each_monitoring_check_passes_its_setup_and_fails_its_fault(served):
     assert "outputs.proba_1" in seen["monitor.5"][1]
     assert "served latency p50 leaked" in seen["monitor.6"][1]
     assert "x1 in " in seen["monitor.3"][1] or "x1 (" in seen["monitor.3"][1]
-    assert "anomalous rows" in seen["monitor.2"][1]
+    assert "anomalous rows: x1 in" in seen["monitor.2"][1]  # a model input, not the id
     assert "package numpy: 0.0.1" in seen["monitor.1"][1]
     assert "over model.4's limit" in seen["monitor.4"][1]
 
@@ -194,3 +194,16 @@ def test_a_missed_fault_is_explained_by_too_few_labels_or_rows():
     assert weak_without_labels({}, {"judged_by_labels": 2}) is None
     assert "min_rows" in weak_without_windows({}, {"windows_judged": 0})
     assert weak_without_windows({}, {"windows_judged": ["2026-12-07"]}) is None
+
+
+def test_a_system_without_a_schema_cannot_be_served_so_its_faults_are_not_applicable(
+    base, tmp_path
+):
+    from keel.selftest.fault import NotApplicable
+
+    copy = make_copy(base, tmp_path / "copy")
+    (copy.root / "keel.schema.yaml").unlink()
+    for setup in (setup_served, setup_operated):
+        with pytest.raises(NotApplicable, match="no schema file"):
+            setup(copy)
+    assert not (copy.root / ".selftest" / "registry.db").exists()  # nothing was registered

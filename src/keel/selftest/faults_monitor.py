@@ -82,12 +82,25 @@ def _serving_rows(system: Any) -> int:
 # -- the setups --------------------------------------------------------------------------
 
 
+def _servable(system: Any) -> None:
+    """Raise NotApplicable when `keel serve` cannot serve the copy as the setups need: it
+    validates against the schema file, and logs only with `[serve] log`."""
+    if not (system.root / system.config.data.schema_file).is_file():
+        raise NotApplicable(
+            f"no schema file ({system.config.data.schema_file}): `keel serve` validates every "
+            "request against it, so nothing can be served"
+        )
+    if not system.config.serve.log:
+        raise NotApplicable("[serve] log = false: the server keeps no prediction log to monitor")
+
+
 def setup_served(copy: Copy) -> None:
     """monitor.1–7's setup: two versions promoted in turn (the second serving), the
     evaluation rows served by a real server, its records kept, late labels written."""
     if _once(copy, "served"):
         return
     system = traffic.system_of(copy)
+    _servable(system)
     timed = system.config.system.timestamp is not None
     first = traffic.register(system, staleness_limit=timed)
     gated = traffic.promote_through_gate(system, first)
@@ -175,6 +188,7 @@ def setup_operated(copy: Copy) -> None:
     if _once(copy, "operated"):
         return
     system = traffic.system_of(copy)
+    _servable(system)
     first = traffic.register(system)
     traffic.promote_through_gate(system, first)
     second = traffic.register(system)
@@ -237,7 +251,8 @@ def _bad_value(feature: Any) -> Any:
 
 def plant_invalid_rows(copy: Copy) -> None:
     """monitor.2: served rows that break the schema: one required input (the first the schema
-    lists) of the wrong type, in a tenth as many rows as were served, sent to a real server."""
+    lists that is no id, timestamp or sensitive column, when there is one) of the wrong type,
+    in a tenth as many rows as were served, sent to a real server."""
     from keel.checks._edge_probes import load_schema_of
     from keel.serve.validation import serving_features
 
@@ -245,6 +260,7 @@ def plant_invalid_rows(copy: Copy) -> None:
     schema = load_schema_of(system)
     if schema is None:
         raise NotApplicable("no schema file ([data] schema): the server validates nothing")
+    roles = set(system.role_columns())
     required = [
         (n, f)
         for n, f, needed in serving_features(schema)
@@ -252,7 +268,8 @@ def plant_invalid_rows(copy: Copy) -> None:
     ]
     if not required:
         raise NotApplicable("the schema has no required serving input to break")
-    name, feature = required[0]
+    # a model's input rather than the id or the timestamp, when the schema requires one
+    name, feature = sorted(required, key=lambda item: item[0] in roles)[0]
     rows = traffic.client_rows(system, at_least=20)
     count = max(20, int(INVALID_SHARE * len(traffic.served_records(copy))))
     bad = [{**row, name: _bad_value(feature)} for row in (rows * count)[:count]]
