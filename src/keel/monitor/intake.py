@@ -129,6 +129,14 @@ def _profile(table: pa.Table | None, source: str) -> Profile | None:
     return profile_batches(table, source=source)
 
 
+def _relabelled(profile: Profile | None, source: str) -> Profile | None:
+    """A copy of `profile` under another source name (two logged columns of the same values)."""
+    if profile is None:
+        return None
+    columns = {name: column.copy() for name, column in profile.columns.items()}
+    return Profile(columns, profile.rows, profile.batches, source)
+
+
 def _floats(column: pa.Array) -> pa.Array:
     """Numbers as float64, a missing one as NaN (as the outputs profile has always had it)."""
     values = pc.cast(_text(column), pa.float64())
@@ -417,6 +425,11 @@ def summarise_part(
                 else []
             )
         )
+        profiled = _profile(parsed["inputs"], "inputs")
+        if same:  # the same values: profiled once
+            model_profile = _relabelled(profiled, "model_inputs")
+        else:
+            model_profile = _profile(parsed["model_inputs"], "model_inputs")
         summary = PartSummary(
             window=window,
             model_version=version,
@@ -424,8 +437,8 @@ def summarise_part(
             first_time=str(low.as_py()),
             last_time=str(high.as_py()),
             errors=rows.num_rows - rows.column("error").null_count if "error" in names else 0,
-            inputs=_profile(parsed["inputs"], "inputs"),
-            model_inputs=_profile(parsed["model_inputs"], "model_inputs"),
+            inputs=profiled,
+            model_inputs=model_profile,
             outputs=outputs,
             anomalies=anomalies,
             anomaly_examples=anomaly_examples,
