@@ -17,8 +17,12 @@ data once, here, and the findings kept with the summary (data.5 judges from them
 window's skew sample is drawn uniformly over the window (`keel.monitor.sampling`).
 
 Each new part is summarised as the roll writes it (`roll(taken=...)`, from the table in
-memory, a batch of segments at a time), so the intake of a log of any size holds one batch at
-once; a part an earlier run rolled and did not take is read back from Parquet. After the run,
+memory, a batch of segments at a time), in a thread of its own at most two parts behind the
+roll (`keel.monitor.behind`: the roll parses, writes and deletes meanwhile), so the intake of
+a log of any size holds a few batches at once; a part an earlier run rolled and did not take
+is read back from Parquet. Text that repeats is scanned for personal data once per distinct
+value (`pii.scan`), and model inputs logged as the same text as the raw inputs are parsed
+and profiled once. After the run,
 the summaries of every window it touched are compacted into one file per window
 (`keel.monitor.stored`), so loading the windows costs the same however many parts they had.
 
