@@ -17,7 +17,9 @@ def write_report(
     evidence = []
     for pid in PRACTICE_IDS:
         status = statuses.get(pid, default)
-        e = Evidence(pid, status, f"{pid} is {status}", hint=f"fix {pid}" if status != "pass" else "")
+        e = Evidence(
+            pid, status, f"{pid} is {status}", hint=f"fix {pid}" if status != "pass" else ""
+        )
         e.points = points(e)
         evidence.append(e)
     result = RunResult(

@@ -43,7 +43,9 @@ def test_diff_writes_the_markdown_comment(tmp_path):
     result = runner.invoke(app, [*args, "--base-name", "main"])
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert text.startswith("<!-- keel-score -->\n### Keel: ML Test Score 6 (exceptional), −1 from main")
+    assert text.startswith(
+        "<!-- keel-score -->\n### Keel: ML Test Score 6 (exceptional), −1 from main"
+    )
     assert "**New failures (1)**" in text and "[HTML report](http://r)" in text
 
 
@@ -67,7 +69,10 @@ def test_diff_of_two_systems_exits_2(tmp_path):
 
 def test_score_markdown_compares_with_a_base_report_read_before_it_is_overwritten(tmp_path):
     path = write_system(
-        tmp_path, binary_frame(300), binary_frame(200, seed=1), sections={"policy": {"deny": ["x2"]}}
+        tmp_path,
+        binary_frame(300),
+        binary_frame(200, seed=1),
+        sections={"policy": {"deny": ["x2"]}},
     )
     report = tmp_path / ".keel" / "report.json"
     write_report(report, {"data.4": "pass"}, default="left_out")

@@ -38,7 +38,9 @@ def test_the_text_names_score_change_new_failures_with_hints(tmp_path):
     text = render_text(compare(load_report(base), load_report(head)))
     assert "score: 7 (exceptional) -> 6 (exceptional), −1" in text
     assert "data 7 -> 6" in text
-    assert "new failures: 1\n  data.4 pass -> fail (−1): data.4 is fail\n    hint: fix data.4" in text
+    assert (
+        "new failures: 1\n  data.4 pass -> fail (−1): data.4 is fail\n    hint: fix data.4" in text
+    )
 
 
 def test_without_a_base_the_text_lists_what_fails(tmp_path):
