@@ -108,7 +108,7 @@ class KeelSystem(pytest.Collector):
         try:
             chosen = select(self.only)
         except KeelError as exc:
-            raise pytest.UsageError(f"--keel-only: {exc}") from None
+            raise pytest.UsageError(str(exc).replace("--only:", "--keel-only:")) from None
         items = []
         for practice in (BY_ID[pid] for pid in chosen):
             item = KeelPractice.from_parent(self, name=practice.id, title=practice.title)
@@ -118,10 +118,16 @@ class KeelSystem(pytest.Collector):
 
     def setup(self) -> None:
         from keel.checks.runner import run
+        from keel.errors import KeelError
         from keel.system import System
 
-        system = System.from_path(self.path)
-        self.result = run(system, only=self.only, record=False)
+        try:
+            system = System.from_path(self.path)
+            self.result = run(system, only=self.only, record=False)
+            return
+        except KeelError as exc:
+            message = str(exc)
+        pytest.fail(message, pytrace=False)  # Keel's message, as `keel score` says it
 
 
 class KeelPracticeFailed(Exception):
