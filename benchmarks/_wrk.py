@@ -202,3 +202,17 @@ def rows_per_call(before: dict[int, dict], after: dict[int, dict]) -> tuple[floa
             continue
         calls, rows, counted = calls + d_calls, rows + d_rows, counted + 1
     return (rows / calls if calls else None), counted
+
+
+def worker_split(before: dict[int, dict], after: dict[int, dict]) -> str:
+    """Each worker's share of the rows predicted between two snapshots, largest first
+    ("55/45"): how evenly the kernel spread the connections over the workers' sockets."""
+    rows = []
+    for pid, now in after.items():
+        then = before.get(pid)
+        if then is not None:
+            rows.append(now.get("keel_model_call_rows", 0) - then.get("keel_model_call_rows", 0))
+    total = sum(r for r in rows if r > 0)
+    if not total:
+        return "—"
+    return "/".join(f"{100 * r / total:.0f}" for r in sorted(rows, reverse=True))

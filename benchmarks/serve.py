@@ -60,8 +60,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 _spec = importlib.util.spec_from_file_location("_wrk", HERE / "_wrk.py")
 _wrk = sys.modules["_wrk"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_wrk)
-Wrk, find_wrk, rows_per_call, worker_metrics = (
-    _wrk.Wrk, _wrk.find_wrk, _wrk.rows_per_call, _wrk.worker_metrics
+Wrk, find_wrk, rows_per_call, worker_metrics, worker_split = (
+    _wrk.Wrk, _wrk.find_wrk, _wrk.rows_per_call, _wrk.worker_metrics, _wrk.worker_split
 )  # fmt: skip
 
 ROOT = HERE.parent
@@ -267,6 +267,7 @@ def measure_server(
                         "run": run,
                         "rows_call": per_call,
                         "workers_seen": workers_seen,
+                        "split": worker_split(before, after) if server == "keel" else "—",
                         "passes": passes,
                     }
                 )
@@ -303,8 +304,8 @@ def table(results: list[dict], workers: int) -> list[str]:
     """The Markdown table of the measured runs."""
     lines = [
         "| server | model | durability | concurrency | requests/s | p50 ms | p99 ms | rows/call "
-        "| errors | client CPU / server CPU |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| rows by worker % | errors | client CPU / server CPU |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         if "failed" in r:
@@ -323,7 +324,8 @@ def table(results: list[dict], workers: int) -> list[str]:
         lines.append(
             f"| {server} | {r['system']} | {r['durability'] or '—'} | {r['concurrency']} | "
             f"{run.requests_s:,.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | {rows} | "
-            f"{run.errors} | {run.client_cpu:.1f} s / {run.server_cpu:.1f} s ({ratio:.2f}) |"
+            f"{r.get('split', '—')} | {run.errors} | "
+            f"{run.client_cpu:.1f} s / {run.server_cpu:.1f} s ({ratio:.2f}) |"
         )
     return lines
 
