@@ -14,6 +14,7 @@ from rich.table import Table
 
 from keel.cli._app import PathArg, command, err, out
 
+FIGURE_CHARS = 120  # of a check's summary in the table
 VERDICT_STYLE = {
     "caught": "green",
     "missed": "bold red",
@@ -27,7 +28,8 @@ def _figure(run: object) -> str:
     if run is None:
         return ""
     status, summary = getattr(run, "status", ""), getattr(run, "summary", "")
-    return f"{status}: {summary}"
+    shown = summary if len(summary) <= FIGURE_CHARS else summary[: FIGURE_CHARS - 1] + "…"
+    return f"{status}: {shown}"  # in full in --json and .keel/selftest.json
 
 
 @command()
