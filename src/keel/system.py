@@ -31,6 +31,7 @@ from keel.config import KeelConfig, load_config
 from keel.data.sources import describe, read_frame
 from keel.dependencies import (
     imported_top_names,
+    installed_state,
     keel_source_hash,
     package_versions,
     user_module_files,
@@ -415,7 +416,9 @@ class System:
         files = self.code_files() if files is None else files
         names = imported_top_names(files) | {"numpy", "pandas", "sklearn"}
         names.discard("keel")  # Keel's own code is covered by its version
-        return {"python": sys.version, "packages": package_versions(names)}
+        key = digest(sorted(names), installed_state())  # computed again once anything is installed
+        packages = self.cache.memo("environment", key, lambda: package_versions(names))
+        return {"python": sys.version, "packages": packages}
 
     def fingerprint(self) -> dict[str, str]:
         """Hashes of what the trained model depends on: code, environment, data and model
@@ -429,8 +432,8 @@ class System:
         return {
             "code": h.hexdigest(),
             "environment": digest(self.environment(files)),
-            "train": _frame_hash(self._read("train")),
-            "eval": _frame_hash(self._read("eval")),
+            "train": self.content_hash("train"),
+            "eval": self.content_hash("eval"),
             "config": digest(
                 c.system.model_dump(mode="json"),
                 c.data.model_dump(mode="json"),
@@ -438,6 +441,12 @@ class System:
                 c.fairness.sensitive,
             ),
         }
+
+    def content_hash(self, split: Split) -> str:
+        """The hash of a split's raw rows, as `fingerprint()` holds it (and a version's lineage
+        records): monitor.1 reads it again for each split without the rest of the
+        fingerprint."""
+        return _frame_hash(self._read(split))
 
     @cached_property
     def key(self) -> str:

@@ -101,7 +101,7 @@ def present_fingerprint(system: System, stored: dict[str, Any]) -> dict[str, Any
     again = fresh(system)
     for split in stored.get("data", {}):
         try:
-            content = again.fingerprint()[split]
+            content = again.content_hash(split)
             now["data"][split] = dict(data_fingerprint(again, split, content))
         except KeelError as exc:
             unreadable = f"cannot be read: {str(exc).splitlines()[0]}"
