@@ -123,21 +123,26 @@ def imported_top_names(files: list[Path]) -> set[str]:
 
 
 def installed_state() -> str:
-    """A digest of where this interpreter finds installed distributions: the interpreter, and
-    each `sys.path` entry with its modification time. Installing, removing or upgrading a
-    distribution adds or removes its `*.dist-info` folder in one of those folders, which
-    changes that folder's modification time: a result keyed by this digest (which
-    distributions provide which modules, and their versions) is computed again then."""
-    entries = []
+    """A digest of the distributions this interpreter finds: the interpreter, and for each
+    `sys.path` folder holding distributions, the names of their metadata folders
+    (`scipy-1.14.1.dist-info`: name and version) and the folder's modification time (a
+    reinstall recreates its metadata folder). Installing, removing or upgrading a distribution
+    changes it, so a result keyed by it (which distributions provide which modules, and their
+    versions) is computed again then; folders without distributions (the working directory,
+    the user's code) change it only when one is installed there."""
+    parts = [sys.executable, sys.version]
     for entry in sys.path:
         try:
-            entries.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
-        except OSError:
-            entries.append(f"{entry}\0-")
-    text = "\n".join([sys.executable, sys.version, *entries])
-    return hashlib.sha256(text.encode()).hexdigest()
+            with os.scandir(entry or ".") as found:
+                names = sorted(e.name for e in found if e.name.endswith(_METADATA))
+        except OSError:  # not a folder (a zip file) or gone
+            names = []
+        if names:
+            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}\0" + "\0".join(names))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+_METADATA = (".dist-info", ".egg-info")  # a distribution's metadata, as importlib finds it
 _VERSIONS: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
 
 

@@ -97,7 +97,8 @@ def _forget_foreign_modules(top: str, root: Path) -> None:
             del sys.modules[name]
 
 
-def _frame_hash(frame: pd.DataFrame) -> str:
+def frame_hash(frame: pd.DataFrame) -> str:
+    """A hash of a frame's column names, types and values (not its index)."""
     h = hashlib.sha256()
     h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
@@ -425,12 +426,8 @@ class System:
         configuration."""
         c = self.config
         files = self.code_files()
-        h = hashlib.sha256()
-        for path in files:
-            h.update(str(path).encode())
-            h.update(path.read_bytes())
         return {
-            "code": h.hexdigest(),
+            "code": self.code_hash(files),
             "environment": digest(self.environment(files)),
             "train": self.content_hash("train"),
             "eval": self.content_hash("eval"),
@@ -442,11 +439,20 @@ class System:
             ),
         }
 
+    def code_hash(self, files: list[Path] | None = None) -> str:
+        """A hash of the user's code files (`files`, by default `code_files()`): their paths
+        and contents."""
+        h = hashlib.sha256()
+        for path in self.code_files() if files is None else files:
+            h.update(str(path).encode())
+            h.update(path.read_bytes())
+        return h.hexdigest()
+
     def content_hash(self, split: Split) -> str:
         """The hash of a split's raw rows, as `fingerprint()` holds it (and a version's lineage
         records): monitor.1 reads it again for each split without the rest of the
         fingerprint."""
-        return _frame_hash(self._read(split))
+        return frame_hash(self._read(split))
 
     @cached_property
     def key(self) -> str:

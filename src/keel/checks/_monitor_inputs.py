@@ -34,6 +34,7 @@ __all__ = [
     "promotion_order",
     "serving",
     "skew_inputs",
+    "probes_key",
     "stability_inputs",
     "staleness_inputs",
 ]
@@ -232,6 +233,28 @@ def stability_inputs(system: System) -> StabilityInputs:
         missing_ok=missing_ok,
         model=lambda: load_model(registry_ref(system), version.version),
         probes=lambda: edge_probes(system, probe_sample(system)),
+        remember=lambda probes, compute: system.cache.memo(
+            "monitor5-probes", probes_key(system, version, probes), compute
+        ),
+    )
+
+
+def probes_key(system: System, version: Any, probes: list[tuple[str, Any]]) -> str:
+    """What the outcomes of monitor.5's probes of `version` depend on: the version's artefact
+    (its number, run and location: a registered version never changes), the probes (names,
+    columns, types and values), what is installed (`installed_state`: a package installed or
+    upgraded changes it), the system's code and Keel's own source. Any change to one of these
+    probes the model again."""
+    from keel.cache import digest
+    from keel.dependencies import installed_state, keel_source_hash
+    from keel.system import frame_hash
+
+    return digest(
+        [version.name, version.version, version.run_id, version.source],
+        [[name, frame_hash(frame)] for name, frame in probes],
+        installed_state(),
+        system.code_hash(),
+        keel_source_hash(),
     )
 
 

@@ -38,6 +38,7 @@ quality cannot be estimated.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -219,13 +220,37 @@ def _interval(value: float, samples: np.ndarray) -> Estimate:
     return Estimate(value, float(low), float(high))
 
 
+_REFERENCE_DRAWS: dict[str, tuple[float, np.ndarray, dict[str, Any]]] = {}
+
+
+def _reference_draws(
+    metric: str, reference: np.ndarray, seed: int
+) -> tuple[float, np.ndarray, np.random.Generator]:
+    """`_draws` of the reference from a generator seeded `seed`, and that generator after
+    them: the same for every window judged against one reference, so drawn once per process
+    (by the reference's values) and the generator's state restored after."""
+    data = np.ascontiguousarray(reference)
+    key = hashlib.sha256(
+        f"{metric}|{seed}|{data.dtype}|{data.shape}".encode() + data.tobytes()
+    ).hexdigest()
+    if key not in _REFERENCE_DRAWS:
+        rng = np.random.default_rng(seed)
+        value, samples = _draws(metric, reference, rng)
+        if len(_REFERENCE_DRAWS) >= 8:  # a few references per run
+            _REFERENCE_DRAWS.clear()
+        _REFERENCE_DRAWS[key] = (value, samples, rng.bit_generator.state)
+    value, samples, state = _REFERENCE_DRAWS[key]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    return value, samples.copy(), rng
+
+
 def estimate_drop(
     metric: str, reference: np.ndarray, window: np.ndarray, *, seed: int = 0
 ) -> tuple[Estimate, Estimate]:
     """(the window's estimated metric, the estimated drop from the reference), each with a 95%
     bootstrap interval."""
-    rng = np.random.default_rng(seed)
-    ref_value, ref_samples = _draws(metric, reference, rng)
+    ref_value, ref_samples, rng = _reference_draws(metric, reference, seed)
     value, samples = _draws(metric, window, rng)
     return _interval(value, samples), _interval(ref_value - value, ref_samples - samples)
 
