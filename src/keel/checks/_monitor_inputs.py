@@ -41,11 +41,12 @@ __all__ = [
 
 
 def serving(system: System) -> Any:
-    """The serving champion (`ModelVersion`), or None when nothing serves."""
+    """The serving champion (`ModelVersion`), or None when nothing serves: read once per run
+    (`System.read_once`), as the log is taken once, so every check judges the same one."""
     from keel.registry.versions import champion
     from keel.training import registry_ref
 
-    return champion(registry_ref(system))
+    return system.read_once("serving-champion", lambda: champion(registry_ref(system)))
 
 
 def fresh(system: System) -> System:
