@@ -37,6 +37,7 @@ __all__ = [
     "probes_key",
     "stability_inputs",
     "staleness_inputs",
+    "version_key",
 ]
 
 
@@ -240,23 +241,30 @@ def stability_inputs(system: System) -> StabilityInputs:
     )
 
 
-def probes_key(system: System, version: Any, probes: list[tuple[str, Any]]) -> str:
-    """What the outcomes of monitor.5's probes of `version` depend on: the version's artefact
-    (its number, run and location: a registered version never changes), the probes (names,
-    columns, types and values), what is installed (`installed_state`: a package installed or
-    upgraded changes it), the system's code and Keel's own source. Any change to one of these
-    probes the model again."""
+def version_key(system: System, version: Any, *parts: Any) -> str:
+    """A key for what a registered version computes here, kept across runs (monitor.5's probes,
+    monitor.7's reference on the evaluation data): the version's artefact (its number, run and
+    location: a registered version never changes), what is installed (`installed_state`: a
+    package installed or upgraded changes it), the system's code, Keel's own source, and the
+    caller's `parts` (what the version is given)."""
     from keel.cache import digest
     from keel.dependencies import installed_state, keel_source_hash
-    from keel.system import frame_hash
 
     return digest(
         [version.name, version.version, version.run_id, version.source],
-        [[name, frame_hash(frame)] for name, frame in probes],
         installed_state(),
         system.code_hash(),
         keel_source_hash(),
+        *parts,
     )
+
+
+def probes_key(system: System, version: Any, probes: list[tuple[str, Any]]) -> str:
+    """What the outcomes of monitor.5's probes of `version` depend on (`version_key`) with the
+    probes themselves (names, columns, types and values): any change probes the model again."""
+    from keel.system import frame_hash
+
+    return version_key(system, version, [[name, frame_hash(frame)] for name, frame in probes])
 
 
 # -- monitor.6 ------------------------------------------------------------------------------
