@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo demo-monitor demo-digits demo-diamonds test lint format bench bench-log clean install
+.PHONY: demo demo-monitor demo-digits demo-diamonds test lint format bench bench-log bench-serve clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ bench: $(DEV_STAMP)
 # The prediction log at scale: 10M served rows over 30 days against 1M over 3 (about 15 min).
 bench-log: $(DEV_STAMP)
 	$(BIN)/python benchmarks/log.py
+
+# Serving speed (issue 21): keel serve and MLflow, trivial and example models, with wrk (~5 min).
+bench-serve: $(DEV_STAMP)
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) examples/*/data examples/*/.keel examples/*/.keel-demo-monitor

@@ -314,3 +314,37 @@ def test_a_busy_segment_is_sealed_once_its_first_row_is_seal_seconds_old(tmp_pat
 def test_seal_seconds_must_be_positive(tmp_path):
     with pytest.raises(KeelError, match="seal_seconds"):
         PredictionLog(tmp_path, seal_seconds=0)
+
+
+def test_append_async_completes_once_on_disk_and_groups_concurrent_callers(tmp_path):
+    import asyncio
+
+    log = PredictionLog(tmp_path / "segments", durability="ack")
+
+    async def main():
+        await asyncio.gather(*(log.append_async([record(f"a{i}")]) for i in range(50)))
+        return log.records_written, log.fsyncs
+
+    written, fsyncs = asyncio.run(main())
+    assert written == 50  # every awaited record was written (and fsynced) before the await ended
+    assert fsyncs < 50  # callers that arrived together shared an fsync
+    log.close()
+    roll(tmp_path / "segments", tmp_path / "rolled")
+    assert sorted(ids(tmp_path / "rolled")) == sorted(f"a{i}" for i in range(50))
+
+
+def test_append_async_refuses_bad_records_and_reports_a_failed_writer(tmp_path):
+    import asyncio
+
+    def disk_full(seconds):
+        raise OSError("No space left on device")
+
+    log = PredictionLog(tmp_path / "segments", durability="ack", on_fsync=disk_full)
+    with pytest.raises(KeelError, match="model_version"):
+        asyncio.run(log.append_async([{"time": "2026-11-29T10:00:00+00:00"}]))
+
+    async def one():
+        await log.append_async([record("lost")])
+
+    with pytest.raises(KeelError, match="writing failed: No space left"):
+        asyncio.run(asyncio.wait_for(one(), 10))  # woken with the error, not left waiting

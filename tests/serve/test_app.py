@@ -205,3 +205,41 @@ def test_metrics_count_the_damaged_records_met_recovering_the_log_at_start(tmp_p
     with PredictionLog(tmp_path) as log:
         text = generate_latest(_Metrics(log).registry).decode()
     assert "keel_prediction_log_damaged_records 1.0" in text
+
+
+def test_metrics_say_two_passes_until_a_version_was_checked_on_rows_then_one(system, served):
+    import contextlib
+
+    import pyarrow as pa
+
+    @contextlib.contextmanager
+    def running(app):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+    schema = infer(profile_batches(pa.Table.from_pandas(system.raw("train"))))
+    unchecked = ModelHolder(registry_calls(served["ref"]))
+    unchecked.start()
+    checked = ModelHolder(registry_calls(served["ref"]), warm=system.raw("eval").head(500))
+    checked.start()
+    version = served["version"]
+    for holder, passes in ((unchecked, 2), (checked, 1)):
+        with running(create_app(schema, holder, None)) as url:
+            text = call(url, "/metrics")[1]
+        line = f'keel_model_pipeline_passes{{model_version="{version}",route="champion"}}'
+        assert f"{line} {passes}.0" in text, text
+    model = checked.serving.champion.model.unwrap_python_model()
+    inputs, labels, _ = model.predict_arrays(system.raw("eval"))
+    np.testing.assert_array_equal(labels, model.estimator.predict(inputs))

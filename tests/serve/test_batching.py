@@ -96,3 +96,49 @@ def test_run_batch_splits_in_order_and_isolates_failures(model):
     results = run_batch(call, model, frames, [len(f) for f in frames])
     assert isinstance(results[1], ValueError)
     pd.testing.assert_frame_equal(results[2][1], call(model, frames[2])[1])
+
+
+def test_a_call_waits_briefly_for_the_requests_its_predecessor_answered(model):
+    """Closed-loop clients: eight send, get answered together, and send again a moment
+    later. The second call waits for all eight instead of starting with the first."""
+    sizes: list[int] = []
+
+    def slow(m, frame):
+        sizes.append(len(frame))
+        import time
+
+        time.sleep(0.02)  # a 20 ms model: patience up to 2 ms
+        return call(m, frame)
+
+    batcher = Batcher(call=slow)
+    frames = requests(8)
+
+    async def client(frame, delay):
+        await batcher.predict(model, frame)
+        await asyncio.sleep(delay)  # the answer's trip and the client's next request
+        await batcher.predict(model, frame)
+
+    async def main():
+        await asyncio.gather(*(client(f, 0.0002 * i) for i, f in enumerate(frames)))
+
+    asyncio.run(main())
+    assert sum(sizes) == 2 * sum(len(f) for f in frames)
+    assert batcher.calls == 2, sizes  # not 1 + 1 + 7: the second call waited for the rest
+
+
+def test_a_lone_client_never_waits_for_a_batch(model):
+    import time
+
+    batcher = Batcher(call=call)
+    frame = requests(1)[0]
+
+    async def main():
+        took = []
+        for _ in range(20):
+            start = time.perf_counter()
+            await batcher.predict(model, frame)
+            took.append(time.perf_counter() - start)
+        return took
+
+    asyncio.run(main())
+    assert batcher._pace(model).requests == 1  # each call answered one: no patience applies

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keel.data.schema import Feature, Range, Schema, load_schema
+from keel.serve.columns import to_frame
 from keel.serve.requests import RequestError, parse_body, reject_invalid, request_json_schema
-from keel.serve.validation import RowValidator, refuse_if_any, to_frame
+from keel.serve.validation import RowValidator, refuse_if_any
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit"
 

@@ -219,7 +219,16 @@ def test_soak_promotions_canary_and_worker_kills_never_give_another_versions_ans
     assert {a["model_version"] for a in tail} == {2}  # every worker follows to the end
 
 
-def kill_a_worker(url: str) -> None:
-    status, body = get_json(url + "/health")
-    assert status == 200
-    os.kill(body["pid"], signal.SIGKILL)
+def kill_a_worker(url: str, workers: int = 2) -> None:
+    """SIGKILL one worker once every worker is up (a restarted one may still be loading on a
+    busy machine: killing the only live worker would test nothing but a dead server)."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(pids) < workers and time.monotonic() < deadline:
+        status, body = get_json(url + "/health")  # a new connection each time
+        if status == 200:
+            pids.add(body["pid"])
+        else:
+            time.sleep(0.05)
+    assert len(pids) == workers, pids
+    os.kill(next(iter(pids)), signal.SIGKILL)

@@ -52,7 +52,7 @@ def _rebuild(system: System) -> Any:
     tree's code."""
     from keel.data.schema import load_schema
     from keel.monitor.intake import VersionedRebuild
-    from keel.serve.validation import to_frame
+    from keel.serve.columns import to_frame
 
     path = system.root / system.config.data.schema_file
     schema = load_schema(path) if path.is_file() else None

@@ -19,7 +19,7 @@ import typer
 from keel.cli._app import PathArg, command, err
 from keel.errors import KeelError
 
-WARM_ROWS = 8
+WARM_ROWS = 1_000  # eval rows: a new version predicts them before it serves
 
 
 def warm_rows(config: Any, root: Path, schema: Any) -> tuple[Any, str | None]:

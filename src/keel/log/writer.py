@@ -11,7 +11,9 @@ A single writer thread writes the records of all callers to this process's own s
 are written and fsynced; the writer takes everything pending, writes it and fsyncs once for all
 of it (group commit), so N concurrent requests cost one fsync. With `"async"`, `append` queues
 and returns at once; when the queue holds `queue_rows` rows the records are dropped and counted
-in `dropped`, never blocking a request.
+in `dropped`, never blocking a request. An asyncio server awaits `append_async(records)`
+instead: the same group commit, but the event loop is woken by the writer thread when its
+records are on disk, with no thread of the loop's pool blocked waiting for the fsync.
 
 A segment is sealed (closed: renamed `.open` -> `.seg`, so the roll-up and `keel monitor` take
 it) when it reaches `segment_bytes`, or once its first record is `seal_seconds` old, whatever
@@ -29,6 +31,8 @@ A log folder holds `segments/` (written by servers) and `rolled/` (Parquet, see
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -103,6 +107,8 @@ class PredictionLog:
         self._enqueued = 0  # batches handed in so far
         self._durable = 0  # batches written and fsynced so far
         self._error: BaseException | None = None
+        # asyncio callers waiting for their batch (ticket) to be durable
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._closing = False
         self._closed = False
         self._seq = 0
@@ -116,33 +122,74 @@ class PredictionLog:
         with self._cond:
             return len(self._pending)
 
+    def _frames(self, records: Iterable[dict[str, Any]]) -> list[bytes]:
+        records = list(records)
+        for record in records:
+            check_record(record)
+        return [encode_record(r) for r in records]
+
+    def _enqueue(self, frames: list[bytes]) -> int | None:
+        """Hand `frames` to the writer (lock held by the caller); their ticket, or None when
+        they were dropped (async, queue full)."""
+        self._raise_if_unusable()
+        if self.durability == "async" and len(self._pending) + len(frames) > self.queue_rows:
+            self.dropped += len(frames)
+            return None
+        self._pending.extend(frames)
+        self._enqueued += 1
+        self._cond.notify_all()
+        return self._enqueued
+
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Log `records`; with "ack", return once they are on disk (fsynced).
 
         Raises KeelError for a record without `time`/`model_version` or not JSON-able (nothing
         of this call is logged then), or when the log is closed or failed writing.
         """
-        records = list(records)
-        for record in records:
-            check_record(record)
-        frames = [encode_record(r) for r in records]
+        frames = self._frames(records)
         if not frames:
             return
         with self._cond:
-            self._raise_if_unusable()
-            if self.durability == "async" and len(self._pending) + len(frames) > self.queue_rows:
-                self.dropped += len(frames)
-                return
-            self._pending.extend(frames)
-            self._enqueued += 1
-            ticket = self._enqueued
-            self._cond.notify_all()
-            if self.durability == "async":
+            ticket = self._enqueue(frames)
+            if ticket is None or self.durability == "async":
                 return
             while self._durable < ticket:
                 if self._error is not None:
                     raise KeelError(f"prediction log: writing failed: {self._error}")
                 self._cond.wait()
+
+    async def append_async(self, records: Iterable[dict[str, Any]]) -> None:
+        """`append` for an event loop: with "ack", completes once the records are on disk,
+        woken by the writer thread (no thread blocked meanwhile). Raises as `append`."""
+        frames = self._frames(records)
+        if not frames:
+            return
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            ticket = self._enqueue(frames)
+            if ticket is None or self.durability == "async":
+                return
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((ticket, loop, future))
+        await future
+
+    def _wake(self) -> None:
+        """Complete the asyncio waiters whose batch is durable, or all of them with the
+        writer's error (lock held)."""
+        if not self._waiters:
+            return
+        done = [w for w in self._waiters if w[0] <= self._durable or self._error is not None]
+        if not done:
+            return
+        self._waiters = [w for w in self._waiters if w not in done]
+        error = (
+            None
+            if self._error is None
+            else KeelError(f"prediction log: writing failed: {self._error}")
+        )
+        for _, loop, future in done:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, error)
 
     def flush(self) -> None:
         """Wait until everything appended so far is on disk (fsynced)."""
@@ -200,12 +247,14 @@ class PredictionLog:
                         self._durable = upto
                         self.records_written += len(frames)
                         self._cond.notify_all()
+                        self._wake()
                 if self._seal_due():
                     self._seal()
             except BaseException as exc:  # a full disk, a removed folder: fail loudly
                 with self._cond:
                     self._error = exc
                     self._cond.notify_all()
+                    self._wake()
                 return
 
     def _seal_due(self) -> bool:
@@ -234,3 +283,12 @@ class PredictionLog:
             self.on_fsync(took)
         if segment.size >= self.segment_bytes:
             self._seal()
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # the caller went away
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

@@ -212,24 +212,74 @@ class KeelModel(mlflow.pyfunc.PythonModel):
         raw = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         return self.predict_with_inputs(raw)[1]
 
-    def predict_with_inputs(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(the model inputs the feature code built from `raw`, the predictions): what a
-        server logs beside each prediction, built once."""
+    # whether this version's labels are taken from its probabilities (one pipeline pass per
+    # call): None until `check_one_pass` has checked it on real rows, then True or False
+    one_pass: bool | None = None
+
+    def model_inputs(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The model inputs the feature code builds from `raw` (the raw columns without it)."""
         inputs = raw if self.build is None else self.build(raw.copy())
+        if inputs.columns.tolist() == self.inputs:
+            return inputs  # already the model's inputs, in its order: no selection
         missing = [c for c in self.inputs if c not in inputs.columns]
         if missing:
             where = "the rows" if self.build is None else "the feature function's output"
             raise ValueError(f"{where} lack the model inputs {', '.join(map(str, missing))}")
-        inputs = inputs[self.inputs]
-        return inputs, self._predict_inputs(inputs, raw.index)
+        return inputs[self.inputs]
 
-    def _predict_inputs(self, inputs: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-        out = pd.DataFrame({"prediction": np.asarray(self.estimator.predict(inputs))})
-        if self.classes is not None:
-            proba = np.asarray(self.estimator.predict_proba(inputs), dtype=float)
+    def _labels_of(self, proba: np.ndarray) -> np.ndarray | None:
+        """The labels the probabilities give, in the estimator's own class order (None when
+        the estimator does not say its order)."""
+        order = getattr(self.estimator, "classes_", None)
+        if order is None or proba.ndim != 2 or proba.shape[1] != len(order):
+            return None
+        return np.asarray(order)[proba.argmax(axis=1)]
+
+    def check_one_pass(self, raw: pd.DataFrame) -> bool:
+        """Whether the labels taken from the probabilities are exactly the estimator's
+        `predict` on `raw` (real rows, e.g. the evaluation data); remembered in `one_pass`,
+        so that serving makes one pipeline pass per call only where it gives the same
+        answers. A regressor makes one pass anyway."""
+        if self.classes is None:
+            self.one_pass = True
+            return True
+        if not len(raw):
+            self.one_pass = False
+            return False
+        inputs = self.model_inputs(raw)
+        proba = np.asarray(self.estimator.predict_proba(inputs), dtype=float)
+        labels = self._labels_of(proba)
+        predicted = np.asarray(self.estimator.predict(inputs))
+        self.one_pass = bool(
+            labels is not None
+            and labels.shape == predicted.shape
+            and np.array_equal(labels, predicted)
+        )
+        return self.one_pass
+
+    def predict_arrays(
+        self, raw: pd.DataFrame
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+        """(model inputs, predicted labels or values, class probabilities or None): one
+        pipeline pass for a classifier whose `check_one_pass` held, two otherwise."""
+        inputs = self.model_inputs(raw)
+        if self.classes is None:
+            return inputs, np.asarray(self.estimator.predict(inputs)), None
+        proba = np.asarray(self.estimator.predict_proba(inputs), dtype=float)
+        labels = self._labels_of(proba) if self.one_pass else None
+        if labels is None:
+            labels = np.asarray(self.estimator.predict(inputs))
+        return inputs, labels, proba
+
+    def predict_with_inputs(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(the model inputs the feature code built from `raw`, the predictions): what a
+        server logs beside each prediction, built once."""
+        inputs, labels, proba = self.predict_arrays(raw)
+        out = pd.DataFrame({"prediction": labels})
+        if proba is not None and self.classes is not None:
             for i, label in enumerate(self.classes):
                 out[f"proba_{label}"] = proba[:, i]
-        return out.set_axis(index)
+        return inputs, out.set_axis(raw.index)
 
 
 def _feature_function(meta: dict[str, Any]) -> Any:

@@ -128,8 +128,11 @@ class LoadProblem:
 class ModelHolder:
     """The champion (and candidate) of a registered model, kept current by `poll`.
 
-    `warm` holds a few raw rows each new version predicts before it serves (its first real
-    request then pays no loading cost); without them a version serves as soon as it loads.
+    `warm` holds raw rows (the evaluation data's first rows) each new version predicts
+    before it serves (its first real request then pays no loading cost), and on which it
+    checks that the labels its probabilities give are exactly its `predict` (then it serves
+    with one pipeline pass per call; `passes`); without them a version serves as soon as it
+    loads, with two passes per call for a classifier.
     """
 
     registry: _Registry
@@ -170,6 +173,9 @@ class ModelHolder:
         model = self.registry.load(version)
         if self.warm is not None and len(self.warm):
             model.predict(self.warm)
+            keel_model = _keel_model(model)
+            if keel_model is not None:
+                keel_model.check_one_pass(self.warm)
         return Loaded(version, model, time.time())
 
     def poll(self) -> bool:
@@ -260,6 +266,24 @@ class ModelHolder:
         thread = threading.Thread(target=loop, name="keel-follow-registry", daemon=True)
         thread.start()
         return thread
+
+
+def _keel_model(model: Any) -> Any:
+    """The Keel model inside a loaded pyfunc model (None for another kind of model)."""
+    unwrap = getattr(model, "unwrap_python_model", None)
+    inner = unwrap() if unwrap is not None else None
+    return inner if hasattr(inner, "check_one_pass") else None
+
+
+def passes(loaded: Loaded) -> int:
+    """Pipeline passes per model call of `loaded`: 1 when its labels are taken from its
+    probabilities (checked at load), else 2 for a classifier, 1 for a regressor."""
+    model = _keel_model(loaded.model)
+    if model is None:
+        return 2
+    if model.classes is None or model.one_pass:
+        return 1
+    return 2
 
 
 def _stderr(text: str) -> None:

@@ -3,7 +3,7 @@
 Rules, in the schema's serving environment:
 - A feature with `serving` in `absent_in` (the label, the example id) is never required. If it
   is sent anyway it is checked like any other feature (the example id must be well typed for the
-  prediction log) but it is not handed to the model: `to_frame` leaves it out.
+  prediction log) but it is not handed to the model: `keel.serve.columns.to_frame` leaves it out.
 - missing: a feature with presence 1.0 that is absent or null. Optional features (presence
   below 1.0) may be absent or null and reach the model as NaN / None.
 - type: int wants a JSON integer (an integral float such as 5.0 is fine) within 64 bits; float
@@ -16,8 +16,9 @@ Rules, in the schema's serving environment:
   `unknown="ignore"` such fields are dropped without a problem.
 
 `on_anomaly` for the server: "reject" turns any problem into a 422 listing all of them
-(`refuse_if_any`); "flag" serves the rows with their problems attached (`to_frame` builds what
-the model's feature code receives; a value with a type problem becomes missing there).
+(`refuse_if_any`); "flag" serves the rows with their problems attached
+(`keel.serve.columns.to_frame` builds what the model's feature code receives; a value with a
+type problem becomes missing there).
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-
-import pandas as pd
-import pyarrow as pa
 
 from keel.data.schema import Feature, Schema
 
@@ -256,47 +254,3 @@ def refuse_if_any(checks: Sequence[RowCheck]) -> tuple[int, str, str | None] | N
         return None
     first = next(c for c in checks if c.problems)
     return 422, "\n".join(messages), f"rows[{first.index}].{first.problems[0].field}"
-
-
-_ARROW = {
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "string": pa.string(),
-    "bool": pa.bool_(),
-    "datetime": pa.timestamp("us"),
-}
-
-
-def to_frame(
-    schema: Schema, rows: Sequence[dict[str, Any]], checks: Sequence[RowCheck]
-) -> pd.DataFrame:
-    """The model's input: one column per serving feature, typed as when read from Parquet.
-
-    Missing optional fields are NaN (numbers) or None; a value with a type problem (flag mode)
-    is missing too, since it cannot sit in a typed column; other flagged values are kept.
-    Features absent in serving are left out. Columns follow the schema's order.
-    """
-    bad = {(c.index, p.field) for c in checks for p in c.problems if p.kind in ("type", "missing")}
-    series: dict[str, pd.Series] = {}
-    for name, feature in schema.features.items():
-        if "serving" in feature.absent_in:
-            continue
-        values = []
-        for i, row in enumerate(rows):
-            value = row.get(name) if isinstance(row, dict) else None
-            if (i, name) in bad:
-                value = None
-            elif feature.type == "float" and value is not None:
-                value = _number(value)
-            elif feature.type == "int" and value is not None:
-                number = _number(value)
-                value = int(number) if number is not None and number.is_integer() else None
-            elif feature.type == "datetime" and isinstance(value, str) and not feature.as_text:
-                value = parse_datetime(value)
-            values.append(value)
-        arrow_type = pa.string() if feature.as_text else _ARROW.get(feature.type)
-        if arrow_type is None:  # `other`: passed through as the client sent it
-            series[name] = pd.Series(values, dtype=object, name=name)
-        else:
-            series[name] = pa.array(values, arrow_type).to_pandas().rename(name)
-    return pd.DataFrame(series, index=range(len(rows)))
