@@ -208,3 +208,20 @@ def test_the_reference_is_drawn_once_and_every_window_gets_the_same_estimate_as_
         )
         assert estimate_drop("roc_auc", reference, window) == expected
     assert len(quality._REFERENCE_DRAWS) == 1  # the reference drawn once for both windows
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "average_precision"])
+def test_a_resample_ranked_from_the_rows_sorted_once_gives_exactly_its_metric(metric):
+    """The bootstrap of the binary ranking metrics sorts the rows once, not each resample: each
+    resample's estimate is bit for bit the one sorting it gives (ties and repeats included)."""
+    from keel.monitor import quality
+
+    rng = np.random.default_rng(5)
+    p = np.round(rng.beta(2, 2, 5_000), 3)  # many ties
+    p[:3] = [0.0, 1.0, 0.5]
+    proba = np.c_[1 - p, p]
+    ranked = quality._ranked(metric, proba)
+    for _ in range(20):
+        rows = rng.integers(0, len(p), 4_000)
+        assert ranked(rows) == expected_metric(metric, proba[rows])
+    assert quality._ranked("accuracy", proba) is None

@@ -122,7 +122,11 @@ class WindowQuality:
 # -- CBPE ------------------------------------------------------------------------------------
 def _auc(score: np.ndarray, p: np.ndarray) -> float:
     order = np.argsort(-score, kind="mergesort")
-    s, w = score[order], p[order]
+    return _auc_sorted(score[order], p[order])
+
+
+def _auc_sorted(s: np.ndarray, w: np.ndarray) -> float:
+    """`_auc` of scores `s` already in descending order, with their weights `w`."""
     ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
     tp, fp = np.r_[0.0, np.cumsum(w)[ends]], np.r_[0.0, np.cumsum(1 - w)[ends]]
     if tp[-1] <= 0 or fp[-1] <= 0:
@@ -131,8 +135,11 @@ def _auc(score: np.ndarray, p: np.ndarray) -> float:
 
 
 def _average_precision(p: np.ndarray) -> float:
-    order = np.argsort(-p, kind="mergesort")
-    s = p[order]
+    return _average_precision_sorted(p[np.argsort(-p, kind="mergesort")])
+
+
+def _average_precision_sorted(s: np.ndarray) -> float:
+    """`_average_precision` of probabilities `s` already in descending order."""
     ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
     tp, fp = np.cumsum(s)[ends], np.cumsum(1 - s)[ends]
     if tp[-1] <= 0:
@@ -209,10 +216,34 @@ def _draws(metric: str, proba: np.ndarray, rng: np.random.Generator) -> tuple[fl
     n = len(proba)
     value = expected_metric(metric, proba)
     m = min(n, CAP)
-    samples = np.array(
-        [expected_metric(metric, proba[rng.integers(0, n, m)]) for _ in range(DRAWS)]
-    )
+    ranked = _ranked(metric, proba)
+    if ranked is None:
+        samples = np.array(
+            [expected_metric(metric, proba[rng.integers(0, n, m)]) for _ in range(DRAWS)]
+        )
+    else:
+        samples = np.array([ranked(rng.integers(0, n, m)) for _ in range(DRAWS)])
     return value, value + (samples - value) * math.sqrt(m / n)
+
+
+def _ranked(metric: str, proba: np.ndarray) -> Any:
+    """For the binary ranking metrics (ROC AUC, average precision): the metric of a resample
+    (`rows`, with repeats) from the rows sorted once. A resample's probabilities in
+    descending order are the sorted probabilities each repeated as often as it was drawn
+    (equal probabilities are equal numbers, so their order among themselves changes nothing),
+    exactly what sorting the resample gives, without sorting each resample. None for the
+    other metrics."""
+    if metric not in ("roc_auc", "average_precision") or proba.ndim != 2 or proba.shape[1] != 2:
+        return None
+    p = proba[:, 1]
+    order = np.argsort(-p, kind="mergesort")
+    descending = p[order]
+
+    def of(rows: np.ndarray) -> float:
+        s = np.repeat(descending, np.bincount(rows, minlength=len(p))[order])
+        return _auc_sorted(s, s) if metric == "roc_auc" else _average_precision_sorted(s)
+
+    return of
 
 
 def _interval(value: float, samples: np.ndarray) -> Estimate:
