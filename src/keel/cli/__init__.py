@@ -1,7 +1,8 @@
 """The `keel` command: a thin layer over library calls.
 
-One module per family of commands (`score`, `init`, `data`, `explain`, `registry`, `serve`,
-`ingest`, `logs`, `drill`), each adding its commands to the app of `keel.cli._app` with `command`.
+One module per family of commands (`score`, `diff`, `validate`, `init`, `data`, `explain`,
+`registry`, `serve`, `ingest`, `logs`, `drill`), each adding its commands to the app of
+`keel.cli._app` with `command`.
 `keel score` exits 1 when the score is under `--min-score` (a CI gate); every command exits 2
 on a `KeelError` and 130 on Ctrl-C. Libraries are imported inside the commands, so
 `keel --help` stays fast.
@@ -16,6 +17,8 @@ from keel.cli._app import app
 # The command modules, in the order `keel --help` lists their commands: importing one adds them.
 COMMANDS = (
     "score",
+    "diff",
+    "validate",
     "init",
     "data",
     "explain",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from keel.cli._app import PathArg, command, err, out
 from keel.cli._threads import limits_threads
+from keel.errors import KeelError
 
 
 def _ids(value: str | None) -> list[str] | None:
@@ -38,6 +40,21 @@ def score(
     deep: Annotated[
         bool, typer.Option("--deep", help="Also run costly variants (leave-one-feature-out).")
     ] = False,
+    markdown: Annotated[
+        Path | None,
+        typer.Option(help="Also write a short Markdown summary here (for a PR comment)."),
+    ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(help="report.json of a base run: the Markdown shows the change from it."),
+    ] = None,
+    report_url: Annotated[
+        str | None,
+        typer.Option(help="Link to the HTML report in the Markdown (default: its relative path)."),
+    ] = None,
+    base_name: Annotated[
+        str, typer.Option(help="What to call the base run in the Markdown, e.g. main.")
+    ] = "",
 ) -> None:
     """Run every check on the system, print the score and write the reports."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -49,6 +66,7 @@ def score(
     from keel.system import System
 
     select(_ids(only), section)  # bad ids fail before any work
+    base_run = _base_run(base, markdown)  # read before this run may overwrite the file
     system = System.from_path(path, use_cache=not no_cache, deep=deep)
     with Progress(
         TextColumn("[bold]{task.description:<60}"),
@@ -70,12 +88,42 @@ def score(
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     paths = write_reports(result, out_dir or system.keel_dir)
+    if markdown is not None:
+        paths["markdown"] = _write_markdown(
+            markdown, result, base_run, paths["html"], report_url, base_name
+        )
     for kind, p in paths.items():
         out.print(f"[dim]{kind}:[/] {p}", highlight=False)
     limit = min_score if min_score is not None else system.config.score.min_score
     if limit is not None and result.score.final < limit:
         err.print(f"score {result.score.final:g} is below the minimum {limit:g}")
         raise typer.Exit(1)
+
+
+def _base_run(base: Path | None, markdown: Path | None) -> Any:
+    """The base run of `--base` (a `keel.report.diff.ScoredRun`), read now; None without."""
+    if base is None:
+        return None
+    if markdown is None:
+        raise KeelError("--base BASE.json compares in the Markdown summary: give --markdown FILE")
+    from keel.report.diff import load_report
+
+    return load_report(base)
+
+
+def _write_markdown(
+    file: Path, result: Any, base_run: Any, html: Path, report_url: str | None, base_name: str
+) -> Path:
+    """Write the run's Markdown summary (its change from `base_run`) to `file`."""
+    from keel.atomic import write_text_atomic
+    from keel.report.diff import compare, run_of
+    from keel.report.markdown import render_markdown
+
+    head = run_of(result, source=str(html.with_name("report.json")))
+    link = report_url or os.path.relpath(html.resolve(), file.resolve().parent)
+    text = render_markdown(compare(base_run, head), report_url=link, base_name=base_name)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(file, text)
 
 
 @command()

@@ -228,6 +228,7 @@ def scan(
     sample: int = 10_000,
     min_share: float = 0.05,
     seed: int = 0,
+    distinct: bool = True,
 ) -> list[PiiFinding]:
     """Find the columns that hold personal data, from a seeded sample of each column.
 
@@ -242,6 +243,10 @@ def scan(
     `name_like_column` when its name says it holds a direct identifier and it has values; the
     finding is `confirmed` only when the values bear the name out (`name_confirmed`).
     Findings are sorted by column, then by share (highest first).
+
+    `distinct` (the default) looks at each distinct text value of a column once and counts it
+    as many times as it occurs: the same findings as looking at every value (`distinct=False`,
+    the reference), in a fraction of the time on text that repeats (categories, logged inputs).
     """
     _check_scan_options(sample, min_share)
     findings: list[PiiFinding] = []
@@ -253,22 +258,26 @@ def scan(
         n = len(arr)
         if not n:
             continue
+        weights = None  # how many sampled values each of `values` stands for (None: one)
+        values = arr
         if pa.types.is_integer(arr.type):
             detected = {"card": _detect_integers(arr)}
         elif _is_text_type(arr.type):
-            arr = _text_array(arr)
-            detected = _detect_text(arr, VALUE_KINDS)
+            arr = values = _text_array(arr)
+            if distinct:
+                values, weights = _distinct(arr)
+            detected = _detect_text(values, VALUE_KINDS)
         else:
             detected = {}
         found_here = []
         for kind, hits in detected.items():
-            if hits.any() and kind == "card" and _random_luhn(arr, hits):
+            if hits.any() and kind == "card" and _random_luhn(values, hits, weights):
                 continue
-            if hits.any() and hits.sum() / n < min_share:
-                hits = low_share_hits(arr, hits, kind, name)
-            matches = int(hits.sum())
+            if hits.any() and _count(hits, weights) / n < min_share:
+                hits = low_share_hits(values, hits, kind, name)
+            matches = _count(hits, weights)
             if matches:
-                example = _example(arr, hits, kind)
+                example = _example(values, hits, kind)
                 found_here.append(PiiFinding(name, kind, matches / n, matches, example))
         if is_name_like(name):
             first = arr[0].as_py()
@@ -287,17 +296,32 @@ _RANDOM_LUHN_SHARE = 0.25
 _MIN_CARD_CANDIDATES = 20
 
 
-def _random_luhn(arr: pa.Array, hits: np.ndarray) -> bool:
-    """Whether a column's card hits are what chance gives among many card-shaped numbers."""
+def _distinct(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The distinct values of a text array in the order they first occur, and how many times
+    each occurs: the first hit among them is the first hit among the values."""
+    counted = pc.value_counts(arr)
+    return counted.field("values"), counted.field("counts").to_numpy().astype(np.int64)
+
+
+def _count(hits: np.ndarray, weights: np.ndarray | None) -> int:
+    """The values that hit, each distinct value counted as often as it occurs."""
+    return int(hits.sum()) if weights is None else int(weights[hits].sum())
+
+
+def _random_luhn(arr: pa.Array, hits: np.ndarray, weights: np.ndarray | None = None) -> bool:
+    """Whether a column's card hits are what chance gives among many card-shaped numbers
+    (`weights`: how many values each of `arr` stands for)."""
     if pa.types.is_integer(arr.type):
         values = np.asarray(arr.fill_null(0).to_numpy(zero_copy_only=False))
         numbers = np.abs(values.astype(np.float64))
-        candidates = int(((numbers >= 1e12) & (numbers < 1e19)).sum())
+        shaped = (numbers >= 1e12) & (numbers < 1e19)
     else:
-        candidates = int(
-            pc.sum(pc.match_substring_regex(arr, _CARD_PREFILTER).fill_null(False)).as_py() or 0
-        )
-    return candidates >= _MIN_CARD_CANDIDATES and hits.sum() <= _RANDOM_LUHN_SHARE * candidates
+        match = pc.match_substring_regex(arr, _CARD_PREFILTER).fill_null(False)
+        shaped = match.to_numpy(zero_copy_only=False)
+    candidates = _count(shaped, weights)
+    return candidates >= _MIN_CARD_CANDIDATES and _count(hits, weights) <= (
+        _RANDOM_LUHN_SHARE * candidates
+    )
 
 
 # Words near a number that say it is a phone number, or that a dotted quad is an address.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from keel.errors import interrupted
-from keel.log.segments import HEADER, Gap, scan
+from keel.log.segments import HEADER, MAX_RECORD_BYTES, Gap, scan
 
 _PARTITION = ("model_version",)
 _BATCH_ROWS = 16_384  # payloads per Arrow batch DuckDB's threads take one at a time
@@ -57,23 +58,50 @@ def _read(segments: list[Path]) -> tuple[np.ndarray, list[int]]:
     return buffer[:at], [*starts, at]
 
 
+def _frame_ends(view: memoryview) -> list[int] | None:
+    """Where each frame of one segment ends, every frame's length and CRC checked in one
+    tight loop; None at the first frame that does not hold (`segments.scan` then takes it)."""
+    unpack, crc32, header, size = HEADER.unpack_from, zlib.crc32, HEADER.size, len(view)
+    ends: list[int] = []
+    append = ends.append
+    pos = 0
+    while pos < size:
+        if pos + header > size:
+            return None
+        length, crc = unpack(view, pos)
+        start, pos = pos + header, pos + header + length
+        if length == 0 or length > MAX_RECORD_BYTES or pos > size:
+            return None
+        if crc32(view[start:pos]) != crc:
+            return None
+        append(pos)
+    return ends
+
+
 def _payloads(
     segments: list[Path],
 ) -> tuple[pa.LargeStringArray, list[tuple[Path, Gap, bytes]]]:
     """One JSON text per valid frame of `segments` (the header before each payload blanked,
     in memory), and the damaged ranges skipped: their segment, range and bytes."""
     buffer, starts = _read(segments)
-    frames: list[tuple[int, int]] = []
+    pieces: list[np.ndarray] = []  # per segment: its frames' (start, end) in the buffer
     damaged: list[tuple[Path, Gap, bytes]] = []
     for path, start, end in zip(segments, starts, starts[1:], strict=False):
-        found, gaps = scan(memoryview(buffer)[start:end])
-        frames += [(start + a, start + b) for a, b in found]
+        view = memoryview(buffer)[start:end]
+        ends = _frame_ends(view)
+        if ends is not None:  # whole: its frames side by side from its first byte
+            stops = np.asarray(ends, np.int64) + start
+            pieces.append(np.stack([np.concatenate([[start], stops[:-1]]), stops], axis=1))
+            continue
+        found, gaps = scan(view)
+        pieces.append(np.asarray(found, np.int64).reshape(-1, 2) + start)
         damaged += [(path, g, buffer[start + g.start : start + g.end].tobytes()) for g in gaps]
-    if damaged or len(frames) and frames[-1][1] != len(buffer):  # the valid frames side by side
-        buffer = np.concatenate([buffer[a:b] for a, b in frames] or [buffer[:0]])
-        ends = np.cumsum([b - a for a, b in frames], dtype=np.int64).tolist()
+    frames = np.concatenate(pieces) if pieces else np.zeros((0, 2), np.int64)
+    if damaged or len(frames) and frames[-1, 1] != len(buffer):  # valid frames side by side
+        buffer = np.concatenate([buffer[a:b] for a, b in frames.tolist()] or [buffer[:0]])
+        ends = np.cumsum(frames[:, 1] - frames[:, 0], dtype=np.int64)
     else:
-        ends = [b for _, b in frames]
+        ends = frames[:, 1]
     offsets = np.zeros(len(ends) + 1, np.int64)
     offsets[1:] = ends
     for k in range(HEADER.size - 1):  # the header becomes spaces and a newline (whitespace)
@@ -89,7 +117,7 @@ def _payloads(
     return payloads, damaged
 
 
-def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
+def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.ChunkedArray]:
     """Each top-level field's JSON text per record (null where a record lacks it or has null).
 
     First try: every record has exactly the first record's fields (one parse of each payload,
@@ -139,8 +167,11 @@ def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.Array]:
         raise
     finally:
         con.close()
-    rows = table.column("r").combine_chunks()
-    return {name: pc.cast(rows.field(i), pa.string()) for i, name in enumerate(names)}
+    chunks = [chunk for chunk in table.column("r").chunks if len(chunk)]  # not copied together
+    return {
+        name: pa.chunked_array([c.field(i) for c in chunks], pa.string())
+        for i, name in enumerate(names)
+    }
 
 
 def _structure(names: list[str]) -> str:
@@ -169,11 +200,12 @@ def _heads(text: pa.Array) -> np.ndarray:
     return bytes_[starts[:-1][present]]
 
 
-def _kinds(text: pa.Array) -> set[str]:
+def _kinds(text: pa.Array | pa.ChunkedArray) -> set[str]:
     """The kinds of the JSON texts (null aside): bool, int, float, str, json."""
     if text.null_count == len(text):
         return set()
-    heads = np.unique(_heads(text))
+    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    heads = np.unique(np.concatenate([_heads(c) for c in chunks]))
     kinds = {_KIND_OF[h] for h in heads.tolist() if h in _KIND_OF}
     if _NUMBER[heads].any():  # a number is a float when its text has a point or an exponent
         numbers = text if len(kinds) == 0 else text.filter(pa.array(_number_rows(text)))
@@ -193,7 +225,7 @@ def _number_rows(text: pa.Array) -> np.ndarray:
     ).to_numpy(zero_copy_only=False)
 
 
-def _typed(text: pa.Array) -> pa.Array:
+def _typed(text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """A field's column as the record-by-record roll stores it (see `rollup._columns`)."""
     kinds = _kinds(text)
     if not kinds:

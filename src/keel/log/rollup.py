@@ -109,7 +109,26 @@ def _table(records: list[dict[str, Any]]) -> Any:
 def _write_parquet(table: Any, handle: BinaryIO) -> None:
     import pyarrow.parquet as pq
 
-    pq.write_table(table, handle)
+    pq.write_table(table, handle, use_dictionary=_repeating(table))
+
+
+_PEEK = 1_000  # rows looked at to tell a column of repeated values
+
+
+def _repeating(table: Any) -> list[str]:
+    """The columns worth dictionary-encoding: all but text that hardly repeats (ids, times,
+    the JSON of inputs), whose dictionary Parquet would build only to drop it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            head = column.slice(0, _PEEK)
+            if len(head) >= 100 and pc.count_distinct(head).as_py() > len(head) // 2:
+                continue
+        out.append(name)
+    return out
 
 
 def _slow_tables(segment: Path) -> tuple[dict[tuple[str, int], Any], list[tuple[Gap, bytes]]]:

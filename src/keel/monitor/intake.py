@@ -17,8 +17,12 @@ data once, here, and the findings kept with the summary (data.5 judges from them
 window's skew sample is drawn uniformly over the window (`keel.monitor.sampling`).
 
 Each new part is summarised as the roll writes it (`roll(taken=...)`, from the table in
-memory, a batch of segments at a time), so the intake of a log of any size holds one batch at
-once; a part an earlier run rolled and did not take is read back from Parquet. After the run,
+memory, a batch of segments at a time), in a thread of its own at most two parts behind the
+roll (`keel.monitor.behind`: the roll parses, writes and deletes meanwhile), so the intake of
+a log of any size holds a few batches at once; a part an earlier run rolled and did not take
+is read back from Parquet. Text that repeats is scanned for personal data once per distinct
+value (`pii.scan`), and model inputs logged as the same text as the raw inputs are parsed
+and profiled once. After the run,
 the summaries of every window it touched are compacted into one file per window
 (`keel.monitor.stored`), so loading the windows costs the same however many parts they had.
 
@@ -31,11 +35,14 @@ Layout under the state folder (`.keel/monitor`):
 
 from __future__ import annotations
 
+import gc
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +59,7 @@ from keel.errors import KeelError
 from keel.log.record import ROUTE_REJECTED
 from keel.log.rollup import pending, roll
 from keel.log.writer import rolled_dir, segments_dir
+from keel.monitor.behind import Behind
 from keel.monitor.logged_json import json_table
 from keel.monitor.outputs import keep_outputs
 from keel.monitor.sampling import row_keys, smallest
@@ -127,6 +135,14 @@ def _profile(table: pa.Table | None, source: str) -> Profile | None:
     if table is None or table.num_rows == 0 or table.num_columns == 0:
         return None
     return profile_batches(table, source=source)
+
+
+def _relabelled(profile: Profile | None, source: str) -> Profile | None:
+    """A copy of `profile` under another source name (two logged columns of the same values)."""
+    if profile is None:
+        return None
+    columns = {name: column.copy() for name, column in profile.columns.items()}
+    return Profile(columns, profile.rows, profile.batches, source)
 
 
 def _floats(column: pa.Array) -> pa.Array:
@@ -307,7 +323,7 @@ def _same_text(rows: pa.Table, a: str, b: str) -> bool:
     """Whether two logged JSON columns hold the same text in every row (none null)."""
     if a not in rows.column_names or b not in rows.column_names or rows.num_rows == 0:
         return False
-    x, y = _text(rows.column(a)), _text(rows.column(b))
+    x, y = rows.column(a), rows.column(b)  # compared chunk by chunk, not copied together
     if x.type != y.type or x.null_count or y.null_count or not pa.types.is_string(x.type):
         return False
     return bool(pc.all(pc.equal(x, y)).as_py())
@@ -417,6 +433,11 @@ def summarise_part(
                 else []
             )
         )
+        profiled = _profile(parsed["inputs"], "inputs")
+        if same:  # the same values: profiled once
+            model_profile = _relabelled(profiled, "model_inputs")
+        else:
+            model_profile = _profile(parsed["model_inputs"], "model_inputs")
         summary = PartSummary(
             window=window,
             model_version=version,
@@ -424,8 +445,8 @@ def summarise_part(
             first_time=str(low.as_py()),
             last_time=str(high.as_py()),
             errors=rows.num_rows - rows.column("error").null_count if "error" in names else 0,
-            inputs=_profile(parsed["inputs"], "inputs"),
-            model_inputs=_profile(parsed["model_inputs"], "model_inputs"),
+            inputs=profiled,
+            model_inputs=model_profile,
             outputs=outputs,
             anomalies=anomalies,
             anomaly_examples=anomaly_examples,
@@ -525,15 +546,30 @@ def intake(
         if progress is not None:
             progress(len(done), max(len(done), expected))
 
-    if segments.is_dir():  # each new part summarised as the roll writes it: memory stays flat
-        run.damaged = roll(segments, rolled, taken=take).warnings()
-    for part in rolled_parts(rolled):  # parts an earlier run rolled and did not take
-        if part in done:
-            continue
-        if taken(state_dir, part.relative_to(rolled)):
-            run.skipped += 1
-            continue
-        expected += 1
-        take(part, None)
+    with _long_lived_frozen():
+        if segments.is_dir():  # each new part summarised as the roll writes it: flat memory
+            with Behind() as behind:  # in a thread of its own, while the roll goes on
+                result = roll(segments, rolled, taken=partial(behind.submit, take))
+            run.damaged = result.warnings()
+        for part in rolled_parts(rolled):  # parts an earlier run rolled and did not take
+            if part in done:
+                continue
+            if taken(state_dir, part.relative_to(rolled)):
+                run.skipped += 1
+                continue
+            expected += 1
+            take(part, None)
     compact(state_dir, run.windows)
     return run
+
+
+@contextmanager
+def _long_lived_frozen() -> Iterator[None]:
+    """The objects alive before the intake (the modules, the model) left out of the garbage
+    collector's passes while it runs: a log's intake allocates a lot, and every full pass
+    over the imports' million objects cost about a tenth of its time."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -33,7 +33,7 @@ def json_table(texts: pa.Array) -> pa.Table | None:
     try:
         if not pa.types.is_string(present.type) and not pa.types.is_large_string(present.type):
             raise pa.ArrowInvalid("not text")
-        table = pa_json.read_json(pa.BufferReader(_lines(present)), read_options=_ONE_THREAD)
+        table = pa_json.read_json(pa.BufferReader(json_lines(present)), read_options=_ONE_THREAD)
         if table.num_rows != len(present):
             raise pa.ArrowInvalid("not one object per row")
     except pa.ArrowInvalid:  # mixed types across rows: let pandas settle them
@@ -48,8 +48,10 @@ def json_table(texts: pa.Array) -> pa.Table | None:
     return _no_null_columns(_flat(table))
 
 
-def _lines(texts: pa.Array) -> pa.Buffer:
+def json_lines(texts: pa.Array | pa.ChunkedArray) -> pa.Buffer:
     """Texts (no nulls) as one newline-delimited buffer, joined by Arrow, not row by row."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
     values = texts.cast(pa.large_string())
     one = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
     return pc.binary_join(one, pa.scalar("\n", pa.large_string()))[0].as_buffer()

@@ -20,7 +20,6 @@ windows hold, never what the log has gathered over its life.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterable
@@ -36,6 +35,7 @@ import pyarrow.parquet as pq
 from keel.atomic import write_atomic
 from keel.log.record import FIELDS, ROUTE_REJECTED
 from keel.model.online_quality import PROBA
+from keel.monitor.logged_json import json_lines
 from keel.monitor.windows import folder_name, window_index
 
 COMPACT_AT = 16  # files of one window × version before they are compacted into one
@@ -65,11 +65,10 @@ def _probability_columns(column: pa.ChunkedArray | pa.Array) -> dict[str, pa.Arr
     if pa.types.is_struct(column.type):
         table = pa.table({f.name: column.combine_chunks().field(f.name) for f in column.type})
     else:
-        texts = pc.fill_null(column.cast(pa.string()), "{}")
-        payload = "\n".join(texts.to_pylist()).encode("utf-8")
+        payload = json_lines(pc.fill_null(column.cast(pa.string()), "{}"))
         try:
-            options = pa_json.ReadOptions(block_size=max(len(payload), 1 << 20) + 1)
-            table = pa_json.read_json(io.BytesIO(payload), read_options=options)
+            options = pa_json.ReadOptions(block_size=max(payload.size, 1 << 20) + 1)
+            table = pa_json.read_json(pa.BufferReader(payload), read_options=options)
         except pa.ArrowInvalid:  # not JSON objects of numbers: nothing to estimate from
             return {}
     out = {}

@@ -8,6 +8,10 @@ own, never the user's. The same copy, unplanted, is the clean run the faulty one
 with. Faults that need served traffic, a registered champion or late labels build them in
 `setup`, which runs on the clean copy and on the faulty copy alike before `plant`.
 
+A fault that cannot be planted on this system (no slice configured, no sensitive attribute)
+raises `NotApplicable` from `plant` with the reason: the report says so, and it is neither a
+catch nor a weakness.
+
 The catalogue lives in one module per section (`faults_data`, `faults_model`, `faults_infra`,
 `faults_monitor`), each exporting `FAULTS: list[Fault]`.
 """
@@ -18,6 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+class NotApplicable(Exception):  # noqa: N818 (a verdict, not an error)
+    """Raised by `Fault.plant` (or `setup`) when the fault cannot be planted on this system;
+    the message says why (e.g. "no [slices] columns configured")."""
 
 
 @dataclass

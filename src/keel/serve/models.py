@@ -92,11 +92,19 @@ def registry_calls(ref: RegistryRef) -> _Registry:
     from keel.registry.versions import find_version, load_version, registered
 
     last_share = [0.0]
+    opened: list[Any] = []  # the store of the last poll that worked, reused by the next one
 
     def current() -> dict[str, int]:
-        store = connect(ref)
-        with translated(store.uri):
-            model = registered(store)
+        # connecting probes the registry (two queries besides the poll's own): once, not
+        # every poll_seconds in every worker; a poll that fails connects afresh next time
+        store = opened[0] if opened else connect(ref)
+        try:
+            with translated(store.uri):
+                model = registered(store)
+        except Exception:
+            opened.clear()
+            raise
+        opened[:] = [store]
         if model is None:
             return {}
         named = {a: int(v) for a, v in (model.aliases or {}).items()}
