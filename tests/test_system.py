@@ -98,6 +98,43 @@ def test_environment_names_python_and_the_packages_the_code_imports(make_system)
     assert "fastapi" not in env["packages"]
 
 
+def _install(site, name: str, version: str) -> None:
+    """A distribution `name` providing module `name`, installed in folder `site` as pip does."""
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "top_level.txt").write_text(f"{name}\n")
+    (site / f"{name}.py").write_text("")
+
+
+def test_the_environment_is_read_again_once_a_package_is_installed_or_upgraded(
+    make_system, tmp_path
+):
+    """The installed versions are kept (in the process and on disk) while nothing is
+    installed: a package installed or upgraded after that is still in the next reading."""
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    system = make_system(binary_frame(200))
+    (system.root / "usesit.py").write_text("import keelprobedist\n")
+    sys.path.append(str(site))
+    try:
+        assert "keelprobedist" not in system.environment()["packages"]
+        assert list(system.cache.folder.glob("environment-*.pkl"))  # kept for the next process
+        _install(site, "keelprobedist", "1.0")
+        assert system.environment()["packages"]["keelprobedist"] == "1.0"
+        again = System.from_path(system.config_file)  # the on-disk copy is not reused either
+        assert again.environment()["packages"]["keelprobedist"] == "1.0"
+        for old in site.glob("keelprobedist-1.0.dist-info/*"):
+            old.unlink()
+        (site / "keelprobedist-1.0.dist-info").rmdir()
+        _install(site, "keelprobedist", "2.0")
+        assert again.environment()["packages"]["keelprobedist"] == "2.0"
+    finally:
+        sys.path.remove(str(site))
+
+
 class _ProbabilitiesOnly:
     """A classifier whose `predict` must not be called."""
 

@@ -6,7 +6,10 @@ The cache key of a `System` (and the environment recorded with a model) is built
                          through their imports (a sibling package on `sys.path`, say)
     imported_top_names   the top-level modules those files import
     package_versions     the installed distributions providing them, with the packages they
-                         require, and their versions
+                         require, and their versions (kept per process until `installed_state`
+                         changes)
+    installed_state      where this interpreter finds its distributions, and when each such
+                         folder last changed: a key for results computed from what is installed
     distribution_closure every installed distribution a set of distributions requires,
                          transitively (monitor.1's fingerprint of a model's environment)
     keel_source_hash     Keel's own source: results of an edited Keel (a development install)
@@ -18,6 +21,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import os
 import re
 import sys
 import sysconfig
@@ -118,13 +122,45 @@ def imported_top_names(files: list[Path]) -> set[str]:
     return {name.split(".")[0] for file in files for name in _imported_names(file, None)}
 
 
+def installed_state() -> str:
+    """A digest of the distributions this interpreter finds: the interpreter, and for each
+    `sys.path` folder holding distributions, the names of their metadata folders
+    (`scipy-1.14.1.dist-info`: name and version) and the folder's modification time (a
+    reinstall recreates its metadata folder). Installing, removing or upgrading a distribution
+    changes it, so a result keyed by it (which distributions provide which modules, and their
+    versions) is computed again then; folders without distributions (the working directory,
+    the user's code) change it only when one is installed there."""
+    parts = [sys.executable, sys.version]
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as found:
+                names = sorted(e.name for e in found if e.name.endswith(_METADATA))
+        except OSError:  # not a folder (a zip file) or gone
+            names = []
+        if names:
+            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}\0" + "\0".join(names))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+_METADATA = (".dist-info", ".egg-info")  # a distribution's metadata, as importlib finds it
+_VERSIONS: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+
+
 def package_versions(top_names: set[str]) -> dict[str, str]:
     """Installed distributions providing these modules, with the packages they require
-    (transitively), and their versions: what the trained model's behaviour depends on."""
+    (transitively), and their versions: what the trained model's behaviour depends on.
+    Reading every distribution's files takes about a second, so the answer is kept for this
+    process while `installed_state()` stays the same."""
     import importlib.metadata as md
 
-    by_module = md.packages_distributions()
-    return distribution_closure([d for name in sorted(top_names) for d in by_module.get(name, [])])
+    key = (installed_state(), tuple(sorted(top_names)))
+    if key not in _VERSIONS:
+        for stale in [k for k in _VERSIONS if k[0] != key[0]]:  # what was installed before
+            del _VERSIONS[stale]
+        by_module = md.packages_distributions()
+        wanted = [d for name in key[1] for d in by_module.get(name, [])]
+        _VERSIONS[key] = distribution_closure(wanted)
+    return dict(_VERSIONS[key])
 
 
 def _normalised(name: str) -> str:

@@ -31,6 +31,7 @@ from keel.config import KeelConfig, load_config
 from keel.data.sources import describe, read_frame
 from keel.dependencies import (
     imported_top_names,
+    installed_state,
     keel_source_hash,
     package_versions,
     user_module_files,
@@ -96,7 +97,8 @@ def _forget_foreign_modules(top: str, root: Path) -> None:
             del sys.modules[name]
 
 
-def _frame_hash(frame: pd.DataFrame) -> str:
+def frame_hash(frame: pd.DataFrame) -> str:
+    """A hash of a frame's column names, types and values (not its index)."""
     h = hashlib.sha256()
     h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
@@ -415,7 +417,9 @@ class System:
         files = self.code_files() if files is None else files
         names = imported_top_names(files) | {"numpy", "pandas", "sklearn"}
         names.discard("keel")  # Keel's own code is covered by its version
-        return {"python": sys.version, "packages": package_versions(names)}
+        key = digest(sorted(names), installed_state())  # computed again once anything is installed
+        packages = self.cache.memo("environment", key, lambda: package_versions(names))
+        return {"python": sys.version, "packages": packages}
 
     def fingerprint(self) -> dict[str, str]:
         """Hashes of what the trained model depends on: code, environment, data and model
@@ -424,16 +428,11 @@ class System:
         a log of its own (`keel selftest`) keys the same trained state."""
         c = self.config
         files = self.code_files()
-        h = hashlib.sha256()
-        for path in files:  # named relative to the system: a copy elsewhere has the same key
-            name = path.relative_to(self.root) if path.is_relative_to(self.root) else path
-            h.update(str(name).encode())
-            h.update(path.read_bytes())
         return {
-            "code": h.hexdigest(),
+            "code": self.code_hash(files),
             "environment": digest(self.environment(files)),
-            "train": _frame_hash(self._read("train")),
-            "eval": _frame_hash(self._read("eval")),
+            "train": self.content_hash("train"),
+            "eval": self.content_hash("eval"),
             "config": digest(
                 c.system.model_dump(mode="json"),
                 c.data.model_dump(mode="json", exclude={"serving_log"}),
@@ -441,6 +440,23 @@ class System:
                 c.fairness.sensitive,
             ),
         }
+
+    def code_hash(self, files: list[Path] | None = None) -> str:
+        """A hash of the user's code files (`files`, by default `code_files()`): their paths
+        and contents. Paths are named relative to the system's folder, so a copy elsewhere
+        (`keel selftest`) has the same hash."""
+        h = hashlib.sha256()
+        for path in self.code_files() if files is None else files:
+            name = path.relative_to(self.root) if path.is_relative_to(self.root) else path
+            h.update(str(name).encode())
+            h.update(path.read_bytes())
+        return h.hexdigest()
+
+    def content_hash(self, split: Split) -> str:
+        """The hash of a split's raw rows, as `fingerprint()` holds it (and a version's lineage
+        records): monitor.1 reads it again for each split without the rest of the
+        fingerprint."""
+        return frame_hash(self._read(split))
 
     @cached_property
     def key(self) -> str:

@@ -3,6 +3,7 @@ real systems registering into real SQLite registries, with real prediction logs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 
@@ -310,6 +311,69 @@ def test_monitor_5_fails_naming_the_input_whose_zero_alone_makes_an_infinite_mod
     failed = {row[0]: row[3] for row in evidence.tables[-1].rows if row[2] == "fail"}
     assert "x2 = 0" in failed and "numbers = 0" not in failed
     assert "infinity" in failed["x2 = 0"] and "x2 = 0" in evidence.summary
+
+
+SAFE_RATIO = """
+def build(raw):
+    out = raw[["x1", "x2", "group"]].copy()
+    out["ratio"] = raw["x1"] / (raw["x2"].abs() + 1)
+    return out
+"""
+
+
+def test_monitor_5_keeps_the_probes_of_a_version_and_probes_a_new_version_again(tmp_path):
+    """The probes' outcomes are kept across runs (the model is not probed again while the
+    version, the probes, the code and what is installed stay the same); a new version, whose
+    feature code now builds infinity, is probed and fails."""
+    path = write_system(
+        tmp_path / "ratio",
+        binary_frame(800),
+        binary_frame(300, seed=1),
+        files={"ratiofeatures.py": SAFE_RATIO},
+        sections={
+            "model": {"features": "ratiofeatures:build"},
+            "registry": {"uri": f"sqlite:///{tmp_path}/store/mlflow.db", "model": "ratio"},
+        },
+    )
+    system = System.from_path(path)
+    first = register(system)
+    serve(system, first.version)
+    assert monitor_5(again(system)).status == "not_configured"
+    kept = list(system.cache.folder.glob("monitor5-probes-*.pkl"))
+    assert len(kept) == 1
+    assert monitor_5(again(system)).status == "not_configured"
+    assert list(system.cache.folder.glob("monitor5-probes-*.pkl")) == kept  # reused
+    (system.root / "ratiofeatures2.py").write_text(RATIO)  # a module this process has not met
+    toml = system.root / "keel.toml"
+    toml.write_text(toml.read_text().replace("ratiofeatures:build", "ratiofeatures2:build"))
+    second = register(System.from_path(path))
+    serve(system, second.version)
+    evidence = monitor_5(again(system))
+    assert evidence.status == "fail", evidence.summary
+    assert "x2 = 0" in evidence.summary
+
+
+def test_the_probes_key_changes_with_the_version_the_code_and_what_is_installed(served, tmp_path):
+    import sys
+
+    from keel.checks._monitor_inputs import probes_key
+
+    system, version = served
+    probes = [("clean rows", binary_frame(5).drop(columns=["y"]))]
+    key = probes_key(system, version, probes)
+    assert probes_key(system, version, probes) == key
+    other = dataclasses.replace(version, version=version.version + 1)
+    assert probes_key(system, other, probes) != key
+    assert probes_key(system, version, [("clean rows", binary_frame(5, seed=9))]) != key
+    site = tmp_path / "site"
+    site.mkdir()
+    sys.path.append(str(site))
+    try:
+        before = probes_key(system, version, probes)
+        (site / "newdist-1.0.dist-info").mkdir()  # a package installed there
+        assert probes_key(system, version, probes) != before
+    finally:
+        sys.path.remove(str(site))
 
 
 def test_monitor_5_fails_on_logged_nan_outputs_and_passes_a_clean_log(base, tmp_path):

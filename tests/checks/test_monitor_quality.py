@@ -36,9 +36,12 @@ def base(tmp_path_factory) -> System:
     return system
 
 
-def scenario(base: System, name: str, labels: pd.DataFrame | None = None, **more) -> System:
-    """The base system registering as `name`, with its own prediction log and labels."""
-    data = {"serving_log": f".keel/logs-{name}", "labels": None}
+def scenario(
+    base: System, name: str, labels: pd.DataFrame | None = None, data: dict | None = None, **more
+) -> System:
+    """The base system registering as `name`, with its own prediction log and labels (and
+    `data`'s other [data] keys)."""
+    data = {"serving_log": f".keel/logs-{name}", "labels": None, **(data or {})}
     if labels is not None:
         labels.to_parquet(base.root / "data" / f"labels-{name}.parquet")
         data["labels"] = f"data/labels-{name}.parquet"
@@ -126,6 +129,30 @@ def test_monitor_7_without_labels_fails_when_confidence_collapses(base, uncertai
     else:
         assert evidence.status == "pass", evidence.summary
         assert "Set [data] labels" in evidence.hint
+
+
+def test_monitor_7_keeps_its_reference_on_the_evaluation_data_until_those_rows_change(base):
+    """The champion's predictions on the evaluation rows (monitor.7's reference and CBPE's
+    calibration) are kept across runs; new evaluation rows are predicted again."""
+    name = "m7-kept-reference"
+    version = champion_of(base, name, **CALIBRATED)
+    own_eval = base.root / "data" / f"eval-{name}.parquet"
+    with_ids(800, 1).to_parquet(own_eval)
+    system = scenario(base, name, data={"eval": f"data/{own_eval.name}"})
+    served = with_ids(800, 9)
+    log(system, served, served_proba(system, served), version, 3)
+    kept = base.cache.folder
+    before = set(kept.glob("monitor7-reference-*.pkl"))
+    first = monitor_7(system)
+    made = set(kept.glob("monitor7-reference-*.pkl")) - before
+    assert len(made) == 1
+    again = monitor_7(scenario(base, name, data={"eval": f"data/{own_eval.name}"}))
+    assert set(kept.glob("monitor7-reference-*.pkl")) - before == made  # reused
+    assert (again.status, again.summary) == (first.status, first.summary)
+    with_ids(600, 4).to_parquet(own_eval)  # new evaluation rows
+    changed = monitor_7(scenario(base, name, data={"eval": f"data/{own_eval.name}"}))
+    assert len(set(kept.glob("monitor7-reference-*.pkl")) - before) == 2
+    assert changed.facts["ece"] != first.facts["ece"]
 
 
 def test_monitor_7_fails_when_configured_labels_join_no_served_row(base):

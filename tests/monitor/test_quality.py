@@ -13,6 +13,7 @@ from keel.monitor.quality import (
     Reference,
     assess,
     calibration,
+    estimate_drop,
     expected_metric,
     spearman,
     windowed,
@@ -184,3 +185,43 @@ def test_regression_without_labels_is_judged_by_prediction_drift_only(tmp_path, 
     assert first.verdict == "unjudged" and second.estimated is None and second.drop is None
     assert second.distance is not None
     assert second.verdict == ("fail" if shifted else "ok")
+
+
+def test_the_reference_is_drawn_once_and_every_window_gets_the_same_estimate_as_drawn_afresh():
+    """estimate_drop keeps the reference's bootstrap draws (and the generator after them) for
+    the next window judged against it: each window's estimate and drop are exactly those of
+    drawing the reference again first."""
+    from keel.monitor import quality
+
+    rng = np.random.default_rng(3)
+    p = rng.beta(2, 2, 3_000)
+    reference = np.c_[1 - p, p]
+    windows = [np.c_[1 - q, q] for q in (rng.beta(2, 3, 900), rng.beta(3, 2, 1_200))]
+    quality._REFERENCE_DRAWS.clear()
+    for window in windows:
+        fresh = np.random.default_rng(0)
+        ref_value, ref_samples = quality._draws("roc_auc", reference, fresh)
+        value, samples = quality._draws("roc_auc", window, fresh)
+        expected = (
+            quality._interval(value, samples),
+            quality._interval(ref_value - value, ref_samples - samples),
+        )
+        assert estimate_drop("roc_auc", reference, window) == expected
+    assert len(quality._REFERENCE_DRAWS) == 1  # the reference drawn once for both windows
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "average_precision"])
+def test_a_resample_ranked_from_the_rows_sorted_once_gives_exactly_its_metric(metric):
+    """The bootstrap of the binary ranking metrics sorts the rows once, not each resample: each
+    resample's estimate is bit for bit the one sorting it gives (ties and repeats included)."""
+    from keel.monitor import quality
+
+    rng = np.random.default_rng(5)
+    p = np.round(rng.beta(2, 2, 5_000), 3)  # many ties
+    p[:3] = [0.0, 1.0, 0.5]
+    proba = np.c_[1 - p, p]
+    ranked = quality._ranked(metric, proba)
+    for _ in range(20):
+        rows = rng.integers(0, len(p), 4_000)
+        assert ranked(rows) == expected_metric(metric, proba[rows])
+    assert quality._ranked("accuracy", proba) is None

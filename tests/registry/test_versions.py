@@ -17,8 +17,10 @@ from keel.registry.promotion import promote
 from keel.registry.store import connect
 from keel.registry.versions import (
     champion,
+    find_version,
     get_version,
     list_versions,
+    load_features,
     load_model,
     load_version,
     measure,
@@ -30,6 +32,20 @@ def test_load_model_and_predict_raw_in_process_match_offline(good, first):
     model = load_model(registry_ref(good), first.version)
     out = predict_raw(model, good.dataset("eval").raw.head(50))
     np.testing.assert_allclose(out["proba_1"], good.trained.predictions.proba[:50, 1])
+
+
+def test_a_versions_feature_code_alone_builds_the_model_inputs_its_pyfunc_model_builds(good, first):
+    """`load_features` loads the feature code without the estimator (what monitoring reruns
+    on logged rows); it builds exactly the model inputs the loaded pyfunc model builds."""
+    store = connect(registry_ref(good))
+    mv = find_version(store, first.version)
+    own = load_features(store, mv)
+    assert own.build is not None  # the system has a feature function
+    raw = good.dataset("eval").raw.head(200)
+    expected, _ = load_version(store, mv).unwrap_python_model().predict_with_inputs(raw)
+    built = own.model_inputs(raw)
+    assert built.columns.tolist() == expected.columns.tolist()
+    assert built.equals(expected)
 
 
 def test_versions_are_listed_newest_first_and_found_by_number_or_alias(good, first):

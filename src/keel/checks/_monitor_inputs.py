@@ -34,17 +34,20 @@ __all__ = [
     "promotion_order",
     "serving",
     "skew_inputs",
+    "probes_key",
     "stability_inputs",
     "staleness_inputs",
+    "version_key",
 ]
 
 
 def serving(system: System) -> Any:
-    """The serving champion (`ModelVersion`), or None when nothing serves."""
+    """The serving champion (`ModelVersion`), or None when nothing serves: read once per run
+    (`System.read_once`), as the log is taken once, so every check judges the same one."""
     from keel.registry.versions import champion
     from keel.training import registry_ref
 
-    return champion(registry_ref(system))
+    return system.read_once("serving-champion", lambda: champion(registry_ref(system)))
 
 
 def fresh(system: System) -> System:
@@ -101,7 +104,7 @@ def present_fingerprint(system: System, stored: dict[str, Any]) -> dict[str, Any
     again = fresh(system)
     for split in stored.get("data", {}):
         try:
-            content = again.fingerprint()[split]
+            content = again.content_hash(split)
             now["data"][split] = dict(data_fingerprint(again, split, content))
         except KeelError as exc:
             unreadable = f"cannot be read: {str(exc).splitlines()[0]}"
@@ -232,7 +235,36 @@ def stability_inputs(system: System) -> StabilityInputs:
         missing_ok=missing_ok,
         model=lambda: load_model(registry_ref(system), version.version),
         probes=lambda: edge_probes(system, probe_sample(system)),
+        remember=lambda probes, compute: system.cache.memo(
+            "monitor5-probes", probes_key(system, version, probes), compute
+        ),
     )
+
+
+def version_key(system: System, version: Any, *parts: Any) -> str:
+    """A key for what a registered version computes here, kept across runs (monitor.5's probes,
+    monitor.7's reference on the evaluation data): the version's artefact (its number, run and
+    location: a registered version never changes), what is installed (`installed_state`: a
+    package installed or upgraded changes it), the system's code, Keel's own source, and the
+    caller's `parts` (what the version is given)."""
+    from keel.cache import digest
+    from keel.dependencies import installed_state, keel_source_hash
+
+    return digest(
+        [version.name, version.version, version.run_id, version.source],
+        installed_state(),
+        system.code_hash(),
+        keel_source_hash(),
+        *parts,
+    )
+
+
+def probes_key(system: System, version: Any, probes: list[tuple[str, Any]]) -> str:
+    """What the outcomes of monitor.5's probes of `version` depend on (`version_key`) with the
+    probes themselves (names, columns, types and values): any change probes the model again."""
+    from keel.system import frame_hash
+
+    return version_key(system, version, [[name, frame_hash(frame)] for name, frame in probes])
 
 
 # -- monitor.6 ------------------------------------------------------------------------------

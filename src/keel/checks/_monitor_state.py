@@ -64,30 +64,29 @@ def _rebuild(system: System) -> Any:
         return system.inputs(frame_of(rows))
 
     def for_version(version: int) -> Any:
-        model = _registered_model(system, version)
-        if model is None:
+        own = feature_code(system, version)
+        if own is None:
             return working_tree
-        own = model.unwrap_python_model()
-
-        def rebuild(rows: list[dict[str, Any]]) -> pd.DataFrame:
-            raw = frame_of(rows)
-            built = raw if own.build is None else own.build(raw.copy())
-            return built[[c for c in own.inputs if c in built.columns]]
-
-        return rebuild
+        return lambda rows: own.model_inputs(frame_of(rows))
 
     skip = {n for n, f in schema.features.items() if f.pii != "none"} if schema else set()
     return VersionedRebuild(for_version), skip
 
 
-_LOADED: dict[str, Any] = {}  # registered versions loaded, by artefact (versions never change)
+_LOADED: dict[str, Any] = {}  # versions' feature code, by artefact (versions never change)
 
 
-def _registered_model(system: System, version: int) -> Any:
-    """Version `version`'s loaded model, or None when the registry does not hold it."""
+def feature_code(system: System, version: int) -> Any:
+    """Version `version`'s own feature code (`keel.registry.artefact.FeatureCode`: its
+    registered copy, not the working tree's), or None when the registry does not hold the
+    version. Only the code is loaded, never the estimator; looked up once per run."""
+    return system.read_once(f"feature-code-{version}", lambda: _feature_code(system, version))
+
+
+def _feature_code(system: System, version: int) -> Any:
     from keel.errors import RegistryError
     from keel.registry.store import connect, translated
-    from keel.registry.versions import find_version, load_version
+    from keel.registry.versions import find_version, load_features
     from keel.training import registry_ref
 
     store = connect(registry_ref(system))
@@ -98,7 +97,7 @@ def _registered_model(system: System, version: int) -> Any:
             return None
         key = f"{store.uri}|{store.model}|{mv.version}|{mv.run_id}|{mv.source}"
         if key not in _LOADED:
-            _LOADED[key] = load_version(store, mv)
+            _LOADED[key] = load_features(store, mv)
         return _LOADED[key]
 
 
@@ -138,7 +137,7 @@ def _take(system: System, progress: Any, engine: str | None, master: str | None)
         progress=progress,
     )
     try:
-        serving = champion(registry_ref(system))
+        serving = system.read_once("serving-champion", lambda: champion(registry_ref(system)))
     except Exception:  # noqa: BLE001 - an unreachable registry: checks that need it say so
         serving = None
     state = MonitorState(
@@ -153,18 +152,16 @@ def training_profiles(system: System, version: int | None = None) -> tuple[Profi
     `version`, the model inputs are those version `version`'s own registered feature code
     builds (what it served), not the working tree's; a version the registry does not hold
     gets the working tree's."""
-    model = _registered_model(system, version) if version is not None else None
-    source = None if model is None else str(model.metadata.model_uuid or id(model))
+    own = feature_code(system, version) if version is not None else None
+    source = None if own is None else own.estimator_sha256
 
     def compute() -> tuple[bytes, bytes]:  # serialised: sketches do not pickle
         data = system.dataset("train")
         roles = [c for c in system.role_columns() if c in data.raw.columns]
         raw = data.raw.drop(columns=roles)
         inputs = data.inputs
-        if model is not None:
-            own = model.unwrap_python_model()
-            built = data.raw if own.build is None else own.build(data.raw.copy())
-            inputs = built[[c for c in own.inputs if c in built.columns]]
+        if own is not None:
+            inputs = own.model_inputs(data.raw)
         return (
             profile_batches(
                 pa.Table.from_pandas(raw, preserve_index=False), source="train"
@@ -174,8 +171,11 @@ def training_profiles(system: System, version: int | None = None) -> tuple[Profi
             ).to_bytes(),
         )
 
-    raw, inputs = system.cached("monitor-training-profiles", compute, source)
-    return Profile.from_bytes(raw), Profile.from_bytes(inputs)
+    def read() -> tuple[Profile, Profile]:
+        raw, inputs = system.cached("monitor-training-profiles", compute, source)
+        return Profile.from_bytes(raw), Profile.from_bytes(inputs)
+
+    return system.read_once(f"training-profiles-{source}", read)  # read once per run
 
 
 __all__ = ["MonitorState", "not_yet_served"]

@@ -165,14 +165,21 @@ def labels_arrived_for(system: System) -> bool:
 
 
 def eval_reference(
-    system: System, version: int
+    system: System, champion: Any
 ) -> tuple[tuple[Reference, str], Calibration | None] | None:
-    """The version's predictions on the current evaluation rows (through its artefact, as it
-    serves) and, for classifiers, CBPE's calibration there; None when it cannot predict them."""
+    """The version's (`champion`, a `ModelVersion`) predictions on the current evaluation rows
+    (through its artefact, as it serves) and, for classifiers, CBPE's calibration there; None
+    when it cannot predict them. Kept in `.keel/cache` across runs while the version, the
+    evaluation rows, what is installed and the settings it uses stay the same (`version_key`):
+    the model is loaded only when one changed."""
+    from keel.checks._monitor_inputs import version_key
+    from keel.errors import KeelError
     from keel.model.online_quality import as_text
     from keel.registry.artefact import predict_raw
     from keel.registry.versions import load_model
     from keel.training import registry_ref
+
+    version = champion.version
 
     def compute() -> tuple[tuple[Reference, str], Calibration | None] | None:
         frame = system.raw("eval", all_rows=True)  # all rows: no training needed to pick them
@@ -195,7 +202,22 @@ def eval_reference(
         fitted = calibration(metric, matrix, classes, frame[system.target], max_gap=gap)
         return (ref, _reference_key(version, ref)), fitted
 
-    return _memo(system, f"reference-{version}", compute)
+    def kept() -> tuple[tuple[Reference, str], Calibration | None] | None:
+        try:
+            evaluation = system.content_hash("eval")
+        except KeelError:
+            return compute()  # unreadable rows: said by compute's None, never kept
+        key = version_key(
+            system,
+            champion,
+            evaluation,
+            system.target,
+            system.metric_name,
+            system.config.monitor.quality_tolerance,
+        )
+        return system.cache.memo("monitor7-reference", key, compute)
+
+    return _memo(system, f"reference-{version}", kept)
 
 
 def fmt(value: float | None) -> str:
@@ -484,7 +506,7 @@ def quality_inputs(system: System) -> Any:
     state, m, task = _state(system), system.config.monitor, system.task
     references, calibration = {}, None
     if state.champion is not None and state.windows:
-        got = eval_reference(system, state.champion.version)
+        got = eval_reference(system, state.champion)
         if got is not None:
             references[state.champion.version], calibration = got
     limit = m.drift_js if task == "regression" else m.drift_linf

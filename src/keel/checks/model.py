@@ -8,7 +8,6 @@ from keel.checks._baselines import baselines_chart, baselines_facts, baselines_t
 from keel.checks._code import code_files
 from keel.checks._fairness import fairness_facts, fairness_tables, proxies_chart
 from keel.checks._format import num, settings
-from keel.checks._measure_model import compare_with_baselines
 from keel.checks._slices import (
     nothing_judged,
     search_frame,
@@ -239,6 +238,8 @@ def model_5(system: System) -> Evidence:
     from keel.model.baselines import baseline_kind, metric_ceiling
 
     min_gain = system.config.baseline.min_gain
+    from keel.checks._measure_model import compare_with_baselines  # scikit-learn: when used
+
     found = compare_with_baselines(system)
     metric, model = found.metric, found.model.metrics[found.metric]
     if math.isnan(model):

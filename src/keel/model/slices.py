@@ -43,7 +43,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import UndefinedMetricWarning
 
 from keel.model.metrics import Predictions, compute
 from keel.model.slice_error import ErrorRule, error_kind, error_of
@@ -211,6 +210,8 @@ def search_columns(frame: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list[
 
 def slice_metric(name: str, y_true: np.ndarray, predictions: Predictions) -> tuple[float, str]:
     """A metric on some rows, and why it is undefined there when it is (NaN with a note)."""
+    from sklearn.exceptions import UndefinedMetricWarning  # scikit-learn: loaded when measuring
+
     y = np.asarray(y_true)
     if len(y) == 0:
         return float("nan"), "no rows"

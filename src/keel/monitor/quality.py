@@ -38,6 +38,7 @@ quality cannot be estimated.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -121,7 +122,11 @@ class WindowQuality:
 # -- CBPE ------------------------------------------------------------------------------------
 def _auc(score: np.ndarray, p: np.ndarray) -> float:
     order = np.argsort(-score, kind="mergesort")
-    s, w = score[order], p[order]
+    return _auc_sorted(score[order], p[order])
+
+
+def _auc_sorted(s: np.ndarray, w: np.ndarray) -> float:
+    """`_auc` of scores `s` already in descending order, with their weights `w`."""
     ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
     tp, fp = np.r_[0.0, np.cumsum(w)[ends]], np.r_[0.0, np.cumsum(1 - w)[ends]]
     if tp[-1] <= 0 or fp[-1] <= 0:
@@ -130,8 +135,11 @@ def _auc(score: np.ndarray, p: np.ndarray) -> float:
 
 
 def _average_precision(p: np.ndarray) -> float:
-    order = np.argsort(-p, kind="mergesort")
-    s = p[order]
+    return _average_precision_sorted(p[np.argsort(-p, kind="mergesort")])
+
+
+def _average_precision_sorted(s: np.ndarray) -> float:
+    """`_average_precision` of probabilities `s` already in descending order."""
     ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
     tp, fp = np.cumsum(s)[ends], np.cumsum(1 - s)[ends]
     if tp[-1] <= 0:
@@ -208,10 +216,34 @@ def _draws(metric: str, proba: np.ndarray, rng: np.random.Generator) -> tuple[fl
     n = len(proba)
     value = expected_metric(metric, proba)
     m = min(n, CAP)
-    samples = np.array(
-        [expected_metric(metric, proba[rng.integers(0, n, m)]) for _ in range(DRAWS)]
-    )
+    ranked = _ranked(metric, proba)
+    if ranked is None:
+        samples = np.array(
+            [expected_metric(metric, proba[rng.integers(0, n, m)]) for _ in range(DRAWS)]
+        )
+    else:
+        samples = np.array([ranked(rng.integers(0, n, m)) for _ in range(DRAWS)])
     return value, value + (samples - value) * math.sqrt(m / n)
+
+
+def _ranked(metric: str, proba: np.ndarray) -> Any:
+    """For the binary ranking metrics (ROC AUC, average precision): the metric of a resample
+    (`rows`, with repeats) from the rows sorted once. A resample's probabilities in
+    descending order are the sorted probabilities each repeated as often as it was drawn
+    (equal probabilities are equal numbers, so their order among themselves changes nothing),
+    exactly what sorting the resample gives, without sorting each resample. None for the
+    other metrics."""
+    if metric not in ("roc_auc", "average_precision") or proba.ndim != 2 or proba.shape[1] != 2:
+        return None
+    p = proba[:, 1]
+    order = np.argsort(-p, kind="mergesort")
+    descending = p[order]
+
+    def of(rows: np.ndarray) -> float:
+        s = np.repeat(descending, np.bincount(rows, minlength=len(p))[order])
+        return _auc_sorted(s, s) if metric == "roc_auc" else _average_precision_sorted(s)
+
+    return of
 
 
 def _interval(value: float, samples: np.ndarray) -> Estimate:
@@ -219,13 +251,37 @@ def _interval(value: float, samples: np.ndarray) -> Estimate:
     return Estimate(value, float(low), float(high))
 
 
+_REFERENCE_DRAWS: dict[str, tuple[float, np.ndarray, dict[str, Any]]] = {}
+
+
+def _reference_draws(
+    metric: str, reference: np.ndarray, seed: int
+) -> tuple[float, np.ndarray, np.random.Generator]:
+    """`_draws` of the reference from a generator seeded `seed`, and that generator after
+    them: the same for every window judged against one reference, so drawn once per process
+    (by the reference's values) and the generator's state restored after."""
+    data = np.ascontiguousarray(reference)
+    key = hashlib.sha256(
+        f"{metric}|{seed}|{data.dtype}|{data.shape}".encode() + data.tobytes()
+    ).hexdigest()
+    if key not in _REFERENCE_DRAWS:
+        rng = np.random.default_rng(seed)
+        value, samples = _draws(metric, reference, rng)
+        if len(_REFERENCE_DRAWS) >= 8:  # a few references per run
+            _REFERENCE_DRAWS.clear()
+        _REFERENCE_DRAWS[key] = (value, samples, rng.bit_generator.state)
+    value, samples, state = _REFERENCE_DRAWS[key]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    return value, samples.copy(), rng
+
+
 def estimate_drop(
     metric: str, reference: np.ndarray, window: np.ndarray, *, seed: int = 0
 ) -> tuple[Estimate, Estimate]:
     """(the window's estimated metric, the estimated drop from the reference), each with a 95%
     bootstrap interval."""
-    rng = np.random.default_rng(seed)
-    ref_value, ref_samples = _draws(metric, reference, rng)
+    ref_value, ref_samples, rng = _reference_draws(metric, reference, seed)
     value, samples = _draws(metric, window, rng)
     return _interval(value, samples), _interval(ref_value - value, ref_samples - samples)
 

@@ -12,6 +12,8 @@ model as the server would (its own feature code, then the model) and judges what
 `judge_stability` gives the verdict: any of these fails; a serving version that has not
 served `[monitor] min_rows` rows of its own is `not_configured` (its probes alone say nothing
 of what it met in production), unless a probe fails, which is a failure whatever was served.
+The probes' outcomes depend only on the version, the probes and what is installed, so the
+caller may keep them across runs (`StabilityInputs.remember`, keyed by all three).
 The probes themselves (clean rows, zeros and extremes, each input missing or alone at 0, a
 negative and huge values, beyond the schema's ranges, empty strings) are built from
 evaluation rows by `keel.checks._monitor_inputs.edge_probes`.
@@ -160,7 +162,9 @@ class StabilityInputs:
     the rest is read only once one serves: `state` the log taken for this run; `allowed(name)`
     whether the schema allows NaN or infinity in raw input `name`; `missing_ok(name)` whether
     the training data's model input `name` held NaN or nulls; `model` the serving version's
-    loaded model; `probes` the edge-case probes, (name, raw rows) each."""
+    loaded model; `probes` the edge-case probes, (name, raw rows) each; `remember(probes,
+    compute)`, when given, the outcomes of these probes of the serving version kept from an
+    earlier run, or `compute()`'s (then kept): the model is loaded only when they are not."""
 
     champion: ModelVersion | None
     min_rows: int
@@ -169,6 +173,7 @@ class StabilityInputs:
     missing_ok: Callable[[str], bool]
     model: Callable[[], Any]
     probes: Callable[[], list[tuple[str, pd.DataFrame]]]
+    remember: Callable[[list[tuple[str, pd.DataFrame]], Callable[[], Any]], Any] | None = None
 
 
 def judge_stability(inputs: StabilityInputs) -> Evidence:
@@ -187,9 +192,13 @@ def judge_stability(inputs: StabilityInputs) -> Evidence:
     if failed_rows:
         counts[FAILED] = failed_rows
         bad[FAILED] = failed_rows
-    model = inputs.model()
-    classes = model.unwrap_python_model().classes
-    probes = run_probes(model, inputs.probes(), classes)
+    edges = inputs.probes()
+
+    def outcomes() -> list[list[str]]:
+        model = inputs.model()
+        return run_probes(model, edges, model.unwrap_python_model().classes)
+
+    probes = outcomes() if inputs.remember is None else inputs.remember(edges, outcomes)
     failed = [p for p in probes if p[2] == "fail"]
     served = sum(w.rows for w in windows)
     tables = [

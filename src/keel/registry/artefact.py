@@ -38,7 +38,15 @@ from keel.registry._mlflow import quiet
 with quiet():  # MLflow warns about its own type hints while importing
     import mlflow.pyfunc
 
-__all__ = ["KeelModel", "TrainedModel", "own_imports", "predict_raw", "save_model"]
+__all__ = [
+    "FeatureCode",
+    "KeelModel",
+    "TrainedModel",
+    "load_feature_code",
+    "own_imports",
+    "predict_raw",
+    "save_model",
+]
 
 ESTIMATOR = "estimator.pkl"
 META = "keel.json"
@@ -195,10 +203,7 @@ class KeelModel(mlflow.pyfunc.PythonModel):
             # the estimator's pickle may name classes of the user's own modules: this
             # version's copy, like the feature function
             self.estimator = pickle.loads(payload)
-            self.build = None
-            if meta["features"]:
-                module, name = meta["features"].split(":")
-                self.build = getattr(importlib.import_module(module), name)
+            self.build = _feature_function(meta)
         self.task: str = meta["task"]
         self.inputs: list[str] = meta["inputs"]
         self.classes: list[Any] | None = meta["classes"]
@@ -275,6 +280,43 @@ class KeelModel(mlflow.pyfunc.PythonModel):
             for i, label in enumerate(self.classes):
                 out[f"proba_{label}"] = proba[:, i]
         return inputs, out.set_axis(raw.index)
+
+
+def _feature_function(meta: dict[str, Any]) -> Any:
+    """The feature function `keel.json` names (None without one), imported as the caller's
+    `own_imports` block has it."""
+    if not meta["features"]:
+        return None
+    module, name = meta["features"].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class FeatureCode:
+    """A version's feature code as its artefact holds it, without its estimator: what
+    monitoring reruns on logged raw rows (loading the pyfunc model would also import MLflow's
+    loader and unpickle the estimator, with the libraries it needs). `build` is None when the
+    raw rows are the model inputs; `estimator_sha256` names the artefact."""
+
+    inputs: list[str]
+    build: Any
+    estimator_sha256: str
+
+    def model_inputs(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The model inputs this code builds from raw rows (those it builds, in order), as
+        `KeelModel.predict_with_inputs` builds them."""
+        built = raw if self.build is None else self.build(raw.copy())
+        return built[[c for c in self.inputs if c in built.columns]]
+
+
+def load_feature_code(folder: Path) -> FeatureCode:
+    """The feature code of the model saved in `folder` (`save_model`'s `model` folder),
+    imported from the model's own copy of the code as `KeelModel.load_context` imports it."""
+    meta = json.loads((folder / "artifacts" / META).read_text(encoding="utf-8"))
+    code = folder / "code"
+    with own_imports(code if code.is_dir() else None):
+        build = _feature_function(meta)
+    return FeatureCode([*meta["inputs"]], build, str(meta["estimator_sha256"]))
 
 
 def save_model(model: TrainedModel, folder: Path) -> tuple[Path, list[str]]:

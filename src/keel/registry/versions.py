@@ -21,7 +21,7 @@ import pandas as pd
 
 from keel.errors import RegistryError
 from keel.registry._mlflow import quiet
-from keel.registry.artefact import predict_raw
+from keel.registry.artefact import FeatureCode, load_feature_code, predict_raw
 from keel.registry.lineage import LINEAGE_TAG, read_lineage
 from keel.registry.ref import RegistryRef
 from keel.registry.store import Store, connect, translated
@@ -41,6 +41,7 @@ __all__ = [
     "champion",
     "get_version",
     "list_versions",
+    "load_features",
     "load_model",
     "measure",
     "model_uri",
@@ -189,20 +190,39 @@ def load_version(store: Store, mv: Any) -> Any:
     A local artefact is loaded where it is; a remote one is downloaded once to
     `<state>/models/` (versions never change).
     """
-    parsed = urlparse(mv.source)
     try:
         with quiet():
-            if parsed.scheme in ("file", ""):
-                path = Path(unquote(parsed.path))
-            else:
-                path = _download(store, mv)
-            return mlflow.pyfunc.load_model(str(path), suppress_warnings=True)
+            return mlflow.pyfunc.load_model(str(_folder(store, mv)), suppress_warnings=True)
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise RegistryError(
             f"version {mv.version} of '{store.model}' cannot be loaded from {mv.source}: "
             f"{type(exc).__name__}: {first}. The artefact is missing or corrupt; register a "
             "new version with `keel train`"
+        ) from None
+
+
+def _folder(store: Store, mv: Any) -> Path:
+    """A version's artefact folder here: where it is, or downloaded once."""
+    parsed = urlparse(mv.source)
+    if parsed.scheme in ("file", ""):
+        return Path(unquote(parsed.path))
+    return _download(store, mv)
+
+
+def load_features(store: Store, mv: Any) -> FeatureCode:
+    """A version's feature code alone (`keel.registry.artefact.load_feature_code`): what its
+    pyfunc model builds model inputs with, without loading its estimator; `RegistryError`
+    when the artefact is missing or corrupt."""
+    try:
+        with quiet():
+            return load_feature_code(_folder(store, mv))
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise RegistryError(
+            f"the feature code of version {mv.version} of '{store.model}' cannot be loaded from "
+            f"{mv.source}: {type(exc).__name__}: {first}. The artefact is missing or corrupt; "
+            "register a new version with `keel train`"
         ) from None
 
 
