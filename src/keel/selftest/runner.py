@@ -179,7 +179,7 @@ def run_selftest(
         raise KeelError(f"--jobs {jobs}: expected at least 1 process")
     faults = select_faults(only) if faults is None else faults
     started, clock = now(), time.perf_counter()
-    user = System.from_path(path)
+    user = System.from_path(path, use_cache=False)  # read only: the user's cache is not written
     user_key = user.key
     scratch = Path(tempfile.mkdtemp(prefix="keel-selftest-"))
     try:
