@@ -53,3 +53,28 @@ def folder_hashes(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != "selftest.json"
     }
+
+
+def setup_marked(copy: Copy) -> None:
+    """A shared setup that leaves a mark each time it runs, in every process (the file named
+    by KEEL_TEST_SETUP_MARKS; the in-turn test counts them)."""
+    import os
+
+    marks = Path(os.environ["KEEL_TEST_SETUP_MARKS"])
+    with marks.open("a") as out:
+        out.write(f"{copy.root}\n")
+
+
+def denied_after_setup(copy: Copy) -> None:
+    from keel.selftest.faults_data import denied_input
+
+    denied_input(copy)
+
+
+# planted in turn on one copy (IN_TURN below): the blind one first, so data.4 still passes
+# before the deny-listed input is planted
+TURN_BLIND = Fault("data.4", "nothing, in turn", plant_nothing, setup_marked, key="turn-blind")
+TURN_DENIED = Fault(
+    "data.4", "a deny-listed input, in turn", denied_after_setup, setup_marked, key="turn-denied"
+)
+IN_TURN = {"setup_marked": ["data.4"]}

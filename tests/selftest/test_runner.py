@@ -95,3 +95,19 @@ def test_keep_leaves_the_scratch_copies(system_file: Path) -> None:
 def test_unknown_practices_are_refused() -> None:
     with pytest.raises(KeelError, match="no fault planted for data.9"):
         run_selftest(".", only=["data.9"])
+
+
+def test_faults_sharing_a_costly_setup_are_planted_in_turn_after_one_setup(
+    system_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selftest_systems import TURN_BLIND, TURN_DENIED
+
+    marks = tmp_path / "setups.txt"
+    monkeypatch.setenv("KEEL_TEST_SETUP_MARKS", str(marks))
+    result = run_selftest(system_file, faults=[TURN_BLIND, TURN_DENIED], jobs=2)
+    assert len(marks.read_text().splitlines()) == 1  # one copy set up once (not 1 + 2)
+    found = {f.key: f for f in result.faults}
+    assert found["turn-blind"].verdict == "missed"  # its clean run passed, its plant did nothing
+    assert found["turn-denied"].verdict == "caught", found["turn-denied"].reason
+    assert found["turn-denied"].clean is not None
+    assert found["turn-denied"].clean.status == "pass"  # checked just before its own plant

@@ -464,3 +464,12 @@ FAULTS: list[Fault] = [
     Fault("infra.7", "a drill that fails", plant_failed_drill, setup_operated,
           key="infra.7-failed-drill"),
 ]  # fmt: skip
+
+# The order in which the runner may plant these faults in turn on one set-up copy (each check
+# still passes before its own fault): the setups cost a training, a server and a canary.
+IN_TURN = {
+    "setup_served": [
+        "monitor.7", "monitor.5", "monitor.6", "monitor.3", "monitor.2", "monitor.1", "monitor.4",
+    ],
+    "setup_operated": ["infra.7", "infra.6"],
+}  # fmt: skip

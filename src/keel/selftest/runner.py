@@ -10,6 +10,12 @@ of its practice on the clean copy and on the faulty one.
 3. The faulty runs: a clone per fault, `setup` then `plant`, then only that practice's check.
    A fault whose practice's check does not pass on the clean copy is planted (to learn whether
    it applies) but not checked: there is nothing to compare.
+   Faults whose setup is costly (a champion, a real server's traffic, late labels, a canary and
+   a drill) and whose catalogue names an order for it (`IN_TURN`: {setup: [practice, ...]})
+   are planted in turn on one set-up copy instead: for each, its check runs on the copy as it
+   is (the clean run, which must pass), then the fault is planted and the check runs again.
+   The order keeps every later check passing before its own fault (the catalogue's tests hold
+   it), so each fault still has a clean run taken just before it, and the setup runs once.
 
 Clean and faulty runs go to a pool of `jobs` processes (spawned, each on its own clone).
 Each clone reuses the template's cache for whatever its fault did not change. The result is
@@ -134,6 +140,54 @@ def clean_task(
     return {p: _check(copy, p) for p in practices}
 
 
+def in_turn(setup: Callable) -> list[str] | None:
+    """The order in which the faults of `setup` may be planted in turn on one copy (the
+    catalogue module's `IN_TURN`), or None."""
+    module = importlib.import_module(setup.__module__)
+    order = getattr(module, "IN_TURN", {}).get(setup.__name__)
+    return list(order) if order else None
+
+
+def turn_task(template: str, dest: str, sent: list[Fault | str]) -> dict:
+    """In a pool process: one clone, the faults' shared setup once, then for each fault in
+    order its clean check, its plant and its faulty check. {fault id: (clean, outcome)}."""
+    _threads()
+    faults = [_find(f) for f in sent]
+    copy = _copy.clone(_copy.copy_at(Path(template)), Path(dest))
+    out: dict[str, tuple[CheckRun, dict]] = {}
+    try:
+        faults[0].setup(copy)  # type: ignore[misc]
+    except NotApplicable as exc:
+        for fault in faults:
+            out[fault.id] = (
+                CheckRun("not_configured", f"setup not applicable: {exc}"),
+                {"not_applicable": str(exc)},
+            )
+        return out
+    except Exception as exc:  # a setup that breaks: every fault of the group is unproven
+        why = f"the setup failed: {type(exc).__name__}: {exc}"
+        return {f.id: (CheckRun("error", why), {"faulty": None}) for f in faults}
+    for fault in faults:
+        clean = _check(copy, fault.practice)
+        if clean.status not in ("pass", "attested"):
+            out[fault.id] = (clean, {"faulty": None, "notes": plain(copy.notes)})
+            continue
+        start = time.perf_counter()
+        try:
+            fault.plant(copy)
+        except NotApplicable as exc:
+            out[fault.id] = (clean, {"not_applicable": str(exc), "notes": plain(copy.notes)})
+            continue
+        except Exception as exc:  # noqa: BLE001 - reported as this fault's error
+            why = f"planting failed: {type(exc).__name__}: {exc}"
+            out[fault.id] = (clean, {"faulty": CheckRun("error", why)})
+            continue
+        faulty = _check(copy, fault.practice)
+        faulty.seconds += time.perf_counter() - start
+        out[fault.id] = (clean, {"faulty": faulty, "notes": plain(copy.notes)})
+    return out
+
+
 def fault_task(template: str, dest: str, sent: Fault | str, check: bool) -> dict:
     """In a pool process: plant one fault on a clone and (when `check`) run its check."""
     _threads()
@@ -216,18 +270,33 @@ def _run_all(
     template: Path, scratch: Path, faults: list[Fault], jobs: int, progress: Progress | None
 ) -> list[FaultResult]:
     """Clean runs first; each fault as soon as the clean run of its practice is known."""
-    groups: dict[tuple[str, str], list[Fault]] = {}
+    clean: dict[tuple[str, str], CheckRun] = {}  # (setup, practice) -> the clean run
+    outcome: dict[str, dict] = {}
+    turns: dict[str, list[Fault]] = {}  # setup -> its faults planted in turn, in order
+    rest: list[Fault] = []
     for fault in faults:
+        order = in_turn(fault.setup) if fault.setup is not None else None
+        if order is not None and fault.practice in order:
+            turns.setdefault(_setup_id(fault), []).append(fault)
+        else:
+            rest.append(fault)
+    for members in turns.values():
+        order = in_turn(members[0].setup) or []  # type: ignore[arg-type]
+        members.sort(key=lambda f, order=order: order.index(f.practice))
+    groups: dict[tuple[str, str], list[Fault]] = {}
+    for fault in rest:
         setup = _setup_id(fault)
         # without a setup each practice's clean run is a task of its own (they run in parallel)
         groups.setdefault((setup, "" if setup else fault.practice), []).append(fault)
-    total = len(groups) + len(faults)
+    total = len(groups) + len(rest) + len(turns)
     done = 0
-    clean: dict[tuple[str, str], CheckRun] = {}  # (setup, practice) -> the clean run
-    outcome: dict[str, dict] = {}
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         pending: dict[Future, tuple[str, object]] = {}
+        for n, (setup, members) in enumerate(turns.items()):  # the longest tasks first
+            dest = str(scratch / f"turn-{n}")
+            sent = [_sendable(f) for f in members]
+            pending[pool.submit(turn_task, str(template), dest, sent)] = ("turn", (setup, members))
         for n, ((setup, _), members) in enumerate(groups.items()):
             practices = list(dict.fromkeys(f.practice for f in members))
             dest = str(scratch / f"clean-{n}")
@@ -252,6 +321,13 @@ def _run_all(
                         f = pool.submit(fault_task, str(template), dest, sent, check)
                         pending[f] = ("fault", fault)
                     label = ", ".join(runs) + " clean"
+                elif kind == "turn":
+                    setup, members = what  # type: ignore[misc]
+                    for fault_id, (run, found) in future.result().items():
+                        fault = next(f for f in members if f.id == fault_id)
+                        clean[(setup, fault.practice)] = run
+                        outcome[fault_id] = found
+                    label = ", ".join(f.practice for f in members) + " in turn"
                 else:
                     fault = what  # type: ignore[assignment]
                     outcome[fault.id] = future.result()  # type: ignore[union-attr]
