@@ -1,4 +1,4 @@
-"""Faults of the data section (data.2 … data.7), planted on any system's copy.
+"""Faults of the data section (data.1 … data.7), planted on any system's copy.
 
 Every column name, data file and module comes from the copy's own keel.toml and data: a new
 input is added to each data file keel.toml names and passed on by the feature function; code
@@ -184,7 +184,46 @@ def tests_removed(copy: Copy) -> None:
     copy.notes["removed"] = ", ".join(removed)
 
 
+# -- data.1 --------------------------------------------------------------------------------
+def schema_broken(copy: Copy) -> None:
+    """Evaluation data that breaks the checked-in schema: a fifth of a required feature's
+    values missing (an upstream join that lost rows' values, say)."""
+    from keel.data.schema import load_schema
+
+    name = _plant.config(copy).get("data", {}).get("schema", "keel.schema.yaml")
+    path = copy.root / name
+    if not path.is_file():
+        raise NotApplicable(f"no schema file {name} ([data] schema) to break")
+    schema = load_schema(path)
+    frames = _plant.frames(copy)
+    split = "eval" if "eval" in frames else "train"
+    frame = frames[split].copy()
+    roles = set(_plant.role_columns(copy))
+    required = [
+        n
+        for n, f in schema.features.items()
+        if f.presence >= 1.0 and n in frame.columns and n not in roles and not f.absent_in
+    ]
+    if not required:
+        raise NotApplicable("no required feature (presence 1.0) in the data to break")
+    column = required[0]
+    rows = np.random.default_rng(SEED).random(len(frame)) < 0.2
+    if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(
+        frame[column]
+    ):
+        frame[column] = frame[column].astype("float64")  # an int column with nulls: floats
+        frame.loc[rows, column] = np.nan
+    else:
+        frame[column] = frame[column].astype(object)
+        frame.loc[rows, column] = None
+    _plant.save_frames(copy, {split: frame})
+    copy.notes["planted"] = (
+        f"{int(rows.sum())} of {len(frame)} values of {column} missing in [data] {split}"
+    )
+
+
 FAULTS: list[Fault] = [
+    Fault("data.1", "evaluation data that breaks the schema", schema_broken, key="data.1-broken"),
     Fault("data.2", "a noise input", noise_input, key="data.2-noise"),
     Fault("data.2", "a duplicate input", duplicate_input, key="data.2-duplicate"),
     Fault("data.3", "an expensive useless input", expensive_input, key="data.3-expensive"),

@@ -1,4 +1,5 @@
-"""Faults of the model section (model.3, model.6, model.7), planted on any system's copy."""
+"""Faults of the model section (model.3, model.5, model.6, model.7), planted on any system's
+copy."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ def params_ignored(copy: Copy) -> None:
         why="hyperparameters ignored by training",
     )
     copy.notes["fixed"] = ", ".join(f"{k} = {v!r}" for k, v in params.items())
+
+
+# -- model.5 -------------------------------------------------------------------------------
+def no_better_than_simple(copy: Copy) -> None:
+    """Training that learns nothing: the labels shuffled before the user's training function
+    sees them, so a constant, linear or shallow model does as well or better."""
+    _plant.wrap(
+        copy,
+        "train",
+        """
+        import numpy as _np
+        _frame = frame.copy()
+        _frame[target] = _np.random.default_rng(20240301).permutation(_frame[target].to_numpy())
+        return _keel_selftest_original(_frame, target, params, seed, *args, **kwargs)
+        """,
+        why="training that learns nothing (labels shuffled)",
+    )
+    copy.notes["planted"] = "the training labels shuffled before training"
 
 
 # -- model.6 -------------------------------------------------------------------------------
@@ -103,6 +122,7 @@ def proxy_input(copy: Copy) -> None:
 
 FAULTS: list[Fault] = [
     Fault("model.3", "hyperparameters ignored by training", params_ignored, key="model.3"),
+    Fault("model.5", "a model no better than a simple one", no_better_than_simple, key="model.5"),
     Fault("model.6", "a corrupted slice", corrupted_slice, key="model.6"),
     Fault("model.7", "a proxy of a sensitive attribute", proxy_input, key="model.7"),
 ]
