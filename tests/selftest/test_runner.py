@@ -133,3 +133,10 @@ def test_broken_schema_data_is_caught_and_a_clean_model_5_failure_is_named(
     # (on the example, training on shuffled labels is caught: README, keel selftest)
     assert verdicts["model.5"][0] == "not proven", verdicts
     assert "does not pass on the clean copy" in verdicts["model.5"][1]
+
+
+def test_model_4s_fault_needs_event_times_and_says_so_without_them(system_file: Path) -> None:
+    result = run_selftest(system_file, only=["model.4"], jobs=1)
+    (found,) = result.faults
+    assert found.verdict == "not applicable"
+    assert "[system] timestamp" in found.reason

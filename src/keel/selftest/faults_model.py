@@ -1,4 +1,4 @@
-"""Faults of the model section (model.3, model.5, model.6, model.7), planted on any system's
+"""Faults of the model section (model.3 … model.7), planted on any system's
 copy."""
 
 from __future__ import annotations
@@ -26,6 +26,27 @@ def params_ignored(copy: Copy) -> None:
         why="hyperparameters ignored by training",
     )
     copy.notes["fixed"] = ", ".join(f"{k} = {v!r}" for k, v in params.items())
+
+
+# -- model.4 -------------------------------------------------------------------------------
+def timestamps_lost(copy: Copy) -> None:
+    """Training data whose event times were lost (every row stamped with one instant, as a
+    load job that writes its own run time does): the quality-versus-age curve, and with it
+    the impact of staleness, can no longer be measured."""
+    column = _plant.config(copy).get("system", {}).get("timestamp")
+    if not column:
+        raise NotApplicable("no [system] timestamp: model.4 has nothing to measure age by")
+    edited = {}
+    for split, frame in _plant.frames(copy).items():
+        if column not in frame.columns:
+            continue
+        frame = frame.copy()
+        frame[column] = frame[column].iloc[0]
+        edited[split] = frame
+    if not edited:
+        raise NotApplicable(f"the data has no {column} column ([system] timestamp)")
+    _plant.save_frames(copy, edited)
+    copy.notes["planted"] = f"every row's {column} set to one instant"
 
 
 # -- model.5 -------------------------------------------------------------------------------
@@ -122,6 +143,7 @@ def proxy_input(copy: Copy) -> None:
 
 FAULTS: list[Fault] = [
     Fault("model.3", "hyperparameters ignored by training", params_ignored, key="model.3"),
+    Fault("model.4", "event times lost from the data", timestamps_lost, key="model.4"),
     Fault("model.5", "a model no better than a simple one", no_better_than_simple, key="model.5"),
     Fault("model.6", "a corrupted slice", corrupted_slice, key="model.6"),
     Fault("model.7", "a proxy of a sensitive attribute", proxy_input, key="model.7"),
