@@ -8,8 +8,9 @@ package has no import cycle.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -88,3 +89,33 @@ def command(name: str | None = None, *, under: typer.Typer = app) -> Callable[[F
         return wrapped
 
     return add
+
+
+def comma_list(value: str | None) -> list[str] | None:
+    """A comma-separated option (`--only data.1,model.5`) as its items; None when empty."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+Update = Callable[[str, int, int | None], None]
+
+
+@contextlib.contextmanager
+def progress_bar(name: str) -> Iterator[Update]:
+    """A transient Rich progress bar on standard error for long work; yields
+    `update(description, done, total)` (total None: not known yet)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description:<60}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(name, total=None)
+
+        def update(description: str, done: int, total: int | None) -> None:
+            bar.update(task, description=description[:60], completed=done, total=total)
+
+        yield update

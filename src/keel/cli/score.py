@@ -9,13 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from keel.cli._app import PathArg, command, err, out
+from keel.cli._app import PathArg, comma_list, command, err, out, progress_bar
 from keel.cli._threads import limits_threads
 from keel.errors import KeelError
-
-
-def _ids(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 @command()
@@ -57,33 +53,23 @@ def score(
     ] = "",
 ) -> None:
     """Run every check on the system, print the score and write the reports."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from keel.checks.runner import run, select
     from keel.report import write_reports
     from keel.report.terminal import render_terminal
     from keel.rubric import BY_ID
     from keel.system import System
 
-    select(_ids(only), section)  # bad ids fail before any work
+    select(comma_list(only), section)  # bad ids fail before any work
     base_run = _base_run(base, markdown)  # read before this run may overwrite the file
     system = System.from_path(path, use_cache=not no_cache, deep=deep)
-    with Progress(
-        TextColumn("[bold]{task.description:<60}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("checks", total=None)
+    with progress_bar("checks") as update:
 
         def progress(practice: str, done: int, total: int) -> None:
             titles = {"preflight": "reading the data, training the model", "done": "finished"}
             title = BY_ID[practice].title if practice in BY_ID else titles.get(practice, "")
-            bar.update(task, description=f"{practice} {title}"[:60], completed=done, total=total)
+            update(f"{practice} {title}", done, total)
 
-        result = run(system, only=_ids(only), section=section, progress=progress, record=True)
+        result = run(system, only=comma_list(only), section=section, progress=progress, record=True)
     render_terminal(result, out)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)

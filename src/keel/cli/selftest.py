@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli._app import PathArg, command, err, out
+from keel.cli._app import PathArg, comma_list, command, out, progress_bar
 
 FIGURE_CHARS = 120  # of a check's summary in the table
 VERDICT_STYLE = {
@@ -47,25 +47,15 @@ def selftest(
 ) -> None:
     """Prove each check on this system: plant a fault of its practice's kind on a scratch
     copy, run the check, report caught or missed."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from keel.selftest import run_selftest
     from keel.selftest.runner import select_faults
 
-    ids = [v.strip() for v in only.split(",") if v.strip()] if only else None
+    ids = comma_list(only)
     select_faults(ids)  # bad ids fail before any work
-    with Progress(
-        TextColumn("[bold]{task.description:<60}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("selftest", total=None)
+    with progress_bar("selftest") as update:
 
         def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what[:60], completed=done, total=total or None)
+            update(what, done, total or None)
 
         result = run_selftest(path, only=ids, jobs=jobs, progress=progress, keep=keep)
     if as_json:
