@@ -3,8 +3,9 @@
 keel.toml is read here and only here: the schema file, `[registry]`, `[serve]`, `[system] id`,
 `[data] serving_log` and a few evaluation rows (to warm each model before it serves) become
 plain values for `keel.serve`, so the server process loads no System, no checks and no
-training code. With `--workers N` (or `[serve] workers`) above 1, N worker processes each bind
-their own socket on the port (see `keel.serve.workers`); with 1 the server runs in this process.
+training code. With `--workers N` (or `[serve] workers`) above 1, N worker processes serve the
+connections this process accepts, each handed to the least busy worker (see
+`keel.serve.workers`); with 1 the server listens and runs in this process.
 """
 
 from __future__ import annotations
@@ -156,21 +157,24 @@ def _run(app: Any, sock: Any) -> None:
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
-def worker(index: int, ready: Any, path: str, host: str, port: int) -> None:
-    """One worker process of `keel serve --workers N` (spawned by keel.serve.workers)."""
-    from keel.serve.workers import bind_socket, exit_with_parent
+def worker(index: int, ready: Any, inbox: Any, path: str) -> None:
+    """One worker process of `keel serve --workers N` (spawned by keel.serve.workers): it
+    serves the connections the supervisor hands it over `inbox`."""
+    import uvicorn
+
+    from keel.serve.handed import HandedServer
+    from keel.serve.workers import exit_with_parent
 
     os.setpgrp()  # Ctrl-C reaches the supervisor only; it stops the workers in order
     try:
         app, _, close_log, stop = _server(server_parts(Path(path)))
-        sock = bind_socket(host, port, reuse_port=True)
     except Exception as exc:  # noqa: BLE001 - reported by the supervisor
         ready.put((index, os.getpid(), f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from None
     exit_with_parent(lambda: os.kill(os.getpid(), 15))
     ready.put((index, os.getpid(), None))
     try:
-        _run(app, sock)
+        HandedServer(uvicorn.Config(app, log_level="warning"), inbox).run()
     finally:
         stop.set()
         if close_log is not None:
@@ -200,12 +204,12 @@ def _describe(parts: dict[str, Any], version: int, url: str, workers: int) -> st
     )
 
 
-def _bound(host: str, port: int, *, reuse_port: bool) -> Any:
+def _bound(host: str, port: int) -> Any:
     """A socket bound to host:port, not listening yet; a clear error when it cannot be."""
     from keel.serve.workers import bind_socket
 
     try:
-        return bind_socket(host, port, reuse_port=reuse_port, listen=False)
+        return bind_socket(host, port, reuse_port=False, listen=False)
     except OSError as exc:
         why = exc.strerror or str(exc)
         raise KeelError(
@@ -242,7 +246,7 @@ def serve(
     count = workers if workers is not None else config.workers
     shown = f"[{bind}]" if ":" in bind else bind
     if count == 1:
-        sock = _bound(bind, at, reuse_port=False)  # a busy port is said before the slow load
+        sock = _bound(bind, at)  # a busy port is said before the slow load
         with err.status("loading the champion"):
             app, holder, close_log, stop = _server(parts)
         sock.listen(2048)
@@ -258,9 +262,9 @@ def serve(
                 close_log()
         err.print("stopped; the prediction log is closed", highlight=False)
         return
-    reserved = _bound(bind, at, reuse_port=True)  # port 0: pick one now
-    real = reserved.getsockname()[1]
-    supervisor = Supervisor(worker, (str(Path(path).resolve()), bind, real), count)
+    reserved = _bound(bind, at)  # port 0: pick one now; listened on once
+    real = reserved.getsockname()[1]  # every worker is ready, by the supervisor
+    supervisor = Supervisor(worker, (str(Path(path).resolve()),), count, listener=reserved)
     try:
         with err.status(f"starting {count} workers"):
             try:

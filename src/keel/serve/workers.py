@@ -11,17 +11,24 @@ load, so call it before the model is loaded; spawned workers inherit the environ
 limits the pools already loaded with threadpoolctl, unless the user set OMP_NUM_THREADS
 (then their choice stands).
 
-One socket per worker. `uvicorn --workers N` shares one listening socket, and a keep-alive
-connection stays with the worker that accepted it: under a load of long-lived connections one
-worker ended up with all of them. Here each worker binds its own listening socket on the same
-host and port with SO_REUSEPORT, and the kernel spreads new connections across them. The
-parent binds the port first without listening (port 0 picks a free one, which the workers then
-share) and keeps it bound until they stop.
+One listening socket, in the supervisor, and each connection to the least busy worker. A
+keep-alive connection stays with the worker that accepted it. `uvicorn --workers N` shares one
+listening socket among the workers and under long-lived connections one worker ended up with
+all of them; one SO_REUSEPORT socket per worker (the kernel hashes each connection to one)
+still split eight connections 6/2, and the busier worker queued while the other idled. Here
+the supervisor listens and accepts, and hands each accepted socket to the worker with the
+fewest open connections (ties: fewest requests in flight, then in turn) over a Unix socket pair
+per worker (`keel.serve.balance`); the worker serves it with uvicorn's own HTTP protocol
+(`keel.serve.handed`). The supervisor's accept thread runs once per new connection, never per
+request. The command binds the port before the workers load (port 0 picks a free one), and the
+supervisor listens once they are all ready. With one worker there is no supervisor: the server
+listens in the command's own process.
 
 `Supervisor` starts the workers with the "spawn" start method (fresh interpreters: no forked
 threads, no inherited model), waits until each reports ready, forwards SIGTERM/SIGINT as
-SIGTERM, reports a worker that died on stderr and restarts it, and returns when they have all
-exited. Restarts have a budget per time window, as process supervisors do (systemd's
+SIGTERM (after it stopped accepting), reports a worker that died on stderr and restarts it (the
+dead worker's connections drop; new ones go to the live workers, and to the restarted one once
+it is ready), and returns when they have all exited. Restarts have a budget per time window, as process supervisors do (systemd's
 StartLimitBurst in StartLimitIntervalSec): a worker that dies now and then over a long life
 is restarted every time; one that keeps dying waits until the window has room again, and
 when every worker is dead and none may restart, the server stops.
@@ -40,6 +47,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from keel.serve.balance import Balancer
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _PINNED = "KEEL_ONE_THREAD"
@@ -100,7 +109,10 @@ class Supervisor:
     """Runs `target(index, ready, *args)` in `count` spawned processes (see module docstring).
 
     A worker calls `ready.put((index, os.getpid(), None))` once it accepts connections, or
-    `ready.put((index, pid, message))` when it cannot start.
+    `ready.put((index, pid, message))` when it cannot start. With a `listener` (a bound TCP
+    socket, not listening yet) the supervisor accepts its connections and hands them to the
+    workers: the target is then called as `target(index, ready, inbox, *args)` with its
+    `keel.serve.balance.Inbox`.
     """
 
     def __init__(
@@ -112,6 +124,7 @@ class Supervisor:
         max_restarts: int = 5,
         window: float = 60.0,
         say: Callable[[str], None] | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
         self.target = target
         self.args = args
@@ -124,19 +137,31 @@ class Supervisor:
         self._context = multiprocessing.get_context("spawn")
         self._ready: Any = self._context.Queue()
         self._workers: list[Any] = [None] * count
+        self.balancer = None if listener is None else Balancer(listener, self._context, count)
         self._stopping = threading.Event()
         self._stop_at = 0.0
         self.restarts = 0
 
     def _spawn(self, index: int) -> None:
+        inbox = None if self.balancer is None else self.balancer.inbox(index)
+        first = () if inbox is None else (inbox,)
         process = self._context.Process(
             target=self.target,
-            args=(index, self._ready, *self.args),
+            args=(index, self._ready, *first, *self.args),
             name=f"keel-serve-{index}",
             daemon=False,
         )
-        process.start()
+        try:
+            process.start()
+        finally:
+            if inbox is not None:
+                inbox.channel.close()  # the worker has its own copy
         self._workers[index] = process
+
+    def _is_ready(self, index: int, pid: int) -> None:
+        process = self._workers[index]
+        if self.balancer is not None and process is not None and process.pid == pid:
+            self.balancer.ready(index)
 
     def start(self, timeout: float = 600.0) -> list[int]:
         """Start the workers and wait until each is ready; their pids. Raises RuntimeError
@@ -159,13 +184,19 @@ class Supervisor:
                 self.stop()
                 raise RuntimeError(problem)
             pids[index] = pid
+            self._is_ready(index, pid)
+        if self.balancer is not None:
+            self.balancer.start()
         return [pids[i] for i in range(self.count)]
 
     def stop(self, *_: Any) -> None:
-        """Ask every worker to finish (SIGTERM: they drain and close their logs)."""
+        """Stop accepting, then ask every worker to finish (SIGTERM: they drain and close
+        their logs)."""
         if not self._stopping.is_set():
             self._stop_at = time.monotonic()
         self._stopping.set()
+        if self.balancer is not None:
+            self.balancer.close()
         for process in self._workers:
             if process is not None and process.exitcode is None:
                 process.terminate()
@@ -192,6 +223,8 @@ class Supervisor:
                     self.say(
                         f"worker {index} (pid {process.pid}) exited with code {process.exitcode}"
                     )
+                    if self.balancer is not None:
+                        self.balancer.lost(index)
                     if self._may_restart():
                         self.restarts += 1
                         self.say(
@@ -220,6 +253,8 @@ class Supervisor:
                 self._drain_ready()
                 self._stopping.wait(0.2)
         finally:
+            if self.balancer is not None:
+                self.balancer.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
@@ -242,3 +277,5 @@ class Supervisor:
                 return
             if problem is not None:
                 self.say(f"worker {index} (pid {pid}) cannot start: {problem}")
+            else:
+                self._is_ready(index, pid)
