@@ -17,13 +17,18 @@ worker only, read by the supervisor). Counting at hand-over time means a burst o
 connections (a client opening eight at once) is spread before any worker has seen one.
 
 A worker is given connections once it said it is ready, and no longer once it died (seen by
-the supervisor, or at the first send that fails). A restarted worker gets a fresh socket pair
-and a zeroed slot. While no worker is ready, an accepted connection waits for one (at most
-`WAIT_SECONDS`, then it is closed).
+the supervisor, or at the first send that fails: EPIPE once the dead worker's end is closed).
+A worker killed with -9 keeps its files open for a few milliseconds after it exited (its event
+loop's io_uring threads share its file table and go asynchronously): a connection handed to it
+in that moment is lost with the ones it held, as a connection waiting in a dead worker's own
+listening socket would be. A restarted worker gets a fresh socket pair and a zeroed slot.
+While no worker is ready, an accepted connection waits for one (at most `WAIT_SECONDS`, then
+it is closed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass
@@ -37,9 +42,7 @@ def least_busy(open_: list[int], in_flight: list[int], after: int) -> int:
     """Index of the worker to give a new connection: fewest open connections, then fewest
     requests in flight, then the first in turn from `after + 1`."""
     count = len(open_)
-    return min(
-        range(count), key=lambda i: (open_[i], in_flight[i], (i - after - 1) % count)
-    )
+    return min(range(count), key=lambda i: (open_[i], in_flight[i], (i - after - 1) % count))
 
 
 class Loads:
@@ -159,10 +162,8 @@ class Balancer:
                 return
             self._closed = True
             self._lock.notify_all()
-        try:
+        with contextlib.suppress(OSError):  # not listening yet
             self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
-        except OSError:
-            pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
         self.listener.close()

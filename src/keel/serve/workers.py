@@ -28,10 +28,11 @@ listens in the command's own process.
 threads, no inherited model), waits until each reports ready, forwards SIGTERM/SIGINT as
 SIGTERM (after it stopped accepting), reports a worker that died on stderr and restarts it (the
 dead worker's connections drop; new ones go to the live workers, and to the restarted one once
-it is ready), and returns when they have all exited. Restarts have a budget per time window, as process supervisors do (systemd's
-StartLimitBurst in StartLimitIntervalSec): a worker that dies now and then over a long life
-is restarted every time; one that keeps dying waits until the window has room again, and
-when every worker is dead and none may restart, the server stops.
+it is ready), and returns when they have all exited. Restarts have a budget per time window,
+as process supervisors do (systemd's StartLimitBurst in StartLimitIntervalSec): a worker that
+dies now and then over a long life is restarted every time; one that keeps dying waits until
+the window has room again, and when every worker is dead and none may restart, the server
+stops.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class Supervisor:
         self._stopping = threading.Event()
         self._stop_at = 0.0
         self.restarts = 0
+        self._previous: dict[int, Any] = {}  # signal handlers before ours
 
     def _spawn(self, index: int) -> None:
         inbox = None if self.balancer is None else self.balancer.inbox(index)
@@ -163,9 +165,17 @@ class Supervisor:
         if self.balancer is not None and process is not None and process.pid == pid:
             self.balancer.ready(index)
 
+    def _forward_signals(self) -> None:
+        """From now on SIGTERM/SIGINT stop the workers (not this process alone)."""
+        if not self._previous:
+            self._previous = {
+                s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)
+            }
+
     def start(self, timeout: float = 600.0) -> list[int]:
         """Start the workers and wait until each is ready; their pids. Raises RuntimeError
-        with the worker's message when one cannot start."""
+        with the worker's message when one cannot start. SIGTERM/SIGINT are forwarded from
+        here on (a server told to stop as soon as it listens stops its workers too)."""
         for index in range(self.count):
             self._spawn(index)
         pids: dict[int, int] = {}
@@ -185,6 +195,7 @@ class Supervisor:
                 raise RuntimeError(problem)
             pids[index] = pid
             self._is_ready(index, pid)
+        self._forward_signals()
         if self.balancer is not None:
             self.balancer.start()
         return [pids[i] for i in range(self.count)]
@@ -204,7 +215,7 @@ class Supervisor:
     def run(self) -> int:
         """Forward SIGTERM/SIGINT, restart dead workers, return once all have exited: 0 after
         a requested stop, 1 when every worker died faster than the restart budget allows."""
-        previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        self._forward_signals()
         failed = False
         try:
             while True:
@@ -220,11 +231,11 @@ class Supervisor:
                 for index, process in enumerate(self._workers):
                     if process is None or process.exitcode is None:
                         continue
+                    if self.balancer is not None:  # before it is said: nothing more for it
+                        self.balancer.lost(index)
                     self.say(
                         f"worker {index} (pid {process.pid}) exited with code {process.exitcode}"
                     )
-                    if self.balancer is not None:
-                        self.balancer.lost(index)
                     if self._may_restart():
                         self.restarts += 1
                         self.say(
@@ -255,8 +266,9 @@ class Supervisor:
         finally:
             if self.balancer is not None:
                 self.balancer.close()
-            for sig, handler in previous.items():
+            for sig, handler in self._previous.items():
                 signal.signal(sig, handler)
+            self._previous = {}
 
     def _may_restart(self) -> bool:
         """Take one restart from the budget of the last `window` seconds, if any is left."""
