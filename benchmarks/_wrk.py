@@ -1,17 +1,20 @@
 """Helpers of benchmarks/serve.py: load from `wrk`, CPU time per process tree, Keel's /metrics.
 
 - `Wrk` drives a server with wrk (keep-alive connections, one request in flight per
-  connection, one wrk thread) and a Lua script that posts single-row bodies in turn from a
-  file, one body per line. p50 and p99 come from wrk's `--latency` distribution; errors are
-  the "Non-2xx or 3xx responses" plus socket errors (timeouts included; the timeout is 30 s so
-  that a slow server is measured, not cut off). Requests/s counts the 2xx answers only.
+  connection, one wrk thread; or, with `close`, a new connection per request: wrk sends
+  `Connection: close` and reconnects after each answer) and a Lua script that posts single-row
+  bodies in turn from a file, one body per line. p50 and p99 come from wrk's `--latency`
+  distribution; errors are the "Non-2xx or 3xx responses" plus socket errors (timeouts
+  included; the timeout is 30 s so that a slow server is measured, not cut off). Requests/s
+  counts the 2xx answers only.
 - CPU time: wrk's own from `os.wait4` (all its threads); the server's as utime + stime of every
   live process in its session (the benchmark starts each server in a new session, so the keel
   supervisor, its spawned workers, which run in process groups of their own, and MLflow's
   uvicorn child all count), from /proc/<pid>/stat before and after the run.
 - `worker_metrics` reads /metrics of each worker of a `keel serve --workers N`: a worker answers
-  /health (with its pid) and /metrics on the same keep-alive connection, and SO_REUSEPORT sends
-  each new connection to one worker, so a few fresh connections reach them all.
+  /health (with its pid) and /metrics on the same keep-alive connection, and each new
+  connection goes to one worker (the least busy, taking turns on ties; with the kernel's
+  SO_REUSEPORT hash before), so a few fresh connections reach them all.
 """
 
 from __future__ import annotations
@@ -117,22 +120,28 @@ class Wrk:
         self.script = folder / f"{name}.lua"
         self.script.write_text(LUA.format(bodies=json.dumps(str(lines))))
 
-    def _start(self, url: str, concurrency: int, seconds: float) -> subprocess.Popen:
+    def _start(
+        self, url: str, concurrency: int, seconds: float, close: bool = False
+    ) -> subprocess.Popen:
         command = [self.binary, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s"]
+        if close:
+            command += ["-H", "Connection: close"]
         command += ["--latency", "-s", str(self.script), url]
         return subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
 
-    def warm(self, url: str, concurrency: int, seconds: float = 1.0) -> None:
+    def warm(self, url: str, concurrency: int, seconds: float = 1.0, close: bool = False) -> None:
         """A run whose figures are thrown away (caches, connections, lazily loaded code)."""
-        process = self._start(url, concurrency, seconds)
+        process = self._start(url, concurrency, seconds, close)
         process.communicate()
 
-    def run(self, url: str, concurrency: int, seconds: float, server_session: int) -> Run:
+    def run(
+        self, url: str, concurrency: int, seconds: float, server_session: int, close: bool = False
+    ) -> Run:
         """One measured run; the server's CPU is taken over the processes of its session."""
         server_before = session_cpu(server_session)
-        process = self._start(url, concurrency, seconds)
+        process = self._start(url, concurrency, seconds, close)
         output = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)

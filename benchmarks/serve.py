@@ -18,15 +18,18 @@ It measures issue 21's targets ("serving at the speed of the model"):
    - the same with `durability = "async"`;
    - `mlflow models serve -m models:/credit-default/1 --env-manager local` (MLflow's defaults,
      one worker) on the same registry;
-   /ready answers once one Keel worker is up, so the load waits until /health has answered
-   from `--workers` distinct pids;
+   the load waits until /health has answered from `--workers` distinct pids (a server that
+   answers /ready with one worker up, as before, is not measured half loaded);
 3. drives each with wrk (keep-alive connections, one wrk thread, a Lua script posting
    single-row bodies taken in turn from 200 evaluation rows) at concurrency 1, 8 and 32, for
    `--seconds` each after a 1 s warm-up run; p50 and p99 from wrk's `--latency` distribution;
-   errors are non-2xx answers and socket errors. CPU time of wrk and of the server's
-   processes (supervisor and workers) is taken over each run, with a warning when the client
-   used more than the server. For Keel, /metrics of every worker before and after each run
-   give the rows per model call (`keel_model_call_rows` / `keel_model_calls`);
+   errors are non-2xx answers and socket errors. Each Keel server is also driven at
+   concurrency 8 with a new connection per request (`Connection: close`): the supervisor's
+   accept-and-hand-over path runs once per connection, and this run measures it. CPU time of
+   wrk and of the server's processes (supervisor and workers) is taken over each run, with a
+   warning when the client used more than the server. For Keel, /metrics of every worker
+   before and after each run give the rows per model call (`keel_model_call_rows` /
+   `keel_model_calls`) and each worker's share of the rows;
 4. prints the date, the machine, one Markdown table and each target with PASS or its
    shortfall, and exits 1 if a target is missed.
 
@@ -68,6 +71,7 @@ ROOT = HERE.parent
 EXAMPLE = ROOT / "examples" / "credit"
 MODEL = "credit-default"
 CONCURRENCY = (1, 8, 32)
+CLOSE_CONCURRENCY = 8  # the run with a new connection per request (Keel only)
 TRIVIAL = '''"""A constant classifier (benchmarks/serve.py): the prior, whatever comes in."""
 
 from sklearn.dummy import DummyClassifier
@@ -252,10 +256,13 @@ def measure_server(
             if server == "keel":
                 wait_workers(port, args.workers, process)
             check_answers(url, bodies[0])
-            for concurrency in CONCURRENCY:
-                load.warm(url, concurrency)
+            levels = [(c, False) for c in CONCURRENCY]
+            if server == "keel":
+                levels.append((CLOSE_CONCURRENCY, True))
+            for concurrency, close in levels:
+                load.warm(url, concurrency, close=close)
                 before = worker_metrics(port)[0] if server == "keel" else {}
-                run = load.run(url, concurrency, args.seconds, process.pid)
+                run = load.run(url, concurrency, args.seconds, process.pid, close=close)
                 after, passes = worker_metrics(port) if server == "keel" else ({}, [])
                 per_call, workers_seen = rows_per_call(before, after)
                 results.append(
@@ -264,6 +271,7 @@ def measure_server(
                         "server": server,
                         "durability": durability,
                         "concurrency": concurrency,
+                        "close": close,
                         "run": run,
                         "rows_call": per_call,
                         "workers_seen": workers_seen,
@@ -271,7 +279,8 @@ def measure_server(
                         "passes": passes,
                     }
                 )
-                print(f"  {name} c={concurrency}: {run}, rows/call {per_call}", file=sys.stderr)
+                shown = f"c={concurrency}{' (Connection: close)' if close else ''}"
+                print(f"  {name} {shown}: {run}, rows/call {per_call}", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - reported in the output, the rest measured
             log.flush()
             tail = (scratch / f"{name}.log").read_text()[-1500:]
@@ -322,12 +331,18 @@ def table(results: list[dict], workers: int) -> list[str]:
         ratio = run.client_cpu / run.server_cpu if run.server_cpu else float("inf")
         server = f"keel serve --workers {workers}" if r["server"] == "keel" else "mlflow"
         lines.append(
-            f"| {server} | {r['system']} | {r['durability'] or '—'} | {r['concurrency']} | "
+            f"| {server} | {r['system']} | {r['durability'] or '—'} | {level(r)} | "
             f"{run.requests_s:,.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | {rows} | "
             f"{r.get('split', '—')} | {run.errors} | "
             f"{run.client_cpu:.1f} s / {run.server_cpu:.1f} s ({ratio:.2f}) |"
         )
     return lines
+
+
+def level(result: dict) -> str:
+    """The concurrency as the table shows it: "8", or "8, new connection per request"."""
+    close = ", new connection per request" if result.get("close") else ""
+    return f"{result['concurrency']}{close}"
 
 
 def warnings(results: list[dict]) -> list[str]:
@@ -339,7 +354,7 @@ def warnings(results: list[dict]) -> list[str]:
             out.append(f"NOT MEASURED: {where}: {r['failed']}")
         elif r["run"].client_cpu > r["run"].server_cpu:
             out.append(
-                f"WARNING: {where}, c={r['concurrency']}: the client used more CPU than the "
+                f"WARNING: {where}, c={level(r)}: the client used more CPU than the "
                 f"server ({r['run'].client_cpu:.1f} s against {r['run'].server_cpu:.1f} s): "
                 "the load generator may be the limit"
             )
@@ -357,7 +372,7 @@ class Targets:
             if (r["system"], r["server"], r["durability"]) == (system, server, durability):
                 if "failed" in r:
                     return None
-                if r["concurrency"] == concurrency:
+                if r["concurrency"] == concurrency and not r.get("close"):
                     return r["run"]
         return None
 
@@ -429,6 +444,14 @@ class Targets:
             self._absent("example", "keel", "example, ack, c=8, p99")
         # 4. batching at low load: reported, no threshold
         for r in self.results:
+            if r["server"] == "keel" and r.get("close"):
+                kept = self.find(r["system"], "keel", r["durability"], r["concurrency"])
+                also = f" (keep-alive: {kept.requests_s:,.0f} requests/s)" if kept else ""
+                self.lines.append(
+                    f"INFO  {r['system']}, {r['durability']}, c={level(r)}: "
+                    f"{r['run'].requests_s:,.0f} requests/s{also}, p50 {r['run'].p50_ms:.1f} ms, "
+                    f"p99 {r['run'].p99_ms:.1f} ms, {r['run'].errors} errors"
+                )
             if r["server"] == "keel" and r.get("concurrency") == 1:
                 rows = "—" if r["rows_call"] is None else f"{r['rows_call']:.2f}"
                 self.lines.append(
