@@ -24,3 +24,18 @@ def engine(db_url):
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory):
+    """A running `keel ui` (SQLite, then PostgreSQL) with an admin token as `server.admin`."""
+    from ui_server import UiServer
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('ui') / 'ui.db'}"
+    else:
+        url = request.getfixturevalue("postgres").database()
+    started = UiServer(url).start()
+    started.admin = started.token("admin", "admin")
+    yield started
+    started.stop()
