@@ -107,7 +107,7 @@ def check(body: bytes, *, max_bytes: int = MAX_BYTES) -> Publish:
         - {"publish_id", "kind", "system", "commit", "registry_version", "team", "owner", "report"}
     )
     if unknown:
-        raise PayloadError(str(unknown[0]) or "\"\"", "unknown field")
+        raise PayloadError(str(unknown[0]) or '""', "unknown field")
     kind = data.get("kind")
     if kind not in KINDS:
         raise PayloadError("kind", f"expected one of {', '.join(KINDS)}, got {_show(kind)}")

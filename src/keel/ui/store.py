@@ -35,7 +35,10 @@ def save(engine: Engine, publish: Publish) -> tuple[int, bool]:
         system_id = _system(connection, publish)
         score = report["score"]
         practices = report["practices"]
-        infra6 = next((p["facts"] for p in practices if p["id"] == "infra.6"), {})
+        infra6 = next(
+            (p["facts"] for p in practices if p["id"] == "infra.6" and p["status"] != "left_out"),
+            {},
+        )
         canary = infra6.get("canary") if isinstance(infra6.get("canary"), str) else None
         canary_at = (
             infra6.get("canary_when") if isinstance(infra6.get("canary_when"), str) else None
