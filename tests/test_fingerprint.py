@@ -13,7 +13,7 @@ import pytest
 from systems import binary_frame, write_system
 
 from keel.errors import ConfigError
-from keel.fingerprint import entry_files, model_code_hashes
+from keel.fingerprint import model_code_hashes
 from keel.system import System
 
 TRAIN = """
@@ -78,7 +78,7 @@ def test_a_changed_file_is_followed_again_and_a_new_import_is_found(tmp_path):
     hashes, imported = _in_a_fresh_process(system.root)
     assert set(hashes) == {"sysmodel.py", "helpers.py", "extra.py"}
     assert "sysmodel" in imported  # followed again: the kept files had changed
-    edited = entry_files(System.from_path(system.config_file))
+    edited = System.from_path(system.config_file).entry_files()
     assert edited["helpers.py"][1] == hashes["helpers.py"]
 
 

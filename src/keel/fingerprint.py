@@ -5,24 +5,19 @@ them again to tell what changed since. The code is the training and feature entr
 modules and the user's modules they import, wherever those live, named independently of the
 machine (relative to the system's folder, or to the `sys.path` entry they are imported from),
 so the same code gives the same names and hashes anywhere. Nothing here imports the training
-code's libraries when it can be avoided (see `entry_files`), nor MLflow.
+code's libraries when it can be avoided (`System.entry_files`), nor MLflow.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from keel.atomic import write_text_atomic
 from keel.cache import digest
 from keel.data.sources import describe
-from keel.dependencies import user_module_files
+from keel.dependencies import shown_path
 
 if TYPE_CHECKING:
     from keel.registry.lineage import DataFacts
@@ -30,25 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "data_fingerprint",
-    "entry_files",
     "model_code_hash",
     "model_code_hashes",
     "newest_time",
     "schema_hash",
-    "shown_path",
 ]
-
-
-def shown_path(path: Path, root: Path) -> str:
-    """A code file's name that does not depend on the machine: relative to the system's
-    folder, or to the `sys.path` entry it is imported from (`keel/trainers.py`)."""
-    if path.is_relative_to(root):
-        return path.relative_to(root).as_posix()
-    bases = [Path(p).resolve() for p in sys.path if p]
-    containing = [b for b in bases if path.is_relative_to(b)]
-    if containing:
-        return path.relative_to(max(containing, key=lambda b: len(b.parts))).as_posix()
-    return path.name
 
 
 def model_code_hash(system: System) -> tuple[str, list[str]]:
@@ -78,45 +59,7 @@ def model_code_hashes(system: System) -> dict[str, str]:
     and feature entry points' modules and the user's modules they import (not the other
     scripts in the system's folder), by machine-independent name. monitor.1 compares these,
     so a commit that touches only keel.toml, a README or a helper script is not a change."""
-    return {name: sha for name, (_, sha) in entry_files(system).items()}
-
-
-def entry_files(system: System) -> dict[str, tuple[Path, str]]:
-    """The files of the entry points' modules and of the user's modules they import
-    (`keel.dependencies.user_module_files`), by machine-independent name: (file, SHA-256).
-
-    Which files those are is found by importing the entry points and following their imports
-    (which imports the libraries they use: scikit-learn, say). The files found are kept in
-    `.keel/cache/model-code.json` with their hashes: while every one of them is unchanged, the
-    imports they make are the same, and the answer is given without importing (`keel monitor`
-    never imports the training code's libraries)."""
-    model = system.config.model
-    entries = [spec.split(":")[0] for spec in (model.train, model.features) if spec]
-    root = system.root.resolve()
-    kept_file = system.keel_dir / "cache" / "model-code.json"
-    try:
-        kept = json.loads(kept_file.read_text(encoding="utf-8"))
-        same = kept["entries"] == entries and kept["root"] == str(root)
-        if same and all(_sha256(Path(p)) == h for p, h in kept["files"].items()):
-            return {kept["shown"][p]: (Path(p), h) for p, h in kept["files"].items()}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # nothing kept, or a file changed: import and follow the imports again
-    system.train_function  # noqa: B018 (import the entry points first)
-    system.features_function  # noqa: B018
-    files = {str(p): _sha256(p) for p in user_module_files(system.root, entries) if p.is_file()}
-    shown = {p: shown_path(Path(p).resolve(), root) for p in files}
-    with contextlib.suppress(OSError):  # a read-only folder: follow the imports every time
-        kept_file.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"entries": entries, "root": str(root), "files": files, "shown": shown}
-        write_text_atomic(kept_file, json.dumps(payload))
-    return {shown[p]: (Path(p), h) for p, h in files.items() if h is not None}
-
-
-def _sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+    return {name: sha for name, (_, sha) in system.entry_files().items()}
 
 
 def schema_hash(frame: pd.DataFrame) -> str:

@@ -33,6 +33,7 @@ from keel.dependencies import (
     imported_top_names,
     installed_state,
     keel_source_hash,
+    kept_entry_files,
     package_versions,
 )
 from keel.errors import CheckError, ConfigError, DataError, UserCodeError, user_traceback
@@ -430,15 +431,28 @@ class System:
         """A metric (the primary one by default) of predictions against the target."""
         return compute(metric or self.metric_name, np.asarray(target), predictions)
 
+    def entry_files(self) -> dict[str, tuple[Path, str]]:
+        """The files of the entry points' modules and of the user's modules they import, by
+        machine-independent name: (file, SHA-256). Found by importing the entry points once,
+        then known without importing while those files are unchanged
+        (`keel.dependencies.kept_entry_files`, kept in `.keel/cache/model-code.json`)."""
+        c = self.config
+        entries = [spec.split(":")[0] for spec in (c.model.train, c.model.features) if spec]
+
+        def import_entries() -> None:
+            self.train_function  # noqa: B018
+            self.features_function  # noqa: B018
+
+        kept = self.keel_dir / "cache" / "model-code.json"
+        return kept_entry_files(self.root, entries, import_entries, kept)
+
     def code_files(self) -> list[Path]:
         """The source files of the user's code: the entry point modules, every module of the
         user's they import (wherever it lives), and every Python file under the system folder
         outside the tests, Keel's state and virtualenvs."""
-        from keel.fingerprint import entry_files
-
         c = self.config
         tests = (self.root / c.model.tests).resolve() if c.model.tests else None
-        files = {path.resolve() for path, _ in entry_files(self).values()}
+        files = {path.resolve() for path, _ in self.entry_files().values()}
         for path in self.root.rglob("*.py"):
             rel = path.relative_to(self.root)
             if any(part in IGNORED_DIRS or part.startswith(".") for part in rel.parts[:-1]):
