@@ -8,6 +8,7 @@ import pandas as pd
 
 from keel.selftest import _plant
 from keel.selftest.fault import Copy, Fault, NotApplicable
+from keel.selftest.faults_model_online import FAULT as REVERSED_RANKING
 
 SEED = 20_240_301
 EDIT_CONFIG = "\n# edited after the last commit (planted by `keel selftest`)\n"
@@ -172,6 +173,7 @@ def proxy_input(copy: Copy) -> None:
 
 FAULTS: list[Fault] = [
     Fault("model.1", "training code edited and not committed", uncommitted_edit, key="model.1"),
+    REVERSED_RANKING,
     Fault("model.3", "hyperparameters ignored by training", params_ignored, key="model.3"),
     Fault("model.4", "event times lost from the data", timestamps_lost, key="model.4"),
     Fault("model.5", "a model no better than a simple one", no_better_than_simple, key="model.5"),
