@@ -11,6 +11,7 @@ import pytest
 from selftest_systems import folder_hashes, in_git, policy_system
 
 from keel.git import file_state, head_commit
+from keel.selftest import run_selftest
 from keel.selftest._copy import clone, make_template
 from keel.selftest._repo import AUTHOR, is_repository, tracked_files
 
@@ -61,9 +62,11 @@ def test_the_users_git_variables_never_reach_the_copy(
     monkeypatch.setenv("GIT_DIR", str(path.parent / ".git"))  # as inside a git hook
     monkeypatch.setenv("GIT_WORK_TREE", str(path.parent))
     copy = make_template(path, tmp_path / "scratch" / "template")
+    result = run_selftest(path, only=["model.1"], jobs=1)  # its git runs in the copy's
     monkeypatch.delenv("GIT_DIR")
     monkeypatch.delenv("GIT_WORK_TREE")
     assert is_repository(copy.root)
+    assert result.faults[0].verdict == "caught", result.faults[0].reason
     assert folder_hashes(path.parent / ".git") == before
     assert head_commit(path.parent) == user_commit
 

@@ -42,7 +42,7 @@ def _env() -> dict[str, str]:
 def _run(root: Path, args: list[str], stdin: str | None = None) -> str:
     """A git command on the copy at `root` (its own repository, never another)."""
     settings = [part for s in SETTINGS for part in ("-c", s)]
-    where = [f"--git-dir={root / '.git'}", f"--work-tree={root}"]
+    where = [f"--git-dir={root / '.git'}", f"--work-tree={root}", "--literal-pathspecs"]
     try:
         out = subprocess.run(
             ["git", *settings, *where, *args],
