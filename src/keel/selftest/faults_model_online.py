@@ -110,11 +110,18 @@ def setup_ranked(copy: Copy) -> None:
     started = time.perf_counter()
     system = traffic.system_of(copy)
     _servable(system)
-    if not system.config.system.id:
+    s = system.config.system
+    if not s.id:
         raise NotApplicable("no [system] id: late labels cannot join the served rows")
+    evaluation = system.raw("eval", all_rows=True)
+    if s.id not in evaluation.columns or s.target not in evaluation.columns:
+        raise NotApplicable(
+            f"the evaluation data lacks {s.id} ([system] id) or {s.target}: no late labels "
+            "can be written for the served rows"
+        )
     m = system.config.monitor
     count = max(3, m.min_versions)
-    available = len(system.raw("eval", all_rows=True))
+    available = len(evaluation)
     per = min(available // count, max(ROWS_PER_VERSION, 2 * m.min_labels))
     if per < m.min_labels:
         raise NotApplicable(
@@ -140,12 +147,7 @@ def setup_ranked(copy: Copy) -> None:
         served = traffic.served_records(copy, version)
         earlier = (count - i) * system.config.monitor.window
         traffic.append_records(copy, _backdated(served, earlier, f"ranked{version}"))
-    labels = traffic.write_labels(copy, system)
-    if labels is None:
-        raise NotApplicable(
-            f"the evaluation data has no {system.config.system.id} column ([system] id) "
-            "to join late labels by"
-        )
+    traffic.write_labels(copy, system)
     _mark(
         copy,
         "ranked",
@@ -156,7 +158,9 @@ def setup_ranked(copy: Copy) -> None:
     )
 
 
-def _contradicting(frame: Any, records: list[dict[str, Any]], target: str, task: str) -> Any:
+def _contradicting(
+    frame: Any, records: list[dict[str, Any]], target: str, task: str
+) -> dict[str, Any]:
     """The labels of `records`' rows (by id) set to what their version did not predict: the
     class after the predicted one, or three standard deviations of the target away."""
     import pandas as pd
