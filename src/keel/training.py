@@ -155,6 +155,7 @@ def lineage(
         "task": system.task,
         "primary_metric": system.metric_name,
         "git_commit": head_commit(system.root),
+        "git_uncommitted": _uncommitted(system),
         "config_sha256": config_sha256(system),
         "code_hash": code_digest,
         "code_files": code_names,
@@ -199,6 +200,13 @@ def peak_memory_mb() -> float | None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
     return round(peak / scale, 1)
+
+
+def _uncommitted(system: System) -> list[str] | None:
+    """The model's code and keel.toml that git does not hold as committed now (model.1)."""
+    from keel.checks._code import uncommitted
+
+    return uncommitted(system)
 
 
 def _staleness_limit(system: System) -> float | None:
