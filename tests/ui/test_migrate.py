@@ -1,3 +1,4 @@
+import pytest
 from sqlalchemy import inspect
 
 from keel.ui.db import open_engine
@@ -36,3 +37,15 @@ def test_an_unknown_database_url_is_an_error_naming_it():
 
     with pytest.raises(KeelError, match=r"--db mysql://u:\*\*\*@h/db: expected sqlite"):
         open_engine("mysql://u:secret@h/db")
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_a_traceback(tmp_path):
+    from keel.errors import KeelError
+    from keel.ui.db import open_engine
+
+    engine = open_engine("postgresql+psycopg://keel:secret@127.0.0.1:1/nothing")
+    with pytest.raises(KeelError, match=r"--db postgresql\+psycopg://keel:\*\*\*@127.0.0.1:1"):
+        upgrade(engine)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(KeelError, match="cannot make the database's folder"):
+        open_engine(f"sqlite:///{tmp_path}/file/sub/ui.db")

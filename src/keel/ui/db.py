@@ -122,7 +122,13 @@ def open_engine(url: str) -> Engine:
     if url.startswith("sqlite:"):
         path = url.removeprefix("sqlite:///")
         if path and path != url and not path.startswith(":memory:"):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise KeelError(
+                    f"--db {url}: cannot make the database's folder {Path(path).parent}: "
+                    f"{exc.strerror or exc}"
+                ) from None
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -16,6 +16,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from keel.errors import KeelError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -39,7 +42,18 @@ def current(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> list[str]:
     """Apply every revision the database lacks, in one transaction; return the revisions
-    applied, oldest first (empty when it was already at head)."""
+    applied, oldest first (empty when it was already at head). KeelError naming the database
+    when it cannot be reached or written (a server that is down, a wrong password, a folder
+    without write access)."""
+    try:
+        return _upgrade(engine)
+    except SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        where = engine.url.render_as_string(hide_password=True)
+        raise KeelError(f"--db {where}: cannot open the team view's database: {first}") from None
+
+
+def _upgrade(engine: Engine) -> list[str]:
     before = current(engine)
     if before == head():
         return []
