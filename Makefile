@@ -35,6 +35,7 @@ examples/credit/data/train.parquet: examples/credit/generate.py | $(STAMP)
 
 demo: $(STAMP) examples/credit/data/train.parquet
 	$(BIN)/python examples/credit/lifecycle.py
+	$(BIN)/python examples/credit/team_view.py
 
 demo-monitor: $(STAMP) examples/credit/data/train.parquet
 	$(BIN)/python examples/credit/monitor_demo.py

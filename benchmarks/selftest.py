@@ -3,11 +3,12 @@
     python benchmarks/selftest.py [--jobs 2] [--cold] [--limit 600]
 
 The example is copied to a scratch folder with its generated data (`generate.py` runs first when
-the data is missing). As a user would, `keel score` runs first (it fills the cache the selftest
-reuses for whatever a fault does not touch); `--cold` skips it, so the selftest trains and
-measures everything itself. Then `keel selftest --json` is timed, and the per-practice table is
-printed with PASS/FAIL against the limit. The load average is printed before and after: other
-jobs on the machine slow every figure here.
+the data is missing), and its code and keel.toml committed to a git repository there, as the
+example is in this repository (model.1 checks that). As a user would, `keel score` runs first
+(it fills the cache the selftest reuses for whatever a fault does not touch); `--cold` skips
+it, so the selftest trains and measures everything itself. Then `keel selftest --json` is
+timed, and the per-practice table is printed with PASS/FAIL against the limit. The load
+average is printed before and after: other jobs on the machine slow every figure here.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def prepare(scratch: Path) -> Path:
         )
     target = scratch / "credit"
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".keel", "__pycache__"))
+    (target / ".gitignore").write_text(".keel/\ndata/\n")
+    identity = ["-c", "user.name=benchmark", "-c", "user.email=benchmark@keel.invalid"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the example"]):
+        subprocess.run(["git", *identity, *step], cwd=target, check=True, capture_output=True)
     return target
 
 

@@ -78,3 +78,49 @@ TURN_DENIED = Fault(
     "data.4", "a deny-listed input, in turn", denied_after_setup, setup_marked, key="turn-denied"
 )
 IN_TURN = {"setup_marked": ["data.4"]}
+
+
+def in_git(folder: Path) -> str:
+    """Make `folder` a git repository with everything in it committed (as a user's system
+    under version control), whatever the machine's git identity; its commit."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid", *args],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    git("init", "-q")
+    (folder / ".gitignore").write_text(".keel/\ndata/\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "the system")
+    return git("rev-parse", "HEAD")
+
+
+def online_system(folder: Path) -> Path:
+    """A binary system whose served traffic can get late labels: an id column, feature code,
+    a reviewed schema and a gate; three versions serve 300 evaluation rows each (model.2)."""
+    from drills import infer_schema
+
+    train, evaluation = binary_frame(1500), binary_frame(900, seed=1)
+    for name, frame in (("t", train), ("e", evaluation)):
+        frame.insert(0, "uid", [f"{name}{i}" for i in range(len(frame))])
+    path = write_system(
+        folder,
+        train,
+        evaluation,
+        files={"feats.py": FEATURES.replace('"who"', '"uid"')},
+        sections={
+            "system": {"id": "uid"},
+            "model": {"features": "feats:build"},
+            "gate": {"min": {"roc_auc": 0.6}},
+            "serve": {"poll_seconds": 0.3},
+            "monitor": {"min_labels": 100, "min_rows": 50},
+        },
+    )
+    infer_schema(folder)
+    return path

@@ -125,6 +125,20 @@ def test_configuration_errors_name_file_key_value_and_expectation(tmp_path, chan
     assert str(info.value).startswith("keel.toml")
 
 
+def test_system_owner_and_team_are_read_for_the_team_view(tmp_path):
+    text = MINIMAL.replace('name = "s"', 'name = "s"\nowner = "ana@example.com"\nteam = "risk"')
+    config, _ = load_config(write(tmp_path, text))
+    assert (config.system.owner, config.system.team) == ("ana@example.com", "risk")
+    assert load_config(write(tmp_path, MINIMAL))[0].system.team is None
+
+
+@pytest.mark.parametrize("key", ["owner", "team"])
+def test_an_empty_system_owner_or_team_is_refused_naming_the_key(tmp_path, key):
+    path = write(tmp_path, MINIMAL.replace('name = "s"', f'name = "s"\n{key} = ""'))
+    with pytest.raises(ConfigError, match=rf"\[system\] {key}"):
+        load_config(path)
+
+
 def test_missing_sections_are_each_named():
     with pytest.raises(ConfigError) as info:
         parse_config({})

@@ -90,6 +90,9 @@ def _sections_read(module: str, function: str) -> set[str]:
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
                 if node.value.attr == "config":
                     sections.add(node.attr)
+            elif isinstance(node, ast.Attribute) and node.attr == "registry":
+                if isinstance(node.value, ast.Name) and node.value.id == "system":
+                    sections.add("registry")  # System.registry: [registry] uri and model
             elif isinstance(node, ast.Name) and node.id in functions:
                 todo.append((where[0], node.id))
             elif isinstance(node, ast.Name) and node.id in imported:

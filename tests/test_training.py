@@ -9,15 +9,9 @@ import subprocess
 import pytest
 from systems import HGB_TRAIN, binary_frame
 
+from keel.fingerprint import data_fingerprint, schema_hash
 from keel.registry.lineage import lineage_tags, metric_name
-from keel.training import (
-    code_paths,
-    config_sha256,
-    data_fingerprint,
-    lineage,
-    schema_hash,
-    slice_metrics,
-)
+from keel.training import code_paths, config_sha256, lineage, slice_metrics
 
 FEATURES = """
 def build(raw):

@@ -118,6 +118,9 @@ class SystemSection(_Section):
     id: str | None = None
     timestamp: str | None = None
     primary_metric: str | None = None
+    # Who runs the system: shown and filtered on by the team view (`keel ui`, --publish).
+    owner: str | None = Field(default=None, min_length=1, max_length=200)
+    team: str | None = Field(default=None, min_length=1, max_length=200)
 
     @field_validator("primary_metric")
     @classmethod

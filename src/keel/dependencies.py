@@ -19,13 +19,15 @@ The cache key of a `System` (and the environment recorded with a model) is built
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
+import json
 import os
 import re
 import sys
 import sysconfig
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
@@ -210,3 +212,52 @@ def distribution_closure(names: Iterable[str]) -> dict[str, str]:
             if required is not None:
                 todo.append(required)
     return dict(sorted(versions.items()))
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """A code file's name that does not depend on the machine: relative to the system's
+    folder, or to the `sys.path` entry it is imported from (`keel/trainers.py`)."""
+    if path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    bases = [Path(p).resolve() for p in sys.path if p]
+    containing = [b for b in bases if path.is_relative_to(b)]
+    if containing:
+        return path.relative_to(max(containing, key=lambda b: len(b.parts))).as_posix()
+    return path.name
+
+
+def kept_entry_files(
+    root: Path, entries: list[str], import_entries: Callable[[], None], kept_file: Path
+) -> dict[str, tuple[Path, str]]:
+    """`user_module_files` of the entry modules, by `shown_path` name: (file, SHA-256).
+
+    Which files those are is found by importing the entry points (`import_entries`) and
+    following their imports, which imports the libraries they use (scikit-learn, say). The
+    files found are kept in `kept_file` with their hashes: while every one of them is
+    unchanged, the imports they make are the same, and the answer is given without importing
+    (so `keel monitor` never imports the training code's libraries)."""
+    root = root.resolve()
+    try:
+        kept = json.loads(kept_file.read_text(encoding="utf-8"))
+        same = kept["entries"] == entries and kept["root"] == str(root)
+        if same and all(_sha256(Path(p)) == h for p, h in kept["files"].items()):
+            return {kept["shown"][p]: (Path(p), h) for p, h in kept["files"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # nothing kept, or a file changed: import and follow the imports again
+    import_entries()
+    files = {str(p): _sha256(p) for p in user_module_files(root, entries) if p.is_file()}
+    shown = {p: shown_path(Path(p).resolve(), root) for p in files}
+    with contextlib.suppress(OSError):  # a read-only folder: follow the imports every time
+        from keel.atomic import write_text_atomic
+
+        kept_file.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"entries": entries, "root": str(root), "files": files, "shown": shown}
+        write_text_atomic(kept_file, json.dumps(payload))
+    return {shown[p]: (Path(p), h) for p, h in files.items() if h is not None}
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

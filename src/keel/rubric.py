@@ -121,7 +121,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Personal data is found, declared and handled before it reaches models or logs.",
         "A PII scan of training data and serving logs; every PII column has a declared handling.",
         check="keel.checks.data:data_5",
-        reads=("data", "engine", "monitor", "serving"),
+        reads=("data", "engine", "monitor", "registry", "serving"),
         needs_model=False,
     ),
     _p(
@@ -148,9 +148,10 @@ PRACTICES: tuple[Practice, ...] = (
         "Model specification is reviewed and submitted",
         "Training code and configuration live in version control, clean, and each model "
         "records its commit.",
-        "Training code and keel.toml are tracked by git with no uncommitted change.",
+        "Training code and keel.toml are tracked by git with no uncommitted change, and the "
+        "serving version was registered from a commit with its code committed.",
         check="keel.checks.model:model_1",
-        reads=("model",),
+        reads=("model", "registry"),
         needs_model=False,
     ),
     _p(
@@ -160,7 +161,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Rank correlation, across model versions, of offline metrics and metrics on served, "
         "labelled data.",
         check="keel.checks.model:model_2",
-        reads=("data", "engine", "model", "monitor", "serving", "system"),
+        reads=("data", "engine", "model", "monitor", "registry", "serving", "system"),
         needs_model=False,
     ),
     _p(
@@ -279,6 +280,7 @@ PRACTICES: tuple[Practice, ...] = (
         "the model.",
         "A fingerprint stored with each model is compared with the present; differences notify.",
         check="keel.checks.monitor:monitor_1",
+        reads=("registry",),
         needs_model=False,
     ),
     _p(
@@ -287,7 +289,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Serving inputs satisfy the same expectations as training inputs.",
         "Serving logs validate against the training schema.",
         check="keel.checks.monitor:monitor_2",
-        reads=("data", "engine", "monitor", "serving"),
+        reads=("data", "engine", "monitor", "registry", "serving"),
         needs_model=False,
     ),
     _p(
@@ -296,7 +298,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Features computed at serving time equal those the training code would compute.",
         "Logged serving examples recomputed with the training code, and distributions compared.",
         check="keel.checks.monitor:monitor_3",
-        reads=("data", "engine", "monitor", "serving", "system"),
+        reads=("data", "engine", "monitor", "registry", "serving", "system"),
         needs_model=False,
     ),
     _p(
@@ -305,7 +307,7 @@ PRACTICES: tuple[Practice, ...] = (
         "The serving model is younger than the age at which its quality is known to drop.",
         "The serving model's data age against the limit measured by model.4.",
         check="keel.checks.monitor:monitor_4",
-        reads=("staleness", "system"),
+        reads=("registry", "staleness", "system"),
         needs_model=False,
     ),
     _p(
@@ -314,7 +316,7 @@ PRACTICES: tuple[Practice, ...] = (
         "No NaN or infinity reaches features or predictions; edge cases give finite output.",
         "Logs scanned for non-finite values, and edge-case probes of the model.",
         check="keel.checks.monitor:monitor_5",
-        reads=("data", "engine", "model", "monitor", "serving"),
+        reads=("data", "engine", "model", "monitor", "registry", "serving"),
         needs_model=False,
     ),
     _p(
@@ -323,7 +325,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Training time, serving latency, throughput and memory do not jump or creep up.",
         "Measured for every model version and compared with earlier versions.",
         check="keel.checks.monitor:monitor_6",
-        reads=("data", "engine", "monitor", "serving"),
+        reads=("data", "engine", "monitor", "registry", "serving"),
         needs_model=False,
     ),
     _p(
@@ -333,7 +335,7 @@ PRACTICES: tuple[Practice, ...] = (
         "Quality per time window from late labels against the offline metric; without labels, "
         "quality estimated from the probabilities (CBPE) and prediction drift.",
         check="keel.checks.monitor:monitor_7",
-        reads=("data", "engine", "monitor", "serving", "system"),
+        reads=("data", "engine", "monitor", "registry", "serving", "system"),
         needs_model=False,
     ),
 )

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,13 +33,16 @@ from keel.dependencies import (
     imported_top_names,
     installed_state,
     keel_source_hash,
+    kept_entry_files,
     package_versions,
-    user_module_files,
 )
 from keel.errors import CheckError, ConfigError, DataError, UserCodeError, user_traceback
 from keel.model.contract import Dataset, Split
 from keel.model.metrics import METRICS, Predictions, compute
 from keel.model.unpredictable import Unpredictable, describe_unpredictable, find_unpredictable
+
+if TYPE_CHECKING:
+    from keel.registry.ref import RegistryRef
 
 # Folders never holding the user's code: Keel's own state, virtualenvs, caches, VCS metadata.
 IGNORED_DIRS = {".keel", ".venv", "venv", "__pycache__", "node_modules", ".git"}
@@ -80,6 +83,31 @@ def _import_entry(spec: str, root: Path, key: str) -> Callable[..., Any]:
     if not callable(func):
         raise ConfigError(f"{where}: {module_name}.{func_name} is not a function")
     return func
+
+
+def _defined_in_source(spec: str, root: Path) -> bool:
+    """Whether the entry point `module:function` is, without importing it, a function defined
+    at the top of a module file of the system (`root/a/b.py` or `root/a/b/__init__.py`) that
+    parses. Loading a system imports only the entry points this cannot confirm (so their
+    errors show at loading); the others are imported when first used, and a command that never
+    trains (`keel monitor`) does not import the training code's libraries."""
+    import ast
+
+    module_name, _, func_name = spec.partition(":")
+    parts = module_name.split(".")
+    for file in (root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")):
+        if file.is_file():
+            break
+    else:
+        return False
+    try:
+        tree = ast.parse(file.read_bytes(), filename=str(file))
+    except (SyntaxError, ValueError, OSError):
+        return False
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == func_name
+        for node in tree.body
+    )
 
 
 def _forget_foreign_modules(top: str, root: Path) -> None:
@@ -146,8 +174,13 @@ class System:
         """The system described by keel.toml at `path` (the file or its folder)."""
         config, file = load_config(path)
         system = cls(config, file.parent, config_file=file, use_cache=use_cache, deep=deep)
-        system.train_function  # noqa: B018 (resolve entry points now: errors belong to loading)
-        system.features_function  # noqa: B018
+        model = config.model
+        for spec, attribute in (
+            (model.train, "train_function"),
+            (model.features, "features_function"),
+        ):
+            if spec is not None and not _defined_in_source(spec, system.root):
+                getattr(system, attribute)  # resolved now: errors belong to loading
         return system
 
     def with_data(
@@ -186,6 +219,13 @@ class System:
     @property
     def keel_dir(self) -> Path:
         return self.root / ".keel"
+
+    @property
+    def registry(self) -> RegistryRef:
+        """The system's registry: `[registry] uri`, and `[registry] model` (default: its name)."""
+        from keel.config import registry_ref
+
+        return registry_ref(self.config, self.root)
 
     # -- code -------------------------------------------------------------------------------
     @cached_property
@@ -391,16 +431,28 @@ class System:
         """A metric (the primary one by default) of predictions against the target."""
         return compute(metric or self.metric_name, np.asarray(target), predictions)
 
+    def entry_files(self) -> dict[str, tuple[Path, str]]:
+        """The files of the entry points' modules and of the user's modules they import, by
+        machine-independent name: (file, SHA-256). Found by importing the entry points once,
+        then known without importing while those files are unchanged
+        (`keel.dependencies.kept_entry_files`, kept in `.keel/cache/model-code.json`)."""
+        c = self.config
+        entries = [spec.split(":")[0] for spec in (c.model.train, c.model.features) if spec]
+
+        def import_entries() -> None:
+            self.train_function  # noqa: B018
+            self.features_function  # noqa: B018
+
+        kept = self.keel_dir / "cache" / "model-code.json"
+        return kept_entry_files(self.root, entries, import_entries, kept)
+
     def code_files(self) -> list[Path]:
         """The source files of the user's code: the entry point modules, every module of the
         user's they import (wherever it lives), and every Python file under the system folder
         outside the tests, Keel's state and virtualenvs."""
-        self.train_function  # noqa: B018 (import the entry points first)
-        self.features_function  # noqa: B018
         c = self.config
-        entries = [spec.split(":")[0] for spec in (c.model.train, c.model.features) if spec]
         tests = (self.root / c.model.tests).resolve() if c.model.tests else None
-        files = set(user_module_files(self.root, entries))
+        files = {path.resolve() for path, _ in self.entry_files().values()}
         for path in self.root.rglob("*.py"):
             rel = path.relative_to(self.root)
             if any(part in IGNORED_DIRS or part.startswith(".") for part in rel.parts[:-1]):

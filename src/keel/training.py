@@ -27,15 +27,17 @@ import numpy as np
 import pandas as pd
 
 from keel.cache import digest
-from keel.config import registry_ref as config_registry_ref
-from keel.data.sources import describe
-from keel.dependencies import user_module_files
+from keel.fingerprint import (
+    data_fingerprint,
+    model_code_hash,
+    model_code_hashes,
+)
 from keel.git import head_commit
 from keel.model.metrics import Predictions, metrics_for
 from keel.model.slices import slice_metric, slices_of
 from keel.registry.artefact import TrainedModel
 from keel.registry.gate import GateInputs
-from keel.registry.lineage import DataFacts, Lineage, metric_name
+from keel.registry.lineage import Lineage, metric_name
 from keel.registry.ref import RegistryRef
 from keel.registry.registration import Candidate, register, training_run
 from keel.registry.versions import ModelVersion
@@ -48,7 +50,7 @@ CHECKED_ROWS = 200  # evaluation rows the saved artefact must reproduce before i
 
 def registry_ref(system: System) -> RegistryRef:
     """The system's registry: `[registry] uri`, and `[registry] model` (default: its name)."""
-    return config_registry_ref(system.config, system.root)
+    return system.registry
 
 
 def gate_inputs(system: System) -> GateInputs:
@@ -153,6 +155,7 @@ def lineage(
         "task": system.task,
         "primary_metric": system.metric_name,
         "git_commit": head_commit(system.root),
+        "git_uncommitted": _uncommitted(system),
         "config_sha256": config_sha256(system),
         "code_hash": code_digest,
         "code_files": code_names,
@@ -182,42 +185,6 @@ def config_sha256(system: System) -> str:
     return digest(system.config.model_dump(mode="json"))
 
 
-def schema_hash(frame: pd.DataFrame) -> str:
-    """A hash of a frame's column names and types, in order."""
-    columns = [(str(c), str(t)) for c, t in frame.dtypes.items()]
-    return hashlib.sha256(repr(columns).encode()).hexdigest()
-
-
-def newest_time(frame: pd.DataFrame, column: str | None) -> str | None:
-    """The newest value of the timestamp column (ISO 8601, UTC when the column has no zone),
-    or None without a timestamp column or values."""
-    if not column or column not in frame.columns:
-        return None
-    stamps = pd.to_datetime(frame[column], errors="coerce", utc=True, format="mixed")
-    newest = stamps.max()
-    return None if pd.isna(newest) else newest.isoformat()
-
-
-def data_fingerprint(system: System, split: str, content_hash: str) -> DataFacts:
-    """Source, rows, schema hash, content hash and newest timestamp of one split of the
-    system's raw data, every row as read (monitor.1 reads the same facts again to compare)."""
-    data = system.config.data
-    frame = system.raw(split, all_rows=True)  # type: ignore[arg-type]
-    if split == "eval" and data.eval is None:
-        how = "newest rows by timestamp" if system.config.system.timestamp else "seeded random"
-        source = f"{describe(data.train)} (held out: {data.eval_fraction:.0%}, {how})"
-    else:
-        source = describe(data.train if split == "train" else data.eval)  # type: ignore[arg-type]
-    return {
-        "source": source,
-        "rows": len(frame),
-        "columns": len(frame.columns),
-        "schema_hash": schema_hash(frame),
-        "content_hash": content_hash,
-        "newest": newest_time(frame, system.config.system.timestamp),
-    }
-
-
 def peak_memory_mb() -> float | None:
     """Peak resident memory of this process so far, in MiB (None where the OS cannot say).
 
@@ -235,55 +202,11 @@ def peak_memory_mb() -> float | None:
     return round(peak / scale, 1)
 
 
-def _shown_path(path: Path, root: Path) -> str:
-    """A code file's name that does not depend on the machine: relative to the system's
-    folder, or to the `sys.path` entry it is imported from (`keel/trainers.py`)."""
-    if path.is_relative_to(root):
-        return path.relative_to(root).as_posix()
-    bases = [Path(p).resolve() for p in sys.path if p]
-    containing = [b for b in bases if path.is_relative_to(b)]
-    if containing:
-        return path.relative_to(max(containing, key=lambda b: len(b.parts))).as_posix()
-    return path.name
+def _uncommitted(system: System) -> list[str] | None:
+    """The model's code and keel.toml that git does not hold as committed now (model.1)."""
+    from keel.checks._code import uncommitted
 
-
-def model_code_hash(system: System) -> tuple[str, list[str]]:
-    """The SHA-256 of what defines the model, and the code files it covers.
-
-    Every source file of the code that builds the model (the training and feature entry
-    points wherever they live, Keel's ready-made trainers included, the user's modules they
-    import), named independently of the machine, and keel.toml's [model] section (entry
-    points, parameters, seed): the same code and specification give the same hash anywhere.
-    """
-    root = system.root.resolve()
-    model = system.config.model
-    h = hashlib.sha256()
-    names = []
-    for path in system.code_files():
-        name = _shown_path(path.resolve(), root)
-        names.append(name)
-        h.update(name.encode() + b"\0")
-        h.update(path.read_bytes())
-    spec = {"train": model.train, "features": model.features, "params": model.params}
-    h.update(digest(spec, model.seed).encode())
-    return h.hexdigest(), names
-
-
-def model_code_hashes(system: System) -> dict[str, str]:
-    """The SHA-256 of each file of the code the model's predictions depend on: the training
-    and feature entry points' modules and the user's modules they import (not the other
-    scripts in the system's folder), by machine-independent name. monitor.1 compares these,
-    so a commit that touches only keel.toml, a README or a helper script is not a change."""
-    system.train_function  # noqa: B018 (import the entry points first)
-    system.features_function  # noqa: B018
-    model = system.config.model
-    entries = [spec.split(":")[0] for spec in (model.train, model.features) if spec]
-    root = system.root.resolve()
-    return {
-        _shown_path(path.resolve(), root): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in user_module_files(system.root, entries)
-        if path.is_file()
-    }
+    return uncommitted(system)
 
 
 def _staleness_limit(system: System) -> float | None:

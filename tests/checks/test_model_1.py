@@ -107,3 +107,44 @@ def test_training_code_outside_the_repository_fails_and_names_it(tmp_path):
         sys.modules.pop("outsider", None)
     assert e.status == "fail"
     assert "outside the repository" in e.summary and "outsider.py" in e.summary
+
+
+def test_a_version_registered_from_committed_code_passes_and_names_its_commit(tmp_path):
+    from keel.training import train_and_register
+
+    path = committed_system(tmp_path)
+    version = train_and_register(System.from_path(path))
+    assert version.lineage["git_uncommitted"] == []
+    e = model_1(System.from_path(path))
+    assert e.status == "pass", e.summary
+    assert e.facts["version"] == version.version
+    assert e.facts["version_commit"] == e.facts["commit"]
+    assert f"version {version.version} was registered from commit" in e.summary
+
+
+def test_a_version_registered_from_uncommitted_code_fails_after_the_tree_is_clean(tmp_path):
+    from keel.training import train_and_register
+
+    path = committed_system(tmp_path)
+    model = tmp_path / "sysmodel.py"
+    model.write_text(model.read_text() + "\n# an unreviewed change\n")
+    version = train_and_register(System.from_path(path))  # registered from a dirty tree
+    git(tmp_path, "checkout", "--", "sysmodel.py")  # the tree is clean again
+    e = model_1(System.from_path(path))
+    assert e.status == "fail"
+    assert f"version {version.version} was registered from uncommitted code" in e.summary
+    assert "sysmodel.py" in e.summary and "keel train" in e.hint
+
+
+def test_a_version_that_recorded_nothing_of_git_fails(tmp_path):
+    """Registered before its system was put in git: it cannot be traced to a commit."""
+    from keel.training import train_and_register
+
+    path = write_system(tmp_path, binary_frame(100))
+    train_and_register(System.from_path(path))
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "keel.toml", "sysmodel.py")
+    git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "model")
+    e = model_1(System.from_path(path))
+    assert e.status == "fail"
+    assert "recorded no git commit" in e.summary

@@ -203,6 +203,7 @@ def test_a_loaded_model_imports_no_config_system_checks_or_metrics_of_keel(tmp_p
         "keel.registry",
         "keel.registry._mlflow",
         "keel.registry.artefact",
+        "keel.registry.feature_code",  # the version's own code, imported as monitoring does
     }
 
 
@@ -218,6 +219,7 @@ def test_each_version_predicts_with_its_own_feature_code_whatever_the_working_tr
     ref = registry_ref(versions.system)
     for commit in (3, 1, 2):  # the working tree at code no version has, then at each version's
         tree = checkout(versions.tree, commit)
+        tree.features_function  # noqa: B018 (the working tree's code, imported as a check would)
         imported = sys.modules["credit.features"]
         loaded = {v: load_model(ref, v) for v in (2, 1)}  # the newer one first, then the older
         for version, model in loaded.items():

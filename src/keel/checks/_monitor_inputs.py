@@ -44,10 +44,9 @@ __all__ = [
 def serving(system: System) -> Any:
     """The serving champion (`ModelVersion`), or None when nothing serves: read once per run
     (`System.read_once`), as the log is taken once, so every check judges the same one."""
-    from keel.registry.versions import champion
-    from keel.training import registry_ref
+    from keel.registry.snapshot import champion
 
-    return system.read_once("serving-champion", lambda: champion(registry_ref(system)))
+    return system.read_once("serving-champion", lambda: champion(system.registry))
 
 
 def fresh(system: System) -> System:
@@ -61,8 +60,8 @@ def fresh(system: System) -> System:
 def present_code(system: System, stored: dict[str, str]) -> dict[str, str]:
     """The hash of each file of the model's code now (as `stored` recorded them: per file, or
     as one hash for versions that recorded no hash per file)."""
+    from keel.fingerprint import model_code_hash, model_code_hashes
     from keel.monitor.dependencies import ALL_CODE
-    from keel.training import model_code_hash, model_code_hashes
 
     try:
         if ALL_CODE in stored:
@@ -91,8 +90,8 @@ def present_fingerprint(system: System, stored: dict[str, Any]) -> dict[str, Any
     the git commit (shown, not compared)."""
     import platform
 
+    from keel.fingerprint import data_fingerprint
     from keel.git import head_commit
-    from keel.training import data_fingerprint
 
     now: dict[str, Any] = {
         "python": platform.python_version(),
@@ -171,8 +170,8 @@ def skew_inputs(system: System) -> SkewInputs:
 
 def source_ages(system: System, now: Any) -> list[tuple[str, float | None]]:
     """Each training source's newest row, read again now, and its age in days."""
+    from keel.fingerprint import newest_time
     from keel.monitor.staleness import age_days
-    from keel.training import newest_time
 
     again = fresh(system)
     ages: list[tuple[str, float | None]] = []
@@ -205,10 +204,12 @@ def staleness_inputs(system: System) -> StalenessInputs:
 def stability_inputs(system: System) -> StabilityInputs:
     """monitor.5's inputs: the serving champion, `[monitor] min_rows`, and the readers of the
     log, the schema's and the training data's allowance of NaN, the model and the probes."""
-    from keel.registry.versions import load_model
-    from keel.training import registry_ref
-
     version = serving(system)
+
+    def model() -> Any:  # loaded (with MLflow) only when the probes' outcomes are not kept
+        from keel.registry.versions import load_model
+
+        return load_model(system.registry, version.version)
 
     @cache
     def features() -> dict[str, Any]:
@@ -233,7 +234,7 @@ def stability_inputs(system: System) -> StabilityInputs:
         state=lambda: monitor_state(system),
         allowed=allowed,
         missing_ok=missing_ok,
-        model=lambda: load_model(registry_ref(system), version.version),
+        model=model,
         probes=lambda: edge_probes(system, probe_sample(system)),
         remember=lambda probes, compute: system.cache.memo(
             "monitor5-probes", probes_key(system, version, probes), compute
@@ -273,11 +274,10 @@ def probes_key(system: System, version: Any, probes: list[tuple[str, Any]]) -> s
 def promotion_order(system: System, champion: int) -> list[Any]:
     """The versions in the order they served, the serving one last (the audit history's chain
     of champions; without two recorded promotions, every version up to the serving one)."""
-    from keel.registry.audit import champion_stack, history
-    from keel.registry.versions import list_versions
-    from keel.training import registry_ref
+    from keel.registry.records import champion_stack
+    from keel.registry.snapshot import history, list_versions
 
-    ref = registry_ref(system)
+    ref = system.registry
     by_number = {v.version: v for v in list_versions(ref)}
     chain = [v for v in champion_stack(history(ref), champion) if v in by_number]
     if len(chain) < 2:

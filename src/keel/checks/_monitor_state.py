@@ -73,32 +73,16 @@ def _rebuild(system: System) -> Any:
     return VersionedRebuild(for_version), skip
 
 
-_LOADED: dict[str, Any] = {}  # versions' feature code, by artefact (versions never change)
-
-
 def feature_code(system: System, version: int) -> Any:
     """Version `version`'s own feature code (`keel.registry.artefact.FeatureCode`: its
     registered copy, not the working tree's), or None when the registry does not hold the
-    version. Only the code is loaded, never the estimator; looked up once per run."""
-    return system.read_once(f"feature-code-{version}", lambda: _feature_code(system, version))
+    version. Only the code is loaded, never the estimator (nor MLflow, for a local registry:
+    `keel.registry.snapshot`); looked up once per run."""
+    from keel.registry.snapshot import feature_code as registered_code
 
-
-def _feature_code(system: System, version: int) -> Any:
-    from keel.errors import RegistryError
-    from keel.registry.store import connect, translated
-    from keel.registry.versions import find_version, load_features
-    from keel.training import registry_ref
-
-    store = connect(registry_ref(system))
-    with translated(store.uri):
-        try:
-            mv = find_version(store, version)
-        except RegistryError:
-            return None
-        key = f"{store.uri}|{store.model}|{mv.version}|{mv.run_id}|{mv.source}"
-        if key not in _LOADED:
-            _LOADED[key] = load_features(store, mv)
-        return _LOADED[key]
+    return system.read_once(
+        f"feature-code-{version}", lambda: registered_code(system.registry, version)
+    )
 
 
 def monitor_state(
@@ -113,8 +97,7 @@ def _take(system: System, progress: Any, engine: str | None, master: str | None)
     from keel.checks._foreign import take_foreign_log
     from keel.engine import spark_settings
     from keel.log.remote import take_remote
-    from keel.registry.versions import champion
-    from keel.training import registry_ref
+    from keel.registry.snapshot import champion
 
     take_remote(system.root, system.config.data.serving_log)  # a URL: new segments mirrored
     imported = take_foreign_log(system.config, system.root, log_root(system))
@@ -137,7 +120,7 @@ def _take(system: System, progress: Any, engine: str | None, master: str | None)
         progress=progress,
     )
     try:
-        serving = system.read_once("serving-champion", lambda: champion(registry_ref(system)))
+        serving = system.read_once("serving-champion", lambda: champion(system.registry))
     except Exception:  # noqa: BLE001 - an unreachable registry: checks that need it say so
         serving = None
     state = MonitorState(

@@ -124,12 +124,11 @@ def labels(system: System) -> pd.Series | None:
 def versions(system: System) -> dict[int, Any]:
     """Every registered version (`ModelVersion`) by number; empty when the registry is out of
     reach."""
-    from keel.registry.versions import list_versions
-    from keel.training import registry_ref
+    from keel.registry.snapshot import list_versions
 
     def read() -> dict[int, Any]:
         try:
-            return {v.version: v for v in list_versions(registry_ref(system))}
+            return {v.version: v for v in list_versions(system.registry)}
         except Exception:  # noqa: BLE001 - no registry: nothing stored offline
             return {}
 
@@ -175,16 +174,16 @@ def eval_reference(
     from keel.checks._monitor_inputs import version_key
     from keel.errors import KeelError
     from keel.model.online_quality import as_text
-    from keel.registry.artefact import predict_raw
-    from keel.registry.versions import load_model
-    from keel.training import registry_ref
 
     version = champion.version
 
     def compute() -> tuple[tuple[Reference, str], Calibration | None] | None:
+        from keel.registry.artefact import predict_raw  # MLflow: only when nothing is kept
+        from keel.registry.versions import load_model
+
         frame = system.raw("eval", all_rows=True)  # all rows: no training needed to pick them
         try:
-            model = load_model(registry_ref(system), version)
+            model = load_model(system.registry, version)
             out = predict_raw(model, frame)
         except Exception:  # noqa: BLE001 - the first window is the reference then
             return None
@@ -394,11 +393,10 @@ def ranks_agree(off: float, interval: OnlineInterval) -> tuple[str, int | None]:
 
 def _canary_event(system: System, champion: int) -> Any:
     """The newest `canary-pass` of the champion in the audit history, or None."""
-    from keel.registry.audit import history
-    from keel.training import registry_ref
+    from keel.registry.snapshot import history
 
     try:
-        events = history(registry_ref(system))
+        events = history(system.registry)
     except Exception:  # noqa: BLE001 - an unreachable registry: nothing recorded to read
         events = []
     return next((e for e in events if e.kind == "canary-pass" and e.version == champion), None)

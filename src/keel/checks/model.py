@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from keel.checks._baselines import baselines_chart, baselines_facts, baselines_table
-from keel.checks._code import code_files
+from keel.checks._code import code_files, recorded_commit
 from keel.checks._fairness import fairness_facts, fairness_tables, proxies_chart
 from keel.checks._format import num, settings
 from keel.checks._slices import (
@@ -30,7 +30,8 @@ from keel.system import System
 
 
 def model_1(system: System) -> Evidence:
-    """model.1: training code and keel.toml are tracked by git, clean, at a recorded commit."""
+    """model.1: training code and keel.toml are tracked by git and clean, and the serving
+    version (else the newest) was registered from a commit with its code committed."""
     from keel import __version__
 
     files, own = code_files(system)
@@ -96,11 +97,18 @@ def model_1(system: System) -> Evidence:
             tables=[table],
             facts=facts,
         )
+    recorded = recorded_commit(system)
+    facts |= {"version": recorded.version, "version_commit": recorded.commit}
+    if recorded.problem:
+        return Evidence(
+            "model.1", "fail", recorded.problem + own_note, hint=recorded.hint,
+            tables=[table], facts=facts,
+        )  # fmt: skip
     return Evidence(
         "model.1",
         "pass",
         f"{len(files)} file(s) of training code and configuration are committed at "
-        f"{state.commit[:12]}{own_note}",
+        f"{state.commit[:12]}; {recorded.describe()}{own_note}",
         tables=[table],
         facts=facts,
     )

@@ -1,8 +1,8 @@
 """The `keel` command: a thin layer over library calls.
 
 One module per family of commands (`score`, `diff`, `validate`, `init`, `data`, `explain`,
-`registry`, `serve`, `ingest`, `logs`, `drill`, `selftest`), each adding its commands to the app
-of `keel.cli._app` with `command`.
+`registry`, `serve`, `ingest`, `logs`, `drill`, `selftest`, `ui`), each adding its commands to
+the app of `keel.cli._app` with `command`.
 `keel score` exits 1 when the score is under `--min-score` (a CI gate); every command exits 2
 on a `KeelError` and 130 on Ctrl-C. Libraries are imported inside the commands, so
 `keel --help` stays fast.
@@ -31,6 +31,7 @@ COMMANDS = (
     "monitor",
     "logs",
     "selftest",
+    "ui",
 )
 for _module in COMMANDS:
     importlib.import_module(f"keel.cli.{_module}")

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keel.cli._app import EngineOpt, MasterOpt, PathArg, command, err, out
+from keel.cli._publish import PublishOpt, TokenOpt, publish_run
 from keel.cli._threads import limits_threads
 
 if TYPE_CHECKING:
@@ -155,6 +156,8 @@ def monitor(
     ] = None,
     engine: EngineOpt = None,
     master: MasterOpt = None,
+    publish: PublishOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Judge what was served: skew, drift, staleness, stability, performance and quality."""
     from keel.durations import parse_duration
@@ -169,6 +172,15 @@ def monitor(
     while True:
         result, deliveries, rows = run_monitor(path, html=html, engine=engine, master=master)
         failed = _show(result, deliveries, rows)
+        if publish:
+            from keel.config import load_config
+            from keel.report.json_report import to_json_dict
+
+            config, file = load_config(path)
+            publish_run(
+                to_json_dict(result), "monitor", file.parent / ".keel", publish, token,
+                team=config.system.team, owner=config.system.owner,
+            )  # fmt: skip
         if html is not None:
             out.print(f"[dim]dashboard:[/] {html}", highlight=False)
         if period is None:

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from keel.cli._app import PathArg, comma_list, command, err, out, progress_bar
+from keel.cli._publish import PublishOpt, TokenOpt, publish_run
 from keel.cli._threads import limits_threads
 from keel.errors import KeelError
 
@@ -51,6 +52,8 @@ def score(
     base_name: Annotated[
         str, typer.Option(help="What to call the base run in the Markdown, e.g. main.")
     ] = "",
+    publish: PublishOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Run every check on the system, print the score and write the reports."""
     from keel.checks.runner import run, select
@@ -80,6 +83,14 @@ def score(
         )
     for kind, p in paths.items():
         out.print(f"[dim]{kind}:[/] {p}", highlight=False)
+    if publish:
+        from keel.report.json_report import to_json_dict
+
+        about = system.config.system
+        publish_run(
+            to_json_dict(result), "score", system.keel_dir, publish, token,
+            team=about.team, owner=about.owner,
+        )  # fmt: skip
     limit = min_score if min_score is not None else system.config.score.min_score
     if limit is not None and result.score.final < limit:
         err.print(f"score {result.score.final:g} is below the minimum {limit:g}")

@@ -1,18 +1,21 @@
 """Closed segments' records straight into Arrow, column by column (`keel.log.rollup`).
 
 A batch of segments is taken together (`columnar_batch`): their bytes read into one buffer,
-each segment's frames checked on its own, every payload of the batch parsed in one DuckDB
-query, so a log of many small segments (one a minute) costs what one of few large ones does.
+each segment's frames checked on its own, every payload of the batch cut into fields (or
+parsed in one DuckDB query) at once, so a log of many small segments (one a minute) costs
+what one of few large ones does.
 
 The framing is checked in Python (length and CRC of each frame, `scan`: a damaged frame is
-left out and handed back with its bytes); the payloads are then parsed by DuckDB's JSON reader
-over the segment's own bytes (each 8-byte header blanked to whitespace in memory, never on
-disk), never record by record in Python. Every
-top-level field comes out as its JSON text, minified (the same values; a number may be
-written another way, 1e-05 as 0.00001, non-ASCII as UTF-8 rather than a \\u escape), and is
-then typed as the record-by-record way types it (`rollup._columns`): one scalar kind per field
-and partition is stored as that type, anything else (objects, lists, mixed kinds) as that
-JSON text.
+left out and handed back with its bytes). Each top-level field's JSON text is then cut out of
+the payloads where it stands (`keel.log._spans.cut`: no JSON parse, the text as logged) when
+every record is laid out as the first (its fields in its order, minified: how Keel's server
+writes them); else the payloads are parsed by DuckDB's JSON reader over the segment's own
+bytes (each 8-byte header blanked to whitespace in memory, never on disk), never record by
+record in Python, and every top-level field comes out as its JSON text, minified (the same
+values; a number may be written another way, 1e-05 as 0.00001, non-ASCII as UTF-8 rather than
+a \\u escape). Either way each field's text is then typed as the record-by-record way types
+it (`rollup._columns`): one scalar kind per field and partition is stored as that type,
+anything else (objects, lists, mixed kinds) as that JSON text.
 
 `Unsupported` sends the segment to the record-by-record way: a payload that is not UTF-8 or
 not a JSON object, a repeated field, two fields whose names differ only in case, a time that
@@ -32,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from keel.errors import interrupted
+from keel.log._spans import cut
 from keel.log.segments import HEADER, MAX_RECORD_BYTES, Gap, scan
 
 _PARTITION = ("model_version",)
@@ -128,6 +132,9 @@ def _fields(payloads: pa.LargeStringArray) -> dict[str, pa.ChunkedArray]:
 
     if len(payloads) == 0:
         return {}
+    texts = cut(payloads, HEADER.size)  # laid out as Keel's server writes them: no parse
+    if texts is not None:
+        return {name: pa.chunked_array([text]) for name, text in texts.items()}
     try:
         first = json.loads(payloads[0].as_py())
     except ValueError:

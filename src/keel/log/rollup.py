@@ -19,12 +19,15 @@ field whose type varies between records) is stored as JSON text, which DuckDB re
 Types are decided per partition of a batch.
 
 How: column by column (`keel.log._columnar`): the framing and CRC of every record checked in
-Python, then all payloads of the segment parsed at once by DuckDB's JSON reader and typed with
-Arrow; JSON text comes out minified as DuckDB writes it: the same values the server logged,
-though a number may be written another way (1e-05 as 0.00001) and a non-ASCII character as
-UTF-8 rather than a \\u escape. A segment that way cannot take (a payload that is not UTF-8
-or not an object, a repeated field, a time that is not text, a model_version that is not an
-integer) is rolled record by record in Python (`_columns`), with the same column types.
+Python, then each field's JSON text cut out of the payloads as logged (`keel.log._spans`: no
+parse, when every record has the first one's fields in its order, minified, as Keel's server
+writes them), else all payloads parsed at once by DuckDB's JSON reader, and typed with Arrow.
+Cut, JSON text is stored exactly as logged; parsed by DuckDB, it comes out minified as DuckDB
+writes it: the same values, though a number may be written another way (1e-05 as 0.00001)
+and a non-ASCII character as UTF-8 rather than a \\u escape. A segment that way cannot take
+(a payload that is not UTF-8 or not an object, a repeated field, a time that is not text, a
+model_version that is not an integer) is rolled record by record in Python (`_columns`),
+with the same column types.
 """
 
 from __future__ import annotations

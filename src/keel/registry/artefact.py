@@ -23,9 +23,7 @@ import io
 import json
 import pickle
 import sys
-import threading
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,12 @@ import numpy as np
 import pandas as pd
 
 from keel.registry._mlflow import quiet
+from keel.registry.feature_code import (
+    FeatureCode,
+    _feature_function,
+    load_feature_code,
+    own_imports,
+)
 
 with quiet():  # MLflow warns about its own type hints while importing
     import mlflow.pyfunc
@@ -49,7 +53,7 @@ __all__ = [
 ]
 
 ESTIMATOR = "estimator.pkl"
-META = "keel.json"
+META = "keel.json"  # the same name as keel.registry.feature_code.META
 # The model's code, copied into every model: MLflow runs it on loading ("models from code"),
 # so no pickled Python object of Keel's own is needed.
 MODEL_ENTRY = """\
@@ -117,68 +121,6 @@ def requirements(modules: Collection[str], *, exclude: Collection[str] = ()) -> 
             except importlib.metadata.PackageNotFoundError:
                 continue
     return sorted(pinned, key=str.lower)
-
-
-_IMPORTING = threading.RLock()  # one version's import space at a time, in any thread
-
-
-def _tops(code: Path) -> set[str]:
-    """The top-level module and package names a model's code folder provides."""
-    names = set()
-    for entry in code.iterdir():
-        if entry.suffix == ".py":
-            names.add(entry.stem)
-        elif entry.is_dir() and not entry.name.startswith((".", "__")):
-            names.add(entry.name)
-    return names
-
-
-def _owned(name: str, tops: Collection[str]) -> bool:
-    return name.split(".")[0] in tops
-
-
-@contextmanager
-def own_imports(code: Path | None) -> Iterator[None]:
-    """Import the user's modules from `code` (a model's own copy of its code), whatever this
-    process imported before or imports after.
-
-    Versions register code under the same module names (`credit.features` in every version,
-    with other contents), and Python keeps one module per name in `sys.modules`. Inside this
-    block the modules named like those in `code` are set aside and `code` comes first on
-    `sys.path`, so `import` reads this version's files; on leaving, the modules imported here
-    are taken out of `sys.modules` again (the loaded functions and classes keep them alive)
-    and what was there before is put back, with `sys.path` as it was. So any number of
-    versions, and the working tree's own code, live in one process, and a process spawned
-    later does not inherit a model's code folder on its path. With `code` None (no code was
-    saved with the model) nothing changes.
-    """
-    if code is None:
-        yield
-        return
-    code = code.resolve()
-    with _IMPORTING:
-        tops = _tops(code)
-        saved_path = [p for p in sys.path if not _same_folder(p, code)]  # MLflow prepended it
-        saved = {n: m for n, m in sys.modules.items() if _owned(n, tops)}
-        for name in saved:
-            del sys.modules[name]
-        sys.path.insert(0, str(code))
-        importlib.invalidate_caches()
-        try:
-            yield
-        finally:
-            for name in [n for n in sys.modules if _owned(n, tops)]:
-                del sys.modules[name]
-            sys.modules.update(saved)
-            sys.path[:] = saved_path
-            importlib.invalidate_caches()
-
-
-def _same_folder(entry: str, folder: Path) -> bool:
-    try:
-        return Path(entry).resolve() == folder
-    except (OSError, ValueError):
-        return False
 
 
 class KeelModel(mlflow.pyfunc.PythonModel):
@@ -280,43 +222,6 @@ class KeelModel(mlflow.pyfunc.PythonModel):
             for i, label in enumerate(self.classes):
                 out[f"proba_{label}"] = proba[:, i]
         return inputs, out.set_axis(raw.index)
-
-
-def _feature_function(meta: dict[str, Any]) -> Any:
-    """The feature function `keel.json` names (None without one), imported as the caller's
-    `own_imports` block has it."""
-    if not meta["features"]:
-        return None
-    module, name = meta["features"].split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-@dataclass(frozen=True)
-class FeatureCode:
-    """A version's feature code as its artefact holds it, without its estimator: what
-    monitoring reruns on logged raw rows (loading the pyfunc model would also import MLflow's
-    loader and unpickle the estimator, with the libraries it needs). `build` is None when the
-    raw rows are the model inputs; `estimator_sha256` names the artefact."""
-
-    inputs: list[str]
-    build: Any
-    estimator_sha256: str
-
-    def model_inputs(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """The model inputs this code builds from raw rows (those it builds, in order), as
-        `KeelModel.predict_with_inputs` builds them."""
-        built = raw if self.build is None else self.build(raw.copy())
-        return built[[c for c in self.inputs if c in built.columns]]
-
-
-def load_feature_code(folder: Path) -> FeatureCode:
-    """The feature code of the model saved in `folder` (`save_model`'s `model` folder),
-    imported from the model's own copy of the code as `KeelModel.load_context` imports it."""
-    meta = json.loads((folder / "artifacts" / META).read_text(encoding="utf-8"))
-    code = folder / "code"
-    with own_imports(code if code.is_dir() else None):
-        build = _feature_function(meta)
-    return FeatureCode([*meta["inputs"]], build, str(meta["estimator_sha256"]))
 
 
 def save_model(model: TrainedModel, folder: Path) -> tuple[Path, list[str]]:

@@ -17,50 +17,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
+from keel.registry.records import Event, champion_stack
 from keel.registry.ref import RegistryRef
 from keel.registry.store import connect, translated
 from keel.rubric import SECTIONS
 
 __all__ = ["Event", "champion_stack", "history", "recent_scores", "record_score"]
 
-EventKind = Literal[
-    "promote",
-    "force-promote",
-    "refused",
-    "rollback",
-    "canary-start",
-    "canary-pass",
-    "canary-abort",
-    "drill",
-]
 _TAG = "keel.event."
-
-
-@dataclass
-class Event:
-    """One change (or refused change) of the serving version, as recorded in the audit trail.
-
-    `previous` is the champion before the event and `champion` the one after it (the same for
-    a refused promotion); `verdict` is the gate's verdict for promotions, None for rollbacks.
-    """
-
-    seq: int
-    kind: EventKind
-    version: int
-    previous: int | None
-    champion: int | None
-    who: str
-    when: str
-    reason: str | None = None
-    verdict: dict[str, Any] | None = None
-    run_id: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The event as JSON-ready plain data."""
-        return asdict(self)
 
 
 def _runs(client: Any, experiment_id: str, *, limit: int | None = None) -> Iterator[Any]:
@@ -131,32 +97,6 @@ def write_event(client: Any, experiment_id: str, event: Event) -> Event:
     client.set_terminated(run.info.run_id)
     event.run_id = run.info.run_id
     return event
-
-
-def champion_stack(events: list[Event], current: int | None) -> list[int]:
-    """The chain of champions, oldest first, that a rollback walks back along.
-
-    Replays the events oldest first: a promotion puts its version on top; a rollback to a
-    version in the chain drops everything above it (a rollback to any other version puts it
-    on top). A champion set outside Keel (in the MLflow UI) is put on top as well, so the
-    chain always ends with the current champion.
-    """
-    stack: list[int] = []
-
-    def move_to(version: int) -> None:
-        if version in stack:  # keep the chain up to its latest place
-            del stack[len(stack) - stack[::-1].index(version) :]
-        else:
-            stack.append(version)
-
-    for event in sorted(events, key=lambda e: e.seq):
-        if event.kind in ("promote", "force-promote") and (not stack or stack[-1] != event.version):
-            stack.append(event.version)
-        elif event.kind == "rollback":
-            move_to(event.version)
-    if current is not None and (not stack or stack[-1] != current):
-        move_to(current)
-    return stack
 
 
 def write_score(client: Any, experiment_id: str, result: Any) -> str:

@@ -46,6 +46,8 @@ class Lineage(TypedDict):
     task: str
     primary_metric: str
     git_commit: str | None
+    # the model's code and keel.toml not committed at registration (None: not in a repository)
+    git_uncommitted: list[str] | None
     config_sha256: str
     code_hash: str
     code_files: list[str]
@@ -71,6 +73,7 @@ def lineage_tags(record: Lineage) -> dict[str, str]:
         "keel.task": record["task"],
         "keel.primary_metric": record["primary_metric"],
         "keel.git_commit": record["git_commit"] or "none (not a git repository)",
+        "keel.git_clean": _clean(record.get("git_uncommitted")),
         "keel.config_sha256": record["config_sha256"],
         "keel.code_hash": record["code_hash"],
         "keel.seed": str(record["seed"]),
@@ -83,6 +86,12 @@ def lineage_tags(record: Lineage) -> dict[str, str]:
         for key, value in facts.items():
             tags[f"keel.data.{split}.{key}"] = str(value)
     return tags
+
+
+def _clean(uncommitted: list[str] | None) -> str:
+    if uncommitted is None:
+        return "none (not a git repository)"
+    return "yes" if not uncommitted else "no: " + ", ".join(uncommitted)[:4000]
 
 
 def read_lineage(tags: dict[str, str]) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+SQLITE_TIMEOUT_S = 30  # how long a SQLite writer waits for another (MLflow's busy timeout)
+
 
 @dataclass(frozen=True)
 class RegistryRef:
@@ -27,3 +29,24 @@ class RegistryRef:
     model: str
     system: str
     state: Path
+
+
+def tracking_uri(uri: str, root: Path) -> str:
+    """`[registry] uri` as MLflow gets it: a relative SQLite path resolved against `root`, and
+    a busy timeout so concurrent writers wait for each other instead of failing."""
+    if not uri.startswith("sqlite:///"):
+        return uri
+    path, _, query = uri.removeprefix("sqlite:///").partition("?")
+    if path and path != ":memory:" and not path.startswith("/"):
+        path = str((root / path).resolve())
+    if "timeout=" not in query:
+        query = "&".join(q for q in (query, f"timeout={SQLITE_TIMEOUT_S}") if q)
+    return f"sqlite:///{path}?{query}"
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI (None for other stores and in-memory ones)."""
+    path = uri.removeprefix("sqlite:///").partition("?")[0]
+    if not uri.startswith("sqlite:///") or path in ("", ":memory:"):
+        return None
+    return Path(path)

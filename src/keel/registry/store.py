@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 from keel.errors import KeelError, RegistryError
 from keel.registry._mlflow import quiet
 from keel.registry.recovery import recover
-from keel.registry.ref import RegistryRef
+from keel.registry.ref import RegistryRef, sqlite_file, tracking_uri
 
 with quiet():
     from mlflow import MlflowClient
@@ -35,31 +35,9 @@ with quiet():
 __all__ = ["Store", "connect", "sqlite_file", "tracking_uri", "translated"]
 
 LOCK_TIMEOUT_S = 600.0
-SQLITE_TIMEOUT_S = 30
 _PLUMBING = {"sqlalchemy", "alembic", "requests", "urllib3", "sqlite3"}
 _OPENED: set[str] = set()  # SQLite stores this process has opened (and so migrated)
 _RECOVERED: set[tuple[str, str]] = set()  # (store, model) cleaned after dead trainings
-
-
-def tracking_uri(uri: str, root: Path) -> str:
-    """`[registry] uri` as MLflow gets it: a relative SQLite path resolved against `root`, and
-    a busy timeout so concurrent writers wait for each other instead of failing."""
-    if not uri.startswith("sqlite:///"):
-        return uri
-    path, _, query = uri.removeprefix("sqlite:///").partition("?")
-    if path and path != ":memory:" and not path.startswith("/"):
-        path = str((root / path).resolve())
-    if "timeout=" not in query:
-        query = "&".join(q for q in (query, f"timeout={SQLITE_TIMEOUT_S}") if q)
-    return f"sqlite:///{path}?{query}"
-
-
-def sqlite_file(uri: str) -> Path | None:
-    """The database file of a SQLite tracking URI (None for other stores and in-memory ones)."""
-    path = uri.removeprefix("sqlite:///").partition("?")[0]
-    if not uri.startswith("sqlite:///") or path in ("", ":memory:"):
-        return None
-    return Path(path)
 
 
 @dataclass

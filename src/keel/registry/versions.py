@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -22,7 +21,9 @@ import pandas as pd
 from keel.errors import RegistryError
 from keel.registry._mlflow import quiet
 from keel.registry.artefact import FeatureCode, load_feature_code, predict_raw
+from keel.registry.feature_code import unloadable
 from keel.registry.lineage import LINEAGE_TAG, read_lineage
+from keel.registry.records import ModelVersion
 from keel.registry.ref import RegistryRef
 from keel.registry.store import Store, connect, translated
 
@@ -48,26 +49,6 @@ __all__ = [
 ]
 
 CHAMPION = "champion"
-
-
-@dataclass
-class ModelVersion:
-    """One registered version: where it came from, how it scored, and what it serves as."""
-
-    name: str
-    version: int
-    run_id: str
-    lineage: dict[str, Any]
-    metrics: dict[str, float]
-    created_at: str
-    aliases: list[str]
-    source: str  # the artefact's URI: `mlflow.pyfunc.load_model(source)` loads it
-    verdict: dict[str, Any] | None = None  # the latest gate verdict recorded on it
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The version as JSON-ready plain data."""
-        return asdict(self)
 
 
 def _iso(millis: int | None) -> str:
@@ -194,12 +175,7 @@ def load_version(store: Store, mv: Any) -> Any:
         with quiet():
             return mlflow.pyfunc.load_model(str(_folder(store, mv)), suppress_warnings=True)
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise RegistryError(
-            f"version {mv.version} of '{store.model}' cannot be loaded from {mv.source}: "
-            f"{type(exc).__name__}: {first}. The artefact is missing or corrupt; register a "
-            "new version with `keel train`"
-        ) from None
+        raise unloadable(f"version {mv.version}", store.model, mv.source, exc) from None
 
 
 def _folder(store: Store, mv: Any) -> Path:
@@ -218,12 +194,8 @@ def load_features(store: Store, mv: Any) -> FeatureCode:
         with quiet():
             return load_feature_code(_folder(store, mv))
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise RegistryError(
-            f"the feature code of version {mv.version} of '{store.model}' cannot be loaded from "
-            f"{mv.source}: {type(exc).__name__}: {first}. The artefact is missing or corrupt; "
-            "register a new version with `keel train`"
-        ) from None
+        what = f"the feature code of version {mv.version}"
+        raise unloadable(what, store.model, mv.source, exc) from None
 
 
 def _download(store: Store, mv: Any) -> Path:

@@ -5,7 +5,9 @@ or Keel's state, except `.keel/cache`, so the copy reuses the trained model and 
 result of the user's last `keel score`). The copy's keel.toml points `[registry] uri` at
 `<copy>/.selftest/registry.db` and `[data] serving_log` at `<copy>/.selftest/log`, never at the
 user's; data named by a path outside the folder is kept where it is (read only) by naming it
-absolutely. Each clean and faulty run then works on a clone of that template.
+absolutely. When the user's system is in a git repository, the copy gets one of its own
+(`keel.selftest._repo`: the user's `.git` is never copied or written), committed, so model.1
+can be proved on it. Each clean and faulty run then works on a clone of that template.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from keel.selftest import _toml
+from keel.selftest import _repo, _toml
 from keel.selftest.fault import Copy
 
 SKIPPED = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".selftest"}
@@ -60,6 +62,9 @@ def make_template(config_file: Path, dest: Path) -> Copy:
     data["registry"].setdefault("model", data.get("system", {}).get("name", "model"))
     copy.log_folder.parent.mkdir(parents=True, exist_ok=True)
     _toml.write(copy.config_file, data)
+    tracked = _repo.tracked_files(source)
+    if tracked is not None:
+        _repo.make_repository(dest, tracked, config_file.name)
     return copy
 
 
@@ -76,7 +81,7 @@ def copy_at(root: Path, config_name: str = "keel.toml") -> Copy:
 
 def clone(template: Copy, dest: Path) -> Copy:
     """A fresh copy of the template at `dest`, its keel.toml pointing at its own registry and
-    log."""
+    log (committed, when the copy has a repository: the clone starts clean)."""
     shutil.copytree(template.root, dest, symlinks=True)
     copy = copy_at(dest, template.config_file.name)
     data = _toml.read(copy.config_file)
@@ -84,6 +89,8 @@ def clone(template: Copy, dest: Path) -> Copy:
     data["registry"]["uri"] = copy.registry_uri
     _toml.write(copy.config_file, data)
     copy.log_folder.parent.mkdir(parents=True, exist_ok=True)
+    if _repo.is_repository(dest):
+        _repo.commit_changes(dest, "keel selftest: this copy's own registry and log")
     return copy
 
 

@@ -76,7 +76,8 @@ def role_columns(copy: Copy) -> list[str]:
     return [r for r in roles if r] + list(c.get("fairness", {}).get("sensitive", []))
 
 
-def _module_file(root: Path, module: str) -> Path | None:
+def module_file(root: Path, module: str) -> Path | None:
+    """The file of `module` in the folder `root` (a module or a package), or None."""
     base = root.joinpath(*module.split("."))
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():
@@ -130,7 +131,7 @@ def wrap(copy: Copy, which: str, body: str, *, prelude: str = "", why: str = "")
     module, func = spec.split(":")
     template = FEATURES_WRAPPER if which == "features" else TRAIN_WRAPPER
     planted = template.format(func=func, original=original, body=indented)
-    file = _module_file(copy.root, module)
+    file = module_file(copy.root, module)
     if file is not None:
         text = file.read_text(encoding="utf-8")
         text += f"{header}{prelude}\n{original} = {func}\n{planted}"

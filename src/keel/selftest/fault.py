@@ -13,7 +13,8 @@ raises `NotApplicable` from `plant` with the reason: the report says so, and it 
 catch nor a weakness.
 
 The catalogue lives in one module per section (`faults_data`, `faults_model`, `faults_infra`,
-`faults_monitor`), each exporting `FAULTS: list[Fault]`.
+`faults_monitor`), each exporting `FAULTS: list[Fault]` (`faults_model` lists model.2's fault,
+whose setup of served versions lives in `faults_model_online`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Faults of the model section (model.3 … model.7), planted on any system's
-copy."""
+"""Faults of the model section (model.1, model.3 … model.7), planted on any system's copy
+(model.2's, which needs served versions and late labels, is `faults_model_online`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,38 @@ import pandas as pd
 
 from keel.selftest import _plant
 from keel.selftest.fault import Copy, Fault, NotApplicable
+from keel.selftest.faults_model_online import FAULT as REVERSED_RANKING
 
 SEED = 20_240_301
+EDIT_CONFIG = "\n# edited after the last commit (planted by `keel selftest`)\n"
+EDIT_CODE = EDIT_CONFIG + "_KEEL_SELFTEST_EDITED = True\n"
+
+
+# -- model.1 -------------------------------------------------------------------------------
+def uncommitted_edit(copy: Copy) -> None:
+    """An edit to the training code left uncommitted: a line appended to the module of
+    `[model] train` (else of `[model] features`, else to keel.toml, when both are Keel's own),
+    in the copy's own repository (`keel.selftest._repo`), which held everything committed."""
+    from keel.checks._code import code_files
+    from keel.selftest import _repo
+
+    if not _repo.is_repository(copy.root):
+        raise NotApplicable("the system is not in a git repository: model.1 has nothing to check")
+    files, _ = code_files(_plant.system(copy))
+    outside = [f for f in files if not f.is_relative_to(copy.root)]
+    if outside:
+        raise NotApplicable(
+            f"the training code lives outside the system's folder ({outside[0]}): the copy "
+            "holds the folder only, so its repository cannot hold that code"
+        )
+    config = _plant.config(copy).get("model", {})
+    modules = [config[key].split(":")[0] for key in ("train", "features") if config.get(key)]
+    found = [_plant.module_file(copy.root, m) for m in modules]
+    edited = [f.resolve() for f in found if f is not None and f.resolve() in files]
+    target = edited[0] if edited else copy.config_file
+    with target.open("a", encoding="utf-8") as out:
+        out.write(EDIT_CODE if target.suffix == ".py" else EDIT_CONFIG)
+    copy.notes["planted"] = f"{target.relative_to(copy.root)} edited and not committed"
 
 
 # -- model.3 -------------------------------------------------------------------------------
@@ -142,6 +172,8 @@ def proxy_input(copy: Copy) -> None:
 
 
 FAULTS: list[Fault] = [
+    Fault("model.1", "training code edited and not committed", uncommitted_edit, key="model.1"),
+    REVERSED_RANKING,
     Fault("model.3", "hyperparameters ignored by training", params_ignored, key="model.3"),
     Fault("model.4", "event times lost from the data", timestamps_lost, key="model.4"),
     Fault("model.5", "a model no better than a simple one", no_better_than_simple, key="model.5"),

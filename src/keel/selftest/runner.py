@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import pickle
 import shutil
 import tempfile
@@ -115,10 +116,15 @@ def _check(copy: _copy.Copy, practice: str) -> CheckRun:
     )
 
 
-def _threads() -> None:
+def _worker() -> None:
+    """A pool process's setting: one core's worth of threads (`jobs` processes share the
+    machine), and no GIT_* variable (a git hook's GIT_DIR would point model.1's git at the
+    user's repository instead of the copy's own)."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)  # each process one core's worth: `jobs` processes share the machine
+    threadpool_limits(1)
+    for name in [n for n in os.environ if n.startswith("GIT_")]:
+        del os.environ[name]
 
 
 def clean_task(
@@ -126,7 +132,7 @@ def clean_task(
 ) -> dict:
     """In a pool process: the practices' checks on a clean clone, after the setup of the
     fault `with_setup`, if any."""
-    _threads()
+    _worker()
     copy = _copy.clone(_copy.copy_at(Path(template)), Path(dest))
     fault = None if with_setup is None else _find(with_setup)
     try:
@@ -151,7 +157,7 @@ def in_turn(setup: Callable) -> list[str] | None:
 def turn_task(template: str, dest: str, sent: list[Fault | str]) -> dict:
     """In a pool process: one clone, the faults' shared setup once, then for each fault in
     order its clean check, its plant and its faulty check. {fault id: (clean, outcome)}."""
-    _threads()
+    _worker()
     faults = [_find(f) for f in sent]
     copy = _copy.clone(_copy.copy_at(Path(template)), Path(dest))
     out: dict[str, tuple[CheckRun, dict]] = {}
@@ -190,7 +196,7 @@ def turn_task(template: str, dest: str, sent: list[Fault | str]) -> dict:
 
 def fault_task(template: str, dest: str, sent: Fault | str, check: bool) -> dict:
     """In a pool process: plant one fault on a clone and (when `check`) run its check."""
-    _threads()
+    _worker()
     fault = _find(sent)
     copy = _copy.clone(_copy.copy_at(Path(template)), Path(dest))
     start = time.perf_counter()

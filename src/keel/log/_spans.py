@@ -1,0 +1,159 @@
+"""Each top-level field's JSON text cut out of the payloads as logged, without a JSON parser.
+
+The roll-up (`keel.log._columnar`) needs every top-level field of every record as its JSON
+text, column by column. DuckDB's JSON reader gives that, but it parses each payload and writes
+every value back out as new text (the nested `inputs` and `model_inputs` objects most of all):
+most of the roll's CPU. A log Keel's server writes has every record's fields in the same order,
+minified (`{"k1":v1,"k2":v2,...}`), so each value's text can be cut out of the payload where it
+stands: the bytes between `"k_i":` and the `,"k_(i+1)":` that follows, found by a byte search
+(Arrow's `find_substring`, each search starting where the previous key's value begins, so every
+payload is scanned about once). Nothing is re-written: the text stored is the text logged.
+
+A cut is trusted only when every piece holds: each payload starts with `{"k1":` and ends with
+`}`, each key `k_(i+1)` follows `k_i` inside the same payload, and every value cut out is one
+complete JSON value: scalars (numbers, strings, true, false, null) checked by one anchored
+regular expression, objects and arrays by DuckDB's `json_valid`. With values that are each
+complete, the payload is exactly `{"k1":v1,...,"kn":vn}`: a `,"k":` met inside a nested value
+would have cut that value short (unbalanced, so not valid) and a record with a field more, a
+field less, a repeated field, whitespace or a field out of order fails one of the checks. The
+keys must be plain names (letters, digits, `_`): a quote cannot stand in the middle of a JSON
+string unescaped, so `,"name":` matches only a key. When any check fails `cut` returns None
+and the caller parses the payloads instead (DuckDB, else record by record in Python).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# one JSON scalar, the whole text (RE2, anchored): number, string, true, false, null
+_SCALAR = (
+    r"^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+    r'|"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
+    r"|true|false|null)$"
+)
+_OPEN = (ord("{"), ord("["))
+_LONG = 48  # bytes of the first record's value past which its key is searched with RE2
+_TWELVE = np.arange(12)
+_VIEW = np.dtype([("size", "<i4"), ("prefix", "V4"), ("buffer", "<i4"), ("offset", "<i4")])
+
+
+def cut(payloads: pa.LargeStringArray, skip: int = 0) -> dict[str, pa.Array] | None:
+    """{field: its JSON text per record} of `payloads` (each record's text from byte `skip`
+    of its value: the frame header blanked before it), fields in the first record's order,
+    a JSON `null` as a null; None when the payloads are not all laid out as the first one
+    is (see the module docstring)."""
+    count = len(payloads)
+    if count == 0 or payloads.null_count:
+        return None
+    _, offsets_buffer, data_buffer = payloads.buffers()
+    if data_buffer is None or not 12 <= data_buffer.size < 2**31:  # views hold 32-bit offsets
+        return None
+    offsets = np.frombuffer(offsets_buffer, np.int64, count + 1, payloads.offset * 8)
+    data = np.frombuffer(data_buffer, np.uint8)
+    starts, ends = offsets[:-1] + skip, offsets[1:]
+    try:
+        first = json.loads(data[starts[0] : ends[0]].tobytes())
+    except ValueError:
+        return None
+    if not isinstance(first, dict) or not first:
+        return None
+    names = list(first)
+    if not all(_NAME.match(n) for n in names) or len({n.lower() for n in names}) < len(names):
+        return None  # DuckDB's names are case-blind: the parse refuses those, and so do we
+    head = f'{{"{names[0]}":'.encode()
+    if (ends - starts < len(head) + 2).any() or (data[ends - 1] != ord("}")).any():
+        return None
+    for k, byte in enumerate(head):
+        if (data[starts + k] != byte).any():
+            return None
+    spans: list[tuple[np.ndarray, np.ndarray]] = []
+    begin = starts + len(head)
+    for name in names[1:]:
+        key = f',"{name}":'
+        rest = pa.LargeStringArray.from_buffers(
+            count, pa.py_buffer(np.append(begin, ends[-1])), data_buffer
+        )
+        # a plain search is quick over a few bytes, RE2 over many (its cost is per record)
+        far = begin[0] + _LONG < starts[0] + data[starts[0] : ends[0]].tobytes().find(key.encode())
+        search = pc.find_substring_regex if far else pc.find_substring
+        found = search(rest, key).to_numpy()
+        stop = begin + found
+        if (found < 1).any() or (stop + len(key) >= ends).any():
+            return None  # missing, empty, or found only in the next record
+        spans.append((begin, stop))
+        begin = stop + len(key)
+    spans.append((begin, ends - 1))
+    texts = {n: _gather(data, data_buffer, a, b) for n, (a, b) in zip(names, spans, strict=True)}
+    nested: list[pa.Array] = []
+    for name, (a, _) in zip(names, spans, strict=True):
+        if np.isin(data[a], _OPEN).any():
+            if not any(_same(texts[name], other) for other in nested):  # model_inputs, often
+                nested.append(texts[name])
+        elif pc.all(pc.match_substring_regex(texts[name], _SCALAR)).as_py() is False:
+            return None
+    return texts if _valid(nested) else None
+
+
+def _gather(data: np.ndarray, buffer: pa.Buffer, begin: np.ndarray, end: np.ndarray) -> pa.Array:
+    """The bytes [begin, end) of each record as one string array (copied together by Arrow
+    from string views onto `buffer`; JSON `null` as null)."""
+    count = len(begin)
+    sizes = (end - begin).astype(np.int32)
+    views = np.zeros(count, _VIEW)
+    views["size"] = sizes
+    raw = views.view(np.uint8).reshape(count, 16)
+    short = sizes <= 12  # inline: the bytes themselves after the size (zero past them)
+    windows = np.ndarray((len(data) - 11,), "V12", data, 0, (1,))  # 12 bytes from each byte
+    limit = len(data) - 12
+    inline = windows[np.minimum(begin, limit)].view(np.uint8).reshape(count, 12)
+    late = begin > limit  # fewer than 12 bytes left in the buffer: from a padded copy
+    if late.any():
+        padded = np.concatenate([data[limit:], np.zeros(12, np.uint8)])
+        inline[late] = padded[(begin[late] - limit)[:, None] + _TWELVE]
+    inline *= np.where(short, sizes, 4)[:, None] > _TWELVE
+    raw[:, 4:] = inline
+    long = ~short  # else the first four bytes (kept above), buffer 0, where the bytes are
+    views["offset"][long] = begin[long]
+    array = pa.Array.from_buffers(
+        pa.string_view(), count, [None, pa.py_buffer(views), buffer]
+    ).cast(pa.string())
+    nulls = sizes == 4
+    if nulls.any():
+        nulls[nulls] = pc.equal(array.filter(pa.array(nulls)), "null").to_numpy(
+            zero_copy_only=False
+        )
+        if nulls.any():
+            array = pc.if_else(pa.array(nulls), pa.scalar(None, pa.string()), array)
+    return array
+
+
+def _same(a: pa.Array, b: pa.Array) -> bool:
+    """Whether two columns hold the same text in every row (nulls alike)."""
+    if a.null_count or b.null_count:
+        return False
+    return bool(pc.all(pc.equal(a, b)).as_py())
+
+
+def _valid(columns: list[pa.Array]) -> bool:
+    """Whether every text of `columns` is one complete JSON value (nulls are), by DuckDB's
+    JSON reader (the one the roll parses payloads with when they cannot be cut)."""
+    if not columns:
+        return True
+    import duckdb
+
+    names = [f"c{k}" for k in range(len(columns))]
+    checks = " AND ".join(f"({n} IS NULL OR json_valid({n}))" for n in names)
+    con = duckdb.connect()
+    try:
+        con.register("t", pa.table(dict(zip(names, columns, strict=True))))
+        return con.sql(f"SELECT count(*) FROM t WHERE NOT ({checks})").fetchall()[0][0] == 0
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()

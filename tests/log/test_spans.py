@@ -1,0 +1,138 @@
+"""The roll's fields cut out of the logged payloads (keel.log._spans) without a JSON parser:
+each value's text exactly as logged when every record is laid out as the first, and None
+(the caller parses instead) whenever one is not."""
+
+import json
+import zlib
+
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keel.log import rollup
+from keel.log._columnar import _payloads
+from keel.log._spans import cut
+from keel.log.segments import HEADER, encode_record
+
+_KEYS = st.sampled_from(["a", "b", "time", "inputs", "model_inputs", "x_1", "A", "prediction"])
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS | st.text(max_size=4), inner),
+    max_leaves=8,
+)
+
+
+@st.composite
+def _records(draw) -> list[dict]:
+    """Records mostly laid out alike (the same fields in the same order), sometimes not."""
+    names = draw(st.lists(_KEYS, min_size=1, max_size=5, unique=True))
+    alike = st.fixed_dictionaries({n: _VALUES for n in names})
+    other = st.dictionaries(_KEYS, _VALUES, min_size=1)
+    return draw(st.lists(alike | other, min_size=1, max_size=5))
+
+
+def _framed(tmp_path, payloads: list[bytes]):
+    path = tmp_path / "seg-1-00000001-abcd.seg"
+    path.write_bytes(b"".join(HEADER.pack(len(p), zlib.crc32(p)) + p for p in payloads))
+    return _payloads([path])[0]
+
+
+def _cut(tmp_path, records):
+    path = tmp_path / "seg-1-00000001-abcd.seg"
+    path.write_bytes(b"".join(encode_record(r) for r in records))
+    return cut(_payloads([path])[0], HEADER.size)
+
+
+def _nested_keys(value) -> set:
+    """Every key of the objects inside `value`, at any depth."""
+    if isinstance(value, dict):
+        return set(value).union(*(_nested_keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_nested_keys(v) for v in value))
+    return set()
+
+
+def _logged(value):
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(records=_records())
+def test_a_cut_is_each_value_as_logged_or_nothing(tmp_path, records):
+    texts = _cut(tmp_path, records)
+    same_layout = all(list(r) == list(records[0]) for r in records)
+    names = {k.lower() for k in records[0]}
+    inside = set().union(*(_nested_keys(v) for r in records for v in r.values()))
+    if same_layout and len(names) == len(records[0]) and not inside & set(records[0]):
+        assert texts is not None  # records laid out alike are always cut
+    if texts is None:
+        return
+    assert same_layout and list(texts) == list(records[0])
+    for name, text in texts.items():
+        assert text.to_pylist() == [_logged(r[name]) for r in records], name
+
+
+def test_served_records_are_cut_with_their_logged_text(tmp_path):
+    record = {
+        "time": "2026-11-01T00:00:00+00:00",
+        "model_version": 1,
+        "inputs": {"tiny": 1e-05, "city": "Zürich", "time": 'x,"y":'},
+        "prediction": 1,
+        "probabilities": {"0": 0.25, "1": 0.75},
+        "anomalies": [],
+    }
+    texts = _cut(tmp_path, [record, {**record, "prediction": None}])
+    assert texts["inputs"].to_pylist()[0] == _logged(record["inputs"])  # 1e-05, \u00fc kept
+    assert texts["prediction"].to_pylist() == ["1", None]
+    nested = {**record, "inputs": {**record["inputs"], "prediction": 3}}  # a later field's name
+    assert _cut(tmp_path, [nested]) is None  # left to the parse
+
+
+def test_rolled_parts_keep_the_nested_fields_text_as_logged(tmp_path):
+    records = [
+        {"time": "2026-11-01T00:00:00+00:00", "model_version": 1, "inputs": {"x": 1e-05 * i}}
+        for i in range(1, 4)
+    ]
+    (tmp_path / "seg").mkdir()
+    (tmp_path / "seg" / "seg-1-00000001-abcd.seg").write_bytes(
+        b"".join(encode_record(r) for r in records)
+    )
+    rollup.roll(tmp_path / "seg", tmp_path / "out")
+    (part,) = (tmp_path / "out").glob("**/*.parquet")
+    assert pq.read_table(part).column("inputs").to_pylist() == [
+        _logged(r["inputs"]) for r in records
+    ]  # DuckDB's parse wrote them back as 0.00001, 0.00002, ...
+
+
+def test_payloads_not_laid_out_alike_are_not_cut(tmp_path):
+    first = b'{"time":"t","model_version":1,"inputs":{"a":1},"prediction":2}'
+    for other in [
+        b'{"time":"t","model_version":1,"inputs":{"a":1},"prediction":2,"more":3}',
+        b'{"time":"t","model_version":1,"prediction":2,"inputs":{"a":1}}',  # order
+        b'{"time":"t","model_version":1,"inputs":{"a":1}}',  # a field less
+        b'{"time":"t","model_version":1,"inputs":{"a":1},"prediction":2,"prediction":3}',
+        b'{"time": "t","model_version":1,"inputs":{"a":1},"prediction":2}',  # whitespace
+        b'{"time":"t","model_version":1,"inputs":{"a":1,"prediction":2}}',  # nested only
+        b'{"time":"t","model_version":1,"inputs":{"a":1},"prediction":02}',
+        b'{"time":"t\x01","model_version":1,"inputs":{"a":1},"prediction":2}',
+        b'{"time":"t","model_version":1,"inputs":{"a":1},"prediction":2',
+        b"[1,2]",
+    ]:
+        assert cut(_framed(tmp_path, [first, other]), HEADER.size) is None, other
+    assert cut(_framed(tmp_path, [first, first]), HEADER.size) is not None
+
+
+def test_names_that_differ_only_in_case_are_left_to_the_parse(tmp_path):
+    record = {"time": "t", "model_version": 1, "A": 1, "a": 2}
+    assert _cut(tmp_path, [record]) is None
