@@ -227,7 +227,7 @@ def shown_path(path: Path, root: Path) -> str:
 
 
 def kept_entry_files(
-    root: Path, entries: list[str], import_entries: Callable[[], None], kept_file: Path
+    root: Path, entries: list[str], import_entries: Callable[[], None], kept_file: Path | None
 ) -> dict[str, tuple[Path, str]]:
     """`user_module_files` of the entry modules, by `shown_path` name: (file, SHA-256).
 
@@ -235,9 +235,12 @@ def kept_entry_files(
     following their imports, which imports the libraries they use (scikit-learn, say). The
     files found are kept in `kept_file` with their hashes: while every one of them is
     unchanged, the imports they make are the same, and the answer is given without importing
-    (so `keel monitor` never imports the training code's libraries)."""
+    (so `keel monitor` never imports the training code's libraries). With `kept_file` None
+    nothing is read or kept."""
     root = root.resolve()
     try:
+        if kept_file is None:
+            raise FileNotFoundError  # nothing kept: import and follow
         kept = json.loads(kept_file.read_text(encoding="utf-8"))
         same = kept["entries"] == entries and kept["root"] == str(root)
         if same and all(_sha256(Path(p)) == h for p, h in kept["files"].items()):
@@ -250,6 +253,8 @@ def kept_entry_files(
     with contextlib.suppress(OSError):  # a read-only folder: follow the imports every time
         from keel.atomic import write_text_atomic
 
+        if kept_file is None:
+            raise FileNotFoundError  # asked not to keep anything
         kept_file.parent.mkdir(parents=True, exist_ok=True)
         payload = {"entries": entries, "root": str(root), "files": files, "shown": shown}
         write_text_atomic(kept_file, json.dumps(payload))

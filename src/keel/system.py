@@ -435,7 +435,8 @@ class System:
         """The files of the entry points' modules and of the user's modules they import, by
         machine-independent name: (file, SHA-256). Found by importing the entry points once,
         then known without importing while those files are unchanged
-        (`keel.dependencies.kept_entry_files`, kept in `.keel/cache/model-code.json`)."""
+        (`keel.dependencies.kept_entry_files`, kept in `.keel/cache/model-code.json`; neither
+        read nor written when the system's cache is off)."""
         c = self.config
         entries = [spec.split(":")[0] for spec in (c.model.train, c.model.features) if spec]
 
@@ -443,7 +444,7 @@ class System:
             self.train_function  # noqa: B018
             self.features_function  # noqa: B018
 
-        kept = self.keel_dir / "cache" / "model-code.json"
+        kept = self.keel_dir / "cache" / "model-code.json" if self.cache.enabled else None
         return kept_entry_files(self.root, entries, import_entries, kept)
 
     def code_files(self) -> list[Path]:
