@@ -109,11 +109,14 @@ def prepare(folder: Path, data_rows: int | None = None) -> Path:
         from generate import write
 
         write(folder / "data", rows=data_rows or 60_000)
-    with (folder / "keel.toml").open("a", encoding="utf-8") as toml:
-        toml.write(
-            "\n# Added by monitor_demo.py: one monitor window per simulated day.\n"
-            '[monitor]\nwindow = "1d"\n'
-        )
+    config = folder / "keel.toml"
+    text = config.read_text(encoding="utf-8")
+    window = '# Added by monitor_demo.py: one monitor window per simulated day.\nwindow = "1d"\n'
+    if "\n[monitor]\n" in text:  # the example has its own [monitor] keys: add the window
+        text = text.replace("\n[monitor]\n", "\n[monitor]\n" + window, 1)
+    else:
+        text += "\n[monitor]\n" + window
+    config.write_text(text, encoding="utf-8")
     return folder
 
 
