@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +48,26 @@ def browser() -> Iterator[object]:
             yield chromium
         finally:
             chromium.close()
+
+
+@dataclass
+class Watched:
+    """What a page did while a test watched it: console errors, uncaught script errors, and
+    every URL it requested."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return self.console_errors + self.page_errors
+
+
+def watch(page: Any) -> Watched:
+    """Start recording a Playwright page's console errors, script errors and requests."""
+    seen = Watched()
+    page.on("console", lambda m: seen.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
+    page.on("request", lambda request: seen.requests.append(request.url))
+    return seen

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from browsers import watch
 from served_logs import served_records, served_windows
 
 from keel.monitor.alerts import Alert, AlertSettings, send_alerts
@@ -19,15 +20,11 @@ pytestmark = pytest.mark.browser
 
 def _open(browser, path: Path):  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("request", lambda request: requests.append(request.url))
+    seen = watch(page)
     url = path.resolve().as_uri()
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
-    return page, problems, requests, url
+    return page, seen, url
 
 
 def test_dashboard_renders_every_chart_alerts_and_verdicts(browser, run_result, tmp_path):
@@ -40,7 +37,7 @@ def test_dashboard_renders_every_chart_alerts_and_verdicts(browser, run_result, 
     )
     windows = served_windows(tmp_path / "served", served_records(12, 40, inputs=12))
     path = write_dashboard(run_result, windows, tmp_path / "dashboard.html")
-    page, problems, requests, url = _open(browser, path)
+    page, seen, url = _open(browser, path)
 
     boxes = page.evaluate(
         "[...document.querySelectorAll('svg.chart')].map(s => {"
@@ -54,8 +51,8 @@ def test_dashboard_renders_every_chart_alerts_and_verdicts(browser, run_result, 
     assert "drift:x0" in page.locator("#alert-table").inner_text()
     for practice in MONITOR_PRACTICES:
         assert page.locator(f"#{practice.replace('.', '-')}").is_visible()
-    assert problems == []
-    assert requests == [url]
+    assert seen.problems == []
+    assert seen.requests == [url]
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert (tmp_path / "dashboard.png").stat().st_size > 50_000
 
@@ -63,8 +60,8 @@ def test_dashboard_renders_every_chart_alerts_and_verdicts(browser, run_result, 
 def test_empty_dashboard_renders_with_what_to_do(browser, run_result, tmp_path):
     run_result.root = str(tmp_path)
     path = write_dashboard(run_result, {}, tmp_path / "dashboard.html")
-    page, problems, _, _ = _open(browser, path)
+    page, seen, _ = _open(browser, path)
     assert page.locator("#no-traffic").is_visible()
     assert "Nothing served yet" in page.locator("#no-traffic").inner_text()
     assert "No alerts yet" in page.locator("#alerts").inner_text()
-    assert problems == []
+    assert seen.problems == []

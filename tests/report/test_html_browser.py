@@ -8,7 +8,7 @@ workstation but fails when the CI environment variable is set, so CI cannot skip
 from __future__ import annotations
 
 import pytest
-from browsers import unavailable
+from browsers import unavailable, watch
 
 from keel import rubric
 from keel.report.html import write_html
@@ -20,12 +20,7 @@ def test_report_renders_offline_without_errors_or_requests(browser, run_result, 
     path = write_html(run_result, tmp_path / "report.html")
     url = path.resolve().as_uri()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    console_errors: list[str] = []
-    page_errors: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.on("request", lambda request: requests.append(request.url))
+    seen = watch(page)
 
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
@@ -37,9 +32,9 @@ def test_report_renders_offline_without_errors_or_requests(browser, run_result, 
     missing = [pid for pid in rubric.PRACTICE_IDS if pid not in body]
     assert missing == []
     assert "ML TEST SCORE" in body.upper()
-    assert console_errors == []
-    assert page_errors == []
-    assert requests == [url]
+    assert seen.console_errors == []
+    assert seen.page_errors == []
+    assert seen.requests == [url]
 
 
 def test_summary_tiles_jump_to_their_practice(browser, run_result, tmp_path):

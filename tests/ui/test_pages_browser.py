@@ -6,7 +6,7 @@ import datetime as dt
 from urllib.parse import quote
 
 import pytest
-from browsers import browser  # noqa: F401  (the module fixture)
+from browsers import browser, watch  # noqa: F401  (browser: the module fixture)
 from ui_reports import report
 
 from keel.ui.payload import envelope
@@ -62,12 +62,7 @@ PAGES = [
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_renders_with_sized_charts_and_no_errors(signed_in, server, path, tmp_path):
     page = signed_in
-    console: list[str] = []
-    errors: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: requests.append(r.url))
+    seen = watch(page)
     response = page.goto(server.url + path, wait_until="load")
     assert response.status == 200
     page.screenshot(path=str(tmp_path / f"{quote(path, safe='')}.png"), full_page=True)
@@ -78,8 +73,8 @@ def test_every_page_renders_with_sized_charts_and_no_errors(signed_in, server, p
     if path != "/practices/monitor.3?status=fail":
         assert sizes, "no chart on " + path
     assert all(w > 0 and h > 0 for w, h in sizes), sizes
-    assert console == [] and errors == []
-    assert all(r.startswith(server.url) for r in requests), requests
+    assert seen.console_errors == [] and seen.page_errors == []
+    assert all(r.startswith(server.url) for r in seen.requests), seen.requests
     assert page.locator("script").count() == 0
 
 
