@@ -21,9 +21,11 @@ class GitState:
     modified: list[str]
 
 
-def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _git(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60, env=env
     )
 
 
@@ -43,6 +45,21 @@ def head_commit(folder: Path) -> str | None:
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def tracked_files(folder: Path, *, env: dict[str, str] | None = None) -> list[str] | None:
+    """The files git tracks under `folder` (relative to it), or None when `folder` is not in a
+    git repository (or git is not installed). Read only; `env` is git's environment (default:
+    this process's)."""
+    if repository_top(folder) is None:
+        return None
+    try:
+        out = _git(["ls-files", "-z", "--", "."], folder, env)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return [name for name in out.stdout.split("\0") if name]
 
 
 def file_state(folder: Path, files: list[Path]) -> GitState | None:

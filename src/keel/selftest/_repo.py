@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 from keel.errors import KeelError
-from keel.git import repository_top
+from keel.git import tracked_files as git_tracked_files
 
 AUTHOR = ("keel selftest", "selftest@keel.invalid")
 SKIPPED_DIRS = {".git", ".keel", ".selftest", "__pycache__", ".venv", "venv", "node_modules"}
@@ -65,24 +65,9 @@ def _run(root: Path, args: list[str], stdin: str | None = None) -> str:
 
 def tracked_files(folder: Path) -> list[str] | None:
     """The files the user's git repository tracks under `folder` (relative to it), or None
-    when `folder` is not in a git repository (or git is not installed). Read only."""
-    if repository_top(folder) is None:
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--", "."],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-            env=_env(),
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    return [name for name in out.stdout.split("\0") if name]
+    when `folder` is not in a git repository (or git is not installed). Read only; GIT_*
+    variables dropped, as for every git command of the selftest."""
+    return git_tracked_files(folder, env=_env())
 
 
 def _python_files(root: Path) -> list[str]:
