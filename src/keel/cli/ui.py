@@ -13,8 +13,10 @@ The database is `--db` (sqlite:///PATH or postgresql+psycopg://…), else .keel/
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -74,6 +76,20 @@ def serve_ui(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+@contextmanager
+def _migrated(db: str | None, data_dir: Path | None) -> Iterator[Any]:
+    """The team view's database engine, migrated to the newest schema; disposed on leaving."""
+    from keel.ui.db import open_engine
+    from keel.ui.migrate import upgrade
+
+    engine = open_engine(_url(db, data_dir))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
 @command("create", under=token_group)
 def token_create(
     role: Annotated[str, typer.Option(help="publish (CI), read, or admin.")],
@@ -83,13 +99,9 @@ def token_create(
 ) -> None:
     """Create a token and print it: it is shown only now (only its hash is stored)."""
     from keel.ui import tokens
-    from keel.ui.db import open_engine
-    from keel.ui.migrate import upgrade
 
-    engine = open_engine(_url(db, data_dir))
-    upgrade(engine)
-    secret = tokens.create(engine, name, role)
-    engine.dispose()
+    with _migrated(db, data_dir) as engine:
+        secret = tokens.create(engine, name, role)
     err.print(f"token {escape(name)!r} ({role}); shown once, keep it secret:", highlight=False)
     out.print(secret, highlight=False)
 
@@ -102,13 +114,9 @@ def token_revoke(
 ) -> None:
     """Revoke a token: every request with it gets 401 from now on."""
     from keel.ui import tokens
-    from keel.ui.db import open_engine
-    from keel.ui.migrate import upgrade
 
-    engine = open_engine(_url(db, data_dir))
-    upgrade(engine)
-    revoked = tokens.revoke(engine, name)
-    engine.dispose()
+    with _migrated(db, data_dir) as engine:
+        revoked = tokens.revoke(engine, name)
     out.print(f"token {escape(name)!r} " + ("revoked" if revoked else "was already revoked"))
 
 
@@ -118,15 +126,11 @@ def token_list(db: DbOpt = None, data_dir: DataDirOpt = None) -> None:
     from rich.table import Table
 
     from keel.ui import tokens
-    from keel.ui.db import open_engine
-    from keel.ui.migrate import upgrade
 
-    engine = open_engine(_url(db, data_dir))
-    upgrade(engine)
     table = Table("name", "role", "created", "revoked")
-    for t in tokens.listed(engine):
-        table.add_row(escape(t.name), t.role, t.created_at[:19], (t.revoked_at or "")[:19])
-    engine.dispose()
+    with _migrated(db, data_dir) as engine:
+        for t in tokens.listed(engine):
+            table.add_row(escape(t.name), t.role, t.created_at[:19], (t.revoked_at or "")[:19])
     out.print(table)
 
 
