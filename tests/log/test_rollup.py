@@ -336,6 +336,49 @@ def test_a_roll_killed_before_a_part_was_written_rolls_the_same_batch_again(tmp_
     assert query(COUNT, tmp_path / "out").to_pylist() == [{"n": 660, "d": 600}]
 
 
+def test_a_small_roll_is_cut_into_a_few_batches_and_a_large_one_into_full_ones(tmp_path):
+    folder = tmp_path / "seg"
+    folder.mkdir()
+    for k in range(40):  # 40 segments of 1 MiB: a quarter is 10 MiB
+        (folder / f"seg-1-{k:08d}-abcd.seg").write_bytes(b"\0" * 2**20)
+    segments = sorted(folder.iterdir())
+    assert rollup._batch_bytes(segments) == 10 * 2**20
+    assert [len(b) for b in rollup.batches(segments, rollup._batch_bytes(segments))] == [10] * 4
+    assert rollup._batch_bytes(segments[:4]) == rollup.MIN_BATCH_BYTES  # never below it
+    assert rollup._batch_bytes(segments * 10) == rollup.BATCH_BYTES  # nor above
+
+
+def test_a_roll_killed_while_rolled_batches_are_deleted_loses_and_doubles_nothing(tmp_path):
+    """The segments of rolled batches are deleted in a thread of their own while the next
+    batch is rolled: killed in the middle of that, the next roll finishes from the journals."""
+    import subprocess
+    import sys
+    import textwrap
+
+    _minute_segments(tmp_path / "seg")
+    size = (tmp_path / "seg" / "seg-7-00000000-abcd.seg").stat().st_size
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from keel.log import rollup
+        rollup.BATCH_BYTES = rollup.MIN_BATCH_BYTES = {size * 4}  # 8 batches
+        seen = []
+        def taken(path, table):
+            seen.append(path)
+            if len(seen) == 5:  # four batches handed on, their deletions under way
+                os.kill(os.getpid(), signal.SIGKILL)
+        rollup.roll({str(tmp_path / "seg")!r}, {str(tmp_path / "out")!r}, taken=taken)
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == -9
+    assert len(list((tmp_path / "seg").glob("*.seg"))) >= 30 - 16  # at most 4 batches went
+    finished = roll(tmp_path / "seg", tmp_path / "out")
+    assert not list((tmp_path / "seg").glob("*.seg"))
+    assert not list((tmp_path / "out" / rollup.JOURNAL).glob("*.json"))
+    assert query(COUNT, tmp_path / "out").to_pylist() == [{"n": 600, "d": 600}]
+    assert finished.rows < 600  # the batches rolled before the kill were not rolled again
+
+
 def test_no_roll_runs_while_a_reader_holds_rolls_paused(tmp_path):
     import threading
     import time

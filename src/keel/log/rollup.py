@@ -58,6 +58,7 @@ KEEP_ROWS = 1_000_000  # rows of new parts `roll(keep=...)` hands back in memory
 # Closed segments rolled together: a log sealed every minute holds 1,440 small segments a day,
 # and one part per segment would make every reader of the log open them all.
 BATCH_BYTES = 64 * 1024 * 1024
+MIN_BATCH_BYTES = 8 * 1024 * 1024  # a small roll's batches: a quarter of it, at least this
 AHEAD = 1  # batches read and parsed ahead of the one being written (memory: AHEAD + 1 batches)
 LOCK = ".roll.lock"  # in the rolled folder: one roll at a time
 JOURNAL = ".rolling"  # in the rolled folder: the batch being rolled (segments, parts)
@@ -219,9 +220,21 @@ def batches(segments: list[Path], limit: int = BATCH_BYTES) -> list[list[Path]]:
     return out
 
 
+def _batch_bytes(segments: list[Path]) -> int:
+    """The batch size for rolling `segments`: BATCH_BYTES, or a quarter of a small roll (at
+    least MIN_BATCH_BYTES), so that a few minutes of traffic still make batches enough for
+    the next one's parse to overlap this one's write and summary."""
+    total = 0
+    for segment in segments:
+        with contextlib.suppress(FileNotFoundError):
+            total += segment.stat().st_size
+    return max(MIN_BATCH_BYTES, min(BATCH_BYTES, total // 4))
+
+
 def pending(folder: str | Path) -> int:
     """How many batches of closed segments the next roll of `folder` takes (for progress)."""
-    return len(batches(list(closed_segments(folder))))
+    closed = list(closed_segments(folder))
+    return len(batches(closed, _batch_bytes(closed)))
 
 
 @contextmanager
@@ -259,10 +272,13 @@ def _roll_batch(
     pool: ThreadPoolExecutor,
     taken: Taken | None,
     read: Future | None = None,
+    sweeper: ThreadPoolExecutor | None = None,
+    sweeps: list[Future] | None = None,
 ) -> None:
     """Roll `segments` into one part per (date, version), named after the first of them;
     the journal first, the parts, then the segments go, then the journal. `read`: their
-    `batch_tables`, when already under way."""
+    `batch_tables`, when already under way; `sweeper`: where the segments and journal are
+    deleted (`sweeps` receives the job), else here."""
     name = segments[0].stem
     tables, gaps = read.result() if read is not None else batch_tables(segments)
     for segment, gap, data in gaps:
@@ -290,6 +306,16 @@ def _roll_batch(
         result.rows += table.num_rows
         if taken is not None:
             taken(path, table)
+    if sweeps is None:
+        _sweep(folder, segments, journal)
+    else:  # the next batch goes on meanwhile: the journal finishes this one if we die
+        sweeps.append(sweeper.submit(_sweep, folder, segments, journal))
+
+
+def _sweep(folder: Path, segments: list[Path], journal: Path) -> None:
+    """A rolled batch's segments deleted, then its journal (every part is durably in place).
+    Deleting is slow on some disks (ext4 mounted with `discard` waits on each file), so a
+    roll does it in a thread of its own while it parses and writes the next batch."""
     for segment in segments:
         with contextlib.suppress(FileNotFoundError):
             segment.unlink()
@@ -354,18 +380,28 @@ def roll(
         if taken is not None:
             taken(path, table)
 
+    sweeps: list[Future] = []
     with _roll_lock(out_dir), ThreadPoolExecutor(2) as pool:  # parts written side by side
         recover(folder, torn)
         _finish_journals(folder, out_dir, result, pool)
-        todo = batches(list(closed_segments(folder)))
-        # the next batches are read and parsed while this one is written and handed back
-        with ThreadPoolExecutor(AHEAD) as reader:
+        closed = list(closed_segments(folder))
+        todo = batches(closed, _batch_bytes(closed))
+        # the next batches are read and parsed while this one is written and handed back,
+        # and the rolled ones' segments deleted (in order) while the next is rolled; every
+        # deletion is over before the lock is let go
+        with ThreadPoolExecutor(AHEAD) as reader, ThreadPoolExecutor(1) as sweeper:
             reads = [reader.submit(batch_tables, b) for b in todo[:AHEAD]]
             for i, batch in enumerate(todo):
                 if i + AHEAD < len(todo):
                     reads.append(reader.submit(batch_tables, todo[i + AHEAD]))
-                _roll_batch(folder, out_dir, batch, result, pool, hand_back, reads[i])
+                _roll_batch(
+                    folder, out_dir, batch, result, pool, hand_back, reads[i], sweeper, sweeps
+                )
                 reads[i] = None  # its tables go once written and handed back
+                while sweeps and sweeps[0].done():
+                    sweeps.pop(0).result()  # a failed deletion stops the roll
+        for sweep in sweeps:
+            sweep.result()
     seen = {(d.segment, d.offset) for d in result.damaged}
     result.damaged[:0] = [d for d in torn if (d.segment, d.offset) not in seen]
     return result
