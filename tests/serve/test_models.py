@@ -173,3 +173,31 @@ def test_a_candidate_that_cannot_load_is_reported_and_the_champion_serves_alone(
     assert served.serving.champion.version == current and served.serving.candidate is None
     assert served.problem is not None and served.problem.alias == "candidate"
     assert served.failures == 1
+
+
+def test_a_swap_followed_in_a_frozen_process_freezes_the_new_model_too(system, pair):
+    """A server freezes what it loaded (`refreeze`); after a promotion the new model is frozen
+    as well, and the old one's cycles collected."""
+    import gc
+
+    ref, strong, weak = pair
+    served = holder(ref)
+    served.start()
+    stop = threading.Event()
+    gc.collect()
+    gc.freeze()
+    try:
+        thread = served.follow(stop, every=0.05)
+        promote(ref, weak, gate_inputs(system), force=True, reason="test")
+        deadline = time.monotonic() + 30
+        while served.serving.champion.version != weak and time.monotonic() < deadline:
+            time.sleep(0.05)
+        model = served.serving.champion.model
+        time.sleep(0.5)  # the follower refreezes after the swap
+        assert served.serving.champion.version == weak
+        assert not any(o is model for o in gc.get_objects())  # frozen: out of every pass
+        assert gc.get_freeze_count() > 0
+    finally:
+        stop.set()
+        gc.unfreeze()
+        promote(ref, strong, gate_inputs(system), force=True, reason="test")

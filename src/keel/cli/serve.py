@@ -121,10 +121,11 @@ def _closer(log: Any, uploader: Any) -> Any:
 
 def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
     """(app, holder, close_log or None, stop event) of one server process: the champion loaded
-    and warmed, the registry followed, BLAS/OpenMP pinned to one thread."""
+    and warmed, the registry followed, BLAS/OpenMP pinned to one thread, what is loaded frozen
+    for the garbage collector."""
     from keel.log.writer import PredictionLog
     from keel.serve.app import create_app
-    from keel.serve.models import ModelHolder, registry_calls
+    from keel.serve.models import ModelHolder, refreeze, registry_calls
     from keel.serve.workers import one_thread_per_worker
 
     one_thread_per_worker()
@@ -148,6 +149,7 @@ def _server(parts: dict[str, Any]) -> tuple[Any, Any, Any, threading.Event]:
         dashboard=parts.get("dashboard"),
         uploader=uploader,
     )
+    refreeze()  # what is loaded lives as long as the process: out of the collector's passes
     return app, holder, None if log is None else _closer(log, uploader), stop
 
 

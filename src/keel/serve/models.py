@@ -13,6 +13,7 @@ again, and the following never stops.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import sys
 import threading
@@ -267,13 +268,23 @@ class ModelHolder:
         def loop() -> None:
             while not stop.wait(every):
                 try:
-                    self.poll()
+                    if self.poll() and gc.get_freeze_count():
+                        refreeze()
                 except BaseException as exc:  # noqa: BLE001 (never let the follower die)
                     self._report(None, exc)
 
         thread = threading.Thread(target=loop, name="keel-follow-registry", daemon=True)
         thread.start()
         return thread
+
+
+def refreeze() -> None:
+    """A server process keeps what it loaded out of the garbage collector's passes (frozen, so
+    a full collection during serving walks only the requests' objects); after a swap the new
+    model is frozen too, and what the old one left in cycles is collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _keel_model(model: Any) -> Any:
