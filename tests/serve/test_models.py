@@ -187,7 +187,7 @@ def test_a_swap_followed_in_a_frozen_process_freezes_the_new_model_too(system, p
     gc.collect()
     gc.freeze()
     try:
-        thread = served.follow(stop, every=0.05)
+        served.follow(stop, every=0.05)
         promote(ref, weak, gate_inputs(system), force=True, reason="test")
         deadline = time.monotonic() + 30
         while served.serving.champion.version != weak and time.monotonic() < deadline:

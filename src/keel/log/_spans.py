@@ -40,6 +40,7 @@ _SCALAR = (
 _OPEN = (ord("{"), ord("["))
 _LONG = 48  # bytes of the first record's value past which its key is searched with RE2
 _TWELVE = np.arange(12)
+_NARROW = 64  # values at most this long are copied together by NumPy, longer ones by Arrow
 _VIEW = np.dtype([("size", "<i4"), ("prefix", "V4"), ("buffer", "<i4"), ("offset", "<i4")])
 
 
@@ -105,6 +106,33 @@ def _gather(data: np.ndarray, buffer: pa.Buffer, begin: np.ndarray, end: np.ndar
     from string views onto `buffer`; JSON `null` as null)."""
     count = len(begin)
     sizes = (end - begin).astype(np.int32)
+    if count and 0 < (widest := int(sizes.max())) <= _NARROW and begin.max() + widest <= len(data):
+        array = _narrow(data, begin, sizes, widest)
+    else:
+        array = _viewed(data, buffer, begin, sizes)
+    nulls = sizes == 4
+    if nulls.any():
+        nulls[nulls] = pc.equal(array.filter(pa.array(nulls)), "null").to_numpy(
+            zero_copy_only=False
+        )
+        if nulls.any():
+            array = pc.if_else(pa.array(nulls), pa.scalar(None, pa.string()), array)
+    return array
+
+
+def _narrow(data: np.ndarray, begin: np.ndarray, sizes: np.ndarray, widest: int) -> pa.Array:
+    """Short values (at most _NARROW bytes each) copied together by NumPy: each record's
+    `widest` bytes from its start side by side, the bytes past its value masked out."""
+    windows = np.lib.stride_tricks.as_strided(data, (len(data) - widest + 1, widest), (1, 1))
+    kept = windows[begin][np.arange(widest) < sizes[:, None]]
+    offsets = np.zeros(len(sizes) + 1, np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    return pa.StringArray.from_buffers(len(sizes), pa.py_buffer(offsets), pa.py_buffer(kept))
+
+
+def _viewed(data: np.ndarray, buffer: pa.Buffer, begin: np.ndarray, sizes: np.ndarray) -> pa.Array:
+    """Values of any length copied together by Arrow from string views onto `buffer`."""
+    count = len(begin)
     views = np.zeros(count, _VIEW)
     views["size"] = sizes
     raw = views.view(np.uint8).reshape(count, 16)
@@ -120,17 +148,9 @@ def _gather(data: np.ndarray, buffer: pa.Buffer, begin: np.ndarray, end: np.ndar
     raw[:, 4:] = inline
     long = ~short  # else the first four bytes (kept above), buffer 0, where the bytes are
     views["offset"][long] = begin[long]
-    array = pa.Array.from_buffers(
-        pa.string_view(), count, [None, pa.py_buffer(views), buffer]
-    ).cast(pa.string())
-    nulls = sizes == 4
-    if nulls.any():
-        nulls[nulls] = pc.equal(array.filter(pa.array(nulls)), "null").to_numpy(
-            zero_copy_only=False
-        )
-        if nulls.any():
-            array = pc.if_else(pa.array(nulls), pa.scalar(None, pa.string()), array)
-    return array
+    return pa.Array.from_buffers(pa.string_view(), count, [None, pa.py_buffer(views), buffer]).cast(
+        pa.string()
+    )
 
 
 def _same(a: pa.Array, b: pa.Array) -> bool:

@@ -173,8 +173,12 @@ def measure_versions(
         path = _memo_path(state_dir, "versions", newest[-1], version)
         stored = _load(path, key)
         if stored is None:
-            rows = served_rows(state_dir, keys)
-            n, value = online_metric(rows, labels.value(), task=task, metric=metric)
+            given = labels.value()
+            if given is None or not len(given):  # nothing to join: the rows are not read
+                n, value = 0, None
+            else:
+                rows = served_rows(state_dir, keys)
+                n, value = online_metric(rows, given, task=task, metric=metric)
             stored = asdict(VersionQuality(version, n, value, len(newest)))
             _store(path, key, stored)
         out.append(VersionQuality(**stored))
