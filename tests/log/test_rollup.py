@@ -342,10 +342,10 @@ def test_a_small_roll_is_cut_into_a_few_batches_and_a_large_one_into_full_ones(t
     for k in range(40):  # 40 segments of 1 MiB: a quarter is 10 MiB
         (folder / f"seg-1-{k:08d}-abcd.seg").write_bytes(b"\0" * 2**20)
     segments = sorted(folder.iterdir())
-    assert rollup._batch_bytes(segments) == 10 * 2**20
-    assert [len(b) for b in rollup.batches(segments, rollup._batch_bytes(segments))] == [10] * 4
-    assert rollup._batch_bytes(segments[:4]) == rollup.MIN_BATCH_BYTES  # never below it
-    assert rollup._batch_bytes(segments * 10) == rollup.BATCH_BYTES  # nor above
+    assert rollup._batch_bytes(40 * 2**20) == 10 * 2**20
+    assert [len(b) for b in rollup.batches(segments)] == [10] * 4
+    assert rollup._batch_bytes(4 * 2**20) == rollup.MIN_BATCH_BYTES  # never below it
+    assert rollup._batch_bytes(400 * 2**20) == rollup.BATCH_BYTES  # nor above
 
 
 def test_a_roll_killed_while_rolled_batches_are_deleted_loses_and_doubles_nothing(tmp_path):

@@ -202,15 +202,20 @@ class RollResult:
 Taken = Callable[[Path, Any], None]  # (part path, Arrow table as written) -> None
 
 
-def batches(segments: list[Path], limit: int = BATCH_BYTES) -> list[list[Path]]:
-    """`segments` in order, cut into runs of at most `limit` bytes (a larger one alone)."""
-    out: list[list[Path]] = []
-    size = 0
+def batches(segments: list[Path], limit: int | None = None) -> list[list[Path]]:
+    """`segments` in order, cut into runs of at most `limit` bytes (a larger one alone);
+    by default `_batch_bytes` of their total size."""
+    sized: list[tuple[Path, int]] = []
     for segment in segments:
         try:
-            length = segment.stat().st_size
+            sized.append((segment, segment.stat().st_size))
         except FileNotFoundError:  # rolled by a roll that ended meanwhile
             continue
+    if limit is None:
+        limit = _batch_bytes(sum(length for _, length in sized))
+    out: list[list[Path]] = []
+    size = 0
+    for segment, length in sized:
         if out and size + length <= limit:
             out[-1].append(segment)
             size += length
@@ -220,21 +225,16 @@ def batches(segments: list[Path], limit: int = BATCH_BYTES) -> list[list[Path]]:
     return out
 
 
-def _batch_bytes(segments: list[Path]) -> int:
-    """The batch size for rolling `segments`: BATCH_BYTES, or a quarter of a small roll (at
-    least MIN_BATCH_BYTES), so that a few minutes of traffic still make batches enough for
-    the next one's parse to overlap this one's write and summary."""
-    total = 0
-    for segment in segments:
-        with contextlib.suppress(FileNotFoundError):
-            total += segment.stat().st_size
+def _batch_bytes(total: int) -> int:
+    """The batch size for rolling `total` bytes of segments: BATCH_BYTES, or a quarter of a
+    small roll (at least MIN_BATCH_BYTES), so that a few minutes of traffic still make batches
+    enough for the next one's parse to overlap this one's write and summary."""
     return max(MIN_BATCH_BYTES, min(BATCH_BYTES, total // 4))
 
 
 def pending(folder: str | Path) -> int:
     """How many batches of closed segments the next roll of `folder` takes (for progress)."""
-    closed = list(closed_segments(folder))
-    return len(batches(closed, _batch_bytes(closed)))
+    return len(batches(list(closed_segments(folder))))
 
 
 @contextmanager
@@ -272,13 +272,12 @@ def _roll_batch(
     pool: ThreadPoolExecutor,
     taken: Taken | None,
     read: Future | None = None,
-    sweeper: ThreadPoolExecutor | None = None,
-    sweeps: list[Future] | None = None,
+    sweep: Callable[[Path, list[Path], Path], None] | None = None,
 ) -> None:
     """Roll `segments` into one part per (date, version), named after the first of them;
     the journal first, the parts, then the segments go, then the journal. `read`: their
-    `batch_tables`, when already under way; `sweeper`: where the segments and journal are
-    deleted (`sweeps` receives the job), else here."""
+    `batch_tables`, when already under way; `sweep`: what deletes the segments and the
+    journal (default `_sweep`, here and now)."""
     name = segments[0].stem
     tables, gaps = read.result() if read is not None else batch_tables(segments)
     for segment, gap, data in gaps:
@@ -306,10 +305,7 @@ def _roll_batch(
         result.rows += table.num_rows
         if taken is not None:
             taken(path, table)
-    if sweeps is None:
-        _sweep(folder, segments, journal)
-    else:  # the next batch goes on meanwhile: the journal finishes this one if we die
-        sweeps.append(sweeper.submit(_sweep, folder, segments, journal))
+    (sweep or _sweep)(folder, segments, journal)
 
 
 def _sweep(folder: Path, segments: list[Path], journal: Path) -> None:
@@ -384,19 +380,20 @@ def roll(
     with _roll_lock(out_dir), ThreadPoolExecutor(2) as pool:  # parts written side by side
         recover(folder, torn)
         _finish_journals(folder, out_dir, result, pool)
-        closed = list(closed_segments(folder))
-        todo = batches(closed, _batch_bytes(closed))
+        todo = batches(list(closed_segments(folder)))
         # the next batches are read and parsed while this one is written and handed back,
         # and the rolled ones' segments deleted (in order) while the next is rolled; every
         # deletion is over before the lock is let go
         with ThreadPoolExecutor(AHEAD) as reader, ThreadPoolExecutor(1) as sweeper:
+
+            def sweep_later(*batch: Any) -> None:  # the journal finishes it if we die first
+                sweeps.append(sweeper.submit(_sweep, *batch))
+
             reads = [reader.submit(batch_tables, b) for b in todo[:AHEAD]]
             for i, batch in enumerate(todo):
                 if i + AHEAD < len(todo):
                     reads.append(reader.submit(batch_tables, todo[i + AHEAD]))
-                _roll_batch(
-                    folder, out_dir, batch, result, pool, hand_back, reads[i], sweeper, sweeps
-                )
+                _roll_batch(folder, out_dir, batch, result, pool, hand_back, reads[i], sweep_later)
                 reads[i] = None  # its tables go once written and handed back
                 while sweeps and sweeps[0].done():
                     sweeps.pop(0).result()  # a failed deletion stops the roll
