@@ -288,6 +288,18 @@ def test_many_small_segments_roll_into_one_part_per_date_and_version(tmp_path):
     assert not list((tmp_path / "seg").glob("*.seg"))
 
 
+def test_a_segment_the_writer_has_just_opened_reads_as_no_records(tmp_path):
+    rng = random.Random(3)
+    first = _segment(tmp_path, [_served(i, rng) for i in range(5)], "seg-1-00000001-a.seg")
+    empty = tmp_path / "seg-1-00000002-a.seg"
+    empty.write_bytes(b"")  # opened, nothing written yet
+    last = _segment(tmp_path, [_served(i, rng) for i in range(5, 9)], "seg-1-00000003-a.seg")
+    tables, damaged = rollup.batch_tables([first, empty, last])
+    assert sum(t.num_rows for t in tables.values()) == 9 and not damaged
+    tables, damaged = rollup.batch_tables([empty])
+    assert not tables and not damaged
+
+
 def _killed_roll(folder, out):
     """Roll `folder` in a process killed once the batch's parts are in place, before its
     segments are deleted."""
