@@ -376,6 +376,29 @@ def test_the_probes_key_changes_with_the_version_the_code_and_what_is_installed(
         sys.path.remove(str(site))
 
 
+def test_the_present_environment_is_kept_only_until_a_distribution_is_installed(
+    served, tmp_path
+):
+    import sys
+
+    from keel.checks._monitor_inputs import _kept_environment
+
+    system, _ = served
+    stored = {"roots": [], "packages": {"newdist": "1.0"}}
+    assert _kept_environment(system, stored) == {"newdist": "not installed"}
+    site = tmp_path / "site"
+    site.mkdir()
+    sys.path.append(str(site))
+    try:
+        assert _kept_environment(system, stored) == {"newdist": "not installed"}  # kept
+        meta = site / "newdist-1.0.dist-info"
+        meta.mkdir()
+        (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: newdist\nVersion: 1.0\n")
+        assert _kept_environment(system, stored) == {"newdist": "1.0"}
+    finally:
+        sys.path.remove(str(site))
+
+
 def test_monitor_5_fails_on_logged_nan_outputs_and_passes_a_clean_log(base, tmp_path):
     system = own_copy(base, tmp_path / "credit")
     version = register(system).version
