@@ -376,9 +376,7 @@ def test_the_probes_key_changes_with_the_version_the_code_and_what_is_installed(
         sys.path.remove(str(site))
 
 
-def test_the_present_environment_is_kept_only_until_a_distribution_is_installed(
-    served, tmp_path
-):
+def test_the_present_environment_is_kept_only_until_a_distribution_is_installed(served, tmp_path):
     import sys
 
     from keel.checks._monitor_inputs import _kept_environment
