@@ -142,3 +142,56 @@ def test_a_lone_client_never_waits_for_a_batch(model):
 
     asyncio.run(main())
     assert batcher._pace(model).requests == 1  # each call answered one: no patience applies
+
+
+def _where(sleep: float, rows_cost: float = 0.0):
+    """A call that records the thread it ran on, taking `sleep` s plus `rows_cost` s a row."""
+    import threading
+    import time
+
+    threads: list[int] = []
+
+    def recorded(m, frame):  # a constant model: no sklearn call, so it is quick
+        threads.append(threading.get_ident())
+        time.sleep(sleep + rows_cost * len(frame))
+        return frame, pd.DataFrame({"prediction": np.zeros(len(frame), dtype=int)})
+
+    return recorded, threads
+
+
+def test_a_quick_model_is_called_on_the_event_loop_after_its_first_call(model):
+    import threading
+
+    recorded, threads = _where(0.0)
+    batcher = Batcher(call=recorded, inline_seconds=0.05)  # a busy machine stays under it
+
+    async def main():
+        loop_thread = threading.get_ident()
+        for frame in requests(5):
+            await batcher.predict(model, frame)
+        return loop_thread
+
+    loop_thread = asyncio.run(main())
+    assert threads[0] != loop_thread  # the first call: its time unknown, in a thread
+    assert threads[1:] == [loop_thread] * 4
+
+
+def test_a_slow_model_and_a_batch_far_larger_than_the_last_are_called_in_a_thread(model):
+    import threading
+
+    recorded, threads = _where(0.06)  # 60 ms a call: never on the loop
+    batcher = Batcher(call=recorded, inline_seconds=0.05)
+
+    async def calls(frames):
+        for frame in frames:
+            await batcher.predict(model, frame)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(calls(requests(4)))
+    assert loop_thread not in threads
+
+    recorded, threads = _where(0.0, rows_cost=0.004)  # 4 ms a row
+    batcher = Batcher(call=recorded, inline_seconds=0.05)
+    big = pd.concat(requests(8), ignore_index=True)  # 20 rows: 80 ms expected
+    loop_thread = asyncio.run(calls([requests(1)[0], requests(1)[0], big]))
+    assert threads[1] == loop_thread and threads[2] != loop_thread

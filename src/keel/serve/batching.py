@@ -22,7 +22,14 @@ then predicted alone, so only the one whose rows break the model gets the except
 
 Everything but the model call runs on the event loop (one thread), so lanes need no lock. The
 calls run in the batcher's own two threads (a lane runs one call at a time; the champion's and
-a canary's lanes may run side by side).
+a canary's lanes may run side by side), except quick ones: when the model's last call, scaled
+to this batch's rows, took under `INLINE_SECONDS`, the call runs on the event loop itself.
+Handing a call to a thread and its answer back (two wake-ups, the GIL passed back and forth
+under load) costs more than such a call; with a constant model it was a third of a worker's
+CPU, and the p99 at concurrency 8 fell from 9.4 to 6.8 ms without it. Requests arriving
+during an inline call wait in the socket, as they would wait for the thread's call, and form
+the next batch. A model's first call, and any call expected to be slow, go to a thread, so
+the loop is never held longer than about `INLINE_SECONDS` by a call.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ def predict_rows(loaded: Any, frame: pd.DataFrame) -> Prediction:
 # the model's last call (a 25 ms model waits up to 2 ms, a 0.5 ms one 50 us).
 PATIENCE_SECONDS = 0.002
 PATIENCE_SHARE = 0.1
+# A call expected to take less than this runs on the event loop, not in a thread.
+INLINE_SECONDS = 0.002
 
 
 @dataclass
@@ -71,10 +80,12 @@ class _Lane:
 
 @dataclass
 class _Pace:
-    """What a model's last call tells the next: requests it answered, seconds it took."""
+    """What a model's last call tells the next: requests and rows it answered, seconds it
+    took."""
 
     requests: int = 1
     seconds: float = 0.0
+    rows: int = 1
 
 
 def _take(waiting: list, max_rows: int) -> list:
@@ -129,18 +140,25 @@ def run_batch(
 class Batcher:
     """Coalesces concurrent predictions of the same loaded model (see the module docstring).
 
-    `max_rows` caps the rows of one model call. By default a request is a frame of raw rows
-    and the answer (model inputs, predictions); `join` (the requests' payloads as one model
-    input) and `call` (loaded model, joined input -> a tuple of row-aligned frames or lists)
+    `max_rows` caps the rows of one model call; a call expected to take under
+    `inline_seconds` runs on the event loop (see the module docstring). By default a request
+    is a frame of raw rows and the answer (model inputs, predictions); `join` (the requests'
+    payloads as one model input) and `call` (loaded model, joined input -> a tuple of
+    row-aligned frames or lists)
     let the server do more of its per-row work once per batch.
     """
 
     def __init__(
-        self, max_rows: int = 2_000, call: Call = predict_rows, join: Join = join_frames
+        self,
+        max_rows: int = 2_000,
+        call: Call = predict_rows,
+        join: Join = join_frames,
+        inline_seconds: float = INLINE_SECONDS,
     ) -> None:
         if max_rows < 1:
             raise ValueError("max_rows must be positive")
         self.max_rows = max_rows
+        self.inline_seconds = inline_seconds
         self.call = call
         self.join = join
         self.calls = 0  # model calls made (batches), for tests and metrics
@@ -176,9 +194,12 @@ class Batcher:
                 self.rows += sum(sizes)
                 started = time.perf_counter()
                 try:
-                    results = await asyncio.get_running_loop().run_in_executor(
-                        self._threads, run_batch, self.call, loaded, payloads, sizes, self.join
-                    )
+                    if self._quick(loaded, sum(sizes)):
+                        results = run_batch(self.call, loaded, payloads, sizes, self.join)
+                    else:
+                        results = await asyncio.get_running_loop().run_in_executor(
+                            self._threads, run_batch, self.call, loaded, payloads, sizes, self.join
+                        )
                 except BaseException as exc:  # cancelled, or a bug: nobody waits forever
                     for _, _, future in batch:
                         if not future.done():
@@ -186,7 +207,7 @@ class Batcher:
                                 exc if isinstance(exc, Exception) else RuntimeError(str(exc))
                             )
                     raise
-                self._remember(loaded, len(batch), time.perf_counter() - started)
+                self._remember(loaded, len(batch), sum(sizes), time.perf_counter() - started)
                 for (_, _, future), result in zip(batch, results, strict=True):
                     if future.done():  # the caller went away
                         continue
@@ -220,12 +241,21 @@ class Batcher:
         finally:
             lane.filled = None
 
+    def _quick(self, loaded: Any, rows: int) -> bool:
+        """Whether a call of `rows` rows is expected to take under `inline_seconds`: the last
+        call's time, scaled up when this one has more rows (never down: most of a small
+        call's cost does not depend on its rows). Unknown (no call yet): no."""
+        pace = self._pace(loaded)
+        if pace is None:
+            return False
+        return pace.seconds * max(1.0, rows / max(pace.rows, 1)) < self.inline_seconds
+
     def _pace(self, loaded: Any) -> _Pace | None:
         try:
             return self._paces.get(loaded)
         except TypeError:  # cannot be weakly referenced: no memory of its calls
             return None
 
-    def _remember(self, loaded: Any, requests: int, seconds: float) -> None:
+    def _remember(self, loaded: Any, requests: int, rows: int, seconds: float) -> None:
         with contextlib.suppress(TypeError):
-            self._paces[loaded] = _Pace(requests, seconds)
+            self._paces[loaded] = _Pace(requests, seconds, rows)
