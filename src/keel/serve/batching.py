@@ -144,8 +144,7 @@ class Batcher:
     `inline_seconds` runs on the event loop (see the module docstring). By default a request
     is a frame of raw rows and the answer (model inputs, predictions); `join` (the requests'
     payloads as one model input) and `call` (loaded model, joined input -> a tuple of
-    row-aligned frames or lists)
-    let the server do more of its per-row work once per batch.
+    row-aligned frames or lists) let the server do more of its per-row work once per batch.
     """
 
     def __init__(
