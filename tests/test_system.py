@@ -156,20 +156,3 @@ def test_predict_only_for_a_metric_of_probabilities_asks_for_probabilities_only(
     assert found.labels.tolist() == [0] * 5 + [1] * 5
     with pytest.raises(AssertionError, match="predict was called"):
         system.predict(_ProbabilitiesOnly(), frame, only_for="accuracy")
-
-
-def test_frames_hash_changes_with_any_value_type_length_or_order_of_the_frames():
-    import pandas as pd
-
-    from keel.system import frames_hash
-
-    a = pd.DataFrame({"x": [1, 2], "c": ["u", "v"]})
-    b = pd.DataFrame({"x": [3], "c": ["w"]})
-    c = pd.DataFrame({"x": [1.5], "c": ["w"]})  # another kind: hashed apart
-    key = frames_hash([a, b, c])
-    assert frames_hash([a.copy(), b.copy(), c.copy()]) == key
-    assert frames_hash([b, a, c]) != key  # order
-    assert frames_hash([a, b.assign(x=[4]), c]) != key  # a value
-    assert frames_hash([a, b.astype({"x": "float64"}), c]) != key  # a type
-    assert frames_hash([a.iloc[:1], pd.concat([a.iloc[1:], b]), c]) != key  # where rows split
-    assert frames_hash([a, b, c.rename(columns={"c": "d"})]) != key  # a name

@@ -133,23 +133,6 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def frames_hash(frames: list[pd.DataFrame]) -> str:
-    """A hash of many frames' column names, types, lengths and values, in order (not their
-    indexes); frames of the same columns and types hashed together (one call per kind, not
-    one per frame: a few hundred small frames cost what a few do)."""
-    h = hashlib.sha256()
-    kinds: dict[str, list[pd.DataFrame]] = {}
-    for frame in frames:
-        kind = repr([(str(c), str(t)) for c, t in frame.dtypes.items()])
-        h.update(f"{kind}\0{len(frame)}\n".encode())
-        kinds.setdefault(kind, []).append(frame)
-    for kind, group in kinds.items():
-        together = group[0] if len(group) == 1 else pd.concat(group, ignore_index=True)
-        h.update(kind.encode())
-        h.update(pd.util.hash_pandas_object(together, index=False).to_numpy().tobytes())
-    return h.hexdigest()
-
-
 def code_hash(root: Path, *, exclude: set[str] | None = None) -> str:
     """A hash of every Python file under `root`, outside caches, virtualenvs and `exclude`."""
     skip = IGNORED_DIRS | (exclude or set())

@@ -10,9 +10,12 @@ promotion order, the same-example join).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
+
+import pandas as pd
 
 from keel.checks._edge_probes import edge_probes, load_schema_of, probe_sample
 from keel.checks._monitor_state import monitor_state, training_profiles
@@ -271,11 +274,26 @@ def version_key(system: System, version: Any, *parts: Any) -> str:
     )
 
 
+def frames_hash(frames: list[pd.DataFrame]) -> str:
+    """A hash of many frames' column names, types, lengths and values, in order (not their
+    indexes); frames of the same columns and types hashed together (one call per kind, not
+    one per frame: a few hundred small frames cost what a few do)."""
+    h = hashlib.sha256()
+    kinds: dict[str, list[pd.DataFrame]] = {}
+    for frame in frames:
+        kind = repr([(str(c), str(t)) for c, t in frame.dtypes.items()])
+        h.update(f"{kind}\0{len(frame)}\n".encode())
+        kinds.setdefault(kind, []).append(frame)
+    for kind, group in kinds.items():
+        together = group[0] if len(group) == 1 else pd.concat(group, ignore_index=True)
+        h.update(kind.encode())
+        h.update(pd.util.hash_pandas_object(together, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 def probes_key(system: System, version: Any, probes: list[tuple[str, Any]]) -> str:
     """What the outcomes of monitor.5's probes of `version` depend on (`version_key`) with the
     probes themselves (names, columns, types and values): any change probes the model again."""
-    from keel.system import frames_hash
-
     return version_key(
         system, version, [name for name, _ in probes], frames_hash([f for _, f in probes])
     )
