@@ -178,18 +178,21 @@ class PredictionLog:
         writer's error (lock held)."""
         if not self._waiters:
             return
-        done = [w for w in self._waiters if w[0] <= self._durable or self._error is not None]
+        failed = self._error is not None
+        done: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        kept = []
+        for ticket, loop, future in self._waiters:
+            if failed or ticket <= self._durable:
+                done.setdefault(loop, []).append(future)
+            else:
+                kept.append((ticket, loop, future))
         if not done:
             return
-        self._waiters = [w for w in self._waiters if w not in done]
-        error = (
-            None
-            if self._error is None
-            else KeelError(f"prediction log: writing failed: {self._error}")
-        )
-        for _, loop, future in done:
+        self._waiters = kept
+        error = None if not failed else KeelError(f"prediction log: writing failed: {self._error}")
+        for loop, futures in done.items():  # one wake-up per event loop, not per waiter
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_settle, future, error)
+                loop.call_soon_threadsafe(_settle, futures, error)
 
     def flush(self) -> None:
         """Wait until everything appended so far is on disk (fsynced)."""
@@ -285,10 +288,11 @@ class PredictionLog:
             self._seal()
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():  # the caller went away
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():  # the caller went away
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
