@@ -195,3 +195,27 @@ def test_a_slow_model_and_a_batch_far_larger_than_the_last_are_called_in_a_threa
     big = pd.concat(requests(8), ignore_index=True)  # 20 rows: 80 ms expected
     loop_thread = asyncio.run(calls([requests(1)[0], requests(1)[0], big]))
     assert threads[1] == loop_thread and threads[2] != loop_thread
+
+
+def test_one_slow_call_does_not_send_a_quick_model_to_a_thread(model):
+    import threading
+    import time
+
+    threads: list[int] = []
+    sleeps = iter([0.0, 0.0, 0.0, 0.12, 0.0, 0.0])  # the fourth call: slowed once
+
+    def once_slow(m, frame):
+        threads.append(threading.get_ident())
+        time.sleep(next(sleeps))
+        return frame, pd.DataFrame({"prediction": np.zeros(len(frame), dtype=int)})
+
+    batcher = Batcher(call=once_slow, inline_seconds=0.05)
+
+    async def main():
+        for frame in [requests(1)[0]] * 6:
+            await batcher.predict(model, frame)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads[0] != loop_thread
+    assert threads[1:] == [loop_thread] * 5  # the median of the last calls, not the last one

@@ -22,14 +22,15 @@ then predicted alone, so only the one whose rows break the model gets the except
 
 Everything but the model call runs on the event loop (one thread), so lanes need no lock. The
 calls run in the batcher's own two threads (a lane runs one call at a time; the champion's and
-a canary's lanes may run side by side), except quick ones: when the model's last call, scaled
-to this batch's rows, took under `INLINE_SECONDS`, the call runs on the event loop itself.
-Handing a call to a thread and its answer back (two wake-ups, the GIL passed back and forth
-under load) costs more than such a call; with a constant model it was a third of a worker's
-CPU, and the p99 at concurrency 8 fell from 9.4 to 6.8 ms without it. Requests arriving
-during an inline call wait in the socket, as they would wait for the thread's call, and form
-the next batch. A model's first call, and any call expected to be slow, go to a thread, so
-the loop is never held longer than about `INLINE_SECONDS` by a call.
+a canary's lanes may run side by side), except quick ones: when the model's calls, scaled
+to this batch's rows, take under `INLINE_SECONDS` (the median of its last few calls), the
+call runs on the event loop itself. Handing a call to a thread and its answer back (two
+wake-ups, the GIL passed back and forth under load) costs more than such a call; with a
+constant model it was a third of a worker's CPU, and the p99 at concurrency 8 fell from 9.4
+to 6.8 ms without it. Requests arriving during an inline call wait in the socket, as they
+would wait for the thread's call, and form the next batch. A model's first call, and any
+call expected to be slow, go to a thread, so the loop is never held longer than about
+`INLINE_SECONDS` by a call.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def predict_rows(loaded: Any, frame: pd.DataFrame) -> Prediction:
 # the model's last call (a 25 ms model waits up to 2 ms, a 0.5 ms one 50 us).
 PATIENCE_SECONDS = 0.002
 PATIENCE_SHARE = 0.1
-# A call expected to take less than this runs on the event loop, not in a thread.
+# A call expected to take less than this runs on the event loop, not in a thread, judged by
+# the model's last RECENT_CALLS calls.
 INLINE_SECONDS = 0.002
+RECENT_CALLS = 5
 
 
 @dataclass
@@ -80,12 +83,20 @@ class _Lane:
 
 @dataclass
 class _Pace:
-    """What a model's last call tells the next: requests and rows it answered, seconds it
-    took."""
+    """What a model's last calls tell the next: the last one's requests and seconds, and the
+    last few calls' (seconds, rows)."""
 
     requests: int = 1
     seconds: float = 0.0
-    rows: int = 1
+    recent: list[tuple[float, int]] = field(default_factory=list)
+
+    def expected(self, rows: int) -> float:
+        """Seconds a call of `rows` rows is expected to take: the median of the recent
+        calls, each scaled up to `rows` when it had fewer (never down: most of a small call's
+        cost does not depend on its rows). A median, so that one call slowed by the machine
+        (or one quick call of a slow model) does not decide."""
+        scaled = sorted(s * max(1.0, rows / max(n, 1)) for s, n in self.recent)
+        return scaled[len(scaled) // 2] if scaled else float("inf")
 
 
 def _take(waiting: list, max_rows: int) -> list:
@@ -135,6 +146,16 @@ def run_batch(
         except Exception as exc:  # noqa: BLE001 - handed to that request's caller
             results.append(exc)
     return results
+
+
+def _timed_batch(
+    call: Call, loaded: Any, payloads: list[Any], sizes: list[int], join: Join
+) -> tuple[list[tuple | Exception], float]:
+    """`run_batch`, and the seconds it took on the thread that ran it (not the wait for that
+    thread to pick the call up, nor for the loop to take the answer back)."""
+    start = time.perf_counter()
+    results = run_batch(call, loaded, payloads, sizes, join)
+    return results, time.perf_counter() - start
 
 
 class Batcher:
@@ -191,13 +212,13 @@ class Batcher:
                 sizes = [size for _, size, _ in batch]
                 self.calls += 1
                 self.rows += sum(sizes)
-                started = time.perf_counter()
+                job = (self.call, loaded, payloads, sizes, self.join)
                 try:
                     if self._quick(loaded, sum(sizes)):
-                        results = run_batch(self.call, loaded, payloads, sizes, self.join)
+                        results, seconds = _timed_batch(*job)
                     else:
-                        results = await asyncio.get_running_loop().run_in_executor(
-                            self._threads, run_batch, self.call, loaded, payloads, sizes, self.join
+                        results, seconds = await asyncio.get_running_loop().run_in_executor(
+                            self._threads, _timed_batch, *job
                         )
                 except BaseException as exc:  # cancelled, or a bug: nobody waits forever
                     for _, _, future in batch:
@@ -206,7 +227,7 @@ class Batcher:
                                 exc if isinstance(exc, Exception) else RuntimeError(str(exc))
                             )
                     raise
-                self._remember(loaded, len(batch), sum(sizes), time.perf_counter() - started)
+                self._remember(loaded, len(batch), sum(sizes), seconds)
                 for (_, _, future), result in zip(batch, results, strict=True):
                     if future.done():  # the caller went away
                         continue
@@ -241,13 +262,10 @@ class Batcher:
             lane.filled = None
 
     def _quick(self, loaded: Any, rows: int) -> bool:
-        """Whether a call of `rows` rows is expected to take under `inline_seconds`: the last
-        call's time, scaled up when this one has more rows (never down: most of a small
-        call's cost does not depend on its rows). Unknown (no call yet): no."""
+        """Whether a call of `rows` rows is expected to take under `inline_seconds`
+        (`_Pace.expected`). Unknown (no call yet): no."""
         pace = self._pace(loaded)
-        if pace is None:
-            return False
-        return pace.seconds * max(1.0, rows / max(pace.rows, 1)) < self.inline_seconds
+        return pace is not None and pace.expected(rows) < self.inline_seconds
 
     def _pace(self, loaded: Any) -> _Pace | None:
         try:
@@ -257,4 +275,6 @@ class Batcher:
 
     def _remember(self, loaded: Any, requests: int, rows: int, seconds: float) -> None:
         with contextlib.suppress(TypeError):
-            self._paces[loaded] = _Pace(requests, seconds, rows)
+            before = self._paces.get(loaded)
+            recent = [*(before.recent[-(RECENT_CALLS - 1) :] if before else []), (seconds, rows)]
+            self._paces[loaded] = _Pace(requests, seconds, recent)
