@@ -10,6 +10,7 @@ into the frame a Keel model's `predict` returns, so served and offline output co
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
@@ -209,7 +210,8 @@ def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def post_json(url: str, body: Any, timeout: float = 60) -> tuple[int, Any]:
-    """(status, parsed answer) of a JSON POST; status 0 when the connection failed."""
+    """(status, parsed answer) of a JSON POST; status 0 when the connection failed or the
+    answer was cut short (a server killed while it answered)."""
     data = json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
@@ -217,7 +219,7 @@ def post_json(url: str, body: Any, timeout: float = 60) -> tuple[int, Any]:
             status, text = response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         status, text = exc.code, exc.read().decode(errors="replace")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # no (whole) answer
         return 0, str(exc)
     try:
         return status, json.loads(text)
