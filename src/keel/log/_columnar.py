@@ -93,11 +93,9 @@ def _payloads(
     for path, start, end in zip(segments, starts, starts[1:], strict=False):
         view = memoryview(buffer)[start:end]
         ends = _frame_ends(view)
-        if ends == []:  # empty: a segment just opened by the writer
-            continue
-        if ends is not None:  # whole: its frames side by side from its first byte
+        if ends is not None:  # whole: its frames side by side from its first byte (none: empty)
             stops = np.asarray(ends, np.int64) + start
-            pieces.append(np.stack([np.concatenate([[start], stops[:-1]]), stops], axis=1))
+            pieces.append(np.stack([np.concatenate([[start], stops])[:-1], stops], axis=1))
             continue
         found, gaps = scan(view)
         pieces.append(np.asarray(found, np.int64).reshape(-1, 2) + start)

@@ -189,7 +189,7 @@ class PredictionLog:
         if not done:
             return
         self._waiters = kept
-        error = None if not failed else KeelError(f"prediction log: writing failed: {self._error}")
+        error = KeelError(f"prediction log: writing failed: {self._error}") if failed else None
         for loop, futures in done.items():  # one wake-up per event loop, not per waiter
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, futures, error)

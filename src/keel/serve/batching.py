@@ -83,12 +83,16 @@ class _Lane:
 
 @dataclass
 class _Pace:
-    """What a model's last calls tell the next: the last one's requests and seconds, and the
-    last few calls' (seconds, rows)."""
+    """What a model's last calls tell the next: the last one's requests, and the last few
+    calls' (seconds, rows), the newest last."""
 
     requests: int = 1
-    seconds: float = 0.0
     recent: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        """The last call's seconds."""
+        return self.recent[-1][0] if self.recent else 0.0
 
     def expected(self, rows: int) -> float:
         """Seconds a call of `rows` rows is expected to take: the median of the recent
@@ -210,11 +214,12 @@ class Batcher:
                 del lane.waiting[: len(batch)]
                 payloads = [payload for payload, _, _ in batch]
                 sizes = [size for _, size, _ in batch]
+                rows = sum(sizes)
                 self.calls += 1
-                self.rows += sum(sizes)
+                self.rows += rows
                 job = (self.call, loaded, payloads, sizes, self.join)
                 try:
-                    if self._quick(loaded, sum(sizes)):
+                    if self._quick(loaded, rows):
                         results, seconds = _timed_batch(*job)
                     else:
                         results, seconds = await asyncio.get_running_loop().run_in_executor(
@@ -227,7 +232,7 @@ class Batcher:
                                 exc if isinstance(exc, Exception) else RuntimeError(str(exc))
                             )
                     raise
-                self._remember(loaded, len(batch), sum(sizes), seconds)
+                self._remember(loaded, len(batch), rows, seconds)
                 for (_, _, future), result in zip(batch, results, strict=True):
                     if future.done():  # the caller went away
                         continue
@@ -277,4 +282,4 @@ class Batcher:
         with contextlib.suppress(TypeError):
             before = self._paces.get(loaded)
             recent = [*(before.recent[-(RECENT_CALLS - 1) :] if before else []), (seconds, rows)]
-            self._paces[loaded] = _Pace(requests, seconds, recent)
+            self._paces[loaded] = _Pace(requests, recent)
