@@ -348,3 +348,89 @@ def test_append_async_refuses_bad_records_and_reports_a_failed_writer(tmp_path):
 
     with pytest.raises(KeelError, match="writing failed: No space left"):
         asyncio.run(asyncio.wait_for(one(), 10))  # woken with the error, not left waiting
+
+
+def _fsync_threads(monkeypatch, delay: float = 0.0) -> list[str]:
+    """The names of the threads that fsync the log's segments, from now on; each fsync takes
+    at least `delay` seconds (a slow disk)."""
+    from keel.log.segments import SegmentWriter
+
+    seen: list[str] = []
+    real = SegmentWriter.fsync
+
+    def fsync(self):
+        seen.append(threading.current_thread().name)
+        time.sleep(delay)
+        real(self)
+
+    monkeypatch.setattr(SegmentWriter, "fsync", fsync)
+    return seen
+
+
+def _on_one_loop(log, batches):
+    """Await each batch of `append_async` calls in turn, all of a batch together, on one loop."""
+    import asyncio
+
+    async def main():
+        for batch in batches:
+            await asyncio.gather(*(log.append_async([record(rid)]) for rid in batch))
+
+    asyncio.run(main())
+
+
+def test_quick_fsyncs_let_the_event_loop_commit_its_own_group(tmp_path, monkeypatch):
+    seen = _fsync_threads(monkeypatch)
+    log = PredictionLog(tmp_path / "segments", durability="ack")
+    _on_one_loop(log, [[f"w{i}"] for i in range(5)])  # the first fsyncs: the writer thread
+    assert set(seen) == {"keel-predlog"}
+    seen.clear()
+    _on_one_loop(log, [[f"a{i}" for i in range(20)], [f"b{i}" for i in range(20)]])
+    # each turn of the loop: its callers' records written and fsynced once, on the loop
+    assert seen == ["MainThread", "MainThread"]
+    assert log.records_written == 45
+    log.close()
+    roll(tmp_path / "segments", tmp_path / "rolled")
+    assert len(ids(tmp_path / "rolled")) == 45
+
+
+def test_slow_fsyncs_stay_on_the_writer_thread(tmp_path, monkeypatch):
+    seen = _fsync_threads(monkeypatch, delay=0.003)  # a disk slower than the loop may wait for
+    log = PredictionLog(tmp_path / "segments", durability="ack")
+    _on_one_loop(log, [[f"w{i}"] for i in range(10)])
+    assert set(seen) == {"keel-predlog"}
+    log.close()
+
+
+def test_a_segment_the_event_loop_opened_is_sealed_by_age(tmp_path, monkeypatch):
+    seen = _fsync_threads(monkeypatch)
+    folder = tmp_path / "segments"
+    with PredictionLog(folder, durability="ack", seal_seconds=0.5) as log:
+        _on_one_loop(log, [[f"w{i}"] for i in range(5)])
+        assert _wait_for(lambda: list(folder.glob("*" + CLOSED_SUFFIX)))  # the first, by age
+        assert not list(folder.glob("*" + OPEN_SUFFIX))
+        seen.clear()
+        _on_one_loop(log, [["late"]])  # the writer thread waits with no deadline now
+        assert seen == ["MainThread"] and list(folder.glob("*" + OPEN_SUFFIX))
+        # the loop opened a segment: the writer thread still seals it by its age
+        assert _wait_for(lambda: len(list(folder.glob("*" + CLOSED_SUFFIX))) == 2)
+        assert not list(folder.glob("*" + OPEN_SUFFIX))
+
+
+def test_a_failed_write_on_the_event_loop_fails_its_callers_and_the_log(tmp_path, monkeypatch):
+    import asyncio
+
+    failing = [False]
+
+    def disk_full(seconds):
+        if failing[0]:
+            raise OSError("No space left on device")
+
+    seen = _fsync_threads(monkeypatch)
+    log = PredictionLog(tmp_path / "segments", durability="ack", on_fsync=disk_full)
+    _on_one_loop(log, [[f"w{i}"] for i in range(5)])
+    failing[0] = True
+    with pytest.raises(KeelError, match="writing failed: No space left"):
+        _on_one_loop(log, [["lost"]])
+    assert seen[-1] == "MainThread"
+    with pytest.raises(KeelError, match="writing failed"):  # the log stays failed
+        asyncio.run(log.append_async([record("after")]))
