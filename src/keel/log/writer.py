@@ -111,6 +111,7 @@ class PredictionLog:
         self.fsyncs = 0
         self.records_written = 0
         self.fsync_seconds: deque[float] = deque(maxlen=1024)
+        self._recent_fsyncs: deque[float] = deque(maxlen=RECENT_FSYNCS)  # judged per append
         self._cond = threading.Condition()
         self._io = threading.Lock()  # the open segment: written, fsynced, sealed by one at once
         self._inline_open = 0  # frames an event loop holds to commit itself, not yet durable
@@ -201,10 +202,8 @@ class PredictionLog:
 
     def _quick(self) -> bool:
         """Whether recent fsyncs were quick enough for an event loop to wait for its own."""
-        recent = list(self.fsync_seconds)[-RECENT_FSYNCS:]
-        return len(recent) == RECENT_FSYNCS and sorted(recent)[RECENT_FSYNCS // 2] < (
-            INLINE_FSYNC_SECONDS
-        )
+        recent = sorted(self._recent_fsyncs)
+        return len(recent) == RECENT_FSYNCS and recent[RECENT_FSYNCS // 2] < INLINE_FSYNC_SECONDS
 
     def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Write and fsync, on the loop, what its callers handed in during one turn of it: one
@@ -356,6 +355,7 @@ class PredictionLog:
         took = time.perf_counter() - start
         self.fsyncs += 1
         self.fsync_seconds.append(took)
+        self._recent_fsyncs.append(took)
         if self.on_fsync is not None:
             self.on_fsync(took)
         if segment.size >= self.segment_bytes:
