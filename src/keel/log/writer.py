@@ -169,7 +169,7 @@ class PredictionLog:
                 return
             while self._durable < ticket:
                 if self._error is not None:
-                    raise KeelError(f"prediction log: writing failed: {self._error}")
+                    raise self._failure()
                 self._cond.wait()
 
     async def append_async(self, records: Iterable[dict[str, Any]]) -> None:
@@ -233,15 +233,15 @@ class PredictionLog:
                 self._wake()
         finally:
             self._io.release()
-            with self._cond:
-                self._inline_open -= len(frames)
-                if self._error is None and error is None:
-                    self.records_written += len(frames)
-                elif error is None:
-                    error = KeelError(f"prediction log: writing failed: {self._error}")
-                # flush() waits for this group; the writer thread, for a segment this opened
-                # (it seals it by age)
-                self._cond.notify_all()
+        with self._cond:
+            self._inline_open -= len(frames)
+            if error is None and self._error is not None:
+                error = self._failure()
+            elif error is None:
+                self.records_written += len(frames)
+            # flush() waits for this group; the writer thread, for a segment this opened (it
+            # seals it by age)
+            self._cond.notify_all()
         _settle(futures, error)
 
     def _wake(self) -> None:
@@ -260,7 +260,7 @@ class PredictionLog:
         if not done:
             return
         self._waiters = kept
-        error = KeelError(f"prediction log: writing failed: {self._error}") if failed else None
+        error = self._failure() if failed else None
         for loop, futures in done.items():  # one wake-up per event loop, not per waiter
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, futures, error)
@@ -287,7 +287,7 @@ class PredictionLog:
             if segment is not None:
                 segment.close()
         if self._error is not None:
-            raise KeelError(f"prediction log: writing failed: {self._error}")
+            raise self._failure()
 
     def __enter__(self) -> PredictionLog:
         return self
@@ -295,9 +295,13 @@ class PredictionLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _failure(self) -> KeelError:
+        """What callers are told once the writer has failed (`_error` set)."""
+        return KeelError(f"prediction log: writing failed: {self._error}")
+
     def _raise_if_unusable(self, *, closing_ok: bool = False) -> None:
         if self._error is not None:
-            raise KeelError(f"prediction log: writing failed: {self._error}")
+            raise self._failure()
         if (self._closing and not closing_ok) or self._closed:
             raise KeelError(f"prediction log {self.folder}: closed")
 

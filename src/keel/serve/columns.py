@@ -32,6 +32,7 @@ Columns = dict[str, list[Any]]
 # pandas' Arrow-backed text array when TEXT is one (pandas 3), else None (object columns)
 _ARROW_TEXT = pd.arrays.ArrowStringArray if getattr(TEXT, "storage", None) == "pyarrow" else None
 _COLUMNS: dict[tuple[str, ...], pd.Index] = {}  # the frames' column names, made once each
+_FROM_ARRAYS = getattr(pd.DataFrame, "_from_arrays", None)  # pandas' unchecked constructor
 
 
 def typed_columns(schema: Schema, rows: Sequence[Any], checks: Sequence[RowCheck]) -> Columns:
@@ -115,14 +116,15 @@ def model_frame(
     16 columns); a test holds that both give the same frame."""
     chosen = arrays if names is None else {n: arrays[n] for n in names if n in arrays}
     index = pd.RangeIndex(rows)
-    build = getattr(pd.DataFrame, "_from_arrays", None)
-    if build is not None and all(len(a) == rows for a in chosen.values()):
+    if _FROM_ARRAYS is not None and all(len(a) == rows for a in chosen.values()):
         key = tuple(chosen)
         columns = _COLUMNS.get(key)
         if columns is None:
             columns = _COLUMNS[key] = pd.Index(key)
         try:
-            return build(list(chosen.values()), columns._view(), index, verify_integrity=False)
+            return _FROM_ARRAYS(
+                list(chosen.values()), columns._view(), index, verify_integrity=False
+            )
         except (TypeError, ValueError, AttributeError):  # a pandas that builds otherwise
             pass
     return pd.DataFrame(chosen, index=index, copy=False)
