@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keel.log import _spans as spans
 from keel.log import rollup
 from keel.log._columnar import _payloads
 from keel.log._spans import cut
@@ -136,3 +137,44 @@ def test_payloads_not_laid_out_alike_are_not_cut(tmp_path):
 def test_names_that_differ_only_in_case_are_left_to_the_parse(tmp_path):
     record = {"time": "t", "model_version": 1, "A": 1, "a": 2}
     assert _cut(tmp_path, [record]) is None
+
+
+def _served(inputs: dict, model_inputs: dict) -> dict:
+    return {
+        "time": "2026-11-01T00:00:00+00:00",
+        "model_version": 1,
+        "inputs": inputs,
+        "model_inputs": model_inputs,
+        "prediction": 1,
+    }
+
+
+def test_long_model_inputs_as_long_as_the_inputs_are_cut_right_whatever_follows(
+    tmp_path, monkeypatch
+):
+    wide = {f"feature_{k}": k / 7 for k in range(8)}  # past the length a plain search takes
+    same = _served(wide, wide)
+    shorter = _served(wide, {**wide, "feature_0": 1})  # the guessed end falls past its end
+    longer = _served(wide, {**wide, "feature_0": 10.5})  # ... before its end
+    # the guessed end lands on a `,"prediction":` inside the model inputs (a nested key)
+    trap_inputs = {"note": "x" * 60}
+    trap = _served(trap_inputs, {"note": "x" * 61, "prediction": 1, "b": "y"})
+    logged = _logged(trap["model_inputs"])
+    assert logged.index(',"prediction":') == len(_logged(trap_inputs))
+    untrapped = _served(trap_inputs, trap_inputs)
+    for records in ([same, same], [same, shorter, longer], [untrapped, trap]):
+        texts = _cut(tmp_path, records)
+        if texts is None:  # left to the parse: never a wrong cut
+            continue
+        for name in records[0]:
+            assert texts[name].to_pylist() == [_logged(r[name]) for r in records], name
+    assert _cut(tmp_path, [same, shorter, longer]) is not None
+    searched = []
+    search = spans.pc.find_substring_regex
+    monkeypatch.setattr(
+        spans.pc,
+        "find_substring_regex",
+        lambda text, key: searched.append(key) or search(text, key),
+    )
+    assert _cut(tmp_path, [same, same]) is not None
+    assert searched == [',"model_inputs":']  # its end taken from the inputs', not searched for

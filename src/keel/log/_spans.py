@@ -7,7 +7,10 @@ most of the roll's CPU. A log Keel's server writes has every record's fields in 
 minified (`{"k1":v1,"k2":v2,...}`), so each value's text can be cut out of the payload where it
 stands: the bytes between `"k_i":` and the `,"k_(i+1)":` that follows, found by a byte search
 (Arrow's `find_substring`, each search starting where the previous key's value begins, so every
-payload is scanned about once). Nothing is re-written: the text stored is the text logged.
+payload is scanned about once). A long value as long, in the first record, as an earlier one
+(`model_inputs` logged beside the `inputs` they equal) is first taken as long as that one in
+every record, and searched for only when the next key does not stand right after it in
+each. Nothing is re-written: the text stored is the text logged.
 
 A cut is trusted only when every piece holds: each payload starts with `{"k1":` and ends with
 `}`, each key `k_(i+1)` follows `k_i` inside the same payload, and every value cut out is one
@@ -81,10 +84,14 @@ def cut(payloads: pa.LargeStringArray, skip: int = 0) -> dict[str, pa.Array] | N
             count, pa.py_buffer(np.append(begin, ends[-1])), data_buffer
         )
         # a plain search is quick over a few bytes, RE2 over many (its cost is per record)
-        far = begin[0] + _LONG < starts[0] + data[starts[0] : ends[0]].tobytes().find(key.encode())
-        search = pc.find_substring_regex if far else pc.find_substring
-        found = search(rest, key).to_numpy()
-        stop = begin + found
+        width = starts[0] + data[starts[0] : ends[0]].tobytes().find(key.encode()) - begin[0]
+        stop = _guess(data, spans, begin, ends, key.encode(), width) if width > _LONG else None
+        if stop is None:
+            search = pc.find_substring_regex if width > _LONG else pc.find_substring
+            found = search(rest, key).to_numpy()
+            stop = begin + found
+        else:
+            found = stop - begin
         if (found < 1).any() or (stop + len(key) >= ends).any():
             return None  # missing, empty, or found only in the next record
         spans.append((begin, stop))
@@ -99,6 +106,30 @@ def cut(payloads: pa.LargeStringArray, skip: int = 0) -> dict[str, pa.Array] | N
         elif pc.all(pc.match_substring_regex(texts[name], _SCALAR)).as_py() is False:
             return None
     return texts if _valid(nested) else None
+
+
+def _guess(
+    data: np.ndarray,
+    spans: list[tuple[np.ndarray, np.ndarray]],
+    begin: np.ndarray,
+    ends: np.ndarray,
+    key: bytes,
+    width: int,
+) -> np.ndarray | None:
+    """Where each record's long value from `begin` ends, taken as long as an earlier value
+    of the same record when the first record's are alike (`model_inputs` as logged beside
+    `inputs`, when no feature code changes them) and `key` stands right after it in every
+    record; None when any does not. Every value is checked whole afterwards, so a guess can
+    only save the search, never change the cut."""
+    for a, b in spans:
+        if b[0] - a[0] != width:
+            continue
+        stop = begin + (b - a)
+        if (b - a < 1).any() or (stop + len(key) >= ends).any():
+            continue
+        if all((data[stop + k] == byte).all() for k, byte in enumerate(key)):
+            return stop
+    return None
 
 
 def _gather(data: np.ndarray, buffer: pa.Buffer, begin: np.ndarray, end: np.ndarray) -> pa.Array:
