@@ -10,10 +10,12 @@ Called once at the top of the monitor's intake (`keel.checks._monitor_state._tak
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.log.foreign import ForeignSettings
-from keel.log.foreign.importer import ImportRun, take_foreign
+
+if TYPE_CHECKING:
+    from keel.log.foreign.importer import ImportRun
 
 
 def source_of(source: str, root: Path) -> str:
@@ -82,4 +84,6 @@ def take_foreign_log(config: Any, root: Path, log_root: Path) -> ImportRun | Non
     settings = foreign_settings(config, root)
     if settings is None:
         return None
+    from keel.log.foreign.importer import take_foreign  # a foreign log only: pandas and all
+
     return take_foreign(settings, log_root, check=schema_check(config, root))

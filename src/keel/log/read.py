@@ -29,15 +29,16 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import KeelError
 from keel.log.record import FIELDS, ROUTE_REJECTED
 from keel.log.rollup import query_files, roll, rolls_paused, segment_tables
 from keel.log.segments import CLOSED_SUFFIX, OPEN_SUFFIX, read_segment
 from keel.log.writer import rolled_dir, segments_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _parsed(value: Any) -> Any:
@@ -75,6 +76,8 @@ def _first_day(since: str | None) -> str | None:
     partition's date is the logged time's own date, which its offset may put a day off UTC)."""
     if since is None:
         return None
+    import pandas as pd  # here: `keel logs query` starts without it
+
     moment = pd.Timestamp(since)
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
     return (moment - pd.Timedelta(days=1)).date().isoformat()
@@ -98,6 +101,8 @@ def served_rows(log_root: str | Path, since: str | None = None) -> pd.DataFrame:
     `probabilities` is a dict per row (or None); `time` is text as logged; a field a record
     lacks (an `error` when none occurred) is None.
     """
+    import pandas as pd  # here: `keel logs query` starts without it
+
     live, parts = _live_and_parts(Path(log_root), since)
     frames = []
     if parts:

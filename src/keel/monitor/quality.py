@@ -231,16 +231,18 @@ def _ranked(metric: str, proba: np.ndarray) -> Any:
     (`rows`, with repeats) from the rows sorted once. A resample's probabilities in
     descending order are the sorted probabilities each repeated as often as it was drawn
     (equal probabilities are equal numbers, so their order among themselves changes nothing),
-    exactly what sorting the resample gives, without sorting each resample. None for the
-    other metrics."""
+    exactly what sorting the resample gives: its rows' places in the sorted order, sorted (a
+    sort of the resample's integers, never of the window). None for the other metrics."""
     if metric not in ("roc_auc", "average_precision") or proba.ndim != 2 or proba.shape[1] != 2:
         return None
     p = proba[:, 1]
     order = np.argsort(-p, kind="mergesort")
     descending = p[order]
+    rank = np.empty(len(p), np.intp)  # each row's place in `descending`
+    rank[order] = np.arange(len(p))
 
     def of(rows: np.ndarray) -> float:
-        s = np.repeat(descending, np.bincount(rows, minlength=len(p))[order])
+        s = descending[np.sort(rank[rows])]  # its cost follows the resample, not the window
         return _auc_sorted(s, s) if metric == "roc_auc" else _average_precision_sorted(s)
 
     return of
