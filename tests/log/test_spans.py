@@ -162,13 +162,13 @@ def test_long_model_inputs_as_long_as_the_inputs_are_cut_right_whatever_follows(
     logged = _logged(trap["model_inputs"])
     assert logged.index(',"prediction":') == len(_logged(trap_inputs))
     untrapped = _served(trap_inputs, trap_inputs)
-    for records in ([same, same], [same, shorter, longer], [untrapped, trap]):
+    for records, always in ([same, shorter, longer], True), ([untrapped, trap], False):
         texts = _cut(tmp_path, records)
         if texts is None:  # left to the parse: never a wrong cut
+            assert not always
             continue
         for name in records[0]:
             assert texts[name].to_pylist() == [_logged(r[name]) for r in records], name
-    assert _cut(tmp_path, [same, shorter, longer]) is not None
     searched = []
     search = spans.pc.find_substring_regex
     monkeypatch.setattr(
@@ -176,5 +176,7 @@ def test_long_model_inputs_as_long_as_the_inputs_are_cut_right_whatever_follows(
         "find_substring_regex",
         lambda text, key: searched.append(key) or search(text, key),
     )
-    assert _cut(tmp_path, [same, same]) is not None
+    texts = _cut(tmp_path, [same, same])
+    assert texts is not None
+    assert texts["model_inputs"].to_pylist() == [_logged(wide)] * 2
     assert searched == [',"model_inputs":']  # its end taken from the inputs', not searched for

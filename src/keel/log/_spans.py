@@ -86,14 +86,12 @@ def cut(payloads: pa.LargeStringArray, skip: int = 0) -> dict[str, pa.Array] | N
         # a plain search is quick over a few bytes, RE2 over many (its cost is per record)
         width = starts[0] + data[starts[0] : ends[0]].tobytes().find(key.encode()) - begin[0]
         stop = _guess(data, spans, begin, ends, key.encode(), width) if width > _LONG else None
-        if stop is None:
+        if stop is None:  # a guess holds these bounds already
             search = pc.find_substring_regex if width > _LONG else pc.find_substring
             found = search(rest, key).to_numpy()
             stop = begin + found
-        else:
-            found = stop - begin
-        if (found < 1).any() or (stop + len(key) >= ends).any():
-            return None  # missing, empty, or found only in the next record
+            if (found < 1).any() or (stop + len(key) >= ends).any():
+                return None  # missing, empty, or found only in the next record
         spans.append((begin, stop))
         begin = stop + len(key)
     spans.append((begin, ends - 1))
