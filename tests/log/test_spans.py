@@ -180,3 +180,29 @@ def test_long_model_inputs_as_long_as_the_inputs_are_cut_right_whatever_follows(
     assert texts is not None
     assert texts["model_inputs"].to_pylist() == [_logged(wide)] * 2
     assert searched == [',"model_inputs":']  # its end taken from the inputs', not searched for
+
+
+def test_short_values_of_many_lengths_are_cut_right_tried_or_searched(tmp_path, monkeypatch):
+    # ids of more lengths than are tried: the records no length fits are searched for
+    records = [{"id": "x" * (1 + k % 7), "n": k, "tail": [k]} for k in range(40)]
+    assert len({1 + k % 7 for k in range(40)}) > spans._TRIES
+    searched = []
+    search = spans.pc.find_substring
+    monkeypatch.setattr(
+        spans.pc,
+        "find_substring",
+        lambda text, key: searched.append(len(text)) or search(text, key),
+    )
+    texts = _cut(tmp_path, records)
+    assert texts is not None
+    for name in ("id", "n", "tail"):
+        assert texts[name].to_pylist() == [_logged(r[name]) for r in records], name
+    assert searched and max(searched) < len(records)  # only the records no length fitted
+    # the first record's length puts the next key where it stands nested in a later value:
+    # never a wrong cut (a value cut there is not whole, so the payloads are parsed instead)
+    trap = [{"id": "x" * 12, "n": 1}, {"id": "x", "n": {"a": 1, "n": 2}}]
+    assert _logged(trap[1])[len('{"id":') + 14 :].startswith(',"n":')
+    texts = _cut(tmp_path, trap)
+    if texts is not None:
+        for name in ("id", "n"):
+            assert texts[name].to_pylist() == [_logged(r[name]) for r in trap], name

@@ -5,12 +5,14 @@ text, column by column. DuckDB's JSON reader gives that, but it parses each payl
 every value back out as new text (the nested `inputs` and `model_inputs` objects most of all):
 most of the roll's CPU. A log Keel's server writes has every record's fields in the same order,
 minified (`{"k1":v1,"k2":v2,...}`), so each value's text can be cut out of the payload where it
-stands: the bytes between `"k_i":` and the `,"k_(i+1)":` that follows, found by a byte search
-(Arrow's `find_substring`, each search starting where the previous key's value begins, so every
-payload is scanned about once). A long value as long, in the first record, as an earlier one
-(`model_inputs` logged beside the `inputs` they equal) is first taken as long as that one in
-every record, and searched for only when the next key does not stand right after it in
-each. Nothing is re-written: the text stored is the text logged.
+stands: the bytes between `"k_i":` and the `,"k_(i+1)":` that follows. A short value is first
+taken as long as it is in the first record, and the records where the next key does not stand
+right after that are tried at the length it has in the first of them, a few times over (most
+short values have a few lengths: a time, a version, a route); the records left are searched
+(Arrow's `find_substring`, from where the value begins). A long value as long, in the first
+record, as an earlier one (`model_inputs` logged beside the `inputs` they equal) is first taken
+as long as that one in every record; other long values are searched for with RE2. Nothing is
+re-written: the text stored is the text logged.
 
 A cut is trusted only when every piece holds: each payload starts with `{"k1":` and ends with
 `}`, each key `k_(i+1)` follows `k_i` inside the same payload, and every value cut out is one
@@ -85,11 +87,22 @@ def cut(payloads: pa.LargeStringArray, skip: int = 0) -> dict[str, pa.Array] | N
         )
         # a plain search is quick over a few bytes, RE2 over many (its cost is per record)
         width = starts[0] + data[starts[0] : ends[0]].tobytes().find(key.encode()) - begin[0]
-        stop = _guess(data, spans, begin, ends, key.encode(), width) if width > _LONG else None
-        if stop is None:  # a guess holds these bounds already
+        if width > _LONG:
+            stop = _guess(data, spans, begin, ends, key.encode(), width)
+        else:
+            stop = _tried(data, begin, ends, key.encode(), width)
+        if stop is None or (stop < 0).any():  # a guess holds these bounds already
+            todo = slice(None) if stop is None else np.flatnonzero(stop < 0)
             search = pc.find_substring_regex if width > _LONG else pc.find_substring
+            if stop is not None:  # the records left, each from its value on (not copied)
+                rest = pa.LargeStringArray.from_buffers(
+                    len(todo), pa.py_buffer(np.append(begin[todo], ends[-1])), data_buffer
+                )
             found = search(rest, key).to_numpy()
-            stop = begin + found
+            if stop is None:
+                stop = begin + found
+            else:
+                stop[todo] = begin[todo] + found
             if (found < 1).any() or (stop + len(key) >= ends).any():
                 return None  # missing, empty, or found only in the next record
         spans.append((begin, stop))
@@ -104,6 +117,51 @@ def cut(payloads: pa.LargeStringArray, skip: int = 0) -> dict[str, pa.Array] | N
         elif pc.all(pc.match_substring_regex(texts[name], _SCALAR)).as_py() is False:
             return None
     return texts if _valid(nested) else None
+
+
+_TRIES = 4  # lengths a short value is tried at before the records left are searched
+
+
+def _tried(
+    data: np.ndarray, begin: np.ndarray, ends: np.ndarray, key: bytes, width: int
+) -> np.ndarray:
+    """Where each record's short value from `begin` ends when `key` stands right after it at
+    one of a few lengths: the first record's `width`, then the length in the first record
+    not matched yet, and so on `_TRIES` times; -1 in the records left. Every value is checked
+    whole afterwards, so a length tried can only save the search, never change the cut."""
+    stop = np.full(len(begin), -1, np.int64)
+    todo = np.arange(len(begin))
+    for _ in range(_TRIES):
+        at = begin[todo] + width
+        fits = (width >= 1) & (at + len(key) < ends[todo])
+        if fits.any():
+            fits[fits] = _stands(data, at[fits], key)
+        stop[todo[fits]] = at[fits]
+        todo = todo[~fits]
+        if len(todo) == 0:
+            break
+        first = todo[0]
+        width = data[begin[first] : ends[first]].tobytes().find(key)
+    return stop
+
+
+def _stands(data: np.ndarray, at: np.ndarray, key: bytes) -> np.ndarray:
+    """Whether `key` stands at each place of `at` (each at least len(key) bytes before the
+    end of `data`): compared eight bytes at a time, the last eight ending where it ends."""
+    if len(at) and at.min() + len(key) >= 8:
+        words = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # 8 bytes from each byte
+        pieces = [*range(0, len(key) - 8, 8), len(key) - 8]
+        same = np.ones(len(at), bool)
+        for k in pieces:
+            piece = key[k : k + 8] if k >= 0 else key[: k + 8]
+            word = int.from_bytes(piece.rjust(8, b"\0") if k < 0 else piece, "little")
+            mask = np.uint64((1 << 64) - (1 << (8 * (8 - len(piece)))) if k < 0 else (1 << 64) - 1)
+            same &= (words[at + k] & mask) == np.uint64(word)
+        return same
+    same = data[at] == key[0]
+    for k in range(1, len(key)):
+        same[same] = data[at[same] + k] == key[k]
+    return same
 
 
 def _guess(
