@@ -78,3 +78,18 @@ def test_a_part_file_left_beside_the_compacted_file_holding_it_is_not_read_twice
     shutil.copy(tmp_path / "p00.copy", folder / "p00.parquet")  # a crash before its removal
     rows = read_outputs(state, [window])
     assert len(rows) == 3 * (COMPACT_AT + 2) and rows["request_id"].is_unique
+
+
+def test_kept_ids_and_times_are_stored_without_a_dictionary_routes_with_one(tmp_path):
+    path = _part(tmp_path, "a", 300)  # ids and times that hardly repeat, one route
+    keep_outputs(tmp_path / "state", path, "a", 1, DAY)
+    (kept,) = (tmp_path / "state").rglob("a.parquet")
+    meta = pq.ParquetFile(kept).metadata
+    encodings = {
+        meta.schema.column(i).name: meta.row_group(0).column(i).encodings
+        for i in range(meta.num_columns)
+    }
+    assert not any("DICTIONARY" in e for e in encodings["example_id"])
+    assert any("DICTIONARY" in e for e in encodings["route"])
+    rows = read_outputs(tmp_path / "state", [("2026-11-01T00:00:00+00:00", 1)])
+    assert list(rows["example_id"]) == [f"a-{i}" for i in range(300)]

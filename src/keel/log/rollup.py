@@ -113,13 +113,13 @@ def _table(records: list[dict[str, Any]]) -> Any:
 def _write_parquet(table: Any, handle: BinaryIO) -> None:
     import pyarrow.parquet as pq
 
-    pq.write_table(table, handle, use_dictionary=_repeating(table))
+    pq.write_table(table, handle, use_dictionary=repeating_columns(table))
 
 
 _PEEK = 1_000  # rows looked at to tell a column of repeated values
 
 
-def _repeating(table: Any) -> list[str]:
+def repeating_columns(table: Any) -> list[str]:
     """The columns worth dictionary-encoding: all but text that hardly repeats (ids, times,
     the JSON of inputs), whose dictionary Parquet would build only to drop it."""
     import pyarrow as pa

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from keel.atomic import write_atomic
 from keel.log.record import FIELDS, ROUTE_REJECTED
+from keel.log.rollup import repeating_columns
 from keel.model.online_quality import PROBA
 from keel.monitor.logged_json import json_lines
 from keel.monitor.windows import folder_name, window_index
@@ -139,7 +140,11 @@ def keep_outputs(
 
 
 def _write(path: Path, table: pa.Table) -> None:
-    write_atomic(path, lambda f: pq.write_table(table, f, compression="zstd"))
+    # ids and times hardly repeat: no dictionary built for them only to be dropped
+    dictionary = repeating_columns(table)
+    write_atomic(
+        path, lambda f: pq.write_table(table, f, compression="zstd", use_dictionary=dictionary)
+    )
 
 
 def _covered(path: Path) -> set[str]:
