@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 # pyarrow.json in the calling thread: the input columns are parsed in threads of their own,
 # and a small column's parse should not wait behind theirs in Arrow's shared pool
-_ONE_THREAD = pa_json.ReadOptions(use_threads=False)
+_ONE_THREAD = pa_json.ReadOptions(use_threads=False, block_size=4 << 20)
 
 
 def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -36,16 +35,44 @@ def json_table(texts: pa.Array) -> pa.Table | None:
         table = pa_json.read_json(pa.BufferReader(json_lines(present)), read_options=_ONE_THREAD)
         if table.num_rows != len(present):
             raise pa.ArrowInvalid("not one object per row")
-    except pa.ArrowInvalid:  # mixed types across rows: let pandas settle them
+        for column in table.columns:  # Arrow's reader can build a list of nulls wrongly
+            if _holds_null_type(column.type):
+                column.validate(full=True)
+    except pa.ArrowInvalid:  # types that vary between rows: settled field by field
         values = [json.loads(t) if isinstance(t, str) else t for t in present.to_pylist()]
-        frame = pd.DataFrame([v if isinstance(v, dict) else {} for v in values])
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = _objects_table([v if isinstance(v, dict) else {} for v in values])
     if len(present) != len(texts):  # rows without the field: nulls in their place
         positions = np.flatnonzero(pc.is_valid(texts).to_numpy(zero_copy_only=False))
         index = np.full(len(texts), -1)
         index[positions] = np.arange(len(present))
         table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
     return _no_null_columns(_flat(table))
+
+
+def _holds_null_type(kind: pa.DataType) -> bool:
+    """Whether a type is, or nests, Arrow's null type (a list of nulls, say)."""
+    if pa.types.is_null(kind):
+        return True
+    return any(_holds_null_type(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def _objects_table(objects: list[dict]) -> pa.Table:
+    """Decoded JSON objects as a table, one column per field (in the order first met): a
+    field's values typed as Arrow infers them (integers with floats as floats), else, where
+    their kinds cannot share a type (text and numbers, objects and numbers), each value as its
+    JSON text and text as itself."""
+    names = list(dict.fromkeys(k for o in objects for k in o))
+    columns = {}
+    for name in names:
+        values = [o.get(name) for o in objects]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # 2**64: as text too
+            texts = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+            columns[name] = pa.array(texts, pa.string())
+    if not columns:  # objects without fields: as many rows, no column
+        return pa.table({"_": pa.nulls(len(objects))}).drop_columns(["_"])
+    return pa.table(columns)
 
 
 def json_lines(texts: pa.Array | pa.ChunkedArray) -> pa.Buffer:
@@ -59,6 +86,8 @@ def json_lines(texts: pa.Array | pa.ChunkedArray) -> pa.Buffer:
 
 def _flat(table: pa.Table) -> pa.Table:
     """Nested values (lists, structs) as JSON text: profiles take scalar columns."""
+    if not table.num_columns:
+        return table
     columns = []
     for name in table.column_names:
         column = table.column(name)
@@ -71,6 +100,8 @@ def _flat(table: pa.Table) -> pa.Table:
 
 def _no_null_columns(table: pa.Table) -> pa.Table:
     """A column that is null in every row is typed as text, so profiles of parts merge."""
+    if not table.num_columns:
+        return table
     columns = [
         pa.array([None] * len(table), pa.string()) if pa.types.is_null(c.type) else c
         for c in table.columns
