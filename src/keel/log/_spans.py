@@ -81,28 +81,23 @@ def cut(payloads: pa.LargeStringArray, skip: int = 0) -> dict[str, pa.Array] | N
     spans: list[tuple[np.ndarray, np.ndarray]] = []
     begin = starts + len(head)
     for name in names[1:]:
-        key = f',"{name}":'
-        rest = pa.LargeStringArray.from_buffers(
-            count, pa.py_buffer(np.append(begin, ends[-1])), data_buffer
-        )
+        key = f',"{name}":'.encode()
         # a plain search is quick over a few bytes, RE2 over many (its cost is per record)
-        width = starts[0] + data[starts[0] : ends[0]].tobytes().find(key.encode()) - begin[0]
+        width = starts[0] + data[starts[0] : ends[0]].tobytes().find(key) - begin[0]
         if width > _LONG:
-            stop = _guess(data, spans, begin, ends, key.encode(), width)
+            stop = _guess(data, spans, begin, ends, key, width)
         else:
-            stop = _tried(data, begin, ends, key.encode(), width)
+            stop = _tried(data, begin, ends, key, width)
         if stop is None or (stop < 0).any():  # a guess holds these bounds already
-            todo = slice(None) if stop is None else np.flatnonzero(stop < 0)
+            todo = np.arange(count) if stop is None else np.flatnonzero(stop < 0)
+            stop = np.empty(count, np.int64) if stop is None else stop
+            # each record left from its value on, to the next one's (not copied)
+            rest = pa.LargeStringArray.from_buffers(
+                len(todo), pa.py_buffer(np.append(begin[todo], ends[-1])), data_buffer
+            )
             search = pc.find_substring_regex if width > _LONG else pc.find_substring
-            if stop is not None:  # the records left, each from its value on (not copied)
-                rest = pa.LargeStringArray.from_buffers(
-                    len(todo), pa.py_buffer(np.append(begin[todo], ends[-1])), data_buffer
-                )
-            found = search(rest, key).to_numpy()
-            if stop is None:
-                stop = begin + found
-            else:
-                stop[todo] = begin[todo] + found
+            found = search(rest, key.decode()).to_numpy()
+            stop[todo] = begin[todo] + found
             if (found < 1).any() or (stop + len(key) >= ends).any():
                 return None  # missing, empty, or found only in the next record
         spans.append((begin, stop))
@@ -183,7 +178,7 @@ def _guess(
         stop = begin + (b - a)
         if (b - a < 1).any() or (stop + len(key) >= ends).any():
             continue
-        if all((data[stop + k] == byte).all() for k, byte in enumerate(key)):
+        if _stands(data, stop, key).all():
             return stop
     return None
 

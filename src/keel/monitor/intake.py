@@ -60,7 +60,7 @@ from keel.log.record import ROUTE_REJECTED
 from keel.log.rollup import pending, roll
 from keel.log.writer import rolled_dir, segments_dir
 from keel.monitor.behind import Behind
-from keel.monitor.logged_json import json_table
+from keel.monitor.logged_json import as_text, json_table
 from keel.monitor.outputs import keep_outputs
 from keel.monitor.sampling import row_keys, smallest
 from keel.monitor.stored import compact
@@ -344,13 +344,7 @@ def _as_text(rows: pa.Table, name: str) -> pa.Table | None:
     names = list(dict.fromkeys(k for o in objects for k in o))
     if not names:
         return None
-
-    def text(value: Any) -> str | None:
-        if value is None or isinstance(value, str):
-            return value
-        return json.dumps(value)
-
-    return pa.table({n: pa.array([text(o.get(n)) for o in objects], pa.string()) for n in names})
+    return pa.table({n: pa.array([as_text(o.get(n)) for o in objects], pa.string()) for n in names})
 
 
 def _pii(parsed: list[tuple[str, pa.Table | None]]) -> tuple[dict, dict[str, int]]:

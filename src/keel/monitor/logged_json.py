@@ -56,6 +56,11 @@ def _holds_null_type(kind: pa.DataType) -> bool:
     return any(_holds_null_type(kind.field(i).type) for i in range(kind.num_fields))
 
 
+def as_text(value: object) -> str | None:
+    """A decoded JSON value as text: text as itself, null as null, anything else its JSON."""
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
 def _objects_table(objects: list[dict]) -> pa.Table:
     """Decoded JSON objects as a table, one column per field (in the order first met): a
     field's values typed as Arrow infers them (integers with floats as floats), else, where
@@ -68,8 +73,7 @@ def _objects_table(objects: list[dict]) -> pa.Table:
         try:
             columns[name] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # 2**64: as text too
-            texts = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
-            columns[name] = pa.array(texts, pa.string())
+            columns[name] = pa.array([as_text(v) for v in values], pa.string())
     if not columns:  # objects without fields: as many rows, no column
         return pa.table({"_": pa.nulls(len(objects))}).drop_columns(["_"])
     return pa.table(columns)
