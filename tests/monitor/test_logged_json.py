@@ -36,6 +36,12 @@ def test_rows_without_a_logged_object_keep_their_place_as_nulls():
     assert table.column("y").to_pylist() == ["a", None, None]
 
 
+def test_lists_that_start_with_a_null_come_out_whole():
+    # Arrow's JSON reader builds these lists with their items missing
+    table = json_table(_texts([{"a": [None, "0"]}, {"a": [None, None]}]))
+    assert table.column("a").to_pylist() == ['[null, "0"]', "[null, null]"]
+
+
 _SCALAR = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=5)
 _VALUE = _SCALAR | st.floats(allow_nan=False) | st.lists(_SCALAR, max_size=2)
 

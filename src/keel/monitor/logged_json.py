@@ -35,8 +35,8 @@ def json_table(texts: pa.Array) -> pa.Table | None:
         table = pa_json.read_json(pa.BufferReader(json_lines(present)), read_options=_ONE_THREAD)
         if table.num_rows != len(present):
             raise pa.ArrowInvalid("not one object per row")
-        for column in table.columns:  # Arrow's reader can build a list of nulls wrongly
-            if _holds_null_type(column.type):
+        for column in table.columns:  # Arrow's reader can build a list wrongly when an
+            if pa.types.is_nested(column.type):  # item is null: [null, null], [null, "0"]
                 column.validate(full=True)
     except pa.ArrowInvalid:  # types that vary between rows: settled field by field
         values = [json.loads(t) if isinstance(t, str) else t for t in present.to_pylist()]
@@ -47,13 +47,6 @@ def json_table(texts: pa.Array) -> pa.Table | None:
         index[positions] = np.arange(len(present))
         table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
     return _no_null_columns(_flat(table))
-
-
-def _holds_null_type(kind: pa.DataType) -> bool:
-    """Whether a type is, or nests, Arrow's null type (a list of nulls, say)."""
-    if pa.types.is_null(kind):
-        return True
-    return any(_holds_null_type(kind.field(i).type) for i in range(kind.num_fields))
 
 
 def as_text(value: object) -> str | None:
