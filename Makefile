@@ -14,17 +14,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml setup.py src/keel/log/_scan.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
 EXAMPLES_STAMP := $(VENV)/.installed-examples
 
-$(EXAMPLES_STAMP): pyproject.toml | $(BIN)/python
+$(EXAMPLES_STAMP): pyproject.toml setup.py src/keel/log/_scan.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[examples]'
 	touch $(STAMP) $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
+$(DEV_STAMP): pyproject.toml setup.py src/keel/log/_scan.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP) $@
 

@@ -15,6 +15,8 @@ from keel.log.rollup import query, roll
 from keel.log.segments import HEADER, encode_record, scan
 from keel.log.writer import PredictionLog
 
+pytestmark = pytest.mark.usefixtures("scan_way")
+
 
 def _segment(tmp_path, records, name="seg-1-00000001-abcd.seg"):
     path = tmp_path / name

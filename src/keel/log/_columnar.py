@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from keel.errors import interrupted
-from keel.log._spans import cut
+from keel.log._spans import _scan, cut
 from keel.log.segments import HEADER, MAX_RECORD_BYTES, Gap, scan
 
 _PARTITION = ("model_version",)
@@ -82,6 +82,25 @@ def _frame_ends(view: memoryview) -> list[int] | None:
     return ends
 
 
+def _segment_ends(buffer: np.ndarray, starts: list[int]) -> list[np.ndarray | None]:
+    """Per segment (from starts[k] to starts[k + 1] of `buffer`), where each of its frames
+    ends in `buffer`, or None when a frame does not hold: by the compiled scan when built."""
+    if _scan is None:
+        found = []
+        for start, end in zip(starts, starts[1:], strict=False):
+            ends = _frame_ends(memoryview(buffer)[start:end])
+            found.append(None if ends is None else np.asarray(ends, np.int64) + start)
+        return found
+    out = np.empty(len(buffer) // (HEADER.size + 1) + 1, np.int64)
+    counts = np.empty(max(len(starts) - 1, 0), np.int64)
+    _scan.frames(buffer, np.asarray(starts, np.int64), MAX_RECORD_BYTES, out, counts)
+    found, at = [], 0
+    for count in counts.tolist():
+        found.append(None if count < 0 else out[at : at + count])
+        at += max(count, 0)
+    return found
+
+
 def _payloads(
     segments: list[Path],
 ) -> tuple[pa.LargeStringArray, list[tuple[Path, Gap, bytes]]]:
@@ -90,13 +109,12 @@ def _payloads(
     buffer, starts = _read(segments)
     pieces: list[np.ndarray] = []  # per segment: its frames' (start, end) in the buffer
     damaged: list[tuple[Path, Gap, bytes]] = []
-    for path, start, end in zip(segments, starts, starts[1:], strict=False):
-        view = memoryview(buffer)[start:end]
-        ends = _frame_ends(view)
-        if ends is not None:  # whole: its frames side by side from its first byte (none: empty)
-            stops = np.asarray(ends, np.int64) + start
+    whole = _segment_ends(buffer, starts)
+    for path, start, end, stops in zip(segments, starts, starts[1:], whole, strict=False):
+        if stops is not None:  # whole: its frames side by side from its first byte (none: empty)
             pieces.append(np.stack([np.concatenate([[start], stops])[:-1], stops], axis=1))
             continue
+        view = memoryview(buffer)[start:end]
         found, gaps = scan(view)
         pieces.append(np.asarray(found, np.int64).reshape(-1, 2) + start)
         damaged += [(path, g, buffer[start + g.start : start + g.end].tobytes()) for g in gaps]

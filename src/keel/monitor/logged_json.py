@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from keel.log.objects import object_columns
+
 # pyarrow.json in the calling thread: the input columns are parsed in threads of their own,
 # and a small column's parse should not wait behind theirs in Arrow's shared pool
 _ONE_THREAD = pa_json.ReadOptions(use_threads=False, block_size=4 << 20)
@@ -29,6 +31,19 @@ def json_table(texts: pa.Array) -> pa.Table | None:
     present = texts.drop_null() if texts.null_count else texts
     if len(present) == 0:
         return None
+    table = object_columns(present)  # laid out alike, plain kinds: cut, not parsed
+    if table is None:
+        table = _parsed(present)
+    if len(present) != len(texts):  # rows without the field: nulls in their place
+        positions = np.flatnonzero(pc.is_valid(texts).to_numpy(zero_copy_only=False))
+        index = np.full(len(texts), -1)
+        index[positions] = np.arange(len(present))
+        table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
+    return _no_null_columns(_flat(table))
+
+
+def _parsed(present: pa.Array) -> pa.Table:
+    """JSON objects (text, no nulls) parsed by pyarrow.json, else field by field."""
     try:
         if not pa.types.is_string(present.type) and not pa.types.is_large_string(present.type):
             raise pa.ArrowInvalid("not text")
@@ -41,12 +56,7 @@ def json_table(texts: pa.Array) -> pa.Table | None:
     except pa.ArrowInvalid:  # types that vary between rows: settled field by field
         values = [json.loads(t) if isinstance(t, str) else t for t in present.to_pylist()]
         table = _objects_table([v if isinstance(v, dict) else {} for v in values])
-    if len(present) != len(texts):  # rows without the field: nulls in their place
-        positions = np.flatnonzero(pc.is_valid(texts).to_numpy(zero_copy_only=False))
-        index = np.full(len(texts), -1)
-        index[positions] = np.arange(len(present))
-        table = table.take(pa.array(np.where(index < 0, None, index), type=pa.int64()))
-    return _no_null_columns(_flat(table))
+    return table
 
 
 def as_text(value: object) -> str | None:
