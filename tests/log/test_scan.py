@@ -139,3 +139,18 @@ def test_bytes_that_are_not_records_laid_out_alike_are_never_cut(tails):
         assert list(record) == ["a"]
     texts = np.frombuffer(found[0][0], np.int32)
     assert len(texts) == len(payloads) + 1
+
+
+def test_a_value_repeating_an_earlier_one_is_cut_whole_and_only_whole():
+    inputs = b'{"a":[1,{"b":"x"}],"c":2.5}'
+    names = ["inputs", "model_inputs", "n"]
+
+    def record(model_inputs: bytes) -> bytes:
+        return b'{"inputs":' + inputs + b',"model_inputs":' + model_inputs + b',"n":1}'
+
+    found = _split([record(inputs), record(b'{"a":2}')], names)
+    texts = [bytes(found[1][1])[: len(inputs)], bytes(found[1][1])[len(inputs) :]]
+    assert texts == [inputs, b'{"a":2}']
+    for after in [b"x", b"}", b" ", b"1"]:  # the earlier value's bytes, then more
+        assert _split([record(inputs + after)], names) is None, after
+    assert _split([record(inputs[:-1])], names) is None  # a prefix of it: not whole

@@ -211,29 +211,51 @@ _NUMBER = np.ones(256, bool)
 _NUMBER[list(_KIND_OF)] = False
 
 
-def _heads(text: pa.Array) -> np.ndarray:
-    """The first byte of each non-null JSON text (read off Arrow's buffers, nothing copied)."""
+def _buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Where each value of a string array starts and ends, and the bytes they index (read off
+    Arrow's buffers, nothing copied)."""
     _, offsets, data = text.buffers()
     width = np.int64 if pa.types.is_large_string(text.type) else np.int32
     starts = np.frombuffer(
         offsets, width, count=len(text) + 1, offset=text.offset * width().itemsize
     )
     bytes_ = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return starts, bytes_
+
+
+def _heads(text: pa.Array) -> np.ndarray:
+    """The first byte of each non-null JSON text (read off Arrow's buffers, nothing copied)."""
+    starts, bytes_ = _buffers(text)
     present = starts[1:] > starts[:-1]  # a null or empty text has no first byte
     if text.null_count:
         present &= pc.is_valid(text).to_numpy(zero_copy_only=False)
     return bytes_[starts[:-1][present]]
 
 
+def _holds(text: pa.Array | pa.ChunkedArray, characters: bytes) -> bool:
+    """Whether any value of `text` holds one of `characters` (a search of the bytes its values
+    span: a null or empty value spans none)."""
+    for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
+        starts, bytes_ = _buffers(chunk)
+        span = bytes_[starts[0] : starts[-1]].tobytes() if len(chunk) else b""
+        if any(span.find(bytes([c])) >= 0 for c in characters):
+            return True
+    return False
+
+
 def _kinds(text: pa.Array | pa.ChunkedArray) -> set[str]:
-    """The kinds of the JSON texts (null aside): bool, int, float, str, json."""
+    """The kinds of the JSON texts (null aside): bool, int, float, str, json; numbers are
+    `float` when any has a point or an exponent, else `int`, when nothing else is mixed in."""
     if text.null_count == len(text):
         return set()
     chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
-    heads = np.unique(np.concatenate([_heads(c) for c in chunks]))
+    heads = np.flatnonzero(np.bincount(np.concatenate([_heads(c) for c in chunks]), minlength=256))
     kinds = {_KIND_OF[h] for h in heads.tolist() if h in _KIND_OF}
-    if _NUMBER[heads].any():  # a number is a float when its text has a point or an exponent
-        numbers = text if len(kinds) == 0 else text.filter(pa.array(_number_rows(text)))
+    if _NUMBER[heads].any():
+        if not kinds:  # numbers only
+            kinds.add("float" if _holds(text, b".eE") else "int")
+            return kinds
+        numbers = text.filter(pa.array(_number_rows(text)))
         floats = pc.match_substring_regex(numbers, "[.eE]")
         if pc.any(floats).as_py():
             kinds.add("float")
@@ -267,7 +289,7 @@ def _typed(text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
                 raise Unsupported("a number that is not an integer (NaN, Infinity)") from None
             return text
     if kinds == {"str"}:
-        if pc.any(pc.match_substring(text, "\\")).as_py():  # escapes: let json decode them
+        if _holds(text, b"\\"):  # escapes: let json decode them
             return pa.array([None if v is None else json.loads(v) for v in text.to_pylist()])
         return pc.utf8_slice_codeunits(text, 1, -1)
     return text  # objects, lists, or kinds mixed: the JSON text

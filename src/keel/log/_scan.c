@@ -276,6 +276,22 @@ typedef struct {
     Py_ssize_t size;
 } Key;
 
+/* Where the object or array at `v` ends when its bytes repeat those of an earlier field's
+ * value of the same record (checked whole already: `model_inputs` logged beside the `inputs`
+ * they equal), so they need no second check; else NULL. A complete JSON value is never the
+ * start of a longer one, so the value ends there. */
+static inline const uint8_t *same_as_earlier(const uint8_t *base, const uint32_t *span,
+                                             Py_ssize_t fields, const uint8_t *v,
+                                             const uint8_t *e) {
+    if (v >= e || (*v != '{' && *v != '[')) return NULL;
+    for (Py_ssize_t g = 0; g < fields; g++) {
+        const uint8_t *w = base + span[2 * g];
+        size_t n = span[2 * g + 1] - span[2 * g];
+        if (*w == *v && n > 2 && (size_t)(e - v) > n && memcmp(v, w, n) == 0) return v + n;
+    }
+    return NULL;
+}
+
 /* Each record's value spans (begin, end from the start of data), field by field: 0 when all
  * hold, else the record that does not (+1). */
 static Py_ssize_t cut_records(const uint8_t *base, const int64_t *offsets, Py_ssize_t count,
@@ -288,7 +304,8 @@ static Py_ssize_t cut_records(const uint8_t *base, const int64_t *offsets, Py_ss
             if (e - p < keys[f].size || memcmp(p, keys[f].bytes, keys[f].size) != 0) return r + 1;
             p += keys[f].size;
             const uint8_t *v = p;
-            if (!(p = value_end(p, e, 0))) return r + 1;
+            if (!(p = same_as_earlier(base, span, f, v, e)) && !(p = value_end(v, e, 0)))
+                return r + 1;
             span[2 * f] = (uint32_t)(v - base);
             span[2 * f + 1] = (uint32_t)(p - base);
         }

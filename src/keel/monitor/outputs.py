@@ -33,6 +33,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from keel.atomic import write_atomic
+from keel.log.objects import object_columns
 from keel.log.record import FIELDS, ROUTE_REJECTED
 from keel.log.rollup import repeating_columns
 from keel.model.online_quality import PROBA
@@ -66,12 +67,16 @@ def _probability_columns(column: pa.ChunkedArray | pa.Array) -> dict[str, pa.Arr
     if pa.types.is_struct(column.type):
         table = pa.table({f.name: column.combine_chunks().field(f.name) for f in column.type})
     else:
-        payload = json_lines(pc.fill_null(column.cast(pa.string()), "{}"))
-        try:
-            options = pa_json.ReadOptions(block_size=max(payload.size, 1 << 20) + 1)
-            table = pa_json.read_json(pa.BufferReader(payload), read_options=options)
-        except pa.ArrowInvalid:  # not JSON objects of numbers: nothing to estimate from
-            return {}
+        texts = column.cast(pa.string())
+        texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+        table = object_columns(texts)  # laid out alike (as served): cut, not parsed
+        if table is None:
+            payload = json_lines(pc.fill_null(texts, "{}"))
+            try:
+                options = pa_json.ReadOptions(block_size=max(payload.size, 1 << 20) + 1)
+                table = pa_json.read_json(pa.BufferReader(payload), read_options=options)
+            except pa.ArrowInvalid:  # not JSON objects of numbers: nothing to estimate from
+                return {}
     out = {}
     for name in table.column_names:
         try:
