@@ -12,7 +12,8 @@ Run by `make bench-log` (not a unit test): `python benchmarks/log.py [--rows 100
    time, model_version, route, inputs, model_inputs, prediction, probabilities,
    latency_seconds, anomalies, nonfinite; ~1 KiB of JSON), with one segment sealed per
    `--seal-seconds` of traffic (60 s: `[serve] seal_seconds`' default), generated with NumPy and
-   Arrow and framed in bulk, one process per day over two cores (not timed):
+   Arrow and framed in bulk, one process per day over two cores, then flushed to disk
+   (`os.sync`: no write-back of it runs under a timed step) (not timed):
    - the large log: `--rows` over `--days` (10,000,000 rows over 30 days);
    - the small log: the same traffic (the same rows per day, the same inputs) over
      `--small-days` days (3: 1,000,000 rows). The cost of the steps below must follow the new
@@ -241,6 +242,9 @@ class Log:
         results = pool.map(write_span, jobs) if pool is not None and len(jobs) > 1 else None
         for _, written in results or map(write_span, jobs):
             self.bytes += written
+        # on disk before anything is timed: a log written over days is not in dirty pages,
+        # and the kernel writing back gigabytes would take CPU and disk from the step timed
+        os.sync()
 
 
 # -- the system ------------------------------------------------------------------------------

@@ -276,6 +276,13 @@ typedef struct {
     Py_ssize_t size;
 } Key;
 
+typedef struct { /* one field's string array as it is filled */
+    int32_t *offsets;
+    uint8_t *data;
+    uint8_t *valid; /* NULL: no nulls */
+    int32_t at;
+} Out;
+
 /* Where the object or array at `v` ends when its bytes repeat those of an earlier field's
  * value of the same record (checked whole already: `model_inputs` logged beside the `inputs`
  * they equal), so they need no second check; else NULL. A complete JSON value is never the
@@ -296,7 +303,7 @@ static inline const uint8_t *same_as_earlier(const uint8_t *base, const uint32_t
  * hold, else the record that does not (+1). */
 static Py_ssize_t cut_records(const uint8_t *base, const int64_t *offsets, Py_ssize_t count,
                               Py_ssize_t skip, const Key *keys, Py_ssize_t fields,
-                              uint32_t *spans) {
+                              uint32_t *spans, Py_ssize_t *totals, Py_ssize_t *nulls) {
     for (Py_ssize_t r = 0; r < count; r++) {
         const uint8_t *p = base + offsets[r] + skip, *e = base + offsets[r + 1];
         uint32_t *span = spans + (size_t)r * fields * 2;
@@ -308,6 +315,8 @@ static Py_ssize_t cut_records(const uint8_t *base, const int64_t *offsets, Py_ss
                 return r + 1;
             span[2 * f] = (uint32_t)(v - base);
             span[2 * f + 1] = (uint32_t)(p - base);
+            if (p - v == 4 && *v == 'n') nulls[f]++; /* `null`: the only value so short */
+            else totals[f] += p - v;
         }
         if (e - p != 1 || *p != '}') return r + 1;
     }
@@ -333,6 +342,8 @@ static PyObject *split(PyObject *self, PyObject *args) {
     Key *keys = NULL;
     uint32_t *spans = NULL;
     PyObject **made = NULL; /* per field: offsets, data, validity (bytes) */
+    Py_ssize_t *totals = NULL, *nulls = NULL; /* per field: bytes of its values, its nulls */
+    Out *outs = NULL;
     Py_ssize_t count = offs.len / 8 - 1;
     const int64_t *offsets = offs.buf;
     if (count < 1 || data.len >= ((Py_ssize_t)1 << 31) || skip < 0) {
@@ -349,7 +360,10 @@ static PyObject *split(PyObject *self, PyObject *args) {
     keys = PyMem_Calloc(fields, sizeof(Key));
     made = PyMem_Calloc(fields * 3, sizeof(PyObject *));
     spans = PyMem_Malloc((size_t)count * fields * 2 * sizeof(uint32_t));
-    if (!keys || !made || !spans) {
+    totals = PyMem_Calloc(fields, sizeof(Py_ssize_t));
+    nulls = PyMem_Calloc(fields, sizeof(Py_ssize_t));
+    outs = PyMem_Calloc(fields, sizeof(Out));
+    if (!keys || !made || !spans || !totals || !nulls || !outs) {
         PyErr_NoMemory();
         goto done;
     }
@@ -365,65 +379,57 @@ static PyObject *split(PyObject *self, PyObject *args) {
     const uint8_t *base = data.buf;
     Py_ssize_t bad;
     Py_BEGIN_ALLOW_THREADS
-    bad = cut_records(base, offsets, count, skip, keys, fields, spans);
+    bad = cut_records(base, offsets, count, skip, keys, fields, spans, totals, nulls);
     Py_END_ALLOW_THREADS
     if (bad) {
         Py_INCREF(Py_None);
         result = Py_None;
         goto done;
     }
-    /* sizes first (with the GIL: the buffers are Python bytes), then the copies without it */
+    /* the buffers (with the GIL: Python bytes), then the copies without it, record by
+     * record: the payloads are read once, in order, each field's buffer written in order */
     Py_ssize_t bitmap = (count + 7) / 8;
     for (Py_ssize_t f = 0; f < fields; f++) {
-        Py_ssize_t total = 0, nulls = 0;
-        for (Py_ssize_t r = 0; r < count; r++) {
-            const uint32_t *s = spans + ((size_t)r * fields + f) * 2;
-            Py_ssize_t n = s[1] - s[0];
-            if (n == 4 && memcmp(base + s[0], "null", 4) == 0) nulls++;
-            else total += n;
-        }
         made[3 * f] = PyBytes_FromStringAndSize(NULL, (count + 1) * 4);
-        made[3 * f + 1] = PyBytes_FromStringAndSize(NULL, total);
-        if (nulls) {
+        made[3 * f + 1] = PyBytes_FromStringAndSize(NULL, totals[f]);
+        if (nulls[f]) {
             made[3 * f + 2] = PyBytes_FromStringAndSize(NULL, bitmap);
         } else {
             Py_INCREF(Py_None);
             made[3 * f + 2] = Py_None;
         }
         if (!made[3 * f] || !made[3 * f + 1] || !made[3 * f + 2]) goto done;
+        outs[f].offsets = (int32_t *)PyBytes_AS_STRING(made[3 * f]);
+        outs[f].data = (uint8_t *)PyBytes_AS_STRING(made[3 * f + 1]);
+        outs[f].valid = made[3 * f + 2] == Py_None ? NULL
+                                                   : (uint8_t *)PyBytes_AS_STRING(made[3 * f + 2]);
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t f = 0; f < fields; f++) {
-        int32_t *out_offsets = (int32_t *)PyBytes_AS_STRING(made[3 * f]);
-        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(made[3 * f + 1]);
-        uint8_t *valid = made[3 * f + 2] == Py_None ? NULL
-                                                    : (uint8_t *)PyBytes_AS_STRING(made[3 * f + 2]);
-        if (valid) memset(valid, 0xff, bitmap);
-        int32_t at = 0;
-        out_offsets[0] = 0;
-        for (Py_ssize_t r = 0; r < count; r++) {
-            const uint32_t *s = spans + ((size_t)r * fields + f) * 2;
+        outs[f].offsets[0] = 0;
+        outs[f].at = 0;
+        if (outs[f].valid) memset(outs[f].valid, 0xff, bitmap);
+    }
+    const uint32_t *s = spans;
+    for (Py_ssize_t r = 0; r < count; r++) {
+        for (Py_ssize_t f = 0; f < fields; f++, s += 2) {
+            Out *o = outs + f;
             uint32_t n = s[1] - s[0];
-            if (valid && n == 4 && memcmp(base + s[0], "null", 4) == 0) {
-                valid[r >> 3] &= (uint8_t) ~(1u << (r & 7));
+            if (o->valid && n == 4 && base[s[0]] == 'n') {
+                o->valid[r >> 3] &= (uint8_t) ~(1u << (r & 7));
             } else {
-                memcpy(out + at, base + s[0], n);
-                at += (int32_t)n;
+                memcpy(o->data + o->at, base + s[0], n);
+                o->at += (int32_t)n;
             }
-            out_offsets[r + 1] = at;
+            o->offsets[r + 1] = o->at;
         }
     }
     Py_END_ALLOW_THREADS
     result = PyList_New(fields);
     if (!result) goto done;
     for (Py_ssize_t f = 0; f < fields; f++) {
-        Py_ssize_t nulls = 0;
-        if (made[3 * f + 2] != Py_None) {
-            const uint8_t *valid = (const uint8_t *)PyBytes_AS_STRING(made[3 * f + 2]);
-            for (Py_ssize_t r = 0; r < count; r++) nulls += !((valid[r >> 3] >> (r & 7)) & 1);
-        }
         PyObject *item = Py_BuildValue("(OOOn)", made[3 * f], made[3 * f + 1], made[3 * f + 2],
-                                       nulls);
+                                       nulls[f]);
         if (!item) {
             Py_CLEAR(result);
             goto done;
@@ -435,6 +441,9 @@ done:
         for (Py_ssize_t k = 0; k < fields * 3; k++) Py_XDECREF(made[k]);
         PyMem_Free(made);
     }
+    PyMem_Free(outs);
+    PyMem_Free(nulls);
+    PyMem_Free(totals);
     PyMem_Free(spans);
     PyMem_Free(keys);
     PyBuffer_Release(&offs);

@@ -521,26 +521,32 @@ def intake(
     done: set[Path] = set()
     expected = pending(segments)  # parts at least: a batch makes one per date and version
 
+    side = ThreadPoolExecutor(1, thread_name_prefix="keel-kept")
+
     def take(part: Path, table: pa.Table | None) -> None:
         relative = part.relative_to(rolled)
         version = version_of(relative)
         name = part_name(relative)
-        summaries = summarise_part(
-            part,
-            version,
-            window_seconds=window_seconds,
-            rebuild=rebuild,
-            skip_skew=skip_skew,
-            label=name,
-            table=table,
-        )
-        keep_outputs(state_dir, part, name, version, window_seconds, table)
+        # the served outputs kept beside the summaries, each from the same rows
+        kept = side.submit(keep_outputs, state_dir, part, name, version, window_seconds, table)
+        try:
+            summaries = summarise_part(
+                part,
+                version,
+                window_seconds=window_seconds,
+                rebuild=rebuild,
+                skip_skew=skip_skew,
+                label=name,
+                table=table,
+            )
+        finally:
+            kept.result()  # recorded as taken only once both are stored
         record(state_dir, relative, summaries, run)
         done.add(part)
         if progress is not None:
             progress(len(done), max(len(done), expected))
 
-    with _long_lived_frozen():
+    with side, _long_lived_frozen():
         if segments.is_dir():  # each new part summarised as the roll writes it: flat memory
             with Behind() as behind:  # in a thread of its own, while the roll goes on
                 result = roll(segments, rolled, taken=partial(behind.submit, take))
