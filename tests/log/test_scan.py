@@ -154,3 +154,11 @@ def test_a_value_repeating_an_earlier_one_is_cut_whole_and_only_whole():
     for after in [b"x", b"}", b" ", b"1"]:  # the earlier value's bytes, then more
         assert _split([record(inputs + after)], names) is None, after
     assert _split([record(inputs[:-1])], names) is None  # a prefix of it: not whole
+
+
+def test_the_crc_table_used_without_zlib_is_zlib_s_crc():
+    data = (bytes(range(256)) * 40)[:9_000]
+    for n in [0, 1, 7, 8, 9, 63, 64, 1000, 9_000]:
+        for start in [0, 1, 5]:
+            piece = data[start : start + n]
+            assert _scan.table_crc32(piece) == zlib.crc32(piece), (n, start)
