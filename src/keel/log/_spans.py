@@ -125,21 +125,31 @@ def _split(
     data: np.ndarray, offsets: np.ndarray, skip: int, names: list[str]
 ) -> dict[str, pa.Array] | None:
     """`cut` by the compiled scan (`keel.log._scan.split`)."""
-    keys = [f'{{"{names[0]}":'.encode(), *(f',"{n}":'.encode() for n in names[1:])]
-    found = _scan.split(data, offsets, skip, keys)
+    found = _scan.split(data, offsets, skip, field_keys(names))
     if found is None:
         return None
-    count = len(offsets) - 1
-    return {
-        name: pa.StringArray.from_buffers(
+    return dict(zip(names, field_columns(found, len(offsets) - 1), strict=True))
+
+
+def field_keys(names: list[str]) -> list[bytes]:
+    """What stands before each field's value in a record laid out with `names` in order,
+    minified: `{"n1":`, then `,"n2":` and so on (the keys `_scan.split` takes)."""
+    return [f'{{"{names[0]}":'.encode(), *(f',"{n}":'.encode() for n in names[1:])]
+
+
+def field_columns(found: list[tuple], count: int) -> list[pa.StringArray]:
+    """`_scan.split`'s buffers (offsets, bytes, validity, nulls per field) as string arrays of
+    `count` values each, nothing copied."""
+    return [
+        pa.StringArray.from_buffers(
             count,
             pa.py_buffer(at),
             pa.py_buffer(text),
             None if valid is None else pa.py_buffer(valid),
             nulls,
         )
-        for name, (at, text, valid, nulls) in zip(names, found, strict=True)
-    }
+        for at, text, valid, nulls in found
+    ]
 
 
 _TRIES = 4  # lengths a short value is tried at before the records left are searched

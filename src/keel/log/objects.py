@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from keel.log._spans import _scan
+from keel.log._spans import _scan, field_columns, field_keys
 
 _PLAIN = re.compile(r'[^"\\\x00-\x1f]+\Z')  # a key that stands for itself inside quotes
 
@@ -45,19 +45,12 @@ def object_columns(texts: pa.Array) -> pa.Table | None:
     width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
     offsets = np.frombuffer(offsets_buffer, width, len(texts) + 1, texts.offset * width().itemsize)
     names = list(first)
-    keys = [f'{{"{names[0]}":'.encode(), *(f',"{n}":'.encode() for n in names[1:])]
-    found = _scan.split(data_buffer, offsets.astype(np.int64, copy=False), 0, keys)
+    found = _scan.split(data_buffer, offsets.astype(np.int64, copy=False), 0, field_keys(names))
     if found is None:
         return None
     columns = {}
-    for name, (at, text, valid, nulls) in zip(names, found, strict=True):
-        column = pa.StringArray.from_buffers(
-            len(texts),
-            pa.py_buffer(at),
-            pa.py_buffer(text),
-            None if valid is None else pa.py_buffer(valid),
-            nulls,
-        )
+    arrays = field_columns(found, len(texts))
+    for name, column, (at, text, _, _) in zip(names, arrays, found, strict=True):
         typed = _typed(column, np.frombuffer(at, np.int32), text)
         if typed is None:
             return None
